@@ -1,0 +1,690 @@
+// photon_bench: load generator that runs photond next to Redis and a bare Unix-socket echo, and
+// prints round trip, fan-out, memory and start-time figures side by side as ratios.
+#include "bench_support.hpp"
+
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace {
+
+using namespace photon::bench;
+using namespace std::chrono_literals;
+
+constexpr std::string_view kUsage =
+    "usage: photon_bench --photond PATH [--redis-server PATH] [--seconds N] [--subscribers 8]\n"
+    "                    [--size 128] [--workload all|roundtrip|fanout|memory|start]\n";
+constexpr std::string_view kPhotonPing = "{\"type\":\"ping\",\"id\":\"1\"}\n";
+constexpr std::string_view kRedisPing = "*1\r\n$4\r\nPING\r\n";
+constexpr std::string_view kStampMarker = "ts:";  // payload = "ts:" + 19 digits + padding
+constexpr std::size_t kStampDigits = 19;
+constexpr std::size_t kMinMessageSize = kStampMarker.size() + kStampDigits + 1;
+// Fan-out pacing: at most kWindow publishes in flight (sent, not yet received by every
+// subscriber), written kMinBatch or more at a time; the paced pass sends one at a time.
+constexpr std::uint64_t kWindow = 256;
+constexpr std::uint64_t kMinBatch = 64;
+constexpr int kIdleConnections = 1000;
+constexpr int kStartRuns = 10;
+constexpr int kWarmupPings = 2000;
+constexpr auto kReadyTimeout = 5s;
+constexpr auto kDrainTimeout = 5s;
+
+// Observations worth the reader's attention (a daemon that died, lost messages), printed last.
+std::vector<std::string>& notes() {
+  static std::vector<std::string> list;
+  return list;
+}
+
+enum class Protocol { kPhoton, kRedis };
+
+std::string_view ping_request(Protocol protocol) {
+  return protocol == Protocol::kPhoton ? kPhotonPing : kRedisPing;
+}
+
+bool is_pong(Protocol protocol, std::string_view line) {
+  return protocol == Protocol::kPhoton ? line.find("\"type\":\"pong\"") != std::string_view::npos
+                                       : line == "+PONG";
+}
+
+// A server under test in its own temporary directory. Members are destroyed in reverse order,
+// so the process stops before its directory is removed.
+struct Daemon {
+  std::string name;
+  Protocol protocol;
+  TempDir dir;
+  std::string socket_path;
+  ChildProcess process;
+
+  Daemon(std::string daemon_name, Protocol daemon_protocol)
+      : name(std::move(daemon_name)), protocol(daemon_protocol) {}
+  ~Daemon() {
+    if (process.has_exited()) return;  // died on its own: the workload that saw it reported it
+    const std::string ended = process.stop();
+    if (ended != "exit 0") notes().push_back(name + " on SIGTERM: " + ended);
+  }
+};
+
+// Waits until the daemon answers a ping on a fresh connection.
+void wait_until_ready(Daemon& daemon) {
+  const auto deadline = Clock::now() + kReadyTimeout;
+  for (;;) {
+    if (daemon.process.has_exited())
+      throw BenchError(daemon.name + " exited before answering a ping; its log:\n" +
+                       file_tail(daemon.process.log_path()));
+    if (Fd fd = try_connect(daemon.socket_path); fd.valid()) {
+      write_all(fd.get(), ping_request(daemon.protocol));
+      LineReader reader(fd.get(), 512);
+      if (auto line = reader.read_line(); line && is_pong(daemon.protocol, *line)) return;
+    }
+    if (Clock::now() > deadline)
+      throw BenchError(daemon.name + " did not answer a ping within 5 s; its log:\n" +
+                       file_tail(daemon.process.log_path()));
+    std::this_thread::sleep_for(100us);
+  }
+}
+
+std::unique_ptr<Daemon> spawn_photond(const std::string& photond_path) {
+  auto daemon = std::make_unique<Daemon>("photond", Protocol::kPhoton);
+  daemon->socket_path = daemon->dir.path() + "/daemons/bench.sock";
+  daemon->process.spawn({photond_path, "serve", "bench", "--idle-timeout", "0"},
+                        {"PHOTON_DIR=" + daemon->dir.path()}, daemon->dir.path() + "/photond.log");
+  return daemon;
+}
+
+std::unique_ptr<Daemon> spawn_redis(const std::string& redis_path) {
+  auto daemon = std::make_unique<Daemon>("redis", Protocol::kRedis);
+  daemon->socket_path = daemon->dir.path() + "/redis.sock";
+  daemon->process.spawn({redis_path, "--port", "0", "--unixsocket", daemon->socket_path, "--save",
+                         "", "--appendonly", "no"},
+                        {}, daemon->dir.path() + "/redis.log");
+  return daemon;
+}
+
+std::unique_ptr<Daemon> start_daemon(Protocol protocol, const std::string& path) {
+  auto daemon = protocol == Protocol::kPhoton ? spawn_photond(path) : spawn_redis(path);
+  wait_until_ready(*daemon);
+  return daemon;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics
+
+struct LatencyFigures {
+  double ops_per_s = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Workloads
+
+// One client, sequential requests: each waits for its reply before the next is sent.
+LatencyFigures measure_roundtrip(const std::string& socket_path, std::string_view request,
+                                 Protocol reply_protocol, bool is_echo, double seconds) {
+  Fd fd = connect_to(socket_path);
+  LineReader reader(fd.get());
+  const std::string_view expected = request.substr(0, request.find('\n'));
+  auto check = [&](std::string_view line) {
+    if (is_echo ? line != expected : !is_pong(reply_protocol, line))
+      throw BenchError("unexpected reply: " + std::string(line));
+  };
+  for (int i = 0; i < kWarmupPings; ++i) {
+    write_all(fd.get(), request);
+    check(reader.expect_line());
+  }
+  std::vector<std::int64_t> samples;
+  samples.reserve(1 << 20);
+  const auto start = Clock::now();
+  const auto deadline = start + std::chrono::duration<double>(seconds);
+  auto sent_at = start;
+  while (sent_at < deadline) {
+    write_all(fd.get(), request);
+    const std::string_view line = reader.expect_line();
+    const auto received_at = Clock::now();
+    samples.push_back((received_at - sent_at).count());
+    if (samples.size() == 1) check(line);
+    sent_at = received_at;
+  }
+  LatencyFigures figures;
+  figures.ops_per_s = double(samples.size()) / std::chrono::duration<double>(sent_at - start).count();
+  figures.p50_us = percentile_us(samples, 0.50);
+  figures.p99_us = percentile_us(samples, 0.99);
+  return figures;
+}
+
+// Lets the publisher sleep while subscribers catch up: on a 2-core machine a spinning publisher
+// would steal the CPU the daemon needs.
+class CatchUpGate {
+ public:
+  // Called by subscribers after progress. The seq_cst flag pairs with the seq_cst counters, so
+  // either the waiter sees the progress or the subscriber sees the waiter.
+  void notify() {
+    if (!waiting_.load()) return;
+    { std::lock_guard lock(mutex_); }
+    condition_.notify_one();
+  }
+  template <class Predicate>
+  void wait_for(Predicate ready, std::chrono::microseconds timeout) {
+    std::unique_lock lock(mutex_);
+    waiting_.store(true);
+    condition_.wait_for(lock, timeout, ready);
+    waiting_.store(false);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable condition_;
+  std::atomic<bool> waiting_{false};
+};
+
+// One subscriber connection, read by its own thread. The counter is atomic because the
+// publisher reads it to bound the messages in flight.
+struct SubscriberConnection {
+  Fd fd;
+  LineReader reader;
+  std::atomic<std::uint64_t> received{0};
+  std::int64_t last_receipt_ns = 0;
+  std::vector<std::int64_t> latencies_ns;
+  std::string error;
+  std::thread thread;
+
+  explicit SubscriberConnection(Fd connection) : fd(std::move(connection)), reader(fd.get()) {}
+};
+
+struct FanoutFigures {
+  double deliveries_per_s = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+  std::uint64_t published = 0;
+  std::uint64_t delivered = 0;
+};
+
+void subscribe(Protocol protocol, SubscriberConnection& subscriber) {
+  if (protocol == Protocol::kPhoton) {
+    write_all(subscriber.fd.get(), R"({"type":"subscribe","id":"s","channel":"bench"})"
+                                   "\n");
+    const std::string_view reply = subscriber.reader.expect_line();
+    if (reply.find("\"success\":true") == std::string_view::npos)
+      throw BenchError("subscribe failed: " + std::string(reply));
+  } else {
+    write_all(subscriber.fd.get(), "*2\r\n$9\r\nSUBSCRIBE\r\n$5\r\nbench\r\n");
+    while (subscriber.reader.expect_line() != ":1") {  // the last line of the confirmation
+    }
+  }
+}
+
+void read_deliveries(SubscriberConnection& subscriber, CatchUpGate& gate) {
+  try {
+    while (auto line = subscriber.reader.read_line()) {
+      // Redis splits a message over several RESP lines; only the payload line carries the stamp.
+      const std::size_t marker = line->find(kStampMarker);
+      if (marker == std::string_view::npos || line->size() < marker + kMinMessageSize) continue;
+      std::int64_t stamp = 0;
+      for (std::size_t i = marker + kStampMarker.size(), end = i + kStampDigits; i < end; ++i)
+        stamp = stamp * 10 + ((*line)[i] - '0');
+      const std::int64_t now = now_ns();
+      subscriber.latencies_ns.push_back(now - stamp);
+      subscriber.last_receipt_ns = now;
+      subscriber.received.fetch_add(1);
+      gate.notify();
+    }
+  } catch (const std::exception& error) {
+    subscriber.error = error.what();
+  }
+}
+
+void append_publish(std::string& out, Protocol protocol, std::uint64_t sequence,
+                    std::size_t message_size) {
+  char stamp[kMinMessageSize + 1];
+  std::snprintf(stamp, sizeof(stamp), "ts:%019lld:", static_cast<long long>(now_ns()));
+  if (protocol == Protocol::kPhoton) {
+    out += R"({"type":"publish","id":")";
+    out += std::to_string(sequence);
+    out += R"(","channel":"bench","message":")";
+  } else {
+    out += "*3\r\n$7\r\nPUBLISH\r\n$5\r\nbench\r\n$";
+    out += std::to_string(message_size);
+    out += "\r\n";
+  }
+  out += stamp;
+  out.append(message_size - kMinMessageSize, 'x');
+  out += protocol == Protocol::kPhoton ? "\"}\n" : "\r\n";
+}
+
+void check_publish_reply(Protocol protocol, std::string_view line) {
+  const bool ok = protocol == Protocol::kPhoton
+                      ? line.find("\"type\":\"result\"") != std::string_view::npos
+                      : line.starts_with(':');
+  if (!ok) throw BenchError("publish failed: " + std::string(line));
+}
+
+// 1 publisher, S subscribers each read by its own thread. The publisher keeps at most `window`
+// messages in flight (published, not yet received by every subscriber), so the figures measure
+// the daemon's throughput and latency, not how deep a queue the bench can build up.
+FanoutFigures measure_fanout(const Daemon& daemon, int subscriber_count,
+                             std::size_t message_size, double seconds, std::uint64_t window,
+                             std::uint64_t min_batch) {
+  CatchUpGate gate;
+  std::vector<std::unique_ptr<SubscriberConnection>> subscribers;
+  for (int i = 0; i < subscriber_count; ++i) {
+    subscribers.push_back(std::make_unique<SubscriberConnection>(connect_to(daemon.socket_path)));
+    subscribe(daemon.protocol, *subscribers.back());
+    subscribers.back()->latencies_ns.reserve(1 << 20);
+  }
+  for (auto& subscriber : subscribers)
+    subscriber->thread = std::thread([&gate, &s = *subscriber] { read_deliveries(s, gate); });
+  auto min_received = [&] {
+    std::uint64_t least = UINT64_MAX;
+    for (auto& subscriber : subscribers) least = std::min(least, subscriber->received.load());
+    return least;
+  };
+  auto stop_subscribers = [&] {
+    for (auto& subscriber : subscribers) {
+      ::shutdown(subscriber->fd.get(), SHUT_RDWR);  // ends the blocked read
+      if (subscriber->thread.joinable()) subscriber->thread.join();
+    }
+  };
+
+  Fd publisher = connect_to(daemon.socket_path);
+  LineReader replies(publisher.get());
+  std::uint64_t sent = 0;
+  std::uint64_t acked = 0;
+  std::string batch;
+  const auto start = Clock::now();
+  const std::int64_t start_ns = now_ns();
+  const auto deadline = start + std::chrono::duration<double>(seconds);
+  try {
+    while (Clock::now() < deadline) {
+      while (auto line = replies.try_read_line()) {
+        check_publish_reply(daemon.protocol, *line);
+        ++acked;
+      }
+      const std::uint64_t lag = sent - min_received();
+      const std::uint64_t unacked = sent - acked;
+      const std::uint64_t in_flight = std::max(lag, unacked);
+      if (in_flight + min_batch <= window) {
+        batch.clear();
+        for (std::uint64_t i = in_flight; i < window; ++i)
+          append_publish(batch, daemon.protocol, ++sent, message_size);
+        write_all(publisher.get(), batch);
+      } else if (unacked >= lag) {
+        pollfd readable{publisher.get(), POLLIN, 0};
+        ::poll(&readable, 1, 1);
+      } else {
+        gate.wait_for([&] { return sent - min_received() + min_batch <= window; }, 1000us);
+      }
+    }
+    while (acked < sent) {
+      check_publish_reply(daemon.protocol, replies.expect_line());
+      ++acked;
+    }
+    const auto drain_deadline = Clock::now() + kDrainTimeout;
+    while (min_received() < sent && Clock::now() < drain_deadline)
+      gate.wait_for([&] { return min_received() >= sent; }, 1000us);
+  } catch (...) {
+    stop_subscribers();
+    throw;
+  }
+  stop_subscribers();
+
+  FanoutFigures figures;
+  figures.published = sent;
+  std::vector<std::int64_t> latencies;
+  std::int64_t last_receipt_ns = start_ns;
+  for (auto& subscriber : subscribers) {
+    if (!subscriber->error.empty())
+      notes().push_back(daemon.name + " subscriber: " + subscriber->error);
+    figures.delivered += subscriber->received.load();
+    last_receipt_ns = std::max(last_receipt_ns, subscriber->last_receipt_ns);
+    latencies.insert(latencies.end(), subscriber->latencies_ns.begin(),
+                     subscriber->latencies_ns.end());
+  }
+  if (figures.delivered != sent * std::uint64_t(subscriber_count))
+    notes().push_back(daemon.name + " fan-out: " + std::to_string(figures.delivered) + " of " +
+                      std::to_string(sent * std::uint64_t(subscriber_count)) +
+                      " deliveries arrived");
+  figures.deliveries_per_s = double(figures.delivered) / (double(last_receipt_ns - start_ns) / 1e9);
+  figures.p50_us = percentile_us(latencies, 0.50);
+  figures.p99_us = percentile_us(latencies, 0.99);
+  return figures;
+}
+
+struct MemoryFigures {
+  long idle_kb = 0;
+  long connected_kb = 0;
+};
+
+// RSS of a freshly started daemon, then with kIdleConnections connections that each had one
+// ping answered (so the daemon really accepted and set them up).
+MemoryFigures measure_memory(const Daemon& daemon) {
+  MemoryFigures figures;
+  figures.idle_kb = rss_kb(daemon.process.pid());
+  std::vector<Fd> connections;
+  connections.reserve(kIdleConnections);
+  for (int i = 0; i < kIdleConnections; ++i) {
+    connections.push_back(connect_to(daemon.socket_path));
+    write_all(connections.back().get(), ping_request(daemon.protocol));
+    LineReader reader(connections.back().get(), 256);
+    if (!is_pong(daemon.protocol, reader.expect_line()))
+      throw BenchError("connection " + std::to_string(i) + " got no pong");
+  }
+  std::this_thread::sleep_for(200ms);
+  figures.connected_kb = rss_kb(daemon.process.pid());
+  return figures;
+}
+
+// Median time from fork/exec to the first pong, each start in a fresh directory.
+double measure_start_ms(Protocol protocol, const std::string& path) {
+  std::vector<std::int64_t> samples;
+  for (int run = 0; run < kStartRuns; ++run) {
+    const auto started = Clock::now();
+    auto daemon = start_daemon(protocol, path);
+    samples.push_back((Clock::now() - started).count());
+  }
+  return percentile_us(samples, 0.5) / 1000.0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+struct Row {
+  std::string metric;
+  std::optional<double> photond;
+  std::optional<double> redis;
+  std::optional<double> echo;
+  int precision = 1;
+};
+
+std::string format_value(std::optional<double> value, int precision) {
+  if (!value || std::isnan(*value)) return "-";
+  char text[64];
+  std::snprintf(text, sizeof(text), "%.*f", precision, *value);
+  return text;
+}
+
+std::string format_ratio(std::optional<double> numerator, std::optional<double> denominator) {
+  if (!numerator || !denominator || *denominator == 0) return "-";
+  return format_value(*numerator / *denominator, 2);
+}
+
+void print_table(std::string_view title, const std::vector<Row>& rows, bool with_echo) {
+  std::printf("\n%s\n", std::string(title).c_str());
+  std::printf("  %-26s %12s %12s", "", "photond", "redis");
+  if (with_echo) std::printf(" %12s", "echo");
+  std::printf(" %14s", "photond/redis");
+  if (with_echo) std::printf(" %13s", "photond/echo");
+  std::printf("\n");
+  for (const Row& row : rows) {
+    std::printf("  %-26s %12s %12s", row.metric.c_str(),
+                format_value(row.photond, row.precision).c_str(),
+                format_value(row.redis, row.precision).c_str());
+    if (with_echo) std::printf(" %12s", format_value(row.echo, row.precision).c_str());
+    std::printf(" %14s", format_ratio(row.photond, row.redis).c_str());
+    if (with_echo) std::printf(" %13s", format_ratio(row.photond, row.echo).c_str());
+    std::printf("\n");
+  }
+}
+
+void print_goal(std::string_view goal, bool met) {
+  std::printf("  goal: %-62s %s\n", std::string(goal).c_str(), met ? "met" : "NOT met");
+}
+
+struct Options {
+  std::string photond_path;
+  std::string redis_path;  // empty: photond figures only
+  double seconds = 3;
+  int subscribers = 8;
+  std::size_t message_size = 128;
+  std::string workload = "all";
+};
+
+Options parse_options(int argc, char** argv) {
+  Options options;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      std::fputs(kUsage.data(), stdout);
+      std::exit(0);
+    }
+    if (i + 1 >= argc) throw BenchError("missing value after " + std::string(flag));
+    const std::string value = argv[++i];
+    if (flag == "--photond") options.photond_path = value;
+    else if (flag == "--redis-server") options.redis_path = value;
+    else if (flag == "--seconds") options.seconds = std::stod(value);
+    else if (flag == "--subscribers") options.subscribers = std::stoi(value);
+    else if (flag == "--size") options.message_size = std::stoul(value);
+    else if (flag == "--workload") options.workload = value;
+    else throw BenchError("unknown option " + std::string(flag));
+  }
+  if (options.photond_path.empty()) throw BenchError("--photond PATH is required");
+  if (options.seconds <= 0 || options.subscribers < 1)
+    throw BenchError("--seconds and --subscribers must be positive");
+  if (options.message_size < kMinMessageSize)
+    throw BenchError("--size must be at least " + std::to_string(kMinMessageSize));
+  const std::vector<std::string> workloads{"all", "roundtrip", "fanout", "memory", "start"};
+  if (std::find(workloads.begin(), workloads.end(), options.workload) == workloads.end())
+    throw BenchError("unknown workload " + options.workload);
+  if (options.redis_path.empty()) options.redis_path = find_on_path("redis-server");
+  return options;
+}
+
+void print_header(const Options& options) {
+  char date[64];
+  const std::time_t now = std::time(nullptr);
+  std::strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
+  utsname system{};
+  ::uname(&system);
+  std::string cpu = command_output("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2");
+  std::printf("photon_bench  %s  %u cores,%s  %s %s\n", date, std::thread::hardware_concurrency(),
+              cpu.c_str(), system.sysname, system.release);
+  std::printf("photond: %s\nredis:   %s\n", options.photond_path.c_str(),
+              options.redis_path.empty()
+                  ? "not found (photond figures only)"
+                  : command_output("'" + options.redis_path + "' --version").c_str());
+  std::printf("%.1f s per measurement, %d subscribers, %zu-byte messages\n", options.seconds,
+              options.subscribers, options.message_size);
+}
+
+struct RoundtripFigures {
+  LatencyFigures photond;
+  std::optional<LatencyFigures> redis;
+  LatencyFigures echo;
+};
+
+RoundtripFigures measure_roundtrips(const Options& options) {
+  RoundtripFigures figures;
+  {
+    auto daemon = start_daemon(Protocol::kPhoton, options.photond_path);
+    figures.photond = measure_roundtrip(daemon->socket_path, kPhotonPing, Protocol::kPhoton,
+                                        false, options.seconds);
+  }
+  if (!options.redis_path.empty()) {
+    auto daemon = start_daemon(Protocol::kRedis, options.redis_path);
+    figures.redis = measure_roundtrip(daemon->socket_path, kRedisPing, Protocol::kRedis, false,
+                                      options.seconds);
+  }
+  TempDir echo_dir;
+  const std::string echo_socket = echo_dir.path() + "/echo.sock";
+  EchoServer server(echo_socket);
+  figures.echo =
+      measure_roundtrip(echo_socket, kPhotonPing, Protocol::kPhoton, true, options.seconds);
+  return figures;
+}
+
+void print_roundtrip(std::string_view title, const RoundtripFigures& figures) {
+  auto redis_value = [&](double LatencyFigures::*field) {
+    return figures.redis ? std::optional<double>((*figures.redis).*field) : std::nullopt;
+  };
+  auto row = [&](std::string metric, double LatencyFigures::*field, int precision) {
+    return Row{std::move(metric), figures.photond.*field, redis_value(field), figures.echo.*field,
+               precision};
+  };
+  print_table(title,
+              {row("requests/s", &LatencyFigures::ops_per_s, 0),
+               row("p50 latency (us)", &LatencyFigures::p50_us, 1),
+               row("p99 latency (us)", &LatencyFigures::p99_us, 1)},
+              true);
+  print_goal("photond p50 within 10% of the bare echo",
+             figures.photond.p50_us <= 1.10 * figures.echo.p50_us);
+}
+
+// Twice: as the scheduler places things, then with client and server sharing one CPU. On a VM
+// a wake-up across CPUs can cost tens of µs and swamp the server's own work; on one CPU the
+// figures show what the server itself costs per request.
+void run_roundtrip(const Options& options) {
+  print_roundtrip("round trip: one client, sequential pings", measure_roundtrips(options));
+  RoundtripFigures pinned;
+  {
+    CpuPin pin;
+    pinned = measure_roundtrips(options);
+  }
+  print_roundtrip("round trip, client and server on one CPU", pinned);
+}
+
+struct FanoutPasses {
+  FanoutFigures loaded;  // kWindow in flight: throughput, and latency under load
+  FanoutFigures paced;   // one message at a time: the latency of the delivery path alone
+};
+
+FanoutPasses measure_fanout_passes(Protocol protocol, const std::string& path,
+                                   const Options& options) {
+  auto daemon = start_daemon(protocol, path);
+  FanoutPasses passes;
+  passes.loaded = measure_fanout(*daemon, options.subscribers, options.message_size,
+                                 options.seconds, kWindow, kMinBatch);
+  passes.paced = measure_fanout(*daemon, options.subscribers, options.message_size,
+                                options.seconds, 1, 1);
+  return passes;
+}
+
+void run_fanout(const Options& options) {
+  const FanoutPasses photon = measure_fanout_passes(Protocol::kPhoton, options.photond_path, options);
+  std::optional<FanoutPasses> redis;
+  if (!options.redis_path.empty())
+    redis = measure_fanout_passes(Protocol::kRedis, options.redis_path, options);
+  auto row = [&](std::string metric, FanoutFigures FanoutPasses::*pass, auto FanoutFigures::*field,
+                 int precision) {
+    return Row{std::move(metric), double((photon.*pass).*field),
+               redis ? std::optional<double>(double(((*redis).*pass).*field)) : std::nullopt,
+               std::nullopt, precision};
+  };
+  const std::string in_flight = std::to_string(kWindow) + " in flight";
+  print_table("fan-out: 1 publisher, " + std::to_string(options.subscribers) + " subscribers, " +
+                  std::to_string(options.message_size) + "-byte messages",
+              {row("deliveries/s, " + in_flight, &FanoutPasses::loaded,
+                   &FanoutFigures::deliveries_per_s, 0),
+               row("  latency p50 (us)", &FanoutPasses::loaded, &FanoutFigures::p50_us, 1),
+               row("  latency p99 (us)", &FanoutPasses::loaded, &FanoutFigures::p99_us, 1),
+               row("deliveries/s, 1 in flight", &FanoutPasses::paced,
+                   &FanoutFigures::deliveries_per_s, 0),
+               row("  latency p50 (us)", &FanoutPasses::paced, &FanoutFigures::p50_us, 1),
+               row("  latency p99 (us)", &FanoutPasses::paced, &FanoutFigures::p99_us, 1)},
+              false);
+  if (redis) {
+    print_goal("deliveries/s at least Redis's",
+               photon.loaded.deliveries_per_s >= redis->loaded.deliveries_per_s);
+    print_goal("p99 latency no worse than Redis's, " + in_flight,
+               photon.loaded.p99_us <= redis->loaded.p99_us);
+    print_goal("p99 latency no worse than Redis's, 1 in flight",
+               photon.paced.p99_us <= redis->paced.p99_us);
+  }
+}
+
+void run_memory(const Options& options) {
+  auto photond = start_daemon(Protocol::kPhoton, options.photond_path);
+  const MemoryFigures photon = measure_memory(*photond);
+  photond.reset();
+  std::optional<MemoryFigures> redis;
+  if (!options.redis_path.empty()) redis = measure_memory(*start_daemon(Protocol::kRedis,
+                                                                        options.redis_path));
+  auto mb = [](long kb) { return double(kb) / 1024.0; };
+  auto redis_mb = [&](long MemoryFigures::*field) {
+    return redis ? std::optional<double>(mb((*redis).*field)) : std::nullopt;
+  };
+  auto redis_delta = redis ? std::optional<double>(mb(redis->connected_kb - redis->idle_kb))
+                           : std::nullopt;
+  print_table("memory: resident set (VmRSS, MB)",
+              {{"idle", mb(photon.idle_kb), redis_mb(&MemoryFigures::idle_kb), std::nullopt, 2},
+               {"with " + std::to_string(kIdleConnections) + " idle connections",
+                mb(photon.connected_kb), redis_mb(&MemoryFigures::connected_kb), std::nullopt, 2},
+               {"added by the connections", mb(photon.connected_kb - photon.idle_kb), redis_delta,
+                std::nullopt, 2}},
+              false);
+  print_goal("idle RSS under 4 MB", photon.idle_kb < 4 * 1024);
+  print_goal("1000 idle connections add under 8 MB", photon.connected_kb - photon.idle_kb < 8 * 1024);
+}
+
+void run_start(const Options& options) {
+  const double photon = measure_start_ms(Protocol::kPhoton, options.photond_path);
+  std::optional<double> redis;
+  if (!options.redis_path.empty()) redis = measure_start_ms(Protocol::kRedis, options.redis_path);
+  print_table("start: fork/exec to first pong, median of " + std::to_string(kStartRuns) + " (ms)",
+              {{"start", photon, redis, std::nullopt, 2}}, false);
+  print_goal("start under 10 ms", photon < 10.0);
+}
+
+// Room for the memory workload's connections, in the bench and in the daemons it starts.
+void raise_file_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  limit.rlim_cur = limit.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &limit);
+  if (limit.rlim_cur < rlim_t(kIdleConnections + 100))
+    notes().push_back("RLIMIT_NOFILE is only " + std::to_string(limit.rlim_cur) +
+                      "; the memory workload may fail");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options;
+  try {
+    options = parse_options(argc, argv);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "photon_bench: %s\n%s", error.what(), kUsage.data());
+    return 2;
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+  raise_file_limit();
+  print_header(options);
+
+  const std::vector<std::pair<std::string, void (*)(const Options&)>> workloads{
+      {"roundtrip", run_roundtrip}, {"fanout", run_fanout}, {"memory", run_memory},
+      {"start", run_start}};
+  int failures = 0;
+  for (const auto& [name, run] : workloads) {
+    if (options.workload != "all" && options.workload != name) continue;
+    try {
+      run(options);
+    } catch (const std::exception& error) {
+      std::printf("\n%s: FAILED: %s\n", name.c_str(), error.what());
+      ++failures;
+    }
+    std::fflush(stdout);
+  }
+  if (!notes().empty()) {
+    std::printf("\nnotes:\n");
+    for (const std::string& note : notes()) std::printf("  - %s\n", note.c_str());
+  }
+  return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,285 @@
+// The synchronous client: one blocking Unix-socket connection, replies matched by id, channel
+// messages that arrive meanwhile kept in order.
+#include "photon/client.hpp"
+
+#include "common/paths.hpp"
+
+#include <boost/json.hpp>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+
+namespace photon {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Kind = ClientError::Kind;
+
+// Channel messages can be large; a reply line longer than this is a protocol error.
+constexpr std::size_t kMaxReplyBytes = 64u << 20;
+
+bool channel_matches(std::string_view subscription, std::string_view channel) {
+  if (!subscription.empty() && subscription.back() == '*') {
+    return channel.substr(0, subscription.size() - 1) == subscription.substr(0, subscription.size() - 1);
+  }
+  return subscription == channel;
+}
+
+}  // namespace
+
+std::string default_session_id() {
+  if (const char* fixed = std::getenv("PHOTON_SESSION_ID"); fixed != nullptr && *fixed != '\0') {
+    return fixed;
+  }
+  static const std::string generated = [] {
+    std::random_device entropy;
+    char hex[9];
+    std::snprintf(hex, sizeof hex, "%08x", static_cast<unsigned>(entropy()));
+    return "cli-" + std::to_string(::getpid()) + "-" + hex;
+  }();
+  return generated;
+}
+
+std::filesystem::path socket_path_for(std::string_view photon_name) {
+  if (auto error = photon_name_error(photon_name)) throw std::invalid_argument(*error);
+  return photon_paths(photon_name).socket;
+}
+
+Client Client::connect(std::string_view photon_name, ClientOptions options) {
+  return connect_socket(socket_path_for(photon_name), std::move(options));
+}
+
+Client Client::connect_socket(const std::filesystem::path& socket, ClientOptions options) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  const std::string path = socket.string();
+  if (path.size() >= sizeof address.sun_path) {
+    throw ClientError(Kind::kConnection, "socket path is too long: " + path);
+  }
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw ClientError(Kind::kConnection, std::string("socket: ") + std::strerror(errno));
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+    const int error = errno;
+    ::close(fd);
+    const Kind kind = (error == ENOENT || error == ECONNREFUSED) ? Kind::kNotRunning : Kind::kConnection;
+    throw ClientError(kind, "cannot connect to " + path + ": " + std::strerror(error));
+  }
+  return Client(fd, std::move(options));
+}
+
+Client::Client(int fd, ClientOptions options) : fd_(fd), options_(std::move(options)) {
+  session_id_ = options_.session_id.empty() ? default_session_id() : options_.session_id;
+}
+
+Client::Client(Client&& other) noexcept { *this = std::move(other); }
+
+Client& Client::operator=(Client&& other) noexcept {
+  if (this == &other) return *this;
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = std::exchange(other.fd_, -1);
+  options_ = std::move(other.options_);
+  session_id_ = std::move(other.session_id_);
+  input_ = std::move(other.input_);
+  unclaimed_ = std::move(other.unclaimed_);
+  handlers_ = std::move(other.handlers_);
+  next_request_ = other.next_request_;
+  return *this;
+}
+
+Client::~Client() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void Client::write_line(const std::string& line) {
+  std::size_t done = 0;
+  while (done < line.size()) {
+    const ssize_t count = ::send(fd_, line.data() + done, line.size() - done, MSG_NOSIGNAL);
+    if (count < 0) {
+      if (errno == EINTR) continue;
+      throw ClientError(Kind::kConnection, std::string("write: ") + std::strerror(errno));
+    }
+    done += static_cast<std::size_t>(count);
+  }
+}
+
+std::optional<std::string> Client::read_line(Clock::time_point deadline) {
+  for (;;) {
+    if (auto newline = input_.find('\n'); newline != std::string::npos) {
+      std::string line = input_.substr(0, newline);
+      input_.erase(0, newline + 1);
+      return line;
+    }
+    if (input_.size() > kMaxReplyBytes) {
+      throw ClientError(Kind::kProtocol, "reply line longer than 64 MiB");
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return std::nullopt;
+    pollfd waiting{fd_, POLLIN, 0};
+    const int ready = ::poll(&waiting, 1, static_cast<int>(std::min<long long>(left.count() + 1, 1 << 30)));
+    if (ready < 0 && errno != EINTR) {
+      throw ClientError(Kind::kConnection, std::string("poll: ") + std::strerror(errno));
+    }
+    if (ready <= 0) continue;
+    char buffer[64 * 1024];
+    const ssize_t count = ::recv(fd_, buffer, sizeof buffer, 0);
+    if (count < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      throw ClientError(Kind::kConnection, std::string("read: ") + std::strerror(errno));
+    }
+    if (count == 0) throw ClientError(Kind::kConnection, "the daemon closed the connection");
+    input_.append(buffer, static_cast<std::size_t>(count));
+  }
+}
+
+bool Client::take_channel_message(const boost::json::object& reply) {
+  const boost::json::value* type = reply.if_contains("type");
+  if (type == nullptr || !type->is_string() || type->get_string() != "channel_message") return false;
+  ChannelMessage message;
+  if (const auto* id = reply.if_contains("id"); id != nullptr && id->is_string()) {
+    message.id = std::string(id->get_string());
+  }
+  if (const auto* channel = reply.if_contains("channel"); channel != nullptr && channel->is_string()) {
+    message.channel = std::string(channel->get_string());
+  }
+  if (const auto* body = reply.if_contains("message")) message.message = *body;
+  unclaimed_.push_back(std::move(message));
+  return true;
+}
+
+boost::json::value Client::request(boost::json::object request) {
+  const std::string id = "r" + std::to_string(next_request_++);
+  request["id"] = id;
+  if (!request.contains("sessionId")) request["sessionId"] = session_id_;
+  write_line(boost::json::serialize(request) + "\n");
+
+  const auto deadline = Clock::now() + options_.timeout;
+  for (;;) {
+    std::optional<std::string> line = read_line(deadline);
+    if (!line) throw ClientError(Kind::kTimeout, "no reply from the daemon within the timeout");
+    boost::system::error_code ec;
+    boost::json::value parsed = boost::json::parse(*line, ec);
+    if (ec || !parsed.is_object()) {
+      throw ClientError(Kind::kProtocol, "the daemon sent a line that is not a JSON object");
+    }
+    boost::json::object& reply = parsed.get_object();
+    if (take_channel_message(reply)) continue;
+    const boost::json::value* reply_id = reply.if_contains("id");
+    if (reply_id == nullptr || !reply_id->is_string() || reply_id->get_string() != id) {
+      // A reply to nothing we asked: the daemon refused the connection itself (e.g. permission).
+      if (const auto* error = reply.if_contains("error"); error != nullptr && error->is_string()) {
+        throw ClientError(Kind::kRefused, std::string(error->get_string()));
+      }
+      continue;
+    }
+    if (const auto* error = reply.if_contains("error"); error != nullptr && error->is_string()) {
+      throw ClientError(Kind::kRefused, std::string(error->get_string()));
+    }
+    const boost::json::value* data = reply.if_contains("data");
+    if (const auto* success = reply.if_contains("success");
+        success != nullptr && success->is_bool() && !success->get_bool()) {
+      std::string reason = "the daemon refused the request";
+      if (data != nullptr && data->is_object()) {
+        if (const auto* text = data->get_object().if_contains("reason"); text && text->is_string()) {
+          reason = std::string(text->get_string());
+        }
+      }
+      throw ClientError(Kind::kRefused, reason);
+    }
+    return data != nullptr ? *data : boost::json::value(std::move(reply));
+  }
+}
+
+void Client::ping() { request({{"type", "ping"}}); }
+
+std::size_t Client::publish(std::string_view channel, const boost::json::value& message) {
+  boost::json::value data =
+      request({{"type", "publish"}, {"channel", channel}, {"message", message}});
+  if (const auto* delivered = data.as_object().if_contains("delivered");
+      delivered != nullptr && delivered->is_number()) {
+    return delivered->to_number<std::size_t>();
+  }
+  return 0;
+}
+
+void Client::subscribe(std::string_view channel, MessageHandler handler) {
+  request({{"type", "subscribe"}, {"channel", channel}});
+  if (handler) handlers_.emplace_back(std::string(channel), std::move(handler));
+}
+
+void Client::unsubscribe(std::string_view channel) {
+  request({{"type", "unsubscribe"}, {"channel", channel}});
+  std::erase_if(handlers_, [&](const auto& entry) { return entry.first == channel; });
+}
+
+boost::json::object Client::status() { return request({{"type", "status"}}).as_object(); }
+
+void Client::shutdown() { request({{"type", "shutdown"}}); }
+
+const MessageHandler* Client::handler_for(std::string_view channel) const {
+  for (const auto& [subscription, handler] : handlers_) {
+    if (channel_matches(subscription, channel)) return &handler;
+  }
+  return nullptr;
+}
+
+std::optional<ChannelMessage> Client::next(std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    while (!unclaimed_.empty()) {
+      ChannelMessage message = std::move(unclaimed_.front());
+      unclaimed_.pop_front();
+      if (const MessageHandler* handler = handler_for(message.channel)) {
+        (*handler)(message);
+        continue;
+      }
+      return message;
+    }
+    std::optional<std::string> line = read_line(deadline);
+    if (!line) return std::nullopt;
+    boost::system::error_code ec;
+    boost::json::value parsed = boost::json::parse(*line, ec);
+    if (ec || !parsed.is_object()) {
+      throw ClientError(Kind::kProtocol, "the daemon sent a line that is not a JSON object");
+    }
+    take_channel_message(parsed.get_object());
+  }
+}
+
+std::size_t Client::poll(std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  std::size_t handled = 0;
+  std::deque<ChannelMessage> kept;
+  for (;;) {
+    while (!unclaimed_.empty()) {
+      ChannelMessage message = std::move(unclaimed_.front());
+      unclaimed_.pop_front();
+      if (const MessageHandler* handler = handler_for(message.channel)) {
+        (*handler)(message);
+        ++handled;
+      } else {
+        kept.push_back(std::move(message));
+      }
+    }
+    std::optional<std::string> line = read_line(deadline);
+    if (!line) break;
+    boost::system::error_code ec;
+    boost::json::value parsed = boost::json::parse(*line, ec);
+    if (ec || !parsed.is_object()) {
+      throw ClientError(Kind::kProtocol, "the daemon sent a line that is not a JSON object");
+    }
+    take_channel_message(parsed.get_object());
+  }
+  unclaimed_ = std::move(kept);
+  return handled;
+}
+
+}  // namespace photon

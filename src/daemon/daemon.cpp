@@ -1,0 +1,197 @@
+// Daemon start-up, the event loop's lifetime, and orderly shutdown.
+#include "daemon/daemon.hpp"
+
+#include "common/paths.hpp"
+#include "daemon/instance_lock.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/sinks/rotating_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <optional>
+
+namespace photon::daemon {
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr std::size_t kLogFileBytes = 10u << 20;
+constexpr std::size_t kLogFilesKept = 3;
+
+// Creates `dir` (and its parent) private to the owner; tightens an existing one we own.
+void make_private_directory(const std::filesystem::path& dir) {
+  for (const auto& level : {dir.parent_path(), dir}) {
+    if (level.empty()) continue;
+    if (::mkdir(level.c_str(), 0700) != 0 && errno != EEXIST) {
+      throw StartupError(1, "cannot create " + level.string() + ": " + std::strerror(errno));
+    }
+  }
+  struct stat info {};
+  if (::stat(dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
+    throw StartupError(1, dir.string() + " is not a directory");
+  }
+  if (info.st_uid == ::geteuid() && (info.st_mode & 077) != 0) ::chmod(dir.c_str(), 0700);
+}
+
+void raise_descriptor_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+void set_up_logging(const DaemonOptions& options, const PhotonPaths& paths) {
+  std::vector<spdlog::sink_ptr> sinks;
+  sinks.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_st>(
+      paths.log_file.string(), kLogFileBytes, kLogFilesKept));
+  if (options.log_to_stderr) sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_st>());
+  auto logger = std::make_shared<spdlog::logger>("photond", sinks.begin(), sinks.end());
+  logger->set_level(options.log_level);
+  // Log lines are rare (start, stop, refusals, slow consumers): flush each so none is lost.
+  logger->flush_on(spdlog::level::trace);
+  spdlog::set_default_logger(std::move(logger));
+}
+
+// The running daemon: owns the loop and everything on it.
+class Daemon final : public DaemonControl, public net::PeerHandler {
+ public:
+  Daemon(const DaemonOptions& options, const PhotonPaths& paths)
+      : options_(options),
+        paths_(paths),
+        dispatcher_({options.photon_name, options.max_json_depth, options.max_subscriptions},
+                    clock_, *this),
+        server_(io_, *this, clock_, options.server_limits),
+        signals_(io_, SIGINT, SIGTERM),
+        idle_timer_(io_) {}
+
+  void listen() { server_.listen(paths_.socket); }
+
+  void run() {
+    server_.start();
+    signals_.async_wait([this](boost::system::error_code ec, int signal) {
+      if (ec) return;
+      spdlog::info("received {}; shutting down", ::strsignal(signal));
+      begin_shutdown();
+    });
+    arm_idle_timer();
+    io_.run();
+  }
+
+  void request_shutdown() override {
+    spdlog::info("shutdown requested by a client");
+    begin_shutdown();
+  }
+
+  TransportCounters transport_counters() const override {
+    return {server_.dropped_slow_consumers(), server_.connections_refused()};
+  }
+
+  void on_open(net::Peer& peer) override {
+    idle_timer_.cancel();
+    dispatcher_.on_open(peer);
+  }
+  void on_line(net::Peer& peer, std::string_view line) override { dispatcher_.on_line(peer, line); }
+  void on_close(net::Peer& peer) override {
+    dispatcher_.on_close(peer);
+    arm_idle_timer();
+  }
+
+ private:
+  // Idle means no client is connected; every subscription lives on a connection. Services that
+  // keep work of their own (locks, jobs, running methods) add their check here.
+  bool idle() const { return dispatcher_.open_sessions() == 0; }
+
+  void arm_idle_timer() {
+    if (options_.idle_timeout.count() == 0 || stopping_ || !idle()) return;
+    idle_timer_.expires_after(options_.idle_timeout);
+    idle_timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec || !idle()) return;
+      spdlog::info("idle for {} ms; shutting down", options_.idle_timeout.count());
+      begin_shutdown();
+    });
+  }
+
+  void begin_shutdown() {
+    if (stopping_) return;
+    stopping_ = true;
+    idle_timer_.cancel();
+    boost::system::error_code ignored;
+    signals_.cancel(ignored);
+    // Remove the socket first: from now on a client finds no daemon rather than a dying one.
+    std::filesystem::remove(paths_.socket, ignored);
+    server_.shutdown(options_.shutdown_grace, [this] { io_.stop(); });
+  }
+
+  const DaemonOptions& options_;
+  const PhotonPaths& paths_;
+  SystemClock clock_;
+  asio::io_context io_{1};
+  Dispatcher dispatcher_;
+  net::UnixServer server_;
+  asio::signal_set signals_;
+  asio::steady_timer idle_timer_;
+  bool stopping_ = false;
+};
+
+}  // namespace
+
+void run_daemon(const DaemonOptions& options, const std::function<void()>& on_ready) {
+  if (auto error = photon_name_error(options.photon_name)) throw StartupError(2, *error);
+  const PhotonPaths paths = photon_paths(options.photon_name);
+  make_private_directory(paths.daemons_dir);
+
+  pid_t holder = 0;
+  std::optional<InstanceLock> instance = [&] {
+    try {
+      return InstanceLock::acquire(paths.pid_file, holder);
+    } catch (const std::system_error& error) {
+      throw StartupError(1, error.what());
+    }
+  }();
+  if (!instance) {
+    throw StartupError(1, "photon \"" + options.photon_name + "\" is already running" +
+                              (holder > 0 ? " (pid " + std::to_string(holder) + ")" : ""));
+  }
+  // We hold the lock, so a socket file here belongs to a daemon that died, unless something that
+  // ignores the lock answers on it: that one we never unlink.
+  std::error_code status_error;
+  if (std::filesystem::symlink_status(paths.socket, status_error).type() !=
+      std::filesystem::file_type::not_found) {
+    if (socket_answers(paths.socket)) {
+      throw StartupError(1, "a process answers on " + paths.socket.string() +
+                                " without holding " + paths.pid_file.string() +
+                                "; not replacing it");
+    }
+    std::filesystem::remove(paths.socket);
+  }
+
+  set_up_logging(options, paths);
+  raise_descriptor_limit();
+  std::signal(SIGPIPE, SIG_IGN);
+  instance->write_pid();
+
+  Daemon daemon(options, paths);
+  try {
+    daemon.listen();
+  } catch (const boost::system::system_error& error) {
+    throw StartupError(1, error.what());
+  }
+  spdlog::info("photond {} serving \"{}\" on {} (pid {})", PHOTON_VERSION, options.photon_name,
+               paths.socket.string(), ::getpid());
+  on_ready();
+  daemon.run();
+  std::error_code ignored;
+  std::filesystem::remove(paths.socket, ignored);
+  spdlog::info("stopped");
+}
+
+}  // namespace photon::daemon

@@ -1,0 +1,48 @@
+// The photond process for one photon: files under $PHOTON_DIR, the single-instance lock, logging,
+// signals, the idle timeout, and the wiring of transport, dispatcher and services.
+#pragma once
+
+#include "common/clock.hpp"
+#include "daemon/dispatcher.hpp"
+#include "net/unix_server.hpp"
+
+#include <spdlog/common.h>
+
+#include <chrono>
+#include <functional>
+#include <stdexcept>
+#include <string>
+
+namespace photon::daemon {
+
+struct DaemonOptions {
+  std::string photon_name;
+  // Exit after this long with nothing going on; zero means never.
+  std::chrono::milliseconds idle_timeout{0};
+  spdlog::level::level_enum log_level = spdlog::level::info;
+  bool log_to_stderr = true;
+  std::chrono::milliseconds shutdown_grace{2000};
+  net::ServerLimits server_limits;
+  std::size_t max_json_depth = 64;
+  std::size_t max_subscriptions = 4096;
+};
+
+// A failure before the daemon is serving, with the process exit code it calls for
+// (1: refused or failed, 2: bad usage).
+class StartupError : public std::runtime_error {
+ public:
+  StartupError(int exit_code, const std::string& message)
+      : std::runtime_error(message), exit_code_(exit_code) {}
+  int exit_code() const { return exit_code_; }
+
+ private:
+  int exit_code_;
+};
+
+// Runs the daemon on the calling thread until SIGTERM, SIGINT, a `shutdown` request or the idle
+// timeout; then cleans up its socket and pid file. `on_ready` runs once the socket accepts
+// connections. Throws StartupError when the daemon cannot start (already running, bad name,
+// unusable directory); nothing is left behind in that case.
+void run_daemon(const DaemonOptions& options, const std::function<void()>& on_ready);
+
+}  // namespace photon::daemon

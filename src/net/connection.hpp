@@ -1,0 +1,60 @@
+// One client connection on the Unix socket: frames input into lines for the PeerHandler, and
+// writes queued output with one sendmsg per loop turn.
+#pragma once
+
+#include "net/output_queue.hpp"
+#include "net/peer.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+namespace photon::net {
+
+class UnixServer;
+
+// Lifetime: owned by the UnixServer's table while open; pending operations hold a shared_ptr, so
+// the object outlives its removal from the table until they finish.
+// Invariants: once closed_ is set, the handler has been told (on_close) and nothing more is read,
+// queued or written; pending_ holds a partial line no longer than the line limit.
+// Thread rule: the event loop thread only.
+class Connection final : public Peer, public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(boost::asio::local::stream_protocol::socket socket, UnixServer& server);
+
+  // Tells the handler of the connection and starts reading.
+  void start();
+
+  void send(SharedBytes line) override;
+  void send(std::string line) override;
+  void close_after_flush() override;
+
+  // Closes now, dropping queued output.
+  void close();
+
+ private:
+  boost::asio::awaitable<void> read_loop();
+  // Splits freshly read bytes into lines and hands them to the handler.
+  void consume_input(std::string_view data);
+  void dispatch_line(std::string_view line);
+  void reject_long_line();
+  void schedule_flush();
+  void flush();
+
+  boost::asio::local::stream_protocol::socket socket_;
+  UnixServer& server_;
+  OutputQueue output_;
+  std::string pending_;
+  boost::asio::steady_timer reading_resumed_;  // cancelled to wake a reader paused by output
+  bool flush_scheduled_ = false;
+  bool waiting_writable_ = false;
+  bool closing_ = false;  // no more input; close when output is written
+  bool closed_ = false;
+  bool overflowed_ = false;
+};
+
+}  // namespace photon::net

@@ -1,0 +1,52 @@
+// The narrow interface between the transport and the request handlers: a peer to send lines to,
+// and a handler that is told of each peer's lines. Neither side knows the other's internals.
+#pragma once
+
+#include "common/shared_bytes.hpp"
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace photon::net {
+
+// State a handler attaches to a peer (the dispatcher keeps its per-connection session here).
+class PeerContext {
+ public:
+  virtual ~PeerContext() = default;
+};
+
+// One client connection as the handlers see it.
+// Thread rule: the event loop thread only.
+class Peer {
+ public:
+  virtual ~Peer() = default;
+
+  // Queues a complete line (newline included) for writing; lines go out in the order queued.
+  // May exceed the output bound, in which case the peer is closed later (never here, so callers
+  // may be in the middle of a fan-out).
+  virtual void send(SharedBytes line) = 0;
+  virtual void send(std::string line) = 0;
+
+  // Stops reading; closes once queued output is written.
+  virtual void close_after_flush() = 0;
+
+  PeerContext* context() const { return context_.get(); }
+  void set_context(std::unique_ptr<PeerContext> context) { context_ = std::move(context); }
+
+ private:
+  std::unique_ptr<PeerContext> context_;
+};
+
+// Implemented by the layer that serves requests (the daemon's dispatcher).
+class PeerHandler {
+ public:
+  virtual ~PeerHandler() = default;
+  virtual void on_open(Peer& peer) = 0;
+  // One line without its terminator; never empty.
+  virtual void on_line(Peer& peer, std::string_view line) = 0;
+  // The peer is going away; it may not be sent to any more.
+  virtual void on_close(Peer& peer) = 0;
+};
+
+}  // namespace photon::net

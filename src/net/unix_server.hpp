@@ -1,0 +1,85 @@
+// The daemon's Unix-socket listener: binds the socket 0600, admits only the owner's uid (and
+// root), bounds the number of connections, survives running out of descriptors, and shuts down
+// gracefully.
+#pragma once
+
+#include "common/clock.hpp"
+#include "net/output_queue.hpp"
+#include "net/peer.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <unordered_map>
+
+namespace photon::net {
+
+class Connection;
+
+struct ServerLimits {
+  std::size_t max_line_bytes = 1u << 20;
+  std::size_t max_connections = 10000;
+  OutputLimits output;
+  // Reading from a connection pauses while this much output is queued to it.
+  std::size_t pause_reading_bytes = 1u << 20;
+};
+
+// Invariants: connections_ holds exactly the open connections; once stopping_ is set nothing new
+// is accepted and `on_stopped_` runs once, when the last connection has closed.
+// Thread rule: the event loop thread only.
+class UnixServer {
+ public:
+  UnixServer(boost::asio::io_context& io, PeerHandler& handler, const Clock& clock,
+             ServerLimits limits);
+  ~UnixServer();
+
+  // Binds and listens on `path` (which must not exist) with mode 0600. Throws
+  // boost::system::system_error on failure.
+  void listen(const std::filesystem::path& path);
+
+  // Starts the accept loop; call after listen().
+  void start();
+
+  // Stops accepting, lets every connection flush for at most `grace`, closes the rest, then calls
+  // `on_stopped`.
+  void shutdown(std::chrono::milliseconds grace, std::function<void()> on_stopped);
+
+  std::size_t connection_count() const { return connections_.size(); }
+  std::uint64_t dropped_slow_consumers() const { return dropped_slow_consumers_; }
+  std::uint64_t connections_refused() const { return connections_refused_; }
+
+ private:
+  friend class Connection;
+
+  boost::asio::awaitable<void> accept_loop();
+  void admit(boost::asio::local::stream_protocol::socket socket);
+  void refuse(boost::asio::local::stream_protocol::socket& socket, std::string_view reason);
+  void remove(Connection* connection);
+  void finish_shutdown_if_done();
+
+  boost::asio::io_context& io_;
+  PeerHandler& handler_;
+  const Clock& clock_;
+  ServerLimits limits_;
+  boost::asio::local::stream_protocol::acceptor acceptor_;
+  boost::asio::steady_timer backoff_timer_;
+  boost::asio::steady_timer grace_timer_;
+  std::unordered_map<Connection*, std::shared_ptr<Connection>> connections_;
+  // Every connection reads into this buffer and keeps only a partial line for itself, so an idle
+  // connection costs no read buffer.
+  std::array<char, 64 * 1024> read_scratch_;
+  std::function<void()> on_stopped_;
+  bool stopping_ = false;
+  std::uint64_t dropped_slow_consumers_ = 0;
+  std::uint64_t connections_refused_ = 0;
+};
+
+}  // namespace photon::net

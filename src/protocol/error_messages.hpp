@@ -1,0 +1,45 @@
+// The sentences clients read in `error` replies, kept in one place so they stay consistent and
+// tests can name them.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace photon::protocol::messages {
+
+inline constexpr std::string_view kUnknownId = "unknown";
+inline constexpr std::string_view kNotAnObject = "request must be a JSON object";
+inline constexpr std::string_view kTypeMissing = "request requires \"type\" (a string)";
+inline constexpr std::string_view kIdMissing = "request requires \"id\" (a string)";
+inline constexpr std::string_view kIdTooLong = "\"id\" is longer than 256 bytes";
+inline constexpr std::string_view kChannelNotString = "\"channel\" must be a non-empty string";
+inline constexpr std::string_view kChannelTooLong = "\"channel\" is longer than 256 bytes";
+inline constexpr std::string_view kChannelControl = "\"channel\" contains a control character";
+inline constexpr std::string_view kChannelWildcardInPublish =
+    "\"channel\" of a publish may not contain '*'";
+inline constexpr std::string_view kChannelWildcardNotLast =
+    "\"channel\" may contain '*' only as its last character";
+inline constexpr std::string_view kMessageMissing = "publish requires \"message\"";
+inline constexpr std::string_view kSessionIdNotString = "\"sessionId\" must be a string";
+inline constexpr std::string_view kSessionIdTooLong = "\"sessionId\" is longer than 256 bytes";
+inline constexpr std::string_view kTooManySubscriptions =
+    "too many subscriptions on this connection (limit %)";
+inline constexpr std::string_view kLineTooLong = "line exceeds % bytes; closing the connection";
+inline constexpr std::string_view kPermissionDenied =
+    "permission denied: uid % is not the daemon's owner";
+inline constexpr std::string_view kTooManyConnections =
+    "too many connections (limit %); try again later";
+inline constexpr std::string_view kShuttingDown = "Shutting down";
+
+}  // namespace photon::protocol::messages
+
+namespace photon::protocol {
+
+// Fills the single '%' of a message template with `value`.
+inline std::string fill_message(std::string_view message_template, std::string_view value) {
+  std::string out(message_template);
+  if (auto at = out.find('%'); at != std::string::npos) out.replace(at, 1, value);
+  return out;
+}
+
+}  // namespace photon::protocol

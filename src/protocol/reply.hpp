@@ -1,0 +1,30 @@
+// Serialization of every reply and push line the daemon sends. Each function returns one complete
+// line, newline included, ready to be written in a single write.
+#pragma once
+
+#include <boost/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace photon::protocol {
+
+// {"type":"result","id":ID,"success":SUCCESS,"data":DATA}
+std::string result_line(std::string_view id, bool success, const boost::json::value& data);
+
+// {"type":"error","id":ID,"error":MESSAGE}
+std::string error_line(std::string_view id, std::string_view message);
+
+// {"type":"pong","id":ID}
+std::string pong_line(std::string_view id);
+
+// {"type":"channel_message","id":"ch_SEQUENCE","channel":CHANNEL,"message":MESSAGE}
+std::string channel_message_line(std::uint64_t sequence, std::string_view channel,
+                                 const boost::json::value& message);
+
+// {"type":"result","id":ID,"success":true,"data":{"published":true,"channel":C,"delivered":N}}
+// Written by hand because it is on the publish hot path.
+std::string published_line(std::string_view id, std::string_view channel, std::size_t delivered);
+
+}  // namespace photon::protocol

@@ -1,0 +1,145 @@
+// Request parsing: generic checks in RequestParser::parse, per-field rules in validate_fields.
+#include "protocol/request.hpp"
+
+#include "protocol/error_messages.hpp"
+
+#include <array>
+
+namespace photon::protocol {
+namespace {
+
+constexpr std::array<std::string_view, kRequestTypeCount> kTypeNames = {
+    "ping",   "shutdown",   "status",   "subscribe", "unsubscribe", "publish",    "command",
+    "prompt_response", "lock", "unlock", "list_locks", "schedule", "unschedule", "list_jobs",
+};
+
+bool has_control_character(std::string_view text) {
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) return true;
+  }
+  return false;
+}
+
+std::optional<std::string> channel_error(const boost::json::value* value, bool allow_wildcard) {
+  if (value == nullptr || !value->is_string() || value->get_string().empty()) {
+    return std::string(messages::kChannelNotString);
+  }
+  std::string_view channel = value->get_string();
+  if (channel.size() > kMaxChannelBytes) return std::string(messages::kChannelTooLong);
+  if (has_control_character(channel)) return std::string(messages::kChannelControl);
+  auto star = channel.find('*');
+  if (star != std::string_view::npos) {
+    if (!allow_wildcard) return std::string(messages::kChannelWildcardInPublish);
+    if (star != channel.size() - 1) return std::string(messages::kChannelWildcardNotLast);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> field_error(const Request& request, Field field, bool required) {
+  const boost::json::value* value = nullptr;
+  switch (field) {
+    case Field::kChannel:
+    case Field::kChannelPattern:
+      value = request.find("channel");
+      if (value == nullptr && !required) return std::nullopt;
+      return channel_error(value, field == Field::kChannelPattern);
+    case Field::kMessage:
+      if (request.find("message") == nullptr && required) {
+        return std::string(messages::kMessageMissing);
+      }
+      return std::nullopt;
+    case Field::kSessionId:
+      value = request.find("sessionId");
+      if (value == nullptr) {
+        return required ? std::optional<std::string>(messages::kSessionIdNotString) : std::nullopt;
+      }
+      if (!value->is_string()) return std::string(messages::kSessionIdNotString);
+      if (value->get_string().size() > kMaxIdBytes) return std::string(messages::kSessionIdTooLong);
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string_view request_type_name(RequestType type) {
+  return kTypeNames[static_cast<std::size_t>(type)];
+}
+
+std::optional<RequestType> request_type_from_name(std::string_view name) {
+  for (std::size_t i = 0; i < kTypeNames.size(); ++i) {
+    if (kTypeNames[i] == name) return static_cast<RequestType>(i);
+  }
+  return std::nullopt;
+}
+
+std::string_view Request::string_field(std::string_view key) const {
+  const boost::json::value* value = find(key);
+  if (value == nullptr || !value->is_string()) return {};
+  return value->get_string();
+}
+
+std::optional<std::string> validate_fields(const Request& request,
+                                           std::span<const Field> required,
+                                           std::span<const Field> optional) {
+  for (Field field : required) {
+    if (auto error = field_error(request, field, true)) return error;
+  }
+  for (Field field : optional) {
+    if (auto error = field_error(request, field, false)) return error;
+  }
+  return std::nullopt;
+}
+
+RequestParser::RequestParser(std::size_t max_json_depth)
+    : arena_(arena_buffer_.data(), arena_buffer_.size()),
+      parser_(boost::json::storage_ptr(), [&] {
+        boost::json::parse_options options;
+        options.max_depth = max_json_depth;
+        return options;
+      }()) {}
+
+ParseResult RequestParser::parse(std::string_view line) {
+  // Drop the previous request's JSON before releasing the arena it lives in.
+  root_ = nullptr;
+  arena_.release();
+  parser_.reset(boost::json::storage_ptr(&arena_));
+
+  boost::system::error_code ec;
+  parser_.write(line.data(), line.size(), ec);
+  if (ec) {
+    std::string message = "invalid JSON: " + ec.message();
+    if (ec == boost::json::error::too_deep) message = "invalid JSON: nesting is too deep";
+    return RequestError{std::string(messages::kUnknownId), std::move(message)};
+  }
+  root_ = parser_.release();
+
+  if (!root_.is_object()) {
+    return RequestError{std::string(messages::kUnknownId), std::string(messages::kNotAnObject)};
+  }
+  const boost::json::object& object = root_.get_object();
+
+  const boost::json::value* id = object.if_contains("id");
+  std::string echo_id(messages::kUnknownId);
+  if (id != nullptr && id->is_string()) echo_id = std::string(id->get_string());
+
+  const boost::json::value* type = object.if_contains("type");
+  if (type == nullptr || !type->is_string()) {
+    return RequestError{std::move(echo_id), std::string(messages::kTypeMissing)};
+  }
+  if (id == nullptr || !id->is_string()) {
+    return RequestError{std::move(echo_id), std::string(messages::kIdMissing)};
+  }
+  if (id->get_string().size() > kMaxIdBytes) {
+    return RequestError{std::string(messages::kUnknownId), std::string(messages::kIdTooLong)};
+  }
+  std::string_view type_name = type->get_string();
+  auto request_type = request_type_from_name(type_name);
+  if (!request_type) {
+    std::string shown(type_name.substr(0, 64));
+    return RequestError{std::move(echo_id), "unknown request type \"" + shown + "\""};
+  }
+  return Request{*request_type, id->get_string(), &object};
+}
+
+}  // namespace photon::protocol

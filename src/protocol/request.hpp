@@ -1,0 +1,99 @@
+// Parsing and validation of one request line: JSON → a typed Request, or the error the client sees.
+// No I/O here; the transport hands in complete lines and the dispatcher acts on the result.
+#pragma once
+
+#include <boost/json.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace photon::protocol {
+
+// Every request type of the spec, plus our extensions. Types whose subsystem a daemon does not
+// host are still recognised, so the client hears "not supported" rather than "unknown".
+enum class RequestType : std::uint8_t {
+  kPing,
+  kShutdown,
+  kStatus,
+  kSubscribe,
+  kUnsubscribe,
+  kPublish,
+  kCommand,
+  kPromptResponse,
+  kLock,
+  kUnlock,
+  kListLocks,
+  kSchedule,
+  kUnschedule,
+  kListJobs,
+};
+inline constexpr std::size_t kRequestTypeCount = 14;
+
+std::string_view request_type_name(RequestType type);
+std::optional<RequestType> request_type_from_name(std::string_view name);
+
+// A field a request type needs or may carry; each has one validation rule (see field_error).
+enum class Field : std::uint8_t {
+  kChannel,         // non-empty string ≤ 256 bytes, no control characters, no '*'
+  kChannelPattern,  // as kChannel, but a trailing '*' makes it a wildcard
+  kMessage,         // any JSON value, must be present
+  kSessionId,       // string ≤ 256 bytes
+};
+
+inline constexpr std::size_t kMaxIdBytes = 256;
+inline constexpr std::size_t kMaxChannelBytes = 256;
+
+// A request that passed the generic checks (an object with a known `type` and a string `id`).
+// It borrows the parsed JSON: valid until the RequestParser that produced it parses again.
+struct Request {
+  RequestType type;
+  std::string_view id;
+  const boost::json::object* fields;
+
+  // The value of a field; null when absent. Validated fields have the type their rule promises.
+  const boost::json::value* find(std::string_view key) const { return fields->if_contains(key); }
+  std::string_view string_field(std::string_view key) const;
+};
+
+// What the client is told when a line is not a servable request.
+struct RequestError {
+  std::string id;  // the request's id when it was a string, else "unknown"
+  std::string message;
+};
+
+using ParseResult = std::variant<Request, RequestError>;
+
+// Checks the fields a request type requires (present and well-formed) and those it may carry
+// (well-formed when present). Returns the error message for the first bad one, or nothing.
+std::optional<std::string> validate_fields(const Request& request,
+                                           std::span<const Field> required,
+                                           std::span<const Field> optional);
+
+// Parses request lines, reusing its buffers from one line to the next (so parsing a small
+// request allocates nothing in the steady state).
+// Thread rule: one parser per thread; a Request it returns is valid until the next parse().
+class RequestParser {
+ public:
+  explicit RequestParser(std::size_t max_json_depth);
+
+  // `line` holds one line without its terminator. Success: a Request with a known type and a
+  // string id. Failure: the error to send back (malformed JSON, not an object, too deep, bad
+  // type or id).
+  ParseResult parse(std::string_view line);
+
+ private:
+  // Parsed requests live in this arena; release() returns to the fixed buffer, so steady-state
+  // parsing touches no heap.
+  std::array<unsigned char, 16 * 1024> arena_buffer_;
+  boost::json::monotonic_resource arena_;
+  boost::json::parser parser_;
+  boost::json::value root_;
+};
+
+}  // namespace photon::protocol

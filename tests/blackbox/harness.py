@@ -1,0 +1,430 @@
+# Shared fixtures for the black-box tests: a real photond in a temporary PHOTON_DIR, and a line client.
+"""Every wait here has a deadline, so a broken daemon fails a test instead of hanging it.
+
+PHOTOND and PHOTONCTL name the binaries (ctest sets them); BLACKBOX_TIMEOUT scales the deadlines.
+"""
+
+import collections
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+_REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+PHOTOND = os.environ.get("PHOTOND", os.path.join(_REPO, "build", "asan", "photond"))
+PHOTONCTL = os.environ.get("PHOTONCTL", os.path.join(_REPO, "build", "asan", "photonctl"))
+
+# Generous: the suite runs under ASan on a loaded 2-core machine.
+TIMEOUT = float(os.environ.get("BLACKBOX_TIMEOUT", "20"))
+
+
+class ConnectionClosed(Exception):
+    """The daemon closed the connection (EOF or reset)."""
+
+
+def wait_until(predicate, timeout=TIMEOUT, interval=0.02, message="condition"):
+    """Polls predicate until it returns a truthy value, which is returned; fails the test at the deadline."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except (OSError, ConnectionClosed, TimeoutError, ValueError) as error:
+            last_error = error
+        if time.monotonic() >= deadline:
+            detail = f" (last error: {last_error!r})" if last_error else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}{detail}")
+        time.sleep(interval)
+
+
+def encode(obj):
+    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+
+
+class Client:
+    """A line-oriented connection to the daemon. Every read has a deadline.
+
+    call() sends a request and returns its reply; channel_message lines that arrive meanwhile are kept
+    for next_message(), so a subscriber can also make requests.
+    """
+
+    def __init__(self, path, timeout=TIMEOUT, connect=True):
+        self.path = path
+        self.timeout = timeout
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.buf = bytearray()
+        self.pending = collections.deque()
+        self.eof = False
+        if connect:
+            self.sock.settimeout(timeout)
+            self.sock.connect(path)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send(self, obj):
+        self.send_raw(encode(obj))
+
+    def send_raw(self, data):
+        self.sock.settimeout(self.timeout)
+        self.sock.sendall(data)
+
+    def _fill(self, deadline):
+        if self.eof:
+            raise ConnectionClosed("connection closed by daemon")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("no data from daemon before the deadline")
+        self.sock.settimeout(remaining)
+        try:
+            chunk = self.sock.recv(1 << 16)
+        except socket.timeout:
+            raise TimeoutError("no data from daemon before the deadline") from None
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            self.eof = True
+            raise ConnectionClosed("connection closed by daemon")
+        self.buf += chunk
+
+    def read_line(self, timeout=None):
+        """Returns the next line without its newline; raises TimeoutError or ConnectionClosed."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            index = self.buf.find(b"\n")
+            if index >= 0:
+                line = bytes(self.buf[:index])
+                del self.buf[: index + 1]
+                return line
+            self._fill(deadline)
+
+    def read_json(self, timeout=None):
+        """Returns the next line parsed; the daemon must only ever write JSON objects, one per line."""
+        line = self.read_line(timeout)
+        obj = json.loads(line.decode("utf-8"))
+        if not isinstance(obj, dict):
+            raise AssertionError(f"daemon wrote a non-object line: {line!r}")
+        return obj
+
+    def recv(self, timeout=None):
+        """Returns the next object: a kept channel_message first, else the next line."""
+        if self.pending:
+            return self.pending.popleft()
+        return self.read_json(timeout)
+
+    def reply(self, timeout=None):
+        """Returns the next line that is not a channel_message (those are kept for next_message)."""
+        while True:
+            obj = self.read_json(timeout)
+            if obj.get("type") == "channel_message":
+                self.pending.append(obj)
+            else:
+                return obj
+
+    def call(self, obj, timeout=None):
+        self.send(obj)
+        return self.reply(timeout)
+
+    def next_message(self, timeout=None):
+        """Returns the next channel_message; any other line here is a protocol violation."""
+        obj = self.recv(timeout)
+        if obj.get("type") != "channel_message":
+            raise AssertionError(f"expected a channel_message, got {obj!r}")
+        return obj
+
+    def wait_closed(self, timeout=None):
+        """Reads until EOF and returns the lines read meanwhile; raises TimeoutError if never closed."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        lines = []
+        while True:
+            try:
+                lines.append(self.read_line(max(0.0, deadline - time.monotonic())))
+            except ConnectionClosed:
+                if self.buf:
+                    lines.append(bytes(self.buf))
+                    self.buf.clear()
+                return lines
+
+    def assert_silent(self, seconds):
+        """Asserts nothing arrives for `seconds` (only for checking an absence)."""
+        try:
+            line = self.read_line(seconds)
+        except TimeoutError:
+            return
+        raise AssertionError(f"expected silence, got {line!r}")
+
+    def status(self):
+        reply = self.call({"type": "status", "id": "status"})
+        if reply.get("type") != "result" or reply.get("success") is not True:
+            raise AssertionError(f"status failed: {reply!r}")
+        return reply["data"]
+
+    def ping(self, ident="ping"):
+        reply = self.call({"type": "ping", "id": ident})
+        if reply != {"type": "pong", "id": ident}:
+            raise AssertionError(f"bad pong: {reply!r}")
+
+    def subscribe(self, channel, ident=None):
+        ident = ident or f"sub:{channel}"
+        reply = self.call({"type": "subscribe", "id": ident, "channel": channel})
+        expected = {"type": "result", "id": ident, "success": True,
+                    "data": {"subscribed": True, "channel": channel}}
+        if reply != expected:
+            raise AssertionError(f"subscribe {channel!r}: expected {expected!r}, got {reply!r}")
+        return reply
+
+    def publish(self, channel, message, ident="pub"):
+        reply = self.call({"type": "publish", "id": ident, "channel": channel, "message": message})
+        if reply.get("type") != "result" or reply.get("success") is not True:
+            raise AssertionError(f"publish {channel!r} failed: {reply!r}")
+        return reply
+
+
+def make_tmpdir():
+    # Short on purpose: the socket path must stay under 107 bytes even with a 64-byte name.
+    return tempfile.mkdtemp(prefix="pb", dir="/tmp")
+
+
+def daemon_env(photon_dir, extra=None):
+    env = dict(os.environ)
+    env["PHOTON_DIR"] = photon_dir
+    if extra:
+        env.update(extra)
+    return env
+
+
+def pid_alive(pid):
+    """True while pid exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def try_ping(path, timeout=2.0):
+    try:
+        with Client(path, timeout=timeout) as c:
+            return c.call({"type": "ping", "id": "probe"}) == {"type": "pong", "id": "probe"}
+    except (OSError, ConnectionClosed, TimeoutError, ValueError):
+        return False
+
+
+class Daemon:
+    """One `photond serve NAME` child process in photon_dir. stop() sends SIGTERM and returns the exit code."""
+
+    def __init__(self, photon_dir, name="t", args=(), env=None):
+        self.photon_dir = photon_dir
+        self.name = name
+        self.args = list(args)
+        self.env = daemon_env(photon_dir, env)
+        self.proc = None
+        self.returncode = None
+        self.out_path = os.path.join(photon_dir, f"{name}.out")
+
+    @property
+    def sock_path(self):
+        return os.path.join(self.photon_dir, "daemons", f"{self.name}.sock")
+
+    @property
+    def pid_path(self):
+        return os.path.join(self.photon_dir, "daemons", f"{self.name}.pid")
+
+    @property
+    def log_path(self):
+        return os.path.join(self.photon_dir, "daemons", f"{self.name}.log")
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def spawn(self):
+        """Starts the process without waiting for it to answer."""
+        out = open(self.out_path, "ab")
+        try:
+            self.proc = subprocess.Popen([PHOTOND, "serve", self.name, *self.args], env=self.env,
+                                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        finally:
+            out.close()
+        return self.proc
+
+    def start(self, hold=False, timeout=TIMEOUT * 1.5):
+        """Spawns and waits until the socket answers a ping. With hold, returns that connection open."""
+        self.spawn()
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"photond exited with {self.proc.returncode} during start-up:\n{self.output()}")
+            try:
+                c = Client(self.sock_path, timeout=5)
+                try:
+                    if c.call({"type": "ping", "id": "ready"}) == {"type": "pong", "id": "ready"}:
+                        if hold:
+                            c.timeout = TIMEOUT
+                            return c
+                        return None
+                finally:
+                    if not hold:
+                        c.close()
+            except (OSError, ConnectionClosed, TimeoutError, ValueError):
+                pass
+            if time.monotonic() >= deadline:
+                self.kill()
+                raise AssertionError(f"photond did not answer within {timeout}s:\n{self.output()}")
+            time.sleep(0.02)
+
+    def client(self, timeout=TIMEOUT):
+        return Client(self.sock_path, timeout=timeout)
+
+    def signal(self, signum):
+        self.proc.send_signal(signum)
+
+    def wait(self, timeout=TIMEOUT):
+        """Waits for the process to exit and returns its exit code; fails the test at the deadline."""
+        try:
+            self.returncode = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"photond (pid {self.proc.pid}) still running after {timeout}s") from None
+        return self.returncode
+
+    def stop(self, timeout=TIMEOUT):
+        """SIGTERM, then wait; SIGKILL when it does not exit in time. Returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+                self.returncode = self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                raise AssertionError(f"photond ignored SIGTERM for {timeout}s")
+        self.returncode = self.proc.returncode
+        return self.returncode
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=TIMEOUT)
+
+    def output(self):
+        parts = []
+        for label, path in (("stdout+stderr", self.out_path), ("log", self.log_path)):
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except OSError:
+                continue
+            if len(data) > 64000:
+                data = b"...\n" + data[-64000:]
+            parts.append(f"--- photond {self.name} {label} ({path}) ---\n{data.decode('utf-8', 'replace')}")
+        return "\n".join(parts)
+
+
+def ctl(photon_dir, *args, input=None, timeout=TIMEOUT * 2, env=None):
+    """Runs photonctl with PHOTON_DIR set; returns the CompletedProcess (text mode)."""
+    return subprocess.run([PHOTONCTL, *args], env=daemon_env(photon_dir, env), input=input,
+                          capture_output=True, text=True, timeout=timeout,
+                          stdin=None if input is not None else subprocess.DEVNULL)
+
+
+def kill_from_pid_file(pid_path, timeout=TIMEOUT):
+    """Stops a daemon we did not spawn (--detach, photonctl start) by its pid file; best effort."""
+    try:
+        with open(pid_path) as f:
+            pid = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and pid_alive(pid):
+            time.sleep(0.05)
+        if not pid_alive(pid):
+            return
+
+
+class BlackboxTest(unittest.TestCase):
+    """Gives each test fresh directories and daemons, stops them whatever happens, and prints the
+    daemons' output when the test failed. A daemon that exits non-zero on SIGTERM (ASan report,
+    crash) fails the test."""
+
+    def run(self, result=None):
+        self._captured = []
+        if result is None:
+            return super().run(result)
+        before = len(result.failures) + len(result.errors)
+        try:
+            return super().run(result)
+        finally:
+            if len(result.failures) + len(result.errors) > before:
+                for text in getattr(self, "_captured", []):
+                    sys.stderr.write(text + "\n")
+                sys.stderr.flush()
+
+    def make_dir(self):
+        path = make_tmpdir()
+        self.addCleanup(self._remove_dir, path)
+        return path
+
+    def _remove_dir(self, path):
+        texts = []
+        for sub in (path, os.path.join(path, "daemons")):
+            try:
+                names = sorted(os.listdir(sub))
+            except OSError:
+                continue
+            for name in names:
+                if name.endswith((".out", ".log")):
+                    try:
+                        with open(os.path.join(sub, name), "rb") as f:
+                            data = f.read()
+                    except OSError:
+                        continue
+                    if len(data) > 64000:
+                        data = b"...\n" + data[-64000:]
+                    texts.append(f"--- {os.path.join(sub, name)} ---\n{data.decode('utf-8', 'replace')}")
+        self._captured = getattr(self, "_captured", []) + texts
+        shutil.rmtree(path, ignore_errors=True)
+
+    def daemon(self, name="t", args=(), photon_dir=None, start=True, check_exit=True, env=None):
+        """A photond serve in its own (or the given) PHOTON_DIR, stopped at the end of the test."""
+        photon_dir = photon_dir or self.make_dir()
+        d = Daemon(photon_dir, name, args, env)
+        self.addCleanup(self._finish_daemon, d, check_exit)
+        if start:
+            d.start()
+        return d
+
+    def _finish_daemon(self, d, check_exit):
+        code = d.stop()
+        if check_exit and code not in (None, 0) and d.proc is not None:
+            raise AssertionError(f"photond {d.name} exited with {code} on SIGTERM:\n{d.output()}")
+
+    def client(self, d, timeout=TIMEOUT):
+        c = d.client(timeout)
+        self.addCleanup(c.close)
+        return c
+
+    def hold(self, c):
+        self.addCleanup(c.close)
+        return c

@@ -1,0 +1,198 @@
+# photond as a process: files and modes, one instance per name, stale files, signals, shutdown, idle timeout.
+import os
+import signal
+import stat
+import subprocess
+import time
+import unittest
+
+from harness import (PHOTOND, TIMEOUT, BlackboxTest, Daemon, daemon_env, kill_from_pid_file, pid_alive,
+                     try_ping, wait_until)
+
+
+def read_pid(path):
+    with open(path) as f:
+        return int(f.read().strip())
+
+
+class FilesTest(BlackboxTest):
+    def test_files_and_modes(self):
+        root = self.make_dir()
+        photon_dir = os.path.join(root, "p")  # does not exist yet: the daemon creates it
+        d = self.daemon(photon_dir=photon_dir)
+        daemons = os.path.join(photon_dir, "daemons")
+        self.assertEqual(stat.S_IMODE(os.stat(daemons).st_mode), 0o700)
+        st = os.stat(d.sock_path)
+        self.assertTrue(stat.S_ISSOCK(st.st_mode))
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o600)
+        self.assertEqual(read_pid(d.pid_path), d.pid)
+        wait_until(lambda: os.path.exists(d.log_path), message="NAME.log created")
+
+    def test_log_level_is_accepted(self):
+        d = self.daemon(args=["--log-level", "debug"])
+        self.client(d).ping()
+
+    def test_longest_valid_name(self):
+        name = "A" + "b.c_d-9" * 9  # 64 characters
+        self.assertEqual(len(name), 64)
+        d = self.daemon(name=name)
+        self.assertTrue(os.path.exists(d.sock_path))
+        self.assertEqual(self.client(d).status()["name"], name)
+
+
+class InvalidNameTest(BlackboxTest):
+    def test_invalid_names_exit_2(self):
+        photon_dir = self.make_dir()
+        names = ["-x", ".hidden", "_under", "a/b", "../escape", "a b", "caf\u00e9", "a" * 65, "x:y", "a*"]
+        for name in names:
+            with self.subTest(name=name):
+                r = subprocess.run([PHOTOND, "serve", name], env=daemon_env(photon_dir), capture_output=True,
+                                   text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertTrue(r.stderr.strip(), "a clear error on stderr")
+        leftovers = [f for f in os.listdir(os.path.join(photon_dir, "daemons"))] \
+            if os.path.isdir(os.path.join(photon_dir, "daemons")) else []
+        self.assertEqual([f for f in leftovers if f.endswith(".sock")], [])
+        self.assertFalse(os.path.exists(os.path.join(photon_dir, "escape.sock")))
+
+    def test_empty_name_is_usage_error(self):
+        photon_dir = self.make_dir()
+        r = subprocess.run([PHOTOND, "serve", ""], env=daemon_env(photon_dir), capture_output=True, text=True,
+                           timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+        self.assertEqual(r.returncode, 2, r.stderr)
+
+    def test_help(self):
+        for args in (["--help"], ["serve", "--help"]):
+            with self.subTest(args=args):
+                r = subprocess.run([PHOTOND, *args], capture_output=True, text=True, timeout=TIMEOUT,
+                                   stdin=subprocess.DEVNULL)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("serve", r.stdout + r.stderr)
+
+
+class SingleInstanceTest(BlackboxTest):
+    def test_second_instance_is_refused_and_names_the_pid(self):
+        d = self.daemon()
+        r = subprocess.run([PHOTOND, "serve", d.name], env=d.env, capture_output=True, text=True,
+                           timeout=TIMEOUT * 2, stdin=subprocess.DEVNULL)
+        self.assertEqual(r.returncode, 1, f"stdout={r.stdout!r} stderr={r.stderr!r}")
+        self.assertIn(str(d.pid), r.stderr)
+        # The running daemon keeps its socket and pid file and still answers on the path.
+        self.assertEqual(read_pid(d.pid_path), d.pid)
+        self.assertTrue(try_ping(d.sock_path))
+        self.assertIsNone(d.proc.poll())
+
+    def test_different_names_run_side_by_side(self):
+        a = self.daemon(name="one")
+        b = self.daemon(name="two", photon_dir=a.photon_dir)
+        ca, cb = self.client(a), self.client(b)
+        self.assertEqual(ca.status()["pid"], a.pid)
+        self.assertEqual(cb.status()["pid"], b.pid)
+        cb.subscribe("x")
+        self.assertEqual(ca.publish("x", 1)["data"]["delivered"], 0)
+
+    def test_stale_socket_and_pid_file_after_sigkill_are_replaced(self):
+        first = self.daemon(check_exit=False)
+        first.proc.send_signal(signal.SIGKILL)
+        first.wait()
+        self.assertTrue(os.path.exists(first.sock_path), "SIGKILL leaves the socket behind")
+        second = self.daemon(photon_dir=first.photon_dir)
+        self.assertNotEqual(second.pid, first.pid)
+        self.assertEqual(read_pid(second.pid_path), second.pid)
+        self.assertEqual(self.client(second).status()["pid"], second.pid)
+
+    def test_stale_files_with_garbage_are_replaced(self):
+        photon_dir = self.make_dir()
+        daemons = os.path.join(photon_dir, "daemons")
+        os.makedirs(daemons, mode=0o700)
+        with open(os.path.join(daemons, "t.pid"), "w") as f:
+            f.write("not a pid\n")
+        with open(os.path.join(daemons, "t.sock"), "w") as f:
+            f.write("")  # a regular file where the socket should be
+        d = self.daemon(photon_dir=photon_dir)
+        self.assertTrue(stat.S_ISSOCK(os.stat(d.sock_path).st_mode))
+        self.assertEqual(read_pid(d.pid_path), d.pid)
+
+
+class SignalTest(BlackboxTest):
+    def check_clean_exit(self, signum):
+        d = self.daemon()
+        sub = self.client(d)
+        sub.subscribe("x")
+        d.signal(signum)
+        self.assertEqual(d.wait(), 0, d.output())
+        self.assertFalse(os.path.exists(d.sock_path), "socket removed")
+        self.assertFalse(os.path.exists(d.pid_path), "pid file removed")
+        sub.wait_closed()  # connected clients see the connection end
+
+    def test_sigterm_removes_socket_and_pid_file(self):
+        self.check_clean_exit(signal.SIGTERM)
+
+    def test_sigint_removes_socket_and_pid_file(self):
+        self.check_clean_exit(signal.SIGINT)
+
+    def test_shutdown_request_replies_then_exits(self):
+        d = self.daemon()
+        c = self.client(d)
+        self.assertEqual(c.call({"type": "shutdown", "id": "x"}),
+                         {"type": "result", "id": "x", "success": True, "data": {"message": "Shutting down"}})
+        self.assertEqual(d.wait(), 0, d.output())
+        self.assertFalse(os.path.exists(d.sock_path))
+        self.assertFalse(os.path.exists(d.pid_path))
+        # The name is free again.
+        again = self.daemon(photon_dir=d.photon_dir)
+        self.client(again).ping()
+
+
+class DetachTest(BlackboxTest):
+    def test_detach_returns_once_the_socket_answers(self):
+        photon_dir = self.make_dir()
+        d = Daemon(photon_dir)
+        self.addCleanup(kill_from_pid_file, d.pid_path)
+        r = subprocess.run([PHOTOND, "serve", "t", "--detach"], env=d.env, capture_output=True, text=True,
+                           timeout=TIMEOUT * 2, stdin=subprocess.DEVNULL)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # No waiting: it must answer right away.
+        self.assertTrue(try_ping(d.sock_path, timeout=TIMEOUT), "detached daemon answers at once")
+        pid = read_pid(d.pid_path)
+        self.assertTrue(pid_alive(pid))
+        os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: not os.path.exists(d.sock_path) and not os.path.exists(d.pid_path),
+                   message="detached daemon cleaned up after SIGTERM")
+        wait_until(lambda: not pid_alive(pid), message="detached daemon exited")
+
+
+class IdleTimeoutTest(BlackboxTest):
+    def test_exits_after_idle_timeout(self):
+        d = self.daemon(args=["--idle-timeout", "1s"], start=False)
+        d.start()
+        idle_since = time.monotonic()  # the readiness probe has closed
+        self.assertEqual(d.wait(TIMEOUT * 2), 0, d.output())
+        self.assertGreaterEqual(time.monotonic() - idle_since, 0.9, "exited before the idle timeout")
+        self.assertFalse(os.path.exists(d.sock_path))
+        self.assertFalse(os.path.exists(d.pid_path))
+
+    def test_milliseconds_and_plain_seconds(self):
+        for value in ("500ms", "1"):
+            with self.subTest(value=value):
+                d = self.daemon(args=["--idle-timeout", value])
+                self.assertEqual(d.wait(TIMEOUT * 2), 0, d.output())
+
+    def test_open_connection_keeps_it_alive(self):
+        d = self.daemon(args=["--idle-timeout", "1s"], start=False)
+        c = self.hold(d.start(hold=True))
+        time.sleep(3)  # an absence can only be checked by waiting past the timeout
+        self.assertIsNone(d.proc.poll(), "exited while a connection was open")
+        c.ping()
+        c.close()
+        self.assertEqual(d.wait(TIMEOUT * 2), 0, d.output())
+
+    def test_zero_means_never(self):
+        d = self.daemon(args=["--idle-timeout", "0"])
+        time.sleep(2)
+        self.assertIsNone(d.proc.poll())
+        self.client(d).ping()
+
+
+if __name__ == "__main__":
+    unittest.main()
