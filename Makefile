@@ -1,0 +1,48 @@
+# photond's entry points. `make run` and `make test` each work alone on a fresh Debian 12 machine
+# (as root, or with sudo): they install what is missing, configure, build, then run or test.
+.PHONY: deps build run test asan fuzz-build fuzz bench tsan format clean
+
+NAME ?= example
+JOBS ?= $(shell nproc)
+
+deps:
+	./scripts/install-deps
+
+build: deps
+	cmake --preset default
+	cmake --build --preset default -j $(JOBS)
+
+# Runs the example photon's daemon in the foreground (Ctrl-C stops it).
+run: build
+	./build/default/photond serve $(NAME)
+
+fuzz-build: deps
+	cmake --preset fuzz
+	cmake --build --preset fuzz -j $(JOBS)
+
+asan: deps fuzz-build
+	cmake --preset asan
+	cmake --build --preset asan -j $(JOBS)
+
+# The whole suite under ASan+UBSan: unit tests, black-box tests of the real binaries, and a
+# bounded fuzzing run.
+test: asan
+	ctest --preset asan -j $(JOBS)
+
+# Fuzzes request parsing and dispatch until stopped (new inputs go to fuzz/corpus).
+fuzz: fuzz-build
+	./build/fuzz/fuzz/request_fuzzer -dict=fuzz/request.dict fuzz/corpus
+
+tsan: deps
+	cmake --preset tsan
+	cmake --build --preset tsan -j $(JOBS)
+	ctest --preset tsan -j $(JOBS)
+
+bench: build
+	./build/default/bench/photon_bench --photond ./build/default/photond
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+
+clean:
+	rm -rf build
