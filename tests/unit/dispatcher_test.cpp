@@ -1,1 +1,129 @@
-// placeholder
+// Unit tests of the dispatch table and handlers, driven through in-memory peers and a fake clock.
+#include "daemon/dispatcher.hpp"
+#include "fake_clock.hpp"
+#include "fake_peer.hpp"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+namespace photon::daemon {
+namespace {
+
+using boost::json::parse;
+using testing::FakePeer;
+
+class RecordingControl final : public DaemonControl {
+ public:
+  void request_shutdown() override { ++shutdowns; }
+  TransportCounters transport_counters() const override { return {3, 4}; }
+  int shutdowns = 0;
+};
+
+class DispatcherTest : public ::testing::Test {
+ protected:
+  DispatcherTest() : dispatcher_({"kanban", 16, 3}, clock_, control_) {
+    for (auto& peer : peers_) dispatcher_.on_open(peer);
+  }
+  ~DispatcherTest() override {
+    for (auto& peer : peers_) dispatcher_.on_close(peer);
+  }
+
+  // Sends `line` from peer `from` and returns the single reply, parsed.
+  boost::json::object request(std::size_t from, std::string_view line) {
+    dispatcher_.on_line(peers_[from], line);
+    std::vector<std::string> replies = peers_[from].take();
+    EXPECT_EQ(replies.size(), 1u) << line;
+    if (replies.empty()) return {};
+    EXPECT_EQ(replies[0].back(), '\n');
+    return parse(replies[0]).as_object();
+  }
+
+  testing::FakeClock clock_;
+  RecordingControl control_;
+  Dispatcher dispatcher_;
+  FakePeer peers_[3];
+};
+
+TEST_F(DispatcherTest, PingPongs) {
+  EXPECT_EQ(request(0, R"({"type":"ping","id":"p1"})"), parse(R"({"type":"pong","id":"p1"})"));
+}
+
+TEST_F(DispatcherTest, SubscribeUnsubscribeRepliesAsTheSpec) {
+  EXPECT_EQ(request(0, R"({"type":"subscribe","id":"s","channel":"board:a"})"),
+            parse(R"({"type":"result","id":"s","success":true,"data":{"subscribed":true,"channel":"board:a"}})"));
+  EXPECT_EQ(request(0, R"({"type":"unsubscribe","id":"u","channel":"board:a"})"),
+            parse(R"({"type":"result","id":"u","success":true,"data":{"unsubscribed":true,"channel":"board:a"}})"));
+}
+
+TEST_F(DispatcherTest, PublishFansOutToOthersOnly) {
+  request(0, R"({"type":"subscribe","id":"s","channel":"board:*"})");
+  request(1, R"({"type":"subscribe","id":"s","channel":"board:a"})");
+  request(2, R"({"type":"subscribe","id":"s","channel":"board:a"})");
+  auto reply = request(2, R"({"type":"publish","id":"m","channel":"board:a","message":{"event":"x"}})");
+  EXPECT_EQ(reply.at("data"), parse(R"({"published":true,"channel":"board:a","delivered":2})"));
+  EXPECT_TRUE(peers_[2].lines.empty());
+  for (std::size_t i : {0u, 1u}) {
+    auto lines = peers_[i].take();
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(parse(lines[0]), parse(R"({"type":"channel_message","id":"ch_1","channel":"board:a","message":{"event":"x"}})"));
+  }
+}
+
+TEST_F(DispatcherTest, MessageIdsAreUniqueAndOrdered) {
+  request(0, R"({"type":"subscribe","id":"s","channel":"c"})");
+  for (int i = 0; i < 3; ++i) request(1, R"({"type":"publish","id":"m","channel":"c","message":1})");
+  auto lines = peers_[0].take();
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(parse(lines[0]).at("id"), "ch_1");
+  EXPECT_EQ(parse(lines[2]).at("id"), "ch_3");
+}
+
+TEST_F(DispatcherTest, ClosedPeerStopsReceiving) {
+  request(0, R"({"type":"subscribe","id":"s","channel":"c"})");
+  dispatcher_.on_close(peers_[0]);
+  auto reply = request(1, R"({"type":"publish","id":"m","channel":"c","message":1})");
+  EXPECT_EQ(reply.at("data").at("delivered"), 0);
+  dispatcher_.on_open(peers_[0]);  // reopened for the fixture's teardown
+}
+
+TEST_F(DispatcherTest, ErrorsNameTheProblemAndEchoTheId) {
+  EXPECT_EQ(request(0, R"({"type":"publish","id":"m","channel":"c"})"),
+            parse(R"({"type":"error","id":"m","error":"publish requires \"message\""})"));
+  EXPECT_EQ(request(0, R"({"type":"subscribe","id":7,"channel":"c"})").at("id"), "unknown");
+  EXPECT_EQ(request(0, "{not json").at("type"), "error");
+  EXPECT_EQ(request(0, R"({"type":"lock","id":"l","lockName":"x"})"),
+            parse(R"({"type":"error","id":"l","error":"request type \"lock\" is not supported by this daemon yet"})"));
+}
+
+TEST_F(DispatcherTest, SubscriptionLimitIsPerConnection) {
+  for (auto channel : {"a", "b", "c"}) {
+    request(0, std::string(R"({"type":"subscribe","id":"s","channel":")") + channel + "\"}");
+  }
+  EXPECT_EQ(request(0, R"({"type":"subscribe","id":"s","channel":"d"})"),
+            parse(R"j({"type":"error","id":"s","error":"too many subscriptions on this connection (limit 3)"})j"));
+  EXPECT_EQ(request(0, R"({"type":"subscribe","id":"s","channel":"a"})").at("success"), true);
+  EXPECT_EQ(request(1, R"({"type":"subscribe","id":"s","channel":"d"})").at("success"), true);
+}
+
+TEST_F(DispatcherTest, StatusReportsUptimeOnTheInjectedClock) {
+  request(0, R"({"type":"subscribe","id":"s","channel":"board:*"})");
+  request(1, R"({"type":"subscribe","id":"s","channel":"board:*"})");
+  request(2, R"({"type":"publish","id":"m","channel":"board:x","message":null})");
+  clock_.advance(std::chrono::milliseconds(1500));
+  auto data = request(2, R"({"type":"status","id":"st"})").at("data").as_object();
+  EXPECT_EQ(data.at("name"), "kanban");
+  EXPECT_EQ(data.at("uptimeMs"), 1500);
+  EXPECT_EQ(data.at("connections"), 3);
+  EXPECT_EQ(data.at("channels"), parse(R"([{"channel":"board:*","subscribers":2}])"));
+  EXPECT_EQ(data.at("counters"),
+            parse(R"({"published":1,"delivered":2,"droppedSlowConsumers":3,"connectionsRefused":4})"));
+}
+
+TEST_F(DispatcherTest, ShutdownRepliesBeforeAskingTheDaemonToStop) {
+  EXPECT_EQ(request(0, R"({"type":"shutdown","id":"x"})"),
+            parse(R"({"type":"result","id":"x","success":true,"data":{"message":"Shutting down"}})"));
+  EXPECT_EQ(control_.shutdowns, 1);
+}
+
+}  // namespace
+}  // namespace photon::daemon

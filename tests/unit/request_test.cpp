@@ -1,1 +1,151 @@
-// placeholder
+// Unit tests of the protocol layer: request parsing, field validation and reply serialization.
+#include "protocol/reply.hpp"
+#include "protocol/request.hpp"
+
+#include <gtest/gtest.h>
+
+namespace photon::protocol {
+namespace {
+
+RequestError parse_error(RequestParser& parser, std::string_view line) {
+  ParseResult result = parser.parse(line);
+  EXPECT_TRUE(std::holds_alternative<RequestError>(result)) << line;
+  return std::holds_alternative<RequestError>(result) ? std::get<RequestError>(result)
+                                                      : RequestError{};
+}
+
+TEST(RequestParser, ParsesTypeAndId) {
+  RequestParser parser(64);
+  ParseResult result = parser.parse(R"({"type":"subscribe","id":"s1","channel":"board:a","extra":1})");
+  ASSERT_TRUE(std::holds_alternative<Request>(result));
+  const Request& request = std::get<Request>(result);
+  EXPECT_EQ(request.type, RequestType::kSubscribe);
+  EXPECT_EQ(request.id, "s1");
+  EXPECT_EQ(request.string_field("channel"), "board:a");
+}
+
+TEST(RequestParser, EveryTypeNameRoundTrips) {
+  for (std::size_t i = 0; i < kRequestTypeCount; ++i) {
+    auto type = static_cast<RequestType>(i);
+    EXPECT_EQ(request_type_from_name(request_type_name(type)), type);
+  }
+  EXPECT_FALSE(request_type_from_name("pong"));
+}
+
+TEST(RequestParser, MalformedJsonGetsUnknownId) {
+  RequestParser parser(64);
+  RequestError error = parse_error(parser, R"({"type":"ping","id":"x")");
+  EXPECT_EQ(error.id, "unknown");
+  EXPECT_NE(error.message.find("invalid JSON"), std::string::npos);
+}
+
+TEST(RequestParser, NonObjectIsRefused) {
+  RequestParser parser(64);
+  EXPECT_EQ(parse_error(parser, "[1,2]").message, "request must be a JSON object");
+  EXPECT_EQ(parse_error(parser, "42").message, "request must be a JSON object");
+}
+
+TEST(RequestParser, MissingOrWrongTypeEchoesStringId) {
+  RequestParser parser(64);
+  RequestError error = parse_error(parser, R"({"id":"abc"})");
+  EXPECT_EQ(error.id, "abc");
+  EXPECT_EQ(error.message, R"j(request requires "type" (a string))j");
+  error = parse_error(parser, R"({"type":7,"id":"abc"})");
+  EXPECT_EQ(error.id, "abc");
+}
+
+TEST(RequestParser, NonStringIdIsRefusedWithUnknown) {
+  RequestParser parser(64);
+  RequestError error = parse_error(parser, R"({"type":"ping","id":5})");
+  EXPECT_EQ(error.id, "unknown");
+  EXPECT_EQ(error.message, R"j(request requires "id" (a string))j");
+  EXPECT_EQ(parse_error(parser, R"({"type":"ping"})").id, "unknown");
+}
+
+TEST(RequestParser, UnknownTypeIsNamed) {
+  RequestParser parser(64);
+  RequestError error = parse_error(parser, R"({"type":"lokc","id":"q"})");
+  EXPECT_EQ(error.id, "q");
+  EXPECT_EQ(error.message, R"(unknown request type "lokc")");
+}
+
+TEST(RequestParser, DepthLimitIsEnforced) {
+  RequestParser parser(4);
+  EXPECT_TRUE(std::holds_alternative<Request>(
+      parser.parse(R"({"type":"ping","id":"a","x":[[1]]})")));
+  RequestError error = parse_error(parser, R"({"type":"ping","id":"a","x":[[[[[1]]]]]})");
+  EXPECT_EQ(error.message, "invalid JSON: nesting is too deep");
+}
+
+TEST(RequestParser, InvalidUtf8IsRefused) {
+  RequestParser parser(64);
+  RequestError error = parse_error(parser, "{\"type\":\"ping\",\"id\":\"\xff\"}");
+  EXPECT_NE(error.message.find("invalid JSON"), std::string::npos);
+}
+
+TEST(RequestParser, ReusesItselfAcrossLargeAndSmallRequests) {
+  RequestParser parser(64);
+  std::string big = R"({"type":"publish","id":"b","channel":"c","message":")" +
+                    std::string(100000, 'x') + R"("})";
+  ASSERT_TRUE(std::holds_alternative<Request>(parser.parse(big)));
+  ParseResult small = parser.parse(R"({"type":"ping","id":"s"})");
+  ASSERT_TRUE(std::holds_alternative<Request>(small));
+  EXPECT_EQ(std::get<Request>(small).id, "s");
+}
+
+std::optional<std::string> validate(std::string_view line, std::vector<Field> required,
+                                    std::vector<Field> optional = {}) {
+  static RequestParser parser(64);
+  ParseResult result = parser.parse(line);
+  return validate_fields(std::get<Request>(result), required, optional);
+}
+
+TEST(ValidateFields, ChannelRules) {
+  EXPECT_FALSE(validate(R"({"type":"subscribe","id":"a","channel":"board:a"})", {Field::kChannelPattern}));
+  EXPECT_FALSE(validate(R"({"type":"subscribe","id":"a","channel":"board:*"})", {Field::kChannelPattern}));
+  EXPECT_FALSE(validate(R"({"type":"subscribe","id":"a","channel":"*"})", {Field::kChannelPattern}));
+  EXPECT_EQ(validate(R"({"type":"subscribe","id":"a"})", {Field::kChannelPattern}),
+            R"("channel" must be a non-empty string)");
+  EXPECT_EQ(validate(R"({"type":"subscribe","id":"a","channel":""})", {Field::kChannelPattern}),
+            R"("channel" must be a non-empty string)");
+  EXPECT_EQ(validate(R"({"type":"subscribe","id":"a","channel":12})", {Field::kChannelPattern}),
+            R"("channel" must be a non-empty string)");
+  EXPECT_EQ(validate(R"({"type":"subscribe","id":"a","channel":"a*b"})", {Field::kChannelPattern}),
+            R"("channel" may contain '*' only as its last character)");
+  EXPECT_EQ(validate(R"({"type":"publish","id":"a","channel":"a*"})", {Field::kChannel}),
+            R"("channel" of a publish may not contain '*')");
+  EXPECT_EQ(validate(R"({"type":"publish","id":"a","channel":"a\nb"})", {Field::kChannel}),
+            R"("channel" contains a control character)");
+  const std::string long_channel(257, 'c');
+  EXPECT_EQ(validate(R"({"type":"publish","id":"a","channel":")" + long_channel + "\"}",
+                     {Field::kChannel}),
+            R"("channel" is longer than 256 bytes)");
+  EXPECT_FALSE(validate(R"({"type":"publish","id":"a","channel":")" + std::string(256, 'c') + "\"}",
+                        {Field::kChannel}));
+}
+
+TEST(ValidateFields, MessageAndSessionId) {
+  EXPECT_EQ(validate(R"({"type":"publish","id":"a","channel":"c"})", {Field::kChannel, Field::kMessage}),
+            R"(publish requires "message")");
+  EXPECT_FALSE(validate(R"({"type":"publish","id":"a","channel":"c","message":null})",
+                        {Field::kChannel, Field::kMessage}));
+  EXPECT_FALSE(validate(R"({"type":"ping","id":"a"})", {}, {Field::kSessionId}));
+  EXPECT_EQ(validate(R"({"type":"ping","id":"a","sessionId":3})", {}, {Field::kSessionId}),
+            R"("sessionId" must be a string)");
+}
+
+TEST(Reply, LinesAreSingleJsonObjectsEndingInNewline) {
+  boost::json::object data{{"subscribed", true}, {"channel", "x"}};
+  EXPECT_EQ(result_line("i\"d", true, data),
+            "{\"type\":\"result\",\"id\":\"i\\\"d\",\"success\":true,\"data\":{\"subscribed\":true,\"channel\":\"x\"}}\n");
+  EXPECT_EQ(error_line("unknown", "bad \"x\""),
+            "{\"type\":\"error\",\"id\":\"unknown\",\"error\":\"bad \\\"x\\\"\"}\n");
+  EXPECT_EQ(pong_line("p"), "{\"type\":\"pong\",\"id\":\"p\"}\n");
+  EXPECT_EQ(channel_message_line(7, "a\n", boost::json::value{1, 2}),
+            "{\"type\":\"channel_message\",\"id\":\"ch_7\",\"channel\":\"a\\n\",\"message\":[1,2]}\n");
+  EXPECT_EQ(boost::json::parse(published_line("q", "c", 3)),
+            boost::json::parse(R"({"type":"result","id":"q","success":true,"data":{"published":true,"channel":"c","delivered":3}})"));
+}
+
+}  // namespace
+}  // namespace photon::protocol
