@@ -258,27 +258,37 @@ std::size_t Client::poll(std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   std::size_t handled = 0;
   std::deque<ChannelMessage> kept;
-  for (;;) {
-    while (!unclaimed_.empty()) {
-      ChannelMessage message = std::move(unclaimed_.front());
-      unclaimed_.pop_front();
-      if (const MessageHandler* handler = handler_for(message.channel)) {
-        (*handler)(message);
-        ++handled;
-      } else {
-        kept.push_back(std::move(message));
+  // Messages without a handler stay queued for next(), also when reading fails.
+  auto keep_unhandled = [&] {
+    for (auto& message : unclaimed_) kept.push_back(std::move(message));
+    unclaimed_ = std::move(kept);
+  };
+  try {
+    for (;;) {
+      while (!unclaimed_.empty()) {
+        ChannelMessage message = std::move(unclaimed_.front());
+        unclaimed_.pop_front();
+        if (const MessageHandler* handler = handler_for(message.channel)) {
+          (*handler)(message);
+          ++handled;
+        } else {
+          kept.push_back(std::move(message));
+        }
       }
+      std::optional<std::string> line = read_line(deadline);
+      if (!line) break;
+      boost::system::error_code ec;
+      boost::json::value parsed = boost::json::parse(*line, ec);
+      if (ec || !parsed.is_object()) {
+        throw ClientError(Kind::kProtocol, "the daemon sent a line that is not a JSON object");
+      }
+      take_channel_message(parsed.get_object());
     }
-    std::optional<std::string> line = read_line(deadline);
-    if (!line) break;
-    boost::system::error_code ec;
-    boost::json::value parsed = boost::json::parse(*line, ec);
-    if (ec || !parsed.is_object()) {
-      throw ClientError(Kind::kProtocol, "the daemon sent a line that is not a JSON object");
-    }
-    take_channel_message(parsed.get_object());
+  } catch (...) {
+    keep_unhandled();
+    throw;
   }
-  unclaimed_ = std::move(kept);
+  keep_unhandled();
   return handled;
 }
 

@@ -146,6 +146,8 @@ class Daemon final : public DaemonControl, public net::PeerHandler {
 
 void run_daemon(const DaemonOptions& options, const std::function<void()>& on_ready) {
   if (auto error = photon_name_error(options.photon_name)) throw StartupError(2, *error);
+  // Everything the daemon creates (pid file, log, socket) is for its owner alone.
+  ::umask(077);
   const PhotonPaths paths = photon_paths(options.photon_name);
   make_private_directory(paths.daemons_dir);
 
