@@ -31,7 +31,6 @@ namespace {
 constexpr std::array<Field, 0> kNone{};
 constexpr std::array kChannelPattern{Field::kChannelPattern};
 constexpr std::array kPublishFields{Field::kChannel, Field::kMessage};
-constexpr std::array kSessionOptional{Field::kSessionId};
 
 }  // namespace
 
@@ -41,10 +40,10 @@ const Dispatcher::Route& Dispatcher::route_for(RequestType type) {
       {RequestType::kPing, &Dispatcher::handle_ping, kNone, kNone},
       {RequestType::kShutdown, &Dispatcher::handle_shutdown, kNone, kNone},
       {RequestType::kStatus, &Dispatcher::handle_status, kNone, kNone},
-      {RequestType::kSubscribe, &Dispatcher::handle_subscribe, kChannelPattern, kSessionOptional},
+      {RequestType::kSubscribe, &Dispatcher::handle_subscribe, kChannelPattern, kNone},
       {RequestType::kUnsubscribe, &Dispatcher::handle_unsubscribe, kChannelPattern,
-       kSessionOptional},
-      {RequestType::kPublish, &Dispatcher::handle_publish, kPublishFields, kSessionOptional},
+       kNone},
+      {RequestType::kPublish, &Dispatcher::handle_publish, kPublishFields, kNone},
       {RequestType::kCommand, &Dispatcher::handle_not_supported, kNone, kNone},
       {RequestType::kPromptResponse, &Dispatcher::handle_not_supported, kNone, kNone},
       {RequestType::kLock, &Dispatcher::handle_not_supported, kNone, kNone},

@@ -48,14 +48,6 @@ std::optional<std::string> field_error(const Request& request, Field field, bool
         return std::string(messages::kMessageMissing);
       }
       return std::nullopt;
-    case Field::kSessionId:
-      value = request.find("sessionId");
-      if (value == nullptr) {
-        return required ? std::optional<std::string>(messages::kSessionIdNotString) : std::nullopt;
-      }
-      if (!value->is_string()) return std::string(messages::kSessionIdNotString);
-      if (value->get_string().size() > kMaxIdBytes) return std::string(messages::kSessionIdTooLong);
-      return std::nullopt;
   }
   return std::nullopt;
 }
@@ -132,6 +124,14 @@ ParseResult RequestParser::parse(std::string_view line) {
   }
   if (id->get_string().size() > kMaxIdBytes) {
     return RequestError{std::string(messages::kUnknownId), std::string(messages::kIdTooLong)};
+  }
+  if (const boost::json::value* session = object.if_contains("sessionId")) {
+    if (!session->is_string()) {
+      return RequestError{std::move(echo_id), std::string(messages::kSessionIdNotString)};
+    }
+    if (session->get_string().size() > kMaxIdBytes) {
+      return RequestError{std::move(echo_id), std::string(messages::kSessionIdTooLong)};
+    }
   }
   std::string_view type_name = type->get_string();
   auto request_type = request_type_from_name(type_name);

@@ -43,13 +43,13 @@ enum class Field : std::uint8_t {
   kChannel,         // non-empty string ≤ 256 bytes, no control characters, no '*'
   kChannelPattern,  // as kChannel, but a trailing '*' makes it a wildcard
   kMessage,         // any JSON value, must be present
-  kSessionId,       // string ≤ 256 bytes
 };
 
 inline constexpr std::size_t kMaxIdBytes = 256;
 inline constexpr std::size_t kMaxChannelBytes = 256;
 
-// A request that passed the generic checks (an object with a known `type` and a string `id`).
+// A request that passed the generic checks: an object with a known `type`, a string `id`, and,
+// when present, a string `sessionId` (these hold for every request type).
 // It borrows the parsed JSON: valid until the RequestParser that produced it parses again.
 struct Request {
   RequestType type;
@@ -82,9 +82,9 @@ class RequestParser {
  public:
   explicit RequestParser(std::size_t max_json_depth);
 
-  // `line` holds one line without its terminator. Success: a Request with a known type and a
-  // string id. Failure: the error to send back (malformed JSON, not an object, too deep, bad
-  // type or id).
+  // `line` holds one line without its terminator. Success: a Request with a known type, a
+  // string id and a valid sessionId if any. Failure: the error to send back (malformed JSON, not
+  // an object, too deep, bad type, id or sessionId).
   ParseResult parse(std::string_view line);
 
  private:

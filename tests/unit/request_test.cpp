@@ -124,14 +124,21 @@ TEST(ValidateFields, ChannelRules) {
                         {Field::kChannel}));
 }
 
-TEST(ValidateFields, MessageAndSessionId) {
+TEST(ValidateFields, Message) {
   EXPECT_EQ(validate(R"({"type":"publish","id":"a","channel":"c"})", {Field::kChannel, Field::kMessage}),
             R"(publish requires "message")");
   EXPECT_FALSE(validate(R"({"type":"publish","id":"a","channel":"c","message":null})",
                         {Field::kChannel, Field::kMessage}));
-  EXPECT_FALSE(validate(R"({"type":"ping","id":"a"})", {}, {Field::kSessionId}));
-  EXPECT_EQ(validate(R"({"type":"ping","id":"a","sessionId":3})", {}, {Field::kSessionId}),
-            R"("sessionId" must be a string)");
+}
+
+TEST(RequestParser, SessionIdMustBeAShortStringOnEveryRequest) {
+  RequestParser parser(64);
+  EXPECT_TRUE(std::holds_alternative<Request>(parser.parse(R"({"type":"ping","id":"a","sessionId":"cli-1-ab"})")));
+  RequestError error = parse_error(parser, R"({"type":"ping","id":"a","sessionId":3})");
+  EXPECT_EQ(error.id, "a");
+  EXPECT_EQ(error.message, R"("sessionId" must be a string)");
+  error = parse_error(parser, R"({"type":"status","id":"a","sessionId":")" + std::string(257, 's') + "\"}");
+  EXPECT_EQ(error.message, R"("sessionId" is longer than 256 bytes)");
 }
 
 TEST(Reply, LinesAreSingleJsonObjectsEndingInNewline) {
