@@ -65,7 +65,11 @@ class Client:
         self.eof = False
         if connect:
             self.sock.settimeout(timeout)
-            self.sock.connect(path)
+            try:
+                self.sock.connect(path)
+            except OSError:
+                self.sock.close()
+                raise
 
     def close(self):
         try:
@@ -230,14 +234,17 @@ def try_ping(path, timeout=2.0):
 class Daemon:
     """One `photond serve NAME` child process in photon_dir. stop() sends SIGTERM and returns the exit code."""
 
-    def __init__(self, photon_dir, name="t", args=(), env=None):
+    def __init__(self, photon_dir, name="t", args=(), env=None, preexec_fn=None):
         self.photon_dir = photon_dir
+        self.preexec_fn = preexec_fn
         self.name = name
         self.args = list(args)
         self.env = daemon_env(photon_dir, env)
         self.proc = None
         self.returncode = None
-        self.out_path = os.path.join(photon_dir, f"{name}.out")
+        # stdout+stderr go beside daemons/, or beside PHOTON_DIR when the daemon is to create it.
+        out_dir = photon_dir if os.path.isdir(photon_dir) else os.path.dirname(photon_dir)
+        self.out_path = os.path.join(out_dir, f"{name}.out")
 
     @property
     def sock_path(self):
@@ -260,7 +267,8 @@ class Daemon:
         out = open(self.out_path, "ab")
         try:
             self.proc = subprocess.Popen([PHOTOND, "serve", self.name, *self.args], env=self.env,
-                                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+                                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                         preexec_fn=self.preexec_fn)
         finally:
             out.close()
         return self.proc
@@ -406,10 +414,10 @@ class BlackboxTest(unittest.TestCase):
         self._captured = getattr(self, "_captured", []) + texts
         shutil.rmtree(path, ignore_errors=True)
 
-    def daemon(self, name="t", args=(), photon_dir=None, start=True, check_exit=True, env=None):
+    def daemon(self, name="t", args=(), photon_dir=None, start=True, check_exit=True, env=None, preexec_fn=None):
         """A photond serve in its own (or the given) PHOTON_DIR, stopped at the end of the test."""
         photon_dir = photon_dir or self.make_dir()
-        d = Daemon(photon_dir, name, args, env)
+        d = Daemon(photon_dir, name, args, env, preexec_fn)
         self.addCleanup(self._finish_daemon, d, check_exit)
         if start:
             d.start()

@@ -1,12 +1,14 @@
 # photond as a process: files and modes, one instance per name, stale files, signals, shutdown, idle timeout.
+import json
 import os
+import resource
 import signal
 import stat
 import subprocess
 import time
 import unittest
 
-from harness import (PHOTOND, TIMEOUT, BlackboxTest, Daemon, daemon_env, kill_from_pid_file, pid_alive,
+from harness import (PHOTOND, TIMEOUT, BlackboxTest, Client, Daemon, daemon_env, kill_from_pid_file, pid_alive,
                      try_ping, wait_until)
 
 
@@ -38,6 +40,50 @@ class FilesTest(BlackboxTest):
         d = self.daemon(name=name)
         self.assertTrue(os.path.exists(d.sock_path))
         self.assertEqual(self.client(d).status()["name"], name)
+
+
+class PeerUidTest(BlackboxTest):
+    def test_other_uid_is_refused(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to connect as another uid")
+        d = self.daemon()
+        # Open the path up, so only the daemon's SO_PEERCRED check stands in the way.
+        os.chmod(d.photon_dir, 0o755)
+        os.chmod(os.path.dirname(d.sock_path), 0o755)
+        os.chmod(d.sock_path, 0o666)
+        read_end, write_end = os.pipe()
+        child = os.fork()
+        if child == 0:  # connect as uid 65534, report what the daemon said over the pipe
+            code = 1
+            try:
+                os.close(read_end)
+                os.setgid(65534)
+                os.setuid(65534)
+                c = Client(d.sock_path)
+                try:
+                    c.send({"type": "ping", "id": "x"})
+                except BrokenPipeError:
+                    pass  # the daemon may have refused and closed before the request got there
+                data = b"\n".join(c.wait_closed()) + b"\n"
+                os.write(write_end, data)
+                code = 0
+            except BaseException as error:
+                os.write(write_end, f"child failed: {error!r}".encode())
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        output = b""
+        with os.fdopen(read_end, "rb") as f:
+            output = f.read()
+        _, status = os.waitpid(child, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0, output)
+        lines = output.decode().splitlines()
+        self.assertEqual(len(lines), 1, output)
+        reply = json.loads(lines[0])
+        self.assertEqual(reply["type"], "error")
+        self.assertIn("permission denied", reply["error"])
+        self.assertIn("65534", reply["error"])
+        self.client(d).ping()  # the owner still gets in
 
 
 class InvalidNameTest(BlackboxTest):
@@ -160,6 +206,56 @@ class DetachTest(BlackboxTest):
         wait_until(lambda: not os.path.exists(d.sock_path) and not os.path.exists(d.pid_path),
                    message="detached daemon cleaned up after SIGTERM")
         wait_until(lambda: not pid_alive(pid), message="detached daemon exited")
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class DescriptorExhaustionTest(BlackboxTest):
+    def test_running_out_of_descriptors_is_survived(self):
+        def low_fd_limit():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+        d = self.daemon(preexec_fn=low_fd_limit)
+        first = self.client(d)
+        first.ping()
+        served, pending = [], []
+        for i in range(200):
+            c = self.client(d, timeout=TIMEOUT)
+            c.send({"type": "ping", "id": f"c{i}"})
+            try:
+                self.assertEqual(c.read_json(1.0), {"type": "pong", "id": f"c{i}"})
+                served.append(c)
+            except TimeoutError:
+                pending.append(c)  # in the listen backlog: the daemon has no descriptor for it
+                break
+        self.assertTrue(pending, "the 64-descriptor limit was never reached")
+        for i in range(5):
+            c = self.client(d)
+            c.send({"type": "ping", "id": f"late{i}"})
+            pending.append(c)
+        # Exhausted: existing clients keep working and the accept loop does not spin.
+        before = cpu_seconds(d.pid)
+        time.sleep(1.0)
+        self.assertLess(cpu_seconds(d.pid) - before, 0.5, "accept loop spins while out of descriptors")
+        first.ping("while-exhausted")
+        self.assertIsNone(d.proc.poll())
+        def exhaustion_logged():
+            with open(d.log_path, errors="replace") as f:
+                text = f.read().lower()
+            return "too many open files" in text or "descriptor" in text
+
+        wait_until(exhaustion_logged, message="descriptor exhaustion logged")
+        # Freed descriptors: the waiting connections are served.
+        for c in served:
+            c.close()
+        for c in pending:
+            reply = c.read_json()
+            self.assertEqual(reply["type"], "pong", reply)
+        first.ping("after")
 
 
 class IdleTimeoutTest(BlackboxTest):

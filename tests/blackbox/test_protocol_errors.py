@@ -3,7 +3,7 @@ import json
 import threading
 import unittest
 
-from harness import BlackboxTest, Client, ConnectionClosed, TIMEOUT, encode, wait_until
+from harness import TIMEOUT, BlackboxTest, Client, encode, wait_until
 
 UNSUPPORTED = ["command", "prompt_response", "lock", "unlock", "list_locks", "schedule", "unschedule", "list_jobs"]
 
@@ -70,14 +70,23 @@ class ErrorsTest(BlackboxTest):
             (b'{"type":"publish","id":"p3","channel":"board:*","message":1}', "p3", "channel"),
             (b'{"type":"publish","id":"p4","channel":"*","message":1}', "p4", "channel"),
             (b'{"type":"publish","id":"p5","channel":{"a":1},"message":1}', "p5", "channel"),
-            (b'{"type":"ping","id":"x1","sessionId":5}', "x1", "sessionId"),
-            (encode({"type": "ping", "id": "x2", "sessionId": "s" * 257}).rstrip(b"\n"), "x2", "sessionId"),
+            (b'{"type":"subscribe","id":"x1","channel":"c","sessionId":5}', "x1", "sessionId"),
+            (encode({"type": "publish", "id": "x2", "channel": "c", "message": 1, "sessionId": "s" * 257})
+             .rstrip(b"\n"), "x2", "sessionId"),
         ]
         for raw, ident, *words in cases:
             with self.subTest(line=raw[:80]):
                 self.c.send_raw(raw + b"\n")
                 self.assert_error(self.c.reply(), ident, *words)
                 self.assert_usable()
+
+    def test_session_id_rule_holds_for_every_request_type(self):
+        # docs/protocol.md: sessionId, "when present, a string of at most 256 bytes", for any request.
+        for kind in ("ping", "status", "unsubscribe"):
+            for value in (5, "s" * 257):
+                with self.subTest(kind=kind, value=str(value)[:8]):
+                    reply = self.c.call({"type": kind, "id": "sid", "channel": "c", "sessionId": value})
+                    self.assert_error(reply, "sid", "sessionId")
 
     def test_over_long_id_is_refused(self):
         self.c.send({"type": "ping", "id": "i" * 257})
@@ -98,8 +107,8 @@ class ErrorsTest(BlackboxTest):
         self.assertEqual(self.c.call({"type": "ping", "id": ""}), {"type": "pong", "id": ""})
         long_id = "i" * 256
         self.assertEqual(self.c.call({"type": "ping", "id": long_id}), {"type": "pong", "id": long_id})
-        self.c.subscribe("c" * 256)
-        self.c.subscribe("board:\u00e9t\u00e9 \U0001F600")
+        self.c.subscribe("c" * 256, "long")
+        self.c.subscribe("board:\u00e9t\u00e9 \U0001F600", "unicode")
         self.assertEqual(self.c.call({"type": "ping", "id": "sid", "sessionId": "s" * 256}),
                          {"type": "pong", "id": "sid"})
         self.assertEqual(self.c.call({"type": "ping", "id": "sid2", "sessionId": ""}), {"type": "pong", "id": "sid2"})

@@ -155,7 +155,7 @@ class PubSubTest(BlackboxTest):
             self.assertEqual(pub.publish(channel, i)["data"]["delivered"], 1)
             self.assert_next_message(sub, channel, i)
 
-    def test_a_star_inside_a_subscribed_name_is_not_a_wildcard_for_exact_subscribers(self):
+    def test_exact_subscription_does_not_match_longer_channels(self):
         exact, pub = self.conn(), self.conn()
         exact.subscribe("board:a")
         self.assertEqual(pub.publish("board:ab", 1)["data"]["delivered"], 0)
