@@ -5,6 +5,7 @@
 #include "daemon/instance_lock.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/sinks/rotating_file_sink.h>
@@ -88,7 +89,9 @@ class Daemon final : public DaemonControl, public net::PeerHandler {
 
   void request_shutdown() override {
     spdlog::info("shutdown requested by a client");
-    begin_shutdown();
+    // Not from inside the request's handler: shutting down closes connections, and the handler's
+    // own connection is still in the middle of dispatching its input.
+    asio::post(io_, [this] { begin_shutdown(); });
   }
 
   TransportCounters transport_counters() const override {

@@ -71,7 +71,15 @@ asio::awaitable<void> Connection::read_loop() {
       close_after_flush();
       co_return;
     }
+    // Replies to this batch of requests go out in one write right after it, without a trip
+    // through the scheduler (the common request/response case).
+    dispatching_ = true;
     consume_input(std::string_view(server_.read_scratch_.data(), static_cast<std::size_t>(count)));
+    dispatching_ = false;
+    if (flush_after_dispatch_) {
+      flush_after_dispatch_ = false;
+      if (!waiting_writable_) flush();
+    }
   }
 }
 
@@ -133,6 +141,10 @@ void Connection::send(SharedBytes line) {
 
 void Connection::schedule_flush() {
   if (flush_scheduled_ || waiting_writable_) return;
+  if (dispatching_) {
+    flush_after_dispatch_ = true;
+    return;
+  }
   flush_scheduled_ = true;
   // Deferred to the end of this loop turn, so everything queued meanwhile goes in one sendmsg.
   asio::post(server_.io_, [self = shared_from_this()] {

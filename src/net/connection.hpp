@@ -51,6 +51,8 @@ class Connection final : public Peer, public std::enable_shared_from_this<Connec
   std::string pending_;
   boost::asio::steady_timer reading_resumed_;  // cancelled to wake a reader paused by output
   bool flush_scheduled_ = false;
+  bool dispatching_ = false;           // inside consume_input: this connection's own replies
+  bool flush_after_dispatch_ = false;  // are flushed when it returns
   bool waiting_writable_ = false;
   bool closing_ = false;  // no more input; close when output is written
   bool closed_ = false;
