@@ -160,10 +160,9 @@ void ChildProcess::spawn(const std::vector<std::string>& argv,
   auto variable_name = [](std::string_view entry) { return entry.substr(0, entry.find('=')); };
   std::vector<std::string> env_storage(env_overrides);
   for (char** entry = environ; *entry != nullptr; ++entry) {
-    const bool overridden =
-        std::any_of(env_overrides.begin(), env_overrides.end(), [&](const std::string& o) {
-          return variable_name(o) == variable_name(*entry);
-        });
+    const bool overridden = std::any_of(
+        env_overrides.begin(), env_overrides.end(),
+        [&](const std::string& o) { return variable_name(o) == variable_name(*entry); });
     if (!overridden) env_storage.emplace_back(*entry);
   }
   std::vector<std::string> argv_storage(argv);
@@ -275,12 +274,13 @@ double percentile_us(std::vector<std::int64_t>& samples, double p) {
   return double(samples[index]) / 1000.0;
 }
 
-long rss_kb(pid_t pid) {
+long status_kb(pid_t pid, std::string_view field) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  const std::string prefix = std::string(field) + ":";
   std::string line;
   while (std::getline(status, line))
-    if (line.starts_with("VmRSS:")) return std::stol(line.substr(6));
-  throw BenchError("no VmRSS for pid " + std::to_string(pid));
+    if (line.starts_with(prefix)) return std::stol(line.substr(prefix.size()));
+  throw BenchError("no " + prefix + " in /proc/" + std::to_string(pid) + "/status");
 }
 
 std::string file_tail(const std::string& path, std::size_t max_bytes) {

@@ -157,7 +157,9 @@ class CpuPin {
 // The p-quantile (0..1) of unsorted samples in ns, in µs; reorders the samples. NaN when empty.
 double percentile_us(std::vector<std::int64_t>& samples, double p);
 
-long rss_kb(pid_t pid);  // VmRSS from /proc/PID/status
+// A memory figure from /proc/PID/status: VmRSS (all resident pages), or RssAnon (the process's
+// own memory, without the pages of mapped files such as shared libraries).
+long status_kb(pid_t pid, std::string_view field = "VmRSS");
 std::string file_tail(const std::string& path, std::size_t max_bytes = 2000);
 std::string find_on_path(const std::string& program);  // empty when not found
 std::string command_output(const std::string& command);
