@@ -9,6 +9,7 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <array>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -37,17 +38,28 @@ class Connection final : public Peer, public std::enable_shared_from_this<Connec
   void close();
 
  private:
+  enum class ReadOutcome { kOpen, kEndOfInput, kFailed };
+
   boost::asio::awaitable<void> read_loop();
+  // After a read filled first_read_, reads whatever else is waiting through the server's shared
+  // buffer (bounded per turn, for fairness between connections).
+  ReadOutcome drain_socket();
   // Splits freshly read bytes into lines and hands them to the handler.
   void consume_input(std::string_view data);
   void dispatch_line(std::string_view line);
   void reject_long_line();
+  // Queues a line (std::string or SharedBytes) and arranges for it to be written.
+  template <typename Line>
+  void enqueue(Line line);
   void schedule_flush();
   void flush();
 
   boost::asio::local::stream_protocol::socket socket_;
   UnixServer& server_;
   OutputQueue output_;
+  // Each connection's own read buffer is small (idle connections are cheap); bulk input is read
+  // through the server's shared scratch buffer by drain_socket().
+  std::array<char, 2048> first_read_;
   std::string pending_;
   boost::asio::steady_timer reading_resumed_;  // cancelled to wake a reader paused by output
   bool flush_scheduled_ = false;

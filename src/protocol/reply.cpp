@@ -2,11 +2,45 @@
 // pieces to avoid building a JSON tree per message; strings still go through Boost.JSON's escaper.
 #include "protocol/reply.hpp"
 
+#include <array>
+
 namespace photon::protocol {
 namespace {
 
+// Appends `text` as a JSON string. `text` is valid UTF-8 (it came out of a parsed request or is
+// ours), so only quotes, backslashes and control characters need escaping; the common case of
+// none is a plain copy.
+constexpr auto kNeedsEscape = [] {
+  std::array<bool, 256> table{};
+  for (int c = 0; c < 0x20; ++c) table[c] = true;
+  table['"'] = true;
+  table['\\'] = true;
+  return table;
+}();
+
 void append_json_string(std::string& out, std::string_view text) {
-  out += boost::json::serialize(boost::json::string_view(text.data(), text.size()));
+  bool plain = true;
+  for (char c : text) plain &= !kNeedsEscape[static_cast<unsigned char>(c)];
+  if (!plain) {
+    out += boost::json::serialize(boost::json::string_view(text.data(), text.size()));
+    return;
+  }
+  out += '"';
+  out += text;
+  out += '"';
+}
+
+// Serializes `value` straight into `out`, without a temporary string.
+void append_json_value(std::string& out, const boost::json::value& value) {
+  if (value.is_string()) return append_json_string(out, value.get_string());
+  boost::json::serializer serializer;
+  serializer.reset(&value);
+  while (!serializer.done()) {
+    const std::size_t used = out.size();
+    out.resize(used + 4096);
+    const std::size_t written = serializer.read(out.data() + used, 4096).size();
+    out.resize(used + written);
+  }
 }
 
 }  // namespace
@@ -15,7 +49,7 @@ std::string result_line(std::string_view id, bool success, const boost::json::va
   std::string out = R"({"type":"result","id":)";
   append_json_string(out, id);
   out += success ? R"(,"success":true,"data":)" : R"(,"success":false,"data":)";
-  out += boost::json::serialize(data);
+  append_json_value(out, data);
   out += "}\n";
   return out;
 }
@@ -43,7 +77,7 @@ std::string channel_message_line(std::uint64_t sequence, std::string_view channe
   out += R"(","channel":)";
   append_json_string(out, channel);
   out += R"(,"message":)";
-  out += boost::json::serialize(message);
+  append_json_value(out, message);
   out += "}\n";
   return out;
 }

@@ -1,13 +1,15 @@
 // Unit tests of the output queue and its slow-consumer policy, on hand-moved time.
 #include "net/output_queue.hpp"
 
+#include "fake_clock.hpp"
+
 #include <gtest/gtest.h>
 
 namespace photon::net {
 namespace {
 
 using std::chrono::seconds;
-using TimePoint = std::chrono::steady_clock::time_point;
+using testing::FakeClock;
 
 SharedBytes bytes(std::size_t count, char fill = 'x') {
   return make_shared_bytes(std::string(count, fill));
@@ -16,57 +18,108 @@ SharedBytes bytes(std::size_t count, char fill = 'x') {
 OutputLimits small_limits() { return {.hard_bytes = 1000, .soft_bytes = 100, .soft_duration = seconds(60)}; }
 
 TEST(OutputQueue, HardLimitFailsAtOnce) {
-  OutputQueue queue(small_limits());
-  TimePoint now{};
-  EXPECT_TRUE(queue.push(bytes(1000), now));
-  EXPECT_FALSE(queue.push(bytes(1), now));
+  FakeClock clock;
+  OutputQueue queue(small_limits(), clock);
+  EXPECT_TRUE(queue.push(bytes(1000)));
+  EXPECT_FALSE(queue.push(bytes(1)));
 }
 
 TEST(OutputQueue, SoftLimitFailsOnlyWhenHeldForTheWholeDuration) {
-  OutputQueue queue(small_limits());
-  TimePoint start{};
-  EXPECT_TRUE(queue.push(bytes(150), start));
-  EXPECT_TRUE(queue.push(bytes(1), start + seconds(59)));
-  EXPECT_FALSE(queue.push(bytes(1), start + seconds(60)));
+  FakeClock clock;
+  OutputQueue queue(small_limits(), clock);
+  EXPECT_TRUE(queue.push(bytes(150)));
+  clock.advance(seconds(59));
+  EXPECT_TRUE(queue.push(bytes(1)));
+  clock.advance(seconds(1));
+  EXPECT_FALSE(queue.push(bytes(1)));
+}
+
+TEST(OutputQueue, SoftDurationRunsOnTheSteadyClockNotTheWallClock) {
+  FakeClock clock;
+  OutputQueue queue(small_limits(), clock);
+  EXPECT_TRUE(queue.push(bytes(150)));
+  clock.jump_wall_clock(std::chrono::hours(24));
+  EXPECT_TRUE(queue.push(bytes(1)));
 }
 
 TEST(OutputQueue, DrainingBelowSoftLimitRestartsTheClock) {
-  OutputQueue queue(small_limits());
-  TimePoint start{};
-  EXPECT_TRUE(queue.push(bytes(150), start));
+  FakeClock clock;
+  OutputQueue queue(small_limits(), clock);
+  EXPECT_TRUE(queue.push(bytes(150)));
   queue.consume(100);  // 50 left: under the soft limit
-  EXPECT_TRUE(queue.push(bytes(100), start + seconds(59)));  // over again from 59 s
-  EXPECT_TRUE(queue.push(bytes(1), start + seconds(118)));
-  EXPECT_FALSE(queue.push(bytes(1), start + seconds(119)));
+  clock.advance(seconds(59));
+  EXPECT_TRUE(queue.push(bytes(100)));  // over again from 59 s
+  clock.advance(seconds(59));
+  EXPECT_TRUE(queue.push(bytes(1)));
+  clock.advance(seconds(1));
+  EXPECT_FALSE(queue.push(bytes(1)));
 }
 
-TEST(OutputQueue, GatherAndPartialConsumeKeepOrder) {
-  OutputQueue queue(OutputLimits{});
-  TimePoint now{};
-  queue.push(make_shared_bytes("abc"), now);
-  queue.push(make_shared_bytes("de"), now);
-  queue.push(make_shared_bytes("fgh"), now);
-  EXPECT_EQ(queue.bytes(), 8u);
-  queue.consume(4);  // "abc" and "d"
-  iovec vectors[4];
-  ASSERT_EQ(queue.gather(vectors, 4), 2u);
-  EXPECT_EQ(std::string(static_cast<char*>(vectors[0].iov_base), vectors[0].iov_len), "e");
-  EXPECT_EQ(std::string(static_cast<char*>(vectors[1].iov_base), vectors[1].iov_len), "fgh");
-  EXPECT_EQ(queue.gather(vectors, 1), 1u);
-  queue.consume(4);
+std::string text(const iovec& vector) {
+  return std::string(static_cast<const char*>(vector.iov_base), vector.iov_len);
+}
+
+TEST(OutputQueue, OwnedLinesCoalesceSharedOnesStandAloneInOrder) {
+  FakeClock clock;
+  OutputQueue queue(OutputLimits{}, clock);
+  const std::string large(OutputQueue::kCopyLimit + 1, 'f');
+  queue.push(std::string("abc"));
+  queue.push(std::string("de"));
+  queue.push(make_shared_bytes("shared"));
+  queue.push(std::string(large));
+  queue.push(std::string("gh"));
+  EXPECT_EQ(queue.bytes(), 13 + large.size());
+  iovec vectors[8];
+  // The large owned line becomes a chunk of its own, which later small lines then extend.
+  ASSERT_EQ(queue.gather(vectors, 8), 3u);
+  EXPECT_EQ(text(vectors[0]), "abcde");
+  EXPECT_EQ(text(vectors[1]), "shared");
+  EXPECT_EQ(text(vectors[2]), large + "gh");
+
+  queue.consume(4);  // "abcd"
+  ASSERT_EQ(queue.gather(vectors, 8), 3u);
+  EXPECT_EQ(text(vectors[0]), "e");
+  queue.consume(1 + 6 + 10);  // "e", "shared" and part of the large line
+  ASSERT_EQ(queue.gather(vectors, 1), 1u);
+  EXPECT_EQ(vectors[0].iov_len, large.size() - 10 + 2);
+  queue.consume(large.size() - 10 + 2);
   EXPECT_TRUE(queue.empty());
   EXPECT_EQ(queue.bytes(), 0u);
 }
 
-TEST(OutputQueue, SharedLineIsNotCopied) {
-  OutputQueue first(OutputLimits{}), second(OutputLimits{});
-  SharedBytes line = make_shared_bytes("shared");
-  first.push(line, TimePoint{});
-  second.push(line, TimePoint{});
+TEST(OutputQueue, AppendingToAPartlyWrittenTailKeepsItsOffset) {
+  FakeClock clock;
+  OutputQueue queue(OutputLimits{}, clock);
+  queue.push(std::string("hello "));
+  queue.consume(3);
+  queue.push(std::string(5000, 'w').substr(0, 5) + "!");
+  iovec vector;
+  ASSERT_EQ(queue.gather(&vector, 1), 1u);
+  EXPECT_EQ(text(vector), "lo wwwww!");
+}
+
+TEST(OutputQueue, TailBuffersAreCapped) {
+  FakeClock clock;
+  OutputQueue queue(OutputLimits{}, clock);
+  const std::string line(1000, 'x');
+  for (int i = 0; i < 200; ++i) queue.push(std::string(line));
+  iovec vectors[8];
+  const std::size_t count = queue.gather(vectors, 8);
+  EXPECT_EQ(count, 4u);  // 200 000 bytes in tails of at most 64 KiB
+  for (std::size_t i = 0; i < count; ++i) EXPECT_LE(vectors[i].iov_len, OutputQueue::kTailCapacity);
+}
+
+TEST(OutputQueue, SharedLineIsReferencedNotCopied) {
+  FakeClock clock;
+  OutputQueue first(OutputLimits{}, clock), second(OutputLimits{}, clock);
+  SharedBytes line = make_shared_bytes("fan-out");
+  first.push(line);
+  second.push(line);
   iovec a, b;
   first.gather(&a, 1);
   second.gather(&b, 1);
-  EXPECT_EQ(a.iov_base, b.iov_base);
+  EXPECT_EQ(a.iov_base, line->data());
+  EXPECT_EQ(b.iov_base, line->data());
 }
 
 }  // namespace
