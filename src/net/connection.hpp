@@ -59,7 +59,7 @@ class Connection final : public Peer, public std::enable_shared_from_this<Connec
   OutputQueue output_;
   // Each connection's own read buffer is small (idle connections are cheap); bulk input is read
   // through the server's shared scratch buffer by drain_socket().
-  std::array<char, 2048> first_read_;
+  std::array<char, 1024> first_read_;
   std::string pending_;
   boost::asio::steady_timer reading_resumed_;  // cancelled to wake a reader paused by output
   bool flush_scheduled_ = false;
