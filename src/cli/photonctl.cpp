@@ -114,7 +114,11 @@ int cmd_stop(const Globals& globals, const std::string& name) {
   // The daemon removes its socket when it starts shutting down and its pid file when it is gone.
   const auto pid_file = photon::photon_paths(name).pid_file;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::filesystem::exists(pid_file) && std::chrono::steady_clock::now() < deadline) {
+  while (std::filesystem::exists(pid_file)) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::cerr << "photonctl: " << name << " acknowledged the shutdown but is still running after 10 s\n";
+      return kExitFailed;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   if (globals.json) print_json({{"stopped", true}, {"name", name}});

@@ -89,6 +89,9 @@ int serve_foreground(const DaemonOptions& options) {
   } catch (const StartupError& error) {
     std::cerr << "photond: " << error.what() << "\n";
     return error.exit_code();
+  } catch (const std::exception& error) {
+    std::cerr << "photond: " << error.what() << "\n";
+    return kExitFailure;
   }
 }
 
@@ -137,6 +140,9 @@ int serve_detached(DaemonOptions options) {
   } catch (const StartupError& error) {
     write_all(report[1], std::to_string(error.exit_code()) + " " + error.what());
     return error.exit_code();
+  } catch (const std::exception& error) {
+    write_all(report[1], std::to_string(kExitFailure) + " " + error.what());
+    return kExitFailure;
   }
 }
 
