@@ -1,5 +1,6 @@
 # Framing, validation errors, id echo rules and input limits of the wire protocol, against the real daemon.
 import json
+import socket
 import threading
 import unittest
 
@@ -304,6 +305,16 @@ class ConnectionLimitTest(BlackboxTest):
                 return fresh.call({"type": "ping", "id": "fresh"}) == {"type": "pong", "id": "fresh"}
 
         wait_until(fresh_connection_works, message="a new connection after one closed")
+
+
+class HalfCloseTest(BlackboxTest):
+    def test_replies_still_come_after_the_client_stops_sending(self):
+        d = self.daemon()
+        c = self.client(d)
+        c.send_raw(b"".join(encode({"type": "ping", "id": f"h{i}"}) for i in range(50)))
+        c.sock.shutdown(socket.SHUT_WR)
+        lines = c.wait_closed()
+        self.assertEqual([json.loads(line)["id"] for line in lines], [f"h{i}" for i in range(50)])
 
 
 if __name__ == "__main__":
