@@ -17,6 +17,7 @@ class NullControl final : public photon::daemon::DaemonControl {
  public:
   void request_shutdown() override {}
   photon::daemon::TransportCounters transport_counters() const override { return {}; }
+  void wake_at(std::optional<std::chrono::steady_clock::time_point>) override {}
 };
 
 void check_reply(const std::string& line) {
@@ -33,7 +34,9 @@ void check_reply(const std::string& line) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   photon::testing::FakeClock clock;
   NullControl control;
-  photon::daemon::Dispatcher dispatcher({"fuzz", 16, 8}, clock, control);
+  photon::core::TokenAllocator tokens(0, [](std::uint64_t) { return std::optional<std::string>(); });
+  photon::daemon::Dispatcher dispatcher({"fuzz", 16, 8, {.max_locks = 16, .max_waiters_per_connection = 4}},
+                                        clock, control, tokens);
   photon::testing::FakePeer peers[2];
   for (auto& peer : peers) dispatcher.on_open(peer);
 
@@ -45,6 +48,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     input.remove_prefix(end == std::string_view::npos ? input.size() : end + 1);
     if (line.empty()) continue;
     dispatcher.on_line(peers[turn++ % 2], line);
+    clock.advance(std::chrono::milliseconds(7));  // lets leases and waits run out along the way
+    dispatcher.on_timer();
   }
   for (auto& peer : peers) {
     for (const std::string& line : peer.lines) check_reply(line);

@@ -46,6 +46,7 @@ PhotonPaths photon_paths(std::string_view name) {
   paths.socket = paths.daemons_dir / (base + ".sock");
   paths.pid_file = paths.daemons_dir / (base + ".pid");
   paths.log_file = paths.daemons_dir / (base + ".log");
+  paths.token_file = paths.daemons_dir / (base + ".tokens");
   return paths;
 }
 

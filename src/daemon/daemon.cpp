@@ -3,6 +3,7 @@
 
 #include "common/paths.hpp"
 #include "daemon/instance_lock.hpp"
+#include "store/token_file.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -65,14 +66,18 @@ void set_up_logging(const DaemonOptions& options, const PhotonPaths& paths) {
 // The running daemon: owns the loop and everything on it.
 class Daemon final : public DaemonControl, public net::PeerHandler {
  public:
-  Daemon(const DaemonOptions& options, const PhotonPaths& paths)
+  Daemon(const DaemonOptions& options, const PhotonPaths& paths, std::uint64_t token_mark)
       : options_(options),
         paths_(paths),
-        dispatcher_({options.photon_name, options.max_json_depth, options.max_subscriptions},
-                    clock_, *this),
+        tokens_(token_mark,
+                [this](std::uint64_t mark) { return store::save_token_mark(paths_.token_file, mark); }),
+        dispatcher_({options.photon_name, options.max_json_depth, options.max_subscriptions,
+                     {.max_locks = options.max_locks}},
+                    clock_, *this, tokens_),
         server_(io_, *this, clock_, options.server_limits),
         signals_(io_, SIGINT, SIGTERM),
-        idle_timer_(io_) {}
+        idle_timer_(io_),
+        lock_timer_(io_) {}
 
   void listen() { server_.listen(paths_.socket); }
 
@@ -98,6 +103,24 @@ class Daemon final : public DaemonControl, public net::PeerHandler {
     return {server_.dropped_slow_consumers(), server_.connections_refused()};
   }
 
+  void wake_at(std::optional<std::chrono::steady_clock::time_point> when) override {
+    if (!when) {
+      if (lock_timer_armed_) lock_timer_.cancel();
+      lock_timer_armed_ = false;
+      return;
+    }
+    if (lock_timer_armed_ && lock_timer_.expiry() == *when) return;
+    lock_timer_armed_ = true;
+    // The timer runs on the steady clock, as leases do; expire_due() checks the time itself, so
+    // an early or late wake-up is harmless.
+    lock_timer_.expires_at(*when);
+    lock_timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      lock_timer_armed_ = false;
+      dispatcher_.on_timer();
+    });
+  }
+
   void on_open(net::Peer& peer) override {
     idle_timer_.cancel();
     dispatcher_.on_open(peer);
@@ -109,15 +132,18 @@ class Daemon final : public DaemonControl, public net::PeerHandler {
   }
 
  private:
-  // Idle means no client is connected; every subscription lives on a connection. Services that
-  // keep work of their own (locks, jobs, running methods) add their check here.
-  bool idle() const { return dispatcher_.open_sessions() == 0; }
+  // Idle means no client is connected (every subscription and waiter lives on a connection) and
+  // no lock is held. Services that keep work of their own (jobs, running methods) add theirs.
+  bool idle() const { return dispatcher_.open_sessions() == 0 && dispatcher_.held_locks() == 0; }
 
+  // Counts from the last disconnect; when the timeout passes with other work still going on (a
+  // lock held by a client that left), it counts again from then.
   void arm_idle_timer() {
-    if (options_.idle_timeout.count() == 0 || stopping_ || !idle()) return;
+    if (options_.idle_timeout.count() == 0 || stopping_ || dispatcher_.open_sessions() > 0) return;
     idle_timer_.expires_after(options_.idle_timeout);
     idle_timer_.async_wait([this](boost::system::error_code ec) {
-      if (ec || !idle()) return;
+      if (ec) return;
+      if (!idle()) return arm_idle_timer();
       spdlog::info("idle for {} ms; shutting down", options_.idle_timeout.count());
       begin_shutdown();
     });
@@ -127,6 +153,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler {
     if (stopping_) return;
     stopping_ = true;
     idle_timer_.cancel();
+    lock_timer_.cancel();
     boost::system::error_code ignored;
     signals_.cancel(ignored);
     // Remove the socket first: from now on a client finds no daemon rather than a dying one.
@@ -138,10 +165,13 @@ class Daemon final : public DaemonControl, public net::PeerHandler {
   const PhotonPaths& paths_;
   SystemClock clock_;
   asio::io_context io_{1};
+  core::TokenAllocator tokens_;
   Dispatcher dispatcher_;
   net::UnixServer server_;
   asio::signal_set signals_;
   asio::steady_timer idle_timer_;
+  asio::steady_timer lock_timer_;
+  bool lock_timer_armed_ = false;
   bool stopping_ = false;
 };
 
@@ -184,7 +214,13 @@ void run_daemon(const DaemonOptions& options, const std::function<void()>& on_re
   std::signal(SIGPIPE, SIG_IGN);
   instance->write_pid();
 
-  Daemon daemon(options, paths);
+  std::uint64_t token_mark = 0;
+  try {
+    token_mark = store::load_token_mark(paths.token_file);
+  } catch (const std::runtime_error& error) {
+    throw StartupError(1, error.what());
+  }
+  Daemon daemon(options, paths, token_mark);
   try {
     daemon.listen();
   } catch (const boost::system::system_error& error) {

@@ -25,6 +25,7 @@ struct DaemonOptions {
   net::ServerLimits server_limits;
   std::size_t max_json_depth = 64;
   std::size_t max_subscriptions = 4096;
+  std::size_t max_locks = 100'000;
 };
 
 // A failure before the daemon is serving, with the process exit code it calls for

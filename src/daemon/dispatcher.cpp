@@ -18,12 +18,14 @@ using protocol::RequestType;
 // A client connection's state: its peer, and its identity as a channel subscriber.
 class Dispatcher::Session final : public net::PeerContext, public core::Subscriber {
  public:
-  explicit Session(net::Peer& peer) : peer_(peer) {}
+  Session(net::Peer& peer, core::ConnectionId id) : peer_(peer), id_(id) {}
   void deliver(const SharedBytes& line) override { peer_.send(line); }
   net::Peer& peer() { return peer_; }
+  core::ConnectionId id() const { return id_; }
 
  private:
   net::Peer& peer_;
+  core::ConnectionId id_;
 };
 
 namespace {
@@ -31,6 +33,62 @@ namespace {
 constexpr std::array<Field, 0> kNone{};
 constexpr std::array kChannelPattern{Field::kChannelPattern};
 constexpr std::array kPublishFields{Field::kChannel, Field::kMessage};
+constexpr std::array kLockName{Field::kLockName};
+constexpr std::array kLockOptional{Field::kLockTimeout, Field::kLockWait,
+                                   Field::kReleaseOnDisconnect};
+constexpr std::int64_t kDefaultLockTimeoutMs = 30'000;
+
+// The holder of a lock request: its session, else its id (as the spec's daemon does).
+std::string_view holder_of(const Request& request) {
+  std::string_view session = request.string_field("sessionId");
+  return session.empty() ? request.id : session;
+}
+
+boost::json::object lock_json(const core::LockView& lock) {
+  return {{"name", lock.name},
+          {"holder", lock.holder},
+          {"acquiredAt", epoch_millis(lock.acquired_at)},
+          {"expiresAt", epoch_millis(lock.expires_at)},
+          {"token", lock.token},
+          {"waiters", lock.waiters}};
+}
+
+std::string held_by(std::string_view name, std::string_view holder) {
+  return "lock \"" + std::string(name) + "\" is held by " + std::string(holder);
+}
+
+// The reply line to a lock request, for every outcome but kQueued.
+std::string lock_reply(std::string_view id, std::string_view name, const core::LockResult& result,
+                       bool timed_out, std::int64_t waited_ms) {
+  using core::LockOutcome;
+  switch (result.outcome) {
+    case LockOutcome::kAcquired:
+    case LockOutcome::kExtended: {
+      boost::json::object data{{"acquired", true},
+                               {"lockName", name},
+                               {"holder", result.lock.holder},
+                               {"acquiredAt", epoch_millis(result.lock.acquired_at)},
+                               {"expiresAt", epoch_millis(result.lock.expires_at)},
+                               {"token", result.lock.token}};
+      if (result.outcome == LockOutcome::kExtended) data["extended"] = true;
+      return protocol::result_line(id, true, data);
+    }
+    case LockOutcome::kRefused: {
+      std::string reason = held_by(name, result.lock.holder);
+      if (timed_out) reason = "timed out after " + std::to_string(waited_ms) + " ms: " + reason;
+      return protocol::result_line(id, false,
+                                   boost::json::object{{"acquired", false},
+                                                       {"lockName", name},
+                                                       {"holder", result.lock.holder},
+                                                       {"expiresAt", epoch_millis(result.lock.expires_at)},
+                                                       {"reason", reason}});
+    }
+    case LockOutcome::kQueued:
+    case LockOutcome::kFailed:
+      break;
+  }
+  return protocol::error_line(id, result.error);
+}
 
 }  // namespace
 
@@ -46,22 +104,25 @@ const Dispatcher::Route& Dispatcher::route_for(RequestType type) {
       {RequestType::kPublish, &Dispatcher::handle_publish, kPublishFields, kNone},
       {RequestType::kCommand, &Dispatcher::handle_not_supported, kNone, kNone},
       {RequestType::kPromptResponse, &Dispatcher::handle_not_supported, kNone, kNone},
-      {RequestType::kLock, &Dispatcher::handle_not_supported, kNone, kNone},
-      {RequestType::kUnlock, &Dispatcher::handle_not_supported, kNone, kNone},
-      {RequestType::kListLocks, &Dispatcher::handle_not_supported, kNone, kNone},
+      {RequestType::kLock, &Dispatcher::handle_lock, kLockName, kLockOptional},
+      {RequestType::kUnlock, &Dispatcher::handle_unlock, kLockName, kNone},
+      {RequestType::kListLocks, &Dispatcher::handle_list_locks, kNone, kNone},
       {RequestType::kSchedule, &Dispatcher::handle_not_supported, kNone, kNone},
       {RequestType::kUnschedule, &Dispatcher::handle_not_supported, kNone, kNone},
       {RequestType::kListJobs, &Dispatcher::handle_not_supported, kNone, kNone},
+      {RequestType::kQueryLock, &Dispatcher::handle_query_lock, kLockName, kNone},
   }};
   static_assert(kRoutes.size() == protocol::kRequestTypeCount);
   return kRoutes[static_cast<std::size_t>(type)];
 }
 
-Dispatcher::Dispatcher(DispatcherOptions options, const Clock& clock, DaemonControl& control)
+Dispatcher::Dispatcher(DispatcherOptions options, const Clock& clock, DaemonControl& control,
+                       core::TokenAllocator& tokens)
     : options_(std::move(options)),
       clock_(clock),
       control_(control),
       parser_(options_.max_json_depth),
+      locks_(clock, tokens, options_.lock_limits),
       started_steady_(clock.steady()),
       started_system_(clock.system()) {
   for (std::size_t i = 0; i < protocol::kRequestTypeCount; ++i) {
@@ -72,7 +133,7 @@ Dispatcher::Dispatcher(DispatcherOptions options, const Clock& clock, DaemonCont
 }
 
 void Dispatcher::on_open(net::Peer& peer) {
-  peer.set_context(std::make_unique<Session>(peer));
+  peer.set_context(std::make_unique<Session>(peer, next_connection_id_++));
   ++open_sessions_;
 }
 
@@ -80,9 +141,18 @@ void Dispatcher::on_close(net::Peer& peer) {
   auto* session = static_cast<Session*>(peer.context());
   if (session == nullptr) return;
   channels_.unsubscribe_all(*session);
+  locks_.drop_connection(session->id());
+  reschedule_locks();
   peer.set_context(nullptr);
   --open_sessions_;
 }
+
+void Dispatcher::on_timer() {
+  locks_.expire_due();
+  reschedule_locks();
+}
+
+void Dispatcher::reschedule_locks() { control_.wake_at(locks_.next_deadline()); }
 
 void Dispatcher::on_line(net::Peer& peer, std::string_view line) {
   auto* session = static_cast<Session*>(peer.context());
@@ -126,6 +196,7 @@ void Dispatcher::handle_status(Session& session, const Request& request) {
       {"startedAt", epoch_millis(started_system_)},
       {"uptimeMs", uptime.count()},
       {"connections", open_sessions_},
+      {"locks", locks_.size()},
       {"channels", std::move(channels)},
       {"counters",
        boost::json::object{{"published", channels_.published()},
@@ -164,6 +235,60 @@ void Dispatcher::handle_publish(Session& session, const Request& request) {
         protocol::channel_message_line(next_message_sequence_++, channel, message));
   });
   session.peer().send(protocol::published_line(request.id, channel, delivered));
+}
+
+void Dispatcher::handle_lock(Session& session, const Request& request) {
+  const std::string_view name = request.string_field("lockName");
+  core::LockRequest lock_request{
+      .name = name,
+      .holder = holder_of(request),
+      .lease = std::chrono::milliseconds(request.integer_field("lockTimeout", kDefaultLockTimeoutMs)),
+      .wait = std::chrono::milliseconds(request.integer_field("lockWait", 0)),
+      .release_on_disconnect = request.bool_field("releaseOnDisconnect", false),
+      .connection = session.id(),
+  };
+  // A queued request is answered later, by the call that grants it or ends its wait; the
+  // session outlives the waiter (drop_connection removes waiters before a session goes).
+  auto answer_later = [&session, id = std::string(request.id), lock_name = std::string(name),
+                       waited_ms = lock_request.wait.count()](const core::LockResult& result) {
+    session.peer().send(lock_reply(id, lock_name, result, true, waited_ms));
+  };
+  const core::LockResult result = locks_.acquire(lock_request, answer_later);
+  if (result.outcome != core::LockOutcome::kQueued) {
+    session.peer().send(lock_reply(request.id, name, result, false, 0));
+  }
+  reschedule_locks();
+}
+
+void Dispatcher::handle_unlock(Session& session, const Request& request) {
+  const std::string_view name = request.string_field("lockName");
+  const core::ReleaseResult result = locks_.release(name, holder_of(request));
+  if (result.outcome == core::ReleaseOutcome::kHeldByOther) {
+    session.peer().send(protocol::result_line(
+        request.id, false,
+        boost::json::object{
+            {"released", false}, {"lockName", name}, {"reason", held_by(name, result.holder)}}));
+  } else {
+    session.peer().send(protocol::result_line(
+        request.id, true, boost::json::object{{"released", true}, {"lockName", name}}));
+  }
+  reschedule_locks();
+}
+
+void Dispatcher::handle_list_locks(Session& session, const Request& request) {
+  boost::json::array locks;
+  for (const core::LockView& lock : locks_.list()) locks.push_back(lock_json(lock));
+  session.peer().send(
+      protocol::result_line(request.id, true, boost::json::object{{"locks", std::move(locks)}}));
+  reschedule_locks();
+}
+
+void Dispatcher::handle_query_lock(Session& session, const Request& request) {
+  std::optional<core::LockView> lock = locks_.query(request.string_field("lockName"));
+  boost::json::value found = lock ? boost::json::value(lock_json(*lock)) : boost::json::value(nullptr);
+  session.peer().send(
+      protocol::result_line(request.id, true, boost::json::object{{"lock", std::move(found)}}));
+  reschedule_locks();
 }
 
 void Dispatcher::handle_not_supported(Session& session, const Request& request) {

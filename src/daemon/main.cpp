@@ -31,6 +31,7 @@ struct ServeFlags {
   std::size_t max_json_depth = 64;
   std::size_t max_subscriptions = 4096;
   std::size_t max_connections = 10000;
+  std::size_t max_locks = 100000;
   std::string output_hard_limit = "32m";
   std::string output_soft_limit = "8m";
   std::string output_soft_seconds = "60";
@@ -61,6 +62,7 @@ DaemonOptions to_options(const ServeFlags& flags) {
   options.server_limits.output.soft_duration = duration(flags.output_soft_seconds, "--output-soft-seconds");
   options.max_json_depth = flags.max_json_depth;
   options.max_subscriptions = flags.max_subscriptions;
+  options.max_locks = flags.max_locks;
   return options;
 }
 
@@ -174,6 +176,9 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   serve->add_option("--max-connections", flags.max_connections, "Connections open at once")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  serve->add_option("--max-locks", flags.max_locks, "Locks held at once")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   serve->add_option("--output-hard-limit", flags.output_hard_limit,

@@ -20,6 +20,11 @@ inline constexpr std::string_view kChannelWildcardInPublish =
 inline constexpr std::string_view kChannelWildcardNotLast =
     "\"channel\" may contain '*' only as its last character";
 inline constexpr std::string_view kMessageMissing = "publish requires \"message\"";
+inline constexpr std::string_view kLockNameNotString = "\"lockName\" must be a non-empty string";
+inline constexpr std::string_view kLockNameTooLong = "\"lockName\" is longer than 256 bytes";
+inline constexpr std::string_view kLockNameControl = "\"lockName\" contains a control character";
+inline constexpr std::string_view kReleaseOnDisconnectNotBool =
+    "\"releaseOnDisconnect\" must be true or false";
 inline constexpr std::string_view kSessionIdNotString = "\"sessionId\" must be a string";
 inline constexpr std::string_view kSessionIdTooLong = "\"sessionId\" is longer than 256 bytes";
 inline constexpr std::string_view kTooManySubscriptions =

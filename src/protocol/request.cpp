@@ -4,6 +4,8 @@
 #include "protocol/error_messages.hpp"
 
 #include <array>
+#include <cmath>
+#include <cstdint>
 
 namespace photon::protocol {
 namespace {
@@ -11,6 +13,7 @@ namespace {
 constexpr std::array<std::string_view, kRequestTypeCount> kTypeNames = {
     "ping",   "shutdown",   "status",   "subscribe", "unsubscribe", "publish",    "command",
     "prompt_response", "lock", "unlock", "list_locks", "schedule", "unschedule", "list_jobs",
+    "query_lock",
 };
 
 bool has_control_character(std::string_view text) {
@@ -35,6 +38,24 @@ std::optional<std::string> channel_error(const boost::json::value* value, bool a
   return std::nullopt;
 }
 
+std::optional<std::string> name_error(const boost::json::value* value) {
+  if (value == nullptr || !value->is_string() || value->get_string().empty()) {
+    return std::string(messages::kLockNameNotString);
+  }
+  std::string_view name = value->get_string();
+  if (name.size() > kMaxLockNameBytes) return std::string(messages::kLockNameTooLong);
+  if (has_control_character(name)) return std::string(messages::kLockNameControl);
+  return std::nullopt;
+}
+
+std::optional<std::string> integer_error(const boost::json::value* value, std::string_view key,
+                                         std::int64_t min, std::int64_t max) {
+  std::optional<std::int64_t> number = value ? integer_value(*value) : std::nullopt;
+  if (number && *number >= min && *number <= max) return std::nullopt;
+  return "\"" + std::string(key) + "\" must be an integer from " + std::to_string(min) + " to " +
+         std::to_string(max) + " (milliseconds)";
+}
+
 std::optional<std::string> field_error(const Request& request, Field field, bool required) {
   const boost::json::value* value = nullptr;
   switch (field) {
@@ -48,6 +69,24 @@ std::optional<std::string> field_error(const Request& request, Field field, bool
         return std::string(messages::kMessageMissing);
       }
       return std::nullopt;
+    case Field::kLockName:
+      value = request.find("lockName");
+      if (value == nullptr && !required) return std::nullopt;
+      return name_error(value);
+    case Field::kLockTimeout:
+      value = request.find("lockTimeout");
+      if (value == nullptr && !required) return std::nullopt;
+      return integer_error(value, "lockTimeout", 1, kMaxLockTimeoutMs);
+    case Field::kLockWait:
+      value = request.find("lockWait");
+      if (value == nullptr && !required) return std::nullopt;
+      return integer_error(value, "lockWait", 0, kMaxLockWaitMs);
+    case Field::kReleaseOnDisconnect:
+      value = request.find("releaseOnDisconnect");
+      if ((value == nullptr && !required) || (value != nullptr && value->is_bool())) {
+        return std::nullopt;
+      }
+      return std::string(messages::kReleaseOnDisconnectNotBool);
   }
   return std::nullopt;
 }
@@ -69,6 +108,33 @@ std::string_view Request::string_field(std::string_view key) const {
   const boost::json::value* value = find(key);
   if (value == nullptr || !value->is_string()) return {};
   return value->get_string();
+}
+
+std::optional<std::int64_t> integer_value(const boost::json::value& value) {
+  if (value.is_int64()) return value.get_int64();
+  if (value.is_uint64()) {
+    if (value.get_uint64() > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
+    return static_cast<std::int64_t>(value.get_uint64());
+  }
+  if (value.is_double()) {
+    const double number = value.get_double();
+    // Bounds keep the conversion defined; integral-valued doubles (3e4) are integers to JSON.
+    if (number >= -9.0e18 && number <= 9.0e18 && std::trunc(number) == number) {
+      return static_cast<std::int64_t>(number);
+    }
+  }
+  return std::nullopt;
+}
+
+std::int64_t Request::integer_field(std::string_view key, std::int64_t fallback) const {
+  const boost::json::value* value = find(key);
+  if (value == nullptr) return fallback;
+  return integer_value(*value).value_or(fallback);
+}
+
+bool Request::bool_field(std::string_view key, bool fallback) const {
+  const boost::json::value* value = find(key);
+  return value != nullptr && value->is_bool() ? value->get_bool() : fallback;
 }
 
 std::optional<std::string> validate_fields(const Request& request,

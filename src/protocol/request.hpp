@@ -32,8 +32,9 @@ enum class RequestType : std::uint8_t {
   kSchedule,
   kUnschedule,
   kListJobs,
+  kQueryLock,
 };
-inline constexpr std::size_t kRequestTypeCount = 14;
+inline constexpr std::size_t kRequestTypeCount = 15;
 
 std::string_view request_type_name(RequestType type);
 std::optional<RequestType> request_type_from_name(std::string_view name);
@@ -43,10 +44,20 @@ enum class Field : std::uint8_t {
   kChannel,         // non-empty string ≤ 256 bytes, no control characters, no '*'
   kChannelPattern,  // as kChannel, but a trailing '*' makes it a wildcard
   kMessage,         // any JSON value, must be present
+  kLockName,        // as kChannel, '*' allowed anywhere
+  kLockTimeout,     // integer milliseconds, 1 ≤ n ≤ kMaxLockTimeoutMs
+  kLockWait,        // integer milliseconds, 0 ≤ n ≤ kMaxLockWaitMs
+  kReleaseOnDisconnect,  // boolean
 };
 
 inline constexpr std::size_t kMaxIdBytes = 256;
 inline constexpr std::size_t kMaxChannelBytes = 256;
+inline constexpr std::size_t kMaxLockNameBytes = 256;
+inline constexpr std::int64_t kMaxLockTimeoutMs = 7LL * 24 * 3600 * 1000;
+inline constexpr std::int64_t kMaxLockWaitMs = 24LL * 3600 * 1000;
+
+// The integer a JSON number stands for (an integral double such as 3e4 counts), or nothing.
+std::optional<std::int64_t> integer_value(const boost::json::value& value);
 
 // A request that passed the generic checks: an object with a known `type`, a string `id`, and,
 // when present, a string `sessionId` (these hold for every request type).
@@ -59,6 +70,9 @@ struct Request {
   // The value of a field; null when absent. Validated fields have the type their rule promises.
   const boost::json::value* find(std::string_view key) const { return fields->if_contains(key); }
   std::string_view string_field(std::string_view key) const;
+  // A validated integer field's value, else `fallback` when absent.
+  std::int64_t integer_field(std::string_view key, std::int64_t fallback) const;
+  bool bool_field(std::string_view key, bool fallback) const;
 };
 
 // What the client is told when a line is not a servable request.

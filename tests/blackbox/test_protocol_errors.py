@@ -6,7 +6,7 @@ import unittest
 
 from harness import TIMEOUT, BlackboxTest, Client, encode, wait_until
 
-UNSUPPORTED = ["command", "prompt_response", "lock", "unlock", "list_locks", "schedule", "unschedule", "list_jobs"]
+UNSUPPORTED = ["command", "prompt_response", "schedule", "unschedule", "list_jobs"]
 
 
 def nested(depth):

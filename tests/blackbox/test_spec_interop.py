@@ -163,7 +163,10 @@ class SpecInteropTest(BlackboxTest):
         self.assertEqual((reply["type"], reply["id"], reply["data"]["name"]), ("result", "st_1", "kanban"))
         reply = send_command(self.path, {"type": "lock", "id": "lock_123", "sessionId": "cli-1234-abc",
                                          "lockName": "board:kanban:write", "lockTimeout": 30000})
-        self.assertEqual((reply["type"], reply["id"]), ("error", "lock_123"))
+        self.assertEqual((reply["type"], reply["id"], reply["data"]["acquired"]), ("result", "lock_123", True))
+        reply = send_command(self.path, {"type": "schedule", "id": "sched_123", "jobId": "j", "method": "m",
+                                         "cron": "0 * * * *"})
+        self.assertEqual((reply["type"], reply["id"]), ("error", "sched_123"))
 
     def test_large_message_round_trip(self):
         sub = self.subscribe("big")

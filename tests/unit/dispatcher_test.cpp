@@ -16,12 +16,14 @@ class RecordingControl final : public DaemonControl {
  public:
   void request_shutdown() override { ++shutdowns; }
   TransportCounters transport_counters() const override { return {3, 4}; }
+  void wake_at(std::optional<std::chrono::steady_clock::time_point> when) override { wake = when; }
   int shutdowns = 0;
+  std::optional<std::chrono::steady_clock::time_point> wake;
 };
 
 class DispatcherTest : public ::testing::Test {
  protected:
-  DispatcherTest() : dispatcher_({"kanban", 16, 3}, clock_, control_) {
+  DispatcherTest() : dispatcher_({"kanban", 16, 3}, clock_, control_, tokens_) {
     for (auto& peer : peers_) dispatcher_.on_open(peer);
   }
   ~DispatcherTest() override {
@@ -40,6 +42,7 @@ class DispatcherTest : public ::testing::Test {
 
   testing::FakeClock clock_;
   RecordingControl control_;
+  core::TokenAllocator tokens_{0, [](std::uint64_t) { return std::optional<std::string>(); }};
   Dispatcher dispatcher_;
   FakePeer peers_[3];
 };
@@ -91,8 +94,8 @@ TEST_F(DispatcherTest, ErrorsNameTheProblemAndEchoTheId) {
             parse(R"({"type":"error","id":"m","error":"publish requires \"message\""})"));
   EXPECT_EQ(request(0, R"({"type":"subscribe","id":7,"channel":"c"})").at("id"), "unknown");
   EXPECT_EQ(request(0, "{not json").at("type"), "error");
-  EXPECT_EQ(request(0, R"({"type":"lock","id":"l","lockName":"x"})"),
-            parse(R"({"type":"error","id":"l","error":"request type \"lock\" is not supported by this daemon yet"})"));
+  EXPECT_EQ(request(0, R"({"type":"schedule","id":"l","jobId":"x"})"),
+            parse(R"({"type":"error","id":"l","error":"request type \"schedule\" is not supported by this daemon yet"})"));
 }
 
 TEST_F(DispatcherTest, SubscriptionLimitIsPerConnection) {
@@ -114,6 +117,7 @@ TEST_F(DispatcherTest, StatusReportsUptimeOnTheInjectedClock) {
   EXPECT_EQ(data.at("name"), "kanban");
   EXPECT_EQ(data.at("uptimeMs"), 1500);
   EXPECT_EQ(data.at("connections"), 3);
+  EXPECT_EQ(data.at("locks"), 0);
   EXPECT_EQ(data.at("channels"), parse(R"([{"channel":"board:*","subscribers":2}])"));
   EXPECT_EQ(data.at("counters"),
             parse(R"({"published":1,"delivered":2,"droppedSlowConsumers":3,"connectionsRefused":4})"));

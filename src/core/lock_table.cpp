@@ -1,0 +1,225 @@
+// The lock table: acquisition, extension, release, FIFO hand-over to waiters, exact expiry.
+#include "core/lock_table.hpp"
+
+#include <algorithm>
+
+namespace photon::core {
+
+TokenAllocator::Next TokenAllocator::next() {
+  if (last_ >= reserved_) {
+    const std::uint64_t mark = last_ + block_;
+    if (auto error = persist_(mark)) return {0, std::move(error)};
+    reserved_ = mark;
+  }
+  return {++last_, std::nullopt};
+}
+
+LockTable::LockTable(const Clock& clock, TokenAllocator& tokens, LockLimits limits)
+    : clock_(clock), tokens_(tokens), limits_(limits) {}
+
+LockView LockTable::view(const std::string& name, const Lock& lock) const {
+  const auto left = lock.expires - clock_.steady();
+  return LockView{
+      name,
+      lock.holder,
+      lock.acquired_at,
+      clock_.system() + std::chrono::duration_cast<std::chrono::system_clock::duration>(left),
+      lock.token,
+      lock.waiters.size(),
+  };
+}
+
+void LockTable::set_expiry(const std::string& name, Lock& lock, SteadyTime expires) {
+  expiries_.erase({lock.expires, name});
+  lock.expires = expires;
+  expiries_.emplace(expires, name);
+}
+
+void LockTable::bind(const std::string& name, Lock& lock, std::optional<ConnectionId> connection) {
+  if (lock.bound_to) {
+    auto owner = bound_.find(*lock.bound_to);
+    if (owner != bound_.end()) {
+      owner->second.erase(name);
+      if (owner->second.empty()) bound_.erase(owner);
+    }
+  }
+  lock.bound_to = connection;
+  if (connection) bound_[*connection].insert(name);
+}
+
+LockResult LockTable::acquire(const LockRequest& request, LockWaitDone on_done) {
+  expire_due();
+  const SteadyTime now = clock_.steady();
+  auto it = locks_.find(request.name);
+  if (it == locks_.end()) {
+    if (locks_.size() >= limits_.max_locks) {
+      return {LockOutcome::kFailed, {},
+              "too many locks held (limit " + std::to_string(limits_.max_locks) + ")"};
+    }
+    TokenAllocator::Next token = tokens_.next();
+    if (token.error) {
+      return {LockOutcome::kFailed, {}, "cannot issue a fencing token: " + *token.error};
+    }
+    it = locks_.emplace(std::string(request.name), Lock{}).first;
+    Lock& lock = it->second;
+    lock.holder = std::string(request.holder);
+    lock.acquired_at = clock_.system();
+    lock.token = token.token;
+    set_expiry(it->first, lock, now + request.lease);
+    if (request.release_on_disconnect) bind(it->first, lock, request.connection);
+    return {LockOutcome::kAcquired, view(it->first, lock), {}};
+  }
+
+  Lock& lock = it->second;
+  if (lock.holder == request.holder) {
+    set_expiry(it->first, lock, now + request.lease);
+    if (request.release_on_disconnect) bind(it->first, lock, request.connection);
+    return {LockOutcome::kExtended, view(it->first, lock), {}};
+  }
+  if (request.wait.count() <= 0) return {LockOutcome::kRefused, view(it->first, lock), {}};
+
+  std::size_t& waiting = waiters_per_connection_[request.connection];
+  if (waiting >= limits_.max_waiters_per_connection) {
+    if (waiting == 0) waiters_per_connection_.erase(request.connection);
+    return {LockOutcome::kFailed, view(it->first, lock),
+            "too many waiting lock requests on this connection (limit " +
+                std::to_string(limits_.max_waiters_per_connection) + ")"};
+  }
+  ++waiting;
+  Waiter waiter{next_waiter_id_++,         std::string(request.holder),
+                request.lease,             request.release_on_disconnect,
+                request.connection,        now + request.wait,
+                std::move(on_done)};
+  wait_deadlines_.emplace(waiter.deadline, waiter.id);
+  waiters_.emplace(waiter.id, WaiterIndex{it->first, request.connection});
+  lock.waiters.push_back(std::move(waiter));
+  return {LockOutcome::kQueued, view(it->first, lock), {}};
+}
+
+void LockTable::forget_waiter(const Waiter& waiter) {
+  wait_deadlines_.erase({waiter.deadline, waiter.id});
+  waiters_.erase(waiter.id);
+  auto count = waiters_per_connection_.find(waiter.connection);
+  if (count != waiters_per_connection_.end() && --count->second == 0) {
+    waiters_per_connection_.erase(count);
+  }
+}
+
+ReleaseResult LockTable::release(std::string_view name, std::string_view holder) {
+  expire_due();
+  auto it = locks_.find(name);
+  if (it == locks_.end()) return {ReleaseOutcome::kNotHeld, {}};
+  if (it->second.holder != holder) return {ReleaseOutcome::kHeldByOther, it->second.holder};
+  free_lock(it);
+  return {ReleaseOutcome::kReleased, {}};
+}
+
+void LockTable::free_lock(LockMap::iterator it) {
+  const std::string& name = it->first;
+  Lock& lock = it->second;
+  expiries_.erase({lock.expires, name});
+  bind(name, lock, std::nullopt);
+  while (!lock.waiters.empty()) {
+    Waiter waiter = std::move(lock.waiters.front());
+    lock.waiters.pop_front();
+    forget_waiter(waiter);
+    TokenAllocator::Next token = tokens_.next();
+    if (token.error) {
+      waiter.on_done({LockOutcome::kFailed, {}, "cannot issue a fencing token: " + *token.error});
+      continue;
+    }
+    const SteadyTime now = clock_.steady();
+    lock.holder = std::move(waiter.holder);
+    lock.acquired_at = clock_.system();
+    lock.token = token.token;
+    set_expiry(name, lock, now + waiter.lease);
+    if (waiter.release_on_disconnect) bind(name, lock, waiter.connection);
+    waiter.on_done({LockOutcome::kAcquired, view(name, lock), {}});
+    // Requests of the new holder queued behind it are now extensions, answered at once.
+    while (!lock.waiters.empty() && lock.waiters.front().holder == lock.holder) {
+      Waiter same = std::move(lock.waiters.front());
+      lock.waiters.pop_front();
+      forget_waiter(same);
+      set_expiry(name, lock, std::max(lock.expires, clock_.steady() + same.lease));
+      if (same.release_on_disconnect) bind(name, lock, same.connection);
+      same.on_done({LockOutcome::kExtended, view(name, lock), {}});
+    }
+    return;
+  }
+  locks_.erase(it);
+}
+
+void LockTable::time_out_waiter(std::uint64_t waiter_id) {
+  auto index = waiters_.find(waiter_id);
+  auto it = locks_.find(index->second.lock_name);
+  Lock& lock = it->second;
+  auto waiter = std::find_if(lock.waiters.begin(), lock.waiters.end(),
+                             [&](const Waiter& candidate) { return candidate.id == waiter_id; });
+  Waiter timed_out = std::move(*waiter);
+  lock.waiters.erase(waiter);
+  forget_waiter(timed_out);
+  timed_out.on_done({LockOutcome::kRefused, view(it->first, lock), {}});
+}
+
+void LockTable::expire_due() {
+  const SteadyTime now = clock_.steady();
+  // Leases first: a waiter whose wait ends at the very instant the lease does gets the lock.
+  while (!expiries_.empty() && expiries_.begin()->first <= now) {
+    free_lock(locks_.find(expiries_.begin()->second));
+  }
+  while (!wait_deadlines_.empty() && wait_deadlines_.begin()->first <= now) {
+    time_out_waiter(wait_deadlines_.begin()->second);
+  }
+}
+
+std::optional<std::chrono::steady_clock::time_point> LockTable::next_deadline() const {
+  std::optional<SteadyTime> next;
+  if (!expiries_.empty()) next = expiries_.begin()->first;
+  if (!wait_deadlines_.empty() && (!next || wait_deadlines_.begin()->first < *next)) {
+    next = wait_deadlines_.begin()->first;
+  }
+  return next;
+}
+
+std::optional<LockView> LockTable::query(std::string_view name) {
+  expire_due();
+  auto it = locks_.find(name);
+  if (it == locks_.end()) return std::nullopt;
+  return view(it->first, it->second);
+}
+
+std::vector<LockView> LockTable::list() {
+  expire_due();
+  std::vector<LockView> views;
+  views.reserve(locks_.size());
+  for (const auto& [name, lock] : locks_) views.push_back(view(name, lock));
+  std::sort(views.begin(), views.end(),
+            [](const LockView& a, const LockView& b) { return a.name < b.name; });
+  return views;
+}
+
+void LockTable::drop_connection(ConnectionId connection) {
+  expire_due();
+  if (waiters_per_connection_.contains(connection)) {
+    std::vector<std::uint64_t> ids;
+    for (const auto& [id, index] : waiters_) {
+      if (index.connection == connection) ids.push_back(id);
+    }
+    for (std::uint64_t id : ids) {
+      Lock& lock = locks_.find(waiters_.at(id).lock_name)->second;
+      auto waiter = std::find_if(lock.waiters.begin(), lock.waiters.end(),
+                                 [&](const Waiter& candidate) { return candidate.id == id; });
+      forget_waiter(*waiter);
+      lock.waiters.erase(waiter);
+    }
+  }
+  auto bound = bound_.find(connection);
+  if (bound == bound_.end()) return;
+  const std::set<std::string> names = bound->second;
+  for (const std::string& name : names) {
+    auto it = locks_.find(name);
+    if (it != locks_.end() && it->second.bound_to == connection) free_lock(it);
+  }
+}
+
+}  // namespace photon::core

@@ -1,0 +1,190 @@
+// Named locks with leases: exclusive holders, exact expiry on the monotonic clock, fencing tokens,
+// first-come-first-served waiters, and locks bound to a connection's life.
+#pragma once
+
+#include "common/clock.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace photon::core {
+
+// Identifies a client connection to the services without their knowing what a connection is.
+using ConnectionId = std::uint64_t;
+
+// Hands out fencing tokens, each greater than every one before, also across restarts: it persists
+// a high-water mark before issuing a token above it.
+class TokenAllocator {
+ public:
+  // Persists "no token up to `mark` may be issued again"; returns an error message on failure.
+  using Persist = std::function<std::optional<std::string>(std::uint64_t mark)>;
+
+  // `issued_up_to`: the mark persisted by the previous run (0 for none). Tokens are reserved
+  // `block` at a time, so a restart skips at most block - 1 numbers.
+  TokenAllocator(std::uint64_t issued_up_to, Persist persist, std::uint64_t block = 1000)
+      : last_(issued_up_to), reserved_(issued_up_to), persist_(std::move(persist)), block_(block) {}
+
+  // The next token, or the error that kept the new mark from being persisted (no token is issued
+  // then).
+  struct Next {
+    std::uint64_t token = 0;
+    std::optional<std::string> error;
+  };
+  Next next();
+
+ private:
+  std::uint64_t last_;
+  std::uint64_t reserved_;
+  Persist persist_;
+  std::uint64_t block_;
+};
+
+// A held lock as clients see it.
+struct LockView {
+  std::string name;
+  std::string holder;
+  std::chrono::system_clock::time_point acquired_at;
+  std::chrono::system_clock::time_point expires_at;  // wall-clock view of the steady deadline
+  std::uint64_t token = 0;
+  std::size_t waiters = 0;
+};
+
+struct LockRequest {
+  std::string_view name;
+  std::string_view holder;
+  std::chrono::milliseconds lease{30'000};
+  std::chrono::milliseconds wait{0};  // zero: refuse at once when held
+  bool release_on_disconnect = false;
+  ConnectionId connection = 0;
+};
+
+enum class LockOutcome {
+  kAcquired,  // a new acquisition with a new token
+  kExtended,  // the holder locked again: lease renewed, same token
+  kRefused,   // held by another holder (lock = its state); for a waiter, the wait ran out
+  kQueued,    // held by another; the request waits and its callback will be called
+  kFailed,    // not served (limit reached, token not persisted); see LockResult::error
+};
+
+struct LockResult {
+  LockOutcome outcome;
+  LockView lock;      // the lock's state after the request (for kRefused: the other holder's)
+  std::string error;  // for kFailed
+};
+
+// Called once for a queued request: with kAcquired when granted, kRefused when the wait ran out.
+using LockWaitDone = std::function<void(const LockResult&)>;
+
+enum class ReleaseOutcome { kReleased, kNotHeld, kHeldByOther };
+
+struct ReleaseResult {
+  ReleaseOutcome outcome;
+  std::string holder;  // for kHeldByOther
+};
+
+struct LockLimits {
+  std::size_t max_locks = 100'000;
+  std::size_t max_waiters_per_connection = 1024;
+};
+
+// All locks of a daemon.
+//
+// Every public call first frees the leases that ended by the clock's now, so no caller ever sees an
+// expired lock, whatever the timer driving expire_due() is doing. Callbacks of waiters run inside
+// the call that granted or timed them out; they must not call back into the table.
+// Invariants: a lock in locks_ has a holder and an entry in expiries_ at its deadline; waiters
+// exist only on held locks, and each has an entry in wait_deadlines_; tokens only increase.
+// Thread rule: not thread-safe; the event loop thread owns it.
+class LockTable {
+ public:
+  LockTable(const Clock& clock, TokenAllocator& tokens, LockLimits limits = {});
+
+  // Acquires, extends, refuses or queues. `on_done` is kept only when the result is kQueued.
+  LockResult acquire(const LockRequest& request, LockWaitDone on_done);
+
+  ReleaseResult release(std::string_view name, std::string_view holder);
+
+  std::optional<LockView> query(std::string_view name);
+  // Every held lock, sorted by name.
+  std::vector<LockView> list();
+
+  // The connection closed: its waiters leave their queues (without callbacks) and the locks it
+  // bound with release_on_disconnect are released.
+  void drop_connection(ConnectionId connection);
+
+  // Frees expired leases (granting them to waiters) and ends waits that ran out.
+  void expire_due();
+
+  // When expire_due() next has something to do; nothing when no lease or wait is pending.
+  std::optional<std::chrono::steady_clock::time_point> next_deadline() const;
+
+  std::size_t size() const { return locks_.size(); }
+
+ private:
+  using SteadyTime = std::chrono::steady_clock::time_point;
+
+  struct Waiter {
+    std::uint64_t id;
+    std::string holder;
+    std::chrono::milliseconds lease;
+    bool release_on_disconnect;
+    ConnectionId connection;
+    SteadyTime deadline;
+    LockWaitDone on_done;
+  };
+
+  struct Lock {
+    std::string holder;
+    std::chrono::system_clock::time_point acquired_at;
+    SteadyTime expires;
+    std::uint64_t token;
+    std::optional<ConnectionId> bound_to;
+    std::deque<Waiter> waiters;
+  };
+
+  struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const {
+      return std::hash<std::string_view>{}(text);
+    }
+  };
+  using LockMap = std::unordered_map<std::string, Lock, StringHash, std::equal_to<>>;
+
+  struct WaiterIndex {
+    std::string lock_name;
+    ConnectionId connection;
+  };
+
+  LockView view(const std::string& name, const Lock& lock) const;
+  void set_expiry(const std::string& name, Lock& lock, SteadyTime expires);
+  // Moves the lock's release-on-disconnect binding to `connection` (or removes it).
+  void bind(const std::string& name, Lock& lock, std::optional<ConnectionId> connection);
+  // Drops the bookkeeping of a waiter that has left its lock's queue.
+  void forget_waiter(const Waiter& waiter);
+  // Removes the lock, or hands it to its first waiter (and extends that holder's later waiters).
+  void free_lock(LockMap::iterator it);
+  void time_out_waiter(std::uint64_t waiter_id);
+
+  const Clock& clock_;
+  TokenAllocator& tokens_;
+  LockLimits limits_;
+  LockMap locks_;
+  std::set<std::pair<SteadyTime, std::string>> expiries_;
+  std::set<std::pair<SteadyTime, std::uint64_t>> wait_deadlines_;
+  std::unordered_map<std::uint64_t, WaiterIndex> waiters_;
+  std::unordered_map<ConnectionId, std::size_t> waiters_per_connection_;
+  std::unordered_map<ConnectionId, std::set<std::string>> bound_;  // release-on-disconnect locks
+  std::uint64_t next_waiter_id_ = 1;
+};
+
+}  // namespace photon::core
