@@ -129,5 +129,56 @@ TEST_F(DispatcherTest, ShutdownRepliesBeforeAskingTheDaemonToStop) {
   EXPECT_EQ(control_.shutdowns, 1);
 }
 
+TEST_F(DispatcherTest, LockHolderIsTheSessionElseTheId) {
+  auto by_session = request(0, R"({"type":"lock","id":"l1","sessionId":"cli-1-ab","lockName":"a"})");
+  EXPECT_EQ(by_session.at("data").at("holder"), "cli-1-ab");
+  EXPECT_EQ(by_session.at("data").at("expiresAt").as_int64() - by_session.at("data").at("acquiredAt").as_int64(),
+            30'000);
+  auto by_id = request(0, R"({"type":"lock","id":"l2","lockName":"b","lockTimeout":5000})");
+  EXPECT_EQ(by_id.at("data").at("holder"), "l2");
+  auto refused = request(1, R"({"type":"lock","id":"l3","sessionId":"other","lockName":"a"})");
+  EXPECT_EQ(refused.at("success"), false);
+  EXPECT_EQ(refused.at("data"),
+            parse(R"({"acquired":false,"lockName":"a","holder":"cli-1-ab","expiresAt":)" +
+                  std::to_string(by_session.at("data").at("expiresAt").as_int64()) +
+                  R"(,"reason":"lock \"a\" is held by cli-1-ab"})"));
+}
+
+TEST_F(DispatcherTest, WaitingLockIsAnsweredWhenTheTimerGrantsIt) {
+  request(0, R"({"type":"lock","id":"l1","sessionId":"A","lockName":"a","lockTimeout":300})");
+  ASSERT_TRUE(control_.wake);
+  EXPECT_EQ(*control_.wake, clock_.steady() + std::chrono::milliseconds(300));
+  dispatcher_.on_line(peers_[1], R"({"type":"lock","id":"w","sessionId":"B","lockName":"a","lockWait":1000})");
+  EXPECT_TRUE(peers_[1].take().empty());  // queued: no reply yet
+  clock_.advance(std::chrono::milliseconds(300));
+  dispatcher_.on_timer();
+  auto lines = peers_[1].take();
+  ASSERT_EQ(lines.size(), 1u);
+  auto granted = parse(lines[0]).as_object();
+  EXPECT_EQ(granted.at("id"), "w");
+  EXPECT_EQ(granted.at("data").at("holder"), "B");
+  EXPECT_EQ(granted.at("data").at("token"), 2);
+}
+
+TEST_F(DispatcherTest, ClosingAWaitersConnectionDropsItsWait) {
+  request(0, R"({"type":"lock","id":"l1","sessionId":"A","lockName":"a"})");
+  dispatcher_.on_line(peers_[1], R"({"type":"lock","id":"w","sessionId":"B","lockName":"a","lockWait":1000})");
+  dispatcher_.on_close(peers_[1]);
+  request(0, R"({"type":"unlock","id":"u","sessionId":"A","lockName":"a"})");
+  EXPECT_TRUE(peers_[1].lines.empty());
+  EXPECT_EQ(request(0, R"({"type":"query_lock","id":"q","lockName":"a"})").at("data"), parse(R"({"lock":null})"));
+  dispatcher_.on_open(peers_[1]);  // reopened for the fixture's teardown
+}
+
+TEST_F(DispatcherTest, LockFieldErrorsNameTheField) {
+  EXPECT_EQ(request(0, R"({"type":"lock","id":"l","lockName":"a","lockTimeout":0})"),
+            parse(R"j({"type":"error","id":"l","error":"\"lockTimeout\" must be an integer from 1 to 604800000 (milliseconds)"})j"));
+  EXPECT_EQ(request(0, R"({"type":"lock","id":"l","lockName":"a","lockTimeout":3e4})").at("data").at("acquired"), true);
+  EXPECT_EQ(request(0, R"({"type":"unlock","id":"u"})"),
+            parse(R"({"type":"error","id":"u","error":"\"lockName\" must be a non-empty string"})"));
+  EXPECT_EQ(request(0, R"({"type":"lock","id":"l","lockName":"b","releaseOnDisconnect":1})"),
+            parse(R"({"type":"error","id":"l","error":"\"releaseOnDisconnect\" must be true or false"})"));
+}
+
 }  // namespace
 }  // namespace photon::daemon
