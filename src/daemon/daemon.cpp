@@ -104,6 +104,8 @@ class Daemon final : public DaemonControl, public net::PeerHandler {
   }
 
   void wake_at(std::optional<std::chrono::steady_clock::time_point> when) override {
+    // Once stopping, connections closing during teardown must not touch the timers.
+    if (stopping_) return;
     if (!when) {
       if (lock_timer_armed_) lock_timer_.cancel();
       lock_timer_armed_ = false;
