@@ -17,13 +17,13 @@ TokenAllocator::Next TokenAllocator::next() {
 LockTable::LockTable(const Clock& clock, TokenAllocator& tokens, LockLimits limits)
     : clock_(clock), tokens_(tokens), limits_(limits) {}
 
-LockView LockTable::view(const std::string& name, const Lock& lock) const {
-  const auto left = lock.expires - clock_.steady();
+LockView LockTable::view(const std::string& name, const Lock& lock, const Instant& at) const {
+  const auto left = lock.expires - at.steady;
   return LockView{
       name,
       lock.holder,
       lock.acquired_at,
-      clock_.system() + std::chrono::duration_cast<std::chrono::system_clock::duration>(left),
+      at.system + std::chrono::duration_cast<std::chrono::system_clock::duration>(left),
       lock.token,
       lock.waiters.size(),
   };
@@ -49,7 +49,6 @@ void LockTable::bind(const std::string& name, Lock& lock, std::optional<Connecti
 
 LockResult LockTable::acquire(const LockRequest& request, LockWaitDone on_done) {
   expire_due();
-  const SteadyTime now = clock_.steady();
   auto it = locks_.find(request.name);
   if (it == locks_.end()) {
     if (locks_.size() >= limits_.max_locks) {
@@ -60,40 +59,43 @@ LockResult LockTable::acquire(const LockRequest& request, LockWaitDone on_done) 
     if (token.error) {
       return {LockOutcome::kFailed, {}, "cannot issue a fencing token: " + *token.error};
     }
+    // The lease starts after the token is issued: issuing may have waited for the disk.
+    const Instant at = now();
     it = locks_.emplace(std::string(request.name), Lock{}).first;
     Lock& lock = it->second;
     lock.holder = std::string(request.holder);
-    lock.acquired_at = clock_.system();
+    lock.acquired_at = at.system;
     lock.token = token.token;
-    set_expiry(it->first, lock, now + request.lease);
+    set_expiry(it->first, lock, at.steady + request.lease);
     if (request.release_on_disconnect) bind(it->first, lock, request.connection);
-    return {LockOutcome::kAcquired, view(it->first, lock), {}};
+    return {LockOutcome::kAcquired, view(it->first, lock, at), {}};
   }
 
+  const Instant at = now();
   Lock& lock = it->second;
   if (lock.holder == request.holder) {
-    set_expiry(it->first, lock, now + request.lease);
+    set_expiry(it->first, lock, at.steady + request.lease);
     if (request.release_on_disconnect) bind(it->first, lock, request.connection);
-    return {LockOutcome::kExtended, view(it->first, lock), {}};
+    return {LockOutcome::kExtended, view(it->first, lock, at), {}};
   }
-  if (request.wait.count() <= 0) return {LockOutcome::kRefused, view(it->first, lock), {}};
+  if (request.wait.count() <= 0) return {LockOutcome::kRefused, view(it->first, lock, at), {}};
 
   std::size_t& waiting = waiters_per_connection_[request.connection];
   if (waiting >= limits_.max_waiters_per_connection) {
     if (waiting == 0) waiters_per_connection_.erase(request.connection);
-    return {LockOutcome::kFailed, view(it->first, lock),
+    return {LockOutcome::kFailed, view(it->first, lock, at),
             "too many waiting lock requests on this connection (limit " +
                 std::to_string(limits_.max_waiters_per_connection) + ")"};
   }
   ++waiting;
   Waiter waiter{next_waiter_id_++,         std::string(request.holder),
                 request.lease,             request.release_on_disconnect,
-                request.connection,        now + request.wait,
+                request.connection,        at.steady + request.wait,
                 std::move(on_done)};
   wait_deadlines_.emplace(waiter.deadline, waiter.id);
   waiters_.emplace(waiter.id, WaiterIndex{it->first, request.connection});
   lock.waiters.push_back(std::move(waiter));
-  return {LockOutcome::kQueued, view(it->first, lock), {}};
+  return {LockOutcome::kQueued, view(it->first, lock, at), {}};
 }
 
 void LockTable::forget_waiter(const Waiter& waiter) {
@@ -128,21 +130,21 @@ void LockTable::free_lock(LockMap::iterator it) {
       waiter.on_done({LockOutcome::kFailed, {}, "cannot issue a fencing token: " + *token.error});
       continue;
     }
-    const SteadyTime now = clock_.steady();
+    const Instant at = now();
     lock.holder = std::move(waiter.holder);
-    lock.acquired_at = clock_.system();
+    lock.acquired_at = at.system;
     lock.token = token.token;
-    set_expiry(name, lock, now + waiter.lease);
+    set_expiry(name, lock, at.steady + waiter.lease);
     if (waiter.release_on_disconnect) bind(name, lock, waiter.connection);
-    waiter.on_done({LockOutcome::kAcquired, view(name, lock), {}});
+    waiter.on_done({LockOutcome::kAcquired, view(name, lock, at), {}});
     // Requests of the new holder queued behind it are now extensions, answered at once.
     while (!lock.waiters.empty() && lock.waiters.front().holder == lock.holder) {
       Waiter same = std::move(lock.waiters.front());
       lock.waiters.pop_front();
       forget_waiter(same);
-      set_expiry(name, lock, std::max(lock.expires, clock_.steady() + same.lease));
+      set_expiry(name, lock, std::max(lock.expires, at.steady + same.lease));
       if (same.release_on_disconnect) bind(name, lock, same.connection);
-      same.on_done({LockOutcome::kExtended, view(name, lock), {}});
+      same.on_done({LockOutcome::kExtended, view(name, lock, at), {}});
     }
     return;
   }
@@ -158,16 +160,16 @@ void LockTable::time_out_waiter(std::uint64_t waiter_id) {
   Waiter timed_out = std::move(*waiter);
   lock.waiters.erase(waiter);
   forget_waiter(timed_out);
-  timed_out.on_done({LockOutcome::kRefused, view(it->first, lock), {}});
+  timed_out.on_done({LockOutcome::kRefused, view(it->first, lock, now()), {}});
 }
 
 void LockTable::expire_due() {
-  const SteadyTime now = clock_.steady();
+  const SteadyTime current = clock_.steady();
   // Leases first: a waiter whose wait ends at the very instant the lease does gets the lock.
-  while (!expiries_.empty() && expiries_.begin()->first <= now) {
+  while (!expiries_.empty() && expiries_.begin()->first <= current) {
     free_lock(locks_.find(expiries_.begin()->second));
   }
-  while (!wait_deadlines_.empty() && wait_deadlines_.begin()->first <= now) {
+  while (!wait_deadlines_.empty() && wait_deadlines_.begin()->first <= current) {
     time_out_waiter(wait_deadlines_.begin()->second);
   }
 }
@@ -185,14 +187,15 @@ std::optional<LockView> LockTable::query(std::string_view name) {
   expire_due();
   auto it = locks_.find(name);
   if (it == locks_.end()) return std::nullopt;
-  return view(it->first, it->second);
+  return view(it->first, it->second, now());
 }
 
 std::vector<LockView> LockTable::list() {
   expire_due();
   std::vector<LockView> views;
   views.reserve(locks_.size());
-  for (const auto& [name, lock] : locks_) views.push_back(view(name, lock));
+  const Instant at = now();
+  for (const auto& [name, lock] : locks_) views.push_back(view(name, lock, at));
   std::sort(views.begin(), views.end(),
             [](const LockView& a, const LockView& b) { return a.name < b.name; });
   return views;

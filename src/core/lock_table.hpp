@@ -160,12 +160,19 @@ class LockTable {
   };
   using LockMap = std::unordered_map<std::string, Lock, StringHash, std::equal_to<>>;
 
+  // Both clocks read together, so a reply's wall-clock times agree with the lease they describe.
+  struct Instant {
+    SteadyTime steady;
+    std::chrono::system_clock::time_point system;
+  };
+  Instant now() const { return {clock_.steady(), clock_.system()}; }
+
   struct WaiterIndex {
     std::string lock_name;
     ConnectionId connection;
   };
 
-  LockView view(const std::string& name, const Lock& lock) const;
+  LockView view(const std::string& name, const Lock& lock, const Instant& at) const;
   void set_expiry(const std::string& name, Lock& lock, SteadyTime expires);
   // Moves the lock's release-on-disconnect binding to `connection` (or removes it).
   void bind(const std::string& name, Lock& lock, std::optional<ConnectionId> connection);

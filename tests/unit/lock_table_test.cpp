@@ -185,6 +185,23 @@ TEST_F(LockTableTest, TokensIncreaseAcrossLocksAndPersistAheadInBlocks) {
   EXPECT_EQ(persisted_, (std::vector<std::uint64_t>{10, 20, 30}));
 }
 
+TEST(LockTableSlowDisk, LeaseStartsAfterTheTokenIsPersisted) {
+  // Regression: the lease used to start before a slow token write, so expiresAt - acquiredAt
+  // came out shorter than lockTimeout.
+  FakeClock clock;
+  TokenAllocator tokens(0, [&](std::uint64_t) {
+    clock.advance(milliseconds(8));  // the fsync
+    return std::optional<std::string>();
+  });
+  LockTable table(clock, tokens);
+  LockResult result = table.acquire({"w", "A", milliseconds(30'000), milliseconds(0), false, 1}, {});
+  EXPECT_EQ(result.lock.expires_at - result.lock.acquired_at, milliseconds(30'000));
+  clock.advance(milliseconds(29'999));
+  EXPECT_TRUE(table.query("w"));
+  clock.advance(milliseconds(1));
+  EXPECT_FALSE(table.query("w"));
+}
+
 TEST(TokenAllocator, ContinuesAboveThePersistedMarkAndRefusesWhenItCannotPersist) {
   bool fail = false;
   TokenAllocator tokens(
