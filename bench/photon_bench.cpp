@@ -1,5 +1,5 @@
 // photon_bench: load generator that runs photond next to Redis and a bare Unix-socket echo, and
-// prints round trip, fan-out, memory and start-time figures side by side as ratios.
+// prints round trip, fan-out, lock, memory and start-time figures side by side as ratios.
 #include "bench_support.hpp"
 
 #include <poll.h>
@@ -18,6 +18,8 @@
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <initializer_list>
+#include <latch>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -34,7 +36,7 @@ using namespace std::chrono_literals;
 
 constexpr std::string_view kUsage =
     "usage: photon_bench --photond PATH [--redis-server PATH] [--seconds N] [--subscribers 8]\n"
-    "                    [--size 128] [--workload all|roundtrip|fanout|memory|start]\n";
+    "                    [--size 128] [--workload all|roundtrip|fanout|locks|memory|start]\n";
 constexpr std::string_view kPhotonPing = "{\"type\":\"ping\",\"id\":\"1\"}\n";
 constexpr std::string_view kRedisPing = "*1\r\n$4\r\nPING\r\n";
 constexpr std::string_view kStampMarker = "ts:";  // payload = "ts:" + 19 digits + padding
@@ -45,6 +47,10 @@ constexpr std::size_t kMinMessageSize = kStampMarker.size() + kStampDigits + 1;
 constexpr std::uint64_t kWindow = 256;
 constexpr std::uint64_t kMinBatch = 64;
 constexpr int kIdleConnections = 1000;
+// Lock workload: each client acquires and releases its own lock; the lease is Redis's usual PX.
+constexpr int kLockClients = 4;
+constexpr int kLockWarmupCycles = 500;
+constexpr std::string_view kLockLeaseMs = "30000";
 constexpr int kStartRuns = 10;
 constexpr int kWarmupPings = 2000;
 constexpr auto kReadyTimeout = 5s;
@@ -371,6 +377,123 @@ FanoutFigures measure_fanout(const Daemon& daemon, int subscriber_count, std::si
   return figures;
 }
 
+// A Redis command as a RESP array of bulk strings.
+std::string resp_command(std::initializer_list<std::string_view> words) {
+  std::string out = "*" + std::to_string(words.size()) + "\r\n";
+  for (std::string_view word : words) {
+    out += "$" + std::to_string(word.size()) + "\r\n";
+    out += word;
+    out += "\r\n";
+  }
+  return out;
+}
+
+// Redis's single-instance lock: SET NX PX to acquire, a compare-and-delete script to release
+// only while the value is still this holder's token.
+constexpr std::string_view kRedisUnlockScript =
+    "if redis.call('get',KEYS[1])==ARGV[1] then return redis.call('del',KEYS[1]) else return 0 end";
+
+// One lock client: its own connection, its own lock name and holder.
+struct LockClient {
+  Fd fd;
+  LineReader reader;
+  std::string lock_name;
+  std::string holder;
+  std::vector<std::int64_t> cycle_ns;
+  double measured_s = 0;
+  std::string error;
+
+  LockClient(Fd connection, int index)
+      : fd(std::move(connection)),
+        reader(fd.get()),
+        lock_name("bench:lock:" + std::to_string(index)),
+        holder("bench-" + std::to_string(index)) {}
+};
+
+// One acquire + release; throws when either is refused.
+void lock_cycle(Protocol protocol, LockClient& client, std::uint64_t sequence) {
+  if (protocol == Protocol::kPhoton) {
+    write_all(client.fd.get(), R"({"type":"lock","id":"l","sessionId":")" + client.holder +
+                                   R"(","lockName":")" + client.lock_name + R"(","lockTimeout":)" +
+                                   std::string(kLockLeaseMs) + "}\n");
+    if (const std::string_view reply = client.reader.expect_line();
+        reply.find("\"acquired\":true") == std::string_view::npos)
+      throw BenchError("lock refused: " + std::string(reply));
+    write_all(client.fd.get(), R"({"type":"unlock","id":"u","sessionId":")" + client.holder +
+                                   R"(","lockName":")" + client.lock_name + "\"}\n");
+    if (const std::string_view reply = client.reader.expect_line();
+        reply.find("\"released\":true") == std::string_view::npos)
+      throw BenchError("unlock refused: " + std::string(reply));
+  } else {
+    const std::string token = client.holder + "-" + std::to_string(sequence);
+    write_all(client.fd.get(),
+              resp_command({"SET", client.lock_name, token, "NX", "PX", kLockLeaseMs}));
+    if (const std::string_view reply = client.reader.expect_line(); reply != "+OK")
+      throw BenchError("SET NX refused: " + std::string(reply));
+    write_all(client.fd.get(),
+              resp_command({"EVAL", kRedisUnlockScript, "1", client.lock_name, token}));
+    if (const std::string_view reply = client.reader.expect_line(); reply != ":1")
+      throw BenchError("compare-and-delete failed: " + std::string(reply));
+  }
+}
+
+// Warms up, waits for the other clients, then runs cycles back to back for `seconds`.
+void run_lock_client(Protocol protocol, LockClient& client, double seconds, std::latch& ready) {
+  bool arrived = false;
+  try {
+    std::uint64_t sequence = 0;
+    for (int i = 0; i < kLockWarmupCycles; ++i) lock_cycle(protocol, client, ++sequence);
+    arrived = true;
+    ready.arrive_and_wait();
+    client.cycle_ns.reserve(1 << 20);
+    const auto start = Clock::now();
+    const auto deadline = start + std::chrono::duration<double>(seconds);
+    auto cycle_start = start;
+    while (cycle_start < deadline) {
+      lock_cycle(protocol, client, ++sequence);
+      const auto cycle_end = Clock::now();
+      client.cycle_ns.push_back(elapsed_ns(cycle_start, cycle_end));
+      cycle_start = cycle_end;
+    }
+    client.measured_s = double(elapsed_ns(start, cycle_start)) / 1e9;
+  } catch (const std::exception& error) {
+    client.error = error.what();
+    if (!arrived) ready.count_down();  // the others must not wait for this client
+  }
+}
+
+struct LockFigures {
+  double cycles_per_s = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+};
+
+// kLockClients clients, each acquiring and releasing its own lock in a loop: the cost of an
+// uncontended acquire + release, two round trips, with several clients at once.
+LockFigures measure_locks(const Daemon& daemon, double seconds) {
+  std::vector<std::unique_ptr<LockClient>> clients;
+  for (int i = 0; i < kLockClients; ++i)
+    clients.push_back(std::make_unique<LockClient>(connect_to(daemon.socket_path), i));
+  std::latch ready(kLockClients);
+  std::vector<std::thread> threads;
+  for (auto& client : clients)
+    threads.emplace_back(
+        [&, &c = *client] { run_lock_client(daemon.protocol, c, seconds, ready); });
+  for (std::thread& thread : threads) thread.join();
+
+  LockFigures figures;
+  std::vector<std::int64_t> samples;
+  for (auto& client : clients) {
+    if (!client->error.empty())
+      throw BenchError(daemon.name + " lock client " + client->holder + ": " + client->error);
+    figures.cycles_per_s += double(client->cycle_ns.size()) / client->measured_s;
+    samples.insert(samples.end(), client->cycle_ns.begin(), client->cycle_ns.end());
+  }
+  figures.p50_us = percentile_us(samples, 0.50);
+  figures.p99_us = percentile_us(samples, 0.99);
+  return figures;
+}
+
 struct MemoryFigures {
   long idle_kb = 0;
   long idle_anonymous_kb = 0;
@@ -493,7 +616,8 @@ Options parse_options(int argc, char** argv) {
     throw BenchError("--seconds and --subscribers must be positive");
   if (options.message_size < kMinMessageSize)
     throw BenchError("--size must be at least " + std::to_string(kMinMessageSize));
-  const std::vector<std::string> workloads{"all", "roundtrip", "fanout", "memory", "start"};
+  const std::vector<std::string> workloads{"all",   "roundtrip", "fanout",
+                                           "locks", "memory",    "start"};
   if (std::find(workloads.begin(), workloads.end(), options.workload) == workloads.end())
     throw BenchError("unknown workload " + options.workload);
   if (options.redis_path.empty()) options.redis_path = find_on_path("redis-server");
@@ -630,6 +754,27 @@ void run_fanout(const Options& options) {
   }
 }
 
+void run_locks(const Options& options) {
+  const LockFigures photon =
+      measure_locks(*start_daemon(Protocol::kPhoton, options.photond_path), options.seconds);
+  std::optional<LockFigures> redis;
+  if (!options.redis_path.empty())
+    redis = measure_locks(*start_daemon(Protocol::kRedis, options.redis_path), options.seconds);
+  auto row = [&](std::string metric, double LockFigures::*field, int precision) {
+    return Row{std::move(metric), photon.*field,
+               redis ? std::optional<double>((*redis).*field) : std::nullopt, std::nullopt,
+               precision};
+  };
+  print_table("locks: " + std::to_string(kLockClients) +
+                  " clients, each acquiring and releasing its own lock",
+              {row("cycles/s", &LockFigures::cycles_per_s, 0),
+               row("p50 per cycle (us)", &LockFigures::p50_us, 1),
+               row("p99 per cycle (us)", &LockFigures::p99_us, 1)},
+              false);
+  std::printf("  (photond: lock + unlock; redis: SET NX PX + compare-and-delete EVAL)\n");
+  if (redis) print_goal("cycles/s at least Redis's", photon.cycles_per_s >= redis->cycles_per_s);
+}
+
 void run_memory(const Options& options) {
   auto photond = start_daemon(Protocol::kPhoton, options.photond_path);
   const MemoryFigures photon = measure_memory(*photond);
@@ -691,6 +836,7 @@ int main(int argc, char** argv) {
   const std::vector<std::pair<std::string, void (*)(const Options&)>> workloads{
       {"roundtrip", run_roundtrip},
       {"fanout", run_fanout},
+      {"locks", run_locks},
       {"memory", run_memory},
       {"start", run_start}};
   int failures = 0;
