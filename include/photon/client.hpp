@@ -1,5 +1,5 @@
-// libphoton's client API: a synchronous connection to a photon's daemon for pings, pub/sub and
-// status. One Client is one Unix-socket connection; it is not thread-safe (use one per thread).
+// libphoton's client API: a synchronous connection to a photon's daemon for pings, pub/sub, locks
+// and status. One Client is one Unix-socket connection; it is not thread-safe (use one per thread).
 #pragma once
 
 #include <boost/json/object.hpp>
@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <filesystem>
 #include <functional>
@@ -41,6 +42,55 @@ class ClientError : public std::runtime_error {
 
  private:
   Kind kind_;
+};
+
+// How to acquire a lock (the `lock` request's lockTimeout, lockWait and releaseOnDisconnect).
+struct LockOptions {
+  // The lease: the lock ends this long after it was acquired or last extended (1 ms to 7 days).
+  std::chrono::milliseconds ttl{30'000};
+  // When another session holds the lock, wait up to this long for it (0 to 24 h; 0: no wait).
+  std::chrono::milliseconds wait{0};
+  // The lock also ends when this connection closes (the Client is destroyed, the process dies).
+  bool release_on_disconnect = false;
+};
+
+// The outcome of acquire_lock. A refusal (another session holds the lock) is a value, not an error.
+struct LockResult {
+  bool acquired = false;
+  std::string name;
+  // Acquired: this client's session. Refused: the session that holds the lock now.
+  std::string holder;
+  // Acquired: the fencing token, unchanged by extensions (docs/locks.md). Refused: 0.
+  std::uint64_t token = 0;
+  // Acquired: when the holder first acquired it (unchanged by extensions). Refused: the epoch.
+  std::chrono::system_clock::time_point acquired_at{};
+  // When the lease ends: ours when acquired, the holder's when refused (wall clock, ms precision).
+  std::chrono::system_clock::time_point expires_at{};
+  // Acquired by the session that held it already: lease renewed, token and acquired_at kept.
+  bool extended = false;
+  // Refused: why ("lock \"x\" is held by cli-1-ab", after a wait "timed out after N ms: ...").
+  std::string reason;
+
+  explicit operator bool() const { return acquired; }
+};
+
+// The outcome of release_lock: released (also when nobody held the lock), or not because another
+// session holds it.
+struct LockRelease {
+  bool released = false;
+  std::string reason;  // when not released: "lock \"x\" is held by cli-1-ab"
+
+  explicit operator bool() const { return released; }
+};
+
+// A held lock, as list_locks and query_lock report it.
+struct LockInfo {
+  std::string name;
+  std::string holder;
+  std::chrono::system_clock::time_point acquired_at{};
+  std::chrono::system_clock::time_point expires_at{};
+  std::uint64_t token = 0;
+  std::size_t waiters = 0;  // lock requests queued for it
 };
 
 struct ClientOptions {
@@ -97,6 +147,30 @@ class Client {
   // Asks the daemon to shut down; returns once it has acknowledged.
   void shutdown();
 
+  // Locks. The holder is this client's session (session_id()): every Client of the session is the
+  // same holder, so locking again extends the lease (re-entrant) and any of them can release it.
+  // For a lease renewed in the background and released at scope exit, see photon::LockGuard.
+
+  // Acquires lock `name`, or extends the lease when this session holds it already. With
+  // options.wait, a lock held by another session is waited for (first come, first served), and
+  // the reply timeout is the client's timeout plus the wait. Returns acquired (with the fencing
+  // token) or refused (with the holder and the reason).
+  // Throws ClientError: kRefused when the daemon rejects the request itself (invalid name or
+  // ttl, lock limit reached); kTimeout when no reply came: the outcome is then unknown and the
+  // lock may still be granted to this session, so release it or let its lease run out;
+  // kConnection, kProtocol.
+  LockResult acquire_lock(std::string_view name, const LockOptions& options = {});
+
+  // Releases lock `name` if this session holds it. Released, also when nobody held it; not
+  // released when another session holds it (reason names it). Throws ClientError.
+  LockRelease release_lock(std::string_view name);
+
+  // Every held lock, sorted by name. Throws ClientError.
+  std::vector<LockInfo> list_locks();
+
+  // Lock `name`'s holder and lease, or nothing when nobody holds it. Throws ClientError.
+  std::optional<LockInfo> query_lock(std::string_view name);
+
   // Sends any request object (its "id" and "sessionId" are filled in) and returns the reply's
   // `data` (or, for replies without data, the whole reply). Throws ClientError(kRefused) with
   // the daemon's message for error replies and results with success: false.
@@ -104,11 +178,18 @@ class Client {
 
   const std::string& session_id() const { return session_id_; }
 
+  // How long each request waits for its reply: ClientOptions::timeout until changed here.
+  std::chrono::milliseconds timeout() const { return options_.timeout; }
+  void set_timeout(std::chrono::milliseconds timeout) { options_.timeout = timeout; }
+
  private:
   Client(int fd, ClientOptions options);
   // Reads one line, waiting at most until `deadline`; nothing on timeout.
   std::optional<std::string> read_line(std::chrono::steady_clock::time_point deadline);
   void write_line(const std::string& line);
+  // Sends `request` (with a fresh id and the session) and returns the reply to it, waiting at
+  // most `timeout`. Error replies throw ClientError(kRefused); success: false is returned as is.
+  boost::json::object exchange(boost::json::object request, std::chrono::milliseconds timeout);
   // Queues a channel_message line; false when `reply` is not one.
   bool take_channel_message(const boost::json::object& reply);
   const MessageHandler* handler_for(std::string_view channel) const;

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -31,6 +32,83 @@ bool channel_matches(std::string_view subscription, std::string_view channel) {
     return channel.substr(0, subscription.size() - 1) == subscription.substr(0, subscription.size() - 1);
   }
   return subscription == channel;
+}
+
+// now + timeout, saturated so that a huge timeout means "no deadline" instead of overflowing.
+Clock::time_point deadline_after(std::chrono::milliseconds timeout) {
+  const auto now = Clock::now();
+  if (timeout >=
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::time_point::max() - now)) {
+    return Clock::time_point::max();
+  }
+  return now + timeout;
+}
+
+std::chrono::milliseconds saturating_add(std::chrono::milliseconds a, std::chrono::milliseconds b) {
+  if (b.count() > 0 && a > std::chrono::milliseconds::max() - b) {
+    return std::chrono::milliseconds::max();
+  }
+  return a + b;
+}
+
+// A result with success: false.
+bool refused(const boost::json::object& reply) {
+  const auto* success = reply.if_contains("success");
+  return success != nullptr && success->is_bool() && !success->get_bool();
+}
+
+// The reply's `data` object; a result without one is a protocol error.
+const boost::json::object& data_of(const boost::json::object& reply) {
+  const auto* data = reply.if_contains("data");
+  if (data == nullptr || !data->is_object()) {
+    throw ClientError(Kind::kProtocol, "the daemon's reply has no \"data\" object");
+  }
+  return data->get_object();
+}
+
+// Lenient field readers: a missing or mistyped optional field reads as empty.
+std::string string_field(const boost::json::object& object, std::string_view key) {
+  const auto* value = object.if_contains(key);
+  return value != nullptr && value->is_string() ? std::string(value->get_string()) : std::string();
+}
+
+std::uint64_t unsigned_field(const boost::json::object& object, std::string_view key) {
+  const auto* value = object.if_contains(key);
+  if (value == nullptr) return 0;
+  if (value->is_uint64()) return value->get_uint64();
+  if (value->is_int64() && value->get_int64() >= 0) {
+    return static_cast<std::uint64_t>(value->get_int64());
+  }
+  return 0;
+}
+
+bool bool_field(const boost::json::object& object, std::string_view key) {
+  const auto* value = object.if_contains(key);
+  return value != nullptr && value->is_bool() && value->get_bool();
+}
+
+// Epoch milliseconds on the wire.
+std::chrono::system_clock::time_point time_field(const boost::json::object& object,
+                                                 std::string_view key) {
+  const auto* value = object.if_contains(key);
+  if (value == nullptr || !value->is_number()) return {};
+  boost::system::error_code ec;
+  const auto millis = value->to_number<std::int64_t>(ec);
+  if (ec) return {};
+  return std::chrono::system_clock::time_point(std::chrono::milliseconds(millis));
+}
+
+LockInfo lock_info(const boost::json::value& value) {
+  if (!value.is_object()) {
+    throw ClientError(Kind::kProtocol, "a lock in the daemon's reply is not an object");
+  }
+  const auto& lock = value.get_object();
+  return {.name = string_field(lock, "name"),
+          .holder = string_field(lock, "holder"),
+          .acquired_at = time_field(lock, "acquiredAt"),
+          .expires_at = time_field(lock, "expiresAt"),
+          .token = unsigned_field(lock, "token"),
+          .waiters = static_cast<std::size_t>(unsigned_field(lock, "waiters"))};
 }
 
 }  // namespace
@@ -155,13 +233,14 @@ bool Client::take_channel_message(const boost::json::object& reply) {
   return true;
 }
 
-boost::json::value Client::request(boost::json::object request) {
+boost::json::object Client::exchange(boost::json::object request,
+                                     std::chrono::milliseconds timeout) {
   const std::string id = "r" + std::to_string(next_request_++);
   request["id"] = id;
   if (!request.contains("sessionId")) request["sessionId"] = session_id_;
   write_line(boost::json::serialize(request) + "\n");
 
-  const auto deadline = Clock::now() + options_.timeout;
+  const auto deadline = deadline_after(timeout);
   for (;;) {
     std::optional<std::string> line = read_line(deadline);
     if (!line) throw ClientError(Kind::kTimeout, "no reply from the daemon within the timeout");
@@ -175,6 +254,7 @@ boost::json::value Client::request(boost::json::object request) {
     const boost::json::value* reply_id = reply.if_contains("id");
     if (reply_id == nullptr || !reply_id->is_string() || reply_id->get_string() != id) {
       // A reply to nothing we asked: the daemon refused the connection itself (e.g. permission).
+      // Late replies to requests that timed out are skipped.
       if (const auto* error = reply.if_contains("error"); error != nullptr && error->is_string()) {
         throw ClientError(Kind::kRefused, std::string(error->get_string()));
       }
@@ -183,19 +263,23 @@ boost::json::value Client::request(boost::json::object request) {
     if (const auto* error = reply.if_contains("error"); error != nullptr && error->is_string()) {
       throw ClientError(Kind::kRefused, std::string(error->get_string()));
     }
-    const boost::json::value* data = reply.if_contains("data");
-    if (const auto* success = reply.if_contains("success");
-        success != nullptr && success->is_bool() && !success->get_bool()) {
-      std::string reason = "the daemon refused the request";
-      if (data != nullptr && data->is_object()) {
-        if (const auto* text = data->get_object().if_contains("reason"); text && text->is_string()) {
-          reason = std::string(text->get_string());
-        }
-      }
-      throw ClientError(Kind::kRefused, reason);
-    }
-    return data != nullptr ? *data : boost::json::value(std::move(reply));
+    return std::move(reply);
   }
+}
+
+boost::json::value Client::request(boost::json::object request) {
+  boost::json::object reply = exchange(std::move(request), options_.timeout);
+  const boost::json::value* data = reply.if_contains("data");
+  if (refused(reply)) {
+    std::string reason = "the daemon refused the request";
+    if (data != nullptr && data->is_object()) {
+      if (const auto* text = data->get_object().if_contains("reason"); text && text->is_string()) {
+        reason = std::string(text->get_string());
+      }
+    }
+    throw ClientError(Kind::kRefused, reason);
+  }
+  return data != nullptr ? *data : boost::json::value(std::move(reply));
 }
 
 void Client::ping() { request({{"type", "ping"}}); }
@@ -218,6 +302,71 @@ void Client::subscribe(std::string_view channel, MessageHandler handler) {
 void Client::unsubscribe(std::string_view channel) {
   request({{"type", "unsubscribe"}, {"channel", channel}});
   std::erase_if(handlers_, [&](const auto& entry) { return entry.first == channel; });
+}
+
+LockResult Client::acquire_lock(std::string_view name, const LockOptions& options) {
+  boost::json::object request{{"type", "lock"},
+                              {"lockName", name},
+                              {"lockTimeout", options.ttl.count()},
+                              {"lockWait", options.wait.count()}};
+  if (options.release_on_disconnect) request["releaseOnDisconnect"] = true;
+  // A waiting lock is answered when granted or when its wait ends: the wait is part of the timeout.
+  const auto timeout =
+      saturating_add(options_.timeout, std::max(options.wait, std::chrono::milliseconds(0)));
+  const boost::json::object reply = exchange(std::move(request), timeout);
+  const boost::json::object& data = data_of(reply);
+  const auto* acquired = data.if_contains("acquired");
+  if (acquired == nullptr || !acquired->is_bool() || acquired->get_bool() == refused(reply)) {
+    throw ClientError(Kind::kProtocol, "the daemon's reply to lock has no consistent \"acquired\"");
+  }
+  LockResult result;
+  result.acquired = acquired->get_bool();
+  result.name = string_field(data, "lockName");
+  result.holder = string_field(data, "holder");
+  result.expires_at = time_field(data, "expiresAt");
+  if (result.acquired) {
+    result.token = unsigned_field(data, "token");
+    result.acquired_at = time_field(data, "acquiredAt");
+    result.extended = bool_field(data, "extended");
+  } else {
+    result.reason = string_field(data, "reason");
+  }
+  return result;
+}
+
+LockRelease Client::release_lock(std::string_view name) {
+  const boost::json::object reply =
+      exchange({{"type", "unlock"}, {"lockName", name}}, options_.timeout);
+  const boost::json::object& data = data_of(reply);
+  LockRelease result;
+  result.released = !refused(reply) && bool_field(data, "released");
+  if (!result.released) {
+    result.reason = string_field(data, "reason");
+    if (result.reason.empty()) result.reason = "the daemon did not release the lock";
+  }
+  return result;
+}
+
+std::vector<LockInfo> Client::list_locks() {
+  const boost::json::value data = request({{"type", "list_locks"}});
+  const auto* locks = data.is_object() ? data.get_object().if_contains("locks") : nullptr;
+  if (locks == nullptr || !locks->is_array()) {
+    throw ClientError(Kind::kProtocol, "the daemon's reply to list_locks has no \"locks\" array");
+  }
+  std::vector<LockInfo> result;
+  result.reserve(locks->get_array().size());
+  for (const auto& lock : locks->get_array()) result.push_back(lock_info(lock));
+  return result;
+}
+
+std::optional<LockInfo> Client::query_lock(std::string_view name) {
+  const boost::json::value data = request({{"type", "query_lock"}, {"lockName", name}});
+  const auto* lock = data.is_object() ? data.get_object().if_contains("lock") : nullptr;
+  if (lock == nullptr) {
+    throw ClientError(Kind::kProtocol, "the daemon's reply to query_lock has no \"lock\"");
+  }
+  if (lock->is_null()) return std::nullopt;
+  return lock_info(*lock);
 }
 
 boost::json::object Client::status() { return request({{"type", "status"}}).as_object(); }

@@ -1,4 +1,5 @@
 // libphoton's client against the real photond binary over its real socket.
+#include "daemon_fixture.hpp"
 #include "photon/client.hpp"
 
 #include <gtest/gtest.h>
@@ -16,47 +17,7 @@ namespace {
 using namespace std::chrono_literals;
 using photon::Client;
 using photon::ClientError;
-
-// A photond for one test, in a private $PHOTON_DIR, stopped with SIGTERM at the end.
-class DaemonFixture : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char dir_template[] = "/tmp/photon-client-XXXXXX";
-    ASSERT_NE(::mkdtemp(dir_template), nullptr);
-    dir_ = dir_template;
-    ::setenv("PHOTON_DIR", dir_.c_str(), 1);
-    pid_ = ::fork();
-    ASSERT_GE(pid_, 0);
-    if (pid_ == 0) {
-      ::execl(PHOTOND_PATH, PHOTOND_PATH, "serve", "clienttest", "--log-level", "warn",
-              static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      try {
-        Client::connect("clienttest").ping();
-        return;
-      } catch (const ClientError&) {
-        std::this_thread::sleep_for(10ms);
-      }
-    }
-    FAIL() << "photond did not answer within 20 s";
-  }
-
-  void TearDown() override {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    }
-    std::filesystem::remove_all(dir_);
-  }
-
-  std::filesystem::path dir_;
-  pid_t pid_ = -1;
-};
+using photon::testing::DaemonFixture;
 
 TEST_F(DaemonFixture, PublishReachesSubscriberThroughNext) {
   Client subscriber = Client::connect("clienttest");

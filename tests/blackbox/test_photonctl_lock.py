@@ -1,0 +1,351 @@
+# photonctl lock / locks / unlock against a real photond: flock(1)-style mutual exclusion of commands,
+# the fencing token in the environment, lease renewal, signals, exit codes.
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+from harness import PHOTONCTL, TIMEOUT, BlackboxTest, ctl, daemon_env, pid_alive, wait_until
+
+# A command that records when it held the lock: "start TOKEN T" and "end TOKEN T" lines appended to
+# argv[1], T on the system-wide monotonic clock, holding for argv[2] seconds in between.
+RECORDER = """
+import os, sys, time
+path, hold = sys.argv[1], float(sys.argv[2])
+token = os.environ["PHOTON_LOCK_TOKEN"]
+def note(what):
+    with open(path, "a") as f:
+        f.write(f"{what} {token} {time.monotonic()!r}\\n")
+note("start")
+time.sleep(hold)
+note("end")
+"""
+
+# Writes its pid to argv[1], then sleeps; exits 5 on SIGINT (and dies of SIGTERM).
+SLEEPER = """
+import os, signal, sys, time
+signal.signal(signal.SIGINT, lambda *_: sys.exit(5))
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(str(os.getpid()))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+time.sleep(60)
+"""
+
+
+class LockCtlTest(BlackboxTest):
+    def setUp(self):
+        self.d = self.daemon(name="t")
+        self.dir = self.d.photon_dir
+        self.watch = self.client(self.d)
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def spawn(self, *args, env=None):
+        """photonctl in the background; killed at the end of the test if still running."""
+        p = subprocess.Popen([PHOTONCTL, *args], env=daemon_env(self.dir, env), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        def finish():
+            if p.poll() is None:
+                p.kill()
+            p.communicate(timeout=TIMEOUT)
+
+        self.addCleanup(finish)
+        return p
+
+    def finish(self, p, timeout=TIMEOUT * 2):
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            raise AssertionError(f"photonctl still running after {timeout}s") from None
+        return p.returncode, out, err
+
+    def lock_call(self, c, name, session, **fields):
+        return c.call({"type": "lock", "id": f"lock:{name}", "sessionId": session, "lockName": name, **fields})
+
+    def hold_lock(self, name, session="holder-x", ttl=60000):
+        """Acquires `name` as `session` on a connection of the test's; returns the reply's data."""
+        c = self.client(self.d)
+        reply = self.lock_call(c, name, session, lockTimeout=ttl)
+        self.assertTrue(reply.get("success"), reply)
+        return reply["data"]
+
+    def query(self, name):
+        reply = self.watch.call({"type": "query_lock", "id": "q", "lockName": name})
+        self.assertTrue(reply.get("success"), reply)
+        return reply["data"]["lock"]
+
+    def python(self, script, *args):
+        return [sys.executable, "-c", script, *args]
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def read_intervals(self, path):
+        starts, ends = {}, {}
+        with open(path) as f:
+            for line in f:
+                what, token, at = line.split()
+                (starts if what == "start" else ends)[int(token)] = float(at)
+        self.assertEqual(set(starts), set(ends), f"a command did not finish: {starts} {ends}")
+        return sorted((starts[t], ends[t], t) for t in starts)
+
+    # --- lock ----------------------------------------------------------------------------------------
+
+    def test_competing_commands_run_strictly_one_after_the_other(self):
+        record = self.path("record")
+        procs = [self.spawn("lock", "t", "L", "--wait", "60s", "--", *self.python(RECORDER, record, "0.3"))
+                 for _ in range(4)]
+        for p in procs:
+            code, out, err = self.finish(p)
+            self.assertEqual(code, 0, err)
+        intervals = self.read_intervals(record)
+        self.assertEqual(len(intervals), 4, intervals)
+        for (start, end, token), (next_start, _, next_token) in zip(intervals, intervals[1:]):
+            self.assertLess(end, next_start, f"command with token {token} overlapped {next_token}: {intervals}")
+            self.assertLess(token, next_token, f"tokens must increase in the order of holding: {intervals}")
+        self.assertIsNone(self.query("L"), "released after the last command")
+
+    def test_token_and_name_in_the_environment(self):
+        script = 'echo "$PHOTON_LOCK_NAME $PHOTON_LOCK_TOKEN"'
+        first = ctl(self.dir, "lock", "t", "board:write", "--", "sh", "-c", script)
+        second = ctl(self.dir, "lock", "t", "board:write", "--", "sh", "-c", script)
+        self.assertEqual(first.returncode, 0, first.stderr)
+        self.assertEqual(second.returncode, 0, second.stderr)
+        name1, token1 = first.stdout.split()
+        name2, token2 = second.stdout.split()
+        self.assertEqual((name1, name2), ("board:write", "board:write"))
+        self.assertGreater(int(token1), 0)
+        self.assertGreater(int(token2), int(token1))
+
+    def test_token_is_the_one_the_daemon_holds(self):
+        token_file = self.path("token")
+        script = f'echo "$PHOTON_LOCK_TOKEN" > {token_file}.tmp && mv {token_file}.tmp {token_file} && exec sleep 30'
+        p = self.spawn("lock", "t", "L", "--", "sh", "-c", script)
+        wait_until(lambda: os.path.exists(token_file), message="command started")
+        with open(token_file) as f:
+            token = int(f.read())
+        self.assertEqual(self.query("L")["token"], token)
+        p.send_signal(signal.SIGTERM)
+        code, _, err = self.finish(p)
+        self.assertEqual(code, 128 + signal.SIGTERM, err)
+
+    def test_exit_status_of_the_command(self):
+        for script, expected in (("exit 0", 0), ("exit 7", 7), ("exit 75", 75), ("kill -TERM $$", 128 + 15),
+                                 ("kill -KILL $$", 128 + 9)):
+            with self.subTest(script=script):
+                r = ctl(self.dir, "lock", "t", "L", "--", "sh", "-c", script)
+                self.assertEqual(r.returncode, expected, r.stderr)
+                self.assertIsNone(self.query("L"))
+
+    def test_command_that_cannot_run(self):
+        r = ctl(self.dir, "lock", "t", "L", "--", "no-such-command-photon")
+        self.assertEqual(r.returncode, 127, r.stderr)
+        self.assertIn("no-such-command-photon", r.stderr)
+        self.assertIsNone(self.query("L"))
+
+    def test_not_acquired_exits_75_and_names_the_holder(self):
+        self.hold_lock("L", session="holder-x")
+        marker = self.path("ran")
+        r = ctl(self.dir, "lock", "t", "L", "--wait", "0", "--", "touch", marker)
+        self.assertEqual(r.returncode, 75, r.stderr)
+        self.assertIn("holder-x", r.stderr)
+        self.assertFalse(os.path.exists(marker), "the command ran without the lock")
+        start = time.monotonic()
+        r = ctl(self.dir, "lock", "t", "L", "--wait", "300ms", "--", "touch", marker)
+        self.assertEqual(r.returncode, 75, r.stderr)
+        self.assertGreaterEqual(time.monotonic() - start, 0.3)
+        self.assertIn("timed out", r.stderr)
+        self.assertIn("holder-x", r.stderr)
+        self.assertFalse(os.path.exists(marker))
+        self.assertEqual(self.query("L")["holder"], "holder-x")
+
+    def test_waits_for_the_holder_to_release(self):
+        holder = self.client(self.d)
+        self.assertTrue(self.lock_call(holder, "L", "holder-x")["success"])
+        # No --wait: photonctl waits (up to 10 s) by default, as flock(1) does.
+        p = self.spawn("lock", "t", "L", "--", "sh", "-c", 'echo "$PHOTON_LOCK_TOKEN"')
+        wait_until(lambda: self.query("L")["waiters"] == 1, message="photonctl queued")
+        self.assertIsNone(p.poll())
+        reply = holder.call({"type": "unlock", "id": "u", "sessionId": "holder-x", "lockName": "L"})
+        self.assertTrue(reply["success"], reply)
+        code, out, err = self.finish(p)
+        self.assertEqual(code, 0, err)
+        self.assertGreater(int(out), 0)
+
+    def test_renewal_keeps_a_short_lock_across_a_long_command(self):
+        p = self.spawn("lock", "t", "L", "--ttl", "1s", "--", "sleep", "3")
+        lock = wait_until(lambda: self.query("L"), message="lock held")
+        other = self.client(self.d)
+        end = time.monotonic() + 2.5
+        while p.poll() is None and time.monotonic() < end:
+            reply = self.lock_call(other, "L", "other-session", lockTimeout=1000)
+            self.assertFalse(reply["success"], f"another session got the lock while the command ran: {reply}")
+            self.assertEqual(reply["data"]["holder"], lock["holder"])
+            self.assertEqual(self.query("L")["token"], lock["token"], "renewals keep the token")
+            time.sleep(0.1)
+        self.assertGreaterEqual(time.monotonic(), end, "the command ended early")
+        code, _, err = self.finish(p)
+        self.assertEqual(code, 0, err)
+        self.assertNotIn("lost", err)
+        self.assertIsNone(self.query("L"))
+
+    def test_sigterm_stops_the_command_and_releases(self):
+        pid_file = self.path("cmd.pid")
+        p = self.spawn("lock", "t", "L", "--ttl", "60s", "--", *self.python(SLEEPER, pid_file))
+        wait_until(lambda: os.path.exists(pid_file), message="command started")
+        with open(pid_file) as f:
+            cmd_pid = int(f.read())
+        self.assertIsNotNone(self.query("L"))
+        p.send_signal(signal.SIGTERM)
+        code, _, err = self.finish(p)
+        self.assertEqual(code, 128 + signal.SIGTERM, err)
+        self.assertFalse(pid_alive(cmd_pid), "the command outlived photonctl")
+        self.assertIsNone(self.query("L"), "released at once, long before the 60 s lease")
+
+    def test_sigint_is_forwarded_and_the_command_status_returned(self):
+        pid_file = self.path("cmd.pid")
+        p = self.spawn("lock", "t", "L", "--ttl", "60s", "--", *self.python(SLEEPER, pid_file))
+        wait_until(lambda: os.path.exists(pid_file), message="command started")
+        p.send_signal(signal.SIGINT)
+        code, _, err = self.finish(p)
+        self.assertEqual(code, 5, err)
+        self.assertIsNone(self.query("L"))
+
+    def test_lock_ends_when_photonctl_is_killed(self):
+        pid_file = self.path("cmd.pid")
+        p = self.spawn("lock", "t", "L", "--ttl", "60s", "--", *self.python(SLEEPER, pid_file))
+        wait_until(lambda: os.path.exists(pid_file), message="command started")
+        with open(pid_file) as f:
+            cmd_pid = int(f.read())
+        self.addCleanup(self._kill_pid, cmd_pid)
+        p.kill()
+        p.wait(timeout=TIMEOUT)  # not communicate(): the orphaned command still holds the pipes
+        wait_until(lambda: self.query("L") is None, message="lock freed with photonctl's connection")
+
+    def _kill_pid(self, pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def test_lost_lease_warns_and_lets_the_command_finish(self):
+        # The lock is released in photonctl's name and taken by another session: the next renewal
+        # is refused.
+        env = {"PHOTON_SESSION_ID": "ctl-session"}
+        p = self.spawn("lock", "t", "L", "--ttl", "600ms", "--", "sh", "-c", "sleep 2; echo finished", env=env)
+        wait_until(lambda: self.query("L"), message="lock held")
+        self.assertEqual(self.query("L")["holder"], "ctl-session")
+        r = ctl(self.dir, "unlock", "t", "L", "--session", "ctl-session")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        other = self.client(self.d)
+        reply = self.lock_call(other, "L", "other-session", lockTimeout=60000, lockWait=5000)
+        self.assertTrue(reply["success"], reply)
+        code, out, err = self.finish(p)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out.strip(), "finished")
+        self.assertIn("lost", err)
+        self.assertEqual(self.query("L")["holder"], "other-session", "photonctl left the other holder's lock alone")
+
+    def test_daemon_gone_warns_and_the_command_status_stays(self):
+        p = self.spawn("lock", "t", "L", "--ttl", "600ms", "--", "sh", "-c", "sleep 1.5; exit 4")
+        wait_until(lambda: self.query("L"), message="lock held")
+        self.watch.close()
+        self.assertEqual(self.d.stop(), 0)
+        code, _, err = self.finish(p)
+        self.assertEqual(code, 4, err)
+        self.assertIn("lost", err)
+
+    # --- locks and unlock ----------------------------------------------------------------------------
+
+    def test_locks_table_and_json(self):
+        r = ctl(self.dir, "locks", "t")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("no locks", r.stdout)
+        r = ctl(self.dir, "--json", "locks", "t")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout), {"locks": []})
+
+        b = self.hold_lock("b:1", session="alice")
+        a = self.hold_lock("a:2", session="bob")
+        r = ctl(self.dir, "locks", "t")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(lines[0].split(), ["LOCK", "HOLDER", "TOKEN", "ACQUIRED", "EXPIRES", "WAITERS"])
+        self.assertEqual([line.split()[:3] for line in lines[1:]],
+                         [["a:2", "bob", str(a["token"])], ["b:1", "alice", str(b["token"])]])
+        r = ctl(self.dir, "--json", "locks", "t")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        locks = json.loads(r.stdout)["locks"]
+        self.assertEqual([(x["name"], x["holder"], x["token"], x["acquiredAt"], x["waiters"]) for x in locks],
+                         [("a:2", "bob", a["token"], a["acquiredAt"], 0),
+                          ("b:1", "alice", b["token"], b["acquiredAt"], 0)])
+        self.assertLessEqual(locks[1]["expiresAt"], b["expiresAt"])
+
+    def test_unlock_as_a_session(self):
+        self.hold_lock("L", session="alice")
+        r = ctl(self.dir, "unlock", "t", "L")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn('lock "L" is held by alice', r.stderr)
+        self.assertEqual(self.query("L")["holder"], "alice")
+
+        r = ctl(self.dir, "--json", "unlock", "t", "L", "--session", "bob")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        out = json.loads(r.stdout)
+        self.assertEqual((out["released"], out["lockName"], out["session"]), (False, "L", "bob"))
+        self.assertIn("alice", out["reason"])
+
+        r = ctl(self.dir, "unlock", "t", "L", "--session", "alice")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("released L", r.stdout)
+        self.assertIsNone(self.query("L"))
+
+        self.hold_lock("M", session="carol")
+        r = ctl(self.dir, "--json", "unlock", "t", "M", env={"PHOTON_SESSION_ID": "carol"})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout), {"released": True, "lockName": "M", "session": "carol"})
+        self.assertIsNone(self.query("M"))
+
+        r = ctl(self.dir, "unlock", "t", "never-held")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+
+class LockCtlUsageTest(BlackboxTest):
+    def test_not_running_exits_3(self):
+        d = self.make_dir()
+        marker = os.path.join(d, "ran")
+        for args in (["lock", "ghost", "L", "--", "touch", marker], ["locks", "ghost"], ["unlock", "ghost", "L"]):
+            with self.subTest(args=args):
+                r = ctl(d, *args)
+                self.assertEqual(r.returncode, 3, f"stdout={r.stdout!r} stderr={r.stderr!r}")
+        self.assertFalse(os.path.exists(marker))
+
+    def test_usage_errors_exit_2(self):
+        d = self.make_dir()
+        for args in (["lock"], ["lock", "t"], ["lock", "t", "L"], ["lock", "t", "L", "--"],
+                     ["lock", "t", "L", "--ttl", "soon", "--", "true"], ["lock", "t", "L", "--ttl", "0", "--", "true"],
+                     ["lock", "t", "L", "--ttl", "8d", "--", "true"], ["lock", "t", "L", "--wait", "25h", "--", "true"],
+                     ["lock", "bad/name", "L", "--", "true"], ["locks"], ["unlock", "t"],
+                     ["unlock", "t", "L", "--session", ""]):
+            with self.subTest(args=args):
+                r = ctl(d, *args)
+                self.assertEqual(r.returncode, 2, f"stdout={r.stdout!r} stderr={r.stderr!r}")
+
+    def test_help(self):
+        d = self.make_dir()
+        for command in ("lock", "locks", "unlock"):
+            with self.subTest(command=command):
+                r = ctl(d, command, "--help")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn(command, r.stdout)
+        r = ctl(d, "lock", "--help")
+        self.assertIn("75", r.stdout)
+        self.assertIn("lost", r.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()

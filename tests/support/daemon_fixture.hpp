@@ -1,0 +1,64 @@
+// A real photond for one integration test: started in a private $PHOTON_DIR, stopped with SIGTERM.
+// The test target defines PHOTOND_PATH.
+#pragma once
+
+#include "photon/client.hpp"
+
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+namespace photon::testing {
+
+class DaemonFixture : public ::testing::Test {
+ protected:
+  static constexpr const char* kName = "clienttest";
+
+  void SetUp() override {
+    using namespace std::chrono_literals;
+    char dir_template[] = "/tmp/photon-client-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir_template), nullptr);
+    dir_ = dir_template;
+    ::setenv("PHOTON_DIR", dir_.c_str(), 1);
+    pid_ = ::fork();
+    ASSERT_GE(pid_, 0);
+    if (pid_ == 0) {
+      ::execl(PHOTOND_PATH, PHOTOND_PATH, "serve", kName, "--log-level", "warn",
+              static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      try {
+        Client::connect(kName).ping();
+        return;
+      } catch (const ClientError&) {
+        std::this_thread::sleep_for(10ms);
+      }
+    }
+    FAIL() << "photond did not answer within 20 s";
+  }
+
+  void TearDown() override {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGCONT);  // in case a test stopped it
+      ::kill(pid_, SIGTERM);
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::filesystem::path dir_;
+  pid_t pid_ = -1;
+};
+
+}  // namespace photon::testing
