@@ -190,6 +190,8 @@ class Client {
   // Sends `request` (with a fresh id and the session) and returns the reply to it, waiting at
   // most `timeout`. Error replies throw ClientError(kRefused); success: false is returned as is.
   boost::json::object exchange(boost::json::object request, std::chrono::milliseconds timeout);
+  // Reads one line outside any request (a channel message) and queues it; false on timeout.
+  bool read_pushed_line(std::chrono::steady_clock::time_point deadline);
   // Queues a channel_message line; false when `reply` is not one.
   bool take_channel_message(const boost::json::object& reply);
   const MessageHandler* handler_for(std::string_view channel) const;

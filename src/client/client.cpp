@@ -380,6 +380,18 @@ const MessageHandler* Client::handler_for(std::string_view channel) const {
   return nullptr;
 }
 
+bool Client::read_pushed_line(Clock::time_point deadline) {
+  std::optional<std::string> line = read_line(deadline);
+  if (!line) return false;
+  boost::system::error_code ec;
+  boost::json::value parsed = boost::json::parse(*line, ec);
+  if (ec || !parsed.is_object()) {
+    throw ClientError(Kind::kProtocol, "the daemon sent a line that is not a JSON object");
+  }
+  take_channel_message(parsed.get_object());
+  return true;
+}
+
 std::optional<ChannelMessage> Client::next(std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   for (;;) {
@@ -392,14 +404,7 @@ std::optional<ChannelMessage> Client::next(std::chrono::milliseconds timeout) {
       }
       return message;
     }
-    std::optional<std::string> line = read_line(deadline);
-    if (!line) return std::nullopt;
-    boost::system::error_code ec;
-    boost::json::value parsed = boost::json::parse(*line, ec);
-    if (ec || !parsed.is_object()) {
-      throw ClientError(Kind::kProtocol, "the daemon sent a line that is not a JSON object");
-    }
-    take_channel_message(parsed.get_object());
+    if (!read_pushed_line(deadline)) return std::nullopt;
   }
 }
 
@@ -424,14 +429,7 @@ std::size_t Client::poll(std::chrono::milliseconds timeout) {
           kept.push_back(std::move(message));
         }
       }
-      std::optional<std::string> line = read_line(deadline);
-      if (!line) break;
-      boost::system::error_code ec;
-      boost::json::value parsed = boost::json::parse(*line, ec);
-      if (ec || !parsed.is_object()) {
-        throw ClientError(Kind::kProtocol, "the daemon sent a line that is not a JSON object");
-      }
-      take_channel_message(parsed.get_object());
+      if (!read_pushed_line(deadline)) break;
     }
   } catch (...) {
     keep_unhandled();

@@ -436,3 +436,16 @@ class BlackboxTest(unittest.TestCase):
     def hold(self, c):
         self.addCleanup(c.close)
         return c
+
+    def spawn_photonctl(self, photon_dir, *args, env=None):
+        """photonctl in the background (text pipes); killed at the end of the test if still running."""
+        p = subprocess.Popen([PHOTONCTL, *args], env=daemon_env(photon_dir, env), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        def finish():
+            if p.poll() is None:
+                p.kill()
+            p.communicate(timeout=TIMEOUT)
+
+        self.addCleanup(finish)
+        return p

@@ -33,16 +33,7 @@ class CtlTest(BlackboxTest):
         return ctl(photon_dir, *args, input=input)
 
     def sub_process(self, photon_dir, *args):
-        p = subprocess.Popen([PHOTONCTL, "sub", *args], env=daemon_env(photon_dir), stdin=subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-        def finish():
-            if p.poll() is None:
-                p.kill()
-            p.communicate(timeout=TIMEOUT)
-
-        self.addCleanup(finish)
-        return p
+        return self.spawn_photonctl(photon_dir, "sub", *args)
 
     def wait_subscribers(self, watcher, channel, count):
         wait_until(lambda: {"channel": channel, "subscribers": count} in watcher.status()["channels"],

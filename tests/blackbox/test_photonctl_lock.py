@@ -44,17 +44,7 @@ class LockCtlTest(BlackboxTest):
     # --- helpers ---------------------------------------------------------------------------------
 
     def spawn(self, *args, env=None):
-        """photonctl in the background; killed at the end of the test if still running."""
-        p = subprocess.Popen([PHOTONCTL, *args], env=daemon_env(self.dir, env), stdin=subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-        def finish():
-            if p.poll() is None:
-                p.kill()
-            p.communicate(timeout=TIMEOUT)
-
-        self.addCleanup(finish)
-        return p
+        return self.spawn_photonctl(self.dir, *args, env=env)
 
     def finish(self, p, timeout=TIMEOUT * 2):
         try:
