@@ -2,10 +2,9 @@
 import json
 import os
 import socket
-import subprocess
 import unittest
 
-from harness import (PHOTONCTL, TIMEOUT, BlackboxTest, Client, ctl, daemon_env, kill_from_pid_file, try_ping,
+from harness import (TIMEOUT, BlackboxTest, Client, ctl, kill_from_pid_file, try_ping,
                      wait_until)
 
 COMMANDS = ["start", "stop", "status", "ping", "pub", "sub"]

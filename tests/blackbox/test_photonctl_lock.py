@@ -8,7 +8,7 @@ import sys
 import time
 import unittest
 
-from harness import PHOTONCTL, TIMEOUT, BlackboxTest, ctl, daemon_env, pid_alive, wait_until
+from harness import TIMEOUT, BlackboxTest, ctl, pid_alive, wait_until
 
 # A command that records when it held the lock: "start TOKEN T" and "end TOKEN T" lines appended to
 # argv[1], T on the system-wide monotonic clock, holding for argv[2] seconds in between.
