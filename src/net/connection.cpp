@@ -39,12 +39,22 @@ Connection::Connection(asio::local::stream_protocol::socket socket, UnixServer& 
     : socket_(std::move(socket)),
       server_(server),
       output_(server.limits_.output, server.clock_),
-      reading_resumed_(server.io_) {}
+      reading_resumed_(server.io_),
+      soft_limit_timer_(server.io_) {}
 
 void Connection::start() {
   socket_.non_blocking(true);
   server_.handler_.on_open(*this);
-  asio::co_spawn(server_.io_, read_loop(), asio::detached);
+  asio::co_spawn(server_.io_, read_loop(), [self = shared_from_this()](std::exception_ptr error) {
+    if (!error) return;
+    // A handler threw (e.g. out of memory): this connection cannot go on, the daemon can.
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& exception) {
+      spdlog::error("closing a connection after an error: {}", exception.what());
+    }
+    self->close();
+  });
 }
 
 asio::awaitable<void> Connection::read_loop() {
@@ -55,6 +65,16 @@ asio::awaitable<void> Connection::read_loop() {
       // The client is not reading its replies: stop reading its requests until it catches up.
       reading_resumed_.expires_at(asio::steady_timer::time_point::max());
       co_await reading_resumed_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    if (!backlog_.empty()) {
+      // Lines read before a pause are served before anything new is read.
+      std::string input = std::move(backlog_);
+      backlog_.clear();
+      dispatch_batch([&] {
+        consume_input(input);
+        return ReadOutcome::kOpen;
+      });
       continue;
     }
     // async_read_some (rather than waiting for readability and reading ourselves) lets Asio skip
@@ -69,15 +89,10 @@ asio::awaitable<void> Connection::read_loop() {
       ec == asio::error::eof ? close_after_flush() : close();
       co_return;
     }
-    // This connection's replies to the whole batch go out in one write right after it.
-    dispatching_ = true;
-    consume_input(std::string_view(first_read_.data(), count));
-    const ReadOutcome outcome = count == first_read_.size() ? drain_socket() : ReadOutcome::kOpen;
-    dispatching_ = false;
-    if (flush_after_dispatch_) {
-      flush_after_dispatch_ = false;
-      if (!waiting_writable_) flush();
-    }
+    const ReadOutcome outcome = dispatch_batch([&] {
+      consume_input(std::string_view(first_read_.data(), count));
+      return count == first_read_.size() ? drain_socket() : ReadOutcome::kOpen;
+    });
     if (outcome == ReadOutcome::kEndOfInput) {
       close_after_flush();
       co_return;
@@ -89,10 +104,28 @@ asio::awaitable<void> Connection::read_loop() {
   }
 }
 
+template <typename Batch>
+Connection::ReadOutcome Connection::dispatch_batch(Batch batch) {
+  // This connection's replies to the whole batch go out in one write right after it.
+  dispatching_ = true;
+  const ReadOutcome outcome = batch();
+  dispatching_ = false;
+  if (flush_after_dispatch_) {
+    flush_after_dispatch_ = false;
+    if (!waiting_writable_) flush();
+  }
+  return outcome;
+}
+
+bool Connection::input_paused() const {
+  return overflowed_ || closing_ || closed_ || !backlog_.empty() ||
+         output_.bytes() > server_.limits_.pause_reading_bytes;
+}
+
 Connection::ReadOutcome Connection::drain_socket() {
   std::array<char, 64 * 1024>& scratch = server_.read_scratch_;
   std::size_t budget = kDrainBudgetBytes;
-  while (budget > 0 && !closing_ && !closed_) {
+  while (budget > 0 && !input_paused()) {
     const ssize_t count = ::read(socket_.native_handle(), scratch.data(), scratch.size());
     if (count > 0) {
       consume_input(std::string_view(scratch.data(), static_cast<std::size_t>(count)));
@@ -111,6 +144,14 @@ Connection::ReadOutcome Connection::drain_socket() {
 void Connection::consume_input(std::string_view data) {
   const std::size_t limit = server_.limits_.max_line_bytes;
   while (!data.empty() && !closing_ && !closed_) {
+    if (input_paused()) {
+      // Enough output is waiting (or the connection is going): keep the unserved input, a
+      // bounded amount (at most one turn's read), for when the client has caught up.
+      backlog_.append(pending_);
+      backlog_.append(data);
+      pending_.clear();
+      return;
+    }
     const std::size_t newline = data.find('\n');
     if (newline == std::string_view::npos) {
       if (pending_.size() + data.size() > limit) return reject_long_line();
@@ -156,15 +197,30 @@ void Connection::send(SharedBytes line) { enqueue(std::move(line)); }
 template <typename Line>
 void Connection::enqueue(Line line) {
   if (closed_ || overflowed_) return;
-  if (!output_.push(std::move(line))) {
-    overflowed_ = true;
-    ++server_.dropped_slow_consumers_;
-    spdlog::warn("closing a slow consumer: {} bytes of output queued", output_.bytes());
-    // Closing here could run inside a fan-out over the subscriber list; do it next turn.
-    asio::post(server_.io_, [self = shared_from_this()] { self->close(); });
-    return;
-  }
+  if (!output_.push(std::move(line))) return drop_slow_consumer();
+  if (output_.over_soft_since() && !soft_limit_armed_) watch_soft_limit();
   schedule_flush();
+}
+
+void Connection::watch_soft_limit() {
+  // The queue is checked on every push; this timer catches a queue that crossed the soft limit and
+  // then stopped growing (its reader stalled, and nothing new is sent to it).
+  soft_limit_armed_ = true;
+  soft_limit_timer_.expires_at(*output_.over_soft_since() + server_.limits_.output.soft_duration);
+  soft_limit_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    self->soft_limit_armed_ = false;
+    if (ec || self->closed_ || self->overflowed_ || !self->output_.over_soft_since()) return;
+    if (self->output_.past_soft_duration()) return self->drop_slow_consumer();
+    self->watch_soft_limit();  // it dipped under and rose again: wait for the new deadline
+  });
+}
+
+void Connection::drop_slow_consumer() {
+  overflowed_ = true;
+  ++server_.dropped_slow_consumers_;
+  spdlog::warn("closing a slow consumer: {} bytes of output queued", output_.bytes());
+  // Closing here could run inside a fan-out over the subscriber list; do it next turn.
+  asio::post(server_.io_, [self = shared_from_this()] { self->close(); });
 }
 
 void Connection::schedule_flush() {
@@ -230,9 +286,12 @@ void Connection::close() {
   boost::system::error_code ignored;
   socket_.close(ignored);
   reading_resumed_.cancel();
+  soft_limit_timer_.cancel();
   output_ = OutputQueue(server_.limits_.output, server_.clock_);
   pending_.clear();
   pending_.shrink_to_fit();
+  backlog_.clear();
+  backlog_.shrink_to_fit();
   server_.remove(this);
 }
 

@@ -21,7 +21,8 @@ class UnixServer;
 // Lifetime: owned by the UnixServer's table while open; pending operations hold a shared_ptr, so
 // the object outlives its removal from the table until they finish.
 // Invariants: once closed_ is set, the handler has been told (on_close) and nothing more is read,
-// queued or written; pending_ holds a partial line no longer than the line limit.
+// queued or written; pending_ holds a partial line no longer than the line limit; backlog_ holds
+// at most one turn's input (1 MiB and a bit), kept while output is backed up.
 // Thread rule: the event loop thread only.
 class Connection final : public Peer, public std::enable_shared_from_this<Connection> {
  public:
@@ -44,6 +45,11 @@ class Connection final : public Peer, public std::enable_shared_from_this<Connec
   // After a read filled first_read_, reads whatever else is waiting through the server's shared
   // buffer (bounded per turn, for fairness between connections).
   ReadOutcome drain_socket();
+  // Runs `batch` (which dispatches input) and then writes this connection's replies at once.
+  template <typename Batch>
+  ReadOutcome dispatch_batch(Batch batch);
+  // Whether to stop serving input for now: too much output waiting, or the connection going.
+  bool input_paused() const;
   // Splits freshly read bytes into lines and hands them to the handler.
   void consume_input(std::string_view data);
   void dispatch_line(std::string_view line);
@@ -53,6 +59,8 @@ class Connection final : public Peer, public std::enable_shared_from_this<Connec
   void enqueue(Line line);
   void schedule_flush();
   void flush();
+  void watch_soft_limit();
+  void drop_slow_consumer();
 
   boost::asio::local::stream_protocol::socket socket_;
   UnixServer& server_;
@@ -61,7 +69,10 @@ class Connection final : public Peer, public std::enable_shared_from_this<Connec
   // through the server's shared scratch buffer by drain_socket().
   std::array<char, 1024> first_read_;
   std::string pending_;
+  std::string backlog_;  // input read but not yet served because output is backed up
   boost::asio::steady_timer reading_resumed_;  // cancelled to wake a reader paused by output
+  boost::asio::steady_timer soft_limit_timer_;
+  bool soft_limit_armed_ = false;
   bool flush_scheduled_ = false;
   bool dispatching_ = false;           // inside consume_input: this connection's own replies
   bool flush_after_dispatch_ = false;  // are flushed when it returns

@@ -54,6 +54,14 @@ class OutputQueue {
   void consume(std::size_t count);
 
   std::size_t bytes() const { return bytes_; }
+  // Since when the queue has been over the soft bound, if it is now.
+  std::optional<std::chrono::steady_clock::time_point> over_soft_since() const {
+    return over_soft_since_;
+  }
+  // Whether it has been over the soft bound for the whole soft duration by now.
+  bool past_soft_duration() const {
+    return over_soft_since_ && clock_->steady() - *over_soft_since_ >= limits_.soft_duration;
+  }
   bool empty() const { return chunks_.empty(); }
 
  private:

@@ -63,7 +63,18 @@ void UnixServer::listen(const std::filesystem::path& path) {
   acceptor_.listen(asio::socket_base::max_listen_connections);
 }
 
-void UnixServer::start() { asio::co_spawn(io_, accept_loop(), asio::detached); }
+void UnixServer::start() {
+  asio::co_spawn(io_, accept_loop(), [this](std::exception_ptr error) {
+    if (!error || stopping_) return;
+    // Something threw inside the loop (e.g. out of memory while admitting): keep accepting.
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& exception) {
+      spdlog::error("accept loop failed: {}; restarting it", exception.what());
+    }
+    start();
+  });
+}
 
 asio::awaitable<void> UnixServer::accept_loop() {
   bool warned_exhaustion = false;

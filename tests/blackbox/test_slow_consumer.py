@@ -136,6 +136,20 @@ class SlowConsumerTest(BlackboxTest):
         self.assertLess(self.seq * len(PAD), 8 << 20)
 
 
+    def test_soft_limit_cuts_off_a_queue_that_stopped_growing(self):
+        # Regression: the soft limit was only checked when a new line was queued, so a consumer
+        # that stalled after one burst kept its queue forever.
+        self.d = self.daemon(args=["--output-hard-limit", "33554432", "--output-soft-limit", "65536",
+                                   "--output-soft-seconds", "1"])
+        self.setup_clients()
+        for _ in range(16):
+            self.publish_batch()
+        burst_end = time.monotonic()
+        wait_until(lambda: self.dropped() == 1, timeout=TIMEOUT, message="cut off without further publishes")
+        self.assertGreaterEqual(time.monotonic() - burst_end, 0.5, "cut off before its grace period")
+        self.finish()
+
+
 class PipelineThrottleTest(BlackboxTest):
     def test_client_pipelining_without_reading_is_slowed_not_cut(self):
         # Replies total 6 MiB, three times the hard limit: only pausing reads keeps the queue under it.
