@@ -80,31 +80,50 @@ LockResult LockTable::acquire(const LockRequest& request, LockWaitDone on_done) 
   }
   if (request.wait.count() <= 0) return {LockOutcome::kRefused, view(it->first, lock, at), {}};
 
-  std::size_t& waiting = waiters_per_connection_[request.connection];
-  if (waiting >= limits_.max_waiters_per_connection) {
-    if (waiting == 0) waiters_per_connection_.erase(request.connection);
+  auto waiting = connection_waiters_.find(request.connection);
+  const std::size_t of_connection = waiting == connection_waiters_.end() ? 0 : waiting->second.size();
+  if (of_connection >= limits_.max_waiters_per_connection || waiters_.size() >= limits_.max_waiters) {
+    const bool per_connection = of_connection >= limits_.max_waiters_per_connection;
     return {LockOutcome::kFailed, view(it->first, lock, at),
-            "too many waiting lock requests on this connection (limit " +
-                std::to_string(limits_.max_waiters_per_connection) + ")"};
+            std::string(per_connection ? "too many waiting lock requests on this connection"
+                                       : "too many waiting lock requests") +
+                " (limit " +
+                std::to_string(per_connection ? limits_.max_waiters_per_connection
+                                              : limits_.max_waiters) +
+                ")"};
   }
-  ++waiting;
-  Waiter waiter{next_waiter_id_++,         std::string(request.holder),
-                request.lease,             request.release_on_disconnect,
-                request.connection,        at.steady + request.wait,
+  const std::uint64_t id = next_waiter_id_++;
+  Waiter waiter{id,
+                std::string(request.holder),
+                request.lease,
+                request.release_on_disconnect,
+                request.connection,
+                at.steady + request.wait,
                 std::move(on_done)};
-  wait_deadlines_.emplace(waiter.deadline, waiter.id);
-  waiters_.emplace(waiter.id, WaiterIndex{it->first, request.connection});
-  lock.waiters.push_back(std::move(waiter));
+  wait_deadlines_.emplace(waiter.deadline, id);
+  waiters_.emplace(id, WaiterIndex{it->first, request.connection});
+  connection_waiters_[request.connection].insert(id);
+  lock.waiting_holders[waiter.holder].insert(id);
+  lock.waiters.emplace(id, std::move(waiter));
   return {LockOutcome::kQueued, view(it->first, lock, at), {}};
 }
 
-void LockTable::forget_waiter(const Waiter& waiter) {
+LockTable::Waiter LockTable::remove_waiter(Lock& lock, std::uint64_t waiter_id) {
+  auto node = lock.waiters.extract(waiter_id);
+  Waiter waiter = std::move(node.mapped());
   wait_deadlines_.erase({waiter.deadline, waiter.id});
   waiters_.erase(waiter.id);
-  auto count = waiters_per_connection_.find(waiter.connection);
-  if (count != waiters_per_connection_.end() && --count->second == 0) {
-    waiters_per_connection_.erase(count);
+  if (auto of_connection = connection_waiters_.find(waiter.connection);
+      of_connection != connection_waiters_.end()) {
+    of_connection->second.erase(waiter.id);
+    if (of_connection->second.empty()) connection_waiters_.erase(of_connection);
   }
+  if (auto of_holder = lock.waiting_holders.find(waiter.holder);
+      of_holder != lock.waiting_holders.end()) {
+    of_holder->second.erase(waiter.id);
+    if (of_holder->second.empty()) lock.waiting_holders.erase(of_holder);
+  }
+  return waiter;
 }
 
 ReleaseResult LockTable::release(std::string_view name, std::string_view holder) {
@@ -122,9 +141,7 @@ void LockTable::free_lock(LockMap::iterator it) {
   expiries_.erase({lock.expires, name});
   bind(name, lock, std::nullopt);
   while (!lock.waiters.empty()) {
-    Waiter waiter = std::move(lock.waiters.front());
-    lock.waiters.pop_front();
-    forget_waiter(waiter);
+    Waiter waiter = remove_waiter(lock, lock.waiters.begin()->first);
     TokenAllocator::Next token = tokens_.next();
     if (token.error) {
       waiter.on_done({LockOutcome::kFailed, {}, "cannot issue a fencing token: " + *token.error});
@@ -137,14 +154,15 @@ void LockTable::free_lock(LockMap::iterator it) {
     set_expiry(name, lock, at.steady + waiter.lease);
     if (waiter.release_on_disconnect) bind(name, lock, waiter.connection);
     waiter.on_done({LockOutcome::kAcquired, view(name, lock, at), {}});
-    // Requests of the new holder queued behind it are now extensions, answered at once.
-    while (!lock.waiters.empty() && lock.waiters.front().holder == lock.holder) {
-      Waiter same = std::move(lock.waiters.front());
-      lock.waiters.pop_front();
-      forget_waiter(same);
-      set_expiry(name, lock, std::max(lock.expires, at.steady + same.lease));
-      if (same.release_on_disconnect) bind(name, lock, same.connection);
-      same.on_done({LockOutcome::kExtended, view(name, lock, at), {}});
+    // The new holder's other queued requests are now extensions, answered at once.
+    if (auto same = lock.waiting_holders.find(lock.holder); same != lock.waiting_holders.end()) {
+      const std::set<std::uint64_t> ids = same->second;
+      for (std::uint64_t id : ids) {
+        Waiter extension = remove_waiter(lock, id);
+        set_expiry(name, lock, std::max(lock.expires, at.steady + extension.lease));
+        if (extension.release_on_disconnect) bind(name, lock, extension.connection);
+        extension.on_done({LockOutcome::kExtended, view(name, lock, at), {}});
+      }
     }
     return;
   }
@@ -152,15 +170,9 @@ void LockTable::free_lock(LockMap::iterator it) {
 }
 
 void LockTable::time_out_waiter(std::uint64_t waiter_id) {
-  auto index = waiters_.find(waiter_id);
-  auto it = locks_.find(index->second.lock_name);
-  Lock& lock = it->second;
-  auto waiter = std::find_if(lock.waiters.begin(), lock.waiters.end(),
-                             [&](const Waiter& candidate) { return candidate.id == waiter_id; });
-  Waiter timed_out = std::move(*waiter);
-  lock.waiters.erase(waiter);
-  forget_waiter(timed_out);
-  timed_out.on_done({LockOutcome::kRefused, view(it->first, lock, now()), {}});
+  auto it = locks_.find(waiters_.at(waiter_id).lock_name);
+  Waiter timed_out = remove_waiter(it->second, waiter_id);
+  timed_out.on_done({LockOutcome::kRefused, view(it->first, it->second, now()), {}});
 }
 
 void LockTable::expire_due() {
@@ -203,18 +215,9 @@ std::vector<LockView> LockTable::list() {
 
 void LockTable::drop_connection(ConnectionId connection) {
   expire_due();
-  if (waiters_per_connection_.contains(connection)) {
-    std::vector<std::uint64_t> ids;
-    for (const auto& [id, index] : waiters_) {
-      if (index.connection == connection) ids.push_back(id);
-    }
-    for (std::uint64_t id : ids) {
-      Lock& lock = locks_.find(waiters_.at(id).lock_name)->second;
-      auto waiter = std::find_if(lock.waiters.begin(), lock.waiters.end(),
-                                 [&](const Waiter& candidate) { return candidate.id == id; });
-      forget_waiter(*waiter);
-      lock.waiters.erase(waiter);
-    }
+  if (auto waiting = connection_waiters_.find(connection); waiting != connection_waiters_.end()) {
+    const std::set<std::uint64_t> ids = waiting->second;
+    for (std::uint64_t id : ids) remove_waiter(locks_.find(waiters_.at(id).lock_name)->second, id);
   }
   auto bound = bound_.find(connection);
   if (bound == bound_.end()) return;

@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -95,6 +94,7 @@ struct ReleaseResult {
 struct LockLimits {
   std::size_t max_locks = 100'000;
   std::size_t max_waiters_per_connection = 1024;
+  std::size_t max_waiters = 100'000;  // in the whole daemon
 };
 
 // All locks of a daemon.
@@ -103,7 +103,10 @@ struct LockLimits {
 // expired lock, whatever the timer driving expire_due() is doing. Callbacks of waiters run inside
 // the call that granted or timed them out; they must not call back into the table.
 // Invariants: a lock in locks_ has a holder and an entry in expiries_ at its deadline; waiters
-// exist only on held locks, and each has an entry in wait_deadlines_; tokens only increase.
+// exist only on held locks, queued by id (ids increase, so the order is arrival order), and each
+// has an entry in wait_deadlines_, waiters_, its connection's set and its lock's holder index;
+// tokens only increase. Every operation costs O(log n) in the number of locks and waiters, plus
+// the waiters it answers.
 // Thread rule: not thread-safe; the event loop thread owns it.
 class LockTable {
  public:
@@ -149,7 +152,8 @@ class LockTable {
     SteadyTime expires;
     std::uint64_t token;
     std::optional<ConnectionId> bound_to;
-    std::deque<Waiter> waiters;
+    std::map<std::uint64_t, Waiter> waiters;  // by id: first come, first served
+    std::unordered_map<std::string, std::set<std::uint64_t>> waiting_holders;  // holder → ids
   };
 
   struct StringHash {
@@ -176,8 +180,8 @@ class LockTable {
   void set_expiry(const std::string& name, Lock& lock, SteadyTime expires);
   // Moves the lock's release-on-disconnect binding to `connection` (or removes it).
   void bind(const std::string& name, Lock& lock, std::optional<ConnectionId> connection);
-  // Drops the bookkeeping of a waiter that has left its lock's queue.
-  void forget_waiter(const Waiter& waiter);
+  // Takes a waiter out of its lock's queue and all indexes, and returns it.
+  Waiter remove_waiter(Lock& lock, std::uint64_t waiter_id);
   // Removes the lock, or hands it to its first waiter (and extends that holder's later waiters).
   void free_lock(LockMap::iterator it);
   void time_out_waiter(std::uint64_t waiter_id);
@@ -189,7 +193,7 @@ class LockTable {
   std::set<std::pair<SteadyTime, std::string>> expiries_;
   std::set<std::pair<SteadyTime, std::uint64_t>> wait_deadlines_;
   std::unordered_map<std::uint64_t, WaiterIndex> waiters_;
-  std::unordered_map<ConnectionId, std::size_t> waiters_per_connection_;
+  std::unordered_map<ConnectionId, std::set<std::uint64_t>> connection_waiters_;
   std::unordered_map<ConnectionId, std::set<std::string>> bound_;  // release-on-disconnect locks
   std::uint64_t next_waiter_id_ = 1;
 };

@@ -171,6 +171,35 @@ TEST_F(LockTableTest, WaiterQueuedBehindItsOwnHolderIsAnExtension) {
   EXPECT_EQ(b2->lock.expires_at - clock_.system(), milliseconds(3000));
 }
 
+TEST_F(LockTableTest, AllQueuedRequestsOfTheNewHolderBecomeExtensions) {
+  // Regression: with the queue [B, C, B], B's second request timed out "held by B".
+  table_.acquire(request("w", "A"), {});
+  std::optional<LockResult> b1, c, b2;
+  wait_for(request("w", "B", milliseconds(1000), milliseconds(5000), 2), b1);
+  wait_for(request("w", "C", milliseconds(1000), milliseconds(5000), 3), c);
+  wait_for(request("w", "B", milliseconds(2000), milliseconds(5000), 4), b2);
+  table_.release("w", "A");
+  ASSERT_TRUE(b1 && b2);
+  EXPECT_EQ(b1->outcome, LockOutcome::kAcquired);
+  EXPECT_EQ(b2->outcome, LockOutcome::kExtended);
+  EXPECT_FALSE(c);
+  EXPECT_EQ(table_.query("w")->waiters, 1u);
+}
+
+TEST_F(LockTableTest, ManyWaitersLeaveCheaplyWhenTheirConnectionsClose) {
+  table_.acquire(request("w", "A"), {});
+  std::vector<std::optional<LockResult>> results(2000);
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    wait_for(request("w", "W" + std::to_string(i), milliseconds(1000), milliseconds(60'000), 10 + i),
+             results[i]);
+  }
+  for (std::size_t i = 0; i + 1 < results.size(); ++i) table_.drop_connection(10 + i);
+  EXPECT_EQ(table_.query("w")->waiters, 1u);
+  table_.release("w", "A");
+  ASSERT_TRUE(results.back());
+  EXPECT_EQ(results.back()->lock.holder, "W1999");
+}
+
 TEST_F(LockTableTest, TokensIncreaseAcrossLocksAndPersistAheadInBlocks) {
   std::uint64_t last = 0;
   for (int i = 0; i < 25; ++i) {
@@ -217,7 +246,7 @@ TEST(TokenAllocator, ContinuesAboveThePersistedMarkAndRefusesWhenItCannotPersist
 }
 
 TEST_F(LockTableTest, LimitsAreClearErrors) {
-  LockTable small(clock_, tokens_, {.max_locks = 1, .max_waiters_per_connection = 1});
+  LockTable small(clock_, tokens_, {.max_locks = 1, .max_waiters_per_connection = 1, .max_waiters = 2});
   EXPECT_EQ(small.acquire(request("a", "A"), {}).outcome, LockOutcome::kAcquired);
   LockResult over = small.acquire(request("b", "A"), {});
   EXPECT_EQ(over.outcome, LockOutcome::kFailed);
@@ -226,7 +255,11 @@ TEST_F(LockTableTest, LimitsAreClearErrors) {
             LockOutcome::kQueued);
   LockResult second_wait = small.acquire(request("a", "C", milliseconds(10), milliseconds(10), 5), [](auto&) {});
   EXPECT_EQ(second_wait.outcome, LockOutcome::kFailed);
-  EXPECT_NE(second_wait.error.find("waiting lock requests"), std::string::npos);
+  EXPECT_EQ(second_wait.error, "too many waiting lock requests on this connection (limit 1)");
+  EXPECT_EQ(small.acquire(request("a", "D", milliseconds(10), milliseconds(10), 6), [](auto&) {}).outcome,
+            LockOutcome::kQueued);
+  EXPECT_EQ(small.acquire(request("a", "E", milliseconds(10), milliseconds(10), 7), [](auto&) {}).error,
+            "too many waiting lock requests (limit 2)");
 }
 
 }  // namespace
