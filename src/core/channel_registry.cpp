@@ -12,11 +12,13 @@ ChannelRegistry::SubscribeOutcome ChannelRegistry::subscribe(Subscriber& subscri
   if (std::find(owned.begin(), owned.end(), channel) != owned.end()) {
     return SubscribeOutcome::kAlreadySubscribed;
   }
-  if (owned.size() >= limit) {
+  if (owned.size() >= limit || total_ >= max_total_) {
+    const bool own_limit = owned.size() >= limit;
     if (owned.empty()) subscriptions_.erase(&subscriber);
-    return SubscribeOutcome::kLimitReached;
+    return own_limit ? SubscribeOutcome::kLimitReached : SubscribeOutcome::kTotalLimitReached;
   }
   owned.emplace_back(channel);
+  ++total_;
   if (is_pattern(channel)) {
     std::string_view prefix = channel.substr(0, channel.size() - 1);
     auto [it, inserted] = patterns_.try_emplace(std::string(prefix));
@@ -36,6 +38,7 @@ bool ChannelRegistry::unsubscribe(Subscriber& subscriber, std::string_view chann
   if (it == owned.end()) return false;
   remove_from_index(subscriber, channel);
   owned.erase(it);
+  --total_;
   if (owned.empty()) subscriptions_.erase(found);
   return true;
 }
@@ -44,6 +47,7 @@ void ChannelRegistry::unsubscribe_all(Subscriber& subscriber) {
   auto found = subscriptions_.find(&subscriber);
   if (found == subscriptions_.end()) return;
   for (const std::string& channel : found->second) remove_from_index(subscriber, channel);
+  total_ -= found->second.size();
   subscriptions_.erase(found);
 }
 

@@ -49,10 +49,14 @@ struct ChannelCount {
 // Thread rule: not thread-safe; the daemon's event loop thread owns it.
 class ChannelRegistry {
  public:
-  enum class SubscribeOutcome { kAdded, kAlreadySubscribed, kLimitReached };
+  enum class SubscribeOutcome { kAdded, kAlreadySubscribed, kLimitReached, kTotalLimitReached };
+
+  // `max_total`: subscriptions of all subscribers together.
+  explicit ChannelRegistry(std::size_t max_total = 1'000'000) : max_total_(max_total) {}
 
   // Subscribes `subscriber` to `channel` (a trailing '*' makes it a prefix pattern; a bare '*'
-  // matches everything). kLimitReached when the subscriber already holds `limit` subscriptions.
+  // matches everything). kLimitReached when the subscriber already holds `limit` subscriptions,
+  // kTotalLimitReached when all subscribers together hold max_total.
   SubscribeOutcome subscribe(Subscriber& subscriber, std::string_view channel, std::size_t limit);
 
   // Returns whether the subscription existed.
@@ -94,6 +98,8 @@ class ChannelRegistry {
   Index patterns_;  // keyed by the prefix, without the '*'
   std::map<std::size_t, std::size_t> pattern_lengths_;
   std::unordered_map<const Subscriber*, std::vector<std::string>> subscriptions_;
+  std::size_t max_total_;
+  std::size_t total_ = 0;
   std::uint64_t publish_round_ = 0;
   std::uint64_t published_ = 0;
   std::uint64_t delivered_ = 0;

@@ -92,7 +92,7 @@ struct ReleaseResult {
 };
 
 struct LockLimits {
-  std::size_t max_locks = 100'000;
+  std::size_t max_locks = 10'000;
   std::size_t max_waiters_per_connection = 1024;
   std::size_t max_waiters = 100'000;  // in the whole daemon
 };

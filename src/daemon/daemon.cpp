@@ -72,7 +72,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler {
         tokens_(token_mark,
                 [this](std::uint64_t mark) { return store::save_token_mark(paths_.token_file, mark); }),
         dispatcher_({options.photon_name, options.max_json_depth, options.max_subscriptions,
-                     {.max_locks = options.max_locks}},
+                     {.max_locks = options.max_locks}, options.max_total_subscriptions},
                     clock_, *this, tokens_),
         server_(io_, *this, clock_, options.server_limits),
         signals_(io_, SIGINT, SIGTERM),

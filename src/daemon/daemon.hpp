@@ -25,7 +25,8 @@ struct DaemonOptions {
   net::ServerLimits server_limits;
   std::size_t max_json_depth = 64;
   std::size_t max_subscriptions = 4096;
-  std::size_t max_locks = 100'000;
+  std::size_t max_locks = 10'000;
+  std::size_t max_total_subscriptions = 1'000'000;
 };
 
 // A failure before the daemon is serving, with the process exit code it calls for

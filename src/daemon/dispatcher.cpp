@@ -37,6 +37,7 @@ constexpr std::array kLockName{Field::kLockName};
 constexpr std::array kLockOptional{Field::kLockTimeout, Field::kLockWait,
                                    Field::kReleaseOnDisconnect};
 constexpr std::int64_t kDefaultLockTimeoutMs = 30'000;
+constexpr std::size_t kStatusChannelsListed = 1000;
 
 // The holder of a lock request: its session, else its id (as the spec's daemon does).
 std::string_view holder_of(const Request& request) {
@@ -122,6 +123,7 @@ Dispatcher::Dispatcher(DispatcherOptions options, const Clock& clock, DaemonCont
       clock_(clock),
       control_(control),
       parser_(options_.max_json_depth),
+      channels_(options_.max_total_subscriptions),
       locks_(clock, tokens, options_.lock_limits),
       started_steady_(clock.steady()),
       started_system_(clock.system()) {
@@ -181,10 +183,12 @@ void Dispatcher::handle_shutdown(Session& session, const Request& request) {
 }
 
 void Dispatcher::handle_status(Session& session, const Request& request) {
+  // The list is capped so a daemon with a million channels still answers in one bounded line.
+  const std::vector<core::ChannelCount> counts = channels_.channel_counts();
   boost::json::array channels;
-  for (const core::ChannelCount& count : channels_.channel_counts()) {
-    channels.push_back(boost::json::object{{"channel", count.channel},
-                                           {"subscribers", count.subscribers}});
+  for (std::size_t i = 0; i < counts.size() && i < kStatusChannelsListed; ++i) {
+    channels.push_back(boost::json::object{{"channel", counts[i].channel},
+                                           {"subscribers", counts[i].subscribers}});
   }
   const TransportCounters transport = control_.transport_counters();
   const auto uptime = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -198,6 +202,7 @@ void Dispatcher::handle_status(Session& session, const Request& request) {
       {"connections", open_sessions_},
       {"locks", locks_.size()},
       {"channels", std::move(channels)},
+      {"channelCount", counts.size()},
       {"counters",
        boost::json::object{{"published", channels_.published()},
                            {"delivered", channels_.delivered()},
@@ -210,10 +215,15 @@ void Dispatcher::handle_status(Session& session, const Request& request) {
 void Dispatcher::handle_subscribe(Session& session, const Request& request) {
   std::string_view channel = request.string_field("channel");
   using Outcome = core::ChannelRegistry::SubscribeOutcome;
-  if (channels_.subscribe(session, channel, options_.max_subscriptions) == Outcome::kLimitReached) {
+  const Outcome outcome = channels_.subscribe(session, channel, options_.max_subscriptions);
+  if (outcome == Outcome::kLimitReached || outcome == Outcome::kTotalLimitReached) {
+    const bool own = outcome == Outcome::kLimitReached;
     session.peer().send(protocol::error_line(
-        request.id, protocol::fill_message(protocol::messages::kTooManySubscriptions,
-                                           std::to_string(options_.max_subscriptions))));
+        request.id,
+        protocol::fill_message(own ? protocol::messages::kTooManySubscriptions
+                                   : protocol::messages::kTooManySubscriptionsInDaemon,
+                               std::to_string(own ? options_.max_subscriptions
+                                                  : options_.max_total_subscriptions))));
     return;
   }
   session.peer().send(protocol::result_line(

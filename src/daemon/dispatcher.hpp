@@ -38,6 +38,7 @@ struct DispatcherOptions {
   std::size_t max_json_depth = 64;
   std::size_t max_subscriptions = 4096;
   core::LockLimits lock_limits;
+  std::size_t max_total_subscriptions = 1'000'000;
 };
 
 // Parses each line, validates it against its row of the table and calls the row's handler.

@@ -31,7 +31,8 @@ struct ServeFlags {
   std::size_t max_json_depth = 64;
   std::size_t max_subscriptions = 4096;
   std::size_t max_connections = 10000;
-  std::size_t max_locks = 100000;
+  std::size_t max_locks = 10000;
+  std::size_t max_total_subscriptions = 1000000;
   std::string output_hard_limit = "32m";
   std::string output_soft_limit = "8m";
   std::string output_soft_seconds = "60";
@@ -63,6 +64,7 @@ DaemonOptions to_options(const ServeFlags& flags) {
   options.max_json_depth = flags.max_json_depth;
   options.max_subscriptions = flags.max_subscriptions;
   options.max_locks = flags.max_locks;
+  options.max_total_subscriptions = flags.max_total_subscriptions;
   return options;
 }
 
@@ -176,6 +178,10 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   serve->add_option("--max-connections", flags.max_connections, "Connections open at once")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  serve->add_option("--max-total-subscriptions", flags.max_total_subscriptions,
+                    "Subscriptions of all connections together")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   serve->add_option("--max-locks", flags.max_locks, "Locks held at once")

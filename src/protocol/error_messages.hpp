@@ -29,6 +29,8 @@ inline constexpr std::string_view kSessionIdNotString = "\"sessionId\" must be a
 inline constexpr std::string_view kSessionIdTooLong = "\"sessionId\" is longer than 256 bytes";
 inline constexpr std::string_view kTooManySubscriptions =
     "too many subscriptions on this connection (limit %)";
+inline constexpr std::string_view kTooManySubscriptionsInDaemon =
+    "too many subscriptions in the daemon (limit %)";
 inline constexpr std::string_view kLineTooLong = "line exceeds % bytes; closing the connection";
 inline constexpr std::string_view kPermissionDenied =
     "permission denied: uid % is not the daemon's owner";

@@ -103,6 +103,18 @@ TEST(ChannelRegistry, LimitCountsSubscriptionsPerSubscriber) {
   EXPECT_EQ(registry.subscribe(b, "z", 2), ChannelRegistry::SubscribeOutcome::kAdded);
 }
 
+TEST(ChannelRegistry, TotalLimitCountsEverySubscriberAndFreesOnUnsubscribe) {
+  ChannelRegistry registry(3);
+  RecordingSubscriber a, b;
+  registry.subscribe(a, "x", kNoLimit);
+  registry.subscribe(a, "y", kNoLimit);
+  EXPECT_EQ(registry.subscribe(b, "x", kNoLimit), ChannelRegistry::SubscribeOutcome::kAdded);
+  EXPECT_EQ(registry.subscribe(b, "z", kNoLimit),
+            ChannelRegistry::SubscribeOutcome::kTotalLimitReached);
+  registry.unsubscribe_all(a);
+  EXPECT_EQ(registry.subscribe(b, "z", kNoLimit), ChannelRegistry::SubscribeOutcome::kAdded);
+}
+
 TEST(ChannelRegistry, UnsubscribeAllRemovesEveryTraceAndCounts) {
   ChannelRegistry registry;
   RecordingSubscriber a, b;
