@@ -352,11 +352,12 @@ int cmd_lock(const std::string& name, const std::string& lock_name, const std::s
     throw UsageError("lock needs a command: photonctl lock NAME LOCK -- CMD [ARGS...]");
   }
 
-  // One session for the whole run, so every renewal is the same holder; the lock also ends with
-  // the connection, should photonctl die without releasing it.
+  // One holder for the whole run, so every renewal is the same holder, and one per run, so two
+  // runs exclude each other like flock(1) even when they share $PHOTON_SESSION_ID. The lock also
+  // ends with the connection, should photonctl die without releasing it.
   photon::LockGuard guard = photon::LockGuard::acquire(
       name, lock_name, {.ttl = ttl, .wait = wait, .release_on_disconnect = true},
-      {.session_id = photon::default_session_id()});
+      {.session_id = photon::default_session_id() + "/lock-" + std::to_string(::getpid())});
   if (!guard) {
     const photon::LockResult& refusal = guard.result();
     std::cerr << "photonctl: " << refusal.reason;

@@ -100,6 +100,19 @@ class LockCtlTest(BlackboxTest):
             self.assertLess(token, next_token, f"tokens must increase in the order of holding: {intervals}")
         self.assertIsNone(self.query("L"), "released after the last command")
 
+    def test_runs_sharing_a_session_still_exclude_each_other(self):
+        # Regression: with the same $PHOTON_SESSION_ID the second run counted as the same holder.
+        record = self.path("record")
+        env = {"PHOTON_SESSION_ID": "shared-session"}
+        procs = [self.spawn("lock", "t", "L", "--wait", "60s", "--", *self.python(RECORDER, record, "0.3"), env=env)
+                 for _ in range(2)]
+        for p in procs:
+            code, out, err = self.finish(p)
+            self.assertEqual(code, 0, err)
+        intervals = self.read_intervals(record)
+        self.assertEqual(len(intervals), 2, intervals)
+        self.assertLess(intervals[0][1], intervals[1][0], f"the two runs overlapped: {intervals}")
+
     def test_token_and_name_in_the_environment(self):
         script = 'echo "$PHOTON_LOCK_NAME $PHOTON_LOCK_TOKEN"'
         first = ctl(self.dir, "lock", "t", "board:write", "--", "sh", "-c", script)
@@ -229,8 +242,9 @@ class LockCtlTest(BlackboxTest):
         env = {"PHOTON_SESSION_ID": "ctl-session"}
         p = self.spawn("lock", "t", "L", "--ttl", "600ms", "--", "sh", "-c", "sleep 2; echo finished", env=env)
         wait_until(lambda: self.query("L"), message="lock held")
-        self.assertEqual(self.query("L")["holder"], "ctl-session")
-        r = ctl(self.dir, "unlock", "t", "L", "--session", "ctl-session")
+        holder = self.query("L")["holder"]
+        self.assertEqual(holder, f"ctl-session/lock-{p.pid}", "one holder per run, under the session")
+        r = ctl(self.dir, "unlock", "t", "L", "--session", holder)
         self.assertEqual(r.returncode, 0, r.stderr)
         other = self.client(self.d)
         reply = self.lock_call(other, "L", "other-session", lockTimeout=60000, lockWait=5000)
