@@ -253,9 +253,12 @@ boost::json::object Client::exchange(boost::json::object request,
     if (take_channel_message(reply)) continue;
     const boost::json::value* reply_id = reply.if_contains("id");
     if (reply_id == nullptr || !reply_id->is_string() || reply_id->get_string() != id) {
-      // A reply to nothing we asked: the daemon refused the connection itself (e.g. permission).
-      // Late replies to requests that timed out are skipped.
-      if (const auto* error = reply.if_contains("error"); error != nullptr && error->is_string()) {
+      // An error for id "unknown" concerns the connection itself (refused at connect, a line
+      // over the limit). Replies to earlier requests that timed out are skipped.
+      const auto* error = reply.if_contains("error");
+      const bool about_connection =
+          reply_id == nullptr || !reply_id->is_string() || reply_id->get_string() == "unknown";
+      if (about_connection && error != nullptr && error->is_string()) {
         throw ClientError(Kind::kRefused, std::string(error->get_string()));
       }
       continue;
@@ -393,7 +396,7 @@ bool Client::read_pushed_line(Clock::time_point deadline) {
 }
 
 std::optional<ChannelMessage> Client::next(std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
+  const auto deadline = deadline_after(timeout);
   for (;;) {
     while (!unclaimed_.empty()) {
       ChannelMessage message = std::move(unclaimed_.front());
@@ -409,7 +412,7 @@ std::optional<ChannelMessage> Client::next(std::chrono::milliseconds timeout) {
 }
 
 std::size_t Client::poll(std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
+  const auto deadline = deadline_after(timeout);
   std::size_t handled = 0;
   std::deque<ChannelMessage> kept;
   // Messages without a handler stay queued for next(), also when reading fails.

@@ -74,10 +74,10 @@ class Daemon final : public DaemonControl, public net::PeerHandler {
         dispatcher_({options.photon_name, options.max_json_depth, options.max_subscriptions,
                      {.max_locks = options.max_locks}, options.max_total_subscriptions},
                     clock_, *this, tokens_),
-        server_(io_, *this, clock_, options.server_limits),
         signals_(io_, SIGINT, SIGTERM),
         idle_timer_(io_),
-        lock_timer_(io_) {}
+        lock_timer_(io_),
+        server_(io_, *this, clock_, options.server_limits) {}
 
   void listen() { server_.listen(paths_.socket); }
 
@@ -169,12 +169,13 @@ class Daemon final : public DaemonControl, public net::PeerHandler {
   asio::io_context io_{1};
   core::TokenAllocator tokens_;
   Dispatcher dispatcher_;
-  net::UnixServer server_;
   asio::signal_set signals_;
   asio::steady_timer idle_timer_;
   asio::steady_timer lock_timer_;
   bool lock_timer_armed_ = false;
   bool stopping_ = false;
+  // Last, so it is destroyed first: closing connections calls back into everything above.
+  net::UnixServer server_;
 };
 
 }  // namespace

@@ -29,7 +29,8 @@ class DaemonControl {
   // Begins a graceful shutdown after the current request's reply has been queued.
   virtual void request_shutdown() = 0;
   virtual TransportCounters transport_counters() const = 0;
-  // Asks for on_timer() to be called at `when` (replacing any earlier request); nothing cancels.
+  // Asks for on_timer() to be called at `when`, replacing any earlier request; nothing (no value)
+  // cancels the earlier request.
   virtual void wake_at(std::optional<std::chrono::steady_clock::time_point> when) = 0;
 };
 

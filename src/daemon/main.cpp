@@ -139,13 +139,14 @@ int serve_detached(DaemonOptions options) {
     photon::daemon::run_daemon(options, [&] {
       write_all(report[1], "ready " + std::to_string(::getpid()) + "\n");
       ::close(report[1]);
+      report[1] = -1;  // the number may be reused (by a client socket) from now on
     });
     return 0;
   } catch (const StartupError& error) {
-    write_all(report[1], std::to_string(error.exit_code()) + " " + error.what());
+    if (report[1] >= 0) write_all(report[1], std::to_string(error.exit_code()) + " " + error.what());
     return error.exit_code();
   } catch (const std::exception& error) {
-    write_all(report[1], std::to_string(kExitFailure) + " " + error.what());
+    if (report[1] >= 0) write_all(report[1], std::to_string(kExitFailure) + " " + error.what());
     return kExitFailure;
   }
 }

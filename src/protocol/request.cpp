@@ -179,7 +179,9 @@ ParseResult RequestParser::parse(std::string_view line) {
 
   const boost::json::value* id = object.if_contains("id");
   std::string echo_id(messages::kUnknownId);
-  if (id != nullptr && id->is_string()) echo_id = std::string(id->get_string());
+  if (id != nullptr && id->is_string() && id->get_string().size() <= kMaxIdBytes) {
+    echo_id = std::string(id->get_string());
+  }
 
   const boost::json::value* type = object.if_contains("type");
   if (type == nullptr || !type->is_string()) {

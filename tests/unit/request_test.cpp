@@ -62,6 +62,13 @@ TEST(RequestParser, NonStringIdIsRefusedWithUnknown) {
   EXPECT_EQ(parse_error(parser, R"({"type":"ping"})").id, "unknown");
 }
 
+TEST(RequestParser, OverLongIdIsNeverEchoed) {
+  RequestParser parser(64);
+  const std::string long_id(300, 'i');
+  EXPECT_EQ(parse_error(parser, R"({"id":")" + long_id + "\"}").id, "unknown");
+  EXPECT_EQ(parse_error(parser, R"({"type":"ping","id":")" + long_id + "\"}").id, "unknown");
+}
+
 TEST(RequestParser, UnknownTypeIsNamed) {
   RequestParser parser(64);
   RequestError error = parse_error(parser, R"({"type":"lokc","id":"q"})");
