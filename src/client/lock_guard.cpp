@@ -133,21 +133,31 @@ LockGuard LockGuard::acquire_with(Client client, std::string_view lock_name, Loc
   if (!guard.result_.acquired) return guard;
   const bool waited = options.wait.count() > 0;
   options.wait = milliseconds(0);
+  bool vouched = true;
   if (waited) {
     // The lease began when the daemon granted it, at some moment of the wait: renew it once so
     // that it is reckoned from a known instant.
     sent = Clock::now();
-    LockResult renewal = client.acquire_lock(lock_name, options);
-    // Refused: the lease ended before the renewal and another session has the lock now. A new
-    // token: it ended, and this session got the lock again.
-    if (!renewal.acquired || renewal.token != guard.result_.token) {
-      guard.result_ = std::move(renewal);
-      if (!guard.result_.acquired) return guard;
+    try {
+      LockResult renewal = client.acquire_lock(lock_name, options);
+      // Refused: the lease ended before the renewal and another session has the lock now. A new
+      // token: it ended, and this session got the lock again.
+      if (!renewal.acquired || renewal.token != guard.result_.token) {
+        guard.result_ = std::move(renewal);
+        if (!guard.result_.acquired) return guard;
+      }
+    } catch (const ClientError&) {
+      // The daemon went away right after granting the lock: the guard holds it, but as lost.
+      vouched = false;
     }
   }
   guard.state_ = std::make_unique<State>(std::move(client), std::string(lock_name), options, sent,
                                          guard.result_.token);
   State* state = guard.state_.get();
+  if (!vouched) {
+    state->lost.store(true);
+    return guard;
+  }
   state->renewer = start_signal_free_thread([state] { state->renew_until_stopped(); });
   return guard;
 }
