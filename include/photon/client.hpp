@@ -190,6 +190,9 @@ class Client {
   // Sends `request` (with a fresh id and the session) and returns the reply to it, waiting at
   // most `timeout`. Error replies throw ClientError(kRefused); success: false is returned as is.
   boost::json::object exchange(boost::json::object request, std::chrono::milliseconds timeout);
+  // Runs the handlers of queued messages that have one; returns the first message without one,
+  // taken off the queue, or nothing once the queue is empty. Counts handler calls in `handled`.
+  std::optional<ChannelMessage> dispatch_queued(std::size_t& handled);
   // Reads one line outside any request (a channel message) and queues it; false on timeout.
   bool read_pushed_line(std::chrono::steady_clock::time_point deadline);
   // Queues a channel_message line; false when `reply` is not one.

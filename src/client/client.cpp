@@ -395,18 +395,23 @@ bool Client::read_pushed_line(Clock::time_point deadline) {
   return true;
 }
 
+std::optional<ChannelMessage> Client::dispatch_queued(std::size_t& handled) {
+  while (!unclaimed_.empty()) {
+    ChannelMessage message = std::move(unclaimed_.front());
+    unclaimed_.pop_front();
+    const MessageHandler* handler = handler_for(message.channel);
+    if (handler == nullptr) return message;
+    (*handler)(message);
+    ++handled;
+  }
+  return std::nullopt;
+}
+
 std::optional<ChannelMessage> Client::next(std::chrono::milliseconds timeout) {
   const auto deadline = deadline_after(timeout);
+  std::size_t handled = 0;
   for (;;) {
-    while (!unclaimed_.empty()) {
-      ChannelMessage message = std::move(unclaimed_.front());
-      unclaimed_.pop_front();
-      if (const MessageHandler* handler = handler_for(message.channel)) {
-        (*handler)(message);
-        continue;
-      }
-      return message;
-    }
+    if (auto message = dispatch_queued(handled)) return message;
     if (!read_pushed_line(deadline)) return std::nullopt;
   }
 }
@@ -415,25 +420,15 @@ std::size_t Client::poll(std::chrono::milliseconds timeout) {
   const auto deadline = deadline_after(timeout);
   std::size_t handled = 0;
   std::deque<ChannelMessage> kept;
-  // Messages without a handler stay queued for next(), also when reading fails.
+  // Messages without a handler stay queued for next(), in order, also when reading fails.
   auto keep_unhandled = [&] {
     for (auto& message : unclaimed_) kept.push_back(std::move(message));
     unclaimed_ = std::move(kept);
   };
   try {
-    for (;;) {
-      while (!unclaimed_.empty()) {
-        ChannelMessage message = std::move(unclaimed_.front());
-        unclaimed_.pop_front();
-        if (const MessageHandler* handler = handler_for(message.channel)) {
-          (*handler)(message);
-          ++handled;
-        } else {
-          kept.push_back(std::move(message));
-        }
-      }
-      if (!read_pushed_line(deadline)) break;
-    }
+    do {
+      while (auto message = dispatch_queued(handled)) kept.push_back(std::move(*message));
+    } while (read_pushed_line(deadline));
   } catch (...) {
     keep_unhandled();
     throw;
