@@ -487,7 +487,7 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   auto* start = app.add_subcommand("start", "Start photon NAME's daemon in the background (if not running)");
   start->add_option("name", name, "Photon name")->required();
-  start->add_option("--idle-timeout", idle_timeout, "Exit after this long with no client; 0 = never")
+  start->add_option("--idle-timeout", idle_timeout, "Daemon exits after this long with no client and no lock held; 0 = never")
       ->capture_default_str();
   start->add_option("--log-level", log_level, "Daemon log level")->capture_default_str();
 

@@ -164,7 +164,7 @@ int main(int argc, char** argv) {
   serve->add_option("name", flags.name, "Photon name: [A-Za-z0-9][A-Za-z0-9._-]{0,63}")->required();
   serve->add_flag("--detach", flags.detach, "Run in the background; return once the socket answers");
   serve->add_option("--idle-timeout", flags.idle_timeout,
-                    "Exit after this long with no client (e.g. 30s, 10m); 0 = never")
+                    "Exit after this long with no client connected and no lock held (e.g. 30s, 10m); 0 = never")
       ->capture_default_str();
   serve->add_option("--log-level", flags.log_level,
                     "trace, debug, info, warn, error, critical or off")
