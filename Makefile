@@ -1,6 +1,6 @@
 # photond's entry points. `make run` and `make test` each work alone on a fresh Debian 12 machine
 # (as root, or with sudo): they install what is missing, configure, build, then run or test.
-.PHONY: deps build run test asan fuzz-build fuzz bench tsan format clean
+.PHONY: deps build run test asan fuzz-build tsan-build fuzz bench tsan format clean
 
 NAME ?= example
 JOBS ?= $(shell nproc)
@@ -20,12 +20,17 @@ fuzz-build: deps
 	cmake --preset fuzz
 	cmake --build --preset fuzz -j $(JOBS)
 
-asan: deps fuzz-build
+# The code where threads meet (LockGuard's renewal thread), built under TSan for `make test`.
+tsan-build: deps
+	cmake --preset tsan
+	cmake --build --preset tsan -j $(JOBS) --target photond photon_lock_client_tests
+
+asan: deps fuzz-build tsan-build
 	cmake --preset asan
 	cmake --build --preset asan -j $(JOBS)
 
-# The whole suite under ASan+UBSan: unit tests, black-box tests of the real binaries, and a
-# bounded fuzzing run.
+# The whole suite under ASan+UBSan: unit tests, black-box tests of the real binaries, a bounded
+# fuzzing run, and the threaded client tests under TSan.
 test: asan
 	ctest --preset asan -j $(JOBS)
 
