@@ -61,7 +61,6 @@ class Dispatcher final : public net::PeerHandler {
 
   // Whether any client holds state that should keep the daemon alive (for the idle timeout).
   std::size_t open_sessions() const { return open_sessions_; }
-  const core::ChannelRegistry& channels() const { return channels_; }
   std::size_t held_locks() const { return locks_.size(); }
 
  private:
