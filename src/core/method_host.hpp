@@ -1,0 +1,120 @@
+// The photon's methods as the daemon sees them, whatever runs them: a C++ class embedded in the
+// daemon (core/embedded_host) or scripts named in a manifest (core/exec_host). The `command`
+// request, and later jobs and webhooks, call methods only through this interface.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace photon::core {
+
+// One parameter a method documents (shown by list_methods; not enforced by the daemon).
+struct ParamInfo {
+  std::string name;
+  std::string type;  // "string", "number", "boolean", "object", "array" or "any"
+  std::string description;
+  bool required = true;
+};
+
+struct MethodInfo {
+  std::string name;
+  std::string description;
+  std::vector<ParamInfo> params;
+};
+
+// One call of a method.
+struct CallRequest {
+  std::string method;
+  boost::json::object args;
+  std::string session_id;   // never empty: "default" when the caller named none
+  std::string client_type;  // as the caller said ("cli", "mcp", "beam"...), or empty
+};
+
+enum class CallStatus {
+  kOk,         // `data` is the method's result
+  kFailed,     // the method reported an error, threw, or exited non-zero
+  kBusy,       // a concurrency limit refused the call (it never started)
+  kTimedOut,   // the method ran past its timeout and was stopped
+  kCancelled,  // the daemon is shutting down
+};
+
+struct CallOutcome {
+  CallStatus status = CallStatus::kFailed;
+  boost::json::value data;  // kOk: the result (null when the method returned nothing)
+  std::string error;        // otherwise: what happened, in words
+
+  static CallOutcome success(boost::json::value data) {
+    return {CallStatus::kOk, std::move(data), {}};
+  }
+  static CallOutcome failure(CallStatus status, std::string error) {
+    return {status, nullptr, std::move(error)};
+  }
+  bool ok() const { return status == CallStatus::kOk; }
+};
+
+// Hands a prompt's answer back to the method: the value the caller gave, or nothing when the
+// caller declined (promptValue null), left, or did not answer in time.
+using PromptAnswer = std::function<void(std::optional<boost::json::value>)>;
+
+// What a running call tells whoever started it. For a `command` the dispatcher implements it and
+// forwards to the caller's connection.
+// Thread rule: hosts call these on the event loop thread only, never from inside
+// MethodHost::start, and never again after on_finish.
+class CallObserver {
+ public:
+  virtual ~CallObserver() = default;
+  // The method emitted `event`. With a string "channel" member it is a channel event, otherwise
+  // progress for the caller.
+  virtual void on_emit(boost::json::object event) = 0;
+  // The method asks its caller a question (the spec's prompt shape: type, message, default,
+  // options). The observer calls `answer` exactly once, on the event loop thread; the call may
+  // have finished by then (a host must tolerate that).
+  virtual void on_prompt(boost::json::object prompt, PromptAnswer answer) = 0;
+  // The call is over; called exactly once per started call.
+  virtual void on_finish(CallOutcome outcome) = 0;
+};
+
+struct HostStats {
+  std::size_t running = 0;   // calls started and not yet finished (queued ones included)
+  std::size_t sessions = 0;  // live per-session instances (embedded photons)
+};
+
+// Thread rule: the event loop thread only.
+class MethodHost {
+ public:
+  virtual ~MethodHost() = default;
+
+  // Every method, in the order the photon declares them.
+  virtual const std::vector<MethodInfo>& methods() const = 0;
+
+  // Starts a call of one of methods(). Never blocks; the outcome and everything before it reach
+  // `observer` later, on the event loop thread.
+  virtual void start(CallRequest request, std::shared_ptr<CallObserver> observer) = 0;
+
+  virtual HostStats stats() const = 0;
+
+  // The daemon is shutting down: running calls are asked to stop (embedded methods see
+  // Context::cancelled(); exec children get SIGTERM, then SIGKILL) and finish kCancelled;
+  // queued calls finish kCancelled without starting. `done` runs on the loop thread once no
+  // call is running.
+  virtual void cancel_all(std::function<void()> done) = 0;
+};
+
+// A method by name, or null.
+inline const MethodInfo* find_method(const MethodHost& host, std::string_view name) {
+  for (const MethodInfo& method : host.methods()) {
+    if (method.name == name) return &method;
+  }
+  return nullptr;
+}
+
+}  // namespace photon::core

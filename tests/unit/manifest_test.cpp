@@ -1,0 +1,2 @@
+// placeholder: filled in by the method-hosting work.
+#include <gtest/gtest.h>
