@@ -1,8 +1,7 @@
 # photond's entry points. `make run` and `make test` each work alone on a fresh Debian 12 machine
 # (as root, or with sudo): they install what is missing, configure, build, then run or test.
-.PHONY: deps build run test asan fuzz-build tsan-build fuzz bench tsan format clean
+.PHONY: deps build run run-scripts test asan fuzz-build tsan-build fuzz bench tsan format clean
 
-NAME ?= example
 JOBS ?= $(shell nproc)
 
 deps:
@@ -12,9 +11,14 @@ build: deps
 	cmake --preset default
 	cmake --build --preset default -j $(JOBS)
 
-# Runs the example photon's daemon in the foreground (Ctrl-C stops it).
+# Runs the kanban photon's daemon in the foreground (Ctrl-C stops it): a C++ photon whose
+# program is its own daemon (examples/kanban).
 run: build
-	./build/default/photond serve $(NAME)
+	./build/default/examples/kanban
+
+# Runs the scripts photon: shell-script methods named in a manifest (examples/scripts).
+run-scripts: build
+	./build/default/photond serve scripts --manifest examples/scripts/photon.toml
 
 fuzz-build: deps
 	cmake --preset fuzz

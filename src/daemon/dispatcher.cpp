@@ -15,7 +15,8 @@ using protocol::Field;
 using protocol::Request;
 using protocol::RequestType;
 
-// A client connection's state: its peer, and its identity as a channel subscriber.
+// A client connection's state: its peer, its identity as a channel subscriber, and the commands
+// it has running (by request id, which is also how their prompts are answered).
 class Dispatcher::Session final : public net::PeerContext, public core::Subscriber {
  public:
   Session(net::Peer& peer, core::ConnectionId id) : peer_(peer), id_(id) {}
@@ -23,9 +24,48 @@ class Dispatcher::Session final : public net::PeerContext, public core::Subscrib
   net::Peer& peer() { return peer_; }
   core::ConnectionId id() const { return id_; }
 
+  std::map<std::string, std::shared_ptr<CommandCall>, std::less<>> commands;
+
  private:
   net::Peer& peer_;
   core::ConnectionId id_;
+};
+
+// One running `command`: the observer its method host reports to. It outlives its connection
+// when the caller leaves (the method runs on; what it sends then goes nowhere but its channels).
+// Thread rule: the event loop thread only.
+class Dispatcher::CommandCall final : public core::CallObserver {
+  std::weak_ptr<Dispatcher*> dispatcher_;
+
+ public:
+  CommandCall(std::weak_ptr<Dispatcher*> dispatcher, Session& session, std::string id,
+              std::string method)
+      : dispatcher_(std::move(dispatcher)),
+        session(&session),
+        id(std::move(id)),
+        method(std::move(method)) {}
+
+  void on_emit(boost::json::object event) override {
+    if (auto owner = dispatcher_.lock()) (*owner)->command_emitted(*this, std::move(event));
+  }
+  void on_prompt(boost::json::object prompt, core::PromptAnswer answer) override {
+    if (auto owner = dispatcher_.lock()) {
+      (*owner)->command_prompted(*this, std::move(prompt), std::move(answer));
+    } else {
+      answer(std::nullopt);
+    }
+  }
+  void on_finish(core::CallOutcome outcome) override {
+    if (auto owner = dispatcher_.lock()) (*owner)->command_finished(*this, std::move(outcome));
+  }
+
+  // Null once the caller's connection has closed.
+  Session* session;
+  const std::string id;
+  const std::string method;
+  // The prompt waiting for its answer, if any, and its entry in prompt_deadlines_.
+  core::PromptAnswer pending_answer;
+  std::multimap<std::chrono::steady_clock::time_point, CommandCall*>::iterator deadline;
 };
 
 namespace {
@@ -36,7 +76,13 @@ constexpr std::array kPublishFields{Field::kChannel, Field::kMessage};
 constexpr std::array kLockName{Field::kLockName};
 constexpr std::array kLockOptional{Field::kLockTimeout, Field::kLockWait,
                                    Field::kReleaseOnDisconnect};
+constexpr std::array kCommandRequired{Field::kMethod};
+constexpr std::array kCommandOptional{Field::kArgs, Field::kClientType};
+constexpr std::array kPromptResponseRequired{Field::kPromptValue};
 constexpr std::int64_t kDefaultLockTimeoutMs = 30'000;
+constexpr std::string_view kDefaultSession = "default";
+// An unknown method's error lists at most this many of the available ones.
+constexpr std::size_t kMethodsListedInError = 50;
 constexpr std::size_t kStatusChannelsListed = 1000;
 
 // The holder of a lock request: its session, else its id (as the spec's daemon does).
@@ -103,8 +149,9 @@ const Dispatcher::Route& Dispatcher::route_for(RequestType type) {
       {RequestType::kUnsubscribe, &Dispatcher::handle_unsubscribe, kChannelPattern,
        kNone},
       {RequestType::kPublish, &Dispatcher::handle_publish, kPublishFields, kNone},
-      {RequestType::kCommand, &Dispatcher::handle_not_supported, kNone, kNone},
-      {RequestType::kPromptResponse, &Dispatcher::handle_not_supported, kNone, kNone},
+      {RequestType::kCommand, &Dispatcher::handle_command, kCommandRequired, kCommandOptional},
+      {RequestType::kPromptResponse, &Dispatcher::handle_prompt_response, kPromptResponseRequired,
+       kNone},
       {RequestType::kLock, &Dispatcher::handle_lock, kLockName, kLockOptional},
       {RequestType::kUnlock, &Dispatcher::handle_unlock, kLockName, kNone},
       {RequestType::kListLocks, &Dispatcher::handle_list_locks, kNone, kNone},
@@ -112,13 +159,14 @@ const Dispatcher::Route& Dispatcher::route_for(RequestType type) {
       {RequestType::kUnschedule, &Dispatcher::handle_not_supported, kNone, kNone},
       {RequestType::kListJobs, &Dispatcher::handle_not_supported, kNone, kNone},
       {RequestType::kQueryLock, &Dispatcher::handle_query_lock, kLockName, kNone},
+      {RequestType::kListMethods, &Dispatcher::handle_list_methods, kNone, kNone},
   }};
   static_assert(kRoutes.size() == protocol::kRequestTypeCount);
   return kRoutes[static_cast<std::size_t>(type)];
 }
 
 Dispatcher::Dispatcher(DispatcherOptions options, const Clock& clock, DaemonControl& control,
-                       core::TokenAllocator& tokens)
+                       core::TokenAllocator& tokens, core::MethodHost* methods)
     : options_(std::move(options)),
       clock_(clock),
       control_(control),
@@ -126,13 +174,16 @@ Dispatcher::Dispatcher(DispatcherOptions options, const Clock& clock, DaemonCont
       channels_(options_.max_total_subscriptions),
       locks_(clock, tokens, options_.lock_limits),
       started_steady_(clock.steady()),
-      started_system_(clock.system()) {
+      started_system_(clock.system()),
+      methods_(methods) {
   for (std::size_t i = 0; i < protocol::kRequestTypeCount; ++i) {
     if (static_cast<std::size_t>(route_for(static_cast<RequestType>(i)).type) != i) {
       throw std::logic_error("dispatch table is out of order");
     }
   }
 }
+
+Dispatcher::~Dispatcher() = default;
 
 void Dispatcher::on_open(net::Peer& peer) {
   peer.set_context(std::make_unique<Session>(peer, next_connection_id_++));
@@ -144,6 +195,12 @@ void Dispatcher::on_close(net::Peer& peer) {
   if (session == nullptr) return;
   channels_.unsubscribe_all(*session);
   locks_.drop_connection(session->id());
+  // Its commands run on without a caller: prompts get no answer, the rest goes nowhere.
+  for (auto& [id, call] : session->commands) {
+    call->session = nullptr;
+    if (call->pending_answer) answer_prompt(*call, std::nullopt);
+  }
+  session->commands.clear();
   reschedule_locks();
   peer.set_context(nullptr);
   --open_sessions_;
@@ -151,10 +208,21 @@ void Dispatcher::on_close(net::Peer& peer) {
 
 void Dispatcher::on_timer() {
   locks_.expire_due();
+  const auto now = clock_.steady();
+  while (!prompt_deadlines_.empty() && prompt_deadlines_.begin()->first <= now) {
+    answer_prompt(*prompt_deadlines_.begin()->second, std::nullopt);
+  }
   reschedule_locks();
 }
 
-void Dispatcher::reschedule_locks() { control_.wake_at(locks_.next_deadline()); }
+void Dispatcher::reschedule_locks() {
+  std::optional<std::chrono::steady_clock::time_point> next = locks_.next_deadline();
+  if (!prompt_deadlines_.empty()) {
+    const auto prompt = prompt_deadlines_.begin()->first;
+    if (!next || prompt < *next) next = prompt;
+  }
+  control_.wake_at(next);
+}
 
 void Dispatcher::on_line(net::Peer& peer, std::string_view line) {
   auto* session = static_cast<Session*>(peer.context());
@@ -298,6 +366,157 @@ void Dispatcher::handle_query_lock(Session& session, const Request& request) {
   boost::json::value found = lock ? boost::json::value(lock_json(*lock)) : boost::json::value(nullptr);
   session.peer().send(
       protocol::result_line(request.id, true, boost::json::object{{"lock", std::move(found)}}));
+  reschedule_locks();
+}
+
+void Dispatcher::handle_command(Session& session, const Request& request) {
+  const std::string_view method = request.string_field("method");
+  if (methods_ == nullptr) {
+    session.peer().send(protocol::error_line(
+        request.id, "photon \"" + options_.photon_name +
+                        "\" has no methods (serve a manifest with --manifest, or a C++ photon)"));
+    return;
+  }
+  if (core::find_method(*methods_, method) == nullptr) {
+    std::string available;
+    const auto& all = methods_->methods();
+    for (std::size_t i = 0; i < all.size() && i < kMethodsListedInError; ++i) {
+      available += (i == 0 ? "" : ", ") + all[i].name;
+    }
+    if (all.size() > kMethodsListedInError) {
+      available += " and " + std::to_string(all.size() - kMethodsListedInError) + " more";
+    }
+    session.peer().send(protocol::error_line(
+        request.id, "unknown method \"" + std::string(method) + "\"; available: " +
+                        (available.empty() ? "none" : available)));
+    return;
+  }
+  if (session.commands.contains(request.id)) {
+    session.peer().send(protocol::error_line(
+        request.id, "a command with id \"" + std::string(request.id) +
+                        "\" is already running on this connection (ids must be unique)"));
+    return;
+  }
+  if (session.commands.size() >= options_.max_commands_per_connection) {
+    session.peer().send(protocol::error_line(
+        request.id, "too many commands running on this connection (limit " +
+                        std::to_string(options_.max_commands_per_connection) + ")"));
+    return;
+  }
+  if (running_commands_ >= options_.max_running_commands) {
+    session.peer().send(protocol::error_line(
+        request.id, "too many commands running in the daemon (limit " +
+                        std::to_string(options_.max_running_commands) + ")"));
+    return;
+  }
+  core::CallRequest call_request;
+  call_request.method = std::string(method);
+  if (const boost::json::value* args = request.find("args")) call_request.args = args->get_object();
+  const std::string_view session_id = request.string_field("sessionId");
+  call_request.session_id = std::string(session_id.empty() ? kDefaultSession : session_id);
+  call_request.client_type = std::string(request.string_field("clientType"));
+  auto call = std::make_shared<CommandCall>(self_, session, std::string(request.id),
+                                            call_request.method);
+  session.commands.emplace(call->id, call);
+  ++running_commands_;
+  methods_->start(std::move(call_request), std::move(call));
+}
+
+void Dispatcher::handle_prompt_response(Session& session, const Request& request) {
+  auto found = session.commands.find(request.id);
+  if (found == session.commands.end()) {
+    session.peer().send(protocol::error_line(
+        request.id, "no command with id \"" + std::string(request.id) +
+                        "\" is running on this connection"));
+    return;
+  }
+  // An answer to a prompt that has timed out already is dropped: the command's own reply is
+  // still to come on this id, and an error here would read as its failure.
+  CommandCall& call = *found->second;
+  if (!call.pending_answer) return;
+  const boost::json::value& value = *request.find("promptValue");
+  answer_prompt(call, value.is_null() ? std::nullopt : std::optional<boost::json::value>(value));
+  reschedule_locks();
+}
+
+void Dispatcher::handle_list_methods(Session& session, const Request& request) {
+  boost::json::array methods;
+  if (methods_ != nullptr) {
+    for (const core::MethodInfo& method : methods_->methods()) {
+      boost::json::array params;
+      for (const core::ParamInfo& param : method.params) {
+        params.push_back(boost::json::object{{"name", param.name},
+                                             {"type", param.type},
+                                             {"description", param.description},
+                                             {"required", param.required}});
+      }
+      methods.push_back(boost::json::object{{"name", method.name},
+                                            {"description", method.description},
+                                            {"params", std::move(params)}});
+    }
+  }
+  session.peer().send(protocol::result_line(
+      request.id, true,
+      boost::json::object{{"photon", options_.photon_name}, {"methods", std::move(methods)}}));
+}
+
+void Dispatcher::command_emitted(CommandCall& call, boost::json::object event) {
+  const boost::json::value* channel = event.if_contains("channel");
+  if (channel == nullptr) {
+    if (call.session != nullptr) call.session->peer().send(protocol::emit_line(call.id, event));
+    return;
+  }
+  // The whole event is the message, as the spec's daemon publishes it; the caller's own
+  // connection is excluded like any publisher's.
+  std::optional<std::string> invalid =
+      channel->is_string() ? protocol::channel_name_error(channel->get_string(), false)
+                           : std::optional<std::string>(protocol::messages::kChannelNotString);
+  if (invalid) {
+    // The method's mistake, not the caller's: the caller sees it as progress, so it is noticed.
+    if (call.session != nullptr) {
+      call.session->peer().send(protocol::emit_line(
+          call.id, boost::json::object{{"error", "emit not published: " + *invalid},
+                                       {"event", std::move(event)}}));
+    }
+    return;
+  }
+  const std::string name(channel->get_string());
+  const boost::json::value message(std::move(event));
+  channels_.publish(name, call.session, [&] {
+    return make_shared_bytes(
+        protocol::channel_message_line(next_message_sequence_++, name, message));
+  });
+}
+
+void Dispatcher::command_prompted(CommandCall& call, boost::json::object prompt,
+                                  core::PromptAnswer answer) {
+  // No caller to ask, or a second prompt while one waits (one question at a time per call).
+  if (call.session == nullptr || call.pending_answer) {
+    answer(std::nullopt);
+    return;
+  }
+  call.pending_answer = std::move(answer);
+  call.deadline = prompt_deadlines_.emplace(clock_.steady() + options_.prompt_timeout, &call);
+  call.session->peer().send(protocol::prompt_line(call.id, prompt));
+  reschedule_locks();
+}
+
+void Dispatcher::answer_prompt(CommandCall& call, std::optional<boost::json::value> answer) {
+  core::PromptAnswer pending = std::move(call.pending_answer);
+  call.pending_answer = nullptr;
+  prompt_deadlines_.erase(call.deadline);
+  pending(std::move(answer));
+}
+
+void Dispatcher::command_finished(CommandCall& call, core::CallOutcome outcome) {
+  --running_commands_;
+  if (call.pending_answer) answer_prompt(call, std::nullopt);
+  Session* session = call.session;
+  if (session == nullptr) return;
+  session->peer().send(outcome.ok() ? protocol::result_line(call.id, true, outcome.data)
+                                    : protocol::error_line(call.id, outcome.error));
+  const std::string id = call.id;
+  session->commands.erase(id);  // may destroy `call`
   reschedule_locks();
 }
 

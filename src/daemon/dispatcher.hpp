@@ -6,11 +6,14 @@
 #include "common/clock.hpp"
 #include "core/channel_registry.hpp"
 #include "core/lock_table.hpp"
+#include "core/method_host.hpp"
 #include "net/peer.hpp"
 #include "protocol/request.hpp"
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <span>
 #include <string>
 
@@ -40,6 +43,11 @@ struct DispatcherOptions {
   std::size_t max_subscriptions = 4096;
   core::LockLimits lock_limits;
   std::size_t max_total_subscriptions = 1'000'000;
+  // How long a method's prompt waits for its answer before the method gets none.
+  std::chrono::milliseconds prompt_timeout{5 * 60 * 1000};
+  // Commands running at once: per connection, and in the daemon.
+  std::size_t max_commands_per_connection = 256;
+  std::size_t max_running_commands = 4096;
 };
 
 // Parses each line, validates it against its row of the table and calls the row's handler.
@@ -48,23 +56,29 @@ struct DispatcherOptions {
 // Thread rule: the event loop thread only.
 class Dispatcher final : public net::PeerHandler {
  public:
-  // `tokens` must outlive the dispatcher.
+  // `tokens` and `methods` must outlive the dispatcher; `methods` may be null (a photon with no
+  // methods: `command` is refused).
   Dispatcher(DispatcherOptions options, const Clock& clock, DaemonControl& control,
-             core::TokenAllocator& tokens);
+             core::TokenAllocator& tokens, core::MethodHost* methods = nullptr);
+  ~Dispatcher() override;
 
   void on_open(net::Peer& peer) override;
   void on_line(net::Peer& peer, std::string_view line) override;
   void on_close(net::Peer& peer) override;
 
-  // The time asked for with DaemonControl::wake_at has come: expire leases, end waits.
+  // The time asked for with DaemonControl::wake_at has come: expire leases, end waits, give up
+  // on unanswered prompts.
   void on_timer();
 
   // Whether any client holds state that should keep the daemon alive (for the idle timeout).
   std::size_t open_sessions() const { return open_sessions_; }
   std::size_t held_locks() const { return locks_.size(); }
+  std::size_t running_commands() const { return running_commands_; }
 
  private:
   class Session;
+  class CommandCall;
+  friend class CommandCall;
   using Handler = void (Dispatcher::*)(Session&, const protocol::Request&);
   struct Route {
     protocol::RequestType type;
@@ -84,9 +98,19 @@ class Dispatcher final : public net::PeerHandler {
   void handle_unlock(Session& session, const protocol::Request& request);
   void handle_list_locks(Session& session, const protocol::Request& request);
   void handle_query_lock(Session& session, const protocol::Request& request);
+  void handle_command(Session& session, const protocol::Request& request);
+  void handle_prompt_response(Session& session, const protocol::Request& request);
+  void handle_list_methods(Session& session, const protocol::Request& request);
   void handle_not_supported(Session& session, const protocol::Request& request);
-  // Tells the daemon when the lock table next needs on_timer().
+  // Tells the daemon when the lock table or a prompt next needs on_timer().
   void reschedule_locks();
+
+  // What a method's emit, prompt and end do (CommandCall forwards here).
+  void command_emitted(CommandCall& call, boost::json::object event);
+  void command_prompted(CommandCall& call, boost::json::object prompt, core::PromptAnswer answer);
+  void command_finished(CommandCall& call, core::CallOutcome outcome);
+  // Ends the wait of `call`'s prompt, handing `answer` to the method.
+  void answer_prompt(CommandCall& call, std::optional<boost::json::value> answer);
 
   DispatcherOptions options_;
   const Clock& clock_;
@@ -99,6 +123,13 @@ class Dispatcher final : public net::PeerHandler {
   std::uint64_t next_message_sequence_ = 1;
   std::size_t open_sessions_ = 0;
   core::ConnectionId next_connection_id_ = 1;
+  core::MethodHost* methods_;
+  std::size_t running_commands_ = 0;
+  // Prompts waiting for an answer, by deadline (the call keeps its own entry's iterator).
+  std::multimap<std::chrono::steady_clock::time_point, CommandCall*> prompt_deadlines_;
+  // Calls hold a weak reference: a method still running in its host when the dispatcher is gone
+  // (daemon teardown) then reports to nobody.
+  std::shared_ptr<Dispatcher*> self_ = std::make_shared<Dispatcher*>(this);
 };
 
 }  // namespace photon::daemon

@@ -25,6 +25,14 @@ inline constexpr std::string_view kLockNameTooLong = "\"lockName\" is longer tha
 inline constexpr std::string_view kLockNameControl = "\"lockName\" contains a control character";
 inline constexpr std::string_view kReleaseOnDisconnectNotBool =
     "\"releaseOnDisconnect\" must be true or false";
+inline constexpr std::string_view kMethodNotString = "\"method\" must be a non-empty string";
+inline constexpr std::string_view kMethodTooLong = "\"method\" is longer than 256 bytes";
+inline constexpr std::string_view kMethodControl = "\"method\" contains a control character";
+inline constexpr std::string_view kArgsNotObject = "\"args\" must be a JSON object";
+inline constexpr std::string_view kClientTypeInvalid =
+    "\"clientType\" must be a string of at most 64 bytes";
+inline constexpr std::string_view kPromptValueMissing =
+    "prompt_response requires \"promptValue\" (null declines)";
 inline constexpr std::string_view kSessionIdNotString = "\"sessionId\" must be a string";
 inline constexpr std::string_view kSessionIdTooLong = "\"sessionId\" is longer than 256 bytes";
 inline constexpr std::string_view kTooManySubscriptions =

@@ -63,6 +63,24 @@ std::string error_line(std::string_view id, std::string_view message) {
   return out;
 }
 
+std::string emit_line(std::string_view id, const boost::json::object& data) {
+  std::string out = R"({"type":"emit","id":)";
+  append_json_string(out, id);
+  out += R"(,"emitData":)";
+  append_json_value(out, data);
+  out += "}\n";
+  return out;
+}
+
+std::string prompt_line(std::string_view id, const boost::json::object& prompt) {
+  std::string out = R"({"type":"prompt","id":)";
+  append_json_string(out, id);
+  out += R"(,"prompt":)";
+  append_json_value(out, prompt);
+  out += "}\n";
+  return out;
+}
+
 std::string pong_line(std::string_view id) {
   std::string out = R"({"type":"pong","id":)";
   append_json_string(out, id);

@@ -16,6 +16,12 @@ std::string result_line(std::string_view id, bool success, const boost::json::va
 // {"type":"error","id":ID,"error":MESSAGE}
 std::string error_line(std::string_view id, std::string_view message);
 
+// {"type":"emit","id":ID,"emitData":DATA}: a running command's progress, to its caller.
+std::string emit_line(std::string_view id, const boost::json::object& data);
+
+// {"type":"prompt","id":ID,"prompt":PROMPT}: a running command asks its caller.
+std::string prompt_line(std::string_view id, const boost::json::object& prompt);
+
 // {"type":"pong","id":ID}
 std::string pong_line(std::string_view id);
 

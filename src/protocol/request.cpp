@@ -13,7 +13,7 @@ namespace {
 constexpr std::array<std::string_view, kRequestTypeCount> kTypeNames = {
     "ping",   "shutdown",   "status",   "subscribe", "unsubscribe", "publish",    "command",
     "prompt_response", "lock", "unlock", "list_locks", "schedule", "unschedule", "list_jobs",
-    "query_lock",
+    "query_lock", "list_methods",
 };
 
 bool has_control_character(std::string_view text) {
@@ -87,11 +87,44 @@ std::optional<std::string> field_error(const Request& request, Field field, bool
         return std::nullopt;
       }
       return std::string(messages::kReleaseOnDisconnectNotBool);
+    case Field::kMethod:
+      value = request.find("method");
+      if (value == nullptr && !required) return std::nullopt;
+      if (value == nullptr || !value->is_string() || value->get_string().empty()) {
+        return std::string(messages::kMethodNotString);
+      }
+      if (value->get_string().size() > kMaxMethodBytes) return std::string(messages::kMethodTooLong);
+      if (has_control_character(value->get_string())) return std::string(messages::kMethodControl);
+      return std::nullopt;
+    case Field::kArgs:
+      value = request.find("args");
+      if ((value == nullptr && !required) || (value != nullptr && value->is_object())) {
+        return std::nullopt;
+      }
+      return std::string(messages::kArgsNotObject);
+    case Field::kClientType:
+      value = request.find("clientType");
+      if (value == nullptr && !required) return std::nullopt;
+      if (value != nullptr && value->is_string() &&
+          value->get_string().size() <= kMaxClientTypeBytes) {
+        return std::nullopt;
+      }
+      return std::string(messages::kClientTypeInvalid);
+    case Field::kPromptValue:
+      if (request.find("promptValue") == nullptr && required) {
+        return std::string(messages::kPromptValueMissing);
+      }
+      return std::nullopt;
   }
   return std::nullopt;
 }
 
 }  // namespace
+
+std::optional<std::string> channel_name_error(std::string_view channel, bool allow_wildcard) {
+  const boost::json::value value(boost::json::string_view(channel.data(), channel.size()));
+  return channel_error(&value, allow_wildcard);
+}
 
 std::string_view request_type_name(RequestType type) {
   return kTypeNames[static_cast<std::size_t>(type)];

@@ -33,8 +33,9 @@ enum class RequestType : std::uint8_t {
   kUnschedule,
   kListJobs,
   kQueryLock,
+  kListMethods,
 };
-inline constexpr std::size_t kRequestTypeCount = 15;
+inline constexpr std::size_t kRequestTypeCount = 16;
 
 std::string_view request_type_name(RequestType type);
 std::optional<RequestType> request_type_from_name(std::string_view name);
@@ -48,13 +49,22 @@ enum class Field : std::uint8_t {
   kLockTimeout,     // integer milliseconds, 1 ≤ n ≤ kMaxLockTimeoutMs
   kLockWait,        // integer milliseconds, 0 ≤ n ≤ kMaxLockWaitMs
   kReleaseOnDisconnect,  // boolean
+  kMethod,          // non-empty string ≤ 256 bytes, no control characters
+  kArgs,            // a JSON object
+  kClientType,      // string ≤ 64 bytes
+  kPromptValue,     // any JSON value, must be present (null declines the prompt)
 };
 
 inline constexpr std::size_t kMaxIdBytes = 256;
 inline constexpr std::size_t kMaxChannelBytes = 256;
 inline constexpr std::size_t kMaxLockNameBytes = 256;
+inline constexpr std::size_t kMaxMethodBytes = 256;
+inline constexpr std::size_t kMaxClientTypeBytes = 64;
 inline constexpr std::int64_t kMaxLockTimeoutMs = 7LL * 24 * 3600 * 1000;
 inline constexpr std::int64_t kMaxLockWaitMs = 24LL * 3600 * 1000;
+
+// Why `channel` is not a valid channel name (a pattern when `allow_wildcard`), or nothing.
+std::optional<std::string> channel_name_error(std::string_view channel, bool allow_wildcard);
 
 // The integer a JSON number stands for (an integral double such as 3e4 counts), or nothing.
 std::optional<std::int64_t> integer_value(const boost::json::value& value);

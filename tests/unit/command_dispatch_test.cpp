@@ -1,0 +1,283 @@
+// Unit tests of the `command`, `prompt_response` and `list_methods` handlers: a fake method host
+// lets each test play the method's part (emit, prompt, finish) step by step.
+#include "daemon/dispatcher.hpp"
+#include "fake_clock.hpp"
+#include "fake_peer.hpp"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+namespace photon::daemon {
+namespace {
+
+using boost::json::parse;
+using testing::FakePeer;
+using namespace std::chrono_literals;
+
+class NullControl final : public DaemonControl {
+ public:
+  void request_shutdown() override {}
+  TransportCounters transport_counters() const override { return {}; }
+  void wake_at(std::optional<std::chrono::steady_clock::time_point> when) override { wake = when; }
+  std::optional<std::chrono::steady_clock::time_point> wake;
+};
+
+// Records the calls started; the test reports their progress through the observers.
+class FakeHost final : public core::MethodHost {
+ public:
+  FakeHost() {
+    methods_.push_back({"moveTask", "Move a task", {{"taskId", "number", "The task", true}}});
+    methods_.push_back({"ask", "Prompts", {}});
+  }
+  const std::vector<core::MethodInfo>& methods() const override { return methods_; }
+  void start(core::CallRequest request, std::shared_ptr<core::CallObserver> observer) override {
+    calls.push_back({std::move(request), std::move(observer)});
+  }
+  core::HostStats stats() const override { return {calls.size(), 0}; }
+  void cancel_all(std::function<void()> done) override { done(); }
+
+  struct Started {
+    core::CallRequest request;
+    std::shared_ptr<core::CallObserver> observer;
+  };
+  std::vector<Started> calls;
+
+ private:
+  std::vector<core::MethodInfo> methods_;
+};
+
+class CommandDispatchTest : public ::testing::Test {
+ protected:
+  CommandDispatchTest() : dispatcher_(options(), clock_, control_, tokens_, &host_) {
+    for (auto& peer : peers_) dispatcher_.on_open(peer);
+  }
+  ~CommandDispatchTest() override {
+    for (auto& peer : peers_) {
+      if (peer.context() != nullptr) dispatcher_.on_close(peer);
+    }
+  }
+  static DispatcherOptions options() {
+    DispatcherOptions result{"kanban"};
+    result.prompt_timeout = 30s;
+    result.max_commands_per_connection = 3;
+    return result;
+  }
+
+  void send(std::size_t from, std::string_view line) { dispatcher_.on_line(peers_[from], line); }
+  std::vector<boost::json::value> take(std::size_t peer) {
+    std::vector<boost::json::value> parsed;
+    for (const std::string& line : peers_[peer].take()) parsed.push_back(parse(line));
+    return parsed;
+  }
+  // The one line peer `peer` received since the last look.
+  boost::json::value one(std::size_t peer) {
+    auto lines = take(peer);
+    EXPECT_EQ(lines.size(), 1u);
+    return lines.empty() ? boost::json::value() : lines[0];
+  }
+  // Captures the answer a prompt gets.
+  core::PromptAnswer capture(std::optional<std::optional<boost::json::value>>& into) {
+    return [&into](std::optional<boost::json::value> value) { into = std::move(value); };
+  }
+
+  testing::FakeClock clock_;
+  NullControl control_;
+  core::TokenAllocator tokens_{0, [](std::uint64_t) { return std::optional<std::string>(); }};
+  FakeHost host_;
+  Dispatcher dispatcher_;
+  FakePeer peers_[3];
+};
+
+TEST_F(CommandDispatchTest, StartsTheMethodWithArgsSessionAndClientType) {
+  send(0, R"({"type":"command","id":"c1","method":"moveTask","args":{"taskId":1},"sessionId":"s1","clientType":"mcp"})");
+  send(0, R"({"type":"command","id":"c2","method":"moveTask"})");
+  ASSERT_EQ(host_.calls.size(), 2u);
+  EXPECT_EQ(host_.calls[0].request.method, "moveTask");
+  EXPECT_EQ(host_.calls[0].request.args, parse(R"({"taskId":1})").as_object());
+  EXPECT_EQ(host_.calls[0].request.session_id, "s1");
+  EXPECT_EQ(host_.calls[0].request.client_type, "mcp");
+  EXPECT_EQ(host_.calls[1].request.session_id, "default") << "no sessionId: the default session";
+  EXPECT_TRUE(peers_[0].lines.empty()) << "no reply until the method ends";
+  EXPECT_EQ(dispatcher_.running_commands(), 2u);
+}
+
+TEST_F(CommandDispatchTest, TheOutcomeIsTheReply) {
+  send(0, R"({"type":"command","id":"c1","method":"moveTask"})");
+  send(0, R"({"type":"command","id":"c2","method":"moveTask"})");
+  host_.calls[1].observer->on_finish(core::CallOutcome::failure(core::CallStatus::kFailed, "no task 9"));
+  host_.calls[0].observer->on_finish(core::CallOutcome::success(parse(R"({"success":true})")));
+  auto lines = take(0);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0], parse(R"({"type":"error","id":"c2","error":"no task 9"})"));
+  EXPECT_EQ(lines[1], parse(R"({"type":"result","id":"c1","success":true,"data":{"success":true}})"));
+  EXPECT_EQ(dispatcher_.running_commands(), 0u);
+}
+
+TEST_F(CommandDispatchTest, RefusalsAreErrors) {
+  send(0, R"({"type":"command","id":"c1","method":"nope"})");
+  EXPECT_EQ(one(0), parse(R"({"type":"error","id":"c1","error":"unknown method \"nope\"; available: moveTask, ask"})"));
+  send(0, R"({"type":"command","id":"c2"})");
+  EXPECT_EQ(one(0).at("error"), "\"method\" must be a non-empty string");
+  send(0, R"({"type":"command","id":"c3","method":"ask","args":[1]})");
+  EXPECT_EQ(one(0).at("error"), "\"args\" must be a JSON object");
+  send(0, R"({"type":"command","id":"c4","method":"ask","clientType":7})");
+  EXPECT_EQ(one(0).at("error"), "\"clientType\" must be a string of at most 64 bytes");
+  EXPECT_TRUE(host_.calls.empty());
+
+  send(0, R"({"type":"command","id":"dup","method":"ask"})");
+  send(0, R"({"type":"command","id":"dup","method":"ask"})");
+  EXPECT_NE(one(0).at("error").as_string().find("already running"), std::string::npos);
+  send(0, R"({"type":"command","id":"d2","method":"ask"})");
+  send(0, R"({"type":"command","id":"d3","method":"ask"})");
+  send(0, R"({"type":"command","id":"d4","method":"ask"})");
+  EXPECT_EQ(one(0).at("error"), "too many commands running on this connection (limit 3)");
+  EXPECT_EQ(host_.calls.size(), 3u);
+}
+
+TEST_F(CommandDispatchTest, WithoutMethodsCommandIsRefusedAndListIsEmpty) {
+  Dispatcher bare({"plain"}, clock_, control_, tokens_, nullptr);
+  FakePeer peer;
+  bare.on_open(peer);
+  bare.on_line(peer, R"({"type":"command","id":"c","method":"x"})");
+  bare.on_line(peer, R"({"type":"list_methods","id":"l"})");
+  ASSERT_EQ(peer.lines.size(), 2u);
+  EXPECT_NE(parse(peer.lines[0]).at("error").as_string().find("has no methods"), std::string::npos);
+  EXPECT_EQ(parse(peer.lines[1]), parse(R"({"type":"result","id":"l","success":true,"data":{"photon":"plain","methods":[]}})"));
+  bare.on_close(peer);
+}
+
+TEST_F(CommandDispatchTest, ListMethodsDescribesEveryMethod) {
+  send(1, R"({"type":"list_methods","id":"l"})");
+  EXPECT_EQ(one(1), parse(R"({"type":"result","id":"l","success":true,"data":{"photon":"kanban","methods":[
+    {"name":"moveTask","description":"Move a task","params":[{"name":"taskId","type":"number","description":"The task","required":true}]},
+    {"name":"ask","description":"Prompts","params":[]}]}})"));
+}
+
+TEST_F(CommandDispatchTest, AChannelEmitReachesSubscribersButNotTheCaller) {
+  send(0, R"({"type":"subscribe","id":"s","channel":"board:*"})");
+  send(1, R"({"type":"subscribe","id":"s","channel":"board:*"})");
+  send(2, R"({"type":"subscribe","id":"s","channel":"board:main"})");
+  for (std::size_t i = 0; i < 3; ++i) take(i);
+  send(0, R"({"type":"command","id":"c1","method":"moveTask"})");
+  host_.calls[0].observer->on_emit(parse(R"({"channel":"board:main","event":"task-moved","data":{"taskId":1}})").as_object());
+  EXPECT_TRUE(take(0).empty());
+  for (std::size_t i : {1u, 2u}) {
+    auto message = one(i);
+    EXPECT_EQ(message.at("type"), "channel_message");
+    EXPECT_EQ(message.at("channel"), "board:main");
+    EXPECT_EQ(message.at("message"), parse(R"({"channel":"board:main","event":"task-moved","data":{"taskId":1}})"));
+  }
+}
+
+TEST_F(CommandDispatchTest, AnEmitWithoutChannelIsProgressForTheCaller) {
+  send(1, R"({"type":"subscribe","id":"s","channel":"*"})");
+  take(1);
+  send(0, R"({"type":"command","id":"c1","method":"moveTask"})");
+  host_.calls[0].observer->on_emit(parse(R"({"percent":50})").as_object());
+  EXPECT_EQ(one(0), parse(R"({"type":"emit","id":"c1","emitData":{"percent":50}})"));
+  EXPECT_TRUE(take(1).empty());
+}
+
+TEST_F(CommandDispatchTest, AnEmitToAnInvalidChannelIsReportedToTheCaller) {
+  send(1, R"({"type":"subscribe","id":"s","channel":"*"})");
+  take(1);
+  send(0, R"({"type":"command","id":"c1","method":"moveTask"})");
+  host_.calls[0].observer->on_emit(parse(R"({"channel":"board:*","event":"x"})").as_object());
+  auto line = one(0);
+  EXPECT_EQ(line.at("type"), "emit");
+  EXPECT_NE(line.at("emitData").at("error").as_string().find("emit not published"), std::string::npos);
+  EXPECT_TRUE(take(1).empty());
+}
+
+TEST_F(CommandDispatchTest, ConcurrentCommandsEachGetTheirOwnPrompt) {
+  std::optional<std::optional<boost::json::value>> first, second;
+  send(0, R"({"type":"command","id":"c1","method":"ask"})");
+  send(0, R"({"type":"command","id":"c2","method":"ask"})");
+  host_.calls[0].observer->on_prompt(parse(R"({"type":"text","message":"One?"})").as_object(), capture(first));
+  host_.calls[1].observer->on_prompt(parse(R"({"type":"confirm","message":"Two?"})").as_object(), capture(second));
+  auto lines = take(0);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0], parse(R"({"type":"prompt","id":"c1","prompt":{"type":"text","message":"One?"}})"));
+  EXPECT_EQ(lines[1], parse(R"({"type":"prompt","id":"c2","prompt":{"type":"confirm","message":"Two?"}})"));
+
+  send(0, R"({"type":"prompt_response","id":"c2","promptValue":true})");
+  ASSERT_TRUE(second);
+  EXPECT_EQ(*second, boost::json::value(true));
+  EXPECT_FALSE(first);
+  send(0, R"({"type":"prompt_response","id":"c1","promptValue":"Ada"})");
+  ASSERT_TRUE(first);
+  EXPECT_EQ(*first, boost::json::value("Ada"));
+  EXPECT_TRUE(take(0).empty()) << "an answer gets no reply line";
+}
+
+TEST_F(CommandDispatchTest, NullDeclinesAndStrayAnswersAreErrors) {
+  std::optional<std::optional<boost::json::value>> answer;
+  send(0, R"({"type":"command","id":"c1","method":"ask"})");
+  host_.calls[0].observer->on_prompt(parse(R"({"type":"text","message":"?"})").as_object(), capture(answer));
+  take(0);
+  send(0, R"({"type":"prompt_response","id":"c1","promptValue":null})");
+  ASSERT_TRUE(answer);
+  EXPECT_FALSE(*answer) << "null declines: the method gets nothing";
+
+  send(0, R"({"type":"prompt_response","id":"c1","promptValue":1})");
+  EXPECT_TRUE(take(0).empty()) << "no prompt waiting on a running command: dropped silently";
+  send(0, R"({"type":"prompt_response","id":"nope","promptValue":1})");
+  EXPECT_EQ(one(0).at("error"), "no command with id \"nope\" is running on this connection");
+  send(1, R"({"type":"prompt_response","id":"c1","promptValue":1})");
+  EXPECT_EQ(one(1).at("type"), "error") << "another connection cannot answer c1";
+  send(0, R"({"type":"prompt_response","id":"c1"})");
+  EXPECT_EQ(one(0).at("error"), "prompt_response requires \"promptValue\" (null declines)");
+}
+
+TEST_F(CommandDispatchTest, AnUnansweredPromptTimesOut) {
+  std::optional<std::optional<boost::json::value>> answer;
+  send(0, R"({"type":"command","id":"c1","method":"ask"})");
+  host_.calls[0].observer->on_prompt(parse(R"({"type":"text","message":"?"})").as_object(), capture(answer));
+  ASSERT_TRUE(control_.wake);
+  EXPECT_EQ(*control_.wake, clock_.steady() + 30s);
+  clock_.advance(30s - 1ms);
+  dispatcher_.on_timer();
+  EXPECT_FALSE(answer);
+  clock_.advance(1ms);
+  dispatcher_.on_timer();
+  ASSERT_TRUE(answer);
+  EXPECT_FALSE(*answer);
+  EXPECT_FALSE(control_.wake) << "nothing left to wake for";
+}
+
+TEST_F(CommandDispatchTest, ACallerThatLeavesLeavesTheMethodWithoutAnswer) {
+  std::optional<std::optional<boost::json::value>> answer, later;
+  send(1, R"({"type":"subscribe","id":"s","channel":"board:*"})");
+  take(1);
+  send(0, R"({"type":"command","id":"c1","method":"ask"})");
+  host_.calls[0].observer->on_prompt(parse(R"({"type":"text","message":"?"})").as_object(), capture(answer));
+  dispatcher_.on_close(peers_[0]);
+  ASSERT_TRUE(answer);
+  EXPECT_FALSE(*answer);
+  take(0);
+  // The method runs on: further prompts get nothing at once, channel emits still publish, and
+  // its end goes nowhere.
+  host_.calls[0].observer->on_prompt(parse(R"({"type":"text","message":"again?"})").as_object(), capture(later));
+  ASSERT_TRUE(later);
+  EXPECT_FALSE(*later);
+  host_.calls[0].observer->on_emit(parse(R"({"channel":"board:a","event":"x"})").as_object());
+  EXPECT_EQ(one(1).at("type"), "channel_message");
+  host_.calls[0].observer->on_finish(core::CallOutcome::success(1));
+  EXPECT_TRUE(peers_[0].lines.empty());
+  EXPECT_EQ(dispatcher_.running_commands(), 0u);
+}
+
+TEST_F(CommandDispatchTest, AMethodEndingWithAPromptOpenClosesIt) {
+  std::optional<std::optional<boost::json::value>> answer;
+  send(0, R"({"type":"command","id":"c1","method":"ask"})");
+  host_.calls[0].observer->on_prompt(parse(R"({"type":"text","message":"?"})").as_object(), capture(answer));
+  host_.calls[0].observer->on_finish(core::CallOutcome::success(nullptr));
+  ASSERT_TRUE(answer);
+  EXPECT_FALSE(control_.wake);
+  auto lines = take(0);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[1], parse(R"({"type":"result","id":"c1","success":true,"data":null})"));
+}
+
+}  // namespace
+}  // namespace photon::daemon
