@@ -1,6 +1,8 @@
 // Fuzzes request parsing and dispatch: the input is split into lines and fed to a Dispatcher by
 // two peers (so publishes fan out), and every line the daemon sends back must be a JSON object
-// with a string "type".
+// with a string "type". A scripted method host makes commands emit their args (channel included),
+// prompt and finish a step per line, so prompt_response, emits and callers that leave are fuzzed
+// too.
 #include "daemon/dispatcher.hpp"
 #include "fake_clock.hpp"
 #include "fake_peer.hpp"
@@ -9,6 +11,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <list>
 #include <string_view>
 
 namespace {
@@ -18,6 +21,67 @@ class NullControl final : public photon::daemon::DaemonControl {
   void request_shutdown() override {}
   photon::daemon::TransportCounters transport_counters() const override { return {}; }
   void wake_at(std::optional<std::chrono::steady_clock::time_point>) override {}
+};
+
+// Methods "run" (emits its args, then returns them) and "ask" (emits, prompts, then returns the
+// answer); each call takes one step per input line. Args with "fail" make the call fail.
+class ScriptedHost final : public photon::core::MethodHost {
+ public:
+  ScriptedHost() : methods_{{"run", "emits its args", {}}, {"ask", "prompts", {}}} {}
+  const std::vector<photon::core::MethodInfo>& methods() const override { return methods_; }
+  void start(photon::core::CallRequest request,
+             std::shared_ptr<photon::core::CallObserver> observer) override {
+    calls_.push_back({std::move(request), std::move(observer)});
+  }
+  photon::core::HostStats stats() const override { return {calls_.size(), 0}; }
+  void cancel_all(std::function<void()> done) override {
+    while (!calls_.empty()) finish(calls_.front(), photon::core::CallStatus::kCancelled);
+    done();
+  }
+
+  // Moves every call one step on.
+  void step() {
+    std::vector<Call*> now;
+    for (Call& call : calls_) now.push_back(&call);
+    for (Call* call : now) {
+      switch (call->step++) {
+        case 0:
+          call->observer->on_emit(call->request.args);
+          break;
+        case 1:
+          if (call->request.method == "ask") {
+            call->observer->on_prompt({{"type", "text"}, {"message", "?"}},
+                                      [answer = call->answer](std::optional<boost::json::value> value) {
+                                        *answer = value ? std::move(*value) : boost::json::value("none");
+                                      });
+          }
+          break;
+        default:
+          finish(*call, call->request.args.contains("fail") ? photon::core::CallStatus::kFailed
+                                                              : photon::core::CallStatus::kOk);
+      }
+    }
+  }
+
+ private:
+  struct Call {
+    photon::core::CallRequest request;
+    std::shared_ptr<photon::core::CallObserver> observer;
+    int step = 0;
+    std::shared_ptr<boost::json::value> answer = std::make_shared<boost::json::value>();
+  };
+
+  void finish(Call& call, photon::core::CallStatus status) {
+    auto observer = call.observer;
+    auto outcome = status == photon::core::CallStatus::kOk
+                       ? photon::core::CallOutcome::success(*call.answer)
+                       : photon::core::CallOutcome::failure(status, "failed");
+    calls_.remove_if([&](const Call& other) { return &other == &call; });
+    observer->on_finish(std::move(outcome));
+  }
+
+  std::vector<photon::core::MethodInfo> methods_;
+  std::list<Call> calls_;
 };
 
 void check_reply(const std::string& line) {
@@ -35,8 +99,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   photon::testing::FakeClock clock;
   NullControl control;
   photon::core::TokenAllocator tokens(0, [](std::uint64_t) { return std::optional<std::string>(); });
-  photon::daemon::Dispatcher dispatcher({"fuzz", 16, 8, {.max_locks = 16, .max_waiters_per_connection = 4}},
-                                        clock, control, tokens);
+  ScriptedHost host;
+  photon::daemon::DispatcherOptions options{
+      "fuzz", 16, 8, {.max_locks = 16, .max_waiters_per_connection = 4}};
+  options.prompt_timeout = std::chrono::milliseconds(20);
+  options.max_commands_per_connection = 8;
+  photon::daemon::Dispatcher dispatcher(options, clock, control, tokens, &host);
   photon::testing::FakePeer peers[2];
   for (auto& peer : peers) dispatcher.on_open(peer);
 
@@ -50,10 +118,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     dispatcher.on_line(peers[turn++ % 2], line);
     clock.advance(std::chrono::milliseconds(7));  // lets leases and waits run out along the way
     dispatcher.on_timer();
+    host.step();
   }
   for (auto& peer : peers) {
     for (const std::string& line : peer.lines) check_reply(line);
     dispatcher.on_close(peer);
   }
+  // Commands whose caller has left run to their end.
+  for (int i = 0; i < 3; ++i) host.step();
+  if (dispatcher.running_commands() != 0) std::abort();
   return 0;
 }
