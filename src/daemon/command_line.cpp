@@ -1,5 +1,11 @@
-// photond's command line: `photond serve NAME [flags]`, in the foreground or detached.
+// The daemon's command line, shared by photond (`photond serve NAME [flags]`) and by programs that
+// embed a C++ photon (`PROGRAM [NAME] [flags]`): flags, foreground or detached start.
+#include "daemon/command_line.hpp"
+
 #include "common/units.hpp"
+#include "core/embedded_host.hpp"
+#include "core/exec_host.hpp"
+#include "core/manifest.hpp"
 #include "daemon/daemon.hpp"
 
 #include <CLI/CLI.hpp>
@@ -15,7 +21,12 @@
 
 namespace {
 
+using namespace photon;
 using photon::daemon::DaemonOptions;
+using photon::daemon::HostEnvironment;
+
+// How messages name the program: photond, or the embedding program's own name.
+std::string program_name = "photond";
 using photon::daemon::StartupError;
 
 constexpr int kExitFailure = 1;
@@ -36,6 +47,10 @@ struct ServeFlags {
   std::string output_hard_limit = "32m";
   std::string output_soft_limit = "8m";
   std::string output_soft_seconds = "60";
+  std::string manifest;
+  std::string prompt_timeout = "5m";
+  std::string session_timeout = "10m";
+  std::size_t method_threads = 8;
 };
 
 DaemonOptions to_options(const ServeFlags& flags) {
@@ -65,103 +80,16 @@ DaemonOptions to_options(const ServeFlags& flags) {
   options.max_subscriptions = flags.max_subscriptions;
   options.max_locks = flags.max_locks;
   options.max_total_subscriptions = flags.max_total_subscriptions;
+  options.prompt_timeout = duration(flags.prompt_timeout, "--prompt-timeout");
+  if (options.prompt_timeout.count() == 0) {
+    throw StartupError(kExitUsage, "--prompt-timeout: must be more than 0");
+  }
   return options;
 }
 
-void redirect_stdio_to_null() {
-  const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-  if (null < 0) return;
-  ::dup2(null, STDIN_FILENO);
-  ::dup2(null, STDOUT_FILENO);
-  ::dup2(null, STDERR_FILENO);
-  ::close(null);
-}
-
-void write_all(int fd, const std::string& text) {
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t count = ::write(fd, text.data() + done, text.size() - done);
-    if (count <= 0) return;
-    done += static_cast<std::size_t>(count);
-  }
-}
-
-int serve_foreground(const DaemonOptions& options) {
-  try {
-    photon::daemon::run_daemon(options, [] {});
-    return 0;
-  } catch (const StartupError& error) {
-    std::cerr << "photond: " << error.what() << "\n";
-    return error.exit_code();
-  } catch (const std::exception& error) {
-    std::cerr << "photond: " << error.what() << "\n";
-    return kExitFailure;
-  }
-}
-
-// Forks twice (so the daemon is no child of the caller's session), and returns in the original
-// process once the daemon accepts connections or has failed to start. The daemon reports over a
-// pipe: "ready PID", or "CODE MESSAGE" on failure.
-int serve_detached(DaemonOptions options) {
-  int report[2];
-  if (::pipe2(report, O_CLOEXEC) != 0) {
-    std::perror("photond: pipe");
-    return kExitFailure;
-  }
-  const pid_t child = ::fork();
-  if (child < 0) {
-    std::perror("photond: fork");
-    return kExitFailure;
-  }
-  if (child > 0) {
-    ::close(report[1]);
-    std::string text;
-    char buffer[512];
-    ssize_t count = 0;
-    while ((count = ::read(report[0], buffer, sizeof buffer)) > 0) text.append(buffer, count);
-    ::close(report[0]);
-    ::waitpid(child, nullptr, 0);
-    if (text.rfind("ready ", 0) == 0) return 0;
-    if (text.empty()) {
-      std::cerr << "photond: the daemon exited before it was ready\n";
-      return kExitFailure;
-    }
-    const auto space = text.find(' ');
-    std::cerr << "photond: " << text.substr(space + 1) << "\n";
-    return std::atoi(text.substr(0, space).c_str());
-  }
-  ::close(report[0]);
-  ::setsid();
-  if (::fork() != 0) ::_exit(0);
-  redirect_stdio_to_null();
-  options.log_to_stderr = false;
-  try {
-    photon::daemon::run_daemon(options, [&] {
-      write_all(report[1], "ready " + std::to_string(::getpid()) + "\n");
-      ::close(report[1]);
-      report[1] = -1;  // the number may be reused (by a client socket) from now on
-    });
-    return 0;
-  } catch (const StartupError& error) {
-    if (report[1] >= 0) write_all(report[1], std::to_string(error.exit_code()) + " " + error.what());
-    return error.exit_code();
-  } catch (const std::exception& error) {
-    if (report[1] >= 0) write_all(report[1], std::to_string(kExitFailure) + " " + error.what());
-    return kExitFailure;
-  }
-}
-
-}  // namespace
-
-int main(int argc, char** argv) {
-  CLI::App app{"photond: the local daemon of a photon (pub/sub channels over a Unix socket)"};
-  app.set_version_flag("--version", std::string("photond ") + PHOTON_VERSION);
-  app.require_subcommand(1);
-
-  ServeFlags flags;
-  CLI::App* serve = app.add_subcommand(
-      "serve", "Run the daemon of photon NAME on $PHOTON_DIR/daemons/NAME.sock");
-  serve->add_option("name", flags.name, "Photon name: [A-Za-z0-9][A-Za-z0-9._-]{0,63}")->required();
+// Adds photond's `serve` flags to `command` (the NAME argument is the caller's business).
+void add_serve_flags(CLI::App& command, ServeFlags& flags, bool embedded) {
+  CLI::App* serve = &command;
   serve->add_flag("--detach", flags.detach, "Run in the background; return once the socket answers");
   serve->add_option("--idle-timeout", flags.idle_timeout,
                     "Exit after this long with no client connected and no lock held (e.g. 30s, 10m); 0 = never")
@@ -197,20 +125,187 @@ int main(int argc, char** argv) {
   serve->add_option("--output-soft-seconds", flags.output_soft_seconds,
                     "How long output may stay over the soft limit")
       ->capture_default_str();
+  if (!embedded) {
+    serve->add_option("--manifest", flags.manifest,
+                      "Serve the methods of this TOML manifest (exec photon; docs/methods.md)");
+  }
+  serve->add_option("--prompt-timeout", flags.prompt_timeout,
+                    "How long a method's prompt waits for the caller's answer")
+      ->capture_default_str();
+  if (embedded) {
+    serve->add_option("--session-timeout", flags.session_timeout,
+                      "Drop a session's photon instance after this long without a call")
+        ->capture_default_str();
+    serve->add_option("--method-threads", flags.method_threads,
+                      "Threads that run methods (a method waiting for a prompt holds one)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1024));
+  }
+}
 
+void redirect_stdio_to_null() {
+  const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null < 0) return;
+  ::dup2(null, STDIN_FILENO);
+  ::dup2(null, STDOUT_FILENO);
+  ::dup2(null, STDERR_FILENO);
+  ::close(null);
+}
+
+void write_all(int fd, const std::string& text) {
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t count = ::write(fd, text.data() + done, text.size() - done);
+    if (count <= 0) return;
+    done += static_cast<std::size_t>(count);
+  }
+}
+
+int serve_foreground(const DaemonOptions& options) {
+  try {
+    photon::daemon::run_daemon(options, [] {});
+    return 0;
+  } catch (const StartupError& error) {
+    std::cerr << program_name << ": " << error.what() << "\n";
+    return error.exit_code();
+  } catch (const std::exception& error) {
+    std::cerr << program_name << ": " << error.what() << "\n";
+    return kExitFailure;
+  }
+}
+
+// Forks twice (so the daemon is no child of the caller's session), and returns in the original
+// process once the daemon accepts connections or has failed to start. The daemon reports over a
+// pipe: "ready PID", or "CODE MESSAGE" on failure.
+int serve_detached(DaemonOptions options) {
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) {
+    std::perror((program_name + ": pipe").c_str());
+    return kExitFailure;
+  }
+  const pid_t child = ::fork();
+  if (child < 0) {
+    std::perror((program_name + ": fork").c_str());
+    return kExitFailure;
+  }
+  if (child > 0) {
+    ::close(report[1]);
+    std::string text;
+    char buffer[512];
+    ssize_t count = 0;
+    while ((count = ::read(report[0], buffer, sizeof buffer)) > 0) text.append(buffer, count);
+    ::close(report[0]);
+    ::waitpid(child, nullptr, 0);
+    if (text.rfind("ready ", 0) == 0) return 0;
+    if (text.empty()) {
+      std::cerr << program_name << ": the daemon exited before it was ready\n";
+      return kExitFailure;
+    }
+    const auto space = text.find(' ');
+    std::cerr << program_name << ": " << text.substr(space + 1) << "\n";
+    return std::atoi(text.substr(0, space).c_str());
+  }
+  ::close(report[0]);
+  ::setsid();
+  if (::fork() != 0) ::_exit(0);
+  redirect_stdio_to_null();
+  options.log_to_stderr = false;
+  try {
+    photon::daemon::run_daemon(options, [&] {
+      write_all(report[1], "ready " + std::to_string(::getpid()) + "\n");
+      ::close(report[1]);
+      report[1] = -1;  // the number may be reused (by a client socket) from now on
+    });
+    return 0;
+  } catch (const StartupError& error) {
+    if (report[1] >= 0) write_all(report[1], std::to_string(error.exit_code()) + " " + error.what());
+    return error.exit_code();
+  } catch (const std::exception& error) {
+    if (report[1] >= 0) write_all(report[1], std::to_string(kExitFailure) + " " + error.what());
+    return kExitFailure;
+  }
+}
+
+// Parses, converts and starts: the part both entry points share once their CLI::App is set up.
+int parse_and_serve(CLI::App& app, int argc, char** argv, ServeFlags& flags,
+                    const std::function<void(DaemonOptions&)>& add_host) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
     const int code = app.exit(error);
     return code == 0 ? 0 : kExitUsage;
   }
-
   DaemonOptions options;
   try {
     options = to_options(flags);
+    add_host(options);
   } catch (const StartupError& error) {
-    std::cerr << "photond: " << error.what() << "\n";
+    std::cerr << program_name << ": " << error.what() << "\n";
     return error.exit_code();
   }
   return flags.detach ? serve_detached(std::move(options)) : serve_foreground(options);
 }
+
+}  // namespace
+
+namespace photon::daemon {
+
+int photond_main(int argc, char** argv) {
+  CLI::App app{"photond: the local daemon of a photon (pub/sub, locks, methods over a Unix socket)"};
+  app.set_version_flag("--version", std::string("photond ") + PHOTON_VERSION);
+  app.require_subcommand(1);
+
+  ServeFlags flags;
+  CLI::App* serve = app.add_subcommand(
+      "serve", "Run the daemon of photon NAME on $PHOTON_DIR/daemons/NAME.sock");
+  serve->add_option("name", flags.name, "Photon name: [A-Za-z0-9][A-Za-z0-9._-]{0,63}")->required();
+  add_serve_flags(*serve, flags, false);
+  return parse_and_serve(app, argc, argv, flags, [&](DaemonOptions& options) {
+    if (flags.manifest.empty()) return;
+    // Loaded before the daemon starts (and before --detach forks), so a bad manifest is reported
+    // on the terminal with its line number.
+    auto manifest = std::make_shared<core::Manifest>([&] {
+      try {
+        return core::load_manifest(flags.manifest);
+      } catch (const core::ManifestError& error) {
+        throw StartupError(kExitUsage, error.what());
+      }
+    }());
+    options.make_host = [manifest, name = flags.name](HostEnvironment& environment) {
+      core::ExecHostOptions host_options;
+      host_options.photon_name = name;
+      host_options.socket = environment.paths.socket;
+      return std::make_unique<core::ExecHost>(environment.loop, *manifest, host_options);
+    };
+  });
+}
+
+int embedded_main(PhotonDefinition definition, int argc, char** argv) {
+  if (argc > 0 && argv[0] != nullptr) {
+    program_name = std::filesystem::path(argv[0]).filename().string();
+  }
+  CLI::App app{"The daemon of photon \"" + definition.name +
+               "\" (pub/sub, locks, its methods over a Unix socket)"};
+  app.set_version_flag("--version", program_name + " (photond " + PHOTON_VERSION + ")");
+  ServeFlags flags;
+  flags.name = definition.name;
+  app.add_option("name", flags.name, "Photon name (default: " + definition.name + ")");
+  add_serve_flags(app, flags, true);
+  auto shared = std::make_shared<PhotonDefinition>(std::move(definition));
+  return parse_and_serve(app, argc, argv, flags, [&](DaemonOptions& options) {
+    core::EmbeddedHostOptions host_options;
+    host_options.threads = flags.method_threads;
+    auto timeout = parse_duration(flags.session_timeout);
+    if (!timeout || timeout->count() == 0) {
+      throw StartupError(kExitUsage, "--session-timeout: invalid duration \"" +
+                                         flags.session_timeout + "\" (e.g. 30s, 10m)");
+    }
+    host_options.session_timeout = *timeout;
+    options.make_host = [shared, host_options](HostEnvironment& environment) {
+      return std::make_unique<core::EmbeddedHost>(environment.loop.get_executor(),
+                                                  environment.clock, *shared, host_options);
+    };
+  });
+}
+
+}  // namespace photon::daemon

@@ -27,6 +27,7 @@ namespace {
 
 constexpr std::size_t kLogFileBytes = 10u << 20;
 constexpr std::size_t kLogFilesKept = 3;
+constexpr std::chrono::seconds kMethodStopMargin{3};
 
 // Creates `dir` (and its parent) private to the owner; tightens an existing one we own.
 void make_private_directory(const std::filesystem::path& dir) {
@@ -71,13 +72,16 @@ class Daemon final : public DaemonControl, public net::PeerHandler {
         paths_(paths),
         tokens_(token_mark,
                 [this](std::uint64_t mark) { return store::save_token_mark(paths_.token_file, mark); }),
-        dispatcher_({options.photon_name, options.max_json_depth, options.max_subscriptions,
-                     {.max_locks = options.max_locks}, options.max_total_subscriptions},
-                    clock_, *this, tokens_),
+        methods_(make_host()),
+        dispatcher_(dispatcher_options(options), clock_, *this, tokens_, methods_.get()),
         signals_(io_, SIGINT, SIGTERM),
         idle_timer_(io_),
         lock_timer_(io_),
+        shutdown_timer_(io_),
         server_(io_, *this, clock_, options.server_limits) {}
+
+  // Calls still running once the loop has stopped (methods that ignored cancellation).
+  std::size_t stuck_calls() const { return methods_ ? methods_->stats().running : 0; }
 
   void listen() { server_.listen(paths_.socket); }
 
@@ -134,9 +138,25 @@ class Daemon final : public DaemonControl, public net::PeerHandler {
   }
 
  private:
-  // Idle means no client is connected (every subscription and waiter lives on a connection) and
-  // no lock is held. Services that keep work of their own (jobs, running methods) add theirs.
-  bool idle() const { return dispatcher_.open_sessions() == 0 && dispatcher_.held_locks() == 0; }
+  static DispatcherOptions dispatcher_options(const DaemonOptions& options) {
+    DispatcherOptions result{options.photon_name, options.max_json_depth, options.max_subscriptions,
+                             {.max_locks = options.max_locks}, options.max_total_subscriptions};
+    result.prompt_timeout = options.prompt_timeout;
+    return result;
+  }
+
+  std::unique_ptr<core::MethodHost> make_host() {
+    if (!options_.make_host) return nullptr;
+    HostEnvironment environment{io_, clock_, paths_};
+    return options_.make_host(environment);
+  }
+
+  // Idle means no client is connected (every subscription and waiter lives on a connection), no
+  // lock is held and no method runs (a caller may have left one running).
+  bool idle() const {
+    return dispatcher_.open_sessions() == 0 && dispatcher_.held_locks() == 0 &&
+           (!methods_ || methods_->stats().running == 0);
+  }
 
   // Counts from the last disconnect; when the timeout passes with other work still going on (a
   // lock held by a client that left), it counts again from then.
@@ -160,6 +180,22 @@ class Daemon final : public DaemonControl, public net::PeerHandler {
     signals_.cancel(ignored);
     // Remove the socket first: from now on a client finds no daemon rather than a dying one.
     std::filesystem::remove(paths_.socket, ignored);
+    if (!methods_) return close_connections();
+    // Running methods are stopped before connections close, so their callers hear how they
+    // ended. Exec children get SIGKILL within the host's kill grace; the extra time covers it.
+    shutdown_timer_.expires_after(options_.shutdown_grace + kMethodStopMargin);
+    shutdown_timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) close_connections();
+    });
+    methods_->cancel_all([this] {
+      shutdown_timer_.cancel();
+      close_connections();
+    });
+  }
+
+  void close_connections() {
+    if (closing_) return;
+    closing_ = true;
     server_.shutdown(options_.shutdown_grace, [this] { io_.stop(); });
   }
 
@@ -168,12 +204,15 @@ class Daemon final : public DaemonControl, public net::PeerHandler {
   SystemClock clock_;
   asio::io_context io_{1};
   core::TokenAllocator tokens_;
+  std::unique_ptr<core::MethodHost> methods_;
   Dispatcher dispatcher_;
   asio::signal_set signals_;
   asio::steady_timer idle_timer_;
   asio::steady_timer lock_timer_;
+  asio::steady_timer shutdown_timer_;
   bool lock_timer_armed_ = false;
   bool stopping_ = false;
+  bool closing_ = false;
   // Last, so it is destroyed first: closing connections calls back into everything above.
   net::UnixServer server_;
 };
@@ -235,6 +274,15 @@ void run_daemon(const DaemonOptions& options, const std::function<void()>& on_re
   daemon.run();
   std::error_code ignored;
   std::filesystem::remove(paths.socket, ignored);
+  if (const std::size_t stuck = daemon.stuck_calls(); stuck > 0) {
+    // A method that ignores Context::cancelled() would keep the process alive for ever: its
+    // thread cannot be stopped from outside, so the process ends without waiting for it.
+    spdlog::warn("{} method call(s) still running after the shutdown grace; exiting without them",
+                 stuck);
+    spdlog::info("stopped");
+    spdlog::shutdown();
+    std::_Exit(0);
+  }
   spdlog::info("stopped");
 }
 

@@ -3,9 +3,12 @@
 #pragma once
 
 #include "common/clock.hpp"
+#include "common/paths.hpp"
+#include "core/method_host.hpp"
 #include "daemon/dispatcher.hpp"
 #include "net/unix_server.hpp"
 
+#include <boost/asio/io_context.hpp>
 #include <spdlog/common.h>
 
 #include <chrono>
@@ -14,6 +17,15 @@
 #include <string>
 
 namespace photon::daemon {
+
+// What a method host is made with: the daemon's loop, clock and files.
+struct HostEnvironment {
+  boost::asio::io_context& loop;
+  const Clock& clock;
+  const PhotonPaths& paths;
+};
+// Makes the photon's method host once the daemon owns its files; may throw StartupError.
+using HostFactory = std::function<std::unique_ptr<core::MethodHost>(HostEnvironment&)>;
 
 struct DaemonOptions {
   std::string photon_name;
@@ -27,6 +39,9 @@ struct DaemonOptions {
   std::size_t max_subscriptions = 4096;
   std::size_t max_locks = 10'000;
   std::size_t max_total_subscriptions = 1'000'000;
+  // The photon's methods; none (`command` is refused) when empty.
+  HostFactory make_host;
+  std::chrono::milliseconds prompt_timeout{5 * 60 * 1000};
 };
 
 // A failure before the daemon is serving, with the process exit code it calls for
