@@ -214,8 +214,12 @@ class Kanban {
     }
     const int steps = 4;
     for (int step = 1; step <= steps; ++step) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(seconds * 1000 / steps));
-      if (context.cancelled()) throw photon::MethodError("report cancelled");
+      // Short naps, so a shutdown (cancelled()) is noticed at once.
+      const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(seconds * 1000 / steps);
+      while (std::chrono::steady_clock::now() < until) {
+        if (context.cancelled()) throw photon::MethodError("report cancelled");
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
       // No channel: progress for the caller alone.
       context.emit({{"message", "step " + std::to_string(step) + " of " + std::to_string(steps)},
                     {"percent", step * 100 / steps}});

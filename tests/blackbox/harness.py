@@ -19,6 +19,8 @@ import unittest
 _REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PHOTOND = os.environ.get("PHOTOND", os.path.join(_REPO, "build", "asan", "photond"))
 PHOTONCTL = os.environ.get("PHOTONCTL", os.path.join(_REPO, "build", "asan", "photonctl"))
+# The kanban example: a C++ photon whose program is its own daemon.
+KANBAN = os.environ.get("KANBAN", os.path.join(_REPO, "build", "asan", "examples", "kanban"))
 
 # Generous: the suite runs under ASan on a loaded 2-core machine.
 TIMEOUT = float(os.environ.get("BLACKBOX_TIMEOUT", "20"))
@@ -234,7 +236,9 @@ def try_ping(path, timeout=2.0):
 class Daemon:
     """One `photond serve NAME` child process in photon_dir. stop() sends SIGTERM and returns the exit code."""
 
-    def __init__(self, photon_dir, name="t", args=(), env=None, preexec_fn=None):
+    def __init__(self, photon_dir, name="t", args=(), env=None, preexec_fn=None, program=None):
+        """program: argv that runs a daemon with NAME and args appended (default: photond serve)."""
+        self.program = list(program) if program else [PHOTOND, "serve"]
         self.photon_dir = photon_dir
         self.preexec_fn = preexec_fn
         self.name = name
@@ -266,7 +270,7 @@ class Daemon:
         """Starts the process without waiting for it to answer."""
         out = open(self.out_path, "ab")
         try:
-            self.proc = subprocess.Popen([PHOTOND, "serve", self.name, *self.args], env=self.env,
+            self.proc = subprocess.Popen([*self.program, self.name, *self.args], env=self.env,
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                          preexec_fn=self.preexec_fn)
         finally:
@@ -414,10 +418,11 @@ class BlackboxTest(unittest.TestCase):
         self._captured = getattr(self, "_captured", []) + texts
         shutil.rmtree(path, ignore_errors=True)
 
-    def daemon(self, name="t", args=(), photon_dir=None, start=True, check_exit=True, env=None, preexec_fn=None):
-        """A photond serve in its own (or the given) PHOTON_DIR, stopped at the end of the test."""
+    def daemon(self, name="t", args=(), photon_dir=None, start=True, check_exit=True, env=None, preexec_fn=None,
+               program=None):
+        """A photond serve (or `program`) in its own (or the given) PHOTON_DIR, stopped at the end of the test."""
         photon_dir = photon_dir or self.make_dir()
-        d = Daemon(photon_dir, name, args, env, preexec_fn)
+        d = Daemon(photon_dir, name, args, env, preexec_fn, program)
         self.addCleanup(self._finish_daemon, d, check_exit)
         if start:
             d.start()
