@@ -24,10 +24,11 @@ fuzz-build: deps
 	cmake --preset fuzz
 	cmake --build --preset fuzz -j $(JOBS)
 
-# The code where threads meet (LockGuard's renewal thread), built under TSan for `make test`.
+# The code where threads meet (LockGuard's renewal thread, the embedded method host's pool),
+# built under TSan for `make test`.
 tsan-build: deps
 	cmake --preset tsan
-	cmake --build --preset tsan -j $(JOBS) --target photond photon_lock_client_tests
+	cmake --build --preset tsan -j $(JOBS) --target photond photon_lock_client_tests photon_method_tests
 
 asan: deps fuzz-build tsan-build
 	cmake --preset asan

@@ -1,1 +1,814 @@
-// placeholder: filled in by the method-hosting work.
+// Exec photons: one child process per call, spawned with posix_spawn and watched with asio.
+//
+// Why not Boost.Process v2 (Boost 1.81), which DESIGN.md names: its POSIX launcher closes the
+// wrong descriptors (close_handles.ipp compares each whitelisted fd with itself, so every fd from
+// 3 up to its error pipe that lacks FD_CLOEXEC leaks into the child: we saw it), it forks the
+// whole daemon and re-registers every descriptor of the io_context in the child before exec
+// (notify_fork), and its error_code overload for an execution context throws. posix_spawn does
+// what we need in one call, vfork-fast: process group (POSIX_SPAWN_SETPGROUP), working directory
+// (addchdir_np), no inherited descriptors (addclosefrom_np), default signal dispositions, and
+// exec errors reported to the parent. Exit is watched the way Boost.Process v2 does it on Linux:
+// a pidfd in an asio descriptor.
+#include "core/exec_host.hpp"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <optional>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <variant>
+
+namespace photon::core {
+namespace {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using boost::system::error_code;
+
+constexpr std::size_t kStderrTail = 2048;
+constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::size_t kStderrChunk = 16 * 1024;
+constexpr std::chrono::milliseconds kExitPollInterval{20};
+constexpr std::string_view kShuttingDown = "the daemon is shutting down";
+
+// The variables the daemon sets for every call; inherited values of these never reach a child.
+constexpr std::array<std::string_view, 5> kPhotonEnv = {
+    "PHOTON_NAME", "PHOTON_METHOD", "PHOTON_SESSION_ID", "PHOTON_CLIENT_TYPE", "PHOTON_SOCKET"};
+
+// Owns one file descriptor.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& other) noexcept : fd_(other.release()) {}
+  Fd& operator=(Fd&& other) noexcept {
+    reset(other.release());
+    return *this;
+  }
+  ~Fd() { reset(); }
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+  void reset(int fd = -1) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+struct Pipe {
+  Fd read;
+  Fd write;
+};
+
+std::optional<Pipe> make_pipe() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return std::nullopt;
+  return Pipe{Fd(fds[0]), Fd(fds[1])};
+}
+
+void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+std::string errno_text(int error) { return std::generic_category().message(error); }
+
+// "30 s", "250 ms", "5 min": how timeouts read in messages.
+std::string duration_text(std::chrono::milliseconds duration) {
+  const auto ms = duration.count();
+  if (ms >= 60'000 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + " min";
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + " s";
+  return std::to_string(ms) + " ms";
+}
+
+// Child output goes into replies as JSON strings, which must be UTF-8: invalid sequences (or a
+// character cut in half by the stderr tail) become U+FFFD.
+std::string valid_utf8(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  std::size_t i = 0;
+  while (i < in.size()) {
+    const auto lead = static_cast<unsigned char>(in[i]);
+    if (lead < 0x80) {
+      out += static_cast<char>(lead);
+      ++i;
+      continue;
+    }
+    std::size_t length = 0;  // of the sequence this byte leads
+    char32_t least = 0;      // the smallest code point that needs that length
+    if ((lead & 0xE0) == 0xC0) {
+      length = 2;
+      least = 0x80;
+    } else if ((lead & 0xF0) == 0xE0) {
+      length = 3;
+      least = 0x800;
+    } else if ((lead & 0xF8) == 0xF0) {
+      length = 4;
+      least = 0x10000;
+    }
+    char32_t code = lead & (0x7F >> length);
+    bool ok = length != 0 && i + length <= in.size();
+    for (std::size_t k = 1; ok && k < length; ++k) {
+      const auto next = static_cast<unsigned char>(in[i + k]);
+      ok = (next & 0xC0) == 0x80;
+      code = (code << 6) | (next & 0x3F);
+    }
+    ok = ok && code >= least && code <= 0x10FFFF && !(code >= 0xD800 && code <= 0xDFFF);
+    if (ok) {
+      out.append(in.substr(i, length));
+      i += length;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
+std::string_view trim(std::string_view text) {
+  constexpr std::string_view kSpace = " \t\r\n\f\v";
+  const auto begin = text.find_first_not_of(kSpace);
+  if (begin == std::string_view::npos) return {};
+  return text.substr(begin, text.find_last_not_of(kSpace) - begin + 1);
+}
+
+// The child's environment: the daemon's, then the manifest's, then the PHOTON_* variables.
+std::vector<std::string> child_environment(
+    const std::vector<std::pair<std::string, std::string>>& overrides) {
+  auto overridden = [&](std::string_view name) {
+    return std::any_of(overrides.begin(), overrides.end(),
+                       [&](const auto& entry) { return entry.first == name; }) ||
+           std::find(kPhotonEnv.begin(), kPhotonEnv.end(), name) != kPhotonEnv.end();
+  };
+  std::vector<std::string> env;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    std::string_view text(*entry);
+    if (!overridden(text.substr(0, text.find('=')))) env.emplace_back(text);
+  }
+  for (const auto& [name, value] : overrides) env.push_back(name + "=" + value);
+  return env;
+}
+
+// Where argv[0] is: relative to the working directory when it has a '/', else found in PATH the
+// way execvp would (relative PATH entries count from the working directory).
+std::optional<std::string> find_program(const std::string& name, const fs::path& working_dir,
+                                        std::string_view path) {
+  if (name.find('/') != std::string::npos) {
+    const fs::path program(name);
+    return (program.is_absolute() ? program : working_dir / program).string();
+  }
+  while (true) {
+    const auto colon = path.find(':');
+    const std::string_view entry = path.substr(0, colon);
+    fs::path dir = entry.empty() ? working_dir : fs::path(entry);
+    if (dir.is_relative()) dir = working_dir / dir;
+    const std::string candidate = (dir / name).string();
+    struct stat info {};
+    if (::stat(candidate.c_str(), &info) == 0 && S_ISREG(info.st_mode) &&
+        ::access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+    if (colon == std::string_view::npos) return std::nullopt;
+    path.remove_prefix(colon + 1);
+  }
+}
+
+struct Spawned {
+  pid_t pid = -1;
+  Fd stdin_write;
+  Fd stdout_read;
+  Fd stderr_read;
+};
+
+// posix_spawn with the child's stdio on fresh pipes, in its own process group, in `working_dir`,
+// with no other descriptor and default signal handling. Returns the error in words on failure.
+std::variant<Spawned, std::string> spawn_child(const std::string& program,
+                                               const std::vector<std::string>& argv,
+                                               const std::vector<std::string>& env,
+                                               const fs::path& working_dir) {
+  auto in = make_pipe();
+  auto out = make_pipe();
+  auto err = make_pipe();
+  if (!in || !out || !err) return "cannot create a pipe: " + errno_text(errno);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  ::posix_spawn_file_actions_init(&actions);
+  ::posix_spawnattr_init(&attr);
+  ::posix_spawn_file_actions_addchdir_np(&actions, working_dir.c_str());
+  ::posix_spawn_file_actions_adddup2(&actions, in->read.get(), STDIN_FILENO);
+  ::posix_spawn_file_actions_adddup2(&actions, out->write.get(), STDOUT_FILENO);
+  ::posix_spawn_file_actions_adddup2(&actions, err->write.get(), STDERR_FILENO);
+  ::posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
+  sigset_t all;
+  sigset_t none;
+  ::sigfillset(&all);
+  ::sigemptyset(&none);
+  ::posix_spawnattr_setsigdefault(&attr, &all);
+  ::posix_spawnattr_setsigmask(&attr, &none);
+  ::posix_spawnattr_setpgroup(&attr, 0);
+  ::posix_spawnattr_setflags(
+      &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+
+  std::vector<char*> argv_ptrs;
+  for (const std::string& arg : argv) argv_ptrs.push_back(const_cast<char*>(arg.c_str()));
+  argv_ptrs.push_back(nullptr);
+  std::vector<char*> env_ptrs;
+  for (const std::string& entry : env) env_ptrs.push_back(const_cast<char*>(entry.c_str()));
+  env_ptrs.push_back(nullptr);
+
+  pid_t pid = -1;
+  const int error =
+      ::posix_spawn(&pid, program.c_str(), &actions, &attr, argv_ptrs.data(), env_ptrs.data());
+  ::posix_spawn_file_actions_destroy(&actions);
+  ::posix_spawnattr_destroy(&attr);
+  if (error != 0) return errno_text(error);
+
+  set_nonblocking(in->write.get());
+  set_nonblocking(out->read.get());
+  set_nonblocking(err->read.get());
+  return Spawned{pid, std::move(in->write), std::move(out->read), std::move(err->read)};
+}
+
+}  // namespace
+
+// One call: its child, its pipes, its timers, what its stdout said so far.
+// Invariants: pid_ is not reaped before exited_ is set, so signalling -pid_ reaches the child's
+// group until then; after abandon() (host destroyed) handlers only return.
+class ExecHost::Call : public std::enable_shared_from_this<Call> {
+ public:
+  Call(ExecHost& host, std::uint64_t id, std::size_t method_index,
+       std::shared_ptr<CallObserver> observer)
+      : host_(&host),
+        id_(id),
+        method_index_(method_index),
+        name_(host.manifest_.methods[method_index].info.name),
+        interactive_(host.manifest_.methods[method_index].interactive),
+        max_output_(host.options_.max_output_bytes),
+        kill_grace_(host.options_.kill_grace),
+        observer_(std::move(observer)),
+        stdin_(host.loop_),
+        stdout_(host.loop_),
+        stderr_(host.loop_),
+        pidfd_(host.loop_),
+        deadline_(host.loop_),
+        grace_(host.loop_),
+        drain_(host.loop_),
+        exit_poll_(host.loop_) {}
+
+  std::uint64_t id() const { return id_; }
+  std::size_t method_index() const { return method_index_; }
+  std::shared_ptr<CallObserver> take_observer() { return std::move(observer_); }
+
+  // Spawns the child and starts watching it. Returns what went wrong if it could not start.
+  std::optional<std::string> launch(const CallRequest& request) {
+    const ExecHostOptions& options = host_->options_;
+    const ExecMethod& method = host_->manifest_.methods[method_index_];
+
+    auto overrides = method.env;
+    overrides.emplace_back("PHOTON_NAME", options.photon_name);
+    overrides.emplace_back("PHOTON_METHOD", name_);
+    overrides.emplace_back("PHOTON_SESSION_ID", request.session_id);
+    if (!request.client_type.empty()) {
+      overrides.emplace_back("PHOTON_CLIENT_TYPE", request.client_type);
+    }
+    overrides.emplace_back("PHOTON_SOCKET", options.socket.string());
+    std::string path = "/usr/local/bin:/usr/bin:/bin";
+    if (const char* inherited = std::getenv("PATH")) path = inherited;
+    for (const auto& [name, value] : method.env) {
+      if (name == "PATH") path = value;
+    }
+
+    const std::string& argv0 = method.argv.front();
+    const auto program = find_program(argv0, method.working_dir, path);
+    if (!program) return "cannot start method " + name_ + ": " + argv0 + " not found in PATH";
+    auto spawned =
+        spawn_child(*program, method.argv, child_environment(overrides), method.working_dir);
+    if (auto* error = std::get_if<std::string>(&spawned)) {
+      return "cannot start method " + name_ + ": " + argv0 + " (in " + method.working_dir.string() +
+             "): " + *error;
+    }
+    Spawned& child = std::get<Spawned>(spawned);
+    pid_ = child.pid;
+    error_code ec;
+    auto adopt = [&ec](asio::posix::stream_descriptor& descriptor, Fd& fd) {
+      if (!ec) descriptor.assign(fd.get(), ec);
+      if (!ec) fd.release();
+    };
+    adopt(stdin_, child.stdin_write);
+    adopt(stdout_, child.stdout_read);
+    adopt(stderr_, child.stderr_read);
+    if (ec) {
+      abandon();
+      return "cannot watch method " + name_ + ": " + ec.message();
+    }
+    Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
+    if (pidfd.get() >= 0) adopt(pidfd_, pidfd);  // on failure: polled
+
+    stdout_buffer_.resize(kReadChunk);
+    stderr_buffer_.resize(kStderrChunk);
+    read_stdout();
+    read_stderr();
+    watch_exit();
+    deadline_.expires_after(method.timeout);
+    deadline_.async_wait([self = shared_from_this(), timeout = method.timeout](error_code ec) {
+      if (ec || self->abandoned_ || self->exited_) return;
+      spdlog::warn("method {} (pid {}) timed out after {}; stopping it", self->name_, self->pid_,
+                   duration_text(timeout));
+      self->stop(CallStatus::kTimedOut,
+                 "method " + self->name_ + " timed out after " + duration_text(timeout), false);
+    });
+    write_stdin(boost::json::serialize(request.args) + "\n");
+    return std::nullopt;
+  }
+
+  // Decides the outcome now and stops the child: SIGTERM then SIGKILL after the grace, or
+  // SIGKILL at once. The first decision wins.
+  void stop(CallStatus status, std::string message, bool kill_now) {
+    if (finished_ || stopped_) return;
+    stopped_ = CallOutcome::failure(status, std::move(message));
+    plain_ = std::string();
+    line_ = std::string();
+    close_stdin();
+    deadline_.cancel();
+    if (exited_) {
+      // Only the pipes are left: stop waiting for them.
+      close_output();
+      return;
+    }
+    if (kill_now) {
+      signal_group(SIGKILL);
+      error_code ignored;
+      stdout_.close(ignored);
+      return;
+    }
+    signal_group(SIGTERM);
+    grace_.expires_after(kill_grace_);
+    grace_.async_wait([self = shared_from_this()](error_code ec) {
+      if (!ec && !self->abandoned_ && !self->exited_) self->signal_group(SIGKILL);
+    });
+  }
+
+  // cancel_all: the daemon is shutting down.
+  void cancel() {
+    stop(CallStatus::kCancelled,
+         "method " + name_ + " was cancelled: " + std::string(kShuttingDown), false);
+  }
+
+  // The host is going away (or the child cannot be watched): kill and reap now, deliver nothing
+  // more.
+  void abandon() {
+    abandoned_ = true;
+    host_ = nullptr;
+    observer_.reset();
+    if (!exited_) {
+      signal_group(SIGKILL);
+      while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+      }
+      exited_ = true;
+    }
+    error_code ignored;
+    stdin_.close(ignored);
+    stdout_.close(ignored);
+    stderr_.close(ignored);
+    pidfd_.close(ignored);
+    deadline_.cancel();
+    grace_.cancel();
+    drain_.cancel();
+    exit_poll_.cancel();
+  }
+
+ private:
+  void signal_group(int signo) {
+    if (exited_ || pid_ <= 0) return;
+    ::kill(-pid_, signo);
+    ::kill(pid_, signo);  // in case the child left its group
+  }
+
+  // --- stdin ---
+
+  void write_stdin(std::string line) {
+    if (!stdin_.is_open()) return;
+    stdin_queue_.push_back(std::move(line));
+    if (!writing_) write_next();
+  }
+
+  void write_next() {
+    if (stdin_queue_.empty()) {
+      if (!interactive_) close_stdin();
+      return;
+    }
+    writing_ = true;
+    asio::async_write(stdin_, asio::buffer(stdin_queue_.front()),
+                      [self = shared_from_this()](error_code ec, std::size_t) {
+                        self->writing_ = false;
+                        if (self->abandoned_) return;
+                        if (ec) {
+                          // The child closed its stdin or exited: it wants no more input.
+                          self->close_stdin();
+                          return;
+                        }
+                        self->stdin_queue_.pop_front();
+                        self->write_next();
+                      });
+  }
+
+  void close_stdin() {
+    error_code ignored;
+    stdin_.close(ignored);
+    // A pending write still refers to the front element until its handler runs.
+    if (!writing_) stdin_queue_.clear();
+  }
+
+  void answer(std::optional<boost::json::value> value) {
+    if (finished_ || stopped_ || abandoned_) return;
+    write_stdin(boost::json::serialize(value ? *value : boost::json::value(nullptr)) + "\n");
+  }
+
+  // --- stdout and stderr ---
+
+  void read_stdout() {
+    stdout_.async_read_some(
+        asio::buffer(stdout_buffer_), [self = shared_from_this()](error_code ec, std::size_t size) {
+          if (self->abandoned_) return;
+          if (size > 0 && !self->stopped_) {
+            self->on_stdout(std::string_view(self->stdout_buffer_.data(), size));
+          }
+          if (ec || !self->stdout_.is_open()) {
+            self->stdout_done();
+            return;
+          }
+          self->read_stdout();
+        });
+  }
+
+  void stdout_done() {
+    error_code ignored;
+    stdout_.close(ignored);
+    if (!line_.empty() && !stopped_) {
+      // A last line without a newline counts like any other.
+      std::string last = std::move(line_);
+      line_.clear();
+      handle_line(last);
+    }
+    stdout_open_ = false;
+    stdout_buffer_ = std::vector<char>();
+    maybe_finish();
+  }
+
+  void read_stderr() {
+    stderr_.async_read_some(
+        asio::buffer(stderr_buffer_), [self = shared_from_this()](error_code ec, std::size_t size) {
+          if (self->abandoned_) return;
+          self->stderr_tail_.append(self->stderr_buffer_.data(), size);
+          if (self->stderr_tail_.size() > 2 * kStderrTail) {
+            self->stderr_tail_.erase(0, self->stderr_tail_.size() - kStderrTail);
+          }
+          if (ec) {
+            error_code ignored;
+            self->stderr_.close(ignored);
+            self->stderr_open_ = false;
+            self->stderr_buffer_ = std::vector<char>();
+            self->maybe_finish();
+            return;
+          }
+          self->read_stderr();
+        });
+  }
+
+  void close_output() {
+    error_code ignored;
+    stdout_.close(ignored);
+    stderr_.close(ignored);
+  }
+
+  // Splits stdout into lines; the memory kept is bounded by max_output_ twice (plain output and
+  // the line being assembled).
+  void on_stdout(std::string_view data) {
+    while (!data.empty() && !stopped_) {
+      const auto newline = data.find('\n');
+      if (newline == std::string_view::npos) {
+        if (line_.size() + data.size() > max_output_) return exceeded();
+        line_.append(data);
+        return;
+      }
+      const std::string_view piece = data.substr(0, newline + 1);
+      data.remove_prefix(newline + 1);
+      if (line_.empty()) {
+        handle_line(piece);
+      } else {
+        if (line_.size() + piece.size() > max_output_) return exceeded();
+        line_.append(piece);
+        std::string line = std::move(line_);
+        line_.clear();
+        handle_line(line);
+      }
+    }
+  }
+
+  void exceeded() {
+    stop(CallStatus::kFailed,
+         "output of method " + name_ + " exceeded " + std::to_string(max_output_) + " bytes", true);
+  }
+
+  void handle_line(std::string_view line) {
+    if (stopped_) return;
+    if (handle_protocol(line)) return;
+    if (plain_.size() + line.size() > max_output_) return exceeded();
+    plain_.append(line);
+  }
+
+  // A line that is a JSON object with exactly one of emit, prompt, result, error (emit and
+  // prompt holding objects) is protocol; anything else is plain output.
+  bool handle_protocol(std::string_view line) {
+    const std::string_view text = trim(line);
+    if (text.size() < 2 || text.front() != '{' || text.back() != '}') return false;
+    error_code ec;
+    boost::json::value parsed = boost::json::parse(text, ec);
+    if (ec || !parsed.is_object() || parsed.as_object().size() != 1) return false;
+    auto& [key, value] = *parsed.as_object().begin();
+    if (key == "emit") {
+      if (!value.is_object()) return false;
+      if (observer_) observer_->on_emit(std::move(value.as_object()));
+    } else if (key == "prompt") {
+      if (!value.is_object()) return false;
+      prompt(std::move(value.as_object()));
+    } else if (key == "result") {
+      if (!result_ && !error_) result_ = std::move(value);
+    } else if (key == "error") {
+      if (!result_ && !error_) {
+        error_ = value.is_string() ? std::string(value.as_string()) : boost::json::serialize(value);
+      }
+    } else {
+      return false;
+    }
+    return true;
+  }
+
+  void prompt(boost::json::object question) {
+    if (!interactive_) {
+      stop(CallStatus::kFailed,
+           "method " + name_ +
+               " prompted its caller but is not interactive: set interactive = true for it in "
+               "the manifest",
+           false);
+      return;
+    }
+    if (!observer_) return;
+    std::weak_ptr<Call> weak = weak_from_this();
+    observer_->on_prompt(std::move(question), [weak](std::optional<boost::json::value> value) {
+      if (auto self = weak.lock()) self->answer(std::move(value));
+    });
+  }
+
+  // --- exit ---
+
+  void watch_exit() {
+    if (pidfd_.is_open()) {
+      pidfd_.async_wait(asio::posix::descriptor_base::wait_read,
+                        [self = shared_from_this()](error_code ec) {
+                          if (self->abandoned_) return;
+                          if (ec) {
+                            // Not expected; polling still works.
+                            error_code ignored;
+                            self->pidfd_.close(ignored);
+                          }
+                          self->check_exit();
+                        });
+      return;
+    }
+    exit_poll_.expires_after(kExitPollInterval);
+    exit_poll_.async_wait([self = shared_from_this()](error_code ec) {
+      if (!ec && !self->abandoned_) self->check_exit();
+    });
+  }
+
+  void check_exit() {
+    siginfo_t info{};
+    // WNOWAIT: the zombie keeps the process group id reserved while we kill what is left in it.
+    const int waited = ::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT);
+    error_code ignored;
+    if ((waited == 0 && info.si_pid == 0) || (waited != 0 && errno == EINTR)) {
+      // Still running though woken: the pidfd's edge is spent, so poll from now on.
+      pidfd_.close(ignored);
+      return watch_exit();
+    }
+    if (waited == 0) {
+      ::kill(-pid_, SIGKILL);
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) status_ = status;
+    }
+    // Without a status (ECHILD: someone else reaped our child) status_ stays empty.
+    exited_ = true;
+    pidfd_.close(ignored);
+    deadline_.cancel();
+    grace_.cancel();
+    exit_poll_.cancel();
+    close_stdin();
+    if (stdout_open_ || stderr_open_) {
+      // The group is dead; a process that left it may still hold our pipes.
+      drain_.expires_after(kill_grace_);
+      drain_.async_wait([self = shared_from_this()](error_code ec) {
+        if (!ec && !self->abandoned_) self->close_output();
+      });
+    }
+    maybe_finish();
+  }
+
+  // --- the end ---
+
+  void maybe_finish() {
+    if (finished_ || abandoned_ || !exited_ || stdout_open_ || stderr_open_) return;
+    finished_ = true;
+    drain_.cancel();
+    host_->call_finished(*this, outcome());
+  }
+
+  CallOutcome outcome() {
+    if (stopped_) return std::move(*stopped_);
+    if (!status_) {
+      return CallOutcome::failure(CallStatus::kFailed,
+                                  "method " + name_ + " ended but its exit status was lost");
+    }
+    if (error_) return CallOutcome::failure(CallStatus::kFailed, std::move(*error_));
+    const int status = *status_;
+    if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0) {
+      std::string message = "method " + name_;
+      if (WIFSIGNALED(status)) {
+        const int signo = WTERMSIG(status);
+        const char* description = ::sigdescr_np(signo);
+        message += " killed by signal " + std::to_string(signo) + " (" +
+                   (description != nullptr ? description : "unknown") + ")";
+      } else {
+        message += " exited with status " + std::to_string(WEXITSTATUS(status));
+      }
+      const std::string_view tail = trim(
+          std::string_view(stderr_tail_)
+              .substr(stderr_tail_.size() > kStderrTail ? stderr_tail_.size() - kStderrTail : 0));
+      if (!tail.empty()) message += ": " + valid_utf8(tail);
+      return CallOutcome::failure(CallStatus::kFailed, std::move(message));
+    }
+    if (result_) return CallOutcome::success(std::move(*result_));
+    return CallOutcome::success(plain_result());
+  }
+
+  // Without a result line: the plain output as JSON when it is JSON, else as a string.
+  boost::json::value plain_result() const {
+    const std::string_view text = trim(plain_);
+    if (text.empty()) return nullptr;
+    error_code ec;
+    boost::json::value parsed = boost::json::parse(text, ec);
+    if (!ec) return parsed;
+    std::string_view raw = plain_;
+    while (!raw.empty() && (raw.back() == '\n' || raw.back() == '\r')) raw.remove_suffix(1);
+    return boost::json::string(valid_utf8(raw));
+  }
+
+  ExecHost* host_;
+  const std::uint64_t id_;
+  const std::size_t method_index_;
+  const std::string name_;
+  const bool interactive_;
+  const std::size_t max_output_;
+  const std::chrono::milliseconds kill_grace_;
+  std::shared_ptr<CallObserver> observer_;
+
+  pid_t pid_ = -1;
+  bool exited_ = false;        // reaped (or lost); its group was killed
+  std::optional<int> status_;  // wait status, when reaped here
+  bool stdout_open_ = true;
+  bool stderr_open_ = true;
+  bool finished_ = false;               // outcome delivered
+  bool abandoned_ = false;              // the host is gone
+  std::optional<CallOutcome> stopped_;  // the outcome stop() decided
+
+  asio::posix::stream_descriptor stdin_;
+  asio::posix::stream_descriptor stdout_;
+  asio::posix::stream_descriptor stderr_;
+  asio::posix::stream_descriptor pidfd_;
+  asio::steady_timer deadline_;   // the method's timeout
+  asio::steady_timer grace_;      // SIGTERM sent: SIGKILL when this expires
+  asio::steady_timer drain_;      // child exited: stop waiting for its pipes when this expires
+  asio::steady_timer exit_poll_;  // without a pidfd
+
+  std::deque<std::string> stdin_queue_;
+  bool writing_ = false;
+  std::vector<char> stdout_buffer_;
+  std::vector<char> stderr_buffer_;
+  std::string line_;         // stdout since the last newline
+  std::string plain_;        // stdout lines that were not protocol
+  std::string stderr_tail_;  // the last bytes of stderr (up to twice kStderrTail)
+  std::optional<boost::json::value> result_;
+  std::optional<std::string> error_;
+};
+
+ExecHost::ExecHost(asio::io_context& loop, Manifest manifest, ExecHostOptions options)
+    : loop_(loop), manifest_(std::move(manifest)), options_(std::move(options)) {
+  for (std::size_t i = 0; i < manifest_.methods.size(); ++i) {
+    infos_.push_back(manifest_.methods[i].info);
+    by_name_.emplace(manifest_.methods[i].info.name, i);
+  }
+  running_per_method_.assign(manifest_.methods.size(), 0);
+  struct sigaction current {};
+  if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+    ::signal(SIGPIPE, SIG_IGN);
+  }
+}
+
+ExecHost::~ExecHost() {
+  for (auto& [id, call] : calls_) call->abandon();
+}
+
+void ExecHost::start(CallRequest request, std::shared_ptr<CallObserver> observer) {
+  if (cancelling_) {
+    return post_outcome(std::move(observer),
+                        CallOutcome::failure(CallStatus::kCancelled, std::string(kShuttingDown)));
+  }
+  const auto found = by_name_.find(request.method);
+  if (found == by_name_.end()) {
+    return post_outcome(
+        std::move(observer),
+        CallOutcome::failure(CallStatus::kFailed, "unknown method \"" + request.method + "\""));
+  }
+  const std::size_t index = found->second;
+  const ExecMethod& method = manifest_.methods[index];
+  if (method.max_concurrent != 0 && running_per_method_[index] >= method.max_concurrent) {
+    spdlog::debug("method {} refused: max_concurrent {} reached", method.info.name,
+                  method.max_concurrent);
+    return post_outcome(std::move(observer),
+                        CallOutcome::failure(CallStatus::kBusy,
+                                             "method " + method.info.name + " is already running " +
+                                                 std::to_string(running_per_method_[index]) +
+                                                 " times (max_concurrent " +
+                                                 std::to_string(method.max_concurrent) + ")"));
+  }
+  if (calls_.size() >= options_.max_running) {
+    spdlog::debug("method {} refused: {} methods running", method.info.name, calls_.size());
+    return post_outcome(
+        std::move(observer),
+        CallOutcome::failure(CallStatus::kBusy, std::to_string(calls_.size()) +
+                                                    " methods are running already (limit " +
+                                                    std::to_string(options_.max_running) + ")"));
+  }
+  auto call = std::make_shared<Call>(*this, next_call_id_++, index, observer);
+  if (auto error = call->launch(request)) {
+    spdlog::warn("{}", *error);
+    return post_outcome(std::move(observer), CallOutcome::failure(CallStatus::kFailed, *error));
+  }
+  ++running_per_method_[index];
+  calls_.emplace(call->id(), std::move(call));
+}
+
+HostStats ExecHost::stats() const { return HostStats{calls_.size(), 0}; }
+
+void ExecHost::cancel_all(std::function<void()> done) {
+  cancelling_ = true;
+  on_idle_.push_back(std::move(done));
+  for (auto& [id, call] : calls_) call->cancel();
+  post_done_if_idle();
+}
+
+void ExecHost::post_outcome(std::shared_ptr<CallObserver> observer, CallOutcome outcome) {
+  asio::post(loop_, [alive = std::weak_ptr<char>(alive_), observer = std::move(observer),
+                     outcome = std::move(outcome)]() mutable {
+    if (alive.lock() && observer) observer->on_finish(std::move(outcome));
+  });
+}
+
+void ExecHost::call_finished(Call& call, CallOutcome outcome) {
+  --running_per_method_[call.method_index()];
+  std::shared_ptr<CallObserver> observer = call.take_observer();
+  calls_.erase(call.id());  // the handler running this holds the call
+  if (observer) observer->on_finish(std::move(outcome));
+  post_done_if_idle();
+}
+
+void ExecHost::post_done_if_idle() {
+  if (!calls_.empty() || on_idle_.empty()) return;
+  for (auto& done : std::exchange(on_idle_, {})) {
+    asio::post(loop_, [alive = std::weak_ptr<char>(alive_), done = std::move(done)] {
+      if (alive.lock() && done) done();
+    });
+  }
+}
+
+}  // namespace photon::core
