@@ -1,5 +1,6 @@
-// libphoton's client API: a synchronous connection to a photon's daemon for pings, pub/sub, locks
-// and status. One Client is one Unix-socket connection; it is not thread-safe (use one per thread).
+// libphoton's client API: a synchronous connection to a photon's daemon for pings, pub/sub, locks,
+// method calls and status. One Client is one Unix-socket connection; it is not thread-safe (use
+// one per thread).
 #pragma once
 
 #include <boost/json/object.hpp>
@@ -100,6 +101,58 @@ struct ClientOptions {
   std::string session_id;
 };
 
+// One choice of a select prompt. A plain string option has value == label.
+struct PromptOption {
+  std::string value;  // what to answer; an option whose value is not a string: its JSON text
+  std::string label;  // what to show; the value when the option has no label
+};
+
+// A question a running method asks its caller (the `prompt` message's `prompt` object).
+struct PromptRequest {
+  // "text", "password", "confirm" or "select"; treat any other as text.
+  std::string type;
+  std::string message;                // the question
+  boost::json::value default_value;   // the suggested answer; null when the prompt has none
+  std::vector<PromptOption> options;  // select: the choices, in order
+  boost::json::object raw;            // the whole prompt object, for fields not read above
+};
+
+// Answers a prompt: the value to send (a string, a boolean, any JSON), or nothing to decline it
+// (the method sees null). Runs on the thread inside Client::call.
+using PromptHandler = std::function<std::optional<boost::json::value>(const PromptRequest&)>;
+
+// Receives a method's progress events (`emit` messages' `emitData`), in the order sent. Runs on
+// the thread inside Client::call.
+using EmitHandler = std::function<void(const boost::json::object&)>;
+
+// How Client::call runs a method.
+struct CallOptions {
+  // Answers prompts; when empty, every prompt is declined (answered with null).
+  PromptHandler on_prompt;
+  // Receives progress events; when empty, they are dropped.
+  EmitHandler on_emit;
+  // How long to wait for the result; 0: as long as the method runs. Time spent inside the
+  // handlers (a person typing an answer) does not count.
+  std::chrono::milliseconds timeout{0};
+  // Sent as `clientType` ("cli", "mcp", "beam"...) when not empty; the method may read it.
+  std::string client_type;
+};
+
+// One parameter of a method, as the photon documents it (the daemon does not enforce it).
+struct ParamDescription {
+  std::string name;
+  std::string type;  // "string", "number", "boolean", "object", "array" or "any"
+  std::string description;
+  bool required = true;
+};
+
+// One method of the photon, as list_methods reports it.
+struct MethodDescription {
+  std::string name;
+  std::string description;
+  std::vector<ParamDescription> params;
+};
+
 // $PHOTON_SESSION_ID when set, else "cli-<pid>-<8 hex digits>" (fixed for the process).
 std::string default_session_id();
 
@@ -171,9 +224,34 @@ class Client {
   // Lock `name`'s holder and lease, or nothing when nobody holds it. Throws ClientError.
   std::optional<LockInfo> query_lock(std::string_view name);
 
+  // Methods. A call runs in the photon instance of this client's session (session_id()); every
+  // Client of a session shares that instance's state.
+
+  // Calls `method` with `args` (the `command` request) and returns its result (null when the
+  // method returned nothing). While it runs, progress events go to options.on_emit and prompts
+  // to options.on_prompt, whose answer is sent back at once; channel messages that arrive
+  // meanwhile are kept for next() and poll(). The handlers run on the calling thread, inside
+  // call(); they may use other Clients, never this one.
+  // Throws ClientError: kRefused with the daemon's message when the method failed or the call was
+  // refused (unknown method: the message lists the available ones; a method timeout says "timed
+  // out"); kTimeout when options.timeout passed without a result: the method may still be running
+  // and may still have effects, its late messages are skipped; kConnection when the daemon went
+  // away (the method's outcome is then unknown); kProtocol.
+  // An exception thrown by a handler propagates out of call() (a prompt is declined first, so the
+  // method is not left waiting); the method runs on and its result is skipped, as after a timeout.
+  // After any of these the Client stays usable, except after kConnection and kProtocol.
+  // Prompts that arrive after their call was abandoned are declined when read.
+  boost::json::value call(std::string_view method, const boost::json::object& args = {},
+                          CallOptions options = {});
+
+  // The photon's methods, in the order it declares them (the `list_methods` request); empty for a
+  // daemon without methods. Throws ClientError.
+  std::vector<MethodDescription> list_methods();
+
   // Sends any request object (its "id" and "sessionId" are filled in) and returns the reply's
   // `data` (or, for replies without data, the whole reply). Throws ClientError(kRefused) with
-  // the daemon's message for error replies and results with success: false.
+  // the daemon's message for error replies and results with success: false. A `command` sent
+  // this way has its emits dropped and its prompts declined; call() handles them.
   boost::json::value request(boost::json::object request);
 
   const std::string& session_id() const { return session_id_; }
@@ -190,6 +268,20 @@ class Client {
   // Sends `request` (with a fresh id and the session) and returns the reply to it, waiting at
   // most `timeout`. Error replies throw ClientError(kRefused); success: false is returned as is.
   boost::json::object exchange(boost::json::object request, std::chrono::milliseconds timeout);
+  // Sends `request` with a fresh id (returned) and the session.
+  std::string send_request(boost::json::object request);
+  // Reads until the reply to request `id`, or until `deadline` (kTimeout). Lines with that id
+  // whose type is "emit" or "prompt" go to `interim`, which may move the deadline later; without
+  // one, emits are dropped and prompts declined. Throws like exchange().
+  using InterimHandler =
+      std::function<void(boost::json::object&, std::chrono::steady_clock::time_point&)>;
+  boost::json::object await_reply(const std::string& id,
+                                  std::chrono::steady_clock::time_point deadline,
+                                  const InterimHandler& interim = {});
+  // Answers the prompt of call `id` (promptValue; nothing sends null). No reply comes.
+  void answer_prompt(const std::string& id, const std::optional<boost::json::value>& value);
+  // Declines `line` when it is a prompt: its call was abandoned, nobody else can answer it.
+  void decline_stray_prompt(const boost::json::object& line);
   // Runs the handlers of queued messages that have one; returns the first message without one,
   // taken off the queue, or nothing once the queue is empty. Counts handler calls in `handled`.
   std::optional<ChannelMessage> dispatch_queued(std::size_t& handled);

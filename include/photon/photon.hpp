@@ -99,6 +99,18 @@ struct Method {
 template <class T>
 using MethodTable = std::vector<Method<T>>;
 
+// A cron job the photon declares: present from the daemon's start, restored at every start, and
+// not removable by `unschedule` (docs/scheduler.md).
+struct Job {
+  std::string id;
+  std::string method;
+  std::string cron;  // 5 fields, 6 with seconds first, or a macro such as @daily
+  boost::json::object args;
+  std::string timezone;  // IANA name; empty: the daemon's local zone
+  bool catch_up = true;  // run once for the latest slot missed while the daemon was down
+  bool allow_overlap = false;  // run even while the previous run still runs
+};
+
 // A photon with its type erased: what serve() runs. Built by define_photon<T>(), or by hand.
 struct PhotonDefinition {
   struct Entry {
@@ -115,11 +127,12 @@ struct PhotonDefinition {
   // False: calls of one session run one at a time, in arrival order. True: they may overlap
   // (the class synchronises itself).
   bool concurrent = false;
+  std::vector<Job> jobs;
 };
 
 // The definition of photon class T, which must have `static constexpr std::string_view
 // photon_name`, `static MethodTable<T> methods()` and a default constructor, and may have
-// `static constexpr bool concurrent = true`.
+// `static constexpr bool concurrent = true` and `static std::vector<photon::Job> jobs()`.
 template <class T>
 PhotonDefinition define_photon() {
   PhotonDefinition definition;
@@ -134,6 +147,7 @@ PhotonDefinition define_photon() {
   }
   definition.create = [] { return std::static_pointer_cast<void>(std::make_shared<T>()); };
   if constexpr (requires { T::concurrent; }) definition.concurrent = T::concurrent;
+  if constexpr (requires { T::jobs(); }) definition.jobs = T::jobs();
   return definition;
 }
 

@@ -1,6 +1,9 @@
 // photonctl: the command-line client. Start, stop and inspect daemons; publish and subscribe; run
-// a command under a lock. Exit codes: 0 ok, 1 refused or failed, 2 usage, 3 daemon not running;
-// `lock` exits with its command's status, or 75 when the lock was not acquired.
+// a command under a lock; call the photon's methods. Exit codes: 0 ok, 1 refused or failed, 2
+// usage, 3 daemon not running; `lock` exits with its command's status, or 75 when the lock was not
+// acquired.
+#include "cli/json_text.hpp"
+#include "cli/prompter.hpp"
 #include "cli/table.hpp"
 #include "common/paths.hpp"
 #include "common/units.hpp"
@@ -17,6 +20,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -473,10 +477,121 @@ int cmd_unlock(const Globals& globals, const std::string& name, const std::strin
   return kExitOk;
 }
 
+// The daemon's session for requests that name none: photon instance state shared by every caller
+// that does not choose a session.
+constexpr const char* kDefaultSession = "default";
+
+// The `args` of a call: --args, then each key=value pair over it (see the call footer).
+boost::json::object call_args(const std::vector<std::string>& pairs,
+                              const std::optional<std::string>& args_json) {
+  boost::json::object args;
+  if (args_json) {
+    boost::system::error_code ec;
+    boost::json::value base = boost::json::parse(*args_json, ec);
+    if (ec || !base.is_object()) throw UsageError("--args must be a JSON object");
+    args = std::move(base.get_object());
+  }
+  for (const auto& pair : pairs) {
+    const auto equals = pair.find('=');
+    if (equals == std::string::npos || equals == 0) {
+      throw UsageError("argument \"" + pair + "\" is not key=value");
+    }
+    args[pair.substr(0, equals)] =
+        photon::cli::loose_json(std::string_view(pair).substr(equals + 1));
+  }
+  return args;
+}
+
+// A progress event on stderr: "… 50% copying" when it has a message (and a percent), else its JSON.
+void print_progress(const boost::json::object& event) {
+  const auto* message = event.if_contains("message");
+  if (message == nullptr || !message->is_string()) {
+    std::cerr << "… " << boost::json::serialize(event) << "\n";
+    return;
+  }
+  std::cerr << "… ";
+  if (const auto* percent = event.if_contains("percent"); percent && percent->is_number()) {
+    std::cerr << boost::json::serialize(*percent) << "% ";
+  }
+  std::cerr << std::string_view(message->get_string()) << "\n";
+}
+
+int cmd_call(const Globals& globals, const std::string& name, const std::string& method,
+             const std::vector<std::string>& pairs, const std::optional<std::string>& args_json,
+             const std::optional<std::string>& session, const std::vector<std::string>& answers,
+             const std::optional<std::string>& timeout_text) {
+  check_name(name);
+  if (method.empty()) throw UsageError("METHOD must not be empty");
+  const boost::json::object args = call_args(pairs, args_json);
+  photon::ClientOptions options;
+  if (session) {
+    if (session->empty()) throw UsageError("--session must not be empty");
+    options.session_id = *session;
+  } else if (const char* fixed = std::getenv("PHOTON_SESSION_ID"); fixed && *fixed != '\0') {
+    options.session_id = fixed;
+  } else {
+    options.session_id = kDefaultSession;
+  }
+  photon::CallOptions call;
+  call.client_type = "cli";
+  if (timeout_text) {
+    call.timeout = duration_flag(*timeout_text, "--timeout");
+    if (call.timeout.count() <= 0) throw UsageError("--timeout must be positive");
+  }
+  photon::cli::Prompter prompter(answers, ::isatty(STDIN_FILENO) == 1);
+  call.on_prompt = [&prompter](const photon::PromptRequest& prompt) {
+    return prompter.answer(prompt);
+  };
+  call.on_emit = print_progress;
+
+  photon::Client client = photon::Client::connect(name, options);
+  const boost::json::value result = client.call(method, args, std::move(call));
+  if (globals.json) print_json(result);
+  else if (result.is_string()) std::cout << std::string_view(result.get_string()) << "\n";
+  else if (!result.is_null()) std::cout << photon::cli::pretty_json(result) << "\n";
+  return kExitOk;
+}
+
+int cmd_methods(const Globals& globals, const std::string& name) {
+  const std::vector<photon::MethodDescription> methods = connect(name).list_methods();
+  if (globals.json) {
+    boost::json::array all;
+    for (const auto& method : methods) {
+      boost::json::array params;
+      for (const auto& param : method.params) {
+        params.push_back({{"name", param.name},
+                          {"type", param.type},
+                          {"description", param.description},
+                          {"required", param.required}});
+      }
+      all.push_back({{"name", method.name},
+                     {"description", method.description},
+                     {"params", std::move(params)}});
+    }
+    print_json(boost::json::object{{"photon", name}, {"methods", std::move(all)}});
+    return kExitOk;
+  }
+  if (methods.empty()) {
+    std::cout << name << " has no methods\n";
+    return kExitOk;
+  }
+  photon::cli::Table table({"METHOD", "PARAMETERS", "DESCRIPTION"});
+  for (const auto& method : methods) {
+    std::string params;
+    for (const auto& param : method.params) {
+      if (!params.empty()) params += ' ';
+      params += param.required ? param.name : "[" + param.name + "]";
+    }
+    table.add_row({method.name, params, method.description});
+  }
+  table.print(std::cout);
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"photonctl: control photon daemons and use their channels"};
+  CLI::App app{"photonctl: control photon daemons, use their channels, call their methods"};
   app.require_subcommand(1);
   Globals globals;
   app.add_flag("--json", globals.json, "Print JSON for scripts instead of text")->configurable(false);
@@ -554,6 +669,46 @@ int main(int argc, char** argv) {
   unlock->add_option("--session", session,
                      "Release as this session (default: $PHOTON_SESSION_ID, else photonctl's own)");
 
+  std::string method;
+  std::vector<std::string> pairs;
+  std::optional<std::string> args_json;
+  std::optional<std::string> call_session;
+  std::vector<std::string> answers;
+  std::optional<std::string> call_timeout;
+  auto* call = app.add_subcommand("call", "Call METHOD of photon NAME and print its result");
+  call->add_option("name", name, "Photon name")->required();
+  call->add_option("method", method, "Method name")->required();
+  call->add_option("params", pairs, "Arguments as key=value (value typed as below)");
+  call->add_option("--args", args_json, "Arguments as a JSON object; key=value pairs win over it");
+  call->add_option("--session", call_session,
+                   "Session whose photon instance runs the call (default: $PHOTON_SESSION_ID, "
+                   "else the daemon's shared \"default\" session)");
+  call->add_option("--answer", answers,
+                   "Answer to the next prompt (repeat for each prompt, in order)")
+      ->allow_extra_args(false);
+  call->add_option("--timeout", call_timeout,
+                   "Give up after this long without a result (e.g. 30s); default: wait as long as "
+                   "the method runs");
+  call->footer(
+      "A key=value value that is valid JSON is used as JSON, anything else as a string:\n"
+      "taskId=1 is the number 1, done=true a boolean, tags='[\"a\"]' an array, column=Done and\n"
+      "column='\"1\"' strings.\n"
+      "The result goes to stdout: a string as it is, other JSON indented (compact with --json;\n"
+      "nothing for a method that returns nothing, except null with --json). Progress goes to\n"
+      "stderr, one line per event (\"… <message>\" or \"… <json>\").\n"
+      "Prompts take the --answer values first, in order (for confirm y/yes/true and n/no/false;\n"
+      "for select an option's value, label or number; else JSON or a string as above), then ask\n"
+      "on the terminal when stdin is one (a password without echo), else are declined (the\n"
+      "method receives null) with a note on stderr.\n"
+      "Calls without --session or $PHOTON_SESSION_ID share the daemon's \"default\" session, so\n"
+      "consecutive calls see the same photon state. When --timeout passes, photonctl exits 1 but\n"
+      "the method may still be running.\n"
+      "Exit status: 0 ok, 1 the method failed or is unknown (the message on stderr), 2 usage,\n"
+      "3 daemon not running.");
+
+  auto* methods = app.add_subcommand("methods", "List the methods of photon NAME");
+  methods->add_option("name", name, "Photon name")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -571,6 +726,10 @@ int main(int argc, char** argv) {
     if (*lock) return cmd_lock(name, lock_name, ttl, wait, command);
     if (*locks) return cmd_locks(globals, name);
     if (*unlock) return cmd_unlock(globals, name, lock_name, session);
+    if (*call) {
+      return cmd_call(globals, name, method, pairs, args_json, call_session, answers, call_timeout);
+    }
+    if (*methods) return cmd_methods(globals, name);
   } catch (const UsageError& error) {
     std::cerr << "photonctl: " << error.what() << "\n";
     return kExitUsage;

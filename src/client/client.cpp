@@ -1,5 +1,5 @@
 // The synchronous client: one blocking Unix-socket connection, replies matched by id, channel
-// messages that arrive meanwhile kept in order.
+// messages that arrive meanwhile kept in order, a method call's emits and prompts handled inline.
 #include "photon/client.hpp"
 
 #include "common/paths.hpp"
@@ -96,6 +96,94 @@ std::chrono::system_clock::time_point time_field(const boost::json::object& obje
   const auto millis = value->to_number<std::int64_t>(ec);
   if (ec) return {};
   return std::chrono::system_clock::time_point(std::chrono::milliseconds(millis));
+}
+
+// Why a reply refuses: its error, else its data's reason, else `fallback`.
+std::string refusal_reason(const boost::json::object& reply, std::string fallback) {
+  if (const auto* error = reply.if_contains("error"); error != nullptr && error->is_string()) {
+    return std::string(error->get_string());
+  }
+  if (const auto* data = reply.if_contains("data"); data != nullptr && data->is_object()) {
+    if (const auto* text = data->get_object().if_contains("reason"); text && text->is_string()) {
+      return std::string(text->get_string());
+    }
+  }
+  return fallback;
+}
+
+std::string_view type_of(const boost::json::object& line) {
+  const auto* type = line.if_contains("type");
+  return type != nullptr && type->is_string() ? std::string_view(type->get_string())
+                                              : std::string_view();
+}
+
+// Lines a running command sends before its result, with the command's id.
+bool is_interim(const boost::json::object& line) {
+  const std::string_view type = type_of(line);
+  return type == "emit" || type == "prompt";
+}
+
+// `deadline` moved later by `pause`; "no deadline" stays so.
+Clock::time_point later_by(Clock::time_point deadline, Clock::duration pause) {
+  if (pause <= Clock::duration::zero()) return deadline;
+  if (deadline > Clock::time_point::max() - pause) return Clock::time_point::max();
+  return deadline + pause;
+}
+
+// An option's value or label as text: strings as they are, other JSON as its serialization.
+std::string option_text(const boost::json::value* value) {
+  if (value == nullptr || value->is_null()) return {};
+  return value->is_string() ? std::string(value->get_string()) : boost::json::serialize(*value);
+}
+
+PromptRequest prompt_request(const boost::json::object& prompt) {
+  PromptRequest request;
+  request.type = string_field(prompt, "type");
+  if (request.type.empty()) request.type = "text";
+  request.message = string_field(prompt, "message");
+  if (const auto* value = prompt.if_contains("default")) request.default_value = *value;
+  if (const auto* options = prompt.if_contains("options"); options && options->is_array()) {
+    for (const auto& option : options->get_array()) {
+      PromptOption choice;
+      if (option.is_object()) {
+        choice.value = option_text(option.get_object().if_contains("value"));
+        choice.label = option_text(option.get_object().if_contains("label"));
+      } else {
+        choice.value = option_text(&option);
+      }
+      if (choice.label.empty()) choice.label = choice.value;
+      request.options.push_back(std::move(choice));
+    }
+  }
+  request.raw = prompt;
+  return request;
+}
+
+ParamDescription param_description(const boost::json::value& value) {
+  if (!value.is_object()) {
+    throw ClientError(Kind::kProtocol, "a parameter in the daemon's reply is not an object");
+  }
+  const auto& param = value.get_object();
+  const auto* required = param.if_contains("required");
+  return {.name = string_field(param, "name"),
+          .type = string_field(param, "type"),
+          .description = string_field(param, "description"),
+          .required = required == nullptr || !required->is_bool() || required->get_bool()};
+}
+
+MethodDescription method_description(const boost::json::value& value) {
+  if (!value.is_object()) {
+    throw ClientError(Kind::kProtocol, "a method in the daemon's reply is not an object");
+  }
+  const auto& method = value.get_object();
+  MethodDescription result{.name = string_field(method, "name"),
+                           .description = string_field(method, "description")};
+  if (const auto* params = method.if_contains("params"); params && params->is_array()) {
+    for (const auto& param : params->get_array()) {
+      result.params.push_back(param_description(param));
+    }
+  }
+  return result;
 }
 
 LockInfo lock_info(const boost::json::value& value) {
@@ -233,14 +321,22 @@ bool Client::take_channel_message(const boost::json::object& reply) {
   return true;
 }
 
-boost::json::object Client::exchange(boost::json::object request,
-                                     std::chrono::milliseconds timeout) {
-  const std::string id = "r" + std::to_string(next_request_++);
+std::string Client::send_request(boost::json::object request) {
+  std::string id = "r" + std::to_string(next_request_++);
   request["id"] = id;
   if (!request.contains("sessionId")) request["sessionId"] = session_id_;
   write_line(boost::json::serialize(request) + "\n");
+  return id;
+}
 
-  const auto deadline = deadline_after(timeout);
+boost::json::object Client::exchange(boost::json::object request,
+                                     std::chrono::milliseconds timeout) {
+  const std::string id = send_request(std::move(request));
+  return await_reply(id, deadline_after(timeout));
+}
+
+boost::json::object Client::await_reply(const std::string& id, Clock::time_point deadline,
+                                        const InterimHandler& interim) {
   for (;;) {
     std::optional<std::string> line = read_line(deadline);
     if (!line) throw ClientError(Kind::kTimeout, "no reply from the daemon within the timeout");
@@ -261,27 +357,41 @@ boost::json::object Client::exchange(boost::json::object request,
       if (about_connection && error != nullptr && error->is_string()) {
         throw ClientError(Kind::kRefused, std::string(error->get_string()));
       }
+      decline_stray_prompt(reply);
       continue;
     }
     if (const auto* error = reply.if_contains("error"); error != nullptr && error->is_string()) {
       throw ClientError(Kind::kRefused, std::string(error->get_string()));
     }
+    if (is_interim(reply)) {
+      if (interim) interim(reply, deadline);
+      else decline_stray_prompt(reply);
+      continue;
+    }
     return std::move(reply);
+  }
+}
+
+void Client::answer_prompt(const std::string& id, const std::optional<boost::json::value>& value) {
+  const boost::json::object response{{"type", "prompt_response"},
+                                     {"id", id},
+                                     {"promptValue", value ? *value : boost::json::value()}};
+  write_line(boost::json::serialize(response) + "\n");
+}
+
+void Client::decline_stray_prompt(const boost::json::object& line) {
+  const auto* id = line.if_contains("id");
+  if (type_of(line) == "prompt" && id != nullptr && id->is_string()) {
+    answer_prompt(std::string(id->get_string()), std::nullopt);
   }
 }
 
 boost::json::value Client::request(boost::json::object request) {
   boost::json::object reply = exchange(std::move(request), options_.timeout);
-  const boost::json::value* data = reply.if_contains("data");
   if (refused(reply)) {
-    std::string reason = "the daemon refused the request";
-    if (data != nullptr && data->is_object()) {
-      if (const auto* text = data->get_object().if_contains("reason"); text && text->is_string()) {
-        reason = std::string(text->get_string());
-      }
-    }
-    throw ClientError(Kind::kRefused, reason);
+    throw ClientError(Kind::kRefused, refusal_reason(reply, "the daemon refused the request"));
   }
+  const boost::json::value* data = reply.if_contains("data");
   return data != nullptr ? *data : boost::json::value(std::move(reply));
 }
 
@@ -372,6 +482,73 @@ std::optional<LockInfo> Client::query_lock(std::string_view name) {
   return lock_info(*lock);
 }
 
+boost::json::value Client::call(std::string_view method, const boost::json::object& args,
+                                CallOptions options) {
+  boost::json::object request{{"type", "command"}, {"method", method}, {"args", args}};
+  if (!options.client_type.empty()) request["clientType"] = options.client_type;
+  const std::string id = send_request(std::move(request));
+
+  // Handler time is the caller's, not the daemon's: it moves the deadline.
+  auto interim = [&](boost::json::object& line, Clock::time_point& deadline) {
+    const auto started = Clock::now();
+    if (type_of(line) == "emit") {
+      const auto* data = line.if_contains("emitData");
+      if (options.on_emit && data != nullptr && data->is_object()) {
+        options.on_emit(data->get_object());
+      }
+    } else {
+      const auto* prompt = line.if_contains("prompt");
+      std::optional<boost::json::value> answer;
+      if (options.on_prompt && prompt != nullptr && prompt->is_object()) {
+        try {
+          answer = options.on_prompt(prompt_request(prompt->get_object()));
+        } catch (...) {
+          // The method would wait for an answer that never comes; the handler's error wins over
+          // a failure to send the refusal.
+          try {
+            answer_prompt(id, std::nullopt);
+          } catch (const ClientError&) {
+          }
+          throw;
+        }
+      }
+      answer_prompt(id, answer);
+    }
+    deadline = later_by(deadline, Clock::now() - started);
+  };
+
+  const auto deadline =
+      options.timeout.count() > 0 ? deadline_after(options.timeout) : Clock::time_point::max();
+  boost::json::object reply;
+  try {
+    reply = await_reply(id, deadline, interim);
+  } catch (const ClientError& error) {
+    if (error.kind() != Kind::kTimeout) throw;
+    throw ClientError(Kind::kTimeout, "no result from method \"" + std::string(method) +
+                                          "\" within " + std::to_string(options.timeout.count()) +
+                                          " ms (it may still be running)");
+  }
+  if (refused(reply)) {
+    throw ClientError(Kind::kRefused,
+                      refusal_reason(reply, "method \"" + std::string(method) + "\" failed"));
+  }
+  const boost::json::value* data = reply.if_contains("data");
+  return data != nullptr ? *data : boost::json::value();
+}
+
+std::vector<MethodDescription> Client::list_methods() {
+  const boost::json::value data = request({{"type", "list_methods"}});
+  const auto* methods = data.is_object() ? data.get_object().if_contains("methods") : nullptr;
+  if (methods == nullptr || !methods->is_array()) {
+    throw ClientError(Kind::kProtocol,
+                      "the daemon's reply to list_methods has no \"methods\" array");
+  }
+  std::vector<MethodDescription> result;
+  result.reserve(methods->get_array().size());
+  for (const auto& method : methods->get_array()) result.push_back(method_description(method));
+  return result;
+}
+
 boost::json::object Client::status() { return request({{"type", "status"}}).as_object(); }
 
 void Client::shutdown() { request({{"type", "shutdown"}}); }
@@ -391,7 +568,7 @@ bool Client::read_pushed_line(Clock::time_point deadline) {
   if (ec || !parsed.is_object()) {
     throw ClientError(Kind::kProtocol, "the daemon sent a line that is not a JSON object");
   }
-  take_channel_message(parsed.get_object());
+  if (!take_channel_message(parsed.get_object())) decline_stray_prompt(parsed.get_object());
   return true;
 }
 

@@ -5,6 +5,8 @@
 #include "common/units.hpp"
 
 #include <toml++/toml.h>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 
@@ -16,6 +18,7 @@
 #include <iterator>
 #include <limits>
 #include <span>
+#include <sstream>
 #include <tuple>
 
 namespace photon::core {
@@ -26,7 +29,8 @@ namespace fs = std::filesystem;
 constexpr std::size_t kMaxManifestBytes = 1u << 20;
 constexpr std::size_t kMaxMethodName = 64;
 
-constexpr std::string_view kTopKeys[] = {"description", "methods"};
+constexpr std::string_view kTopKeys[] = {"description", "methods", "jobs"};
+constexpr std::string_view kJobKeys[] = {"method", "cron", "args", "timezone", "catch_up", "overlap"};
 constexpr std::string_view kMethodKeys[] = {"description", "command", "timeout",
                                             "working_dir", "env",     "max_concurrent",
                                             "interactive", "params"};
@@ -138,6 +142,14 @@ class Parser {
     for (const auto& [line, column, key, node] : ordered) {
       manifest.methods.push_back(parse_method(*key, *node));
     }
+    if (const toml::node* jobs_node = root.get("jobs")) {
+      const toml::table* jobs = jobs_node->as_table();
+      if (jobs == nullptr) {
+        fail(*jobs_node, "jobs must be a table of jobs ([jobs.ID]), not " +
+                             std::string(type_name(jobs_node->type())));
+      }
+      for (const auto& [key, node] : *jobs) manifest.jobs.push_back(parse_job(key, node, manifest));
+    }
     return manifest;
   }
 
@@ -239,6 +251,86 @@ class Parser {
       method.info.params = parse_params(*value, path + ".params");
     }
     return method;
+  }
+
+  // A TOML value as JSON (dates and times become their TOML text).
+  static boost::json::value to_json(const toml::node& node) {
+    if (const auto* text = node.as_string()) return boost::json::string(text->get());
+    if (const auto* number = node.as_integer()) return number->get();
+    if (const auto* number = node.as_floating_point()) return number->get();
+    if (const auto* flag = node.as_boolean()) return flag->get();
+    if (const auto* array = node.as_array()) {
+      boost::json::array json;
+      for (const toml::node& element : *array) json.push_back(to_json(element));
+      return json;
+    }
+    if (const auto* table = node.as_table()) {
+      boost::json::object json;
+      for (const auto& [key, value] : *table) json[key.str()] = to_json(value);
+      return json;
+    }
+    std::ostringstream text;
+    node.visit([&](const auto& value) { text << value; });
+    return boost::json::string(text.str());
+  }
+
+  JobSpec parse_job(const toml::key& key, const toml::node& node, const Manifest& manifest) const {
+    JobSpec job;
+    job.id = std::string(key.str());
+    const std::string path = "jobs." + key_text(job.id);
+    if (job.id.empty() || job.id.size() > 256 ||
+        std::any_of(job.id.begin(), job.id.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
+      fail(key.source().begin, "bad job id " + toml_quoted(job.id) +
+                                   ": 1 to 256 bytes without control characters");
+    }
+    const toml::table* table = node.as_table();
+    if (table == nullptr) {
+      fail(node, path + " must be a table ([" + path + "]), not " + std::string(type_name(node.type())));
+    }
+    check_keys(*table, path + ".", kJobKeys);
+    const toml::node* method = table->get("method");
+    if (method == nullptr) fail(*table, path + " has no method (method = \"NAME\")");
+    job.method = string_of(*method, path + ".method");
+    if (std::none_of(manifest.methods.begin(), manifest.methods.end(),
+                     [&](const ExecMethod& m) { return m.info.name == job.method; })) {
+      fail(*method, path + ".method: no method \"" + job.method + "\" in this manifest");
+    }
+    const toml::node* cron = table->get("cron");
+    if (cron == nullptr) fail(*table, path + " has no cron (cron = \"0 3 * * *\")");
+    job.cron = string_of(*cron, path + ".cron");
+    try {
+      CronExpression::parse(job.cron);
+    } catch (const CronError& error) {
+      fail(*cron, path + ".cron: " + error.what());
+    }
+    if (const toml::node* value = table->get("args")) {
+      if (value->as_table() == nullptr) {
+        fail(*value, path + ".args must be a table (args = { key = \"value\" }), not " +
+                         std::string(type_name(value->type())));
+      }
+      job.args = to_json(*value).as_object();
+    }
+    if (const toml::node* value = table->get("timezone")) {
+      job.timezone = string_of(*value, path + ".timezone");
+      try {
+        cron_zone(job.timezone);
+      } catch (const CronError& error) {
+        fail(*value, path + ".timezone: " + error.what());
+      }
+    }
+    if (const toml::node* value = table->get("catch_up")) {
+      const std::string text = string_of(*value, path + ".catch_up");
+      if (text != "latest" && text != "skip") fail(*value, path + ".catch_up must be \"latest\" or \"skip\"");
+      job.catch_up = text == "skip" ? CatchUp::kSkip : CatchUp::kLatest;
+    }
+    if (const toml::node* value = table->get("overlap")) {
+      const std::string text = string_of(*value, path + ".overlap");
+      if (text != "skip" && text != "allow") fail(*value, path + ".overlap must be \"skip\" or \"allow\"");
+      job.overlap = text == "allow" ? Overlap::kAllow : Overlap::kSkip;
+    }
+    job.created_by = "photon";
+    job.declared = true;
+    return job;
   }
 
   std::vector<std::string> parse_command(const toml::node& node, const std::string& what) const {

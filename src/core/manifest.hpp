@@ -3,6 +3,7 @@
 #pragma once
 
 #include "core/method_host.hpp"
+#include "core/scheduler.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -40,6 +41,8 @@ struct Manifest {
   std::filesystem::path file;  // absolute
   std::string description;
   std::vector<ExecMethod> methods;  // in the order the file declares them
+  // Cron jobs the photon declares ([jobs.ID]): present from start, restored at every start.
+  std::vector<JobSpec> jobs;
 };
 
 // Reads, parses and validates a manifest. Relative working directories are resolved against the

@@ -271,6 +271,7 @@ int photond_main(int argc, char** argv) {
         throw StartupError(kExitUsage, error.what());
       }
     }());
+    options.declared_jobs = manifest->jobs;
     options.make_host = [manifest, name = flags.name](HostEnvironment& environment) {
       core::ExecHostOptions host_options;
       host_options.photon_name = name;
@@ -301,6 +302,19 @@ int embedded_main(PhotonDefinition definition, int argc, char** argv) {
                                          flags.session_timeout + "\" (e.g. 30s, 10m)");
     }
     host_options.session_timeout = *timeout;
+    for (const photon::Job& job : shared->jobs) {
+      core::JobSpec spec;
+      spec.id = job.id;
+      spec.method = job.method;
+      spec.cron = job.cron;
+      spec.args = job.args;
+      spec.timezone = job.timezone;
+      spec.catch_up = job.catch_up ? core::CatchUp::kLatest : core::CatchUp::kSkip;
+      spec.overlap = job.allow_overlap ? core::Overlap::kAllow : core::Overlap::kSkip;
+      spec.created_by = "photon";
+      spec.declared = true;
+      options.declared_jobs.push_back(std::move(spec));
+    }
     options.make_host = [shared, host_options](HostEnvironment& environment) {
       return std::make_unique<core::EmbeddedHost>(environment.loop.get_executor(),
                                                   environment.clock, *shared, host_options);

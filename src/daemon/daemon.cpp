@@ -85,8 +85,21 @@ class Daemon final : public DaemonControl, public net::PeerHandler {
 
   void listen() { server_.listen(paths_.socket); }
 
+  // Jobs as the store kept them, then the photon's own; throws StartupError for a bad declaration.
+  void load_jobs() {
+    try {
+      dispatcher_.scheduler().declare(options_.declared_jobs);
+    } catch (const core::CronError& error) {
+      throw StartupError(2, error.what());
+    }
+  }
+
   void run() {
     server_.start();
+    // The first tick catches up slots missed while the daemon was down.
+    asio::post(io_, [this] {
+      dispatcher_.on_timer();
+    });
     signals_.async_wait([this](boost::system::error_code ec, int signal) {
       if (ec) return;
       spdlog::info("received {}; shutting down", ::strsignal(signal));
@@ -152,10 +165,11 @@ class Daemon final : public DaemonControl, public net::PeerHandler {
   }
 
   // Idle means no client is connected (every subscription and waiter lives on a connection), no
-  // lock is held and no method runs (a caller may have left one running).
-  bool idle() const {
+  // lock is held, no method runs (a caller may have left one running) and no job is scheduled
+  // (it could not fire in a daemon that has exited).
+  bool idle() {
     return dispatcher_.open_sessions() == 0 && dispatcher_.held_locks() == 0 &&
-           (!methods_ || methods_->stats().running == 0);
+           (!methods_ || methods_->stats().running == 0) && dispatcher_.scheduler().size() == 0;
   }
 
   // Counts from the last disconnect; when the timeout passes with other work still going on (a
@@ -263,6 +277,7 @@ void run_daemon(const DaemonOptions& options, const std::function<void()>& on_re
     throw StartupError(1, error.what());
   }
   Daemon daemon(options, paths, token_mark);
+  daemon.load_jobs();
   try {
     daemon.listen();
   } catch (const boost::system::system_error& error) {

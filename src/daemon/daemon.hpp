@@ -41,6 +41,8 @@ struct DaemonOptions {
   std::size_t max_total_subscriptions = 1'000'000;
   // The photon's methods; none (`command` is refused) when empty.
   HostFactory make_host;
+  // Cron jobs the photon declares (manifest or C++), present from start.
+  std::vector<core::JobSpec> declared_jobs;
   std::chrono::milliseconds prompt_timeout{5 * 60 * 1000};
 };
 

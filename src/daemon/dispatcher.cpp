@@ -79,6 +79,12 @@ constexpr std::array kLockOptional{Field::kLockTimeout, Field::kLockWait,
 constexpr std::array kCommandRequired{Field::kMethod};
 constexpr std::array kCommandOptional{Field::kArgs, Field::kClientType};
 constexpr std::array kPromptResponseRequired{Field::kPromptValue};
+constexpr std::array kScheduleRequired{Field::kJobId, Field::kMethod, Field::kCron};
+constexpr std::array kScheduleOptional{Field::kArgs, Field::kTimezone, Field::kCatchUp,
+                                       Field::kOverlap};
+constexpr std::array kJobId{Field::kJobId};
+constexpr std::array kLimitOptional{Field::kLimit};
+constexpr std::int64_t kDefaultHistoryLimit = 20;
 constexpr std::int64_t kDefaultLockTimeoutMs = 30'000;
 constexpr std::string_view kDefaultSession = "default";
 // An unknown method's error lists at most this many of the available ones.
@@ -155,18 +161,21 @@ const Dispatcher::Route& Dispatcher::route_for(RequestType type) {
       {RequestType::kLock, &Dispatcher::handle_lock, kLockName, kLockOptional},
       {RequestType::kUnlock, &Dispatcher::handle_unlock, kLockName, kNone},
       {RequestType::kListLocks, &Dispatcher::handle_list_locks, kNone, kNone},
-      {RequestType::kSchedule, &Dispatcher::handle_not_supported, kNone, kNone},
-      {RequestType::kUnschedule, &Dispatcher::handle_not_supported, kNone, kNone},
-      {RequestType::kListJobs, &Dispatcher::handle_not_supported, kNone, kNone},
+      {RequestType::kSchedule, &Dispatcher::handle_schedule, kScheduleRequired, kScheduleOptional},
+      {RequestType::kUnschedule, &Dispatcher::handle_unschedule, kJobId, kNone},
+      {RequestType::kListJobs, &Dispatcher::handle_list_jobs, kNone, kNone},
       {RequestType::kQueryLock, &Dispatcher::handle_query_lock, kLockName, kNone},
       {RequestType::kListMethods, &Dispatcher::handle_list_methods, kNone, kNone},
+      {RequestType::kJobHistory, &Dispatcher::handle_job_history, kJobId, kLimitOptional},
+      {RequestType::kRunJob, &Dispatcher::handle_run_job, kJobId, kNone},
   }};
   static_assert(kRoutes.size() == protocol::kRequestTypeCount);
   return kRoutes[static_cast<std::size_t>(type)];
 }
 
 Dispatcher::Dispatcher(DispatcherOptions options, const Clock& clock, DaemonControl& control,
-                       core::TokenAllocator& tokens, core::MethodHost* methods)
+                       core::TokenAllocator& tokens, core::MethodHost* methods,
+                       core::JobPersistence* jobs)
     : options_(std::move(options)),
       clock_(clock),
       control_(control),
@@ -175,7 +184,9 @@ Dispatcher::Dispatcher(DispatcherOptions options, const Clock& clock, DaemonCont
       locks_(clock, tokens, options_.lock_limits),
       started_steady_(clock.steady()),
       started_system_(clock.system()),
-      methods_(methods) {
+      methods_(methods),
+      scheduler_({.photon_name = options_.photon_name, .max_jobs = options_.max_jobs}, clock,
+                 methods, jobs != nullptr ? *jobs : memory_only_jobs_, *this) {
   for (std::size_t i = 0; i < protocol::kRequestTypeCount; ++i) {
     if (static_cast<std::size_t>(route_for(static_cast<RequestType>(i)).type) != i) {
       throw std::logic_error("dispatch table is out of order");
@@ -208,6 +219,7 @@ void Dispatcher::on_close(net::Peer& peer) {
 
 void Dispatcher::on_timer() {
   locks_.expire_due();
+  scheduler_.tick();
   const auto now = clock_.steady();
   while (!prompt_deadlines_.empty() && prompt_deadlines_.begin()->first <= now) {
     answer_prompt(*prompt_deadlines_.begin()->second, std::nullopt);
@@ -221,6 +233,7 @@ void Dispatcher::reschedule_locks() {
     const auto prompt = prompt_deadlines_.begin()->first;
     if (!next || prompt < *next) next = prompt;
   }
+  if (auto jobs = scheduler_.next_wake(); jobs && (!next || *jobs < *next)) next = jobs;
   control_.wake_at(next);
 }
 
@@ -271,6 +284,7 @@ void Dispatcher::handle_status(Session& session, const Request& request) {
       {"locks", locks_.size()},
       {"channels", std::move(channels)},
       {"channelCount", counts.size()},
+      {"jobs", boost::json::object{{"count", scheduler_.size()}, {"running", scheduler_.running()}}},
       {"methods",
        boost::json::object{{"count", methods_ ? methods_->methods().size() : 0},
                            {"running", running_commands_},
@@ -524,10 +538,123 @@ void Dispatcher::command_finished(CommandCall& call, core::CallOutcome outcome) 
   reschedule_locks();
 }
 
-void Dispatcher::handle_not_supported(Session& session, const Request& request) {
-  session.peer().send(protocol::error_line(
-      request.id, "request type \"" + std::string(protocol::request_type_name(request.type)) +
-                      "\" is not supported by this daemon yet"));
+namespace {
+
+boost::json::value millis_or_null(const std::optional<core::EpochMillis>& millis) {
+  return millis ? boost::json::value(*millis) : boost::json::value(nullptr);
+}
+
+boost::json::object job_json(const core::JobState& job) {
+  return {{"id", job.spec.id},
+          {"method", job.spec.method},
+          {"args", job.spec.args},
+          {"cron", job.spec.cron},
+          {"timezone", job.spec.timezone},
+          {"catchUp", job.spec.catch_up == core::CatchUp::kLatest ? "latest" : "skip"},
+          {"overlap", job.spec.overlap == core::Overlap::kSkip ? "skip" : "allow"},
+          {"lastRun", millis_or_null(job.last_run)},
+          {"nextRun", millis_or_null(job.next_run)},
+          {"runCount", job.run_count},
+          {"createdAt", job.created_at},
+          {"createdBy", job.spec.created_by},
+          {"declared", job.spec.declared},
+          {"lastStatus", job.last_status},
+          {"lastError", job.last_error}};
+}
+
+boost::json::object run_json(const core::JobRun& run) {
+  boost::json::object json{{"runId", run.run_id},
+                           {"trigger", run.trigger},
+                           {"scheduledFor", run.scheduled_for},
+                           {"startedAt", run.started_at},
+                           {"endedAt", millis_or_null(run.ended_at)},
+                           {"durationMs", run.ended_at ? boost::json::value(*run.ended_at - run.started_at)
+                                                       : boost::json::value(nullptr)},
+                           {"status", run.status},
+                           {"error", run.error}};
+  return json;
+}
+
+}  // namespace
+
+void Dispatcher::handle_schedule(Session& session, const Request& request) {
+  core::JobSpec spec;
+  spec.id = std::string(request.string_field("jobId"));
+  spec.method = std::string(request.string_field("method"));
+  spec.cron = std::string(request.string_field("cron"));
+  if (const boost::json::value* args = request.find("args")) spec.args = args->get_object();
+  spec.timezone = std::string(request.string_field("timezone"));
+  spec.catch_up = request.string_field("catchUp") == "skip" ? core::CatchUp::kSkip : core::CatchUp::kLatest;
+  spec.overlap = request.string_field("overlap") == "allow" ? core::Overlap::kAllow : core::Overlap::kSkip;
+  const std::string_view created_by = request.string_field("sessionId");
+  spec.created_by = std::string(created_by);
+  const std::string job_id = spec.id;
+  const core::ScheduleResult result = scheduler_.schedule(std::move(spec));
+  if (!result.scheduled) {
+    session.peer().send(protocol::result_line(
+        request.id, false,
+        boost::json::object{{"scheduled", false}, {"jobId", job_id}, {"reason", result.reason}}));
+    return;
+  }
+  session.peer().send(protocol::result_line(
+      request.id, true,
+      boost::json::object{{"scheduled", true}, {"jobId", job_id}, {"nextRun", millis_or_null(result.next_run)}}));
+  reschedule_locks();
+}
+
+void Dispatcher::handle_unschedule(Session& session, const Request& request) {
+  const std::string job_id(request.string_field("jobId"));
+  std::string reason;
+  if (!scheduler_.unschedule(job_id, reason)) {
+    session.peer().send(protocol::result_line(
+        request.id, false,
+        boost::json::object{{"unscheduled", false}, {"jobId", job_id}, {"reason", reason}}));
+    return;
+  }
+  session.peer().send(protocol::result_line(
+      request.id, true, boost::json::object{{"unscheduled", true}, {"jobId", job_id}}));
+  reschedule_locks();
+}
+
+void Dispatcher::handle_list_jobs(Session& session, const Request& request) {
+  boost::json::array jobs;
+  for (const core::JobState* job : scheduler_.jobs()) jobs.push_back(job_json(*job));
+  session.peer().send(
+      protocol::result_line(request.id, true, boost::json::object{{"jobs", std::move(jobs)}}));
+}
+
+void Dispatcher::handle_job_history(Session& session, const Request& request) {
+  const std::string job_id(request.string_field("jobId"));
+  if (scheduler_.find(job_id) == nullptr) {
+    session.peer().send(protocol::error_line(request.id, "no job \"" + job_id + "\""));
+    return;
+  }
+  boost::json::array runs;
+  const auto limit = static_cast<std::size_t>(request.integer_field("limit", kDefaultHistoryLimit));
+  for (const core::JobRun& run : scheduler_.history(job_id, limit)) runs.push_back(run_json(run));
+  session.peer().send(protocol::result_line(
+      request.id, true, boost::json::object{{"jobId", job_id}, {"runs", std::move(runs)}}));
+}
+
+void Dispatcher::handle_run_job(Session& session, const Request& request) {
+  const std::string job_id(request.string_field("jobId"));
+  std::string reason;
+  const std::optional<std::uint64_t> run_id = scheduler_.run_now(job_id, reason);
+  if (!run_id) {
+    session.peer().send(protocol::result_line(
+        request.id, false,
+        boost::json::object{{"started", false}, {"jobId", job_id}, {"reason", reason}}));
+    return;
+  }
+  session.peer().send(protocol::result_line(
+      request.id, true, boost::json::object{{"started", true}, {"jobId", job_id}, {"runId", *run_id}}));
+}
+
+void Dispatcher::publish(const std::string& channel, const boost::json::value& message) {
+  channels_.publish(channel, nullptr, [&] {
+    return make_shared_bytes(
+        protocol::channel_message_line(next_message_sequence_++, channel, message));
+  });
 }
 
 }  // namespace photon::daemon

@@ -7,6 +7,7 @@
 #include "core/channel_registry.hpp"
 #include "core/lock_table.hpp"
 #include "core/method_host.hpp"
+#include "core/scheduler.hpp"
 #include "net/peer.hpp"
 #include "protocol/request.hpp"
 
@@ -48,18 +49,20 @@ struct DispatcherOptions {
   // Commands running at once: per connection, and in the daemon.
   std::size_t max_commands_per_connection = 256;
   std::size_t max_running_commands = 4096;
+  std::size_t max_jobs = 10'000;
 };
 
 // Parses each line, validates it against its row of the table and calls the row's handler.
 // Invariants: every open peer has a Session context; a Session's subscriptions are removed from
 // the registry before the Session is destroyed.
 // Thread rule: the event loop thread only.
-class Dispatcher final : public net::PeerHandler {
+class Dispatcher final : public net::PeerHandler, private core::JobPublisher {
  public:
-  // `tokens` and `methods` must outlive the dispatcher; `methods` may be null (a photon with no
-  // methods: `command` is refused).
+  // `tokens`, `methods` and `jobs` must outlive the dispatcher. `methods` may be null (a photon
+  // with no methods: `command` is refused); `jobs` may be null (jobs are then kept in memory only).
   Dispatcher(DispatcherOptions options, const Clock& clock, DaemonControl& control,
-             core::TokenAllocator& tokens, core::MethodHost* methods = nullptr);
+             core::TokenAllocator& tokens, core::MethodHost* methods = nullptr,
+             core::JobPersistence* jobs = nullptr);
   ~Dispatcher() override;
 
   void on_open(net::Peer& peer) override;
@@ -74,6 +77,10 @@ class Dispatcher final : public net::PeerHandler {
   std::size_t open_sessions() const { return open_sessions_; }
   std::size_t held_locks() const { return locks_.size(); }
   std::size_t running_commands() const { return running_commands_; }
+  // The cron jobs (the daemon restores them from its store at start).
+  core::Scheduler& scheduler() { return scheduler_; }
+  // Tells the daemon when on_timer() is next needed (after the scheduler was changed from outside).
+  void reschedule() { reschedule_locks(); }
 
  private:
   class Session;
@@ -101,7 +108,13 @@ class Dispatcher final : public net::PeerHandler {
   void handle_command(Session& session, const protocol::Request& request);
   void handle_prompt_response(Session& session, const protocol::Request& request);
   void handle_list_methods(Session& session, const protocol::Request& request);
-  void handle_not_supported(Session& session, const protocol::Request& request);
+  void handle_schedule(Session& session, const protocol::Request& request);
+  void handle_unschedule(Session& session, const protocol::Request& request);
+  void handle_list_jobs(Session& session, const protocol::Request& request);
+  void handle_job_history(Session& session, const protocol::Request& request);
+  void handle_run_job(Session& session, const protocol::Request& request);
+  // JobPublisher: job events and jobs' channel emits, to every subscriber.
+  void publish(const std::string& channel, const boost::json::value& message) override;
   // Tells the daemon when the lock table or a prompt next needs on_timer().
   void reschedule_locks();
 
@@ -127,6 +140,14 @@ class Dispatcher final : public net::PeerHandler {
   std::size_t running_commands_ = 0;
   // Prompts waiting for an answer, by deadline (the call keeps its own entry's iterator).
   std::multimap<std::chrono::steady_clock::time_point, CommandCall*> prompt_deadlines_;
+  // Jobs kept in memory only, when the daemon gives no store.
+  class MemoryOnlyJobs final : public core::JobPersistence {
+    void save_job(const core::JobState&) override {}
+    void delete_job(const std::string&) override {}
+    void save_run(const core::JobRun&) override {}
+  };
+  MemoryOnlyJobs memory_only_jobs_;
+  core::Scheduler scheduler_;
   // Calls hold a weak reference: a method still running in its host when the dispatcher is gone
   // (daemon teardown) then reports to nobody.
   std::shared_ptr<Dispatcher*> self_ = std::make_shared<Dispatcher*>(this);

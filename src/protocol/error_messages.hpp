@@ -33,6 +33,16 @@ inline constexpr std::string_view kClientTypeInvalid =
     "\"clientType\" must be a string of at most 64 bytes";
 inline constexpr std::string_view kPromptValueMissing =
     "prompt_response requires \"promptValue\" (null declines)";
+inline constexpr std::string_view kJobIdNotString = "\"jobId\" must be a non-empty string";
+inline constexpr std::string_view kJobIdTooLong = "\"jobId\" is longer than 256 bytes";
+inline constexpr std::string_view kJobIdControl = "\"jobId\" contains a control character";
+inline constexpr std::string_view kCronNotString =
+    "\"cron\" must be a non-empty string of at most 256 bytes";
+inline constexpr std::string_view kTimezoneNotString =
+    "\"timezone\" must be a string of at most 64 bytes (an IANA name such as Europe/Paris)";
+inline constexpr std::string_view kCatchUpInvalid = "\"catchUp\" must be \"latest\" or \"skip\"";
+inline constexpr std::string_view kOverlapInvalid = "\"overlap\" must be \"skip\" or \"allow\"";
+inline constexpr std::string_view kLimitInvalid = "\"limit\" must be an integer from 1 to 1000";
 inline constexpr std::string_view kSessionIdNotString = "\"sessionId\" must be a string";
 inline constexpr std::string_view kSessionIdTooLong = "\"sessionId\" is longer than 256 bytes";
 inline constexpr std::string_view kTooManySubscriptions =

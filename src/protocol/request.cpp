@@ -13,7 +13,7 @@ namespace {
 constexpr std::array<std::string_view, kRequestTypeCount> kTypeNames = {
     "ping",   "shutdown",   "status",   "subscribe", "unsubscribe", "publish",    "command",
     "prompt_response", "lock", "unlock", "list_locks", "schedule", "unschedule", "list_jobs",
-    "query_lock", "list_methods",
+    "query_lock", "list_methods", "job_history", "run_job",
 };
 
 bool has_control_character(std::string_view text) {
@@ -110,6 +110,53 @@ std::optional<std::string> field_error(const Request& request, Field field, bool
         return std::nullopt;
       }
       return std::string(messages::kClientTypeInvalid);
+    case Field::kJobId:
+      value = request.find("jobId");
+      if (value == nullptr && !required) return std::nullopt;
+      if (value == nullptr || !value->is_string() || value->get_string().empty()) {
+        return std::string(messages::kJobIdNotString);
+      }
+      if (value->get_string().size() > kMaxJobIdBytes) return std::string(messages::kJobIdTooLong);
+      if (has_control_character(value->get_string())) return std::string(messages::kJobIdControl);
+      return std::nullopt;
+    case Field::kCron:
+      value = request.find("cron");
+      if (value == nullptr && !required) return std::nullopt;
+      if (value != nullptr && value->is_string() && !value->get_string().empty() &&
+          value->get_string().size() <= kMaxCronBytes) {
+        return std::nullopt;
+      }
+      return std::string(messages::kCronNotString);
+    case Field::kTimezone:
+      value = request.find("timezone");
+      if (value == nullptr && !required) return std::nullopt;
+      if (value != nullptr && value->is_string() && value->get_string().size() <= kMaxTimezoneBytes) {
+        return std::nullopt;
+      }
+      return std::string(messages::kTimezoneNotString);
+    case Field::kCatchUp:
+      value = request.find("catchUp");
+      if (value == nullptr && !required) return std::nullopt;
+      if (value != nullptr && value->is_string() &&
+          (value->get_string() == "latest" || value->get_string() == "skip")) {
+        return std::nullopt;
+      }
+      return std::string(messages::kCatchUpInvalid);
+    case Field::kOverlap:
+      value = request.find("overlap");
+      if (value == nullptr && !required) return std::nullopt;
+      if (value != nullptr && value->is_string() &&
+          (value->get_string() == "skip" || value->get_string() == "allow")) {
+        return std::nullopt;
+      }
+      return std::string(messages::kOverlapInvalid);
+    case Field::kLimit: {
+      value = request.find("limit");
+      if (value == nullptr && !required) return std::nullopt;
+      std::optional<std::int64_t> number = value ? integer_value(*value) : std::nullopt;
+      if (number && *number >= 1 && *number <= 1000) return std::nullopt;
+      return std::string(messages::kLimitInvalid);
+    }
     case Field::kPromptValue:
       if (request.find("promptValue") == nullptr && required) {
         return std::string(messages::kPromptValueMissing);

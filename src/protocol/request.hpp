@@ -34,8 +34,10 @@ enum class RequestType : std::uint8_t {
   kListJobs,
   kQueryLock,
   kListMethods,
+  kJobHistory,
+  kRunJob,
 };
-inline constexpr std::size_t kRequestTypeCount = 16;
+inline constexpr std::size_t kRequestTypeCount = 18;
 
 std::string_view request_type_name(RequestType type);
 std::optional<RequestType> request_type_from_name(std::string_view name);
@@ -53,6 +55,12 @@ enum class Field : std::uint8_t {
   kArgs,            // a JSON object
   kClientType,      // string ≤ 64 bytes
   kPromptValue,     // any JSON value, must be present (null declines the prompt)
+  kJobId,           // as kLockName ("jobId")
+  kCron,            // non-empty string ≤ 256 bytes (the expression itself is checked by the scheduler)
+  kTimezone,        // string ≤ 64 bytes ("timezone"; empty: the daemon's zone)
+  kCatchUp,         // "latest" or "skip"
+  kOverlap,         // "skip" or "allow"
+  kLimit,           // integer 1 ≤ n ≤ 1000
 };
 
 inline constexpr std::size_t kMaxIdBytes = 256;
@@ -60,6 +68,9 @@ inline constexpr std::size_t kMaxChannelBytes = 256;
 inline constexpr std::size_t kMaxLockNameBytes = 256;
 inline constexpr std::size_t kMaxMethodBytes = 256;
 inline constexpr std::size_t kMaxClientTypeBytes = 64;
+inline constexpr std::size_t kMaxJobIdBytes = 256;
+inline constexpr std::size_t kMaxCronBytes = 256;
+inline constexpr std::size_t kMaxTimezoneBytes = 64;
 inline constexpr std::int64_t kMaxLockTimeoutMs = 7LL * 24 * 3600 * 1000;
 inline constexpr std::int64_t kMaxLockWaitMs = 24LL * 3600 * 1000;
 

@@ -6,7 +6,6 @@ import unittest
 
 from harness import TIMEOUT, BlackboxTest, Client, encode, wait_until
 
-UNSUPPORTED = ["command", "prompt_response", "schedule", "unschedule", "list_jobs"]
 
 
 def nested(depth):
@@ -96,12 +95,17 @@ class ErrorsTest(BlackboxTest):
         self.assertIn("id", reply["error"])
         self.assert_usable()
 
-    def test_unsupported_subsystems_say_so(self):
-        for kind in UNSUPPORTED:
-            with self.subTest(kind=kind):
-                reply = self.c.call({"type": kind, "id": f"r-{kind}", "sessionId": "cli-1-abcdef01",
-                                     "lockName": "n", "jobId": "j", "method": "m", "cron": "* * * * *"})
-                self.assert_error(reply, f"r-{kind}", kind, "not supported")
+    def test_a_daemon_without_methods_says_so(self):
+        reply = self.c.call({"type": "command", "id": "c", "method": "m"})
+        self.assertEqual(reply["type"], "error")
+        self.assertIn("has no methods", reply["error"])
+        reply = self.c.call({"type": "schedule", "id": "s", "jobId": "j", "method": "m", "cron": "* * * * *"})
+        self.assertEqual(reply["success"], False)
+        self.assertEqual(reply["data"]["reason"], "this photon has no methods to schedule")
+        self.assertEqual(self.c.call({"type": "list_jobs", "id": "l"})["data"], {"jobs": []})
+        self.assertEqual(self.c.call({"type": "list_methods", "id": "m"})["data"], {"photon": self.d.name, "methods": []})
+        reply = self.c.call({"type": "prompt_response", "id": "c", "promptValue": True})
+        self.assertEqual(reply["type"], "error")
         self.assert_usable()
 
     def test_boundary_values_are_accepted(self):

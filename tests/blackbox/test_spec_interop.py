@@ -166,7 +166,9 @@ class SpecInteropTest(BlackboxTest):
         self.assertEqual((reply["type"], reply["id"], reply["data"]["acquired"]), ("result", "lock_123", True))
         reply = send_command(self.path, {"type": "schedule", "id": "sched_123", "jobId": "j", "method": "m",
                                          "cron": "0 * * * *"})
-        self.assertEqual((reply["type"], reply["id"]), ("error", "sched_123"))
+        # This daemon has no methods, so the job is refused: success false, with the reason.
+        self.assertEqual((reply["type"], reply["id"], reply["success"]), ("result", "sched_123", False))
+        self.assertEqual(reply["data"]["scheduled"], False)
 
     def test_large_message_round_trip(self):
         sub = self.subscribe("big")

@@ -94,8 +94,8 @@ TEST_F(DispatcherTest, ErrorsNameTheProblemAndEchoTheId) {
             parse(R"({"type":"error","id":"m","error":"publish requires \"message\""})"));
   EXPECT_EQ(request(0, R"({"type":"subscribe","id":7,"channel":"c"})").at("id"), "unknown");
   EXPECT_EQ(request(0, "{not json").at("type"), "error");
-  EXPECT_EQ(request(0, R"({"type":"schedule","id":"l","jobId":"x"})"),
-            parse(R"({"type":"error","id":"l","error":"request type \"schedule\" is not supported by this daemon yet"})"));
+  EXPECT_EQ(request(0, R"({"type":"schedule","id":"l","jobId":"x","method":"m"})"),
+            parse(R"({"type":"error","id":"l","error":"\"cron\" must be a non-empty string of at most 256 bytes"})"));
 }
 
 TEST_F(DispatcherTest, SubscriptionLimitIsPerConnection) {

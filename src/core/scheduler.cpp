@@ -1,0 +1,366 @@
+// Scheduler: slots by the wall clock, missed-slot and overlap policies, runs through the method
+// host, events on jobs:<photon>, every change handed to persistence.
+#include "core/scheduler.hpp"
+
+#include "protocol/request.hpp"
+
+#include <algorithm>
+
+namespace photon::core {
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using std::chrono::sys_seconds;
+
+EpochMillis to_millis(sys_seconds time) {
+  return duration_cast<milliseconds>(time.time_since_epoch()).count();
+}
+
+sys_seconds from_millis(EpochMillis millis) {
+  return sys_seconds(std::chrono::floor<seconds>(milliseconds(millis)));
+}
+
+std::string status_name(CallStatus status) {
+  switch (status) {
+    case CallStatus::kOk:
+      return "ok";
+    case CallStatus::kTimedOut:
+      return "timed_out";
+    case CallStatus::kCancelled:
+      return "cancelled";
+    case CallStatus::kBusy:
+    case CallStatus::kFailed:
+      break;
+  }
+  return "failed";
+}
+
+}  // namespace
+
+// Reports one run's end (and its method's channel emits) back to the scheduler.
+class Scheduler::RunObserver final : public CallObserver {
+ public:
+  RunObserver(std::weak_ptr<Scheduler*> scheduler, std::string job_id, std::uint64_t run_id)
+      : scheduler_(std::move(scheduler)), job_id_(std::move(job_id)), run_id_(run_id) {}
+
+  void on_emit(boost::json::object event) override {
+    // Progress has no one to go to; channel events are published as a command's are.
+    const boost::json::value* channel = event.if_contains("channel");
+    if (channel == nullptr || !channel->is_string()) return;
+    if (protocol::channel_name_error(channel->get_string(), false)) return;
+    if (auto owner = scheduler_.lock()) {
+      (*owner)->publisher_.publish(std::string(channel->get_string()), boost::json::value(std::move(event)));
+    }
+  }
+  // Nobody is there to answer a job's prompt.
+  void on_prompt(boost::json::object, PromptAnswer answer) override { answer(std::nullopt); }
+  void on_finish(CallOutcome outcome) override {
+    if (auto owner = scheduler_.lock()) (*owner)->run_finished(job_id_, run_id_, outcome);
+  }
+
+ private:
+  std::weak_ptr<Scheduler*> scheduler_;
+  std::string job_id_;
+  std::uint64_t run_id_;
+};
+
+Scheduler::Scheduler(SchedulerOptions options, const Clock& clock, MethodHost* methods,
+                     JobPersistence& persistence, JobPublisher& publisher)
+    : options_(std::move(options)),
+      clock_(clock),
+      methods_(methods),
+      persistence_(persistence),
+      publisher_(publisher) {}
+
+Scheduler::~Scheduler() = default;
+
+sys_seconds Scheduler::now_seconds() const {
+  return std::chrono::floor<seconds>(clock_.system());
+}
+
+std::optional<std::string> Scheduler::prepare(const JobSpec& spec, Job& job) const {
+  if (methods_ == nullptr) return std::string("this photon has no methods to schedule");
+  if (find_method(*methods_, spec.method) == nullptr) {
+    return "unknown method \"" + spec.method + "\"";
+  }
+  try {
+    job.expression = CronExpression::parse(spec.cron);
+  } catch (const CronError& error) {
+    return std::string("Invalid cron expression: ") + error.what();
+  }
+  try {
+    job.zone = &cron_zone(spec.timezone);
+  } catch (const CronError& error) {
+    return std::string("Invalid time zone: ") + error.what();
+  }
+  return std::nullopt;
+}
+
+void Scheduler::compute_next(Job& job, sys_seconds after) {
+  std::optional<sys_seconds> next = job.expression->next_after(after, *job.zone);
+  job.state.next_run = next ? std::optional<EpochMillis>(to_millis(*next)) : std::nullopt;
+}
+
+void Scheduler::restore(std::vector<JobState> jobs, std::vector<JobRun> runs,
+                        std::uint64_t last_run_id) {
+  last_run_id_ = last_run_id;
+  for (JobState& state : jobs) {
+    Job job;
+    if (auto reason = prepare(state.spec, job)) {
+      // Kept as it is (a method may come back with the next manifest), but it cannot fire.
+      state.last_status = "invalid";
+      state.last_error = *reason;
+      state.next_run.reset();
+      job.expression.reset();
+    }
+    job.state = std::move(state);
+    const std::string id = job.state.spec.id;
+    jobs_.insert_or_assign(id, std::move(job));
+  }
+  for (JobRun& run : runs) {
+    auto found = jobs_.find(run.job_id);
+    if (found == jobs_.end()) continue;
+    last_run_id_ = std::max(last_run_id_, run.run_id);
+    if (run.status == "running") {
+      run.status = "failed";
+      run.error = "the daemon stopped while it ran";
+      run.ended_at = run.started_at;
+      persistence_.save_run(run);
+    }
+    found->second.history.push_back(std::move(run));
+    while (found->second.history.size() > options_.history_per_job) found->second.history.pop_front();
+  }
+}
+
+void Scheduler::declare(const std::vector<JobSpec>& declared) {
+  for (const JobSpec& spec : declared) {
+    JobSpec copy = spec;
+    copy.declared = true;
+    if (copy.created_by.empty()) copy.created_by = "photon";
+    Job job;
+    if (auto reason = prepare(copy, job)) {
+      throw CronError("job \"" + copy.id + "\": " + *reason);
+    }
+    auto existing = jobs_.find(copy.id);
+    if (existing != jobs_.end()) {
+      // The declaration wins; the record (runs, counts, the next slot) stays.
+      existing->second.state.spec = std::move(copy);
+      existing->second.expression = std::move(job.expression);
+      existing->second.zone = job.zone;
+      existing->second.state.last_status =
+          existing->second.state.last_status == "invalid" ? "" : existing->second.state.last_status;
+      if (!existing->second.state.next_run) compute_next(existing->second, now_seconds());
+      persistence_.save_job(existing->second.state);
+      continue;
+    }
+    job.state.spec = std::move(copy);
+    job.state.created_at = epoch_millis(clock_.system());
+    compute_next(job, now_seconds());
+    persistence_.save_job(job.state);
+    const std::string id = job.state.spec.id;
+    jobs_.emplace(id, std::move(job));
+  }
+}
+
+ScheduleResult Scheduler::schedule(JobSpec spec) {
+  auto existing = jobs_.find(spec.id);
+  if (existing == jobs_.end() && jobs_.size() >= options_.max_jobs) {
+    return {false, std::nullopt, "too many jobs (limit " + std::to_string(options_.max_jobs) + ")"};
+  }
+  if (existing != jobs_.end() && existing->second.state.spec.declared) {
+    return {false, std::nullopt,
+            "job \"" + spec.id + "\" is declared by the photon; change it where it is declared"};
+  }
+  Job prepared;
+  if (auto reason = prepare(spec, prepared)) return {false, std::nullopt, *reason};
+
+  Job& job = existing != jobs_.end() ? existing->second : jobs_[spec.id];
+  if (existing == jobs_.end()) job.state.created_at = epoch_millis(clock_.system());
+  // A replaced job keeps its record (runs, counts); its definition and next slot are new.
+  job.state.spec = std::move(spec);
+  job.expression = std::move(prepared.expression);
+  job.zone = prepared.zone;
+  if (job.state.last_status == "invalid") job.state.last_status.clear();
+  compute_next(job, now_seconds());
+  persistence_.save_job(job.state);
+  return {true, job.state.next_run, {}};
+}
+
+bool Scheduler::unschedule(const std::string& id, std::string& reason) {
+  auto found = jobs_.find(id);
+  if (found == jobs_.end()) {
+    reason = "no job \"" + id + "\"";
+    return false;
+  }
+  if (found->second.state.spec.declared) {
+    reason = "job \"" + id + "\" is declared by the photon and cannot be unscheduled";
+    return false;
+  }
+  // A run in progress finishes; its end is published but no longer recorded.
+  jobs_.erase(found);
+  persistence_.delete_job(id);
+  return true;
+}
+
+std::optional<std::uint64_t> Scheduler::run_now(const std::string& id, std::string& reason) {
+  auto found = jobs_.find(id);
+  if (found == jobs_.end()) {
+    reason = "no job \"" + id + "\"";
+    return std::nullopt;
+  }
+  Job& job = found->second;
+  if (!job.expression) {
+    reason = job.state.last_error;
+    return std::nullopt;
+  }
+  if (job.running > 0 && job.state.spec.overlap == Overlap::kSkip) {
+    reason = "job \"" + id + "\" is running (overlap: skip)";
+    return std::nullopt;
+  }
+  const std::uint64_t run_id = start_run(job, "manual", epoch_millis(clock_.system()));
+  persistence_.save_job(job.state);
+  return run_id;
+}
+
+std::vector<const JobState*> Scheduler::jobs() const {
+  std::vector<const JobState*> all;
+  all.reserve(jobs_.size());
+  for (const auto& [id, job] : jobs_) all.push_back(&job.state);
+  return all;
+}
+
+const JobState* Scheduler::find(const std::string& id) const {
+  auto found = jobs_.find(id);
+  return found == jobs_.end() ? nullptr : &found->second.state;
+}
+
+std::vector<JobRun> Scheduler::history(const std::string& id, std::size_t limit) const {
+  std::vector<JobRun> runs;
+  auto found = jobs_.find(id);
+  if (found == jobs_.end()) return runs;
+  for (auto run = found->second.history.rbegin();
+       run != found->second.history.rend() && runs.size() < limit; ++run) {
+    runs.push_back(*run);
+  }
+  return runs;
+}
+
+std::size_t Scheduler::running() const {
+  std::size_t total = 0;
+  for (const auto& [id, job] : jobs_) total += job.running;
+  return total;
+}
+
+void Scheduler::tick() {
+  const sys_seconds now = now_seconds();
+  const EpochMillis now_ms = to_millis(now);
+  for (auto& [id, job] : jobs_) {
+    if (!job.expression || !job.state.next_run || *job.state.next_run > now_ms) continue;
+    // Several slots may have passed (a long sleep); only the latest one matters.
+    const sys_seconds first_due = from_millis(*job.state.next_run);
+    const sys_seconds slot =
+        job.expression->latest_at_or_before(now, first_due - seconds(1), *job.zone).value_or(first_due);
+    const auto late = now - slot;
+    if (late <= options_.missed_after) {
+      if (job.running > 0 && job.state.spec.overlap == Overlap::kSkip) {
+        JobRun skipped{++last_run_id_, id, "schedule", to_millis(slot), now_ms, now_ms, "skipped",
+                       "the previous run was still running"};
+        job.state.last_status = "skipped";
+        record(job, std::move(skipped));
+        publish_event("job-skipped", {{"jobId", id}, {"method", job.state.spec.method},
+                                      {"scheduledFor", to_millis(slot)}});
+      } else {
+        start_run(job, "schedule", to_millis(slot));
+      }
+    } else if (job.state.spec.catch_up == CatchUp::kLatest && late <= options_.catch_up_window &&
+               !(job.running > 0 && job.state.spec.overlap == Overlap::kSkip)) {
+      start_run(job, "catch-up", to_millis(slot));
+    } else {
+      JobRun missed{++last_run_id_, id, "schedule", to_millis(slot), now_ms, now_ms, "missed",
+                    "the daemon was not running (or the clock jumped) at the scheduled time"};
+      job.state.last_status = "missed";
+      record(job, std::move(missed));
+    }
+    compute_next(job, now);
+    persistence_.save_job(job.state);
+  }
+}
+
+std::optional<std::chrono::steady_clock::time_point> Scheduler::next_wake() const {
+  std::optional<EpochMillis> earliest;
+  for (const auto& [id, job] : jobs_) {
+    if (job.state.next_run && (!earliest || *job.state.next_run < *earliest)) {
+      earliest = job.state.next_run;
+    }
+  }
+  if (!earliest) return std::nullopt;
+  // Sleep on the steady clock, but never long: a suspend or a wall-clock change is noticed at the
+  // next look, and a slot months away is reached by many short sleeps.
+  const auto until = milliseconds(*earliest) - duration_cast<milliseconds>(clock_.system().time_since_epoch());
+  const auto wait = std::clamp<milliseconds>(until, milliseconds(0), options_.recheck);
+  return clock_.steady() + wait;
+}
+
+std::uint64_t Scheduler::start_run(Job& job, const std::string& trigger, EpochMillis scheduled_for) {
+  const std::uint64_t run_id = ++last_run_id_;
+  const EpochMillis now = epoch_millis(clock_.system());
+  ++job.running;
+  job.state.last_run = now;
+  record(job, JobRun{run_id, job.state.spec.id, trigger, scheduled_for, now, std::nullopt, "running", {}});
+  publish_event("job-started", {{"jobId", job.state.spec.id},
+                                {"method", job.state.spec.method},
+                                {"runId", run_id},
+                                {"trigger", trigger},
+                                {"scheduledFor", scheduled_for}});
+  // Calls of jobs run in their own session, as if one more client called.
+  methods_->start({job.state.spec.method, job.state.spec.args, "scheduler", "scheduler"},
+                  std::make_shared<RunObserver>(self_, job.state.spec.id, run_id));
+  return run_id;
+}
+
+void Scheduler::record(Job& job, JobRun run) {
+  persistence_.save_run(run);
+  job.history.push_back(std::move(run));
+  while (job.history.size() > options_.history_per_job) job.history.pop_front();
+}
+
+void Scheduler::run_finished(const std::string& job_id, std::uint64_t run_id,
+                             const CallOutcome& outcome) {
+  auto found = jobs_.find(job_id);
+  std::string method;
+  std::uint64_t run_count = 0;
+  if (found != jobs_.end()) {
+    Job& job = found->second;
+    method = job.state.spec.method;
+    if (job.running > 0) --job.running;
+    ++job.state.run_count;
+    run_count = job.state.run_count;
+    job.state.last_status = status_name(outcome.status);
+    job.state.last_error = outcome.ok() ? "" : outcome.error;
+    for (auto run = job.history.rbegin(); run != job.history.rend(); ++run) {
+      if (run->run_id != run_id) continue;
+      run->ended_at = epoch_millis(clock_.system());
+      run->status = job.state.last_status;
+      run->error = job.state.last_error;
+      persistence_.save_run(*run);
+      break;
+    }
+    persistence_.save_job(job.state);
+  }
+  if (outcome.ok()) {
+    publish_event("job-completed", {{"jobId", job_id}, {"method", method}, {"runCount", run_count},
+                                    {"runId", run_id}});
+  } else {
+    publish_event("job-failed", {{"jobId", job_id}, {"method", method}, {"error", outcome.error},
+                                 {"runId", run_id}});
+  }
+}
+
+void Scheduler::publish_event(const char* event, boost::json::object data) {
+  publisher_.publish("jobs:" + options_.photon_name,
+                     boost::json::object{{"event", event}, {"data", std::move(data)}});
+}
+
+}  // namespace photon::core

@@ -1,0 +1,167 @@
+// Cron jobs: each job calls one of the photon's methods at the times its cron expression names,
+// in its time zone. Pure service: the clock, the method host, persistence and event publishing are
+// injected, so tests cross DST changes and daemon restarts in microseconds.
+#pragma once
+
+#include "common/clock.hpp"
+#include "core/cron.hpp"
+#include "core/method_host.hpp"
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace photon::core {
+
+enum class CatchUp { kLatest, kSkip };  // a missed slot: run once for the latest, or skip it
+enum class Overlap { kSkip, kAllow };   // a slot due while the last run still runs
+
+// What `schedule` (or the photon's own declaration) asks for.
+struct JobSpec {
+  std::string id;
+  std::string method;
+  boost::json::object args;
+  std::string cron;
+  std::string timezone;  // IANA name; empty: the daemon's local zone
+  CatchUp catch_up = CatchUp::kLatest;
+  Overlap overlap = Overlap::kSkip;
+  std::string created_by;
+  bool declared = false;  // declared by the photon: restored at every start, not unschedulable
+};
+
+using EpochMillis = std::int64_t;
+
+struct JobRun {
+  std::uint64_t run_id = 0;
+  std::string job_id;
+  std::string trigger;  // "schedule", "catch-up" or "manual"
+  EpochMillis scheduled_for = 0;
+  EpochMillis started_at = 0;
+  std::optional<EpochMillis> ended_at;
+  std::string status;  // "running", "ok", "failed", "timed_out", "cancelled", "skipped", "missed"
+  std::string error;
+};
+
+// A job as it stands: its definition and its record.
+struct JobState {
+  JobSpec spec;
+  EpochMillis created_at = 0;
+  std::optional<EpochMillis> last_run;
+  std::optional<EpochMillis> next_run;
+  std::uint64_t run_count = 0;
+  std::string last_status;
+  std::string last_error;
+};
+
+// Where job definitions and runs are kept (the daemon's SQLite store; a fake in tests).
+class JobPersistence {
+ public:
+  virtual ~JobPersistence() = default;
+  virtual void save_job(const JobState& job) = 0;
+  virtual void delete_job(const std::string& id) = 0;
+  virtual void save_run(const JobRun& run) = 0;
+};
+
+// How a job's events and its method's channel emits reach subscribers.
+class JobPublisher {
+ public:
+  virtual ~JobPublisher() = default;
+  virtual void publish(const std::string& channel, const boost::json::value& message) = 0;
+};
+
+struct SchedulerOptions {
+  std::string photon_name;  // events go to jobs:<photon_name>
+  std::size_t max_jobs = 10'000;
+  std::size_t history_per_job = 100;
+  // A slot noticed later than this after its time counts as missed (daemon down, machine asleep,
+  // clock jumped), and the catch-up policy applies.
+  std::chrono::seconds missed_after{60};
+  // Missed slots older than this are never caught up.
+  std::chrono::hours catch_up_window{24};
+  // The longest the scheduler sleeps without looking at the wall clock again.
+  std::chrono::seconds recheck{30};
+};
+
+// The outcome of schedule(): the job's next run, or why it was refused.
+struct ScheduleResult {
+  bool scheduled = false;
+  std::optional<EpochMillis> next_run;
+  std::string reason;
+};
+
+// Invariants: every job has a parsed expression and a next_run unless its expression can no longer
+// fire; a job runs at most once at a time when its overlap policy is kSkip.
+// Thread rule: the event loop thread only.
+class Scheduler {
+ public:
+  // `methods` may be null (no job can be scheduled then); the others must outlive the scheduler.
+  Scheduler(SchedulerOptions options, const Clock& clock, MethodHost* methods,
+            JobPersistence& persistence, JobPublisher& publisher);
+  ~Scheduler();
+
+  // Start-up: jobs and runs as the store kept them, then the photon's declared jobs (which replace
+  // stored definitions of the same id). Runs still "running" were cut short by a crash: they are
+  // recorded as failed. Missed slots are then handled by the catch-up policy on the first tick.
+  void restore(std::vector<JobState> jobs, std::vector<JobRun> runs, std::uint64_t last_run_id);
+  void declare(const std::vector<JobSpec>& jobs);
+
+  // Creates or replaces job `spec.id`.
+  ScheduleResult schedule(JobSpec spec);
+  // Removes a job; false when there is none. Declared jobs are refused with `reason`.
+  bool unschedule(const std::string& id, std::string& reason);
+  // Runs a job now (trigger "manual"); refused (with `reason`) when unknown, or running under
+  // overlap kSkip. Returns the run id.
+  std::optional<std::uint64_t> run_now(const std::string& id, std::string& reason);
+
+  std::vector<const JobState*> jobs() const;  // sorted by id
+  const JobState* find(const std::string& id) const;
+  // A job's runs, newest first, at most `limit`.
+  std::vector<JobRun> history(const std::string& id, std::size_t limit) const;
+  std::size_t running() const;
+  std::size_t size() const { return jobs_.size(); }
+
+  // Runs what is due by the wall clock, and handles missed slots.
+  void tick();
+  // When tick() should next be called (never later than `recheck` from now); nothing without jobs.
+  std::optional<std::chrono::steady_clock::time_point> next_wake() const;
+
+ private:
+  class RunObserver;
+  struct Job {
+    JobState state;
+    std::optional<CronExpression> expression;
+    const date::time_zone* zone = nullptr;
+    std::size_t running = 0;
+    std::deque<JobRun> history;  // oldest first, bounded
+  };
+
+  // Parses and checks spec's expression, zone and method; the refusal reason, or nothing.
+  std::optional<std::string> prepare(const JobSpec& spec, Job& job) const;
+  void compute_next(Job& job, std::chrono::sys_seconds after);
+  std::uint64_t start_run(Job& job, const std::string& trigger, EpochMillis scheduled_for);
+  void record(Job& job, JobRun run);
+  void run_finished(const std::string& job_id, std::uint64_t run_id, const CallOutcome& outcome);
+  void publish_event(const char* event, boost::json::object data);
+  std::chrono::sys_seconds now_seconds() const;
+
+  SchedulerOptions options_;
+  const Clock& clock_;
+  MethodHost* methods_;
+  JobPersistence& persistence_;
+  JobPublisher& publisher_;
+  std::map<std::string, Job, std::less<>> jobs_;
+  std::uint64_t last_run_id_ = 0;
+  // Runs' observers hold a weak reference: a run that ends after the scheduler is gone reports to
+  // nobody.
+  std::shared_ptr<Scheduler*> self_ = std::make_shared<Scheduler*>(this);
+};
+
+}  // namespace photon::core

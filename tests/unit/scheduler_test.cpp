@@ -1,0 +1,351 @@
+// Unit tests of the Scheduler with a fake clock, a fake method host, and in-memory persistence and
+// publishing: slots, missed-run and overlap policies, restarts, declared jobs.
+#include "core/scheduler.hpp"
+#include "fake_clock.hpp"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace photon::core {
+namespace {
+
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+class FakeHost final : public MethodHost {
+ public:
+  FakeHost() : methods_{{"cleanup", "", {}}, {"report", "", {}}} {}
+  const std::vector<MethodInfo>& methods() const override { return methods_; }
+  void start(CallRequest request, std::shared_ptr<CallObserver> observer) override {
+    calls.push_back({std::move(request), std::move(observer)});
+  }
+  HostStats stats() const override { return {calls.size(), 0}; }
+  void cancel_all(std::function<void()> done) override { done(); }
+
+  struct Started {
+    CallRequest request;
+    std::shared_ptr<CallObserver> observer;
+  };
+  std::vector<Started> calls;
+
+ private:
+  std::vector<MethodInfo> methods_;
+};
+
+class MemoryStore final : public JobPersistence {
+ public:
+  void save_job(const JobState& job) override { jobs[job.spec.id] = job; }
+  void delete_job(const std::string& id) override {
+    jobs.erase(id);
+    deleted.push_back(id);
+  }
+  void save_run(const JobRun& run) override { runs[run.run_id] = run; }
+
+  std::map<std::string, JobState> jobs;
+  std::map<std::uint64_t, JobRun> runs;
+  std::vector<std::string> deleted;
+};
+
+class RecordingPublisher final : public JobPublisher {
+ public:
+  void publish(const std::string& channel, const json::value& message) override {
+    messages.push_back({channel, message});
+  }
+  // The events published on jobs:kanban, by name.
+  std::vector<std::string> events() const {
+    std::vector<std::string> names;
+    for (const auto& [channel, message] : messages) {
+      if (channel == "jobs:kanban") names.push_back(std::string(message.at("event").as_string()));
+    }
+    return names;
+  }
+  std::vector<std::pair<std::string, json::value>> messages;
+};
+
+// 2025-11-24 00:00:00 UTC, a Monday.
+constexpr std::chrono::sys_seconds kMonday{std::chrono::seconds(1763942400)};
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  SchedulerTest() {
+    clock_.jump_wall_clock(kMonday - std::chrono::floor<std::chrono::seconds>(clock_.system()));
+    make_scheduler();
+  }
+
+  void make_scheduler() {
+    scheduler_ = std::make_unique<Scheduler>(SchedulerOptions{.photon_name = "kanban"}, clock_,
+                                             &host_, store_, publisher_);
+  }
+
+  JobSpec spec(std::string id, std::string cron, std::string method = "cleanup") {
+    JobSpec result;
+    result.id = std::move(id);
+    result.method = std::move(method);
+    result.cron = std::move(cron);
+    result.timezone = "UTC";
+    result.args = {{"maxAge", 86400}};
+    result.created_by = "cli-1";
+    return result;
+  }
+
+  // Moves time on by `by`, in steps no longer than the scheduler would sleep, ticking as it goes.
+  void run_for(std::chrono::seconds by) {
+    const auto end = clock_.steady() + by;
+    while (clock_.steady() < end) {
+      auto wake = scheduler_->next_wake();
+      auto step = wake ? std::min(*wake, end) - clock_.steady() : end - clock_.steady();
+      if (step <= std::chrono::steady_clock::duration::zero()) step = std::chrono::seconds(1);
+      clock_.advance(step);
+      scheduler_->tick();
+    }
+  }
+
+  void finish_all(CallOutcome outcome = CallOutcome::success("done")) {
+    auto calls = std::exchange(host_.calls, {});
+    for (auto& call : calls) call.observer->on_finish(outcome);
+  }
+
+  EpochMillis millis(std::chrono::sys_seconds time) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
+  }
+
+  testing::FakeClock clock_;
+  FakeHost host_;
+  MemoryStore store_;
+  RecordingPublisher publisher_;
+  std::unique_ptr<Scheduler> scheduler_;
+};
+
+TEST_F(SchedulerTest, ScheduleReportsTheNextRunAndPersists) {
+  ScheduleResult result = scheduler_->schedule(spec("hourly", "0 * * * *"));
+  ASSERT_TRUE(result.scheduled) << result.reason;
+  EXPECT_EQ(result.next_run, millis(kMonday + 1h));
+  ASSERT_TRUE(store_.jobs.contains("hourly"));
+  EXPECT_EQ(store_.jobs["hourly"].spec.created_by, "cli-1");
+  EXPECT_EQ(store_.jobs["hourly"].created_at, millis(kMonday));
+}
+
+TEST_F(SchedulerTest, RefusalsSayWhy) {
+  EXPECT_EQ(scheduler_->schedule(spec("bad", "61 * * * *")).reason,
+            "Invalid cron expression: minute 61 is out of range 0-59");
+  EXPECT_EQ(scheduler_->schedule(spec("never", "0 0 30 2 *")).reason.rfind("Invalid cron expression: ", 0), 0u);
+  JobSpec zone = spec("zone", "* * * * *");
+  zone.timezone = "Mars/Base";
+  EXPECT_EQ(scheduler_->schedule(zone).reason, "Invalid time zone: unknown time zone \"Mars/Base\"");
+  EXPECT_EQ(scheduler_->schedule(spec("m", "* * * * *", "nope")).reason, "unknown method \"nope\"");
+  EXPECT_TRUE(store_.jobs.empty());
+
+  RecordingPublisher publisher;
+  MemoryStore store;
+  Scheduler no_methods({.photon_name = "x"}, clock_, nullptr, store, publisher);
+  EXPECT_FALSE(no_methods.schedule(spec("a", "* * * * *")).scheduled);
+}
+
+TEST_F(SchedulerTest, AJobRunsItsMethodAtEachSlotInTheSchedulerSession) {
+  ASSERT_TRUE(scheduler_->schedule(spec("every-minute", "* * * * *")).scheduled);
+  run_for(59s);
+  EXPECT_TRUE(host_.calls.empty());
+  run_for(1s);
+  ASSERT_EQ(host_.calls.size(), 1u);
+  EXPECT_EQ(host_.calls[0].request.method, "cleanup");
+  EXPECT_EQ(host_.calls[0].request.session_id, "scheduler");
+  EXPECT_EQ(host_.calls[0].request.args, json::object({{"maxAge", 86400}}));
+  finish_all();
+  for (int minute = 2; minute <= 3; ++minute) {
+    run_for(60s);
+    EXPECT_EQ(host_.calls.size(), 1u);
+    finish_all();
+  }
+  const JobState* job = scheduler_->find("every-minute");
+  EXPECT_EQ(job->run_count, 3u);
+  EXPECT_EQ(job->last_status, "ok");
+  EXPECT_EQ(job->next_run, millis(kMonday + 4min));
+  EXPECT_EQ(publisher_.events(), (std::vector<std::string>{"job-started", "job-completed", "job-started",
+                                                           "job-completed", "job-started", "job-completed"}));
+}
+
+TEST_F(SchedulerTest, EventsCarryTheSpecsFields) {
+  ASSERT_TRUE(scheduler_->schedule(spec("j", "* * * * *")).scheduled);
+  run_for(60s);
+  host_.calls[0].observer->on_finish(CallOutcome::failure(CallStatus::kFailed, "disk full"));
+  run_for(60s);
+  host_.calls[1].observer->on_finish(CallOutcome::success(1));
+  ASSERT_EQ(publisher_.messages.size(), 4u);
+  const json::value& failed = publisher_.messages[1].second;
+  EXPECT_EQ(failed.at("event"), "job-failed");
+  EXPECT_EQ(failed.at("data").at("jobId"), "j");
+  EXPECT_EQ(failed.at("data").at("method"), "cleanup");
+  EXPECT_EQ(failed.at("data").at("error"), "disk full");
+  const json::value& completed = publisher_.messages[3].second;
+  EXPECT_EQ(completed.at("data").at("runCount"), 2);
+  EXPECT_EQ(scheduler_->find("j")->last_status, "ok");
+  auto history = scheduler_->history("j", 10);
+  ASSERT_EQ(history.size(), 2u);
+  EXPECT_EQ(history[0].status, "ok");
+  EXPECT_EQ(history[1].status, "failed");
+  EXPECT_EQ(history[1].error, "disk full");
+  EXPECT_EQ(store_.runs.size(), 2u);
+}
+
+TEST_F(SchedulerTest, AnOverlappingSlotIsSkippedAndRecorded) {
+  ASSERT_TRUE(scheduler_->schedule(spec("slow", "* * * * *")).scheduled);
+  run_for(60s);
+  ASSERT_EQ(host_.calls.size(), 1u);
+  run_for(60s);  // the first run is still running
+  EXPECT_EQ(host_.calls.size(), 1u);
+  auto history = scheduler_->history("slow", 10);
+  ASSERT_EQ(history.size(), 2u);
+  EXPECT_EQ(history[0].status, "skipped");
+  EXPECT_EQ(publisher_.events().back(), "job-skipped");
+  std::string reason;
+  EXPECT_FALSE(scheduler_->run_now("slow", reason));
+  EXPECT_NE(reason.find("is running"), std::string::npos);
+}
+
+TEST_F(SchedulerTest, OverlapAllowRunsBoth) {
+  JobSpec allow = spec("both", "* * * * *");
+  allow.overlap = Overlap::kAllow;
+  ASSERT_TRUE(scheduler_->schedule(allow).scheduled);
+  run_for(120s);
+  EXPECT_EQ(host_.calls.size(), 2u);
+  EXPECT_EQ(scheduler_->running(), 2u);
+}
+
+TEST_F(SchedulerTest, AMissedSlotIsCaughtUpOnceByDefault) {
+  ASSERT_TRUE(scheduler_->schedule(spec("daily", "0 3 * * *")).scheduled);
+  // The machine sleeps through 3:00 on two days (the steady clock stops; the wall clock moves).
+  clock_.jump_wall_clock(2 * 24h + 5h);
+  scheduler_->tick();
+  ASSERT_EQ(host_.calls.size(), 1u) << "one catch-up run, not two";
+  auto history = scheduler_->history("daily", 10);
+  ASSERT_EQ(history.size(), 1u);
+  EXPECT_EQ(history[0].trigger, "catch-up");
+  EXPECT_EQ(history[0].scheduled_for, millis(kMonday + 2 * 24h + 3h)) << "the latest missed slot";
+  EXPECT_EQ(scheduler_->find("daily")->next_run, millis(kMonday + 3 * 24h + 3h));
+}
+
+TEST_F(SchedulerTest, CatchUpSkipAndOldSlotsAreRecordedAsMissed) {
+  JobSpec skip = spec("skip", "0 3 * * *");
+  skip.catch_up = CatchUp::kSkip;
+  ASSERT_TRUE(scheduler_->schedule(skip).scheduled);
+  ASSERT_TRUE(scheduler_->schedule(spec("old", "0 3 * * 1")).scheduled);  // Mondays only
+  clock_.jump_wall_clock(2 * 24h);  // Wednesday 00:00: Monday 3:00 is 45 h ago
+  scheduler_->tick();
+  EXPECT_TRUE(host_.calls.empty());
+  EXPECT_EQ(scheduler_->find("skip")->last_status, "missed");
+  EXPECT_EQ(scheduler_->find("old")->last_status, "missed") << "older than 24 h";
+}
+
+TEST_F(SchedulerTest, AWallClockJumpBackDoesNotRepeatSlots) {
+  ASSERT_TRUE(scheduler_->schedule(spec("m", "* * * * *")).scheduled);
+  run_for(60s);
+  finish_all();
+  clock_.jump_wall_clock(-30min);
+  run_for(120s);
+  EXPECT_TRUE(host_.calls.empty()) << "the next slot stays ahead: no burst of repeated runs";
+}
+
+TEST_F(SchedulerTest, SecondsLevelJobsFireEverySecond) {
+  JobSpec fast = spec("fast", "*/2 * * * * *");
+  fast.overlap = Overlap::kAllow;
+  ASSERT_TRUE(scheduler_->schedule(fast).scheduled);
+  run_for(10s);
+  EXPECT_EQ(host_.calls.size(), 5u);
+}
+
+TEST_F(SchedulerTest, NextWakeIsBoundedSoClockChangesAreNoticed) {
+  ASSERT_TRUE(scheduler_->schedule(spec("yearly", "@yearly")).scheduled);
+  auto wake = scheduler_->next_wake();
+  ASSERT_TRUE(wake);
+  EXPECT_EQ(*wake, clock_.steady() + 30s);
+  EXPECT_FALSE(Scheduler({.photon_name = "x"}, clock_, &host_, store_, publisher_).next_wake());
+}
+
+TEST_F(SchedulerTest, UnscheduleAndReplace) {
+  ASSERT_TRUE(scheduler_->schedule(spec("j", "0 * * * *")).scheduled);
+  ScheduleResult replaced = scheduler_->schedule(spec("j", "30 * * * *"));
+  ASSERT_TRUE(replaced.scheduled);
+  EXPECT_EQ(replaced.next_run, millis(kMonday + 30min));
+  EXPECT_EQ(scheduler_->size(), 1u);
+  std::string reason;
+  EXPECT_TRUE(scheduler_->unschedule("j", reason));
+  EXPECT_FALSE(scheduler_->unschedule("j", reason));
+  EXPECT_EQ(reason, "no job \"j\"");
+  EXPECT_EQ(store_.deleted, std::vector<std::string>{"j"});
+}
+
+TEST_F(SchedulerTest, RunNowRunsAtOnce) {
+  ASSERT_TRUE(scheduler_->schedule(spec("j", "@yearly")).scheduled);
+  std::string reason;
+  auto run = scheduler_->run_now("j", reason);
+  ASSERT_TRUE(run);
+  ASSERT_EQ(host_.calls.size(), 1u);
+  EXPECT_EQ(scheduler_->history("j", 1)[0].trigger, "manual");
+  EXPECT_FALSE(scheduler_->run_now("nope", reason));
+}
+
+TEST_F(SchedulerTest, ARestartRestoresJobsAndCatchesUp) {
+  ASSERT_TRUE(scheduler_->schedule(spec("hourly", "0 * * * *")).scheduled);
+  run_for(3600s);
+  ASSERT_EQ(host_.calls.size(), 1u);
+  const std::uint64_t cut_short = scheduler_->history("hourly", 1)[0].run_id;
+  host_.calls.clear();  // the daemon dies with the run in progress
+  scheduler_.reset();
+
+  clock_.jump_wall_clock(3h + 10min);  // down for three hours
+  make_scheduler();
+  std::vector<JobState> jobs;
+  for (auto& [id, job] : store_.jobs) jobs.push_back(job);
+  std::vector<JobRun> runs;
+  for (auto& [id, run] : store_.runs) runs.push_back(run);
+  scheduler_->restore(jobs, runs, cut_short);
+  EXPECT_EQ(store_.runs[cut_short].status, "failed") << "a run the crash cut short";
+  scheduler_->tick();
+  ASSERT_EQ(host_.calls.size(), 1u);
+  auto history = scheduler_->history("hourly", 10);
+  EXPECT_EQ(history[0].trigger, "catch-up");
+  EXPECT_GT(history[0].run_id, cut_short) << "run ids keep increasing across restarts";
+}
+
+TEST_F(SchedulerTest, DeclaredJobsAreRestoredAndCannotBeUnscheduled) {
+  JobSpec declared = spec("nightly", "0 2 * * *");
+  scheduler_->declare({declared});
+  const JobState* job = scheduler_->find("nightly");
+  ASSERT_NE(job, nullptr);
+  EXPECT_TRUE(job->spec.declared);
+  std::string reason;
+  EXPECT_FALSE(scheduler_->unschedule("nightly", reason));
+  EXPECT_NE(reason.find("declared"), std::string::npos);
+  EXPECT_FALSE(scheduler_->schedule(spec("nightly", "* * * * *")).scheduled);
+  JobSpec broken = spec("broken", "0 0 30 2 *");
+  EXPECT_THROW(scheduler_->declare({broken}), CronError);
+}
+
+TEST_F(SchedulerTest, ChannelEmitsOfJobsArePublishedAndPromptsGetNoAnswer) {
+  ASSERT_TRUE(scheduler_->schedule(spec("j", "* * * * *")).scheduled);
+  run_for(60s);
+  auto& observer = host_.calls[0].observer;
+  observer->on_emit({{"channel", "board:main"}, {"event", "cleaned"}});
+  observer->on_emit({{"percent", 50}});
+  bool answered = false;
+  observer->on_prompt({{"type", "confirm"}, {"message", "?"}},
+                      [&](std::optional<json::value> value) { answered = !value; });
+  EXPECT_TRUE(answered);
+  ASSERT_EQ(publisher_.messages.size(), 2u);
+  EXPECT_EQ(publisher_.messages[1].first, "board:main");
+}
+
+TEST_F(SchedulerTest, TimeZonesAndDst) {
+  JobSpec new_york = spec("ny", "30 2 * * *");
+  new_york.timezone = "America/New_York";
+  // 2026-03-08 is the spring-forward day in New York: 02:30 does not exist that night.
+  clock_.jump_wall_clock(std::chrono::sys_seconds(std::chrono::seconds(1772928000)) - kMonday);  // 2026-03-08 00:00 UTC
+  ASSERT_TRUE(scheduler_->schedule(new_york).scheduled);
+  // 03:00 EDT = 07:00 UTC: the first instant after the gap.
+  EXPECT_EQ(scheduler_->find("ny")->next_run, millis(std::chrono::sys_seconds(std::chrono::seconds(1772953200))));
+}
+
+}  // namespace
+}  // namespace photon::core
