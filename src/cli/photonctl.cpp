@@ -2,6 +2,7 @@
 // a command under a lock; call the photon's methods. Exit codes: 0 ok, 1 refused or failed, 2
 // usage, 3 daemon not running; `lock` exits with its command's status, or 75 when the lock was not
 // acquired.
+#include "cli/cron_command.hpp"
 #include "cli/json_text.hpp"
 #include "cli/prompter.hpp"
 #include "cli/table.hpp"
@@ -709,6 +710,8 @@ int main(int argc, char** argv) {
   auto* methods = app.add_subcommand("methods", "List the methods of photon NAME");
   methods->add_option("name", name, "Photon name")->required();
 
+  photon::cli::CronCommand cron(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -730,6 +733,7 @@ int main(int argc, char** argv) {
       return cmd_call(globals, name, method, pairs, args_json, call_session, answers, call_timeout);
     }
     if (*methods) return cmd_methods(globals, name);
+    if (cron) return cron.run(globals.json);
   } catch (const UsageError& error) {
     std::cerr << "photonctl: " << error.what() << "\n";
     return kExitUsage;

@@ -47,6 +47,7 @@ PhotonPaths photon_paths(std::string_view name) {
   paths.pid_file = paths.daemons_dir / (base + ".pid");
   paths.log_file = paths.daemons_dir / (base + ".log");
   paths.token_file = paths.daemons_dir / (base + ".tokens");
+  paths.job_db = paths.daemons_dir / (base + ".db");
   return paths;
 }
 

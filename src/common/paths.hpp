@@ -17,6 +17,7 @@ struct PhotonPaths {
   std::filesystem::path pid_file;
   std::filesystem::path log_file;
   std::filesystem::path token_file;  // fencing-token high-water mark
+  std::filesystem::path job_db;      // cron jobs and their runs (SQLite)
 };
 
 // Returns an empty optional when `name` is a valid photon name ([A-Za-z0-9][A-Za-z0-9._-]{0,63}),

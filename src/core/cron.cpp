@@ -1,4 +1,4 @@
-// Parsing and evaluation of cron expressions; the rules are in docs/scheduler-cron.md.
+// Parsing and evaluation of cron expressions; the rules are in docs/scheduler.md.
 #include "core/cron.hpp"
 
 #include <algorithm>

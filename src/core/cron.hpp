@@ -1,6 +1,6 @@
 // The cron expression engine: crontab(5) schedules with cronie's semantics (plus an optional
 // leading seconds field), evaluated in an IANA time zone. Pure: time is passed in, nothing is read
-// but the tz database. See docs/scheduler-cron.md for the syntax and the DST rules.
+// but the tz database. See docs/scheduler.md for the syntax and the DST rules.
 #pragma once
 
 #include <date/tz.h>

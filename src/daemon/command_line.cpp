@@ -49,6 +49,7 @@ struct ServeFlags {
   std::string output_soft_seconds = "60";
   std::string manifest;
   std::string prompt_timeout = "5m";
+  std::string missed_after = "60s";
   std::string session_timeout = "10m";
   std::size_t method_threads = 8;
 };
@@ -83,6 +84,10 @@ DaemonOptions to_options(const ServeFlags& flags) {
   options.prompt_timeout = duration(flags.prompt_timeout, "--prompt-timeout");
   if (options.prompt_timeout.count() == 0) {
     throw StartupError(kExitUsage, "--prompt-timeout: must be more than 0");
+  }
+  options.missed_after = std::chrono::ceil<std::chrono::seconds>(duration(flags.missed_after, "--missed-after"));
+  if (options.missed_after.count() == 0) {
+    throw StartupError(kExitUsage, "--missed-after: must be at least 1s");
   }
   return options;
 }
@@ -131,6 +136,9 @@ void add_serve_flags(CLI::App& command, ServeFlags& flags, bool embedded) {
   }
   serve->add_option("--prompt-timeout", flags.prompt_timeout,
                     "How long a method's prompt waits for the caller's answer")
+      ->capture_default_str();
+  serve->add_option("--missed-after", flags.missed_after,
+                    "A job's run noticed this late counts as missed (daemon down, machine asleep)")
       ->capture_default_str();
   if (embedded) {
     serve->add_option("--session-timeout", flags.session_timeout,

@@ -3,6 +3,7 @@
 
 #include "common/paths.hpp"
 #include "daemon/instance_lock.hpp"
+#include "daemon/stored_jobs.hpp"
 #include "store/token_file.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -67,13 +68,15 @@ void set_up_logging(const DaemonOptions& options, const PhotonPaths& paths) {
 // The running daemon: owns the loop and everything on it.
 class Daemon final : public DaemonControl, public net::PeerHandler {
  public:
-  Daemon(const DaemonOptions& options, const PhotonPaths& paths, std::uint64_t token_mark)
+  Daemon(const DaemonOptions& options, const PhotonPaths& paths, std::uint64_t token_mark,
+         std::unique_ptr<StoredJobs> jobs)
       : options_(options),
         paths_(paths),
+        jobs_(std::move(jobs)),
         tokens_(token_mark,
                 [this](std::uint64_t mark) { return store::save_token_mark(paths_.token_file, mark); }),
         methods_(make_host()),
-        dispatcher_(dispatcher_options(options), clock_, *this, tokens_, methods_.get()),
+        dispatcher_(dispatcher_options(options), clock_, *this, tokens_, methods_.get(), jobs_.get()),
         signals_(io_, SIGINT, SIGTERM),
         idle_timer_(io_),
         lock_timer_(io_),
@@ -87,6 +90,13 @@ class Daemon final : public DaemonControl, public net::PeerHandler {
 
   // Jobs as the store kept them, then the photon's own; throws StartupError for a bad declaration.
   void load_jobs() {
+    try {
+      dispatcher_.scheduler().restore(jobs_->load_jobs(),
+                                      jobs_->load_runs(store::JobStore::kDefaultHistoryPerJob),
+                                      jobs_->last_run_id());
+    } catch (const store::StoreError& error) {
+      throw StartupError(1, error.what());
+    }
     try {
       dispatcher_.scheduler().declare(options_.declared_jobs);
     } catch (const core::CronError& error) {
@@ -155,6 +165,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler {
     DispatcherOptions result{options.photon_name, options.max_json_depth, options.max_subscriptions,
                              {.max_locks = options.max_locks}, options.max_total_subscriptions};
     result.prompt_timeout = options.prompt_timeout;
+    result.missed_after = options.missed_after;
     return result;
   }
 
@@ -217,6 +228,8 @@ class Daemon final : public DaemonControl, public net::PeerHandler {
   const PhotonPaths& paths_;
   SystemClock clock_;
   asio::io_context io_{1};
+  // Before the dispatcher, so queued job writes are flushed after the scheduler is gone.
+  std::unique_ptr<StoredJobs> jobs_;
   core::TokenAllocator tokens_;
   std::unique_ptr<core::MethodHost> methods_;
   Dispatcher dispatcher_;
@@ -276,7 +289,13 @@ void run_daemon(const DaemonOptions& options, const std::function<void()>& on_re
   } catch (const std::runtime_error& error) {
     throw StartupError(1, error.what());
   }
-  Daemon daemon(options, paths, token_mark);
+  std::unique_ptr<StoredJobs> jobs;
+  try {
+    jobs = std::make_unique<StoredJobs>(store::JobStore::open(paths.job_db));
+  } catch (const store::StoreError& error) {
+    throw StartupError(1, error.what());
+  }
+  Daemon daemon(options, paths, token_mark, std::move(jobs));
   daemon.load_jobs();
   try {
     daemon.listen();

@@ -43,6 +43,7 @@ struct DaemonOptions {
   HostFactory make_host;
   // Cron jobs the photon declares (manifest or C++), present from start.
   std::vector<core::JobSpec> declared_jobs;
+  std::chrono::seconds missed_after{60};
   std::chrono::milliseconds prompt_timeout{5 * 60 * 1000};
 };
 

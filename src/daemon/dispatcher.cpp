@@ -185,7 +185,10 @@ Dispatcher::Dispatcher(DispatcherOptions options, const Clock& clock, DaemonCont
       started_steady_(clock.steady()),
       started_system_(clock.system()),
       methods_(methods),
-      scheduler_({.photon_name = options_.photon_name, .max_jobs = options_.max_jobs}, clock,
+      scheduler_({.photon_name = options_.photon_name,
+                  .max_jobs = options_.max_jobs,
+                  .missed_after = options_.missed_after},
+                 clock,
                  methods, jobs != nullptr ? *jobs : memory_only_jobs_, *this) {
   for (std::size_t i = 0; i < protocol::kRequestTypeCount; ++i) {
     if (static_cast<std::size_t>(route_for(static_cast<RequestType>(i)).type) != i) {

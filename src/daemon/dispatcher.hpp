@@ -50,6 +50,8 @@ struct DispatcherOptions {
   std::size_t max_commands_per_connection = 256;
   std::size_t max_running_commands = 4096;
   std::size_t max_jobs = 10'000;
+  // A job's slot noticed later than this counts as missed (the catch-up policy applies).
+  std::chrono::seconds missed_after{60};
 };
 
 // Parses each line, validates it against its row of the table and calls the row's handler.

@@ -1,0 +1,76 @@
+// StoredJobs: the scheduler's jobs and runs to and from store records.
+#include "daemon/stored_jobs.hpp"
+
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace photon::daemon {
+
+std::vector<core::JobState> StoredJobs::load_jobs() {
+  std::vector<core::JobState> jobs;
+  for (store::JobRecord& record : store_->load_jobs()) {
+    core::JobState job;
+    job.spec.id = std::move(record.id);
+    job.spec.method = std::move(record.method);
+    boost::system::error_code ec;
+    boost::json::value args = boost::json::parse(record.args_json, ec);
+    if (!ec && args.is_object()) {
+      job.spec.args = std::move(args.get_object());
+    } else {
+      spdlog::warn("job \"{}\": stored args are not a JSON object; using {{}}", job.spec.id);
+    }
+    job.spec.cron = std::move(record.cron);
+    job.spec.timezone = std::move(record.timezone);
+    job.spec.catch_up = record.catch_up == "skip" ? core::CatchUp::kSkip : core::CatchUp::kLatest;
+    job.spec.overlap = record.overlap == "allow" ? core::Overlap::kAllow : core::Overlap::kSkip;
+    job.spec.created_by = std::move(record.created_by);
+    job.spec.declared = record.declared;
+    job.created_at = record.created_at_ms;
+    job.last_run = record.last_run_ms;
+    job.next_run = record.next_run_ms;
+    job.run_count = record.run_count;
+    job.last_status = std::move(record.last_status);
+    job.last_error = std::move(record.last_error);
+    jobs.push_back(std::move(job));
+  }
+  return jobs;
+}
+
+std::vector<core::JobRun> StoredJobs::load_runs(std::size_t per_job) {
+  std::vector<core::JobRun> runs;
+  for (store::RunRecord& record : store_->load_runs(per_job)) {
+    runs.push_back({record.run_id, std::move(record.job_id), std::move(record.trigger),
+                    record.scheduled_for_ms, record.started_at_ms, record.ended_at_ms,
+                    std::move(record.status), std::move(record.error)});
+  }
+  return runs;
+}
+
+void StoredJobs::save_job(const core::JobState& job) {
+  store::JobRecord record;
+  record.id = job.spec.id;
+  record.method = job.spec.method;
+  record.args_json = boost::json::serialize(job.spec.args);
+  record.cron = job.spec.cron;
+  record.timezone = job.spec.timezone;
+  record.catch_up = job.spec.catch_up == core::CatchUp::kSkip ? "skip" : "latest";
+  record.overlap = job.spec.overlap == core::Overlap::kAllow ? "allow" : "skip";
+  record.created_at_ms = job.created_at;
+  record.created_by = job.spec.created_by;
+  record.last_run_ms = job.last_run;
+  record.next_run_ms = job.next_run;
+  record.run_count = job.run_count;
+  record.last_status = job.last_status;
+  record.last_error = job.last_error;
+  record.declared = job.spec.declared;
+  store_->save_job(std::move(record));
+}
+
+void StoredJobs::delete_job(const std::string& id) { store_->delete_job(id); }
+
+void StoredJobs::save_run(const core::JobRun& run) {
+  store_->save_run({run.run_id, run.job_id, run.trigger, run.scheduled_for, run.started_at,
+                    run.ended_at, run.status, run.error});
+}
+
+}  // namespace photon::daemon
