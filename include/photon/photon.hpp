@@ -94,6 +94,10 @@ struct Method {
   boost::json::value (T::*function)(Context&, const boost::json::object&);
   std::string description;  // one line
   std::vector<Param> params;
+  // Webhooks: once any method is marked, only marked methods answer over HTTP.
+  bool webhook = false;
+  // "github", "stripe", "standard", "secret" or "none"; empty: the daemon's default scheme.
+  std::string webhook_auth;
 };
 
 template <class T>
@@ -117,6 +121,8 @@ struct PhotonDefinition {
     std::string name;
     std::string description;
     std::vector<Param> params;
+    bool webhook = false;
+    std::string webhook_auth;
     // Runs the method on `instance` (an object made by `create`).
     std::function<boost::json::value(void* instance, Context&, const boost::json::object&)> call;
   };
@@ -141,6 +147,7 @@ PhotonDefinition define_photon() {
     auto function = method.function;
     definition.methods.push_back(
         {std::move(method.name), std::move(method.description), std::move(method.params),
+         method.webhook, std::move(method.webhook_auth),
          [function](void* instance, Context& context, const boost::json::object& args) {
            return (static_cast<T*>(instance)->*function)(context, args);
          }});

@@ -138,7 +138,7 @@ EmbeddedHost::EmbeddedHost(asio::any_io_executor loop, const Clock& clock,
       expiry_timer_(loop),
       pool_(std::max<std::size_t>(options.threads, 1)) {
   for (const PhotonDefinition::Entry& entry : definition_.methods) {
-    MethodInfo info{entry.name, entry.description, {}};
+    MethodInfo info{entry.name, entry.description, {}, entry.webhook, entry.webhook_auth};
     for (const photon::Param& param : entry.params) {
       info.params.push_back({param.name, param.type, param.description, param.required});
     }

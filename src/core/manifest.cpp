@@ -3,6 +3,7 @@
 #include "core/manifest.hpp"
 
 #include "common/units.hpp"
+#include "core/webhook_auth.hpp"
 
 #include <toml++/toml.h>
 #include <boost/json/array.hpp>
@@ -33,7 +34,7 @@ constexpr std::string_view kTopKeys[] = {"description", "methods", "jobs"};
 constexpr std::string_view kJobKeys[] = {"method", "cron", "args", "timezone", "catch_up", "overlap"};
 constexpr std::string_view kMethodKeys[] = {"description", "command", "timeout",
                                             "working_dir", "env",     "max_concurrent",
-                                            "interactive", "params"};
+                                            "interactive", "params", "webhook", "webhook_auth"};
 constexpr std::string_view kParamKeys[] = {"name", "type", "description", "required"};
 constexpr std::string_view kParamTypes[] = {"string", "number", "boolean",
                                             "object", "array",  "any"};
@@ -249,6 +250,15 @@ class Parser {
     }
     if (const toml::node* value = table->get("params")) {
       method.info.params = parse_params(*value, path + ".params");
+    }
+    if (const toml::node* value = table->get("webhook")) {
+      method.info.webhook = bool_of(*value, path + ".webhook");
+    }
+    if (const toml::node* value = table->get("webhook_auth")) {
+      method.info.webhook_auth = string_of(*value, path + ".webhook_auth");
+      if (!webhook_scheme_from_name(method.info.webhook_auth)) {
+        fail(*value, path + ".webhook_auth must be one of none, secret, github, stripe, standard");
+      }
     }
     return method;
   }

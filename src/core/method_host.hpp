@@ -29,6 +29,11 @@ struct MethodInfo {
   std::string name;
   std::string description;
   std::vector<ParamInfo> params;
+  // Webhooks: once any method of a photon is marked, only marked methods answer over HTTP.
+  bool webhook = false;
+  // The scheme that authenticates this method's webhooks ("github", "stripe", "standard",
+  // "secret", "none"); empty: the daemon's default.
+  std::string webhook_auth;
 };
 
 // One call of a method.
