@@ -124,10 +124,18 @@ void Scheduler::restore(std::vector<JobState> jobs, std::vector<JobRun> runs,
     if (found == jobs_.end()) continue;
     last_run_id_ = std::max(last_run_id_, run.run_id);
     if (run.status == "running") {
+      // The daemon stopped (crashed) while it ran: it ended there, as a failure.
       run.status = "failed";
       run.error = "the daemon stopped while it ran";
       run.ended_at = run.started_at;
       persistence_.save_run(run);
+      JobState& state = found->second.state;
+      ++state.run_count;
+      if (!state.last_run || *state.last_run <= run.started_at) {
+        state.last_status = run.status;
+        state.last_error = run.error;
+      }
+      persistence_.save_job(state);
     }
     found->second.history.push_back(std::move(run));
     while (found->second.history.size() > options_.history_per_job) found->second.history.pop_front();
@@ -161,6 +169,16 @@ void Scheduler::declare(const std::vector<JobSpec>& declared) {
     persistence_.save_job(job.state);
     const std::string id = job.state.spec.id;
     jobs_.emplace(id, std::move(job));
+  }
+  // Jobs the photon declared once but no longer does stay, as ordinary jobs (they can now be
+  // unscheduled or replaced).
+  for (auto& [id, job] : jobs_) {
+    if (!job.state.spec.declared) continue;
+    const bool still = std::any_of(declared.begin(), declared.end(),
+                                   [&](const JobSpec& spec) { return spec.id == id; });
+    if (still) continue;
+    job.state.spec.declared = false;
+    persistence_.save_job(job.state);
   }
 }
 
@@ -331,7 +349,13 @@ void Scheduler::run_finished(const std::string& job_id, std::uint64_t run_id,
   auto found = jobs_.find(job_id);
   std::string method;
   std::uint64_t run_count = 0;
-  if (found != jobs_.end()) {
+  // The run belongs to the job only if the job still has it (a job unscheduled and scheduled
+  // again under the same id is a new job, which this run must not count for).
+  auto owns_run = [&](const Job& job) {
+    return std::any_of(job.history.begin(), job.history.end(),
+                       [&](const JobRun& run) { return run.run_id == run_id; });
+  };
+  if (found != jobs_.end() && owns_run(found->second)) {
     Job& job = found->second;
     method = job.state.spec.method;
     if (job.running > 0) --job.running;

@@ -57,8 +57,9 @@ std::optional<std::string> webhook_secret_problem(WebhookScheme scheme, std::str
 // Checks a request received at `now` against `secret`. Returns ok, or the reason it is refused.
 //
 // - kNone: always ok.
-// - kSecret: X-Webhook-Secret equals the secret. The HMACs of both are compared (keyed by the
-//   secret), so the time taken tells nothing about the secret's content or length.
+// - kSecret: X-Webhook-Secret equals the secret (the body is not authenticated). The HMACs of
+//   both are compared (keyed by the secret), so the time taken tells nothing about the secret's
+//   content or length.
 // - kGitHub: X-Hub-Signature-256 is "sha256=" and 64 hex digits (either case) of
 //   HMAC-SHA256(secret, body).
 // - kStripe: Stripe-Signature is a comma-separated list of key=value items: exactly one

@@ -204,7 +204,10 @@ void WebhookService::handle(WebhookRequest request, WebhookRespond respond) {
   // The body: JSON (the default), or a form (GitHub's `payload=<json>`, or plain fields).
   json::object args;
   const std::string_view content_type = header(request, "content-type").value_or("application/json");
-  if (iequals_prefix(content_type, "application/x-www-form-urlencoded")) {
+  const bool looks_like_json = request.body.find_first_not_of(" \t\r\n") != std::string::npos &&
+                               request.body[request.body.find_first_not_of(" \t\r\n")] == '{';
+  // `curl -d '{...}'` labels JSON as a form: a body that is a JSON object is taken as one.
+  if (iequals_prefix(content_type, "application/x-www-form-urlencoded") && !looks_like_json) {
     auto encoded = boost::urls::parse_query(request.body);
     if (!encoded) return answer(error_response(400, "invalid form body"));
     boost::urls::encoding_opts form;

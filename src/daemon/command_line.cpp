@@ -15,7 +15,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/asio/ip/address.hpp>
+
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 
@@ -50,9 +53,17 @@ struct ServeFlags {
   std::string manifest;
   std::string prompt_timeout = "5m";
   std::string missed_after = "60s";
+  std::string webhook_port;  // empty: $PHOTON_WEBHOOK_PORT, else off
+  std::string webhook_bind = "127.0.0.1";
+  std::string webhook_auth;  // empty: "secret" when $PHOTON_WEBHOOK_SECRET is set, else "none"
+  std::vector<std::string> webhook_methods;
+  std::vector<std::string> webhook_cors_origins;
+  std::string webhook_max_body = "1m";
   std::string session_timeout = "10m";
   std::size_t method_threads = 8;
 };
+
+std::optional<photon::daemon::WebhookSettings> webhook_settings(const ServeFlags& flags);
 
 DaemonOptions to_options(const ServeFlags& flags) {
   DaemonOptions options;
@@ -86,10 +97,64 @@ DaemonOptions to_options(const ServeFlags& flags) {
     throw StartupError(kExitUsage, "--prompt-timeout: must be more than 0");
   }
   options.missed_after = std::chrono::ceil<std::chrono::seconds>(duration(flags.missed_after, "--missed-after"));
+  options.webhook = webhook_settings(flags);
   if (options.missed_after.count() == 0) {
     throw StartupError(kExitUsage, "--missed-after: must be at least 1s");
   }
   return options;
+}
+
+// The environment variable `name`, or empty.
+std::string env(const char* name) {
+  const char* value = std::getenv(name);
+  return value == nullptr ? std::string() : std::string(value);
+}
+
+// The webhook endpoint the flags and the environment ask for, or none.
+std::optional<photon::daemon::WebhookSettings> webhook_settings(const ServeFlags& flags) {
+  using photon::core::WebhookScheme;
+  const std::string port_text = flags.webhook_port.empty() ? env("PHOTON_WEBHOOK_PORT") : flags.webhook_port;
+  if (port_text.empty()) return std::nullopt;
+  photon::daemon::WebhookSettings settings;
+  char* end = nullptr;
+  const unsigned long port = std::strtoul(port_text.c_str(), &end, 10);
+  if (end == port_text.c_str() || *end != '\0' || port > 65535) {
+    throw StartupError(kExitUsage, "--webhook-port: \"" + port_text + "\" is not a port number (0-65535)");
+  }
+  settings.port = static_cast<std::uint16_t>(port);
+  boost::system::error_code ec;
+  settings.bind = boost::asio::ip::make_address(flags.webhook_bind, ec);
+  if (ec) throw StartupError(kExitUsage, "--webhook-bind: \"" + flags.webhook_bind + "\" is not an IP address");
+
+  // Secrets come from the environment only: a flag would show them in `ps`.
+  const std::string shared = env("PHOTON_WEBHOOK_SECRET");
+  for (WebhookScheme scheme : {WebhookScheme::kSecret, WebhookScheme::kGitHub, WebhookScheme::kStripe,
+                               WebhookScheme::kStandard}) {
+    std::string name(photon::core::webhook_scheme_name(scheme));
+    for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    std::string secret = env(("PHOTON_WEBHOOK_SECRET_" + name).c_str());
+    if (secret.empty()) secret = shared;
+    if (!secret.empty()) settings.options.secrets[scheme] = secret;
+  }
+  const std::string auth = !flags.webhook_auth.empty() ? flags.webhook_auth : (shared.empty() ? "none" : "secret");
+  auto scheme = photon::core::webhook_scheme_from_name(auth);
+  if (!scheme) {
+    throw StartupError(kExitUsage, "--webhook-auth: \"" + auth + "\" is not one of none, secret, github, stripe, standard");
+  }
+  settings.options.scheme = *scheme;
+  // Anyone who can reach a non-loopback address could call any method: refuse that.
+  if (!settings.bind.is_loopback() && *scheme == WebhookScheme::kNone) {
+    throw StartupError(kExitUsage, "refusing to serve webhooks on " + flags.webhook_bind +
+                                       " without authentication: set PHOTON_WEBHOOK_SECRET or --webhook-auth");
+  }
+  for (const std::string& method : flags.webhook_methods) settings.options.allowed_methods.insert(method);
+  if (!flags.webhook_cors_origins.empty()) settings.options.cors_origins = flags.webhook_cors_origins;
+  auto max_body = photon::parse_bytes(flags.webhook_max_body);
+  if (!max_body || *max_body == 0) {
+    throw StartupError(kExitUsage, "--webhook-max-body: invalid size \"" + flags.webhook_max_body + "\"");
+  }
+  settings.limits.max_body_bytes = *max_body;
+  return settings;
 }
 
 // Adds photond's `serve` flags to `command` (the NAME argument is the caller's business).
@@ -136,6 +201,24 @@ void add_serve_flags(CLI::App& command, ServeFlags& flags, bool embedded) {
   }
   serve->add_option("--prompt-timeout", flags.prompt_timeout,
                     "How long a method's prompt waits for the caller's answer")
+      ->capture_default_str();
+  serve->add_option("--webhook-port", flags.webhook_port,
+                    "Serve webhooks (POST /webhook/METHOD) on this TCP port; 0: any free port "
+                    "(default: $PHOTON_WEBHOOK_PORT, else off)");
+  serve->add_option("--webhook-bind", flags.webhook_bind,
+                    "Address of the webhook endpoint (a non-loopback one needs authentication)")
+      ->capture_default_str();
+  serve->add_option("--webhook-auth", flags.webhook_auth,
+                    "none, secret (X-Webhook-Secret), github, stripe or standard; secrets from "
+                    "$PHOTON_WEBHOOK_SECRET[_GITHUB|_STRIPE|_STANDARD|_SECRET] (default: secret when "
+                    "$PHOTON_WEBHOOK_SECRET is set, else none)");
+  serve->add_option("--webhook-methods", flags.webhook_methods,
+                    "Only these methods answer webhooks (comma-separated)")
+      ->delimiter(',');
+  serve->add_option("--webhook-cors-origin", flags.webhook_cors_origins,
+                    "Origins browsers may call from (repeatable; a trailing :* matches any port; "
+                    "default http://localhost:* and http://127.0.0.1:*)");
+  serve->add_option("--webhook-max-body", flags.webhook_max_body, "Largest webhook body (413 beyond)")
       ->capture_default_str();
   serve->add_option("--missed-after", flags.missed_after,
                     "A job's run noticed this late counts as missed (daemon down, machine asleep)")

@@ -66,7 +66,7 @@ void set_up_logging(const DaemonOptions& options, const PhotonPaths& paths) {
 }
 
 // The running daemon: owns the loop and everything on it.
-class Daemon final : public DaemonControl, public net::PeerHandler {
+class Daemon final : public DaemonControl, public net::PeerHandler, public net::HttpHandler {
  public:
   Daemon(const DaemonOptions& options, const PhotonPaths& paths, std::uint64_t token_mark,
          std::unique_ptr<StoredJobs> jobs)
@@ -81,12 +81,52 @@ class Daemon final : public DaemonControl, public net::PeerHandler {
         idle_timer_(io_),
         lock_timer_(io_),
         shutdown_timer_(io_),
-        server_(io_, *this, clock_, options.server_limits) {}
+        server_(io_, *this, clock_, options.server_limits) {
+    if (options.webhook) make_webhook_endpoint(*options.webhook);
+  }
 
   // Calls still running once the loop has stopped (methods that ignored cancellation).
   std::size_t stuck_calls() const { return methods_ ? methods_->stats().running : 0; }
 
-  void listen() { server_.listen(paths_.socket); }
+  void listen() {
+    server_.listen(paths_.socket);
+    if (!http_) return;
+    const WebhookSettings& webhook = *options_.webhook;
+    try {
+      http_->listen(webhook.bind, webhook.port);
+    } catch (const boost::system::system_error& error) {
+      throw StartupError(1, "webhook endpoint on " + webhook.bind.to_string() + ":" +
+                                std::to_string(webhook.port) + ": " + error.code().message());
+    }
+    spdlog::info("webhooks on {} (authentication: {})", webhook_url(),
+                 core::webhook_scheme_name(webhook.options.scheme));
+  }
+
+  // net::HttpHandler: one HTTP request to the webhook endpoint.
+  void handle(net::HttpRequest request, net::HttpRespond respond) override {
+    core::WebhookRequest webhook{request.id, std::move(request.method), std::move(request.target),
+                                 std::move(request.headers), std::move(request.body)};
+    webhooks_->handle(std::move(webhook), [respond = std::move(respond)](core::WebhookResponse response) {
+      respond(net::HttpResponse{response.status, std::move(response.headers), std::move(response.body)});
+    });
+  }
+
+  boost::json::object extra_status() const override {
+    if (!http_) return {};
+    const WebhookSettings& webhook = *options_.webhook;
+    boost::json::array methods;
+    if (methods_) {
+      for (const core::MethodInfo& method : methods_->methods()) {
+        methods.push_back(boost::json::object{
+            {"name", method.name},
+            {"auth", core::webhook_scheme_name(webhooks_->scheme_for(method.name))}});
+      }
+    }
+    return {{"webhook", boost::json::object{{"url", webhook_url()},
+                                            {"auth", core::webhook_scheme_name(webhook.options.scheme)},
+                                            {"methods", std::move(methods)},
+                                            {"running", webhooks_->running()}}}};
+  }
 
   // Jobs as the store kept them, then the photon's own; throws StartupError for a bad declaration.
   void load_jobs() {
@@ -106,6 +146,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler {
 
   void run() {
     server_.start();
+    if (http_) http_->start();
     // The first tick catches up slots missed while the daemon was down.
     asio::post(io_, [this] {
       dispatcher_.on_timer();
@@ -161,6 +202,38 @@ class Daemon final : public DaemonControl, public net::PeerHandler {
   }
 
  private:
+  void make_webhook_endpoint(const WebhookSettings& settings) {
+    core::WebhookOptions options = settings.options;
+    options.photon_name = options_.photon_name;
+    // Every scheme in use needs its secret; found now, not at the first request.
+    auto check = [&](core::WebhookScheme scheme, const std::string& who) {
+      if (scheme == core::WebhookScheme::kNone || options.secrets.contains(scheme)) return;
+      const std::string name(core::webhook_scheme_name(scheme));
+      std::string upper = name;
+      for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      throw StartupError(2, who + " uses " + name + " authentication but no secret is set: set " +
+                                "PHOTON_WEBHOOK_SECRET or PHOTON_WEBHOOK_SECRET_" + upper);
+    };
+    check(options.scheme, "the webhook endpoint");
+    if (methods_) {
+      for (const core::MethodInfo& method : methods_->methods()) {
+        if (method.webhook_auth.empty()) continue;
+        auto scheme = core::webhook_scheme_from_name(method.webhook_auth);
+        if (scheme) check(*scheme, "method " + method.name);
+      }
+    }
+    webhooks_ = std::make_unique<core::WebhookService>(std::move(options), clock_, methods_.get(),
+                                                       dispatcher_.publisher());
+    http_ = std::make_unique<net::HttpServer>(io_, *this, settings.limits);
+  }
+
+  std::string webhook_url() const {
+    const auto endpoint = http_->local_endpoint();
+    const std::string host = endpoint.address().is_v6() ? "[" + endpoint.address().to_string() + "]"
+                                                        : endpoint.address().to_string();
+    return "http://" + host + ":" + std::to_string(endpoint.port()) + "/webhook/";
+  }
+
   static DispatcherOptions dispatcher_options(const DaemonOptions& options) {
     DispatcherOptions result{options.photon_name, options.max_json_depth, options.max_subscriptions,
                              {.max_locks = options.max_locks}, options.max_total_subscriptions};
@@ -176,11 +249,12 @@ class Daemon final : public DaemonControl, public net::PeerHandler {
   }
 
   // Idle means no client is connected (every subscription and waiter lives on a connection), no
-  // lock is held, no method runs (a caller may have left one running) and no job is scheduled
-  // (it could not fire in a daemon that has exited).
+  // lock is held, no method runs (a caller may have left one running), no job is scheduled (it
+  // could not fire in a daemon that has exited) and no webhook endpoint waits for callers.
   bool idle() {
     return dispatcher_.open_sessions() == 0 && dispatcher_.held_locks() == 0 &&
-           (!methods_ || methods_->stats().running == 0) && dispatcher_.scheduler().size() == 0;
+           (!methods_ || methods_->stats().running == 0) && dispatcher_.scheduler().size() == 0 &&
+           !http_;
   }
 
   // Counts from the last disconnect; when the timeout passes with other work still going on (a
@@ -205,6 +279,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler {
     signals_.cancel(ignored);
     // Remove the socket first: from now on a client finds no daemon rather than a dying one.
     std::filesystem::remove(paths_.socket, ignored);
+    if (webhooks_) webhooks_->stop_accepting();
     if (!methods_) return close_connections();
     // Running methods are stopped before connections close, so their callers hear how they
     // ended. Exec children get SIGKILL within the host's kill grace; the extra time covers it.
@@ -221,7 +296,13 @@ class Daemon final : public DaemonControl, public net::PeerHandler {
   void close_connections() {
     if (closing_) return;
     closing_ = true;
-    server_.shutdown(options_.shutdown_grace, [this] { io_.stop(); });
+    // Both listeners drain; the loop stops when the last one is done.
+    auto pending = std::make_shared<int>(http_ ? 2 : 1);
+    auto one_done = [this, pending] {
+      if (--*pending == 0) io_.stop();
+    };
+    if (http_) http_->shutdown(options_.shutdown_grace, one_done);
+    server_.shutdown(options_.shutdown_grace, one_done);
   }
 
   const DaemonOptions& options_;
@@ -240,6 +321,9 @@ class Daemon final : public DaemonControl, public net::PeerHandler {
   bool lock_timer_armed_ = false;
   bool stopping_ = false;
   bool closing_ = false;
+  // The webhook endpoint (when configured): after the dispatcher, whose publisher it uses.
+  std::unique_ptr<core::WebhookService> webhooks_;
+  std::unique_ptr<net::HttpServer> http_;
   // Last, so it is destroyed first: closing connections calls back into everything above.
   net::UnixServer server_;
 };

@@ -5,6 +5,8 @@
 #include "common/clock.hpp"
 #include "common/paths.hpp"
 #include "core/method_host.hpp"
+#include "core/webhooks.hpp"
+#include "net/http_server.hpp"
 #include "daemon/dispatcher.hpp"
 #include "net/unix_server.hpp"
 
@@ -24,6 +26,14 @@ struct HostEnvironment {
   const Clock& clock;
   const PhotonPaths& paths;
 };
+// The webhook endpoint: where it listens, who may call what, and its HTTP limits.
+struct WebhookSettings {
+  boost::asio::ip::address bind = boost::asio::ip::make_address_v4("127.0.0.1");
+  std::uint16_t port = 0;  // 0: any free port (shown in the log and in status)
+  core::WebhookOptions options;
+  net::HttpLimits limits;
+};
+
 // Makes the photon's method host once the daemon owns its files; may throw StartupError.
 using HostFactory = std::function<std::unique_ptr<core::MethodHost>(HostEnvironment&)>;
 
@@ -44,6 +54,8 @@ struct DaemonOptions {
   // Cron jobs the photon declares (manifest or C++), present from start.
   std::vector<core::JobSpec> declared_jobs;
   std::chrono::seconds missed_after{60};
+  // The webhook endpoint; off when empty.
+  std::optional<WebhookSettings> webhook;
   std::chrono::milliseconds prompt_timeout{5 * 60 * 1000};
 };
 

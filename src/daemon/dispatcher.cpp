@@ -298,6 +298,7 @@ void Dispatcher::handle_status(Session& session, const Request& request) {
                            {"droppedSlowConsumers", transport.dropped_slow_consumers},
                            {"connectionsRefused", transport.connections_refused}}},
   };
+  for (auto& [key, value] : control_.extra_status()) data[key] = std::move(value);
   session.peer().send(protocol::result_line(request.id, true, data));
 }
 

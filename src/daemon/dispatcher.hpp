@@ -36,6 +36,8 @@ class DaemonControl {
   // Asks for on_timer() to be called at `when`, replacing any earlier request; nothing (no value)
   // cancels the earlier request.
   virtual void wake_at(std::optional<std::chrono::steady_clock::time_point> when) = 0;
+  // Members the daemon adds to the `status` data (the webhook endpoint's address, say).
+  virtual boost::json::object extra_status() const { return {}; }
 };
 
 struct DispatcherOptions {
@@ -81,6 +83,8 @@ class Dispatcher final : public net::PeerHandler, private core::JobPublisher {
   std::size_t running_commands() const { return running_commands_; }
   // The cron jobs (the daemon restores them from its store at start).
   core::Scheduler& scheduler() { return scheduler_; }
+  // Where job events, webhook events and their methods' channel emits are published.
+  core::JobPublisher& publisher() { return *this; }
   // Tells the daemon when on_timer() is next needed (after the scheduler was changed from outside).
   void reschedule() { reschedule_locks(); }
 

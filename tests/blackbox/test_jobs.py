@@ -486,6 +486,16 @@ class JobsTest(BlackboxTest):
             "DAEMON BUG: a run of an unscheduled job that ends after a new job of the same id was "
             f"scheduled counts as the new job's run (runCount, lastStatus), which has no such run: {job}")
 
+    def test_a_daemon_with_jobs_does_not_exit_when_idle(self):
+        d = self.serve("--idle-timeout", "1s")
+        with d.client() as c:
+            self.schedule(c, "yearly", "tick", "0 0 1 1 *")
+        time.sleep(2)
+        self.assertIsNone(d.proc.poll(), "the daemon exited on --idle-timeout although it has a job")
+        with d.client() as c:
+            c.call({"type": "unschedule", "id": "u", "jobId": "yearly"})
+        self.assertEqual(d.wait(), 0, "without jobs, the idle timeout applies again")
+
     def test_a_photon_without_methods_schedules_nothing(self):
         d = self.daemon("plain", args=["--log-level", "warn"])
         c = self.client(d)

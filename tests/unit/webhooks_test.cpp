@@ -145,6 +145,9 @@ TEST_F(WebhooksTest, FormBodies) {
   EXPECT_EQ(host_.calls[1].request.args.at("column"), "In Progress");
   EXPECT_EQ(send("POST", "/webhook/moveTask", "payload=%5B1%5D",
                  {{"content-type", "application/x-www-form-urlencoded"}})->status, 400u);
+  send("POST", "/webhook/moveTask", R"({"taskId":3})", {{"content-type", "application/x-www-form-urlencoded"}});
+  ASSERT_EQ(host_.calls.size(), 3u);
+  EXPECT_EQ(host_.calls[2].request.args.at("taskId"), 3) << "curl -d labels JSON as a form";
 }
 
 TEST_F(WebhooksTest, CorsAllowsLocalOriginsOnly) {
