@@ -197,7 +197,7 @@ void WebhookService::handle(WebhookRequest request, WebhookRespond respond) {
     if (!auth.ok) return answer(error_response(401, auth.reason));
     if (scheme == WebhookScheme::kStandard &&
         !replays_.first_delivery(auth.delivery_id, clock_.system())) {
-      return answer(error_response(401, "webhook-id " + auth.delivery_id + " was already delivered"));
+      return answer(error_response(401, "webhook-id " + valid_utf8(auth.delivery_id) + " was already delivered"));
     }
   }
 
