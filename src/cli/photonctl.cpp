@@ -6,6 +6,7 @@
 #include "cli/json_text.hpp"
 #include "cli/prompter.hpp"
 #include "cli/table.hpp"
+#include "cli/webhook_command.hpp"
 #include "common/paths.hpp"
 #include "common/units.hpp"
 #include "core/cron.hpp"
@@ -1074,6 +1075,8 @@ int main(int argc, char** argv) {
 
   photon::cli::CronCommand cron(app);
 
+  photon::cli::WebhookCommands webhooks(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -1101,6 +1104,7 @@ int main(int argc, char** argv) {
     if (*history) return cmd_history(globals, name, job_id, history_limit);
     if (*run_job) return cmd_run_job(globals, name, job_id, run_wait, run_timeout);
     if (cron) return cron.run(globals.json);
+    if (webhooks) return webhooks.run(globals.json);
   } catch (const UsageError& error) {
     std::cerr << "photonctl: " << error.what() << "\n";
     return kExitUsage;

@@ -2,6 +2,7 @@
 // lets each test play the method's part (emit, prompt, finish) step by step.
 #include "daemon/dispatcher.hpp"
 #include "fake_clock.hpp"
+#include "fake_method_host.hpp"
 #include "fake_peer.hpp"
 
 #include <boost/json.hpp>
@@ -14,6 +15,13 @@ using boost::json::parse;
 using testing::FakePeer;
 using namespace std::chrono_literals;
 
+class FakeHost : public testing::FakeMethodHost {
+ public:
+  FakeHost()
+      : FakeMethodHost({{"moveTask", "Move a task", {{"taskId", "number", "The task", true}}},
+                        {"ask", "Prompts", {}}}) {}
+};
+
 class NullControl final : public DaemonControl {
  public:
   void request_shutdown() override {}
@@ -22,29 +30,6 @@ class NullControl final : public DaemonControl {
   std::optional<std::chrono::steady_clock::time_point> wake;
 };
 
-// Records the calls started; the test reports their progress through the observers.
-class FakeHost final : public core::MethodHost {
- public:
-  FakeHost() {
-    methods_.push_back({"moveTask", "Move a task", {{"taskId", "number", "The task", true}}});
-    methods_.push_back({"ask", "Prompts", {}});
-  }
-  const std::vector<core::MethodInfo>& methods() const override { return methods_; }
-  void start(core::CallRequest request, std::shared_ptr<core::CallObserver> observer) override {
-    calls.push_back({std::move(request), std::move(observer)});
-  }
-  core::HostStats stats() const override { return {calls.size(), 0}; }
-  void cancel_all(std::function<void()> done) override { done(); }
-
-  struct Started {
-    core::CallRequest request;
-    std::shared_ptr<core::CallObserver> observer;
-  };
-  std::vector<Started> calls;
-
- private:
-  std::vector<core::MethodInfo> methods_;
-};
 
 class CommandDispatchTest : public ::testing::Test {
  protected:

@@ -2,6 +2,7 @@
 // publishing: slots, missed-run and overlap policies, restarts, declared jobs.
 #include "core/scheduler.hpp"
 #include "fake_clock.hpp"
+#include "fake_method_host.hpp"
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -14,25 +15,11 @@ namespace {
 using namespace std::chrono_literals;
 namespace json = boost::json;
 
-class FakeHost final : public MethodHost {
+class FakeHost : public testing::FakeMethodHost {
  public:
-  FakeHost() : methods_{{"cleanup", "", {}}, {"report", "", {}}} {}
-  const std::vector<MethodInfo>& methods() const override { return methods_; }
-  void start(CallRequest request, std::shared_ptr<CallObserver> observer) override {
-    calls.push_back({std::move(request), std::move(observer)});
-  }
-  HostStats stats() const override { return {calls.size(), 0}; }
-  void cancel_all(std::function<void()> done) override { done(); }
-
-  struct Started {
-    CallRequest request;
-    std::shared_ptr<CallObserver> observer;
-  };
-  std::vector<Started> calls;
-
- private:
-  std::vector<MethodInfo> methods_;
+  FakeHost() : FakeMethodHost({{"cleanup", "", {}}, {"report", "", {}}}) {}
 };
+
 
 class MemoryStore final : public JobPersistence {
  public:

@@ -2,6 +2,7 @@
 // async mode, with a fake method host and a fake clock.
 #include "core/webhooks.hpp"
 #include "fake_clock.hpp"
+#include "fake_method_host.hpp"
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -10,26 +11,8 @@ namespace photon::core {
 namespace {
 
 namespace json = boost::json;
+using FakeHost = testing::FakeMethodHost;
 
-class FakeHost final : public MethodHost {
- public:
-  explicit FakeHost(std::vector<MethodInfo> methods) : methods_(std::move(methods)) {}
-  const std::vector<MethodInfo>& methods() const override { return methods_; }
-  void start(CallRequest request, std::shared_ptr<CallObserver> observer) override {
-    calls.push_back({std::move(request), std::move(observer)});
-  }
-  HostStats stats() const override { return {calls.size(), 0}; }
-  void cancel_all(std::function<void()> done) override { done(); }
-
-  struct Started {
-    CallRequest request;
-    std::shared_ptr<CallObserver> observer;
-  };
-  std::vector<Started> calls;
-
- private:
-  std::vector<MethodInfo> methods_;
-};
 
 class RecordingPublisher final : public JobPublisher {
  public:
