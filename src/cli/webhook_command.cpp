@@ -19,10 +19,13 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <random>
+#include <stdexcept>
 
 namespace photon::cli {
 namespace {
@@ -69,7 +72,8 @@ std::string text_of(const json::object& object, std::string_view key) {
 
 // The scheme that protects `method`, as the daemon reports it (its own, else the default).
 std::string scheme_of(const json::object& endpoint, std::string_view method) {
-  if (const json::value* methods = endpoint.if_contains("methods"); methods && methods->is_array()) {
+  if (const json::value* methods = endpoint.if_contains("methods");
+      methods && methods->is_array()) {
     for (const json::value& entry : methods->get_array()) {
       if (entry.is_object() && text_of(entry.get_object(), "name") == method) {
         return text_of(entry.get_object(), "auth");
@@ -77,6 +81,11 @@ std::string scheme_of(const json::object& endpoint, std::string_view method) {
     }
   }
   return text_of(endpoint, "auth");
+}
+
+// `method` as one path segment.
+std::string path_segment(std::string_view method) {
+  return boost::urls::encode(method, boost::urls::unreserved_chars);
 }
 
 std::string upper(std::string_view text) {
@@ -160,7 +169,7 @@ HttpResult post(const std::string& url_text, const std::string& method,
   }
   std::string target(url->encoded_path());
   if (target.empty() || target.back() != '/') target += '/';
-  target += boost::urls::encode(method, boost::urls::unreserved_chars);
+  target += path_segment(method);
 
   http::request<http::string_body> request(http::verb::post, target, 11);
   request.set(http::field::host, std::string(url->encoded_host_and_port()));
@@ -186,29 +195,31 @@ HttpResult post(const std::string& url_text, const std::string& method,
     const auto& response = parser.get();
     return {response.result_int(), std::string(response.reason()), response.body()};
   } catch (const boost::system::system_error& error) {
-    throw std::runtime_error("POST " + url_text + boost::urls::encode(method, boost::urls::unreserved_chars) +
-                             ": " + error.code().message());
+    throw std::runtime_error("POST " + url_text + path_segment(method) + ": " +
+                             error.code().message());
   }
 }
 
 }  // namespace
 
 WebhookCommands::WebhookCommands(CLI::App& app) {
-  show_ = app.add_subcommand("webhook", "Show photon NAME's webhook endpoint: URL, authentication, methods");
+  show_ = app.add_subcommand("webhook",
+                             "Show photon NAME's webhook endpoint: URL, authentication, methods");
   show_->add_option("name", name_, "Photon name")->required();
   show_->footer(
       "Reads the daemon's status. --json prints its `webhook` object.\n"
-      "Exit status: 0 ok, 1 the daemon serves no webhooks (start it with --webhook-port), 2 usage,\n"
-      "3 daemon not running.");
+      "Exit status: 0 ok, 1 the daemon serves no webhooks (start it with --webhook-port),\n"
+      "2 usage, 3 daemon not running.");
 
   send_ = app.add_subcommand("webhook-send", "POST a signed test webhook to METHOD of photon NAME");
   send_->add_option("name", name_, "Photon name")->required();
   send_->add_option("method", method_, "Method name")->required();
   send_->add_option("params", pairs_, "Body fields as key=value (typed as for call)");
   send_->add_option("--data", data_, "The body as a JSON object; key=value pairs win over it");
-  send_->add_option("--scheme", scheme_,
-                    "Sign as none, secret, github, stripe or standard (default: the method's "
-                    "scheme, from the daemon's status)")
+  send_
+      ->add_option("--scheme", scheme_,
+                   "Sign as none, secret, github, stripe or standard (default: the method's "
+                   "scheme, from the daemon's status)")
       ->check(CLI::IsMember({"none", "secret", "github", "stripe", "standard"}));
   send_->add_flag("--async", async_,
                   "Ask for 202 Accepted at once (Prefer: respond-async); the outcome is published "
@@ -263,14 +274,15 @@ int WebhookCommands::show(bool json) const {
   };
   std::string example;
   Table table({"METHOD", "AUTH", "URL"});
-  if (const json::value* methods = endpoint.if_contains("methods"); methods && methods->is_array()) {
+  if (const json::value* methods = endpoint.if_contains("methods");
+      methods && methods->is_array()) {
     for (const json::value& entry : methods->get_array()) {
       if (!entry.is_object()) continue;
       const std::string method = text_of(entry.get_object(), "name");
       const std::string auth = text_of(entry.get_object(), "auth");
       note(auth);
       if (example.empty()) example = method;
-      table.add_row({method, auth, url + boost::urls::encode(method, boost::urls::unreserved_chars)});
+      table.add_row({method, auth, url + path_segment(method)});
     }
   }
   std::cout << "\n";
@@ -287,8 +299,7 @@ int WebhookCommands::show(bool json) const {
     std::cout << "\n";
   }
   std::cout << "\nSend a test: photonctl webhook-send " << name_ << ' '
-            << (example.empty() ? "METHOD" : example)
-            << " [key=value...] [--data JSON] [--async]\n"
+            << (example.empty() ? "METHOD" : example) << " [key=value...] [--data JSON] [--async]\n"
             << "Async outcomes: photonctl sub " << name_ << " webhooks:" << name_ << "\n";
   return kExitOk;
 }
@@ -300,7 +311,8 @@ int WebhookCommands::send(bool json) const {
   const std::string scheme_name = scheme_ ? *scheme_ : scheme_of(endpoint, method_);
   const auto scheme = core::webhook_scheme_from_name(scheme_name);
   if (!scheme) {
-    throw std::runtime_error("the daemon reports an unknown webhook scheme \"" + scheme_name + "\"");
+    throw std::runtime_error("the daemon reports an unknown webhook scheme \"" + scheme_name +
+                             "\"");
   }
 
   std::vector<std::pair<std::string, std::string>> headers;
@@ -324,15 +336,18 @@ int WebhookCommands::send(bool json) const {
   json::value parsed = json::parse(result.body, ec);
   const bool ok = result.status >= 200 && result.status < 300;
   if (json) {
-    std::cout << json::serialize(json::object{{"status", result.status},
-                                              {"reason", result.reason},
-                                              {"body", ec ? json::value(json::string(result.body))
-                                                          : std::move(parsed)}})
+    std::cout << json::serialize(json::object{
+                     {"status", result.status},
+                     {"reason", result.reason},
+                     {"body", ec ? json::value(json::string(result.body)) : std::move(parsed)}})
               << "\n";
   } else {
     std::cout << "HTTP/1.1 " << result.status << ' ' << result.reason << "\n";
-    if (!ec) std::cout << pretty_json(parsed) << "\n";
-    else if (!result.body.empty()) std::cout << result.body << "\n";
+    if (!ec) {
+      std::cout << pretty_json(parsed) << "\n";
+    } else if (!result.body.empty()) {
+      std::cout << result.body << "\n";
+    }
     if (result.status == 202) {
       std::cerr << "the outcome comes on channel webhooks:" << name_ << " (photonctl sub " << name_
                 << " webhooks:" << name_ << ")\n";

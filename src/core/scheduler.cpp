@@ -172,8 +172,9 @@ void Scheduler::declare(const std::vector<JobSpec>& declared) {
   }
   // Jobs the photon declared once but no longer does stay, as ordinary jobs (they can now be
   // unscheduled or replaced).
-  for (auto& [id, job] : jobs_) {
+  for (auto& [key, job] : jobs_) {
     if (!job.state.spec.declared) continue;
+    const std::string& id = key;  // clang 14 cannot capture a structured binding
     const bool still = std::any_of(declared.begin(), declared.end(),
                                    [&](const JobSpec& spec) { return spec.id == id; });
     if (still) continue;

@@ -159,7 +159,11 @@ void WebhookService::handle(WebhookRequest request, WebhookRespond respond) {
   };
   if (stopping_) return answer(error_response(503, "the daemon is shutting down"));
 
-  boost::system::result<boost::urls::url_view> url = boost::urls::parse_origin_form(request.target);
+  // The origin form ("/webhook/m?x=1") is what senders use; the absolute form
+  // ("http://host/webhook/m") must be accepted too (RFC 9112, 3.2.2).
+  boost::system::result<boost::urls::url_view> url =
+      request.target.starts_with("/") ? boost::urls::parse_origin_form(request.target)
+                                      : boost::urls::parse_absolute_uri(request.target);
   if (!url) return answer(error_response(400, "invalid request target"));
   std::vector<std::string> segments;
   for (const auto& segment : url->segments()) segments.push_back(std::string(segment));
@@ -187,6 +191,7 @@ void WebhookService::handle(WebhookRequest request, WebhookRespond respond) {
   }
 
   const WebhookScheme scheme = scheme_for(method);
+  std::string delivery_id;  // Standard Webhooks: recorded once the request is accepted
   if (scheme != WebhookScheme::kNone) {
     auto secret = options_.secrets.find(scheme);
     const std::string_view key = secret == options_.secrets.end() ? std::string_view() : secret->second;
@@ -195,10 +200,7 @@ void WebhookService::handle(WebhookRequest request, WebhookRespond respond) {
         [&](std::string_view name) { return header(request, name); }, request.body,
         clock_.system(), options_.tolerance);
     if (!auth.ok) return answer(error_response(401, auth.reason));
-    if (scheme == WebhookScheme::kStandard &&
-        !replays_.first_delivery(auth.delivery_id, clock_.system())) {
-      return answer(error_response(401, "webhook-id " + valid_utf8(auth.delivery_id) + " was already delivered"));
-    }
+    delivery_id = auth.delivery_id;
   }
 
   // The body: JSON (the default), or a form (GitHub's `payload=<json>`, or plain fields).
@@ -229,8 +231,10 @@ void WebhookService::handle(WebhookRequest request, WebhookRespond respond) {
 
   json::object headers;
   // Header values and the query are bytes from outside: made valid UTF-8 for the JSON arguments.
+  // The shared secret stays out: a method that echoes its arguments must not publish it.
   for (const auto& [name, value] : request.headers) {
     const std::string key = valid_utf8(name);
+    if (key == "x-webhook-secret" || key == "authorization") continue;
     if (!headers.contains(key)) headers[key] = valid_utf8(value);
   }
   json::object query;
@@ -246,6 +250,9 @@ void WebhookService::handle(WebhookRequest request, WebhookRespond respond) {
   args["_webhook"] = json::object{
       {"method", method}, {"headers", std::move(headers)}, {"query", std::move(query)}, {"timestamp", now}};
 
+  if (scheme == WebhookScheme::kStandard && !replays_.first_delivery(delivery_id, clock_.system())) {
+    return answer(error_response(401, "webhook-id " + valid_utf8(delivery_id) + " was already delivered"));
+  }
   if (running_ >= options_.max_running) {
     return answer(error_response(429, std::to_string(running_) + " webhook calls are running (limit " +
                                           std::to_string(options_.max_running) + "); retry later"));

@@ -72,10 +72,12 @@ class WebhookService {
   // The scheme that protects `method` (its own, else the default).
   WebhookScheme scheme_for(std::string_view method) const;
   std::size_t running() const { return running_; }
+  // Whether a webhook may call `method` (it exists, the photon's marks and --webhook-methods
+  // allow it).
+  bool callable(std::string_view method) const;
 
  private:
   class Call;
-  bool callable(std::string_view method) const;
   std::optional<std::string> allowed_origin(std::string_view origin) const;
   void call(std::string method, boost::json::object args, bool async,
             std::vector<std::pair<std::string, std::string>> cors, WebhookRespond respond);

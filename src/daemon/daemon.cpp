@@ -117,6 +117,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     boost::json::array methods;
     if (methods_) {
       for (const core::MethodInfo& method : methods_->methods()) {
+        if (!webhooks_->callable(method.name)) continue;
         methods.push_back(boost::json::object{
             {"name", method.name},
             {"auth", core::webhook_scheme_name(webhooks_->scheme_for(method.name))}});
@@ -224,6 +225,16 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     }
     webhooks_ = std::make_unique<core::WebhookService>(std::move(options), clock_, methods_.get(),
                                                        dispatcher_.publisher());
+    // A method without authentication on an address others can reach would be anyone's to call.
+    if (!settings.bind.is_loopback() && methods_) {
+      for (const core::MethodInfo& method : methods_->methods()) {
+        if (webhooks_->callable(method.name) &&
+            webhooks_->scheme_for(method.name) == core::WebhookScheme::kNone) {
+          throw StartupError(2, "refusing to serve webhooks on " + settings.bind.to_string() +
+                                    ": method " + method.name + " has no authentication");
+        }
+      }
+    }
     http_ = std::make_unique<net::HttpServer>(io_, *this, settings.limits);
   }
 

@@ -96,13 +96,15 @@ TEST_F(WebhooksTest, RoutingAndVerbs) {
   EXPECT_EQ(send("POST", "/hooks/moveTask")->status, 404u);
   EXPECT_EQ(send("POST", "/webhook/")->status, 404u);
   EXPECT_EQ(send("POST", "/webhook/a/b")->status, 404u);
+  EXPECT_FALSE(send("POST", "http://127.0.0.1:3457/webhook/moveTask")) << "the absolute form";
+  EXPECT_EQ(send("POST", "*")->status, 400u);
   auto unknown = send("POST", "/webhook/nope");
   EXPECT_EQ(unknown->status, 404u);
   EXPECT_EQ(body_of(*unknown).at("error"), "unknown method \"nope\"");
   auto get = send("GET", "/webhook/moveTask");
   EXPECT_EQ(get->status, 405u);
   EXPECT_EQ(header(*get, "Allow"), "POST, OPTIONS");
-  EXPECT_TRUE(host_.calls.empty());
+  EXPECT_EQ(host_.calls.size(), 1u) << "only the absolute-form request reached a method";
 }
 
 TEST_F(WebhooksTest, BadBodiesAre400) {
@@ -152,7 +154,9 @@ TEST_F(WebhooksTest, TheSharedSecretIsRequiredWhenSet) {
   EXPECT_EQ(send("POST", "/webhook/moveTask")->status, 401u);
   EXPECT_EQ(send("POST", "/webhook/moveTask", "{}", {{"x-webhook-secret", "s3creT"}})->status, 401u);
   EXPECT_FALSE(send("POST", "/webhook/moveTask", "{}", {{"x-webhook-secret", "s3cret"}}));
-  EXPECT_EQ(host_.calls.size(), 1u);
+  ASSERT_EQ(host_.calls.size(), 1u);
+  EXPECT_FALSE(host_.calls[0].request.args.at("_webhook").at("headers").as_object().contains("x-webhook-secret"))
+      << "the secret never reaches the method";
 }
 
 TEST_F(WebhooksTest, GithubSignaturesAndPerMethodSchemes) {
