@@ -226,10 +226,12 @@ void EmbeddedHost::run(SessionMap::iterator session, Pending call) {
       }
     }
     asio::post(loop_, [this, session_id = call.request.session_id, observer = call.observer,
-                       outcome = std::move(outcome), instance_failed]() mutable {
+                       outcome = std::move(outcome), instance_failed, instance]() mutable {
       if (instance_failed) {
-        // The next call of the session tries again with a fresh instance.
-        if (auto session = sessions_.find(session_id); session != sessions_.end()) {
+        // The next call of the session tries again with a fresh instance (unless one has been
+        // made meanwhile).
+        if (auto session = sessions_.find(session_id);
+            session != sessions_.end() && session->second.instance == instance) {
           session->second.instance.reset();
         }
       }

@@ -80,6 +80,11 @@ sys_seconds Scheduler::now_seconds() const {
   return std::chrono::floor<seconds>(clock_.system());
 }
 
+bool Scheduler::busy(const Job& job) const {
+  return job.state.spec.overlap == Overlap::kSkip ? !job.in_flight.empty()
+                                                  : job.in_flight.size() >= options_.max_runs_per_job;
+}
+
 std::optional<std::string> Scheduler::prepare(const JobSpec& spec, Job& job) const {
   if (methods_ == nullptr) return std::string("this photon has no methods to schedule");
   if (find_method(*methods_, spec.method) == nullptr) {
@@ -154,12 +159,16 @@ void Scheduler::declare(const std::vector<JobSpec>& declared) {
     auto existing = jobs_.find(copy.id);
     if (existing != jobs_.end()) {
       // The declaration wins; the record (runs, counts, the next slot) stays.
+      // A changed schedule counts from now; an unchanged one keeps its next slot (so a slot
+      // missed while the daemon was down is still caught up).
+      const bool changed = existing->second.state.spec.cron != copy.cron ||
+                           existing->second.state.spec.timezone != copy.timezone;
       existing->second.state.spec = std::move(copy);
       existing->second.expression = std::move(job.expression);
       existing->second.zone = job.zone;
       existing->second.state.last_status =
           existing->second.state.last_status == "invalid" ? "" : existing->second.state.last_status;
-      if (!existing->second.state.next_run) compute_next(existing->second, now_seconds());
+      if (changed || !existing->second.state.next_run) compute_next(existing->second, now_seconds());
       persistence_.save_job(existing->second.state);
       continue;
     }
@@ -234,8 +243,11 @@ std::optional<std::uint64_t> Scheduler::run_now(const std::string& id, std::stri
     reason = job.state.last_error;
     return std::nullopt;
   }
-  if (job.running > 0 && job.state.spec.overlap == Overlap::kSkip) {
-    reason = "job \"" + id + "\" is running (overlap: skip)";
+  if (busy(job)) {
+    reason = job.state.spec.overlap == Overlap::kSkip
+                 ? "job \"" + id + "\" is running (overlap: skip)"
+                 : std::to_string(job.in_flight.size()) + " runs of job \"" + id + "\" are running (limit " +
+                       std::to_string(options_.max_runs_per_job) + ")";
     return std::nullopt;
   }
   const std::uint64_t run_id = start_run(job, "manual", epoch_millis(clock_.system()));
@@ -268,7 +280,7 @@ std::vector<JobRun> Scheduler::history(const std::string& id, std::size_t limit)
 
 std::size_t Scheduler::running() const {
   std::size_t total = 0;
-  for (const auto& [id, job] : jobs_) total += job.running;
+  for (const auto& [id, job] : jobs_) total += job.in_flight.size();
   return total;
 }
 
@@ -282,25 +294,26 @@ void Scheduler::tick() {
     const sys_seconds slot =
         job.expression->latest_at_or_before(now, first_due - seconds(1), *job.zone).value_or(first_due);
     const auto late = now - slot;
-    if (late <= options_.missed_after) {
-      if (job.running > 0 && job.state.spec.overlap == Overlap::kSkip) {
-        JobRun skipped{++last_run_id_, id, "schedule", to_millis(slot), now_ms, now_ms, "skipped",
-                       "the previous run was still running"};
-        job.state.last_status = "skipped";
-        record(job, std::move(skipped));
-        publish_event("job-skipped", {{"jobId", id}, {"method", job.state.spec.method},
-                                      {"scheduledFor", to_millis(slot)}});
-      } else {
-        start_run(job, "schedule", to_millis(slot));
-      }
-    } else if (job.state.spec.catch_up == CatchUp::kLatest && late <= options_.catch_up_window &&
-               !(job.running > 0 && job.state.spec.overlap == Overlap::kSkip)) {
+    const bool missed = late > options_.missed_after;
+    if (busy(job)) {
+      // The last run still runs: this slot is skipped, late or not.
+      JobRun skipped{++last_run_id_, id, missed ? "catch-up" : "schedule", to_millis(slot), now_ms, now_ms,
+                     "skipped", job.state.spec.overlap == Overlap::kSkip
+                                    ? "the previous run was still running"
+                                    : "too many runs of this job are running"};
+      job.state.last_status = "skipped";
+      record(job, std::move(skipped));
+      publish_event("job-skipped", {{"jobId", id}, {"method", job.state.spec.method},
+                                    {"scheduledFor", to_millis(slot)}});
+    } else if (!missed) {
+      start_run(job, "schedule", to_millis(slot));
+    } else if (job.state.spec.catch_up == CatchUp::kLatest && late <= options_.catch_up_window) {
       start_run(job, "catch-up", to_millis(slot));
     } else {
-      JobRun missed{++last_run_id_, id, "schedule", to_millis(slot), now_ms, now_ms, "missed",
-                    "the daemon was not running (or the clock jumped) at the scheduled time"};
+      JobRun record_of_miss{++last_run_id_, id, "schedule", to_millis(slot), now_ms, now_ms, "missed",
+                            "the daemon was not running (or the clock jumped) at the scheduled time"};
       job.state.last_status = "missed";
-      record(job, std::move(missed));
+      record(job, std::move(record_of_miss));
     }
     compute_next(job, now);
     persistence_.save_job(job.state);
@@ -325,7 +338,7 @@ std::optional<std::chrono::steady_clock::time_point> Scheduler::next_wake() cons
 std::uint64_t Scheduler::start_run(Job& job, const std::string& trigger, EpochMillis scheduled_for) {
   const std::uint64_t run_id = ++last_run_id_;
   const EpochMillis now = epoch_millis(clock_.system());
-  ++job.running;
+  job.in_flight.insert(run_id);
   job.state.last_run = now;
   record(job, JobRun{run_id, job.state.spec.id, trigger, scheduled_for, now, std::nullopt, "running", {}});
   publish_event("job-started", {{"jobId", job.state.spec.id},
@@ -350,16 +363,11 @@ void Scheduler::run_finished(const std::string& job_id, std::uint64_t run_id,
   auto found = jobs_.find(job_id);
   std::string method;
   std::uint64_t run_count = 0;
-  // The run belongs to the job only if the job still has it (a job unscheduled and scheduled
-  // again under the same id is a new job, which this run must not count for).
-  auto owns_run = [&](const Job& job) {
-    return std::any_of(job.history.begin(), job.history.end(),
-                       [&](const JobRun& run) { return run.run_id == run_id; });
-  };
-  if (found != jobs_.end() && owns_run(found->second)) {
+  // The run belongs to the job only if the job started it (a job unscheduled and scheduled again
+  // under the same id is a new job, which this run must not count for).
+  if (found != jobs_.end() && found->second.in_flight.erase(run_id) == 1) {
     Job& job = found->second;
     method = job.state.spec.method;
-    if (job.running > 0) --job.running;
     ++job.state.run_count;
     run_count = job.state.run_count;
     job.state.last_status = status_name(outcome.status);

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,8 @@ struct SchedulerOptions {
   std::chrono::hours catch_up_window{24};
   // The longest the scheduler sleeps without looking at the wall clock again.
   std::chrono::seconds recheck{30};
+  // Runs of one job at once with overlap "allow"; a slot beyond is skipped.
+  std::size_t max_runs_per_job = 16;
 };
 
 // The outcome of schedule(): the job's next run, or why it was refused.
@@ -139,10 +142,15 @@ class Scheduler {
     JobState state;
     std::optional<CronExpression> expression;
     const date::time_zone* zone = nullptr;
-    std::size_t running = 0;
+    // Runs started and not yet ended (their ids: a run belongs to the job that started it, even
+    // once the bounded history has dropped it).
+    std::set<std::uint64_t> in_flight;
     std::deque<JobRun> history;  // oldest first, bounded
   };
 
+  // Whether a slot due now must be skipped (a run still runs under overlap kSkip, or the cap of
+  // runs at once is reached under kAllow).
+  bool busy(const Job& job) const;
   // Parses and checks spec's expression, zone and method; the refusal reason, or nothing.
   std::optional<std::string> prepare(const JobSpec& spec, Job& job) const;
   void compute_next(Job& job, std::chrono::sys_seconds after);

@@ -218,7 +218,7 @@ void WebhookService::handle(WebhookRequest request, WebhookRespond respond) {
       args[valid_utf8(param.key)] =
           param.has_value ? json::value(json::string(valid_utf8(param.value))) : json::value(true);
     }
-    if (args.size() == 1 && args.contains("payload")) {
+    if (args.size() == 1 && args.contains("payload") && args["payload"].is_string()) {
       auto payload = parse_object(args["payload"].as_string());
       if (auto* error = std::get_if<std::string>(&payload)) return answer(error_response(400, "payload: " + *error));
       args = std::move(std::get<json::object>(payload));
@@ -250,12 +250,13 @@ void WebhookService::handle(WebhookRequest request, WebhookRespond respond) {
   args["_webhook"] = json::object{
       {"method", method}, {"headers", std::move(headers)}, {"query", std::move(query)}, {"timestamp", now}};
 
-  if (scheme == WebhookScheme::kStandard && !replays_.first_delivery(delivery_id, clock_.system())) {
-    return answer(error_response(401, "webhook-id " + valid_utf8(delivery_id) + " was already delivered"));
-  }
+  // The limit first: a delivery refused with 429 may be retried with the same webhook-id.
   if (running_ >= options_.max_running) {
     return answer(error_response(429, std::to_string(running_) + " webhook calls are running (limit " +
                                           std::to_string(options_.max_running) + "); retry later"));
+  }
+  if (scheme == WebhookScheme::kStandard && !replays_.first_delivery(delivery_id, clock_.system())) {
+    return answer(error_response(401, "webhook-id " + valid_utf8(delivery_id) + " was already delivered"));
   }
   publisher_.publish("webhooks:" + options_.photon_name,
                      json::object{{"event", "webhook-received"},

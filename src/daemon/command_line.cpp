@@ -71,6 +71,10 @@ DaemonOptions to_options(const ServeFlags& flags) {
   auto duration = [](const std::string& text, const char* flag) {
     auto value = photon::parse_duration(text);
     if (!value) throw StartupError(kExitUsage, std::string(flag) + ": invalid duration \"" + text + "\" (e.g. 30s, 10m)");
+    // Timers add durations to the steady clock's nanoseconds: keep far from overflow.
+    if (*value > std::chrono::hours(24 * 365 * 100)) {
+      throw StartupError(kExitUsage, std::string(flag) + ": \"" + text + "\" is longer than 100 years");
+    }
     return *value;
   };
   auto bytes = [](const std::string& text, const char* flag) {
@@ -98,6 +102,11 @@ DaemonOptions to_options(const ServeFlags& flags) {
   }
   options.missed_after = std::chrono::ceil<std::chrono::seconds>(duration(flags.missed_after, "--missed-after"));
   options.webhook = webhook_settings(flags);
+  // Exec methods' children inherit the daemon's environment: the secrets leave it now.
+  for (const char* name : {"PHOTON_WEBHOOK_SECRET", "PHOTON_WEBHOOK_SECRET_SECRET", "PHOTON_WEBHOOK_SECRET_GITHUB",
+                           "PHOTON_WEBHOOK_SECRET_STRIPE", "PHOTON_WEBHOOK_SECRET_STANDARD"}) {
+    ::unsetenv(name);
+  }
   if (options.missed_after.count() == 0) {
     throw StartupError(kExitUsage, "--missed-after: must be at least 1s");
   }
@@ -136,6 +145,7 @@ std::optional<photon::daemon::WebhookSettings> webhook_settings(const ServeFlags
     if (secret.empty()) secret = shared;
     if (!secret.empty()) settings.options.secrets[scheme] = secret;
   }
+
   const std::string auth = !flags.webhook_auth.empty() ? flags.webhook_auth : (shared.empty() ? "none" : "secret");
   auto scheme = photon::core::webhook_scheme_from_name(auth);
   if (!scheme) {
@@ -388,7 +398,7 @@ int embedded_main(PhotonDefinition definition, int argc, char** argv) {
     core::EmbeddedHostOptions host_options;
     host_options.threads = flags.method_threads;
     auto timeout = parse_duration(flags.session_timeout);
-    if (!timeout || timeout->count() == 0) {
+    if (!timeout || timeout->count() == 0 || *timeout > std::chrono::hours(24 * 365 * 100)) {
       throw StartupError(kExitUsage, "--session-timeout: invalid duration \"" +
                                          flags.session_timeout + "\" (e.g. 30s, 10m)");
     }

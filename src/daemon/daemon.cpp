@@ -85,6 +85,8 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     if (options.webhook) make_webhook_endpoint(*options.webhook);
   }
 
+  void flush_jobs() { jobs_->store().flush(); }
+
   // Calls still running once the loop has stopped (methods that ignored cancellation).
   std::size_t stuck_calls() const { return methods_ ? methods_->stats().running : 0; }
 
@@ -95,6 +97,8 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     try {
       http_->listen(webhook.bind, webhook.port);
     } catch (const boost::system::system_error& error) {
+      std::error_code ignored;
+      std::filesystem::remove(paths_.socket, ignored);  // nothing is left behind
       throw StartupError(1, "webhook endpoint on " + webhook.bind.to_string() + ":" +
                                 std::to_string(webhook.port) + ": " + error.code().message());
     }
@@ -208,7 +212,14 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     options.photon_name = options_.photon_name;
     // Every scheme in use needs its secret; found now, not at the first request.
     auto check = [&](core::WebhookScheme scheme, const std::string& who) {
-      if (scheme == core::WebhookScheme::kNone || options.secrets.contains(scheme)) return;
+      if (scheme == core::WebhookScheme::kNone) return;
+      if (auto secret = options.secrets.find(scheme); secret != options.secrets.end()) {
+        if (auto problem = core::webhook_secret_problem(scheme, secret->second)) {
+          throw StartupError(2, who + ": the " + std::string(core::webhook_scheme_name(scheme)) +
+                                    " secret is unusable: " + *problem);
+        }
+        return;
+      }
       const std::string name(core::webhook_scheme_name(scheme));
       std::string upper = name;
       for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -220,7 +231,12 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
       for (const core::MethodInfo& method : methods_->methods()) {
         if (method.webhook_auth.empty()) continue;
         auto scheme = core::webhook_scheme_from_name(method.webhook_auth);
-        if (scheme) check(*scheme, "method " + method.name);
+        // A misspelt scheme must not fall back to a weaker default.
+        if (!scheme) {
+          throw StartupError(2, "method " + method.name + ": unknown webhook_auth \"" + method.webhook_auth +
+                                    "\" (none, secret, github, stripe or standard)");
+        }
+        check(*scheme, "method " + method.name);
       }
     }
     webhooks_ = std::make_unique<core::WebhookService>(std::move(options), clock_, methods_.get(),
@@ -408,6 +424,7 @@ void run_daemon(const DaemonOptions& options, const std::function<void()>& on_re
     // thread cannot be stopped from outside, so the process ends without waiting for it.
     spdlog::warn("{} method call(s) still running after the shutdown grace; exiting without them",
                  stuck);
+    daemon.flush_jobs();  // what was answered "scheduled" must not be lost with the threads
     spdlog::info("stopped");
     spdlog::shutdown();
     std::_Exit(0);
