@@ -85,7 +85,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     if (options.webhook) make_webhook_endpoint(*options.webhook);
   }
 
-  void flush_jobs() { jobs_->store().flush(); }
+  void flush_jobs() { jobs_->flush(); }
 
   // Calls still running once the loop has stopped (methods that ignored cancellation).
   std::size_t stuck_calls() const { return methods_ ? methods_->stats().running : 0; }
@@ -400,9 +400,9 @@ void run_daemon(const DaemonOptions& options, const std::function<void()>& on_re
   } catch (const std::runtime_error& error) {
     throw StartupError(1, error.what());
   }
-  std::unique_ptr<StoredJobs> jobs;
+  auto jobs = std::make_unique<StoredJobs>(paths.job_db);
   try {
-    jobs = std::make_unique<StoredJobs>(store::JobStore::open(paths.job_db));
+    jobs->open_if_present();
   } catch (const store::StoreError& error) {
     throw StartupError(1, error.what());
   }

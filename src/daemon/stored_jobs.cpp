@@ -6,8 +6,25 @@
 
 namespace photon::daemon {
 
+void StoredJobs::open_if_present() {
+  std::error_code ec;
+  if (std::filesystem::exists(file_, ec)) store_ = store::JobStore::open(file_);
+}
+
+store::JobStore* StoredJobs::writable() {
+  if (store_ || open_failed_) return store_.get();
+  try {
+    store_ = store::JobStore::open(file_);
+  } catch (const store::StoreError& error) {
+    open_failed_ = true;
+    spdlog::error("jobs will not survive a restart: {}", error.what());
+  }
+  return store_.get();
+}
+
 std::vector<core::JobState> StoredJobs::load_jobs() {
   std::vector<core::JobState> jobs;
+  if (!store_) return jobs;
   for (store::JobRecord& record : store_->load_jobs()) {
     core::JobState job;
     job.spec.id = std::move(record.id);
@@ -38,6 +55,7 @@ std::vector<core::JobState> StoredJobs::load_jobs() {
 
 std::vector<core::JobRun> StoredJobs::load_runs(std::size_t per_job) {
   std::vector<core::JobRun> runs;
+  if (!store_) return runs;
   for (store::RunRecord& record : store_->load_runs(per_job)) {
     runs.push_back({record.run_id, std::move(record.job_id), std::move(record.trigger),
                     record.scheduled_for_ms, record.started_at_ms, record.ended_at_ms,
@@ -63,14 +81,18 @@ void StoredJobs::save_job(const core::JobState& job) {
   record.last_status = job.last_status;
   record.last_error = job.last_error;
   record.declared = job.spec.declared;
-  store_->save_job(std::move(record));
+  if (store::JobStore* store = writable()) store->save_job(std::move(record));
 }
 
-void StoredJobs::delete_job(const std::string& id) { store_->delete_job(id); }
+void StoredJobs::delete_job(const std::string& id) {
+  if (store::JobStore* store = writable()) store->delete_job(id);
+}
 
 void StoredJobs::save_run(const core::JobRun& run) {
-  store_->save_run({run.run_id, run.job_id, run.trigger, run.scheduled_for, run.started_at,
-                    run.ended_at, run.status, run.error});
+  if (store::JobStore* store = writable()) {
+    store->save_run({run.run_id, run.job_id, run.trigger, run.scheduled_for, run.started_at,
+                     run.ended_at, run.status, run.error});
+  }
 }
 
 }  // namespace photon::daemon

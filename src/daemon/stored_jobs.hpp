@@ -5,29 +5,44 @@
 #include "core/scheduler.hpp"
 #include "store/job_store.hpp"
 
+#include <filesystem>
 #include <memory>
 #include <vector>
 
 namespace photon::daemon {
 
+// The database is opened at start only when it exists, else at the first write: most photons
+// never schedule a job, and SQLite's pages and writer thread then cost them nothing.
 // Thread rule: the event loop thread only (the store writes on its own thread).
 class StoredJobs final : public core::JobPersistence {
  public:
-  explicit StoredJobs(std::unique_ptr<store::JobStore> store) : store_(std::move(store)) {}
+  explicit StoredJobs(std::filesystem::path file) : file_(std::move(file)) {}
 
-  // What the store kept, for Scheduler::restore.
+  // Opens the database if the file exists. Throws store::StoreError (a damaged or foreign file).
+  void open_if_present();
+
+  // What the store kept, for Scheduler::restore (nothing when there is no database yet).
   std::vector<core::JobState> load_jobs();
   std::vector<core::JobRun> load_runs(std::size_t per_job);
-  std::uint64_t last_run_id() { return store_->last_run_id(); }
+  std::uint64_t last_run_id() { return store_ ? store_->last_run_id() : 0; }
 
   void save_job(const core::JobState& job) override;
   void delete_job(const std::string& id) override;
   void save_run(const core::JobRun& run) override;
 
-  store::JobStore& store() { return *store_; }
+  // Waits for queued writes (before an exit that skips destructors).
+  void flush() {
+    if (store_) store_->flush();
+  }
 
  private:
+  // The store, opened now if need be; null (logged once) when it cannot be opened: jobs then
+  // live in memory only.
+  store::JobStore* writable();
+
+  std::filesystem::path file_;
   std::unique_ptr<store::JobStore> store_;
+  bool open_failed_ = false;
 };
 
 }  // namespace photon::daemon
