@@ -88,24 +88,9 @@ std::string path_segment(std::string_view method) {
   return boost::urls::encode(method, boost::urls::unreserved_chars);
 }
 
-std::string upper(std::string_view text) {
-  std::string result(text);
-  for (char& c : result) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return result;
-}
-
 // The variables the daemon reads the secret of `scheme` from, in its order.
 std::string secret_variables(WebhookScheme scheme) {
-  return "$PHOTON_WEBHOOK_SECRET_" + upper(core::webhook_scheme_name(scheme)) +
-         " or $PHOTON_WEBHOOK_SECRET";
-}
-
-std::string secret_for(WebhookScheme scheme) {
-  const std::string specific = "PHOTON_WEBHOOK_SECRET_" + upper(core::webhook_scheme_name(scheme));
-  for (const char* variable : {specific.c_str(), "PHOTON_WEBHOOK_SECRET"}) {
-    if (const char* value = std::getenv(variable); value != nullptr && *value != '\0') return value;
-  }
-  return {};
+  return "$" + core::webhook_secret_variable(scheme) + " or $" + std::string(core::kWebhookSecretVariable);
 }
 
 // How a sender proves itself under `scheme`, for the legend under the table.
@@ -317,7 +302,7 @@ int WebhookCommands::send(bool json) const {
 
   std::vector<std::pair<std::string, std::string>> headers;
   if (*scheme != WebhookScheme::kNone) {
-    const std::string secret = secret_for(*scheme);
+    const std::string secret = core::webhook_secret_from_environment(*scheme);
     if (secret.empty()) {
       throw UsageError("signing as " + scheme_name + " needs the secret the daemon uses: set " +
                        secret_variables(*scheme));

@@ -106,11 +106,13 @@ std::optional<std::string> Scheduler::prepare(const JobSpec& spec, Job& job) con
 void Scheduler::compute_next(Job& job, sys_seconds after) {
   std::optional<sys_seconds> next = job.expression->next_after(after, *job.zone);
   job.state.next_run = next ? std::optional<EpochMillis>(to_millis(*next)) : std::nullopt;
+  earliest_stale_ = true;
 }
 
 void Scheduler::restore(std::vector<JobState> jobs, std::vector<JobRun> runs,
                         std::uint64_t last_run_id) {
   last_run_id_ = last_run_id;
+  earliest_stale_ = true;
   for (JobState& state : jobs) {
     Job job;
     if (auto reason = prepare(state.spec, job)) {
@@ -228,6 +230,7 @@ bool Scheduler::unschedule(const std::string& id, std::string& reason) {
   }
   // A run in progress finishes; its end is published but no longer recorded.
   jobs_.erase(found);
+  earliest_stale_ = true;
   persistence_.delete_job(id);
   return true;
 }
@@ -321,12 +324,16 @@ void Scheduler::tick() {
 }
 
 std::optional<std::chrono::steady_clock::time_point> Scheduler::next_wake() const {
-  std::optional<EpochMillis> earliest;
-  for (const auto& [id, job] : jobs_) {
-    if (job.state.next_run && (!earliest || *job.state.next_run < *earliest)) {
-      earliest = job.state.next_run;
+  if (earliest_stale_) {
+    earliest_next_run_.reset();
+    for (const auto& [id, job] : jobs_) {
+      if (job.state.next_run && (!earliest_next_run_ || *job.state.next_run < *earliest_next_run_)) {
+        earliest_next_run_ = job.state.next_run;
+      }
     }
+    earliest_stale_ = false;
   }
+  const std::optional<EpochMillis>& earliest = earliest_next_run_;
   if (!earliest) return std::nullopt;
   // Sleep on the steady clock, but never long: a suspend or a wall-clock change is noticed at the
   // next look, and a slot months away is reached by many short sleeps.

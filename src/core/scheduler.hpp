@@ -167,6 +167,10 @@ class Scheduler {
   JobPublisher& publisher_;
   std::map<std::string, Job, std::less<>> jobs_;
   std::uint64_t last_run_id_ = 0;
+  // The earliest next_run of all jobs, kept so next_wake() (asked after every request) does not
+  // walk every job; recomputed only after a next_run changed or a job went.
+  mutable std::optional<EpochMillis> earliest_next_run_;
+  mutable bool earliest_stale_ = true;
   // Runs' observers hold a weak reference: a run that ends after the scheduler is gone reports to
   // nobody.
   std::shared_ptr<Scheduler*> self_ = std::make_shared<Scheduler*>(this);

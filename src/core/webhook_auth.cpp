@@ -2,6 +2,9 @@
 // https://www.standardwebhooks.com/ (see the contracts in the header).
 #include "core/webhook_auth.hpp"
 
+#include <cctype>
+#include <cstdlib>
+
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -551,6 +554,21 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
   const int prefix_differs = CRYPTO_memcmp(a_data, b_data, common);
   const int tail_differs = CRYPTO_memcmp(tail, tail, longer.size() - common);
   return (prefix_differs | tail_differs) == 0 && a.size() == b.size();
+}
+
+std::string webhook_secret_variable(WebhookScheme scheme) {
+  std::string name = std::string(kWebhookSecretVariable) + "_";
+  for (char c : webhook_scheme_name(scheme)) {
+    name += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return name;
+}
+
+std::string webhook_secret_from_environment(WebhookScheme scheme) {
+  for (const std::string& variable : {webhook_secret_variable(scheme), std::string(kWebhookSecretVariable)}) {
+    if (const char* value = std::getenv(variable.c_str()); value != nullptr && *value != '\0') return value;
+  }
+  return {};
 }
 
 }  // namespace photon::core

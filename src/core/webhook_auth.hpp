@@ -32,6 +32,14 @@ std::optional<WebhookScheme> webhook_scheme_from_name(std::string_view name);
 // The name webhook_scheme_from_name accepts for `scheme`.
 std::string_view webhook_scheme_name(WebhookScheme scheme);
 
+// Where secrets come from (the environment only: a flag would show them to `ps`): the scheme's
+// own variable ("PHOTON_WEBHOOK_SECRET_GITHUB"), else the shared one. Both the daemon and
+// `photonctl webhook-send` read them this way.
+inline constexpr std::string_view kWebhookSecretVariable = "PHOTON_WEBHOOK_SECRET";
+std::string webhook_secret_variable(WebhookScheme scheme);
+// The secret of `scheme` from the environment, or empty.
+std::string webhook_secret_from_environment(WebhookScheme scheme);
+
 // Looks a request header up by its lower-case name: its first value, or nothing when absent.
 using HeaderLookup =
     std::function<std::optional<std::string_view>(std::string_view lower_case_name)>;

@@ -103,9 +103,10 @@ DaemonOptions to_options(const ServeFlags& flags) {
   options.missed_after = std::chrono::ceil<std::chrono::seconds>(duration(flags.missed_after, "--missed-after"));
   options.webhook = webhook_settings(flags);
   // Exec methods' children inherit the daemon's environment: the secrets leave it now.
-  for (const char* name : {"PHOTON_WEBHOOK_SECRET", "PHOTON_WEBHOOK_SECRET_SECRET", "PHOTON_WEBHOOK_SECRET_GITHUB",
-                           "PHOTON_WEBHOOK_SECRET_STRIPE", "PHOTON_WEBHOOK_SECRET_STANDARD"}) {
-    ::unsetenv(name);
+  ::unsetenv(std::string(photon::core::kWebhookSecretVariable).c_str());
+  for (auto scheme : {photon::core::WebhookScheme::kSecret, photon::core::WebhookScheme::kGitHub,
+                      photon::core::WebhookScheme::kStripe, photon::core::WebhookScheme::kStandard}) {
+    ::unsetenv(photon::core::webhook_secret_variable(scheme).c_str());
   }
   if (options.missed_after.count() == 0) {
     throw StartupError(kExitUsage, "--missed-after: must be at least 1s");
@@ -136,16 +137,12 @@ std::optional<photon::daemon::WebhookSettings> webhook_settings(const ServeFlags
   if (ec) throw StartupError(kExitUsage, "--webhook-bind: \"" + flags.webhook_bind + "\" is not an IP address");
 
   // Secrets come from the environment only: a flag would show them in `ps`.
-  const std::string shared = env("PHOTON_WEBHOOK_SECRET");
+  const std::string shared = env(std::string(photon::core::kWebhookSecretVariable).c_str());
   for (WebhookScheme scheme : {WebhookScheme::kSecret, WebhookScheme::kGitHub, WebhookScheme::kStripe,
                                WebhookScheme::kStandard}) {
-    std::string name(photon::core::webhook_scheme_name(scheme));
-    for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    std::string secret = env(("PHOTON_WEBHOOK_SECRET_" + name).c_str());
-    if (secret.empty()) secret = shared;
-    if (!secret.empty()) settings.options.secrets[scheme] = secret;
+    std::string secret = photon::core::webhook_secret_from_environment(scheme);
+    if (!secret.empty()) settings.options.secrets[scheme] = std::move(secret);
   }
-
   const std::string auth = !flags.webhook_auth.empty() ? flags.webhook_auth : (shared.empty() ? "none" : "secret");
   auto scheme = photon::core::webhook_scheme_from_name(auth);
   if (!scheme) {

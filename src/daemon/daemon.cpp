@@ -220,11 +220,10 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
         }
         return;
       }
-      const std::string name(core::webhook_scheme_name(scheme));
-      std::string upper = name;
-      for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      throw StartupError(2, who + " uses " + name + " authentication but no secret is set: set " +
-                                "PHOTON_WEBHOOK_SECRET or PHOTON_WEBHOOK_SECRET_" + upper);
+      throw StartupError(2, who + " uses " + std::string(core::webhook_scheme_name(scheme)) +
+                                " authentication but no secret is set: set " +
+                                std::string(core::kWebhookSecretVariable) + " or " +
+                                core::webhook_secret_variable(scheme));
     };
     check(options.scheme, "the webhook endpoint");
     if (methods_) {

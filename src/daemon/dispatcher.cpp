@@ -215,7 +215,7 @@ void Dispatcher::on_close(net::Peer& peer) {
     if (call->pending_answer) answer_prompt(*call, std::nullopt);
   }
   session->commands.clear();
-  reschedule_locks();
+  reschedule();
   peer.set_context(nullptr);
   --open_sessions_;
 }
@@ -227,10 +227,10 @@ void Dispatcher::on_timer() {
   while (!prompt_deadlines_.empty() && prompt_deadlines_.begin()->first <= now) {
     answer_prompt(*prompt_deadlines_.begin()->second, std::nullopt);
   }
-  reschedule_locks();
+  reschedule();
 }
 
-void Dispatcher::reschedule_locks() {
+void Dispatcher::reschedule() {
   std::optional<std::chrono::steady_clock::time_point> next = locks_.next_deadline();
   if (!prompt_deadlines_.empty()) {
     const auto prompt = prompt_deadlines_.begin()->first;
@@ -330,10 +330,7 @@ void Dispatcher::handle_unsubscribe(Session& session, const Request& request) {
 void Dispatcher::handle_publish(Session& session, const Request& request) {
   std::string_view channel = request.string_field("channel");
   const boost::json::value& message = *request.find("message");
-  const std::size_t delivered = channels_.publish(channel, &session, [&] {
-    return make_shared_bytes(
-        protocol::channel_message_line(next_message_sequence_++, channel, message));
-  });
+  const std::size_t delivered = publish_message(channel, &session, message);
   session.peer().send(protocol::published_line(request.id, channel, delivered));
 }
 
@@ -357,7 +354,7 @@ void Dispatcher::handle_lock(Session& session, const Request& request) {
   if (result.outcome != core::LockOutcome::kQueued) {
     session.peer().send(lock_reply(request.id, name, result, false, 0));
   }
-  reschedule_locks();
+  reschedule();
 }
 
 void Dispatcher::handle_unlock(Session& session, const Request& request) {
@@ -372,7 +369,7 @@ void Dispatcher::handle_unlock(Session& session, const Request& request) {
     session.peer().send(protocol::result_line(
         request.id, true, boost::json::object{{"released", true}, {"lockName", name}}));
   }
-  reschedule_locks();
+  reschedule();
 }
 
 void Dispatcher::handle_list_locks(Session& session, const Request& request) {
@@ -380,7 +377,7 @@ void Dispatcher::handle_list_locks(Session& session, const Request& request) {
   for (const core::LockView& lock : locks_.list()) locks.push_back(lock_json(lock));
   session.peer().send(
       protocol::result_line(request.id, true, boost::json::object{{"locks", std::move(locks)}}));
-  reschedule_locks();
+  reschedule();
 }
 
 void Dispatcher::handle_query_lock(Session& session, const Request& request) {
@@ -388,7 +385,7 @@ void Dispatcher::handle_query_lock(Session& session, const Request& request) {
   boost::json::value found = lock ? boost::json::value(lock_json(*lock)) : boost::json::value(nullptr);
   session.peer().send(
       protocol::result_line(request.id, true, boost::json::object{{"lock", std::move(found)}}));
-  reschedule_locks();
+  reschedule();
 }
 
 void Dispatcher::handle_command(Session& session, const Request& request) {
@@ -458,7 +455,7 @@ void Dispatcher::handle_prompt_response(Session& session, const Request& request
   if (!call.pending_answer) return;
   const boost::json::value& value = *request.find("promptValue");
   answer_prompt(call, value.is_null() ? std::nullopt : std::optional<boost::json::value>(value));
-  reschedule_locks();
+  reschedule();
 }
 
 void Dispatcher::handle_list_methods(Session& session, const Request& request) {
@@ -504,10 +501,7 @@ void Dispatcher::command_emitted(CommandCall& call, boost::json::object event) {
   }
   const std::string name(channel->get_string());
   const boost::json::value message(std::move(event));
-  channels_.publish(name, call.session, [&] {
-    return make_shared_bytes(
-        protocol::channel_message_line(next_message_sequence_++, name, message));
-  });
+  publish_message(name, call.session, message);
 }
 
 void Dispatcher::command_prompted(CommandCall& call, boost::json::object prompt,
@@ -520,7 +514,7 @@ void Dispatcher::command_prompted(CommandCall& call, boost::json::object prompt,
   call.pending_answer = std::move(answer);
   call.deadline = prompt_deadlines_.emplace(clock_.steady() + options_.prompt_timeout, &call);
   call.session->peer().send(protocol::prompt_line(call.id, prompt));
-  reschedule_locks();
+  reschedule();
 }
 
 void Dispatcher::answer_prompt(CommandCall& call, std::optional<boost::json::value> answer) {
@@ -539,7 +533,7 @@ void Dispatcher::command_finished(CommandCall& call, core::CallOutcome outcome) 
                                     : protocol::error_line(call.id, outcome.error));
   const std::string id = call.id;
   session->commands.erase(id);  // may destroy `call`
-  reschedule_locks();
+  reschedule();
 }
 
 namespace {
@@ -603,7 +597,7 @@ void Dispatcher::handle_schedule(Session& session, const Request& request) {
   session.peer().send(protocol::result_line(
       request.id, true,
       boost::json::object{{"scheduled", true}, {"jobId", job_id}, {"nextRun", millis_or_null(result.next_run)}}));
-  reschedule_locks();
+  reschedule();
 }
 
 void Dispatcher::handle_unschedule(Session& session, const Request& request) {
@@ -617,7 +611,7 @@ void Dispatcher::handle_unschedule(Session& session, const Request& request) {
   }
   session.peer().send(protocol::result_line(
       request.id, true, boost::json::object{{"unscheduled", true}, {"jobId", job_id}}));
-  reschedule_locks();
+  reschedule();
 }
 
 void Dispatcher::handle_list_jobs(Session& session, const Request& request) {
@@ -655,7 +649,12 @@ void Dispatcher::handle_run_job(Session& session, const Request& request) {
 }
 
 void Dispatcher::publish(const std::string& channel, const boost::json::value& message) {
-  channels_.publish(channel, nullptr, [&] {
+  publish_message(channel, nullptr, message);
+}
+
+std::size_t Dispatcher::publish_message(std::string_view channel, const core::Subscriber* exclude,
+                                        const boost::json::value& message) {
+  return channels_.publish(channel, exclude, [&] {
     return make_shared_bytes(
         protocol::channel_message_line(next_message_sequence_++, channel, message));
   });

@@ -85,8 +85,6 @@ class Dispatcher final : public net::PeerHandler, private core::JobPublisher {
   core::Scheduler& scheduler() { return scheduler_; }
   // Where job events, webhook events and their methods' channel emits are published.
   core::JobPublisher& publisher() { return *this; }
-  // Tells the daemon when on_timer() is next needed (after the scheduler was changed from outside).
-  void reschedule() { reschedule_locks(); }
 
  private:
   class Session;
@@ -121,8 +119,12 @@ class Dispatcher final : public net::PeerHandler, private core::JobPublisher {
   void handle_run_job(Session& session, const protocol::Request& request);
   // JobPublisher: job events and jobs' channel emits, to every subscriber.
   void publish(const std::string& channel, const boost::json::value& message) override;
-  // Tells the daemon when the lock table or a prompt next needs on_timer().
-  void reschedule_locks();
+  // Tells the daemon when the lock table, a prompt or a job next needs on_timer().
+  void reschedule();
+  // Publishes `message` on `channel` to every matching subscriber but `exclude` (may be null);
+  // the line is built once, only if someone receives it. Returns the number of deliveries.
+  std::size_t publish_message(std::string_view channel, const core::Subscriber* exclude,
+                              const boost::json::value& message);
 
   // What a method's emit, prompt and end do (CommandCall forwards here).
   void command_emitted(CommandCall& call, boost::json::object event);

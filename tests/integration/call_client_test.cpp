@@ -2,6 +2,8 @@
 // of small shell and Python methods written into the test's own $PHOTON_DIR.
 #include "photon/client.hpp"
 
+#include "daemon_fixture.hpp"
+
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -25,7 +27,6 @@ using photon::Client;
 using photon::ClientError;
 using photon::PromptRequest;
 
-constexpr const char* kName = "calltest";
 
 // The photon under test. `ask` asks each prompt of its args in turn and returns the answers;
 // `progress` emits {"step": i} for each step before its result.
@@ -89,44 +90,14 @@ for prompt in args.get("prompts", []):
 print(json.dumps({"result": answers}), flush=True)
 )py";
 
-class Calls : public ::testing::Test {
+class Calls : public photon::testing::DaemonFixture {
  protected:
-  void SetUp() override {
-    char dir_template[] = "/tmp/photon-call-XXXXXX";
-    ASSERT_NE(::mkdtemp(dir_template), nullptr);
-    dir_ = dir_template;
-    ::setenv("PHOTON_DIR", dir_.c_str(), 1);
-    write(dir_ / "photon.toml", kManifest);
-    write(dir_ / "progress.py", kProgressScript);
-    write(dir_ / "ask.py", kAskScript);
-    const std::string manifest = (dir_ / "photon.toml").string();
-    pid_ = ::fork();
-    ASSERT_GE(pid_, 0);
-    if (pid_ == 0) {
-      ::execl(PHOTOND_PATH, PHOTOND_PATH, "serve", kName, "--manifest", manifest.c_str(),
-              "--log-level", "warn", static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      try {
-        Client::connect(kName).ping();
-        return;
-      } catch (const ClientError&) {
-        std::this_thread::sleep_for(10ms);
-      }
-    }
-    FAIL() << "photond did not answer within 20 s";
-  }
-
-  void TearDown() override {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    }
-    std::filesystem::remove_all(dir_);
+  // The daemon serves an exec photon: a manifest and its scripts in its PHOTON_DIR.
+  std::vector<std::string> serve_args(const std::filesystem::path& dir) override {
+    write(dir / "photon.toml", kManifest);
+    write(dir / "progress.py", kProgressScript);
+    write(dir / "ask.py", kAskScript);
+    return {"--manifest", (dir / "photon.toml").string()};
   }
 
   static void write(const std::filesystem::path& file, const char* text) {
@@ -137,9 +108,6 @@ class Calls : public ::testing::Test {
   static boost::json::object prompts(boost::json::array list) {
     return {{"prompts", std::move(list)}};
   }
-
-  std::filesystem::path dir_;
-  pid_t pid_ = -1;
 };
 
 TEST_F(Calls, ReturnsTheResult) {

@@ -13,7 +13,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <string>
 #include <thread>
+#include <vector>
 
 namespace photon::testing {
 
@@ -27,11 +29,15 @@ class DaemonFixture : public ::testing::Test {
     ASSERT_NE(::mkdtemp(dir_template), nullptr);
     dir_ = dir_template;
     ::setenv("PHOTON_DIR", dir_.c_str(), 1);
+    std::vector<std::string> args{PHOTOND_PATH, "serve", kName, "--log-level", "warn"};
+    for (std::string& arg : serve_args(dir_)) args.push_back(std::move(arg));
+    std::vector<char*> argv;
+    for (std::string& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
     pid_ = ::fork();
     ASSERT_GE(pid_, 0);
     if (pid_ == 0) {
-      ::execl(PHOTOND_PATH, PHOTOND_PATH, "serve", kName, "--log-level", "warn",
-              static_cast<char*>(nullptr));
+      ::execv(PHOTOND_PATH, argv.data());
       ::_exit(127);
     }
     const auto deadline = std::chrono::steady_clock::now() + 20s;
@@ -44,6 +50,13 @@ class DaemonFixture : public ::testing::Test {
       }
     }
     FAIL() << "photond did not answer within 20 s";
+  }
+
+  // More arguments for `photond serve` (a fixture may write files into `dir`, the PHOTON_DIR,
+  // first: a manifest, its scripts).
+  virtual std::vector<std::string> serve_args(const std::filesystem::path& dir) {
+    (void)dir;
+    return {};
   }
 
   void TearDown() override {
