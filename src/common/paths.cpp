@@ -48,6 +48,7 @@ PhotonPaths photon_paths(std::string_view name) {
   paths.log_file = paths.daemons_dir / (base + ".log");
   paths.token_file = paths.daemons_dir / (base + ".tokens");
   paths.job_db = paths.daemons_dir / (base + ".db");
+  paths.ui_file = paths.daemons_dir / (base + ".ui");
   return paths;
 }
 

@@ -1,4 +1,4 @@
-// Where a photon's files live ($PHOTON_DIR/daemons/NAME.{sock,pid,log}) and which names are allowed,
+// Where a photon's files live ($PHOTON_DIR/daemons/NAME.{sock,pid,log,...}) and which names are allowed,
 // shared by the daemon, the client library and photonctl so all three agree.
 #pragma once
 
@@ -18,6 +18,7 @@ struct PhotonPaths {
   std::filesystem::path log_file;
   std::filesystem::path token_file;  // fencing-token high-water mark
   std::filesystem::path job_db;      // cron jobs and their runs (SQLite)
+  std::filesystem::path ui_file;     // the browser listener's URL and token (0600, while it runs)
 };
 
 // Returns an empty optional when `name` is a valid photon name ([A-Za-z0-9][A-Za-z0-9._-]{0,63}),

@@ -17,6 +17,7 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -59,11 +60,14 @@ struct ServeFlags {
   std::vector<std::string> webhook_methods;
   std::vector<std::string> webhook_cors_origins;
   std::string webhook_max_body = "1m";
+  std::string ui_port;  // empty: $PHOTON_UI_PORT, else off
+  std::vector<std::string> ui_allowed_origins;
   std::string session_timeout = "10m";
   std::size_t method_threads = 8;
 };
 
 std::optional<photon::daemon::WebhookSettings> webhook_settings(const ServeFlags& flags);
+std::optional<photon::daemon::UiSettings> ui_settings(const ServeFlags& flags);
 
 DaemonOptions to_options(const ServeFlags& flags) {
   DaemonOptions options;
@@ -102,6 +106,7 @@ DaemonOptions to_options(const ServeFlags& flags) {
   }
   options.missed_after = std::chrono::ceil<std::chrono::seconds>(duration(flags.missed_after, "--missed-after"));
   options.webhook = webhook_settings(flags);
+  options.ui = ui_settings(flags);
   // Exec methods' children inherit the daemon's environment: the secrets leave it now.
   ::unsetenv(std::string(photon::core::kWebhookSecretVariable).c_str());
   for (auto scheme : {photon::core::WebhookScheme::kSecret, photon::core::WebhookScheme::kGitHub,
@@ -118,6 +123,27 @@ DaemonOptions to_options(const ServeFlags& flags) {
 std::string env(const char* name) {
   const char* value = std::getenv(name);
   return value == nullptr ? std::string() : std::string(value);
+}
+
+// The browser listener the flags and the environment ask for, or none.
+std::optional<photon::daemon::UiSettings> ui_settings(const ServeFlags& flags) {
+  const std::string port_text = flags.ui_port.empty() ? env("PHOTON_UI_PORT") : flags.ui_port;
+  if (port_text.empty()) return std::nullopt;
+  photon::daemon::UiSettings settings;
+  unsigned long port = 0;
+  const auto [end, error] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (error != std::errc() || end != port_text.data() + port_text.size() || port > 65535) {
+    throw StartupError(kExitUsage, "--ui-port: \"" + port_text + "\" is not a port number (0-65535)");
+  }
+  settings.port = static_cast<std::uint16_t>(port);
+  for (const std::string& origin : flags.ui_allowed_origins) {
+    if (!(origin.starts_with("http://") || origin.starts_with("https://")) || origin.ends_with("/")) {
+      throw StartupError(kExitUsage, "--ui-allow-origin: \"" + origin +
+                                         "\" is not an origin (scheme://host[:port], no path)");
+    }
+  }
+  settings.allowed_origins = flags.ui_allowed_origins;
+  return settings;
 }
 
 // The webhook endpoint the flags and the environment ask for, or none.
@@ -227,6 +253,12 @@ void add_serve_flags(CLI::App& command, ServeFlags& flags, bool embedded) {
                     "default http://localhost:* and http://127.0.0.1:*)");
   serve->add_option("--webhook-max-body", flags.webhook_max_body, "Largest webhook body (413 beyond)")
       ->capture_default_str();
+  serve->add_option("--ui-port", flags.ui_port,
+                    "Serve the dashboard, /ws, /events and /api on 127.0.0.1:PORT; 0: any free "
+                    "port (default: $PHOTON_UI_PORT, else off; docs/ui.md)");
+  serve->add_option("--ui-allow-origin", flags.ui_allowed_origins,
+                    "Another origin whose pages may use the UI listener (repeatable), e.g. "
+                    "http://localhost:5173");
   serve->add_option("--missed-after", flags.missed_after,
                     "A job's run noticed this late counts as missed (daemon down, machine asleep)")
       ->capture_default_str();

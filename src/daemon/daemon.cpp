@@ -5,16 +5,19 @@
 #include "daemon/instance_lock.hpp"
 #include "daemon/stored_jobs.hpp"
 #include "store/token_file.hpp"
+#include "ui/ui_service.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/json/serialize.hpp>
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <sys/resource.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -65,6 +68,32 @@ void set_up_logging(const DaemonOptions& options, const PhotonPaths& paths) {
   spdlog::set_default_logger(std::move(logger));
 }
 
+// Replaces `path` with `text`, readable by the owner only, never half-written: a temporary file
+// created 0600 is renamed over it.
+void write_private_file(const std::filesystem::path& path, const std::string& text) {
+  const std::filesystem::path temporary = path.string() + ".tmp";
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) throw StartupError(1, "cannot write " + temporary.string() + ": " + std::strerror(errno));
+  std::size_t written = 0;
+  while (written < text.size()) {
+    const ssize_t count = ::write(fd, text.data() + written, text.size() - written);
+    if (count < 0 && errno == EINTR) continue;
+    if (count <= 0) {
+      const int error = errno;
+      ::close(fd);
+      ::unlink(temporary.c_str());
+      throw StartupError(1, "cannot write " + temporary.string() + ": " + std::strerror(error));
+    }
+    written += static_cast<std::size_t>(count);
+  }
+  ::close(fd);
+  if (::rename(temporary.c_str(), path.c_str()) != 0) {
+    const int error = errno;
+    ::unlink(temporary.c_str());
+    throw StartupError(1, "cannot write " + path.string() + ": " + std::strerror(error));
+  }
+}
+
 // The running daemon: owns the loop and everything on it.
 class Daemon final : public DaemonControl, public net::PeerHandler, public net::HttpHandler {
  public:
@@ -83,6 +112,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
         shutdown_timer_(io_),
         server_(io_, *this, clock_, options.server_limits) {
     if (options.webhook) make_webhook_endpoint(*options.webhook);
+    if (options.ui) make_ui_listener(*options.ui);
   }
 
   void flush_jobs() { jobs_->flush(); }
@@ -106,6 +136,41 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
                  core::webhook_scheme_name(webhook.options.scheme));
   }
 
+  // Listens for browsers and writes NAME.ui (URL and token) for `photonctl ui`. A file left by a
+  // daemon that died is removed when this one has no listener.
+  void listen_ui() {
+    std::error_code ignored;
+    if (!ui_http_) {
+      std::filesystem::remove(paths_.ui_file, ignored);
+      return;
+    }
+    try {
+      ui_http_->listen(asio::ip::make_address_v4("127.0.0.1"), options_.ui->port);
+    } catch (const boost::system::system_error& error) {
+      std::filesystem::remove(paths_.socket, ignored);
+      throw StartupError(1, "ui listener on 127.0.0.1:" + std::to_string(options_.ui->port) + ": " +
+                                error.code().message());
+    }
+    ui_->set_port(ui_http_->local_endpoint().port());
+    try {
+      write_private_file(paths_.ui_file,
+                         boost::json::serialize(boost::json::object{
+                             {"url", ui_url()},
+                             {"port", ui_http_->local_endpoint().port()},
+                             {"token", ui_token_},
+                             {"pid", ::getpid()}}) + "\n");
+    } catch (const StartupError&) {
+      std::filesystem::remove(paths_.socket, ignored);
+      throw;
+    }
+    spdlog::info("ui on {} (token in {})", ui_url(), paths_.ui_file.string());
+  }
+
+  void remove_ui_file() {
+    std::error_code ignored;
+    if (ui_http_) std::filesystem::remove(paths_.ui_file, ignored);
+  }
+
   // net::HttpHandler: one HTTP request to the webhook endpoint.
   void handle(net::HttpRequest request, net::HttpRespond respond) override {
     core::WebhookRequest webhook{request.id, std::move(request.method), std::move(request.target),
@@ -116,7 +181,11 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   }
 
   boost::json::object extra_status() const override {
-    if (!http_) return {};
+    boost::json::object extra;
+    if (ui_http_) {
+      extra["ui"] = boost::json::object{{"url", ui_url()}, {"streams", ui_->open_streams()}};
+    }
+    if (!http_) return extra;
     const WebhookSettings& webhook = *options_.webhook;
     boost::json::array methods;
     if (methods_) {
@@ -127,10 +196,11 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
             {"auth", core::webhook_scheme_name(webhooks_->scheme_for(method.name))}});
       }
     }
-    return {{"webhook", boost::json::object{{"url", webhook_url()},
-                                            {"auth", core::webhook_scheme_name(webhook.options.scheme)},
-                                            {"methods", std::move(methods)},
-                                            {"running", webhooks_->running()}}}};
+    extra["webhook"] = boost::json::object{{"url", webhook_url()},
+                                           {"auth", core::webhook_scheme_name(webhook.options.scheme)},
+                                           {"methods", std::move(methods)},
+                                           {"running", webhooks_->running()}};
+    return extra;
   }
 
   // Jobs as the store kept them, then the photon's own; throws StartupError for a bad declaration.
@@ -152,6 +222,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   void run() {
     server_.start();
     if (http_) http_->start();
+    if (ui_http_) ui_http_->start();
     // The first tick catches up slots missed while the daemon was down.
     asio::post(io_, [this] {
       dispatcher_.on_timer();
@@ -173,7 +244,8 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   }
 
   TransportCounters transport_counters() const override {
-    return {server_.dropped_slow_consumers(), server_.connections_refused()};
+    return {server_.dropped_slow_consumers() + (ui_ ? ui_->dropped_slow_consumers() : 0),
+            server_.connections_refused()};
   }
 
   void wake_at(std::optional<std::chrono::steady_clock::time_point> when) override {
@@ -253,6 +325,22 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     http_ = std::make_unique<net::HttpServer>(io_, *this, settings.limits);
   }
 
+  void make_ui_listener(const UiSettings& settings) {
+    ui_token_ = ui::generate_token();
+    ui::UiOptions options;
+    options.token = ui_token_;
+    options.allowed_origins = settings.allowed_origins;
+    options.streams.max_message_bytes = options_.server_limits.max_line_bytes;
+    options.streams.output = options_.server_limits.output;
+    options.streams.pause_reading_bytes = options_.server_limits.pause_reading_bytes;
+    ui_ = std::make_unique<ui::UiService>(io_, *this, clock_, std::move(options));
+    ui_http_ = std::make_unique<net::HttpServer>(io_, *ui_, settings.limits);
+  }
+
+  std::string ui_url() const {
+    return "http://127.0.0.1:" + std::to_string(ui_http_->local_endpoint().port()) + "/";
+  }
+
   std::string webhook_url() const {
     const auto endpoint = http_->local_endpoint();
     const std::string host = endpoint.address().is_v6() ? "[" + endpoint.address().to_string() + "]"
@@ -280,7 +368,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   bool idle() {
     return dispatcher_.open_sessions() == 0 && dispatcher_.held_locks() == 0 &&
            (!methods_ || methods_->stats().running == 0) && dispatcher_.scheduler().size() == 0 &&
-           !http_;
+           !http_ && !ui_http_;
   }
 
   // Counts from the last disconnect; when the timeout passes with other work still going on (a
@@ -322,12 +410,18 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   void close_connections() {
     if (closing_) return;
     closing_ = true;
-    // Both listeners drain; the loop stops when the last one is done.
-    auto pending = std::make_shared<int>(http_ ? 2 : 1);
+    // Every listener drains, and the browsers' streams close; the loop stops when the last one is
+    // done.
+    auto pending = std::make_shared<int>(1 + (http_ ? 1 : 0) + (ui_http_ ? 2 : 0));
     auto one_done = [this, pending] {
       if (--*pending == 0) io_.stop();
     };
     if (http_) http_->shutdown(options_.shutdown_grace, one_done);
+    if (ui_http_) {
+      remove_ui_file();
+      ui_http_->shutdown(options_.shutdown_grace, one_done);
+      ui_->close_streams(options_.shutdown_grace, one_done);
+    }
     server_.shutdown(options_.shutdown_grace, one_done);
   }
 
@@ -350,6 +444,10 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   // The webhook endpoint (when configured): after the dispatcher, whose publisher it uses.
   std::unique_ptr<core::WebhookService> webhooks_;
   std::unique_ptr<net::HttpServer> http_;
+  // The browser listener (when configured): the service before its server, which calls it.
+  std::string ui_token_;
+  std::unique_ptr<ui::UiService> ui_;
+  std::unique_ptr<net::HttpServer> ui_http_;
   // Last, so it is destroyed first: closing connections calls back into everything above.
   net::UnixServer server_;
 };
@@ -409,6 +507,7 @@ void run_daemon(const DaemonOptions& options, const std::function<void()>& on_re
   daemon.load_jobs();
   try {
     daemon.listen();
+    daemon.listen_ui();
   } catch (const boost::system::system_error& error) {
     throw StartupError(1, error.what());
   }
@@ -418,6 +517,7 @@ void run_daemon(const DaemonOptions& options, const std::function<void()>& on_re
   daemon.run();
   std::error_code ignored;
   std::filesystem::remove(paths.socket, ignored);
+  daemon.remove_ui_file();
   if (const std::size_t stuck = daemon.stuck_calls(); stuck > 0) {
     // A method that ignores Context::cancelled() would keep the process alive for ever: its
     // thread cannot be stopped from outside, so the process ends without waiting for it.

@@ -34,6 +34,14 @@ struct WebhookSettings {
   net::HttpLimits limits;
 };
 
+// The browser listener (docs/ui.md): always on 127.0.0.1.
+struct UiSettings {
+  std::uint16_t port = 0;  // 0: any free port (written to NAME.ui, shown in status)
+  // Origins allowed besides the listener's own, e.g. "http://localhost:5173".
+  std::vector<std::string> allowed_origins;
+  net::HttpLimits limits;
+};
+
 // Makes the photon's method host once the daemon owns its files; may throw StartupError.
 using HostFactory = std::function<std::unique_ptr<core::MethodHost>(HostEnvironment&)>;
 
@@ -56,6 +64,8 @@ struct DaemonOptions {
   std::chrono::seconds missed_after{60};
   // The webhook endpoint; off when empty.
   std::optional<WebhookSettings> webhook;
+  // The browser listener; off when empty.
+  std::optional<UiSettings> ui;
   std::chrono::milliseconds prompt_timeout{5 * 60 * 1000};
 };
 

@@ -10,6 +10,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http.hpp>
@@ -169,6 +170,8 @@ class HttpConnection final : public std::enable_shared_from_this<HttpConnection>
   void close_when_idle();
   // Closes now; a response not yet written is dropped.
   void close();
+  // Gives the socket (and what was read past the request) to `take_over` and leaves the server.
+  void hand_over(std::function<void(tcp::socket, std::string)> take_over);
   // The server is being destroyed: forget it, then close.
   void abandon();
   // The handler's answer to request `request_id`; ignored unless that request is awaiting it.
@@ -341,6 +344,10 @@ asio::awaitable<void> HttpConnection::serve() {
     const bool keep_alive = header.keep_alive() && served + 1 < limits_.max_requests_per_connection;
     std::optional<HttpResponse> response = co_await handle_request();
     if (!response) co_return;  // closed meanwhile
+    if (response->take_over) {
+      hand_over(std::move(response->take_over));
+      co_return;
+    }
     const bool last = !keep_alive || response->close || server_stopping();
     if (!co_await write_response(std::move(*response), version, head, !last)) co_return;
 
@@ -583,6 +590,15 @@ void HttpConnection::close() {
   error_code ignored;
   socket_.close(ignored);
   if (HttpServer* server = std::exchange(server_, nullptr)) server->remove(this);
+}
+
+void HttpConnection::hand_over(std::function<void(tcp::socket, std::string)> take_over) {
+  spdlog::debug("req {}: {} {} taken over in {:.1f} ms (from {})", request_id(), method_, target_,
+                millis_since(started_), remote_);
+  std::string read_ahead = beast::buffers_to_string(buffer_.data());
+  tcp::socket socket = std::move(socket_);
+  close();  // the moved-from socket_ is closed already: this only leaves the server's table
+  take_over(std::move(socket), std::move(read_ahead));
 }
 
 void HttpConnection::abandon() {

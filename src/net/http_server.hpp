@@ -1,4 +1,4 @@
-// The daemon's HTTP/1.1 server (for webhooks), on the daemon's event loop: parses requests with
+// The daemon's HTTP/1.1 server (for webhooks and the browser UI), on the daemon's event loop: parses requests with
 // Boost.Beast, enforces limits on size, time and connections, and hands each complete request to an
 // HttpHandler. It knows nothing of webhooks.
 #pragma once
@@ -72,6 +72,11 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;    // dropped for 204 and 304, and not sent in answer to HEAD
   bool close = false;  // close the connection after this response
+  // Set to hand the connection over instead of answering (a WebSocket, an event stream): the
+  // server writes nothing, forgets the connection (it no longer counts against max_connections
+  // nor waits for it at shutdown) and calls this with the socket and the bytes already read past
+  // the request. Status, headers and body are ignored then.
+  std::function<void(boost::asio::ip::tcp::socket socket, std::string read_ahead)> take_over;
 };
 
 // Answers one request. Thread rule: call it on the event loop thread, exactly once, now (inside

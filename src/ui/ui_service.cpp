@@ -1,0 +1,370 @@
+// UiService: routing and the safety checks of the browser listener; /api requests go through the
+// dispatcher's own table as an in-process client, so they answer exactly what the socket does.
+#include "ui/ui_service.hpp"
+
+#include "protocol/request.hpp"
+
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/url/parse.hpp>
+#include <spdlog/spdlog.h>
+
+#include <sys/random.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <system_error>
+#include <unordered_set>
+
+namespace photon::ui {
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::string_view kApiRequestId = "api";
+
+// For the page: scripts and styles are inline (the page is one file), everything it loads comes
+// from the daemon itself, and nothing may frame it.
+constexpr std::string_view kPagePolicy =
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'";
+
+net::HttpResponse json_response(unsigned status, std::string body) {
+  net::HttpResponse response;
+  response.status = status;
+  response.body = std::move(body);
+  response.headers = {{"Cache-Control", "no-store"}, {"X-Content-Type-Options", "nosniff"}};
+  return response;
+}
+
+net::HttpResponse error_response(unsigned status, std::string_view message) {
+  return json_response(status, json::serialize(json::object{{"error", message}}));
+}
+
+std::string lower(std::string_view text) {
+  std::string result(text);
+  std::transform(result.begin(), result.end(), result.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return result;
+}
+
+bool is_loopback_name(std::string_view host) {
+  return host == "127.0.0.1" || host == "localhost" || host == "[::1]";
+}
+
+// Splits "name:port" / "[v6]:port" / "name" into the name and the port text (empty if none).
+std::pair<std::string_view, std::string_view> split_host(std::string_view host) {
+  if (host.starts_with('[')) {
+    const std::size_t close = host.find(']');
+    if (close == std::string_view::npos) return {host, {}};
+    std::string_view rest = host.substr(close + 1);
+    if (rest.starts_with(':')) rest.remove_prefix(1);
+    return {host.substr(0, close + 1), rest};
+  }
+  const std::size_t colon = host.rfind(':');
+  if (colon == std::string_view::npos) return {host, {}};
+  return {host.substr(0, colon), host.substr(colon + 1)};
+}
+
+// Compares without stopping at the first difference, so the time taken does not tell how much of
+// a guessed token was right.
+bool same_secret(std::string_view given, std::string_view expected) {
+  if (given.size() != expected.size()) return false;
+  unsigned char difference = 0;
+  for (std::size_t i = 0; i < given.size(); ++i) {
+    difference |= static_cast<unsigned char>(given[i] ^ expected[i]);
+  }
+  return difference == 0;
+}
+
+}  // namespace
+
+std::string generate_token() {
+  std::array<unsigned char, 32> bytes;
+  std::size_t filled = 0;
+  while (filled < bytes.size()) {
+    const ssize_t count = ::getrandom(bytes.data() + filled, bytes.size() - filled, 0);
+    if (count < 0) {
+      if (errno == EINTR) continue;
+      throw std::system_error(errno, std::generic_category(), "getrandom");
+    }
+    filled += static_cast<std::size_t>(count);
+  }
+  constexpr std::string_view kHex = "0123456789abcdef";
+  std::string token;
+  token.reserve(bytes.size() * 2);
+  for (unsigned char byte : bytes) {
+    token.push_back(kHex[byte >> 4]);
+    token.push_back(kHex[byte & 0xf]);
+  }
+  return token;
+}
+
+// One /api request: an in-process client of the dispatcher that sends one request and turns its
+// reply into the HTTP response. It counts as a connection while it lasts, as a `status` over the
+// socket counts the asking connection.
+// Lifetime: kept by the service's table until answered, timed out or the service goes away.
+class UiService::ApiCall final : public net::Peer, public std::enable_shared_from_this<ApiCall> {
+ public:
+  ApiCall(UiService& service, net::HttpRespond respond)
+      : service_(service), respond_(std::move(respond)), timeout_(service.io_) {}
+
+  void start(std::string_view request_type) {
+    service_.calls_.insert(shared_from_this());
+    service_.dispatcher_.on_open(*this);
+    opened_ = true;
+    timeout_.expires_after(service_.options_.api_timeout);
+    timeout_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (ec || self->answered_) return;
+      self->answer(error_response(504, "the daemon did not answer in time"));
+      self->end();
+    });
+    const std::string line = json::serialize(
+        json::object{{"type", request_type}, {"id", kApiRequestId}});
+    in_dispatch_ = true;
+    service_.dispatcher_.on_line(*this, line);
+    in_dispatch_ = false;
+    if (answered_) end();
+  }
+
+  void send(SharedBytes line) override { receive(*line); }
+  void send(std::string line) override { receive(line); }
+  void close_after_flush() override {
+    if (!in_dispatch_) end();
+  }
+
+  // Tells the dispatcher this client is gone and leaves the service's table.
+  void end() {
+    if (ended_) return;
+    ended_ = true;
+    timeout_.cancel();
+    if (!answered_) answer(error_response(503, "the daemon is shutting down"));
+    if (opened_) service_.dispatcher_.on_close(*this);
+    // Erasing may destroy this object; the caller may be a member of it, so the last reference
+    // goes next turn.
+    asio::post(service_.io_, [keep = shared_from_this()] {});
+    service_.calls_.erase(shared_from_this());
+  }
+
+ private:
+  void receive(std::string_view line) {
+    if (answered_) return;
+    boost::system::error_code ec;
+    json::value reply = json::parse(line, ec);
+    if (ec || !reply.is_object()) return;
+    const json::object& object = reply.as_object();
+    const json::value* id = object.if_contains("id");
+    if (!id || !id->is_string() || id->get_string() != kApiRequestId) return;
+    const json::value* type = object.if_contains("type");
+    if (type && type->is_string() && type->get_string() == "error") {
+      const json::value* error = object.if_contains("error");
+      answer(error_response(500, error && error->is_string() ? std::string_view(error->get_string())
+                                                             : "error"));
+    } else if (const json::value* data = object.if_contains("data")) {
+      answer(json_response(200, json::serialize(*data)));
+    } else {
+      answer(json_response(500, json::serialize(reply)));
+    }
+    if (!in_dispatch_) asio::post(service_.io_, [self = shared_from_this()] { self->end(); });
+  }
+
+  void answer(net::HttpResponse response) {
+    answered_ = true;
+    if (respond_) std::exchange(respond_, nullptr)(std::move(response));
+  }
+
+  UiService& service_;
+  net::HttpRespond respond_;
+  asio::steady_timer timeout_;
+  bool opened_ = false;
+  bool answered_ = false;
+  bool ended_ = false;
+  bool in_dispatch_ = false;
+};
+
+UiService::UiService(asio::io_context& io, net::PeerHandler& dispatcher, const Clock& clock,
+                     UiOptions options)
+    : io_(io),
+      dispatcher_(dispatcher),
+      options_(std::move(options)),
+      streams_(io, dispatcher, clock, options_.streams) {
+  for (std::string& origin : options_.allowed_origins) origin = lower(origin);
+}
+
+UiService::~UiService() {
+  auto calls = std::move(calls_);
+  calls_.clear();
+  for (const auto& call : calls) call->end();
+}
+
+std::optional<net::HttpResponse> UiService::refusal(const net::HttpRequest& request) const {
+  // DNS rebinding: a page from evil.example whose name was re-pointed at 127.0.0.1 reaches this
+  // port with `Host: evil.example`. Only loopback names with this port are served.
+  const auto host_header = request.header("host");
+  if (!host_header) return error_response(403, "a Host header is required");
+  const std::string host = lower(*host_header);
+  const auto [name, port] = split_host(host);
+  if (!is_loopback_name(name) || (!port.empty() && port != std::to_string(port_))) {
+    return error_response(403, "host \"" + std::string(*host_header) +
+                                   "\" is not this listener's loopback address "
+                                   "(127.0.0.1, localhost or [::1] with port " +
+                                   std::to_string(port_) + ")");
+  }
+  // Cross-origin pages may not use the listener (a WebSocket is not covered by the browser's
+  // same-origin policy, so the check is ours). Requests without Origin come from non-browser
+  // clients, which the token alone admits.
+  if (const auto origin_header = request.header("origin")) {
+    const std::string origin = lower(*origin_header);
+    const std::string port_text = std::to_string(port_);
+    const bool own = origin == "http://127.0.0.1:" + port_text ||
+                     origin == "http://localhost:" + port_text ||
+                     origin == "http://[::1]:" + port_text;
+    const bool allowed = own || std::find(options_.allowed_origins.begin(),
+                                          options_.allowed_origins.end(),
+                                          origin) != options_.allowed_origins.end();
+    if (!allowed) {
+      return error_response(403, "origin \"" + std::string(*origin_header) +
+                                     "\" is not allowed (see --ui-allow-origin)");
+    }
+  }
+  return std::nullopt;
+}
+
+bool UiService::authorized(const net::HttpRequest& request, std::string_view query_token) const {
+  if (!query_token.empty() && same_secret(query_token, options_.token)) return true;
+  if (const auto authorization = request.header("authorization")) {
+    constexpr std::string_view kBearer = "Bearer ";
+    if (authorization->size() > kBearer.size() &&
+        lower(authorization->substr(0, kBearer.size())) == "bearer ") {
+      return same_secret(authorization->substr(kBearer.size()), options_.token);
+    }
+  }
+  return false;
+}
+
+void UiService::handle(net::HttpRequest request, net::HttpRespond respond) {
+  if (port_ == 0) return respond(error_response(503, "the listener is starting"));
+  if (auto refused = refusal(request)) {
+    spdlog::info("ui req {}: {} {} refused: {} (from {})", request.id, request.method,
+                 request.target, refused->body, request.remote);
+    return respond(std::move(*refused));
+  }
+  if (request.method != "GET" && request.method != "HEAD") {
+    auto response = error_response(405, "only GET is served here");
+    response.headers.emplace_back("Allow", "GET, HEAD");
+    return respond(std::move(response));
+  }
+  auto url = boost::urls::parse_origin_form(request.target);
+  if (!url) return respond(error_response(400, "malformed request target"));
+  const std::string path = url->path();
+  std::string query_token;
+  std::vector<std::string> channels;
+  for (const auto& param : url->params()) {
+    if (param.key == "token") query_token = param.value;
+    if (param.key == "channel") channels.push_back(param.value);
+  }
+
+  if (path == "/") {
+    net::HttpResponse response;
+    response.body = std::string(dashboard_page());
+    response.headers = {{"Content-Type", "text/html; charset=utf-8"},
+                        {"Cache-Control", "no-store"},
+                        {"Content-Security-Policy", std::string(kPagePolicy)},
+                        {"X-Frame-Options", "DENY"},
+                        {"X-Content-Type-Options", "nosniff"},
+                        {"Referrer-Policy", "no-referrer"}};
+    return respond(std::move(response));
+  }
+  static const std::array<std::pair<std::string_view, std::string_view>, 4> kApi = {{
+      {"/api/status", "status"},
+      {"/api/locks", "list_locks"},
+      {"/api/jobs", "list_jobs"},
+      {"/api/methods", "list_methods"},
+  }};
+  const auto api = std::find_if(kApi.begin(), kApi.end(),
+                                [&](const auto& entry) { return entry.first == path; });
+  const bool known = api != kApi.end() || path == "/ws" || path == "/events";
+  if (!known) return respond(error_response(404, "no such page: " + path));
+  if (!authorized(request, query_token)) {
+    spdlog::info("ui req {}: {} {}: 401 missing or wrong token (from {})", request.id,
+                 request.method, path, request.remote);
+    auto response = error_response(401, "a valid token is required (photonctl ui NAME shows the "
+                                        "URL with it)");
+    response.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return respond(std::move(response));
+  }
+  if (api != kApi.end()) return serve_api(api->second, std::move(respond));
+  if (path == "/ws") return respond(open_websocket(request));
+  respond(open_event_stream(std::move(channels)));
+}
+
+void UiService::serve_api(std::string_view request_type, net::HttpRespond respond) {
+  std::make_shared<ApiCall>(*this, std::move(respond))->start(request_type);
+}
+
+net::HttpResponse UiService::open_websocket(const net::HttpRequest& request) {
+  http::request<http::string_body> upgrade;
+  upgrade.method_string(request.method);
+  upgrade.target(request.target);
+  upgrade.version(11);
+  for (const auto& [name, value] : request.headers) upgrade.insert(name, value);
+  if (!boost::beast::websocket::is_upgrade(upgrade)) {
+    auto response = error_response(426, "/ws is a WebSocket: send Upgrade: websocket");
+    response.headers.emplace_back("Upgrade", "websocket");
+    return response;
+  }
+  if (streams_.full()) return error_response(503, "too many open WebSockets and event streams");
+  net::HttpResponse response;
+  response.take_over = [this, upgrade = std::move(upgrade)](asio::ip::tcp::socket socket,
+                                                           std::string read_ahead) mutable {
+    if (!read_ahead.empty()) {
+      // A client may not send frames before the handshake's answer.
+      spdlog::debug("websocket: {} bytes sent before the handshake; closing", read_ahead.size());
+      return;
+    }
+    streams_.open_websocket(std::move(socket), std::move(upgrade));
+  };
+  return response;
+}
+
+net::HttpResponse UiService::open_event_stream(std::vector<std::string> channels) {
+  if (channels.empty()) {
+    return error_response(400, "name at least one channel: /events?channel=board:*");
+  }
+  if (channels.size() > options_.max_event_channels) {
+    return error_response(400, "at most " + std::to_string(options_.max_event_channels) +
+                                   " channels per event stream");
+  }
+  for (const std::string& channel : channels) {
+    if (auto problem = protocol::channel_name_error(channel, true)) {
+      return error_response(400, "channel \"" + channel + "\": " + *problem);
+    }
+  }
+  if (streams_.full()) return error_response(503, "too many open WebSockets and event streams");
+  net::HttpResponse response;
+  const std::uint64_t stream_number = next_stream_request_++;
+  response.take_over = [this, channels = std::move(channels), stream_number](
+                           asio::ip::tcp::socket socket, std::string) {
+    streams_.open_event_stream(std::move(socket), [&](net::Peer& peer) {
+      std::size_t index = 0;
+      for (const std::string& channel : channels) {
+        const std::string line = json::serialize(json::object{
+            {"type", "subscribe"},
+            {"id", "events-" + std::to_string(stream_number) + "-" + std::to_string(index++)},
+            {"channel", channel}});
+        dispatcher_.on_line(peer, line);
+      }
+    });
+  };
+  return response;
+}
+
+}  // namespace photon::ui

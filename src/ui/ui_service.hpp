@@ -1,0 +1,84 @@
+// The browser listener's requests: the built-in dashboard page, JSON snapshots (/api/*), the
+// daemon protocol over a WebSocket (/ws) and channel messages as Server-Sent Events (/events),
+// behind the checks that make a loopback HTTP port safe to open (Host, Origin, token).
+#pragma once
+
+#include "common/clock.hpp"
+#include "net/http_server.hpp"
+#include "net/peer.hpp"
+#include "net/web_streams.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+namespace photon::ui {
+
+// The dashboard (src/ui/dashboard.html, compiled into the binary).
+std::string_view dashboard_page();
+
+// A fresh random token for the UI (64 hex digits, from the kernel's CSPRNG). Throws
+// std::system_error if no randomness can be had.
+std::string generate_token();
+
+struct UiOptions {
+  // What every request but GET / must present: `Authorization: Bearer TOKEN` or `?token=TOKEN`.
+  std::string token;
+  // Origins allowed besides the listener's own (http://127.0.0.1:PORT, http://localhost:PORT,
+  // http://[::1]:PORT), exactly as a browser sends them, e.g. "http://localhost:5173".
+  std::vector<std::string> allowed_origins;
+  net::WebStreamLimits streams;
+  // Channels one /events request may name.
+  std::size_t max_event_channels = 64;
+  // How long an /api request waits for the dispatcher's answer.
+  std::chrono::milliseconds api_timeout{10'000};
+};
+
+// Invariants: every open web stream is in streams_; requests are refused until set_port() has
+// told the service the port its Host and Origin checks expect.
+// Thread rule: the event loop thread only.
+class UiService final : public net::HttpHandler {
+ public:
+  // `dispatcher` serves the WebSocket and event-stream peers and the /api requests; it must
+  // outlive the service.
+  UiService(boost::asio::io_context& io, net::PeerHandler& dispatcher, const Clock& clock,
+            UiOptions options);
+  ~UiService() override;
+
+  void set_port(std::uint16_t port) { port_ = port; }
+  void handle(net::HttpRequest request, net::HttpRespond respond) override;
+
+  std::size_t open_streams() const { return streams_.count(); }
+  std::uint64_t dropped_slow_consumers() const { return streams_.dropped_slow_consumers(); }
+  // Shutdown: closes every WebSocket and event stream (see WebStreams::close_all).
+  void close_streams(std::chrono::milliseconds grace, std::function<void()> done) {
+    streams_.close_all(grace, std::move(done));
+  }
+
+ private:
+  class ApiCall;
+
+  // Why the request may not be served at all (bad Host, foreign Origin), or nothing.
+  std::optional<net::HttpResponse> refusal(const net::HttpRequest& request) const;
+  bool authorized(const net::HttpRequest& request, std::string_view query_token) const;
+  void serve_api(std::string_view request_type, net::HttpRespond respond);
+  net::HttpResponse open_websocket(const net::HttpRequest& request);
+  net::HttpResponse open_event_stream(std::vector<std::string> channels);
+
+  boost::asio::io_context& io_;
+  net::PeerHandler& dispatcher_;
+  UiOptions options_;
+  net::WebStreams streams_;
+  std::unordered_set<std::shared_ptr<ApiCall>> calls_;
+  std::uint16_t port_ = 0;
+  std::uint64_t next_stream_request_ = 1;
+};
+
+}  // namespace photon::ui
