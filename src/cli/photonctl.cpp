@@ -6,6 +6,7 @@
 #include "cli/json_text.hpp"
 #include "cli/prompter.hpp"
 #include "cli/table.hpp"
+#include "cli/ui_command.hpp"
 #include "cli/webhook_command.hpp"
 #include "common/paths.hpp"
 #include "common/units.hpp"
@@ -1077,6 +1078,8 @@ int main(int argc, char** argv) {
 
   photon::cli::WebhookCommands webhooks(app);
 
+  photon::cli::UiCommand ui(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -1105,6 +1108,7 @@ int main(int argc, char** argv) {
     if (*run_job) return cmd_run_job(globals, name, job_id, run_wait, run_timeout);
     if (cron) return cron.run(globals.json);
     if (webhooks) return webhooks.run(globals.json);
+    if (ui) return ui.run(globals.json);
   } catch (const UsageError& error) {
     std::cerr << "photonctl: " << error.what() << "\n";
     return kExitUsage;

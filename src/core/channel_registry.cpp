@@ -23,9 +23,9 @@ ChannelRegistry::SubscribeOutcome ChannelRegistry::subscribe(Subscriber& subscri
     std::string_view prefix = channel.substr(0, channel.size() - 1);
     auto [it, inserted] = patterns_.try_emplace(std::string(prefix));
     if (inserted) ++pattern_lengths_[prefix.size()];
-    it->second.push_back(&subscriber);
+    it->second.subscribers.push_back(&subscriber);
   } else {
-    exact_[std::string(channel)].push_back(&subscriber);
+    exact_[std::string(channel)].subscribers.push_back(&subscriber);
   }
   return SubscribeOutcome::kAdded;
 }
@@ -57,7 +57,7 @@ void ChannelRegistry::remove_from_index(Subscriber& subscriber, std::string_view
   std::string_view key = pattern ? channel.substr(0, channel.size() - 1) : channel;
   auto entry = index.find(key);
   if (entry == index.end()) return;
-  std::vector<Subscriber*>& subscribers = entry->second;
+  std::vector<Subscriber*>& subscribers = entry->second.subscribers;
   subscribers.erase(std::find(subscribers.begin(), subscribers.end(), &subscriber));
   if (!subscribers.empty()) return;
   if (pattern) {
@@ -73,8 +73,9 @@ std::size_t ChannelRegistry::publish(std::string_view channel, const Subscriber*
   const std::uint64_t round = ++publish_round_;
   SharedBytes line;
   std::size_t recipients = 0;
-  auto deliver_to = [&](const std::vector<Subscriber*>& subscribers) {
-    for (Subscriber* subscriber : subscribers) {
+  auto deliver_to = [&](Entry& entry) {
+    ++entry.messages;
+    for (Subscriber* subscriber : entry.subscribers) {
       if (subscriber == publisher || subscriber->last_publish_ == round) continue;
       subscriber->last_publish_ = round;
       if (!line) line = make_line();
@@ -101,9 +102,11 @@ std::size_t ChannelRegistry::subscription_count(const Subscriber& subscriber) co
 std::vector<ChannelCount> ChannelRegistry::channel_counts() const {
   std::vector<ChannelCount> counts;
   counts.reserve(exact_.size() + patterns_.size());
-  for (const auto& [channel, subscribers] : exact_) counts.push_back({channel, subscribers.size()});
-  for (const auto& [prefix, subscribers] : patterns_) {
-    counts.push_back({prefix + "*", subscribers.size()});
+  for (const auto& [channel, entry] : exact_) {
+    counts.push_back({channel, entry.subscribers.size(), entry.messages});
+  }
+  for (const auto& [prefix, entry] : patterns_) {
+    counts.push_back({prefix + "*", entry.subscribers.size(), entry.messages});
   }
   std::sort(counts.begin(), counts.end(),
             [](const ChannelCount& a, const ChannelCount& b) { return a.channel < b.channel; });

@@ -39,6 +39,8 @@ class Subscriber {
 struct ChannelCount {
   std::string channel;  // as subscribed: an exact name, or a pattern ending in '*'
   std::size_t subscribers;
+  // Publishes that matched it since it was first subscribed (a dashboard's message rate).
+  std::uint64_t messages = 0;
 };
 
 // The subscriptions of every subscriber, indexed for publish.
@@ -86,8 +88,11 @@ class ChannelRegistry {
       return std::hash<std::string_view>{}(text);
     }
   };
-  using Index =
-      std::unordered_map<std::string, std::vector<Subscriber*>, StringHash, std::equal_to<>>;
+  struct Entry {
+    std::vector<Subscriber*> subscribers;
+    std::uint64_t messages = 0;
+  };
+  using Index = std::unordered_map<std::string, Entry, StringHash, std::equal_to<>>;
 
   static bool is_pattern(std::string_view channel) {
     return !channel.empty() && channel.back() == '*';

@@ -272,7 +272,8 @@ void Dispatcher::handle_status(Session& session, const Request& request) {
   boost::json::array channels;
   for (std::size_t i = 0; i < counts.size() && i < kStatusChannelsListed; ++i) {
     channels.push_back(boost::json::object{{"channel", counts[i].channel},
-                                           {"subscribers", counts[i].subscribers}});
+                                           {"subscribers", counts[i].subscribers},
+                                           {"messages", counts[i].messages}});
   }
   const TransportCounters transport = control_.transport_counters();
   const auto uptime = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -203,6 +203,11 @@ class Client:
         return reply
 
 
+def subscriber_counts(status):
+    """(channel, subscribers) of each entry of a status reply's `channels`."""
+    return [(entry["channel"], entry["subscribers"]) for entry in status["channels"]]
+
+
 def make_tmpdir():
     # Short on purpose: the socket path must stay under 107 bytes even with a 64-byte name.
     return tempfile.mkdtemp(prefix="pb", dir="/tmp")

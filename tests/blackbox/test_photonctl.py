@@ -5,7 +5,7 @@ import socket
 import unittest
 
 from harness import (TIMEOUT, BlackboxTest, Client, ctl, kill_from_pid_file, try_ping,
-                     wait_until)
+                     subscriber_counts, wait_until)
 
 COMMANDS = ["start", "stop", "status", "ping", "pub", "sub"]
 
@@ -35,7 +35,7 @@ class CtlTest(BlackboxTest):
         return self.spawn_photonctl(photon_dir, "sub", *args)
 
     def wait_subscribers(self, watcher, channel, count):
-        wait_until(lambda: {"channel": channel, "subscribers": count} in watcher.status()["channels"],
+        wait_until(lambda: (channel, count) in subscriber_counts(watcher.status()),
                    message=f"{count} subscriber(s) on {channel}")
 
     def assert_ok(self, r):

@@ -1,0 +1,134 @@
+// photonctl ui: asks the daemon for its UI listener, reads the token file, prints the URL and,
+// where a desktop session is there to show it, opens it with xdg-open (or $BROWSER).
+#include "cli/ui_command.hpp"
+
+#include "common/paths.hpp"
+#include "photon/client.hpp"
+
+#include <boost/json.hpp>
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+extern char** environ;
+
+namespace photon::cli {
+namespace json = boost::json;
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitNotRunning = 3;
+
+std::string text_of(const json::object& object, std::string_view key) {
+  const json::value* value = object.if_contains(key);
+  return value != nullptr && value->is_string() ? std::string(value->get_string()) : std::string();
+}
+
+// The program that opens URLs here, or empty when there is no desktop session to open one in.
+std::string opener() {
+  if (const char* browser = std::getenv("BROWSER"); browser != nullptr && *browser != '\0') {
+    return browser;
+  }
+  if (std::getenv("DISPLAY") == nullptr && std::getenv("WAYLAND_DISPLAY") == nullptr) return {};
+  if (::access("/usr/bin/xdg-open", X_OK) == 0) return "/usr/bin/xdg-open";
+  return {};
+}
+
+// Starts `program URL` without waiting for the browser; true when it started.
+bool open_in_browser(const std::string& program, const std::string& url) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  // The browser's own chatter would mix with photonctl's output.
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+  std::string program_copy = program;
+  std::string url_copy = url;
+  char* argv[] = {program_copy.data(), url_copy.data(), nullptr};
+  pid_t pid = 0;
+  const int error = ::posix_spawnp(&pid, program.c_str(), &actions, nullptr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (error != 0) return false;
+  // xdg-open hands the URL to the browser and exits; a $BROWSER that stays is not waited for.
+  int status = 0;
+  for (int tries = 0; tries < 50; ++tries) {
+    const pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid) return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    ::usleep(20'000);
+  }
+  return true;
+}
+
+}  // namespace
+
+UiCommand::UiCommand(CLI::App& app) {
+  command_ = app.add_subcommand("ui", "Open (or print) the dashboard of photon NAME");
+  command_->add_option("name", name_, "Photon name")->required();
+  command_->add_flag("--print", print_only_, "Only print the URL, do not open a browser");
+  command_->footer(
+      "The daemon serves the dashboard when started with --ui-port N (or $PHOTON_UI_PORT). The\n"
+      "URL carries the daemon's token after '#', which browsers do not send to servers or keep\n"
+      "in Referer headers; the page keeps it for the tab only. Anyone with the URL can use the\n"
+      "daemon as you can: do not share it. The browser is opened with $BROWSER, else xdg-open\n"
+      "when a desktop session is there; otherwise the URL is only printed.\n"
+      "Exit status: 0 ok, 1 no UI listener, 2 usage, 3 daemon not running.");
+}
+
+int UiCommand::run(bool as_json) const {
+  if (auto error = photon::photon_name_error(name_)) {
+    std::cerr << "photonctl: " << *error << "\n";
+    return kExitUsage;
+  }
+  json::object status;
+  try {
+    status = photon::Client::connect(name_).status();
+  } catch (const photon::ClientError& error) {
+    if (error.kind() == photon::ClientError::Kind::kNotRunning) {
+      std::cerr << "photonctl: " << name_ << " is not running (" << error.what() << ")\n";
+      return kExitNotRunning;
+    }
+    std::cerr << "photonctl: " << error.what() << "\n";
+    return kExitFailed;
+  }
+  const json::value* ui = status.if_contains("ui");
+  if (ui == nullptr || !ui->is_object()) {
+    std::cerr << "photonctl: photon " << name_
+              << " has no UI listener: start it with --ui-port N (or PHOTON_UI_PORT)\n";
+    return kExitFailed;
+  }
+  const std::string url = text_of(ui->get_object(), "url");
+  const auto file = photon::photon_paths(name_).ui_file;
+  std::ifstream input(file);
+  std::stringstream text;
+  text << input.rdbuf();
+  boost::system::error_code ec;
+  json::value saved = json::parse(text.str(), ec);
+  if (!input || ec || !saved.is_object() || text_of(saved.get_object(), "url") != url) {
+    std::cerr << "photonctl: cannot read the UI token from " << file.string()
+              << " (it belongs to the daemon's owner)\n";
+    return kExitFailed;
+  }
+  const std::string address = url + "#token=" + text_of(saved.get_object(), "token");
+  bool opened = false;
+  if (!print_only_) {
+    if (const std::string program = opener(); !program.empty()) opened = open_in_browser(program, address);
+  }
+  if (as_json) {
+    std::cout << json::serialize(json::object{{"url", address}, {"opened", opened}}) << "\n";
+  } else {
+    std::cout << address << "\n";
+    if (opened) std::cerr << "opened in your browser\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace photon::cli

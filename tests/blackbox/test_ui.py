@@ -1,0 +1,418 @@
+"""The browser listener of a real photond (--ui-port): the token file, the Host, Origin and token
+checks, /api snapshots, the daemon protocol over a WebSocket (pub/sub both ways with the Unix
+socket, a command with a prompt, bad input, the slow-consumer cut-off), Server-Sent Events, the
+shutdown of open streams, and `photonctl ui`. Needs Debian's python3-websocket (websocket-client)."""
+import http.client
+import json
+import os
+import socket
+import stat
+import struct
+import threading
+import time
+import unittest
+
+import websocket
+
+from harness import TIMEOUT, BlackboxTest, ctl, wait_until
+
+MANIFEST = r"""
+[methods.ask]
+command = "read args; echo '{\"emit\":{\"channel\":\"board:progress\",\"event\":\"asking\"}}'; echo '{\"prompt\":{\"type\":\"text\",\"message\":\"Name?\"}}'; read answer; echo \"{\\\"result\\\":$answer}\""
+interactive = true
+
+[methods.echo]
+command = "cat"
+"""
+
+
+def close_code(conn):
+    """Reads frames until the peer's close frame; returns its status code."""
+    while True:
+        frame = conn.recv_frame()  # unlike recv(), does not answer the close itself
+        if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
+            return struct.unpack("!H", frame.data[:2])[0]
+
+
+class UiTest(BlackboxTest):
+    def serve(self, *args, name="t"):
+        photon_dir = self.make_dir()
+        manifest = os.path.join(photon_dir, "photon.toml")
+        with open(manifest, "w") as f:
+            f.write(MANIFEST)
+        d = self.daemon(name, args=["--manifest", manifest, "--ui-port", "0", "--log-level", "warn", *args],
+                        photon_dir=photon_dir)
+        with open(self.ui_file(d)) as f:
+            self.ui = json.load(f)
+        self.port = self.ui["port"]
+        self.token = self.ui["token"]
+        return d
+
+    _event_buffers = {}
+
+    def ui_file(self, d):
+        return os.path.join(d.photon_dir, "daemons", d.name + ".ui")
+
+    def get(self, path, headers=None, method="GET"):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT)
+        self.addCleanup(conn.close)
+        conn.request(method, path, headers=headers or {})
+        response = conn.getresponse()
+        body = response.read()
+        return response, body
+
+    def api(self, path):
+        response, body = self.get(path, {"Authorization": "Bearer " + self.token})
+        self.assertEqual(response.status, 200, body)
+        self.assertEqual(response.getheader("Content-Type"), "application/json")
+        return json.loads(body)
+
+    def ws(self, token=None, **options):
+        url = f"ws://127.0.0.1:{self.port}/ws?token={self.token if token is None else token}"
+        conn = websocket.create_connection(url, timeout=TIMEOUT, **options)
+        self.addCleanup(conn.close)
+        return conn
+
+    def ws_call(self, conn, request):
+        conn.send(json.dumps(request))
+        return json.loads(conn.recv())
+
+    def events(self, query, headers=""):
+        """A raw event-stream connection; returns the socket after the response header."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT)
+        self.addCleanup(s.close)
+        s.sendall(f"GET /events?{query} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n{headers}\r\n".encode())
+        return s
+
+    def read_events(self, s, count):
+        """The next `count` events as (id, data) pairs; comments and retry lines are skipped."""
+        buffered = self._event_buffers.get(s, b"")
+        events = []
+        deadline = time.monotonic() + TIMEOUT
+        while len(events) < count:
+            while b"\n\n" not in buffered:
+                self.assertLess(time.monotonic(), deadline, f"events: got {events}")
+                chunk = s.recv(65536)
+                self.assertTrue(chunk, "event stream ended")
+                buffered += chunk
+            block, buffered = buffered.split(b"\n\n", 1)
+            fields = {}
+            for line in block.decode().split("\n"):
+                if line.startswith(":") or line.startswith("HTTP/") or ": " not in line and not line.startswith("retry"):
+                    continue
+                key, _, value = line.partition(": ")
+                fields[key] = value
+            if "data" in fields:
+                events.append((fields.get("id"), fields.get("event", "message"), json.loads(fields["data"])))
+        self._event_buffers[s] = buffered
+        return events
+
+    # ---- the token file and the page
+
+    def test_the_token_file_is_private_and_goes_away_with_the_daemon(self):
+        d = self.serve()
+        path = self.ui_file(d)
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        self.assertEqual(self.ui["url"], f"http://127.0.0.1:{self.port}/")
+        self.assertRegex(self.token, r"^[0-9a-f]{64}$")
+        with d.client() as c:
+            self.assertEqual(c.status()["ui"]["url"], self.ui["url"])
+        self.assertEqual(d.stop(), 0)
+        self.assertFalse(os.path.exists(path))
+
+    def test_each_start_has_a_new_token_and_a_stale_file_is_removed(self):
+        d = self.serve()
+        first = self.token
+        d.stop()
+        d2 = self.daemon("t", args=["--ui-port", "0"], photon_dir=d.photon_dir)
+        with open(self.ui_file(d2)) as f:
+            self.assertNotEqual(json.load(f)["token"], first)
+        d2.stop()
+        with open(self.ui_file(d2), "w") as f:
+            f.write('{"url":"http://127.0.0.1:1/","token":"old"}')
+        self.daemon("t", photon_dir=d.photon_dir)  # no listener this time
+        self.assertFalse(os.path.exists(self.ui_file(d2)))
+
+    def test_the_page_needs_no_token_and_forbids_framing(self):
+        self.serve()
+        response, body = self.get("/")
+        self.assertEqual(response.status, 200)
+        self.assertEqual(response.getheader("Content-Type"), "text/html; charset=utf-8")
+        self.assertIn("frame-ancestors 'none'", response.getheader("Content-Security-Policy"))
+        self.assertEqual(response.getheader("X-Frame-Options"), "DENY")
+        self.assertEqual(response.getheader("Referrer-Policy"), "no-referrer")
+        self.assertIn(b"<html", body[:500].lower())
+        head, _ = self.get("/", method="HEAD")
+        self.assertEqual(head.status, 200)
+
+    def test_unknown_paths_and_other_methods_are_refused(self):
+        self.serve()
+        response, body = self.get("/nope")
+        self.assertEqual(response.status, 404)
+        self.assertIn("no such page", json.loads(body)["error"])
+        response, body = self.get("/api/status", {"Authorization": "Bearer " + self.token}, method="POST")
+        self.assertEqual(response.status, 405)
+        self.assertEqual(response.getheader("Allow"), "GET, HEAD")
+
+    # ---- the checks
+
+    def test_api_requires_the_token(self):
+        self.serve()
+        for path, headers in [("/api/status", {}),
+                              ("/api/status", {"Authorization": "Bearer " + "0" * 64}),
+                              ("/api/status?token=wrong", {}),
+                              ("/api/locks", {"Authorization": "Basic " + self.token})]:
+            response, body = self.get(path, headers)
+            self.assertEqual(response.status, 401, path)
+            self.assertEqual(response.getheader("WWW-Authenticate"), "Bearer")
+            self.assertIn("token", json.loads(body)["error"])
+        response, body = self.get("/api/status?token=" + self.token)
+        self.assertEqual(response.status, 200)
+        self.assertEqual(json.loads(body)["name"], "t")
+
+    def test_only_loopback_host_names_with_this_port_are_served(self):
+        self.serve()
+        auth = {"Authorization": "Bearer " + self.token}
+        for host in ["evil.example", f"evil.example:{self.port}", f"127.0.0.1.nip.io:{self.port}",
+                     f"127.0.0.1:{self.port + 1 if self.port < 65535 else 1}", "192.168.1.2"]:
+            response, body = self.get("/api/status", {**auth, "Host": host})
+            self.assertEqual(response.status, 403, host)
+            self.assertIn("loopback", json.loads(body)["error"])
+            response, _ = self.get("/", {"Host": host})
+            self.assertEqual(response.status, 403, f"the page itself, Host {host}")
+        for host in [f"127.0.0.1:{self.port}", f"localhost:{self.port}", f"LOCALHOST:{self.port}",
+                     f"[::1]:{self.port}", "localhost"]:
+            response, _ = self.get("/api/status", {**auth, "Host": host})
+            self.assertEqual(response.status, 200, host)
+
+    def test_foreign_origins_are_refused_on_every_path(self):
+        d = self.serve("--ui-allow-origin", "http://localhost:5173")
+        auth = {"Authorization": "Bearer " + self.token}
+        for origin in ["http://evil.example", "null", f"http://127.0.0.1:{self.port + 1}",
+                       f"https://127.0.0.1:{self.port}"]:
+            response, body = self.get("/api/status", {**auth, "Origin": origin})
+            self.assertEqual(response.status, 403, origin)
+            self.assertIn("origin", json.loads(body)["error"])
+        with self.assertRaises(websocket.WebSocketBadStatusException) as refused:
+            self.ws(origin="http://evil.example")
+        self.assertEqual(refused.exception.status_code, 403)
+        for origin in [f"http://127.0.0.1:{self.port}", f"http://localhost:{self.port}", "http://localhost:5173"]:
+            response, _ = self.get("/api/status", {**auth, "Origin": origin})
+            self.assertEqual(response.status, 200, origin)
+        conn = self.ws(origin=f"http://localhost:{self.port}")
+        self.assertEqual(self.ws_call(conn, {"type": "ping", "id": "p"}), {"type": "pong", "id": "p"})
+        with d.client() as c:
+            self.assertEqual(c.status()["counters"]["connectionsRefused"], 0)
+
+    def test_a_websocket_without_the_token_is_refused(self):
+        self.serve()
+        for token in ["", "nope"]:
+            with self.assertRaises(websocket.WebSocketBadStatusException) as refused:
+                self.ws(token=token)
+            self.assertEqual(refused.exception.status_code, 401)
+
+    # ---- /api
+
+    def test_api_snapshots_answer_what_the_socket_answers(self):
+        d = self.serve()
+        with d.client() as c:
+            self.assertTrue(c.call({"type": "lock", "id": "l", "lockName": "deploy", "lockTimeout": 60000})["success"])
+            c.call({"type": "schedule", "id": "s", "jobId": "nightly", "method": "echo", "cron": "0 3 * * *"})
+            c.subscribe("board:*")
+            status = self.api("/api/status")
+            self.assertEqual(status["name"], "t")
+            self.assertEqual(status["locks"], 1)
+            self.assertEqual(status["channels"], [{"channel": "board:*", "subscribers": 1, "messages": 0}])
+            locks = self.api("/api/locks")["locks"]
+            self.assertEqual([lock["name"] for lock in locks], ["deploy"])
+            self.assertEqual(locks, c.call({"type": "list_locks", "id": "x"})["data"]["locks"])
+            jobs = self.api("/api/jobs")["jobs"]
+            self.assertEqual([job["id"] for job in jobs], ["nightly"])
+            methods = self.api("/api/methods")
+            self.assertEqual(sorted(m["name"] for m in methods["methods"]), ["ask", "echo"])
+            c.publish("board:a", {"n": 1})
+            wait_until(lambda: self.api("/api/status")["channels"][0]["messages"] == 1,
+                       message="the pattern's message count")
+
+    # ---- /ws
+
+    def test_websocket_and_socket_clients_share_channels_both_ways(self):
+        d = self.serve()
+        browser = self.ws()
+        self.assertEqual(self.ws_call(browser, {"type": "subscribe", "id": "s", "channel": "board:*"}),
+                         {"type": "result", "id": "s", "success": True,
+                          "data": {"subscribed": True, "channel": "board:*"}})
+        with d.client() as tool, d.client() as watcher:
+            watcher.subscribe("board:a")
+            tool.publish("board:a", {"event": "task-moved", "taskId": "123"})
+            message = json.loads(browser.recv())
+            self.assertEqual(message["type"], "channel_message")
+            self.assertEqual(message["channel"], "board:a")
+            self.assertEqual(message["message"], {"event": "task-moved", "taskId": "123"})
+            watcher.next_message()
+            reply = self.ws_call(browser, {"type": "publish", "id": "p", "channel": "board:a", "message": {"from": "ui"}})
+            self.assertEqual(reply["data"]["delivered"], 1)  # the watcher; never the publisher itself
+            self.assertEqual(watcher.next_message()["message"], {"from": "ui"})
+            browser.settimeout(0.3)
+            with self.assertRaises(websocket.WebSocketTimeoutException):
+                browser.recv()
+
+    def test_websocket_messages_from_one_publisher_arrive_in_order(self):
+        d = self.serve()
+        browser = self.ws()
+        self.ws_call(browser, {"type": "subscribe", "id": "s", "channel": "seq"})
+        with d.client() as tool:
+            for i in range(2000):
+                tool.send({"type": "publish", "id": f"p{i}", "channel": "seq", "message": i})
+            received = [json.loads(browser.recv())["message"] for _ in range(2000)]
+        self.assertEqual(received, list(range(2000)))
+
+    def test_a_command_prompts_the_browser_and_gets_its_answer(self):
+        self.serve()
+        browser = self.ws()
+        watcher = self.ws()
+        self.ws_call(watcher, {"type": "subscribe", "id": "s", "channel": "board:*"})
+        browser.send(json.dumps({"type": "command", "id": "c1", "method": "ask", "args": {}, "clientType": "beam"}))
+        prompt = json.loads(browser.recv())
+        self.assertEqual(prompt["type"], "prompt")
+        self.assertEqual(prompt["id"], "c1")
+        self.assertEqual(prompt["prompt"], {"type": "text", "message": "Name?"})
+        emitted = json.loads(watcher.recv())
+        self.assertEqual(emitted["channel"], "board:progress")
+        browser.send(json.dumps({"type": "prompt_response", "id": "c1", "promptValue": "Ada"}))
+        self.assertEqual(json.loads(browser.recv()), {"type": "result", "id": "c1", "success": True, "data": "Ada"})
+
+    def test_bad_websocket_input_gets_errors_and_an_oversized_message_closes(self):
+        self.serve("--max-line-bytes", "4k")
+        browser = self.ws()
+        reply = self.ws_call(browser, {"type": "lokc", "id": "x"})
+        self.assertEqual(reply, {"type": "error", "id": "x", "error": 'unknown request type "lokc"'})
+        browser.send("{not json")
+        self.assertEqual(json.loads(browser.recv())["type"], "error")
+        browser.send_binary(b'{"type":"ping","id":"b"}')
+        self.assertIn("binary", json.loads(browser.recv())["error"])
+        self.assertEqual(self.ws_call(browser, {"type": "ping", "id": "still"}), {"type": "pong", "id": "still"})
+        browser.send(json.dumps({"type": "publish", "id": "big", "channel": "c", "message": "x" * 5000}))
+        self.assertEqual(close_code(browser), 1009)  # message too big
+
+    def test_a_websocket_that_does_not_read_is_cut_off_and_others_keep_receiving(self):
+        d = self.serve("--output-hard-limit", "256k", "--output-soft-limit", "128k")
+        # A small receive buffer, so the daemon's queue (not the kernel's) holds what it does not read.
+        stalled = self.ws(sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
+        self.ws_call(stalled, {"type": "subscribe", "id": "s", "channel": "flood"})
+        reader = self.ws()
+        self.ws_call(reader, {"type": "subscribe", "id": "s", "channel": "flood"})
+        received = []
+        thread = threading.Thread(target=lambda: received.extend(
+            json.loads(reader.recv())["message"]["n"] for _ in range(12000)), daemon=True)
+        thread.start()
+        with d.client() as tool:
+            for i in range(12000):
+                tool.send({"type": "publish", "id": f"p{i}", "channel": "flood", "message": {"n": i, "pad": "x" * 1000}})
+                if i % 50 == 49:  # at the reader's pace: it is not the slow one
+                    while tool.read_json()["id"] != f"p{i}":
+                        pass
+                    wait_until(lambda: len(received) >= i - 100, message=f"the reader at {i - 100}")
+            wait_until(lambda: tool.status()["counters"]["droppedSlowConsumers"] == 1,
+                       message="the stalled WebSocket cut off")
+            thread.join(TIMEOUT)
+            self.assertEqual(received, list(range(12000)))
+            self.assertEqual(tool.status()["counters"]["droppedSlowConsumers"], 1)
+
+    # ---- /events
+
+    def test_events_carry_channel_messages_with_increasing_ids(self):
+        d = self.serve()
+        s = self.events(f"channel=board:*&channel=alerts&token={self.token}")
+        with d.client() as tool:
+            wait_until(lambda: tool.status()["channelCount"] == 2, message="the stream subscribed")
+            tool.publish("board:a", {"n": 1})
+            tool.publish("other", {"n": 2})
+            tool.publish("alerts", {"n": 3})
+            events = self.read_events(s, 2)
+        self.assertEqual([e[2]["message"] for e in events], [{"n": 1}, {"n": 3}])
+        self.assertEqual([e[1] for e in events], ["message", "message"])
+        self.assertEqual([e[2]["channel"] for e in events], ["board:a", "alerts"])
+        ids = [int(e[0]) for e in events]
+        self.assertLess(ids[0], ids[1])
+        self.assertEqual(events[0][0], events[0][2]["id"].removeprefix("ch_"))
+
+    def test_events_are_refused_without_token_or_with_bad_channels(self):
+        self.serve()
+        cases = [(f"channel=a&token=wrong", 401), (f"token={self.token}", 400),
+                 (f"channel=a*b&token={self.token}", 400), (f"channel=&token={self.token}", 400),
+                 ("&".join(["channel=c"] * 65) + f"&token={self.token}", 400)]
+        for query, status in cases:
+            response, body = self.get("/events?" + query)
+            self.assertEqual(response.status, status, query)
+            self.assertIn("error", json.loads(body))
+
+    def test_the_event_stream_closes_when_the_browser_leaves(self):
+        d = self.serve()
+        s = self.events(f"channel=x&token={self.token}")
+        with d.client() as tool:
+            wait_until(lambda: tool.status()["channelCount"] == 1, message="the stream subscribed")
+            s.close()
+            wait_until(lambda: tool.status()["channelCount"] == 0, message="the stream's subscription gone")
+
+    # ---- shutdown, ports, photonctl
+
+    def test_open_streams_are_closed_at_shutdown(self):
+        d = self.serve()
+        browser = self.ws()
+        self.ws_call(browser, {"type": "subscribe", "id": "s", "channel": "x"})
+        s = self.events(f"channel=x&token={self.token}")
+        started = time.monotonic()
+        self.assertEqual(d.stop(), 0)
+        self.assertLess(time.monotonic() - started, 3)
+        self.assertEqual(close_code(browser), 1001)  # going away
+        s.settimeout(TIMEOUT)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        self.assertIn(b"text/event-stream", data)
+
+    def test_a_port_in_use_stops_the_start_with_a_clear_error(self):
+        blocker = socket.socket()
+        self.addCleanup(blocker.close)
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        d = self.daemon("t", args=["--ui-port", str(port)], start=False, check_exit=False)
+        d.spawn()
+        self.assertEqual(d.wait(), 1)
+        self.assertIn(f"ui listener on 127.0.0.1:{port}", d.output())
+        self.assertFalse(os.path.exists(d.sock_path))
+
+    def test_a_bad_ui_port_is_a_usage_error(self):
+        for args, env in [(["--ui-port", "70000"], None), (["--ui-port", "x"], None), ([], {"PHOTON_UI_PORT": "-1"}),
+                          (["--ui-port", "0", "--ui-allow-origin", "localhost:5173"], None)]:
+            d = self.daemon("t", args=args, env=env, start=False, check_exit=False)
+            d.spawn()
+            self.assertEqual(d.wait(), 2, args)
+
+    def test_photonctl_ui_prints_the_url_with_its_token(self):
+        d = self.serve()
+        result = ctl(d.photon_dir, "ui", "t", "--print")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.strip(), f"{self.ui['url']}#token={self.token}")
+        result = ctl(d.photon_dir, "--json", "ui", "t", "--print")
+        self.assertEqual(json.loads(result.stdout), {"url": f"{self.ui['url']}#token={self.token}", "opened": False})
+        plain = self.daemon("plain")
+        result = ctl(plain.photon_dir, "ui", "plain")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("--ui-port", result.stderr)
+        result = ctl(plain.photon_dir, "ui", "absent")
+        self.assertEqual(result.returncode, 3)
+
+    def test_the_environment_turns_the_listener_on(self):
+        d = self.daemon("t", env={"PHOTON_UI_PORT": "0"})
+        with d.client() as c:
+            self.assertTrue(c.status()["ui"]["url"].startswith("http://127.0.0.1:"))
+
+
+if __name__ == "__main__":
+    unittest.main()
