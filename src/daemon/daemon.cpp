@@ -115,6 +115,11 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     if (options.ui) make_ui_listener(*options.ui);
   }
 
+  ~Daemon() override {
+    // The UI service goes before the dispatcher; nothing may be recorded into it after.
+    dispatcher_.set_message_tap(nullptr);
+  }
+
   void flush_jobs() { jobs_->flush(); }
 
   // Calls still running once the loop has stopped (methods that ignored cancellation).
@@ -334,6 +339,9 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     options.streams.output = options_.server_limits.output;
     options.streams.pause_reading_bytes = options_.server_limits.pause_reading_bytes;
     ui_ = std::make_unique<ui::UiService>(io_, *this, clock_, std::move(options));
+    dispatcher_.set_message_tap([this](std::uint64_t id, std::string_view channel, const SharedBytes& line) {
+      ui_->record(id, channel, line);
+    });
     ui_http_ = std::make_unique<net::HttpServer>(io_, *ui_, settings.limits);
   }
 

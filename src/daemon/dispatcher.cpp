@@ -655,10 +655,21 @@ void Dispatcher::publish(const std::string& channel, const boost::json::value& m
 
 std::size_t Dispatcher::publish_message(std::string_view channel, const core::Subscriber* exclude,
                                         const boost::json::value& message) {
-  return channels_.publish(channel, exclude, [&] {
-    return make_shared_bytes(
-        protocol::channel_message_line(next_message_sequence_++, channel, message));
-  });
+  SharedBytes line;
+  std::uint64_t sequence = 0;
+  const auto make_line = [&] {
+    if (!line) {
+      sequence = next_message_sequence_++;
+      line = make_shared_bytes(protocol::channel_message_line(sequence, channel, message));
+    }
+    return line;
+  };
+  const std::size_t delivered = channels_.publish(channel, exclude, make_line);
+  if (message_tap_) {
+    make_line();
+    message_tap_(sequence, channel, line);
+  }
+  return delivered;
 }
 
 }  // namespace photon::daemon

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "common/clock.hpp"
+#include "common/shared_bytes.hpp"
 #include "core/channel_registry.hpp"
 #include "core/lock_table.hpp"
 #include "core/method_host.hpp"
@@ -13,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -86,6 +88,13 @@ class Dispatcher final : public net::PeerHandler, private core::JobPublisher {
   // Where job events, webhook events and their methods' channel emits are published.
   core::JobPublisher& publisher() { return *this; }
 
+  // Told of every channel message published, after its delivery, with its id (the N of "ch_N")
+  // and its line: the UI keeps recent ones for event streams that reconnect. With a tap, the line
+  // is built even when nobody receives it.
+  using MessageTap =
+      std::function<void(std::uint64_t id, std::string_view channel, const SharedBytes& line)>;
+  void set_message_tap(MessageTap tap) { message_tap_ = std::move(tap); }
+
  private:
   class Session;
   class CommandCall;
@@ -158,6 +167,7 @@ class Dispatcher final : public net::PeerHandler, private core::JobPublisher {
   core::Scheduler scheduler_;
   // Calls hold a weak reference: a method still running in its host when the dispatcher is gone
   // (daemon teardown) then reports to nobody.
+  MessageTap message_tap_;
   std::shared_ptr<Dispatcher*> self_ = std::make_shared<Dispatcher*>(this);
 };
 

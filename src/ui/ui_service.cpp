@@ -2,6 +2,7 @@
 // dispatcher's own table as an in-process client, so they answer exactly what the socket does.
 #include "ui/ui_service.hpp"
 
+#include "protocol/reply.hpp"
 #include "protocol/request.hpp"
 
 #include <boost/beast/http.hpp>
@@ -17,6 +18,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <charconv>
 #include <cerrno>
 #include <system_error>
 #include <unordered_set>
@@ -266,9 +268,11 @@ void UiService::handle(net::HttpRequest request, net::HttpRespond respond) {
   if (!url) return respond(error_response(400, "malformed request target"));
   const std::string path = url->path();
   std::string query_token;
+  std::string last_event_query;
   std::vector<std::string> channels;
   for (const auto& param : url->params()) {
     if (param.key == "token") query_token = param.value;
+    if (param.key == "lastEventId") last_event_query = param.value;
     if (param.key == "channel") channels.push_back(param.value);
   }
 
@@ -303,7 +307,20 @@ void UiService::handle(net::HttpRequest request, net::HttpRespond respond) {
   }
   if (api != kApi.end()) return serve_api(api->second, std::move(respond));
   if (path == "/ws") return respond(open_websocket(request));
-  respond(open_event_stream(std::move(channels)));
+  // A browser's EventSource sends Last-Event-ID when it reconnects; `lastEventId` is for clients
+  // that cannot set headers.
+  std::optional<std::uint64_t> last_event_id;
+  std::string last_text = last_event_query;
+  if (auto header = request.header("last-event-id")) last_text = std::string(*header);
+  if (!last_text.empty()) {
+    std::uint64_t value = 0;
+    const auto [end, error] = std::from_chars(last_text.data(), last_text.data() + last_text.size(), value);
+    if (error != std::errc() || end != last_text.data() + last_text.size()) {
+      return respond(error_response(400, "Last-Event-ID must be an event id (a number)"));
+    }
+    last_event_id = value;
+  }
+  respond(open_event_stream(std::move(channels), last_event_id));
 }
 
 void UiService::serve_api(std::string_view request_type, net::HttpRespond respond) {
@@ -335,7 +352,41 @@ net::HttpResponse UiService::open_websocket(const net::HttpRequest& request) {
   return response;
 }
 
-net::HttpResponse UiService::open_event_stream(std::vector<std::string> channels) {
+void UiService::record(std::uint64_t id, std::string_view channel, const SharedBytes& line) {
+  recent_.push_back({id, std::string(channel), line});
+  recent_bytes_ += line->size() + channel.size();
+  while (!recent_.empty() &&
+         (recent_.size() > options_.replay_messages || recent_bytes_ > options_.replay_bytes)) {
+    forgotten_up_to_ = recent_.front().id;
+    recent_bytes_ -= recent_.front().line->size() + recent_.front().channel.size();
+    recent_.pop_front();
+  }
+}
+
+void UiService::replay(net::Peer& peer, const std::vector<std::string>& channels,
+                       std::uint64_t last_event_id) const {
+  if (last_event_id < forgotten_up_to_) {
+    peer.send(protocol::error_line(
+        "events", "messages after event " + std::to_string(last_event_id) +
+                      " may have been missed: the daemon keeps the last " +
+                      std::to_string(options_.replay_messages) + " for reconnecting streams"));
+  }
+  const auto matches = [&](std::string_view channel) {
+    return std::any_of(channels.begin(), channels.end(), [&](std::string_view pattern) {
+      return pattern.ends_with('*') ? channel.starts_with(pattern.substr(0, pattern.size() - 1))
+                                    : channel == pattern;
+    });
+  };
+  const auto first = std::upper_bound(
+      recent_.begin(), recent_.end(), last_event_id,
+      [](std::uint64_t id, const RecentMessage& message) { return id < message.id; });
+  for (auto it = first; it != recent_.end(); ++it) {
+    if (matches(it->channel)) peer.send(it->line);
+  }
+}
+
+net::HttpResponse UiService::open_event_stream(std::vector<std::string> channels,
+                                               std::optional<std::uint64_t> last_event_id) {
   if (channels.empty()) {
     return error_response(400, "name at least one channel: /events?channel=board:*");
   }
@@ -351,9 +402,12 @@ net::HttpResponse UiService::open_event_stream(std::vector<std::string> channels
   if (streams_.full()) return error_response(503, "too many open WebSockets and event streams");
   net::HttpResponse response;
   const std::uint64_t stream_number = next_stream_request_++;
-  response.take_over = [this, channels = std::move(channels), stream_number](
+  response.take_over = [this, channels = std::move(channels), stream_number, last_event_id](
                            asio::ip::tcp::socket socket, std::string) {
     streams_.open_event_stream(std::move(socket), [&](net::Peer& peer) {
+      // Kept messages first, then (subscribed in the same turn, so nothing falls between) the
+      // live ones: no gap, no repeat.
+      if (last_event_id) replay(peer, channels, *last_event_id);
       std::size_t index = 0;
       for (const std::string& channel : channels) {
         const std::string line = json::serialize(json::object{

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "common/clock.hpp"
+#include "common/shared_bytes.hpp"
 #include "net/http_server.hpp"
 #include "net/peer.hpp"
 #include "net/web_streams.hpp"
@@ -13,7 +14,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -39,6 +42,10 @@ struct UiOptions {
   std::size_t max_event_channels = 64;
   // How long an /api request waits for the dispatcher's answer.
   std::chrono::milliseconds api_timeout{10'000};
+  // Recent channel messages kept for event streams that reconnect (Last-Event-ID): at most this
+  // many, and this many bytes.
+  std::size_t replay_messages = 1024;
+  std::size_t replay_bytes = 4u << 20;
 };
 
 // Invariants: every open web stream is in streams_; requests are refused until set_port() has
@@ -53,6 +60,8 @@ class UiService final : public net::HttpHandler {
   ~UiService() override;
 
   void set_port(std::uint16_t port) { port_ = port; }
+  // Keeps a published channel message for replay (see Dispatcher::set_message_tap).
+  void record(std::uint64_t id, std::string_view channel, const SharedBytes& line);
   void handle(net::HttpRequest request, net::HttpRespond respond) override;
 
   std::size_t open_streams() const { return streams_.count(); }
@@ -70,13 +79,25 @@ class UiService final : public net::HttpHandler {
   bool authorized(const net::HttpRequest& request, std::string_view query_token) const;
   void serve_api(std::string_view request_type, net::HttpRespond respond);
   net::HttpResponse open_websocket(const net::HttpRequest& request);
-  net::HttpResponse open_event_stream(std::vector<std::string> channels);
+  net::HttpResponse open_event_stream(std::vector<std::string> channels,
+                                      std::optional<std::uint64_t> last_event_id);
+  // Sends `peer` the kept messages after `last_event_id` on `channels`, oldest first.
+  void replay(net::Peer& peer, const std::vector<std::string>& channels,
+              std::uint64_t last_event_id) const;
 
   boost::asio::io_context& io_;
   net::PeerHandler& dispatcher_;
   UiOptions options_;
   net::WebStreams streams_;
   std::unordered_set<std::shared_ptr<ApiCall>> calls_;
+  struct RecentMessage {
+    std::uint64_t id;
+    std::string channel;
+    SharedBytes line;
+  };
+  std::deque<RecentMessage> recent_;
+  std::size_t recent_bytes_ = 0;
+  std::uint64_t forgotten_up_to_ = 0;  // the id of the last message dropped from recent_
   std::uint16_t port_ = 0;
   std::uint64_t next_stream_request_ = 1;
 };

@@ -14,7 +14,7 @@ import unittest
 
 import websocket
 
-from harness import TIMEOUT, BlackboxTest, ctl, wait_until
+from harness import TIMEOUT, BlackboxTest, ctl, subscriber_counts, wait_until
 
 MANIFEST = r"""
 [methods.ask]
@@ -336,6 +336,42 @@ class UiTest(BlackboxTest):
         ids = [int(e[0]) for e in events]
         self.assertLess(ids[0], ids[1])
         self.assertEqual(events[0][0], events[0][2]["id"].removeprefix("ch_"))
+
+    def test_a_reconnecting_event_stream_gets_what_it_missed_once(self):
+        d = self.serve()
+        with d.client() as tool:
+            tool.subscribe("x")  # so that the publishes below have a recipient and an id anyway
+            for i in range(4):
+                tool.publish("x", {"n": i})
+                tool.publish("y", {"other": i})
+        # The browser had seen the message with n = 1; it comes back with its id.
+        first = self.events(f"channel=x&token={self.token}", headers="Last-Event-ID: 0\r\n")
+        seen = self.read_events(first, 4)
+        self.assertEqual([e[2]["message"]["n"] for e in seen], [0, 1, 2, 3])
+        last_seen = seen[1][0]
+        again = self.events(f"channel=x&token={self.token}", headers=f"Last-Event-ID: {last_seen}\r\n")
+        with d.client() as tool:
+            wait_until(lambda: ("x", 2) in subscriber_counts(tool.status()), message="both streams subscribed")
+            tool.publish("x", {"n": 4})
+        self.assertEqual([e[2]["message"]["n"] for e in self.read_events(again, 3)], [2, 3, 4])
+        # The same through the query, for clients that cannot set headers.
+        query = self.events(f"channel=x&lastEventId={seen[2][0]}&token={self.token}")
+        self.assertEqual([e[2]["message"]["n"] for e in self.read_events(query, 2)], [3, 4])
+        response, body = self.get(f"/events?channel=x&lastEventId=abc&token={self.token}")
+        self.assertEqual(response.status, 400)
+
+    def test_a_stream_that_was_away_too_long_is_told_it_missed_messages(self):
+        d = self.serve()
+        with d.client() as tool:
+            for i in range(1100):
+                tool.send({"type": "publish", "id": f"p{i}", "channel": "x", "message": i})
+            while tool.read_json()["id"] != "p1099":
+                pass
+        s = self.events(f"channel=x&token={self.token}", headers="Last-Event-ID: 1\r\n")
+        events = self.read_events(s, 1025)
+        self.assertEqual(events[0][1], "photon-error")
+        self.assertIn("may have been missed", events[0][2]["error"])
+        self.assertEqual([e[2]["message"] for e in events[1:]], list(range(1100 - 1024, 1100)))
 
     def test_events_are_refused_without_token_or_with_bad_channels(self):
         self.serve()
