@@ -1,6 +1,6 @@
 # photond's entry points. `make run` and `make test` each work alone on a fresh Debian 12 machine
 # (as root, or with sudo): they install what is missing, configure, build, then run or test.
-.PHONY: deps build run run-scripts test asan fuzz-build tsan-build fuzz bench tsan format clean
+.PHONY: deps build run run-scripts test test-browser asan fuzz-build tsan-build fuzz bench tsan format clean
 
 JOBS ?= $(shell nproc)
 
@@ -12,9 +12,11 @@ build: deps
 	cmake --build --preset default -j $(JOBS)
 
 # Runs the kanban photon's daemon in the foreground (Ctrl-C stops it): a C++ photon whose
-# program is its own daemon (examples/kanban).
+# program is its own daemon (examples/kanban). Its dashboard listens on UI_PORT (0: a free port,
+# shown in the log); `photonctl ui kanban` opens it.
+UI_PORT ?= 0
 run: build
-	./build/default/examples/kanban
+	./build/default/examples/kanban --ui-port $(UI_PORT)
 
 # Runs the scripts photon: shell-script methods named in a manifest (examples/scripts).
 run-scripts: build
@@ -42,6 +44,10 @@ test: asan
 # Fuzzes request parsing and dispatch until stopped (new inputs go to fuzz/corpus).
 fuzz: fuzz-build
 	./build/fuzz/fuzz/request_fuzzer -dict=fuzz/request.dict fuzz/corpus
+
+# Only the real-browser test of the dashboard (headless Chromium); `make test` runs it too.
+test-browser: asan
+	ctest --preset asan -L browser --output-on-failure
 
 tsan: deps
 	cmake --preset tsan
