@@ -115,6 +115,28 @@ TEST(ChannelRegistry, TotalLimitCountsEverySubscriberAndFreesOnUnsubscribe) {
   EXPECT_EQ(registry.subscribe(b, "z", kNoLimit), ChannelRegistry::SubscribeOutcome::kAdded);
 }
 
+TEST(ChannelRegistry, CountsThePublishesThatMatchedEachChannelAndPattern) {
+  ChannelRegistry registry;
+  RecordingSubscriber a, b;
+  registry.subscribe(a, "board:*", kNoLimit);
+  registry.subscribe(b, "board:a", kNoLimit);
+  int built = 0;
+  publish(registry, "board:a", nullptr, &built);
+  publish(registry, "board:b", nullptr, &built);
+  publish(registry, "board:a", &b, &built);  // matched even though its subscriber published it
+  publish(registry, "other", nullptr, &built);
+  auto counts = registry.channel_counts();
+  ASSERT_EQ(counts.size(), 2u);
+  EXPECT_EQ(counts[0].channel, "board:*");
+  EXPECT_EQ(counts[0].messages, 3u);
+  EXPECT_EQ(counts[1].channel, "board:a");
+  EXPECT_EQ(counts[1].messages, 2u);
+  // A channel nobody subscribes to any more starts again from zero.
+  registry.unsubscribe_all(b);
+  registry.subscribe(b, "board:a", kNoLimit);
+  EXPECT_EQ(registry.channel_counts()[1].messages, 0u);
+}
+
 TEST(ChannelRegistry, UnsubscribeAllRemovesEveryTraceAndCounts) {
   ChannelRegistry registry;
   RecordingSubscriber a, b;

@@ -118,7 +118,7 @@ TEST_F(DispatcherTest, StatusReportsUptimeOnTheInjectedClock) {
   EXPECT_EQ(data.at("uptimeMs"), 1500);
   EXPECT_EQ(data.at("connections"), 3);
   EXPECT_EQ(data.at("locks"), 0);
-  EXPECT_EQ(data.at("channels"), parse(R"([{"channel":"board:*","subscribers":2}])"));
+  EXPECT_EQ(data.at("channels"), parse(R"([{"channel":"board:*","subscribers":2,"messages":1}])"));
   EXPECT_EQ(data.at("channelCount"), 1);
   EXPECT_EQ(data.at("counters"),
             parse(R"({"published":1,"delivered":2,"droppedSlowConsumers":3,"connectionsRefused":4})"));
