@@ -10,7 +10,6 @@
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <boost/url/parse.hpp>
 #include <spdlog/spdlog.h>
 
 #include <sys/random.h>
@@ -18,7 +17,6 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <charconv>
 #include <cerrno>
 #include <system_error>
 #include <unordered_set>
@@ -49,42 +47,6 @@ net::HttpResponse json_response(unsigned status, std::string body) {
 
 net::HttpResponse error_response(unsigned status, std::string_view message) {
   return json_response(status, json::serialize(json::object{{"error", message}}));
-}
-
-std::string lower(std::string_view text) {
-  std::string result(text);
-  std::transform(result.begin(), result.end(), result.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return result;
-}
-
-bool is_loopback_name(std::string_view host) {
-  return host == "127.0.0.1" || host == "localhost" || host == "[::1]";
-}
-
-// Splits "name:port" / "[v6]:port" / "name" into the name and the port text (empty if none).
-std::pair<std::string_view, std::string_view> split_host(std::string_view host) {
-  if (host.starts_with('[')) {
-    const std::size_t close = host.find(']');
-    if (close == std::string_view::npos) return {host, {}};
-    std::string_view rest = host.substr(close + 1);
-    if (rest.starts_with(':')) rest.remove_prefix(1);
-    return {host.substr(0, close + 1), rest};
-  }
-  const std::size_t colon = host.rfind(':');
-  if (colon == std::string_view::npos) return {host, {}};
-  return {host.substr(0, colon), host.substr(colon + 1)};
-}
-
-// Compares without stopping at the first difference, so the time taken does not tell how much of
-// a guessed token was right.
-bool same_secret(std::string_view given, std::string_view expected) {
-  if (given.size() != expected.size()) return false;
-  unsigned char difference = 0;
-  for (std::size_t i = 0; i < given.size(); ++i) {
-    difference |= static_cast<unsigned char>(given[i] ^ expected[i]);
-  }
-  return difference == 0;
 }
 
 }  // namespace
@@ -198,7 +160,13 @@ UiService::UiService(asio::io_context& io, net::PeerHandler& dispatcher, const C
       dispatcher_(dispatcher),
       options_(std::move(options)),
       streams_(io, dispatcher, clock, options_.streams) {
-  for (std::string& origin : options_.allowed_origins) origin = lower(origin);
+  policy_.token = options_.token;
+  for (const std::string& origin : options_.allowed_origins) {
+    std::string lowered = origin;
+    std::transform(lowered.begin(), lowered.end(), lowered.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    policy_.allowed_origins.push_back(std::move(lowered));
+  }
 }
 
 UiService::~UiService() {
@@ -207,76 +175,22 @@ UiService::~UiService() {
   for (const auto& call : calls) call->end();
 }
 
-std::optional<net::HttpResponse> UiService::refusal(const net::HttpRequest& request) const {
-  // DNS rebinding: a page from evil.example whose name was re-pointed at 127.0.0.1 reaches this
-  // port with `Host: evil.example`. Only loopback names with this port are served.
-  const auto host_header = request.header("host");
-  if (!host_header) return error_response(403, "a Host header is required");
-  const std::string host = lower(*host_header);
-  const auto [name, port] = split_host(host);
-  if (!is_loopback_name(name) || (!port.empty() && port != std::to_string(port_))) {
-    return error_response(403, "host \"" + std::string(*host_header) +
-                                   "\" is not this listener's loopback address "
-                                   "(127.0.0.1, localhost or [::1] with port " +
-                                   std::to_string(port_) + ")");
-  }
-  // Cross-origin pages may not use the listener (a WebSocket is not covered by the browser's
-  // same-origin policy, so the check is ours). Requests without Origin come from non-browser
-  // clients, which the token alone admits.
-  if (const auto origin_header = request.header("origin")) {
-    const std::string origin = lower(*origin_header);
-    const std::string port_text = std::to_string(port_);
-    const bool own = origin == "http://127.0.0.1:" + port_text ||
-                     origin == "http://localhost:" + port_text ||
-                     origin == "http://[::1]:" + port_text;
-    const bool allowed = own || std::find(options_.allowed_origins.begin(),
-                                          options_.allowed_origins.end(),
-                                          origin) != options_.allowed_origins.end();
-    if (!allowed) {
-      return error_response(403, "origin \"" + std::string(*origin_header) +
-                                     "\" is not allowed (see --ui-allow-origin)");
-    }
-  }
-  return std::nullopt;
-}
-
-bool UiService::authorized(const net::HttpRequest& request, std::string_view query_token) const {
-  if (!query_token.empty() && same_secret(query_token, options_.token)) return true;
-  if (const auto authorization = request.header("authorization")) {
-    constexpr std::string_view kBearer = "Bearer ";
-    if (authorization->size() > kBearer.size() &&
-        lower(authorization->substr(0, kBearer.size())) == "bearer ") {
-      return same_secret(authorization->substr(kBearer.size()), options_.token);
-    }
-  }
-  return false;
-}
-
 void UiService::handle(net::HttpRequest request, net::HttpRespond respond) {
-  if (port_ == 0) return respond(error_response(503, "the listener is starting"));
-  if (auto refused = refusal(request)) {
+  if (policy_.port == 0) return respond(error_response(503, "the listener is starting"));
+  if (auto refusal = check_host_and_origin(policy_, request.header("host"), request.header("origin"))) {
     spdlog::info("ui req {}: {} {} refused: {} (from {})", request.id, request.method,
-                 request.target, refused->body, request.remote);
-    return respond(std::move(*refused));
+                 request.target, refusal->message, request.remote);
+    return respond(error_response(refusal->status, refusal->message));
   }
   if (request.method != "GET" && request.method != "HEAD") {
     auto response = error_response(405, "only GET is served here");
     response.headers.emplace_back("Allow", "GET, HEAD");
     return respond(std::move(response));
   }
-  auto url = boost::urls::parse_origin_form(request.target);
-  if (!url) return respond(error_response(400, "malformed request target"));
-  const std::string path = url->path();
-  std::string query_token;
-  std::string last_event_query;
-  std::vector<std::string> channels;
-  for (const auto& param : url->params()) {
-    if (param.key == "token") query_token = param.value;
-    if (param.key == "lastEventId") last_event_query = param.value;
-    if (param.key == "channel") channels.push_back(param.value);
-  }
+  std::optional<UiTarget> target = parse_target(request.target);
+  if (!target) return respond(error_response(400, "malformed request target"));
 
-  if (path == "/") {
+  if (target->path == "/") {
     net::HttpResponse response;
     response.body = std::string(dashboard_page());
     response.headers = {{"Content-Type", "text/html; charset=utf-8"},
@@ -294,33 +208,31 @@ void UiService::handle(net::HttpRequest request, net::HttpRespond respond) {
       {"/api/methods", "list_methods"},
   }};
   const auto api = std::find_if(kApi.begin(), kApi.end(),
-                                [&](const auto& entry) { return entry.first == path; });
-  const bool known = api != kApi.end() || path == "/ws" || path == "/events";
-  if (!known) return respond(error_response(404, "no such page: " + path));
-  if (!authorized(request, query_token)) {
+                                [&](const auto& entry) { return entry.first == target->path; });
+  const bool known = api != kApi.end() || target->path == "/ws" || target->path == "/events";
+  if (!known) return respond(error_response(404, "no such page: " + target->path));
+  if (!token_matches(policy_, target->token, request.header("authorization"))) {
     spdlog::info("ui req {}: {} {}: 401 missing or wrong token (from {})", request.id,
-                 request.method, path, request.remote);
+                 request.method, target->path, request.remote);
     auto response = error_response(401, "a valid token is required (photonctl ui NAME shows the "
                                         "URL with it)");
     response.headers.emplace_back("WWW-Authenticate", "Bearer");
     return respond(std::move(response));
   }
   if (api != kApi.end()) return serve_api(api->second, std::move(respond));
-  if (path == "/ws") return respond(open_websocket(request));
+  if (target->path == "/ws") return respond(open_websocket(request));
   // A browser's EventSource sends Last-Event-ID when it reconnects; `lastEventId` is for clients
   // that cannot set headers.
-  std::optional<std::uint64_t> last_event_id;
-  std::string last_text = last_event_query;
+  std::string last_text = target->last_event_id;
   if (auto header = request.header("last-event-id")) last_text = std::string(*header);
+  std::optional<std::uint64_t> last_event_id;
   if (!last_text.empty()) {
-    std::uint64_t value = 0;
-    const auto [end, error] = std::from_chars(last_text.data(), last_text.data() + last_text.size(), value);
-    if (error != std::errc() || end != last_text.data() + last_text.size()) {
+    last_event_id = parse_event_id(last_text);
+    if (!last_event_id) {
       return respond(error_response(400, "Last-Event-ID must be an event id (a number)"));
     }
-    last_event_id = value;
   }
-  respond(open_event_stream(std::move(channels), last_event_id));
+  respond(open_event_stream(std::move(target->channels), last_event_id));
 }
 
 void UiService::serve_api(std::string_view request_type, net::HttpRespond respond) {

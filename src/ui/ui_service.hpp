@@ -8,6 +8,7 @@
 #include "net/http_server.hpp"
 #include "net/peer.hpp"
 #include "net/web_streams.hpp"
+#include "ui/ui_access.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -59,7 +60,7 @@ class UiService final : public net::HttpHandler {
             UiOptions options);
   ~UiService() override;
 
-  void set_port(std::uint16_t port) { port_ = port; }
+  void set_port(std::uint16_t port) { policy_.port = port; }
   // Keeps a published channel message for replay (see Dispatcher::set_message_tap).
   void record(std::uint64_t id, std::string_view channel, const SharedBytes& line);
   void handle(net::HttpRequest request, net::HttpRespond respond) override;
@@ -74,9 +75,6 @@ class UiService final : public net::HttpHandler {
  private:
   class ApiCall;
 
-  // Why the request may not be served at all (bad Host, foreign Origin), or nothing.
-  std::optional<net::HttpResponse> refusal(const net::HttpRequest& request) const;
-  bool authorized(const net::HttpRequest& request, std::string_view query_token) const;
   void serve_api(std::string_view request_type, net::HttpRespond respond);
   net::HttpResponse open_websocket(const net::HttpRequest& request);
   net::HttpResponse open_event_stream(std::vector<std::string> channels,
@@ -98,7 +96,7 @@ class UiService final : public net::HttpHandler {
   std::deque<RecentMessage> recent_;
   std::size_t recent_bytes_ = 0;
   std::uint64_t forgotten_up_to_ = 0;  // the id of the last message dropped from recent_
-  std::uint16_t port_ = 0;
+  AccessPolicy policy_;  // its port is 0 until set_port()
   std::uint64_t next_stream_request_ = 1;
 };
 

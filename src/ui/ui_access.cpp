@@ -1,0 +1,105 @@
+// The browser listener's access rules: Host and Origin names, the token, the request target.
+#include "ui/ui_access.hpp"
+
+#include <boost/url/parse.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+namespace photon::ui {
+namespace {
+
+std::string lower(std::string_view text) {
+  std::string result(text);
+  std::transform(result.begin(), result.end(), result.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return result;
+}
+
+bool is_loopback_name(std::string_view host) {
+  return host == "127.0.0.1" || host == "localhost" || host == "[::1]";
+}
+
+// Splits "name:port" / "[v6]:port" / "name" into the name and the port text (empty if none).
+std::pair<std::string_view, std::string_view> split_host(std::string_view host) {
+  if (host.starts_with('[')) {
+    const std::size_t close = host.find(']');
+    if (close == std::string_view::npos) return {host, {}};
+    std::string_view rest = host.substr(close + 1);
+    if (rest.starts_with(':')) rest.remove_prefix(1);
+    return {host.substr(0, close + 1), rest};
+  }
+  const std::size_t colon = host.rfind(':');
+  if (colon == std::string_view::npos) return {host, {}};
+  return {host.substr(0, colon), host.substr(colon + 1)};
+}
+
+bool same_secret(std::string_view given, std::string_view expected) {
+  if (given.size() != expected.size()) return false;
+  unsigned char difference = 0;
+  for (std::size_t i = 0; i < given.size(); ++i) {
+    difference |= static_cast<unsigned char>(given[i] ^ expected[i]);
+  }
+  return difference == 0;
+}
+
+}  // namespace
+
+std::optional<Refusal> check_host_and_origin(const AccessPolicy& policy,
+                                             std::optional<std::string_view> host,
+                                             std::optional<std::string_view> origin) {
+  const std::string port = std::to_string(policy.port);
+  if (!host) return Refusal{403, "a Host header is required"};
+  const std::string host_text = lower(*host);
+  const auto [name, host_port] = split_host(host_text);
+  if (!is_loopback_name(name) || (!host_port.empty() && host_port != port)) {
+    return Refusal{403, "host \"" + std::string(*host) +
+                            "\" is not this listener's loopback address (127.0.0.1, localhost or "
+                            "[::1] with port " + port + ")"};
+  }
+  if (!origin) return std::nullopt;
+  const std::string origin_text = lower(*origin);
+  const bool own = origin_text == "http://127.0.0.1:" + port ||
+                   origin_text == "http://localhost:" + port ||
+                   origin_text == "http://[::1]:" + port;
+  if (own || std::find(policy.allowed_origins.begin(), policy.allowed_origins.end(),
+                       origin_text) != policy.allowed_origins.end()) {
+    return std::nullopt;
+  }
+  return Refusal{403, "origin \"" + std::string(*origin) + "\" is not allowed (see --ui-allow-origin)"};
+}
+
+bool token_matches(const AccessPolicy& policy, std::string_view query_token,
+                   std::optional<std::string_view> authorization) {
+  if (policy.token.empty()) return false;
+  if (!query_token.empty() && same_secret(query_token, policy.token)) return true;
+  constexpr std::string_view kScheme = "bearer ";
+  if (!authorization || authorization->size() <= kScheme.size() ||
+      lower(authorization->substr(0, kScheme.size())) != kScheme) {
+    return false;
+  }
+  return same_secret(authorization->substr(kScheme.size()), policy.token);
+}
+
+std::optional<UiTarget> parse_target(std::string_view target) {
+  auto url = boost::urls::parse_origin_form(target);
+  if (!url) return std::nullopt;
+  UiTarget result;
+  result.path = url->path();
+  for (const auto& param : url->params()) {
+    if (param.key == "token") result.token = param.value;
+    if (param.key == "channel") result.channels.push_back(param.value);
+    if (param.key == "lastEventId") result.last_event_id = param.value;
+  }
+  return result;
+}
+
+std::optional<std::uint64_t> parse_event_id(std::string_view text) {
+  std::uint64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+}  // namespace photon::ui
