@@ -17,6 +17,7 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -137,7 +138,10 @@ std::optional<photon::daemon::UiSettings> ui_settings(const ServeFlags& flags) {
   }
   settings.port = static_cast<std::uint16_t>(port);
   for (const std::string& origin : flags.ui_allowed_origins) {
-    if (!(origin.starts_with("http://") || origin.starts_with("https://")) || origin.ends_with("/")) {
+    const bool printable = std::all_of(origin.begin(), origin.end(),
+                                       [](unsigned char c) { return c > 0x20 && c < 0x7f; });
+    if (!printable || !(origin.starts_with("http://") || origin.starts_with("https://")) ||
+        origin.ends_with("/")) {
       throw StartupError(kExitUsage, "--ui-allow-origin: \"" + origin +
                                          "\" is not an origin (scheme://host[:port], no path)");
     }

@@ -266,6 +266,31 @@ class ResponseSlot {
 
 }  // namespace
 
+std::string loggable_target(std::string_view target) {
+  const std::size_t query = target.find('?');
+  if (query == std::string_view::npos) return std::string(target);
+  std::string result(target.substr(0, query + 1));
+  std::string_view rest = target.substr(query + 1);
+  bool first = true;
+  while (true) {
+    const std::size_t end = rest.find('&');
+    const std::string_view parameter = rest.substr(0, end);
+    const std::string_view name = parameter.substr(0, parameter.find('='));
+    if (!first) result.push_back('&');
+    first = false;
+    const bool secret = beast::iequals(name, "token") || beast::iequals(name, "access_token") ||
+                        beast::iequals(name, "secret") || beast::iequals(name, "password");
+    if (secret && name.size() < parameter.size()) {
+      result.append(name).append("=redacted");
+    } else {
+      result.append(parameter);
+    }
+    if (end == std::string_view::npos) break;
+    rest.remove_prefix(end + 1);
+  }
+  return result;
+}
+
 std::optional<std::string_view> HttpRequest::header(std::string_view lower_name) const {
   for (const auto& [name, value] : headers) {
     if (name == lower_name) return std::string_view(value);
@@ -466,7 +491,7 @@ asio::awaitable<void> HttpConnection::send_error(unsigned status, std::string me
   if (method_.empty()) {
     spdlog::info("req {}: {} {} (from {})", request_id(), status, message, remote_);
   } else {
-    spdlog::info("req {}: {} {}: {} {} (from {})", request_id(), method_, target_, status, message,
+    spdlog::info("req {}: {} {}: {} {} (from {})", request_id(), method_, loggable_target(target_), status, message,
                  remote_);
   }
   const unsigned version = parser_ && parser_->is_header_done() ? parser_->get().version() : 11;
@@ -542,7 +567,7 @@ asio::awaitable<bool> HttpConnection::write_response(HttpResponse response, unsi
   if (closed_) co_return false;
   disarm();
   if (!method_.empty()) {
-    spdlog::debug("req {}: {} {} -> {} in {:.1f} ms (from {})", request_id(), method_, target_,
+    spdlog::debug("req {}: {} {} -> {} in {:.1f} ms (from {})", request_id(), method_, loggable_target(target_),
                   status, millis_since(started_), remote_);
   }
   if (ec) {
@@ -593,7 +618,7 @@ void HttpConnection::close() {
 }
 
 void HttpConnection::hand_over(std::function<void(tcp::socket, std::string)> take_over) {
-  spdlog::debug("req {}: {} {} taken over in {:.1f} ms (from {})", request_id(), method_, target_,
+  spdlog::debug("req {}: {} {} taken over in {:.1f} ms (from {})", request_id(), method_, loggable_target(target_),
                 millis_since(started_), remote_);
   std::string read_ahead = beast::buffers_to_string(buffer_.data());
   tcp::socket socket = std::move(socket_);

@@ -40,15 +40,15 @@ constexpr std::string_view kErrorPrefix = R"({"type":"error",)";
 // How much queued output one write of an event stream takes.
 constexpr std::size_t kEventWriteBytes = 64 * 1024;
 // The first bytes of an event stream: the response header (the body ends when the connection
-// does), then how long a browser waits before reconnecting.
+// does; the caller's extra header lines go between), then how long a browser waits before
+// reconnecting.
 constexpr std::string_view kEventStreamHead =
     "HTTP/1.1 200 OK\r\n"
     "Content-Type: text/event-stream; charset=utf-8\r\n"
     "Cache-Control: no-store\r\n"
     "X-Content-Type-Options: nosniff\r\n"
-    "Connection: close\r\n"
-    "\r\n"
-    "retry: 2000\n\n";
+    "Connection: close\r\n";
+constexpr std::string_view kEventStreamStart = "\r\nretry: 2000\n\n";
 constexpr std::string_view kKeepaliveComment = ": keepalive\n\n";
 
 std::string_view without_newline(std::string_view line) {
@@ -314,8 +314,8 @@ class EventStream final : public WebStream {
   EventStream(WebStreams& owner, tcp::socket socket)
       : WebStream(owner), socket_(std::move(socket)), keepalive_(owner.io_) {}
 
-  void start(const std::function<void(Peer&)>& subscribe) {
-    enqueue(std::string(kEventStreamHead));
+  void start(std::string_view extra_headers, const std::function<void(Peer&)>& subscribe) {
+    enqueue(std::string(kEventStreamHead).append(extra_headers).append(kEventStreamStart));
     open_in_handler();
     subscribe(*this);
     if (closed_) return;
@@ -430,11 +430,11 @@ void WebStreams::open_websocket(tcp::socket socket, http::request<http::string_b
   stream->start(std::move(upgrade));
 }
 
-void WebStreams::open_event_stream(tcp::socket socket,
+void WebStreams::open_event_stream(tcp::socket socket, std::string extra_headers,
                                    const std::function<void(Peer&)>& subscribe) {
   auto stream = std::make_shared<EventStream>(*this, std::move(socket));
   add(stream);
-  stream->start(subscribe);
+  stream->start(extra_headers, subscribe);
 }
 
 void WebStreams::add(std::shared_ptr<WebStream> stream) {

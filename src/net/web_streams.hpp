@@ -60,7 +60,8 @@ class WebStreams {
   // `subscribe` is called with it (the caller sends it the subscribe requests it stands for). Only
   // `channel_message` lines are written to the client, as events with an `id:` line; errors
   // become `photon-error` events; every other line (the subscribe replies) is dropped.
-  void open_event_stream(boost::asio::ip::tcp::socket socket,
+  // `extra_headers`: complete header lines ("Name: value\r\n") added to the response's (CORS).
+  void open_event_stream(boost::asio::ip::tcp::socket socket, std::string extra_headers,
                          const std::function<void(Peer&)>& subscribe);
 
   std::size_t count() const { return streams_.size(); }

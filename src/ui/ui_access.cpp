@@ -70,6 +70,16 @@ std::optional<Refusal> check_host_and_origin(const AccessPolicy& policy,
   return Refusal{403, "origin \"" + std::string(*origin) + "\" is not allowed (see --ui-allow-origin)"};
 }
 
+std::optional<std::string> cors_origin(const AccessPolicy& policy,
+                                       std::optional<std::string_view> origin) {
+  if (!origin) return std::nullopt;
+  const std::string origin_text = lower(*origin);
+  const auto found =
+      std::find(policy.allowed_origins.begin(), policy.allowed_origins.end(), origin_text);
+  if (found == policy.allowed_origins.end()) return std::nullopt;
+  return *found;
+}
+
 bool token_matches(const AccessPolicy& policy, std::string_view query_token,
                    std::optional<std::string_view> authorization) {
   if (policy.token.empty()) return false;

@@ -30,6 +30,12 @@ std::optional<Refusal> check_host_and_origin(const AccessPolicy& policy,
                                              std::optional<std::string_view> host,
                                              std::optional<std::string_view> origin);
 
+// The origin to name in Access-Control-Allow-Origin: the allowed entry (as configured) that a
+// request's Origin names, when that is not the listener's own (same-origin requests need no CORS).
+// Call after check_host_and_origin passed.
+std::optional<std::string> cors_origin(const AccessPolicy& policy,
+                                       std::optional<std::string_view> origin);
+
 // Whether `query_token` (from ?token=) or an `Authorization: Bearer` header carries the token.
 // The comparison takes the same time however much of a guess is right.
 bool token_matches(const AccessPolicy& policy, std::string_view query_token,

@@ -179,8 +179,27 @@ void UiService::handle(net::HttpRequest request, net::HttpRespond respond) {
   if (policy_.port == 0) return respond(error_response(503, "the listener is starting"));
   if (auto refusal = check_host_and_origin(policy_, request.header("host"), request.header("origin"))) {
     spdlog::info("ui req {}: {} {} refused: {} (from {})", request.id, request.method,
-                 request.target, refusal->message, request.remote);
+                 net::loggable_target(request.target), refusal->message, request.remote);
     return respond(error_response(refusal->status, refusal->message));
+  }
+  // A page of an origin given with --ui-allow-origin may read what it asks for (CORS); the
+  // listener's own page needs no such headers.
+  const std::optional<std::string> cors = cors_origin(policy_, request.header("origin"));
+  if (cors) {
+    respond = [respond = std::move(respond), origin = *cors](net::HttpResponse response) {
+      response.headers.emplace_back("Access-Control-Allow-Origin", origin);
+      response.headers.emplace_back("Vary", "Origin");
+      respond(std::move(response));
+    };
+  }
+  if (request.method == "OPTIONS" && cors) {
+    // The preflight of a fetch with an Authorization header; it carries no token itself.
+    net::HttpResponse response;
+    response.status = 204;
+    response.headers = {{"Access-Control-Allow-Methods", "GET, HEAD"},
+                        {"Access-Control-Allow-Headers", "Authorization, Last-Event-ID"},
+                        {"Access-Control-Max-Age", "600"}};
+    return respond(std::move(response));
   }
   if (request.method != "GET" && request.method != "HEAD") {
     auto response = error_response(405, "only GET is served here");
@@ -232,7 +251,9 @@ void UiService::handle(net::HttpRequest request, net::HttpRespond respond) {
       return respond(error_response(400, "Last-Event-ID must be an event id (a number)"));
     }
   }
-  respond(open_event_stream(std::move(target->channels), last_event_id));
+  std::string extra_headers;
+  if (cors) extra_headers = "Access-Control-Allow-Origin: " + *cors + "\r\nVary: Origin\r\n";
+  respond(open_event_stream(std::move(target->channels), last_event_id, std::move(extra_headers)));
 }
 
 void UiService::serve_api(std::string_view request_type, net::HttpRespond respond) {
@@ -298,7 +319,8 @@ void UiService::replay(net::Peer& peer, const std::vector<std::string>& channels
 }
 
 net::HttpResponse UiService::open_event_stream(std::vector<std::string> channels,
-                                               std::optional<std::uint64_t> last_event_id) {
+                                               std::optional<std::uint64_t> last_event_id,
+                                               std::string extra_headers) {
   if (channels.empty()) {
     return error_response(400, "name at least one channel: /events?channel=board:*");
   }
@@ -314,9 +336,10 @@ net::HttpResponse UiService::open_event_stream(std::vector<std::string> channels
   if (streams_.full()) return error_response(503, "too many open WebSockets and event streams");
   net::HttpResponse response;
   const std::uint64_t stream_number = next_stream_request_++;
-  response.take_over = [this, channels = std::move(channels), stream_number, last_event_id](
-                           asio::ip::tcp::socket socket, std::string) {
-    streams_.open_event_stream(std::move(socket), [&](net::Peer& peer) {
+  response.take_over = [this, channels = std::move(channels), stream_number, last_event_id,
+                        extra_headers = std::move(extra_headers)](asio::ip::tcp::socket socket,
+                                                                  std::string) mutable {
+    streams_.open_event_stream(std::move(socket), std::move(extra_headers), [&](net::Peer& peer) {
       // Kept messages first, then (subscribed in the same turn, so nothing falls between) the
       // live ones: no gap, no repeat.
       if (last_event_id) replay(peer, channels, *last_event_id);

@@ -78,7 +78,8 @@ class UiService final : public net::HttpHandler {
   void serve_api(std::string_view request_type, net::HttpRespond respond);
   net::HttpResponse open_websocket(const net::HttpRequest& request);
   net::HttpResponse open_event_stream(std::vector<std::string> channels,
-                                      std::optional<std::uint64_t> last_event_id);
+                                      std::optional<std::uint64_t> last_event_id,
+                                      std::string extra_headers);
   // Sends `peer` the kept messages after `last_event_id` on `channels`, oldest first.
   void replay(net::Peer& peer, const std::vector<std::string>& channels,
               std::uint64_t last_event_id) const;

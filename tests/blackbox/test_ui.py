@@ -35,12 +35,12 @@ def close_code(conn):
 
 
 class UiTest(BlackboxTest):
-    def serve(self, *args, name="t"):
+    def serve(self, *args, name="t", log_level="warn"):
         photon_dir = self.make_dir()
         manifest = os.path.join(photon_dir, "photon.toml")
         with open(manifest, "w") as f:
             f.write(MANIFEST)
-        d = self.daemon(name, args=["--manifest", manifest, "--ui-port", "0", "--log-level", "warn", *args],
+        d = self.daemon(name, args=["--manifest", manifest, "--ui-port", "0", "--log-level", log_level, *args],
                         photon_dir=photon_dir)
         with open(self.ui_file(d)) as f:
             self.ui = json.load(f)
@@ -203,6 +203,47 @@ class UiTest(BlackboxTest):
         self.assertEqual(self.ws_call(conn, {"type": "ping", "id": "p"}), {"type": "pong", "id": "p"})
         with d.client() as c:
             self.assertEqual(c.status()["counters"]["connectionsRefused"], 0)
+
+    def test_allowed_origins_may_read_answers_through_cors(self):
+        self.serve("--ui-allow-origin", "http://localhost:5173")
+        allowed = {"Origin": "http://localhost:5173"}
+        response, body = self.get("/api/status", {**allowed, "Access-Control-Request-Method": "GET",
+                                                  "Access-Control-Request-Headers": "authorization"},
+                                  method="OPTIONS")
+        self.assertEqual(response.status, 204, body)
+        self.assertEqual(response.getheader("Access-Control-Allow-Origin"), "http://localhost:5173")
+        self.assertIn("Authorization", response.getheader("Access-Control-Allow-Headers"))
+        response, _ = self.get("/api/status", {**allowed, "Authorization": "Bearer " + self.token})
+        self.assertEqual(response.status, 200)
+        self.assertEqual(response.getheader("Access-Control-Allow-Origin"), "http://localhost:5173")
+        self.assertEqual(response.getheader("Vary"), "Origin")
+        # The listener's own page needs no CORS, and other origins get none.
+        response, _ = self.get("/api/status", {"Origin": f"http://127.0.0.1:{self.port}",
+                                               "Authorization": "Bearer " + self.token})
+        self.assertIsNone(response.getheader("Access-Control-Allow-Origin"))
+        response, _ = self.get("/api/status", {"Origin": "http://evil.example"}, method="OPTIONS")
+        self.assertEqual(response.status, 403)
+        response, _ = self.get("/api/status", method="OPTIONS")
+        self.assertEqual(response.status, 405)
+        s = self.events(f"channel=x&token={self.token}", headers="Origin: http://localhost:5173\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += s.recv(4096)
+        self.assertIn(b"Access-Control-Allow-Origin: http://localhost:5173\r\n", head)
+
+    def test_tokens_in_request_targets_never_reach_the_log(self):
+        d = self.serve(log_level="debug")
+        self.get(f"/api/status?token={self.token}", {"Host": "evil.example"})
+        self.get(f"/api/status?token={self.token}", {"Origin": "http://evil.example"})
+        self.get(f"/api/status?a=1&token={self.token}")
+        self.ws().close()
+        s = self.events(f"channel=x&token={self.token}")
+        s.close()
+        d.stop()
+        with open(d.log_path) as f:
+            log = f.read()
+        self.assertIn("token=redacted", log)
+        self.assertNotIn(self.token, log)
 
     def test_a_websocket_without_the_token_is_refused(self):
         self.serve()
