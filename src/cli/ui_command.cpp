@@ -9,11 +9,14 @@
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <optional>
 #include <iostream>
 #include <sstream>
 
@@ -42,6 +45,25 @@ std::string opener() {
   if (std::getenv("DISPLAY") == nullptr && std::getenv("WAYLAND_DISPLAY") == nullptr) return {};
   if (::access("/usr/bin/xdg-open", X_OK) == 0) return "/usr/bin/xdg-open";
   return {};
+}
+
+// Writes a page that forwards to `address` (0600, in the private daemons/ directory) and returns
+// its file:// URL, or nothing when it cannot be written.
+std::optional<std::string> write_redirect(const std::filesystem::path& file, const std::string& address) {
+  // `address` is http://127.0.0.1:PORT/#token=HEX: nothing in it needs escaping in HTML or JS.
+  const std::string page =
+      "<!doctype html>\n<meta charset=\"utf-8\">\n<meta name=\"referrer\" content=\"no-referrer\">\n"
+      "<title>photond dashboard</title>\n"
+      "<meta http-equiv=\"refresh\" content=\"0;url=" + address + "\">\n"
+      "<script>location.replace(\"" + address + "\")</script>\n"
+      "<p><a href=\"" + address + "\">Open the dashboard</a></p>\n";
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return std::nullopt;
+  ::fchmod(fd, 0600);  // an existing file keeps its mode through O_TRUNC
+  const bool written = ::write(fd, page.data(), page.size()) == static_cast<ssize_t>(page.size());
+  ::close(fd);
+  if (!written) return std::nullopt;
+  return "file://" + std::filesystem::absolute(file).string();
 }
 
 // Starts `program URL` without waiting for the browser; true when it started.
@@ -79,7 +101,9 @@ UiCommand::UiCommand(CLI::App& app) {
       "URL carries the daemon's token after '#', which browsers do not send to servers or keep\n"
       "in Referer headers; the page keeps it for the tab only. Anyone with the URL can use the\n"
       "daemon as you can: do not share it. The browser is opened with $BROWSER, else xdg-open\n"
-      "when a desktop session is there; otherwise the URL is only printed.\n"
+      "when a desktop session is there, on a private page ($PHOTON_DIR/daemons/NAME.ui.html)\n"
+      "that forwards to the URL, so that the token is not on a command line other users can\n"
+      "read; otherwise the URL is only printed.\n"
       "Exit status: 0 ok, 1 no UI listener, 2 usage, 3 daemon not running.");
 }
 
@@ -120,7 +144,12 @@ int UiCommand::run(bool as_json) const {
   const std::string address = url + "#token=" + text_of(saved.get_object(), "token");
   bool opened = false;
   if (!print_only_) {
-    if (const std::string program = opener(); !program.empty()) opened = open_in_browser(program, address);
+    if (const std::string program = opener(); !program.empty()) {
+      // Not the address itself: the browser's arguments are readable by every local user.
+      if (auto page = write_redirect(photon::photon_paths(name_).ui_redirect_file, address)) {
+        opened = open_in_browser(program, *page);
+      }
+    }
   }
   if (as_json) {
     std::cout << json::serialize(json::object{{"url", address}, {"opened", opened}}) << "\n";

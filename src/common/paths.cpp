@@ -49,6 +49,7 @@ PhotonPaths photon_paths(std::string_view name) {
   paths.token_file = paths.daemons_dir / (base + ".tokens");
   paths.job_db = paths.daemons_dir / (base + ".db");
   paths.ui_file = paths.daemons_dir / (base + ".ui");
+  paths.ui_redirect_file = paths.daemons_dir / (base + ".ui.html");
   return paths;
 }
 

@@ -19,6 +19,9 @@ struct PhotonPaths {
   std::filesystem::path token_file;  // fencing-token high-water mark
   std::filesystem::path job_db;      // cron jobs and their runs (SQLite)
   std::filesystem::path ui_file;     // the browser listener's URL and token (0600, while it runs)
+  // A page that forwards to the dashboard with its token, for `photonctl ui` to open: a browser's
+  // command line is visible to every local user, a file name is not a secret.
+  std::filesystem::path ui_redirect_file;
 };
 
 // Returns an empty optional when `name` is a valid photon name ([A-Za-z0-9][A-Za-z0-9._-]{0,63}),

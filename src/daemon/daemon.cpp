@@ -145,6 +145,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   // daemon that died is removed when this one has no listener.
   void listen_ui() {
     std::error_code ignored;
+    std::filesystem::remove(paths_.ui_redirect_file, ignored);  // names an old token
     if (!ui_http_) {
       std::filesystem::remove(paths_.ui_file, ignored);
       return;
@@ -173,7 +174,9 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
 
   void remove_ui_file() {
     std::error_code ignored;
-    if (ui_http_) std::filesystem::remove(paths_.ui_file, ignored);
+    if (!ui_http_) return;
+    std::filesystem::remove(paths_.ui_file, ignored);
+    std::filesystem::remove(paths_.ui_redirect_file, ignored);
   }
 
   // net::HttpHandler: one HTTP request to the webhook endpoint.

@@ -46,6 +46,7 @@ constexpr std::string_view kTooManyConnections = "too many connections (limit %)
 constexpr std::string_view kHandlerFailed = "internal error while handling the request";
 constexpr std::string_view kNotAnswered = "internal error: the request was not answered";
 constexpr std::string_view kInvalidResponse = "internal error: invalid response";
+constexpr std::string_view kShuttingDown = "the daemon is shutting down";
 }  // namespace messages
 
 constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
@@ -142,6 +143,14 @@ http::response<http::string_body> to_message(HttpResponse response, unsigned ver
     message.set(http::field::connection, "keep-alive");
   }
   return message;
+}
+
+// The value of a hexadecimal digit, or -1.
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  const char lower = static_cast<char>(c | 0x20);
+  if (lower >= 'a' && lower <= 'f') return lower - 'a' + 10;
+  return -1;
 }
 
 double millis_since(SteadyClock::time_point start) {
@@ -278,8 +287,19 @@ std::string loggable_target(std::string_view target) {
     const std::string_view name = parameter.substr(0, parameter.find('='));
     if (!first) result.push_back('&');
     first = false;
-    const bool secret = beast::iequals(name, "token") || beast::iequals(name, "access_token") ||
-                        beast::iequals(name, "secret") || beast::iequals(name, "password");
+    // Compared decoded, as the handler reads them ("%74oken" is "token").
+    std::string decoded;
+    for (std::size_t i = 0; i < name.size(); ++i) {
+      if (name[i] == '%' && i + 2 < name.size() && hex_value(name[i + 1]) >= 0 &&
+          hex_value(name[i + 2]) >= 0) {
+        decoded.push_back(static_cast<char>(hex_value(name[i + 1]) * 16 + hex_value(name[i + 2])));
+        i += 2;
+      } else {
+        decoded.push_back(name[i] == '+' ? ' ' : name[i]);
+      }
+    }
+    const bool secret = beast::iequals(decoded, "token") || beast::iequals(decoded, "access_token") ||
+                        beast::iequals(decoded, "secret") || beast::iequals(decoded, "password");
     if (secret && name.size() < parameter.size()) {
       result.append(name).append("=redacted");
     } else {
@@ -370,8 +390,12 @@ asio::awaitable<void> HttpConnection::serve() {
     std::optional<HttpResponse> response = co_await handle_request();
     if (!response) co_return;  // closed meanwhile
     if (response->take_over) {
-      hand_over(std::move(response->take_over));
-      co_return;
+      if (!server_stopping()) {
+        hand_over(std::move(response->take_over));
+        co_return;
+      }
+      // Shutting down: a stream opened now would outlive the streams' own shutdown.
+      response = error_response(503, messages::kShuttingDown);
     }
     const bool last = !keep_alive || response->close || server_stopping();
     if (!co_await write_response(std::move(*response), version, head, !last)) co_return;

@@ -12,8 +12,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
-#include <boost/json/parse.hpp>
-#include <boost/json/value.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -35,8 +33,10 @@ using boost::system::error_code;
 
 namespace {
 
-constexpr std::string_view kChannelMessagePrefix = R"({"type":"channel_message",)";
+// The lines an event stream turns into events, by how protocol/reply.cpp writes them.
+constexpr std::string_view kChannelMessagePrefix = R"({"type":"channel_message","id":"ch_)";
 constexpr std::string_view kErrorPrefix = R"({"type":"error",)";
+constexpr std::string_view kGapPrefix = R"({"type":"events_gap",)";
 // How much queued output one write of an event stream takes.
 constexpr std::size_t kEventWriteBytes = 64 * 1024;
 // The first bytes of an event stream: the response header (the body ends when the connection
@@ -50,6 +50,8 @@ constexpr std::string_view kEventStreamHead =
     "Connection: close\r\n";
 constexpr std::string_view kEventStreamStart = "\r\nretry: 2000\n\n";
 constexpr std::string_view kKeepaliveComment = ": keepalive\n\n";
+// A WebSocket's read buffer that grew past this gives its memory back after the message.
+constexpr std::size_t kKeptReadBytes = 64 * 1024;
 
 std::string_view without_newline(std::string_view line) {
   if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
@@ -84,6 +86,7 @@ class WebStream : public Peer, public std::enable_shared_from_this<WebStream> {
     closed_ = true;
     if (opened_) owner_.handler_.on_close(*this);
     close_transport();
+    if (soft_limit_timer_) soft_limit_timer_->cancel();
     output_ = OutputQueue(owner_.limits_.output, owner_.clock_);
     on_closed();
     owner_.remove(this);
@@ -181,12 +184,7 @@ class WebSocketStream final : public WebStream {
       : WebStream(owner), ws_(std::move(socket)), reading_resumed_(owner.io_) {}
 
   void start(http::request<http::string_body> upgrade) {
-    auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
-    // Beast pings after half the idle timeout and closes when nothing came back by its end (the
-    // server's suggested settings leave pings off, so a vanished browser would stay 5 minutes).
-    timeouts.idle_timeout = owner_.limits_.keepalive * 2;
-    timeouts.keep_alive_pings = true;
-    ws_.set_option(timeouts);
+    set_idle_timeout(true);
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& response) { response.set(http::field::server, "photond"); }));
     ws_.read_message_max(owner_.limits_.max_message_bytes);
@@ -266,8 +264,12 @@ class WebSocketStream final : public WebStream {
     while (!closed_ && !closing_) {
       if (output_.bytes() > owner_.limits_.pause_reading_bytes) {
         // The client is not reading its replies: stop reading its requests until it catches up.
+        // Without a read, Beast's idle timer would close it after the ping timeout; a slow
+        // reader is the output bounds' to judge, so the idle timeout waits meanwhile.
+        set_idle_timeout(false);
         reading_resumed_.expires_at(asio::steady_timer::time_point::max());
         co_await reading_resumed_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        set_idle_timeout(true);
         continue;
       }
       co_await ws_.async_read(buffer, asio::redirect_error(asio::use_awaitable, ec));
@@ -298,7 +300,19 @@ class WebSocketStream final : public WebStream {
         }
       }
       buffer.consume(buffer.size());
+      // One large request must not pin its buffer for the WebSocket's life.
+      if (buffer.capacity() > kKeptReadBytes) buffer.shrink_to_fit();
     }
+  }
+
+  void set_idle_timeout(bool on) {
+    auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+    // Beast pings after half the idle timeout and closes when nothing came back by its end (the
+    // server's suggested settings leave pings off, so a vanished browser would stay 5 minutes).
+    timeouts.idle_timeout = on ? std::chrono::steady_clock::duration(owner_.limits_.keepalive * 2)
+                               : websocket::stream_base::none();
+    timeouts.keep_alive_pings = on;
+    ws_.set_option(timeouts);
   }
 
   websocket::stream<tcp::socket> ws_;
@@ -331,22 +345,22 @@ class EventStream final : public WebStream {
   void enqueue_line(std::string_view line) override {
     line = without_newline(line);
     if (line.starts_with(kChannelMessagePrefix)) {
-      // The id is the daemon's message id without its "ch_" prefix: increasing, so a client can
-      // tell the order and its last message from the `id:` line.
-      std::string event = "id: ";
-      boost::system::error_code ec;
-      const boost::json::value message = boost::json::parse(line, ec);
-      if (!ec && message.is_object()) {
-        if (const auto* id = message.as_object().if_contains("id"); id && id->is_string()) {
-          std::string_view text = id->get_string();
-          if (text.starts_with("ch_")) text.remove_prefix(3);
-          event.append(text);
-        }
-      }
-      event.append("\ndata: ").append(line).append("\n\n");
+      // The id is the daemon's message id without its "ch_" prefix: increasing, so a browser
+      // reconnecting with it gets what it missed. Read off the line, which starts with it.
+      const std::string_view digits = line.substr(kChannelMessagePrefix.size());
+      const std::string_view id = digits.substr(0, digits.find('"'));
+      std::string event;
+      event.reserve(line.size() + id.size() + 16);
+      if (!id.empty()) event.append("id: ").append(id).append("\n");
+      event.append("data: ").append(line).append("\n\n");
       enqueue(std::move(event));
+    } else if (line.starts_with(kGapPrefix)) {
+      enqueue(std::string("event: photon-gap\ndata: ").append(line).append("\n\n"));
     } else if (line.starts_with(kErrorPrefix)) {
+      // Only a refused subscribe sends an event stream an error: a stream that cannot receive
+      // what it asked for ends (the browser reconnects after `retry`).
       enqueue(std::string("event: photon-error\ndata: ").append(line).append("\n\n"));
+      close_after_flush();
     }
   }
 
@@ -440,6 +454,11 @@ void WebStreams::open_event_stream(tcp::socket socket, std::string extra_headers
 void WebStreams::add(std::shared_ptr<WebStream> stream) {
   WebStream* raw = stream.get();
   streams_.emplace(raw, std::move(stream));
+  // Shutting down: it goes at once (the caller refuses new streams before, this is the backstop
+  // for one whose request was already being answered).
+  if (closing_all_) asio::post(io_, [this, raw] {
+    if (auto found = streams_.find(raw); found != streams_.end()) found->second->close();
+  });
 }
 
 void WebStreams::remove(WebStream* stream) {

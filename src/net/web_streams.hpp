@@ -66,6 +66,7 @@ class WebStreams {
 
   std::size_t count() const { return streams_.size(); }
   bool full() const { return streams_.size() >= limits_.max_streams; }
+  bool closing() const { return closing_all_; }
   std::uint64_t dropped_slow_consumers() const { return dropped_slow_consumers_; }
 
   // Shutdown: WebSockets get a close frame (1001 going away), event streams end; whatever has not

@@ -29,6 +29,7 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::string_view kApiRequestId = "api";
+constexpr std::size_t kMaxReplyDepth = 4096;
 
 // For the page: scripts and styles are inline (the page is one file), everything it loads comes
 // from the daemon itself, and nothing may frame it.
@@ -122,8 +123,16 @@ class UiService::ApiCall final : public net::Peer, public std::enable_shared_fro
   void receive(std::string_view line) {
     if (answered_) return;
     boost::system::error_code ec;
-    json::value reply = json::parse(line, ec);
-    if (ec || !reply.is_object()) return;
+    // The daemon's own replies nest as deep as what clients stored (job arguments, say): Boost's
+    // default depth (32) is below the request limit.
+    json::parse_options options;
+    options.max_depth = kMaxReplyDepth;
+    json::value reply = json::parse(line, ec, {}, options);
+    if (ec || !reply.is_object()) {
+      answer(error_response(500, "the daemon's reply could not be read"));
+      if (!in_dispatch_) asio::post(service_.io_, [self = shared_from_this()] { self->end(); });
+      return;
+    }
     const json::object& object = reply.as_object();
     const json::value* id = object.if_contains("id");
     if (!id || !id->is_string() || id->get_string() != kApiRequestId) return;
@@ -260,6 +269,12 @@ void UiService::serve_api(std::string_view request_type, net::HttpRespond respon
   std::make_shared<ApiCall>(*this, std::move(respond))->start(request_type);
 }
 
+std::optional<net::HttpResponse> UiService::stream_refusal() const {
+  if (streams_.closing()) return error_response(503, "the daemon is shutting down");
+  if (streams_.full()) return error_response(503, "too many open WebSockets and event streams");
+  return std::nullopt;
+}
+
 net::HttpResponse UiService::open_websocket(const net::HttpRequest& request) {
   http::request<http::string_body> upgrade;
   upgrade.method_string(request.method);
@@ -271,7 +286,7 @@ net::HttpResponse UiService::open_websocket(const net::HttpRequest& request) {
     response.headers.emplace_back("Upgrade", "websocket");
     return response;
   }
-  if (streams_.full()) return error_response(503, "too many open WebSockets and event streams");
+  if (auto refusal = stream_refusal()) return *refusal;
   net::HttpResponse response;
   response.take_over = [this, upgrade = std::move(upgrade)](asio::ip::tcp::socket socket,
                                                            std::string read_ahead) mutable {
@@ -299,10 +314,14 @@ void UiService::record(std::uint64_t id, std::string_view channel, const SharedB
 void UiService::replay(net::Peer& peer, const std::vector<std::string>& channels,
                        std::uint64_t last_event_id) const {
   if (last_event_id < forgotten_up_to_) {
-    peer.send(protocol::error_line(
-        "events", "messages after event " + std::to_string(last_event_id) +
-                      " may have been missed: the daemon keeps the last " +
-                      std::to_string(options_.replay_messages) + " for reconnecting streams"));
+    peer.send(json::serialize(json::object{
+                  {"type", "events_gap"},
+                  {"lastEventId", last_event_id},
+                  {"message", "messages after event " + std::to_string(last_event_id) +
+                                  " may have been missed: the daemon keeps the last " +
+                                  std::to_string(options_.replay_messages) +
+                                  " for reconnecting streams"}}) +
+              "\n");
   }
   const auto matches = [&](std::string_view channel) {
     return std::any_of(channels.begin(), channels.end(), [&](std::string_view pattern) {
@@ -328,12 +347,15 @@ net::HttpResponse UiService::open_event_stream(std::vector<std::string> channels
     return error_response(400, "at most " + std::to_string(options_.max_event_channels) +
                                    " channels per event stream");
   }
+  // The same channel twice is one subscription (a second subscribe would be refused).
+  std::sort(channels.begin(), channels.end());
+  channels.erase(std::unique(channels.begin(), channels.end()), channels.end());
   for (const std::string& channel : channels) {
     if (auto problem = protocol::channel_name_error(channel, true)) {
       return error_response(400, "channel \"" + channel + "\": " + *problem);
     }
   }
-  if (streams_.full()) return error_response(503, "too many open WebSockets and event streams");
+  if (auto refusal = stream_refusal()) return *refusal;
   net::HttpResponse response;
   const std::uint64_t stream_number = next_stream_request_++;
   response.take_over = [this, channels = std::move(channels), stream_number, last_event_id,

@@ -76,6 +76,8 @@ class UiService final : public net::HttpHandler {
   class ApiCall;
 
   void serve_api(std::string_view request_type, net::HttpRespond respond);
+  // 503 while shutting down or when the streams are at their limit, else nothing.
+  std::optional<net::HttpResponse> stream_refusal() const;
   net::HttpResponse open_websocket(const net::HttpRequest& request);
   net::HttpResponse open_event_stream(std::vector<std::string> channels,
                                       std::optional<std::uint64_t> last_event_id,

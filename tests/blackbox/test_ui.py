@@ -410,9 +410,44 @@ class UiTest(BlackboxTest):
                 pass
         s = self.events(f"channel=x&token={self.token}", headers="Last-Event-ID: 1\r\n")
         events = self.read_events(s, 1025)
-        self.assertEqual(events[0][1], "photon-error")
-        self.assertIn("may have been missed", events[0][2]["error"])
+        self.assertEqual(events[0][1], "photon-gap")
+        self.assertEqual(events[0][2]["lastEventId"], 1)
+        self.assertIn("may have been missed", events[0][2]["message"])
         self.assertEqual([e[2]["message"] for e in events[1:]], list(range(1100 - 1024, 1100)))
+
+    def test_deeply_nested_messages_keep_their_event_id(self):
+        d = self.serve()
+        s = self.events(f"channel=x&token={self.token}")
+        nested = 1
+        for _ in range(60):
+            nested = {"a": nested}
+        with d.client() as tool:
+            wait_until(lambda: ("x", 1) in subscriber_counts(tool.status()), message="the stream subscribed")
+            tool.publish("x", nested)
+        [(event_id, kind, data)] = self.read_events(s, 1)
+        self.assertEqual(event_id, data["id"].removeprefix("ch_"))
+        self.assertEqual(data["message"], nested)
+
+    def test_a_refused_subscription_ends_the_event_stream_and_repeats_are_one(self):
+        d = self.serve("--max-total-subscriptions", "2")
+        first = self.events(f"channel=a&channel=a&channel=b&token={self.token}")
+        with d.client() as tool:
+            wait_until(lambda: tool.status()["channelCount"] == 2, message="a and b subscribed once each")
+        second = self.events(f"channel=c&token={self.token}")
+        [(_, kind, data)] = self.read_events(second, 1)
+        self.assertEqual(kind, "photon-error")
+        self.assertIn("subscriptions", data["error"])
+        second.settimeout(TIMEOUT)
+        rest = self._event_buffers.get(second, b"")
+        while True:
+            chunk = second.recv(4096)
+            if not chunk:
+                break
+            rest += chunk
+        self.assertEqual(rest, b"")  # nothing after the error: the stream ended
+        with d.client() as tool:
+            tool.publish("a", {"n": 1})
+        self.assertEqual(self.read_events(first, 1)[0][2]["message"], {"n": 1})
 
     def test_events_are_refused_without_token_or_with_bad_channels(self):
         self.serve()
@@ -484,6 +519,26 @@ class UiTest(BlackboxTest):
         self.assertIn("--ui-port", result.stderr)
         result = ctl(plain.photon_dir, "ui", "absent")
         self.assertEqual(result.returncode, 3)
+
+    def test_photonctl_ui_opens_a_private_page_not_a_url_on_the_command_line(self):
+        d = self.serve()
+        recorder = os.path.join(d.photon_dir, "browser.sh")
+        with open(recorder, "w") as f:
+            f.write('#!/bin/sh\nprintf "%s" "$*" > "$(dirname "$0")/browser.args"\n')
+        os.chmod(recorder, 0o700)
+        result = ctl(d.photon_dir, "--json", "ui", "t", env={"BROWSER": recorder})
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertTrue(json.loads(result.stdout)["opened"])
+        with open(os.path.join(d.photon_dir, "browser.args")) as f:
+            args = f.read()
+        page = os.path.join(d.photon_dir, "daemons", "t.ui.html")
+        self.assertEqual(args, "file://" + page)
+        self.assertNotIn(self.token, args)
+        self.assertEqual(stat.S_IMODE(os.stat(page).st_mode), 0o600)
+        with open(page) as f:
+            self.assertIn(f'{self.ui["url"]}#token={self.token}', f.read())
+        d.stop()
+        self.assertFalse(os.path.exists(page))
 
     def test_the_environment_turns_the_listener_on(self):
         d = self.daemon("t", env={"PHOTON_UI_PORT": "0"})
