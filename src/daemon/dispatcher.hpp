@@ -3,11 +3,13 @@
 // one handler.
 #pragma once
 
+#include "broker/broker.hpp"
 #include "common/clock.hpp"
 #include "core/channel_registry.hpp"
 #include "core/lock_table.hpp"
 #include "core/method_host.hpp"
 #include "core/scheduler.hpp"
+#include "daemon/shared_locks.hpp"
 #include "net/peer.hpp"
 #include "protocol/request.hpp"
 
@@ -17,6 +19,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <unordered_map>
 
 namespace photon::daemon {
 
@@ -60,7 +63,8 @@ struct DispatcherOptions {
 // Invariants: every open peer has a Session context; a Session's subscriptions are removed from
 // the registry before the Session is destroyed.
 // Thread rule: the event loop thread only.
-class Dispatcher final : public net::PeerHandler, private core::JobPublisher {
+class Dispatcher final : public net::PeerHandler, private core::JobPublisher,
+                         private broker::BrokerListener {
  public:
   // `tokens`, `methods` and `jobs` must outlive the dispatcher. `methods` may be null (a photon
   // with no methods: `command` is refused); `jobs` may be null (jobs are then kept in memory only).
@@ -85,6 +89,9 @@ class Dispatcher final : public net::PeerHandler, private core::JobPublisher {
   core::Scheduler& scheduler() { return scheduler_; }
   // Where job events, webhook events and their methods' channel emits are published.
   core::JobPublisher& publisher() { return *this; }
+  // Joins this daemon to the other daemons of its photon (before any connection opens): publishes
+  // are forwarded, locks and job history are the broker's. `broker` must outlive the dispatcher.
+  void set_broker(broker::Broker& broker);
 
  private:
   class Session;
@@ -119,6 +126,10 @@ class Dispatcher final : public net::PeerHandler, private core::JobPublisher {
   void handle_run_job(Session& session, const protocol::Request& request);
   // JobPublisher: job events and jobs' channel emits, to every subscriber.
   void publish(const std::string& channel, const boost::json::value& message) override;
+  // BrokerListener: what the other daemons of the photon did.
+  void remote_message(std::string_view channel, const boost::json::value& message) override;
+  void lock_released(std::string_view name) override;
+  void shared_state_changed() override;
   // Tells the daemon when the lock table, a prompt or a job next needs on_timer().
   void reschedule();
   // Publishes `message` on `channel` to every matching subscriber but `exclude` (may be null);
@@ -156,6 +167,10 @@ class Dispatcher final : public net::PeerHandler, private core::JobPublisher {
   };
   MemoryOnlyJobs memory_only_jobs_;
   core::Scheduler scheduler_;
+  // With a broker: its locks replace locks_, and sessions are found by id for its late answers.
+  broker::Broker* broker_ = nullptr;
+  std::unique_ptr<SharedLocks> shared_locks_;
+  std::unordered_map<core::ConnectionId, Session*> sessions_;
   // Calls hold a weak reference: a method still running in its host when the dispatcher is gone
   // (daemon teardown) then reports to nobody.
   std::shared_ptr<Dispatcher*> self_ = std::make_shared<Dispatcher*>(this);
