@@ -63,9 +63,14 @@ std::variant<RedisUrl, std::string> parse_redis_url(std::string_view text) {
   result.host = url.host_address();
   if (result.host.empty()) return "broker URL: no host" + usage;
   if (url.has_port()) {
-    const auto port = url.port_number();
-    if (port == 0) return "broker URL: the port must be a number from 1 to 65535" + usage;
-    result.port = port;
+    // port_number() wraps above 65535; the text is checked instead.
+    const std::string_view text_port = url.port();
+    unsigned port = 0;
+    auto [end, error] = std::from_chars(text_port.data(), text_port.data() + text_port.size(), port);
+    if (error != std::errc() || end != text_port.data() + text_port.size() || port == 0 || port > 65535) {
+      return "broker URL: the port must be a number from 1 to 65535" + usage;
+    }
+    result.port = static_cast<std::uint16_t>(port);
   }
   std::string_view path = url.encoded_path();
   if (!path.empty() && path != "/") {
