@@ -267,11 +267,14 @@ void RedisBroker::forward(std::string_view channel, const boost::json::value& me
     ++dropped_;
     return;
   }
-  json::object envelope{{"o", instance_id_}, {"m", message}};
+  // {"o":ORIGIN,"m":MESSAGE}, written by hand: the message is not copied into an envelope object.
+  std::string envelope = "{\"o\":\"" + instance_id_ + "\",\"m\":";
+  envelope += json::serialize(message);
+  envelope += '}';
   ++forwarded_;
   std::string key = prefix_ + "ch:";
   key.append(channel);
-  commands_->command({"PUBLISH", std::move(key), json::serialize(envelope)},
+  commands_->command({"PUBLISH", std::move(key), std::move(envelope)},
                      [this](const redisReply* reply, const std::string&) {
                        if (reply == nullptr || reply->type == REDIS_REPLY_ERROR) ++dropped_;
                      });

@@ -157,7 +157,9 @@ void RedisConnection::arm_read() {
   if (reading_ || ac_ == nullptr) return;
   reading_ = true;
   descriptor_.async_wait(asio::posix::stream_descriptor::wait_read,
-                         [this, generation = generation_](boost::system::error_code ec) {
+                         [this, alive = std::weak_ptr<RedisConnection*>(self_),
+                          generation = generation_](boost::system::error_code ec) {
+                           if (alive.expired()) return;
                            reading_ = false;
                            if (ec || generation != generation_ || ac_ == nullptr) return;
                            redisAsyncHandleRead(ac_);  // may free the context
@@ -169,7 +171,9 @@ void RedisConnection::arm_write() {
   if (writing_ || ac_ == nullptr) return;
   writing_ = true;
   descriptor_.async_wait(asio::posix::stream_descriptor::wait_write,
-                         [this, generation = generation_](boost::system::error_code ec) {
+                         [this, alive = std::weak_ptr<RedisConnection*>(self_),
+                          generation = generation_](boost::system::error_code ec) {
+                           if (alive.expired()) return;
                            writing_ = false;
                            if (ec || generation != generation_ || ac_ == nullptr) return;
                            redisAsyncHandleWrite(ac_);  // connects, writes; may free the context
