@@ -271,12 +271,15 @@ void RedisBroker::forward(std::string_view channel, const boost::json::value& me
   std::string envelope = "{\"o\":\"" + instance_id_ + "\",\"m\":";
   envelope += json::serialize(message);
   envelope += '}';
-  ++forwarded_;
   std::string key = prefix_ + "ch:";
   key.append(channel);
   commands_->command({"PUBLISH", std::move(key), std::move(envelope)},
                      [this](const redisReply* reply, const std::string&) {
-                       if (reply == nullptr || reply->type == REDIS_REPLY_ERROR) ++dropped_;
+                       if (reply == nullptr || reply->type == REDIS_REPLY_ERROR) {
+                         ++dropped_;
+                       } else {
+                         ++forwarded_;
+                       }
                      });
 }
 
@@ -285,7 +288,11 @@ void RedisBroker::on_message(std::string_view channel, std::string_view payload)
   const std::string_view rest = channel.substr(prefix_.size());
   if (rest.starts_with("ch:")) {
     boost::system::error_code ec;
-    json::value envelope = json::parse(payload, ec);
+    // As deep as any daemon may accept (--max-json-depth goes up to 10000); the parser does not
+    // recurse.
+    json::parse_options options;
+    options.max_depth = 10'000;
+    json::value envelope = json::parse(payload, ec, {}, options);
     if (ec || !envelope.is_object()) return;
     const json::value* origin = envelope.get_object().if_contains("o");
     const json::value* message = envelope.get_object().if_contains("m");

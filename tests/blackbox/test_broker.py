@@ -111,6 +111,12 @@ class ChannelsAcrossDaemons(BrokerTest):
         self.assertEqual(local.next_message()["message"], "from-b")
         self.assertEqual(pub.next_message()["message"], "from-b")
         local.assert_silent(0.3)
+        # Nesting as deep as the daemon accepts from a client crosses too.
+        deep = "x"
+        for _ in range(60):
+            deep = [deep]
+        b_pub.publish("board:a", deep)
+        self.assertEqual(local.next_message()["message"], deep)
         status = pub.status()["broker"]
         self.assertGreaterEqual(status["forwarded"], 1)
         self.assertGreaterEqual(status["received"], 1)
