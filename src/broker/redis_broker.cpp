@@ -185,17 +185,13 @@ RedisBroker::RedisBroker(boost::asio::io_context& loop, const Clock& clock, Redi
       prefix_("photon:" + options_.photon_name + ":"),
       instance_id_(random_instance_id()),
       since_(clock.system()) {
-  RedisConnectionOptions base{.url = options_.url};
-  RedisConnectionOptions command_options = base;
-  command_options.role = "commands";
+  const RedisConnectionOptions connection_options{.url = options_.url};
   commands_ = std::make_unique<RedisConnection>(
-      loop, command_options,
+      loop, connection_options,
       [this](LinkState state, const std::string& reason) { on_state("commands", state, reason); },
       [this] { sync_jobs(); });
-  RedisConnectionOptions subscriber_options = base;
-  subscriber_options.role = "subscriber";
   subscriber_ = std::make_unique<RedisConnection>(
-      loop, subscriber_options,
+      loop, connection_options,
       [this](LinkState state, const std::string& reason) {
         if (state != LinkState::kReady) subscribed_ = false;
         on_state("subscriber", state, reason);

@@ -26,7 +26,6 @@ namespace photon::broker {
 
 struct RedisConnectionOptions {
   RedisUrl url;
-  std::string role;  // "commands" or "subscriber", for log lines
   std::chrono::milliseconds connect_timeout{2000};
   // A command without any reply for this long means the server or the path to it is gone: the
   // connection is dropped (every waiting command fails) and made again.
