@@ -76,6 +76,21 @@ until cursor == '0' or #out >= tonumber(ARGV[2])
 return out
 )lua";
 
+// The identity of the Redis data set: made by the first daemon that finds none, so a daemon that
+// reconnects and finds another knows Redis lost its data (a restart without persistence). KEYS:
+// epoch. ARGV: a new epoch.
+constexpr const char* kEpochScript = R"lua(
+local e = redis.call('GET', KEYS[1])
+if not e then
+  redis.call('SET', KEYS[1], ARGV[1])
+  e = ARGV[1]
+end
+return e
+)lua";
+
+constexpr std::chrono::seconds kFirstReminder{60};
+constexpr std::chrono::seconds kLastReminder{3600};
+
 std::string random_instance_id() {
   std::random_device device;
   std::uniform_int_distribution<std::uint64_t> bits;
@@ -233,11 +248,18 @@ void RedisBroker::on_state(const char* role, LinkState state, const std::string&
   if (now == LinkState::kReady) {
     spdlog::info("broker: connected to redis at {}", options_.url.redacted());
     announced_down_ = false;
+    next_reminder_ = kFirstReminder;
   } else if (!announced_down_ && (reported_ == LinkState::kReady || now == LinkState::kDown)) {
     spdlog::warn("broker: redis at {} unreachable ({}); channels are local only, locks are refused "
                  "and jobs do not fire until it is back (retrying in the background)",
                  options_.url.redacted(), last_error_.empty() ? "connection lost" : last_error_);
     announced_down_ = true;
+  } else if (now == LinkState::kDown && clock_.system() - since_ >= next_reminder_) {
+    // Still away: said again after 1 minute, then 2, 4, ... up to every hour.
+    spdlog::warn("broker: redis at {} still unreachable after {} s ({})", options_.url.redacted(),
+                 std::chrono::duration_cast<std::chrono::seconds>(clock_.system() - since_).count(),
+                 last_error_);
+    next_reminder_ = std::min(next_reminder_ * 2, kLastReminder);
   }
   if ((now == LinkState::kReady) != (reported_ == LinkState::kReady)) since_ = clock_.system();
   reported_ = now;
@@ -470,7 +492,18 @@ void RedisBroker::adopt_job(std::string_view text) {
 }
 
 void RedisBroker::sync_jobs() {
-  // Runs from on_ready, before the connection is marked ready: written directly.
+  commands_->command({"EVAL", kEpochScript, "1", prefix_ + "epoch", random_instance_id()},
+                     [this](const redisReply* reply, const std::string&) {
+                       if (reply == nullptr || reply->type != REDIS_REPLY_STRING) return;
+                       const std::string epoch(text_of(reply));
+                       data_lost_ = !epoch_.empty() && epoch != epoch_;
+                       if (data_lost_) {
+                         spdlog::warn("broker: redis at {} lost its data (restarted without persistence?); "
+                                      "writing this daemon's jobs back",
+                                      options_.url.redacted());
+                       }
+                       epoch_ = epoch;
+                     });
   for (auto& [id, text] : pending_jobs_) {
     auto ignore = [](const redisReply*, const std::string&) {};
     if (text) {
@@ -488,11 +521,12 @@ void RedisBroker::sync_jobs() {
       shared.emplace(text_of(reply->element[i]));
       adopt_job(text_of(reply->element[i + 1]));
     }
-    // Jobs the others removed while this daemon was away go; the photon's own are written back.
+    // Jobs the others removed while this daemon was away go; the photon's own are written back,
+    // and all of them when Redis lost its data (nobody removed them then).
     std::vector<std::string> gone;
     for (const core::JobState* job : scheduler_->jobs()) {
       if (shared.contains(job->spec.id)) continue;
-      if (job->spec.declared) {
+      if (job->spec.declared || data_lost_) {
         save_job(*job);
       } else {
         gone.push_back(job->spec.id);

@@ -87,6 +87,7 @@ class RedisBroker final : public Broker, public core::FireClaims, public core::J
   bool subscribed_ = false;
   LinkState reported_ = LinkState::kConnecting;
   bool announced_down_ = false;
+  std::chrono::seconds next_reminder_{60};
   std::chrono::system_clock::time_point since_;
   std::string last_error_;
   std::uint64_t forwarded_ = 0;
@@ -96,6 +97,9 @@ class RedisBroker final : public Broker, public core::FireClaims, public core::J
   std::uint64_t highest_token_ = 0;
   // Job definitions written while Redis was away, by id (nothing: deleted).
   std::map<std::string, std::optional<std::string>> pending_jobs_;
+  // The Redis data set last seen (photon:NAME:epoch), and whether the last connect found another.
+  std::string epoch_;
+  bool data_lost_ = false;
   std::shared_ptr<RedisBroker*> self_ = std::make_shared<RedisBroker*>(this);
 };
 

@@ -314,6 +314,50 @@ class RedisGoesAway(BrokerTest):
         self.assertIn("connected to redis", log)
 
 
+class JobsWhileRedisIsAway(BrokerTest):
+    def test_no_fire_while_down_and_jobs_survive_a_redis_that_lost_its_data(self):
+        state = self.make_dir()
+        daemons = []
+        for who in ("a", "b"):
+            photon_dir = self.make_dir()
+            manifest = os.path.join(photon_dir, "photon.toml")
+            with open(manifest, "w") as f:
+                f.write(MANIFEST.replace("@STATE@", state).replace("@WHO@", who))
+            daemons.append(self.connected(self.host("jd", args=["--manifest", manifest], photon_dir=photon_dir)))
+        a, b = (self.client(d) for d in daemons)
+        self.assertTrue(a.call({"type": "schedule", "id": "s", "jobId": "tick", "method": "tick",
+                                "cron": "* * * * * *"})["success"])
+        ticks = os.path.join(state, "ticks")
+
+        def count():
+            try:
+                with open(ticks) as f:
+                    return len(f.read().split())
+            except FileNotFoundError:
+                return 0
+
+        wait_until(lambda: count() >= 2, message="the job firing")
+        self.redis.stop()
+        for c in (a, b):
+            wait_until(lambda: c.status()["broker"]["state"] != "connected", message="broker down")
+        time.sleep(1.2)  # a run started just before may still end
+        before = count()
+        time.sleep(2.5)
+        self.assertEqual(count(), before, "no slot runs while no claim can be made")
+
+        # Redis comes back empty (no persistence): the daemons write their jobs back.
+        self.redis.start()
+        for c in (a, b):
+            wait_until(lambda: c.status()["broker"]["state"] == "connected", message="broker back")
+            self.assertEqual([j["id"] for j in c.call({"type": "list_jobs", "id": "j"})["data"]["jobs"]], ["tick"])
+        start = count()
+        time.sleep(3.5)
+        self.assertGreaterEqual(count() - start, 2, "firing again")
+        self.assertLessEqual(count() - start, 5, "once per slot")
+        for d in daemons:
+            self.assertIsNone(d.proc.poll())
+
+
 class Configuration(BlackboxTest):
     def run_photond(self, *args, env=None):
         directory = self.make_dir()
