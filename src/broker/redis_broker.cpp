@@ -90,6 +90,7 @@ return e
 
 constexpr std::chrono::seconds kFirstReminder{60};
 constexpr std::chrono::seconds kLastReminder{3600};
+constexpr std::chrono::milliseconds kFlushStep{5};
 
 std::string random_instance_id() {
   std::random_device device;
@@ -199,7 +200,8 @@ RedisBroker::RedisBroker(boost::asio::io_context& loop, const Clock& clock, Redi
       options_(std::move(options)),
       prefix_("photon:" + options_.photon_name + ":"),
       instance_id_(random_instance_id()),
-      since_(clock.system()) {
+      since_(clock.system()),
+      flush_timer_(loop) {
   const RedisConnectionOptions connection_options{.url = options_.url};
   commands_ = std::make_unique<RedisConnection>(
       loop, connection_options,
@@ -278,6 +280,18 @@ boost::json::object RedisBroker::status() const {
                       {"dropped", dropped_}};
   if (state != LinkState::kReady && !last_error_.empty()) result["lastError"] = last_error_;
   return result;
+}
+
+void RedisBroker::flush(std::chrono::milliseconds grace, std::function<void()> done) {
+  if (commands_->pending() == 0 || commands_->state() != LinkState::kReady || grace.count() <= 0) {
+    return done();
+  }
+  // Polled: replies arrive on this loop, a few milliseconds apart at most.
+  flush_timer_.expires_after(kFlushStep);
+  flush_timer_.async_wait([this, grace, done = std::move(done)](boost::system::error_code ec) mutable {
+    if (ec) return;
+    flush(grace - kFlushStep, std::move(done));
+  });
 }
 
 void RedisBroker::forward(std::string_view channel, const boost::json::value& message) {

@@ -9,6 +9,7 @@
 #include "core/scheduler.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <map>
 #include <memory>
@@ -41,6 +42,9 @@ class RedisBroker final : public Broker, public core::FireClaims, public core::J
   // The scheduler whose jobs are shared (definitions from Redis replace its own).
   void attach_scheduler(core::Scheduler& scheduler) { scheduler_ = &scheduler; }
   const std::string& instance_id() const { return instance_id_; }
+  // Calls `done` once every command sent so far has its reply, or after `grace` (shutdown: the
+  // releases of connection-bound locks go out before the loop stops).
+  void flush(std::chrono::milliseconds grace, std::function<void()> done);
 
   // Broker
   void set_listener(BrokerListener* listener) override { listener_ = listener; }
@@ -100,6 +104,7 @@ class RedisBroker final : public Broker, public core::FireClaims, public core::J
   // The Redis data set last seen (photon:NAME:epoch), and whether the last connect found another.
   std::string epoch_;
   bool data_lost_ = false;
+  boost::asio::steady_timer flush_timer_;
   std::shared_ptr<RedisBroker*> self_ = std::make_shared<RedisBroker*>(this);
 };
 

@@ -30,6 +30,7 @@ namespace {
 constexpr std::size_t kLogFileBytes = 10u << 20;
 constexpr std::size_t kLogFilesKept = 3;
 constexpr std::chrono::seconds kMethodStopMargin{3};
+constexpr std::chrono::milliseconds kBrokerFlushGrace{500};
 
 // Creates `dir` (and its parent) private to the owner; tightens an existing one we own.
 void make_private_directory(const std::filesystem::path& dir) {
@@ -349,7 +350,10 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     // Both listeners drain; the loop stops when the last one is done.
     auto pending = std::make_shared<int>(http_ ? 2 : 1);
     auto one_done = [this, pending] {
-      if (--*pending == 0) io_.stop();
+      if (--*pending != 0) return;
+      // Releases of connection-bound locks in Redis go out before the loop stops.
+      if (broker_) return broker_->flush(kBrokerFlushGrace, [this] { io_.stop(); });
+      io_.stop();
     };
     if (http_) http_->shutdown(options_.shutdown_grace, one_done);
     server_.shutdown(options_.shutdown_grace, one_done);

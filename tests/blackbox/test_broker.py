@@ -231,6 +231,20 @@ class LocksAcrossDaemons(BrokerTest):
         self.assertTrue(timed_out["data"]["reason"].startswith("timed out after 300 ms"), timed_out)
 
 
+    def test_a_daemon_stopping_releases_its_connection_bound_locks(self):
+        a, b = self.hosts(2)
+        holder = self.client(a)
+        self.assertTrue(holder.call({"type": "lock", "id": "l", "sessionId": "h", "lockName": "bound",
+                                     "lockTimeout": 60000, "releaseOnDisconnect": True})["success"])
+        self.assertTrue(holder.call({"type": "lock", "id": "l2", "sessionId": "h", "lockName": "kept",
+                                     "lockTimeout": 60000})["success"])
+        self.assertEqual(a.stop(), 0)
+        other = self.client(b)
+        self.assertIsNone(other.call({"type": "query_lock", "id": "q", "lockName": "bound"})["data"]["lock"])
+        # A lock not bound to its connection outlives the daemon, for its lease.
+        self.assertEqual(other.call({"type": "query_lock", "id": "q", "lockName": "kept"})["data"]["lock"]["holder"], "h")
+
+
 MANIFEST = """
 [methods.tick]
 command = 'read -r args; echo "$WHO" >> "$STATE/ticks"'
