@@ -1,16 +1,15 @@
 """Several photond "hosts" (separate PHOTON_DIRs) of one photon joined through a real redis-server
 on a temporary Unix socket: cross-daemon delivery, shared locks and tokens, a job firing once per
 slot across three daemons, and Redis killed and restarted under them."""
-import json
 import os
 import shutil
-import signal
+import socket
 import subprocess
 import threading
 import time
 import unittest
 
-from harness import PHOTOND, TIMEOUT, BlackboxTest, Daemon, encode, wait_until
+from harness import PHOTOND, TIMEOUT, BlackboxTest, ctl, encode, wait_until
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -35,7 +34,6 @@ class Redis:
         wait_until(self.answers, message="redis-server answering on its socket")
 
     def answers(self):
-        import socket
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(2)
             s.connect(self.sock)
@@ -412,6 +410,10 @@ class Configuration(BlackboxTest):
         self.assertEqual(c2.publish("here", 1)["data"]["delivered"], 1)
         with open(d.log_path) as f:
             self.assertNotIn("hunter2", f.read())
+        shown = ctl(d.photon_dir, "status", "cfg")
+        self.assertEqual(shown.returncode, 0, shown.stderr)
+        self.assertIn("broker       redis://u:***@127.0.0.1:1/2 down", shown.stdout)
+        self.assertNotIn("hunter2", shown.stdout)
 
 
 if __name__ == "__main__":
