@@ -66,7 +66,8 @@ class Broker {
   virtual void forward(std::string_view channel, const boost::json::value& message) = 0;
 
   virtual void acquire(const std::string& name, const std::string& holder,
-                       std::chrono::milliseconds lease, std::function<void(SharedLockResult)> done) = 0;
+                       std::chrono::milliseconds lease,
+                       std::function<void(SharedLockResult)> done) = 0;
   virtual void release(const std::string& name, const std::string& holder,
                        std::function<void(SharedReleaseResult)> done) = 0;
   // The lock, or nothing when free; or an error.

@@ -1,10 +1,10 @@
 // The Redis broker: channel envelopes, lock scripts, job claims and shared job definitions.
 #include "broker/redis_broker.hpp"
 
-#include <boost/asio/post.hpp>
-#include <boost/json.hpp>
 #include <hiredis/hiredis.h>
 #include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
 
 #include <algorithm>
 #include <random>
@@ -124,7 +124,8 @@ std::optional<std::string> failure(const redisReply* reply, const std::string& e
 }
 
 // {key, holder, token, acquired, ttl} as the query and list scripts return it.
-std::optional<SharedLock> lock_of(const redisReply* row, std::size_t prefix_length, std::int64_t now) {
+std::optional<SharedLock> lock_of(const redisReply* row, std::size_t prefix_length,
+                                  std::int64_t now) {
   if (row->type != REDIS_REPLY_ARRAY || row->elements < 5) return std::nullopt;
   const std::string_view key = text_of(row->element[0]);
   if (key.size() < prefix_length) return std::nullopt;
@@ -138,21 +139,21 @@ json::value millis_or_null(const std::optional<core::EpochMillis>& millis) {
 }
 
 std::string job_json(const core::JobState& job) {
-  return json::serialize(json::object{
-      {"id", job.spec.id},
-      {"method", job.spec.method},
-      {"args", job.spec.args},
-      {"cron", job.spec.cron},
-      {"timezone", job.spec.timezone},
-      {"catchUp", job.spec.catch_up == core::CatchUp::kLatest ? "latest" : "skip"},
-      {"overlap", job.spec.overlap == core::Overlap::kSkip ? "skip" : "allow"},
-      {"createdBy", job.spec.created_by},
-      {"declared", job.spec.declared},
-      {"createdAt", job.created_at},
-      {"lastRun", millis_or_null(job.last_run)},
-      {"runCount", job.run_count},
-      {"lastStatus", job.last_status},
-      {"lastError", job.last_error}});
+  return json::serialize(
+      json::object{{"id", job.spec.id},
+                   {"method", job.spec.method},
+                   {"args", job.spec.args},
+                   {"cron", job.spec.cron},
+                   {"timezone", job.spec.timezone},
+                   {"catchUp", job.spec.catch_up == core::CatchUp::kLatest ? "latest" : "skip"},
+                   {"overlap", job.spec.overlap == core::Overlap::kSkip ? "skip" : "allow"},
+                   {"createdBy", job.spec.created_by},
+                   {"declared", job.spec.declared},
+                   {"createdAt", job.created_at},
+                   {"lastRun", millis_or_null(job.last_run)},
+                   {"runCount", job.run_count},
+                   {"lastStatus", job.last_status},
+                   {"lastError", job.last_error}});
 }
 
 // A job as job_json wrote it; nothing when it is not one (written by something else).
@@ -163,7 +164,8 @@ std::optional<core::JobState> parse_job(std::string_view text) {
   const json::object& object = value.get_object();
   auto string = [&](const char* key) {
     const json::value* found = object.if_contains(key);
-    return found != nullptr && found->is_string() ? std::string(found->get_string()) : std::string();
+    return found != nullptr && found->is_string() ? std::string(found->get_string())
+                                                  : std::string();
   };
   auto integer = [&](const char* key) -> std::optional<std::int64_t> {
     const json::value* found = object.if_contains(key);
@@ -186,7 +188,8 @@ std::optional<core::JobState> parse_job(std::string_view text) {
   job.spec.declared = declared != nullptr && declared->is_bool() && declared->get_bool();
   job.created_at = integer("createdAt").value_or(0);
   job.last_run = integer("lastRun");
-  job.run_count = static_cast<std::uint64_t>(std::max<std::int64_t>(0, integer("runCount").value_or(0)));
+  job.run_count =
+      static_cast<std::uint64_t>(std::max<std::int64_t>(0, integer("runCount").value_or(0)));
   job.last_status = string("lastStatus");
   job.last_error = string("lastError");
   return job;
@@ -194,7 +197,8 @@ std::optional<core::JobState> parse_job(std::string_view text) {
 
 }  // namespace
 
-RedisBroker::RedisBroker(boost::asio::io_context& loop, const Clock& clock, RedisBrokerOptions options)
+RedisBroker::RedisBroker(boost::asio::io_context& loop, const Clock& clock,
+                         RedisBrokerOptions options)
     : loop_(loop),
       clock_(clock),
       options_(std::move(options)),
@@ -217,7 +221,9 @@ RedisBroker::RedisBroker(boost::asio::io_context& loop, const Clock& clock, Redi
         // One pattern carries everything: channel messages, lock releases, job changes.
         subscriber_->psubscribe(
             prefix_ + "*",
-            [this](std::string_view channel, std::string_view payload) { on_message(channel, payload); },
+            [this](std::string_view channel, std::string_view payload) {
+              on_message(channel, payload);
+            },
             [this] {
               subscribed_ = true;
               on_state("subscriber", LinkState::kReady, {});
@@ -252,9 +258,10 @@ void RedisBroker::on_state(const char* role, LinkState state, const std::string&
     announced_down_ = false;
     next_reminder_ = kFirstReminder;
   } else if (!announced_down_ && (reported_ == LinkState::kReady || now == LinkState::kDown)) {
-    spdlog::warn("broker: redis at {} unreachable ({}); channels are local only, locks are refused "
-                 "and jobs do not fire until it is back (retrying in the background)",
-                 options_.url.redacted(), last_error_.empty() ? "connection lost" : last_error_);
+    spdlog::warn(
+        "broker: redis at {} unreachable ({}); channels are local only, locks are refused "
+        "and jobs do not fire until it is back (retrying in the background)",
+        options_.url.redacted(), last_error_.empty() ? "connection lost" : last_error_);
     announced_down_ = true;
   } else if (now == LinkState::kDown && clock_.system() - since_ >= next_reminder_) {
     // Still away: said again after 1 minute, then 2, 4, ... up to every hour.
@@ -288,14 +295,16 @@ void RedisBroker::flush(std::chrono::milliseconds grace, std::function<void()> d
   }
   // Polled: replies arrive on this loop, a few milliseconds apart at most.
   flush_timer_.expires_after(kFlushStep);
-  flush_timer_.async_wait([this, grace, done = std::move(done)](boost::system::error_code ec) mutable {
-    if (ec) return;
-    flush(grace - kFlushStep, std::move(done));
-  });
+  flush_timer_.async_wait(
+      [this, grace, done = std::move(done)](boost::system::error_code ec) mutable {
+        if (ec) return;
+        flush(grace - kFlushStep, std::move(done));
+      });
 }
 
 void RedisBroker::forward(std::string_view channel, const boost::json::value& message) {
-  if (commands_->state() != LinkState::kReady || commands_->pending() >= options_.max_forward_pending) {
+  if (commands_->state() != LinkState::kReady ||
+      commands_->pending() >= options_.max_forward_pending) {
     ++dropped_;
     return;
   }
@@ -353,11 +362,13 @@ void RedisBroker::on_message(std::string_view channel, std::string_view payload)
 }
 
 void RedisBroker::acquire(const std::string& name, const std::string& holder,
-                          std::chrono::milliseconds lease, std::function<void(SharedLockResult)> done) {
+                          std::chrono::milliseconds lease,
+                          std::function<void(SharedLockResult)> done) {
   const std::int64_t now = epoch_millis(clock_.system());
   commands_->command(
       {"EVAL", kAcquireScript, "2", prefix_ + "lock:" + name, prefix_ + "fence", holder,
-       std::to_string(lease.count()), std::to_string(now), instance_id_, std::to_string(highest_token_)},
+       std::to_string(lease.count()), std::to_string(now), instance_id_,
+       std::to_string(highest_token_)},
       [this, name, done = std::move(done)](const redisReply* reply, const std::string& error) {
         SharedLockResult result;
         if (auto why = failure(reply, error)) {
@@ -372,10 +383,10 @@ void RedisBroker::acquire(const std::string& name, const std::string& holder,
         result.outcome = code == 1   ? SharedLockOutcome::kAcquired
                          : code == 2 ? SharedLockOutcome::kExtended
                                      : SharedLockOutcome::kRefused;
-        result.lock = SharedLock{name, std::string(text_of(reply->element[1])),
-                                 integer_of(reply->element[3]),
-                                 epoch_millis(clock_.system()) + integer_of(reply->element[4]),
-                                 static_cast<std::uint64_t>(integer_of(reply->element[2]))};
+        result.lock =
+            SharedLock{name, std::string(text_of(reply->element[1])), integer_of(reply->element[3]),
+                       epoch_millis(clock_.system()) + integer_of(reply->element[4]),
+                       static_cast<std::uint64_t>(integer_of(reply->element[2]))};
         highest_token_ = std::max(highest_token_, result.lock.token);
         done(std::move(result));
       });
@@ -383,37 +394,40 @@ void RedisBroker::acquire(const std::string& name, const std::string& holder,
 
 void RedisBroker::release(const std::string& name, const std::string& holder,
                           std::function<void(SharedReleaseResult)> done) {
-  commands_->command({"EVAL", kReleaseScript, "1", prefix_ + "lock:" + name, holder, prefix_ + "unlock:" + name},
-                     [done = std::move(done)](const redisReply* reply, const std::string& error) {
-                       SharedReleaseResult result;
-                       if (auto why = failure(reply, error)) {
-                         result.error = *why;
-                         return done(std::move(result));
-                       }
-                       if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2) {
-                         result.error = "redis: unexpected reply to the unlock script";
-                         return done(std::move(result));
-                       }
-                       const std::int64_t code = integer_of(reply->element[0]);
-                       result.outcome = code == 1   ? SharedReleaseOutcome::kReleased
-                                        : code == 2 ? SharedReleaseOutcome::kHeldByOther
-                                                    : SharedReleaseOutcome::kNotHeld;
-                       result.holder = std::string(text_of(reply->element[1]));
-                       done(std::move(result));
-                     });
+  commands_->command(
+      {"EVAL", kReleaseScript, "1", prefix_ + "lock:" + name, holder, prefix_ + "unlock:" + name},
+      [done = std::move(done)](const redisReply* reply, const std::string& error) {
+        SharedReleaseResult result;
+        if (auto why = failure(reply, error)) {
+          result.error = *why;
+          return done(std::move(result));
+        }
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2) {
+          result.error = "redis: unexpected reply to the unlock script";
+          return done(std::move(result));
+        }
+        const std::int64_t code = integer_of(reply->element[0]);
+        result.outcome = code == 1   ? SharedReleaseOutcome::kReleased
+                         : code == 2 ? SharedReleaseOutcome::kHeldByOther
+                                     : SharedReleaseOutcome::kNotHeld;
+        result.holder = std::string(text_of(reply->element[1]));
+        done(std::move(result));
+      });
 }
 
 void RedisBroker::query(const std::string& name,
                         std::function<void(std::optional<SharedLock>, std::string)> done) {
-  commands_->command({"EVAL", kQueryScript, "1", prefix_ + "lock:" + name},
-                     [this, done = std::move(done)](const redisReply* reply, const std::string& error) {
-                       if (auto why = failure(reply, error)) return done(std::nullopt, *why);
-                       if (reply->type == REDIS_REPLY_NIL) return done(std::nullopt, {});
-                       done(lock_of(reply, prefix_.size() + 5, epoch_millis(clock_.system())), {});
-                     });
+  commands_->command(
+      {"EVAL", kQueryScript, "1", prefix_ + "lock:" + name},
+      [this, done = std::move(done)](const redisReply* reply, const std::string& error) {
+        if (auto why = failure(reply, error)) return done(std::nullopt, *why);
+        if (reply->type == REDIS_REPLY_NIL) return done(std::nullopt, {});
+        done(lock_of(reply, prefix_.size() + 5, epoch_millis(clock_.system())), {});
+      });
 }
 
-void RedisBroker::list(std::size_t limit, std::function<void(std::vector<SharedLock>, std::string)> done) {
+void RedisBroker::list(std::size_t limit,
+                       std::function<void(std::vector<SharedLock>, std::string)> done) {
   commands_->command(
       {"EVAL", kListScript, "0", prefix_ + "lock:*", std::to_string(limit)},
       [this, done = std::move(done)](const redisReply* reply, const std::string& error) {
@@ -422,7 +436,8 @@ void RedisBroker::list(std::size_t limit, std::function<void(std::vector<SharedL
         const std::int64_t now = epoch_millis(clock_.system());
         if (reply->type == REDIS_REPLY_ARRAY) {
           for (std::size_t i = 0; i < reply->elements; ++i) {
-            if (auto lock = lock_of(reply->element[i], prefix_.size() + 5, now)) locks.push_back(std::move(*lock));
+            if (auto lock = lock_of(reply->element[i], prefix_.size() + 5, now))
+              locks.push_back(std::move(*lock));
           }
         }
         std::sort(locks.begin(), locks.end(),
@@ -431,9 +446,10 @@ void RedisBroker::list(std::size_t limit, std::function<void(std::vector<SharedL
       });
 }
 
-void RedisBroker::claim(const std::string& job_id, core::EpochMillis slot, std::function<void(bool)> done) {
-  commands_->command({"SET", prefix_ + "fire:" + job_id + ":" + std::to_string(slot), instance_id_, "NX",
-                      "PX", std::to_string(options_.claim_ttl.count())},
+void RedisBroker::claim(const std::string& job_id, core::EpochMillis slot,
+                        std::function<void(bool)> done) {
+  commands_->command({"SET", prefix_ + "fire:" + job_id + ":" + std::to_string(slot), instance_id_,
+                      "NX", "PX", std::to_string(options_.claim_ttl.count())},
                      [done = std::move(done)](const redisReply* reply, const std::string&) {
                        // Unreachable or refused: not ours (the slot runs once or not at all).
                        done(reply != nullptr && reply->type == REDIS_REPLY_STATUS);
@@ -469,7 +485,8 @@ void RedisBroker::save_run(const core::JobRun& run) {
                      {"scheduledFor", run.scheduled_for},
                      {"startedAt", run.started_at},
                      {"endedAt", millis_or_null(run.ended_at)},
-                     {"durationMs", run.ended_at ? json::value(*run.ended_at - run.started_at) : json::value(nullptr)},
+                     {"durationMs", run.ended_at ? json::value(*run.ended_at - run.started_at)
+                                                 : json::value(nullptr)},
                      {"status", run.status},
                      {"error", run.error},
                      {"daemon", instance_id_}};
@@ -485,19 +502,19 @@ void RedisBroker::job_history(const std::string& job_id, std::size_t limit,
   if (count == 0) {
     return boost::asio::post(loop_, [done = std::move(done)] { done({}, {}); });
   }
-  commands_->command({"LRANGE", prefix_ + "runs:" + job_id, "0", std::to_string(count - 1)},
-                     [done = std::move(done), count](const redisReply* reply, const std::string& error) {
-                       json::array runs;
-                       if (auto why = failure(reply, error)) return done(std::move(runs), *why);
-                       for (std::size_t i = 0; reply->type == REDIS_REPLY_ARRAY && i < reply->elements &&
-                                               runs.size() < count;
-                            ++i) {
-                         boost::system::error_code ec;
-                         json::value run = json::parse(text_of(reply->element[i]), ec);
-                         if (!ec && run.is_object()) runs.push_back(std::move(run));
-                       }
-                       done(std::move(runs), {});
-                     });
+  commands_->command(
+      {"LRANGE", prefix_ + "runs:" + job_id, "0", std::to_string(count - 1)},
+      [done = std::move(done), count](const redisReply* reply, const std::string& error) {
+        json::array runs;
+        if (auto why = failure(reply, error)) return done(std::move(runs), *why);
+        for (std::size_t i = 0;
+             reply->type == REDIS_REPLY_ARRAY && i < reply->elements && runs.size() < count; ++i) {
+          boost::system::error_code ec;
+          json::value run = json::parse(text_of(reply->element[i]), ec);
+          if (!ec && run.is_object()) runs.push_back(std::move(run));
+        }
+        done(std::move(runs), {});
+      });
 }
 
 void RedisBroker::adopt_job(std::string_view text) {
@@ -512,9 +529,10 @@ void RedisBroker::sync_jobs() {
                        const std::string epoch(text_of(reply));
                        data_lost_ = !epoch_.empty() && epoch != epoch_;
                        if (data_lost_) {
-                         spdlog::warn("broker: redis at {} lost its data (restarted without persistence?); "
-                                      "writing this daemon's jobs back",
-                                      options_.url.redacted());
+                         spdlog::warn(
+                             "broker: redis at {} lost its data (restarted without persistence?); "
+                             "writing this daemon's jobs back",
+                             options_.url.redacted());
                        }
                        epoch_ = epoch;
                      });
@@ -528,27 +546,28 @@ void RedisBroker::sync_jobs() {
     commands_->command({"PUBLISH", prefix_ + "jobs", instance_id_ + " " + id}, ignore);
   }
   pending_jobs_.clear();
-  commands_->command({"HGETALL", prefix_ + "jobs"}, [this](const redisReply* reply, const std::string&) {
-    if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || scheduler_ == nullptr) return;
-    std::set<std::string> shared;
-    for (std::size_t i = 0; i + 1 < reply->elements; i += 2) {
-      shared.emplace(text_of(reply->element[i]));
-      adopt_job(text_of(reply->element[i + 1]));
-    }
-    // Jobs the others removed while this daemon was away go; the photon's own are written back,
-    // and all of them when Redis lost its data (nobody removed them then).
-    std::vector<std::string> gone;
-    for (const core::JobState* job : scheduler_->jobs()) {
-      if (shared.contains(job->spec.id)) continue;
-      if (job->spec.declared || data_lost_) {
-        save_job(*job);
-      } else {
-        gone.push_back(job->spec.id);
-      }
-    }
-    for (const std::string& id : gone) scheduler_->forget(id);
-    if (listener_ != nullptr) listener_->shared_state_changed();
-  });
+  commands_->command(
+      {"HGETALL", prefix_ + "jobs"}, [this](const redisReply* reply, const std::string&) {
+        if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || scheduler_ == nullptr) return;
+        std::set<std::string> shared;
+        for (std::size_t i = 0; i + 1 < reply->elements; i += 2) {
+          shared.emplace(text_of(reply->element[i]));
+          adopt_job(text_of(reply->element[i + 1]));
+        }
+        // Jobs the others removed while this daemon was away go; the photon's own are written back,
+        // and all of them when Redis lost its data (nobody removed them then).
+        std::vector<std::string> gone;
+        for (const core::JobState* job : scheduler_->jobs()) {
+          if (shared.contains(job->spec.id)) continue;
+          if (job->spec.declared || data_lost_) {
+            save_job(*job);
+          } else {
+            gone.push_back(job->spec.id);
+          }
+        }
+        for (const std::string& id : gone) scheduler_->forget(id);
+        if (listener_ != nullptr) listener_->shared_state_changed();
+      });
 }
 
 }  // namespace photon::broker

@@ -55,13 +55,15 @@ class RedisBroker final : public Broker, public core::FireClaims, public core::J
                std::function<void(SharedReleaseResult)> done) override;
   void query(const std::string& name,
              std::function<void(std::optional<SharedLock>, std::string)> done) override;
-  void list(std::size_t limit, std::function<void(std::vector<SharedLock>, std::string)> done) override;
+  void list(std::size_t limit,
+            std::function<void(std::vector<SharedLock>, std::string)> done) override;
   void job_history(const std::string& job_id, std::size_t limit,
                    std::function<void(boost::json::array, std::string)> done) override;
   boost::json::object status() const override;
 
   // core::FireClaims
-  void claim(const std::string& job_id, core::EpochMillis slot, std::function<void(bool)> done) override;
+  void claim(const std::string& job_id, core::EpochMillis slot,
+             std::function<void(bool)> done) override;
 
   // core::JobPersistence: definitions in the hash photon:NAME:jobs (every daemon told of each
   // change), finished runs in a bounded list per job. Written while Redis is away, a definition

@@ -3,9 +3,9 @@
 // itself when the connection ends; its cleanup hook is where this side lets go and reconnects.
 #include "broker/redis_connection.hpp"
 
-#include <boost/asio/post.hpp>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <boost/asio/post.hpp>
 
 namespace photon::broker {
 namespace asio = boost::asio;
@@ -63,7 +63,8 @@ void RedisConnection::start() {
   state_ = LinkState::kConnecting;
   arm_watchdog();
   if (options_.url.is_unix()) return connect_to(options_.url.socket_path, 0);
-  // hiredis would resolve with a blocking getaddrinfo(): the loop resolves, hiredis gets an address.
+  // hiredis would resolve with a blocking getaddrinfo(): the loop resolves, hiredis gets an
+  // address.
   std::weak_ptr<RedisConnection*> alive = self_;
   resolver_.async_resolve(
       options_.url.host, std::to_string(options_.url.port),
@@ -127,13 +128,17 @@ void RedisConnection::add_read(void* self) {
   connection->want_read_ = true;
   connection->arm_read();
 }
-void RedisConnection::del_read(void* self) { static_cast<RedisConnection*>(self)->want_read_ = false; }
+void RedisConnection::del_read(void* self) {
+  static_cast<RedisConnection*>(self)->want_read_ = false;
+}
 void RedisConnection::add_write(void* self) {
   auto* connection = static_cast<RedisConnection*>(self);
   connection->want_write_ = true;
   connection->arm_write();
 }
-void RedisConnection::del_write(void* self) { static_cast<RedisConnection*>(self)->want_write_ = false; }
+void RedisConnection::del_write(void* self) {
+  static_cast<RedisConnection*>(self)->want_write_ = false;
+}
 
 void RedisConnection::cleanup(void* self) {
   auto* connection = static_cast<RedisConnection*>(self);
@@ -145,12 +150,14 @@ void RedisConnection::cleanup(void* self) {
   connection->pending_ = 0;
   if (connection->closing_) return;
   // Reported from the loop, not from inside hiredis's teardown of the context.
-  asio::post(connection->loop_, [connection, alive = std::weak_ptr<RedisConnection*>(connection->self_)] {
-    if (alive.expired() || connection->closing_) return;
-    connection->set_state(LinkState::kDown, connection->last_error_.empty() ? "connection closed"
-                                                                            : connection->last_error_);
-    connection->schedule_reconnect();
-  });
+  asio::post(connection->loop_,
+             [connection, alive = std::weak_ptr<RedisConnection*>(connection->self_)] {
+               if (alive.expired() || connection->closing_) return;
+               connection->set_state(LinkState::kDown, connection->last_error_.empty()
+                                                           ? "connection closed"
+                                                           : connection->last_error_);
+               connection->schedule_reconnect();
+             });
 }
 
 void RedisConnection::arm_read() {
@@ -245,9 +252,9 @@ void RedisConnection::send(std::vector<std::string> args, Reply done) {
     lengths.push_back(arg.size());
   }
   auto* callback = new Reply(std::move(done));
-  if (ac_ == nullptr ||
-      redisAsyncCommandArgv(ac_, &RedisConnection::on_reply, callback, static_cast<int>(argv.size()),
-                            argv.data(), lengths.data()) != REDIS_OK) {
+  if (ac_ == nullptr || redisAsyncCommandArgv(ac_, &RedisConnection::on_reply, callback,
+                                              static_cast<int>(argv.size()), argv.data(),
+                                              lengths.data()) != REDIS_OK) {
     Reply failed = std::move(*callback);
     delete callback;
     return fail_later(std::move(failed), "redis connection is closing");
@@ -335,7 +342,8 @@ void RedisConnection::arm_watchdog() {
     const auto now = clock::now();
     if (state_ == LinkState::kConnecting && ac_ != nullptr &&
         now >= connect_started_ + options_.connect_timeout) {
-      return drop("no connection within " + std::to_string(options_.connect_timeout.count()) + " ms");
+      return drop("no connection within " + std::to_string(options_.connect_timeout.count()) +
+                  " ms");
     }
     if (state_ == LinkState::kReady && pending_ > 0 &&
         now >= last_progress_ + options_.command_timeout) {

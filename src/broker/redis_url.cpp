@@ -25,7 +25,8 @@ std::optional<int> parse_db(std::string_view text) {
 
 std::string RedisUrl::redacted() const {
   std::string credentials;
-  if (!user.empty() || !password.empty()) credentials = user + (password.empty() ? "" : ":***") + "@";
+  if (!user.empty() || !password.empty())
+    credentials = user + (password.empty() ? "" : ":***") + "@";
   if (is_unix()) {
     return "unix://" + credentials + socket_path + (db != 0 ? "?db=" + std::to_string(db) : "");
   }
@@ -58,7 +59,8 @@ std::variant<RedisUrl, std::string> parse_redis_url(std::string_view text) {
     }
     return result;
   }
-  if (scheme == "rediss") return std::string("broker URL: TLS (rediss://) is not supported") + usage;
+  if (scheme == "rediss")
+    return std::string("broker URL: TLS (rediss://) is not supported") + usage;
   if (scheme != "redis") return "broker URL: unknown scheme \"" + scheme + "\"" + usage;
   result.host = url.host_address();
   if (result.host.empty()) return "broker URL: no host" + usage;
@@ -66,8 +68,10 @@ std::variant<RedisUrl, std::string> parse_redis_url(std::string_view text) {
     // port_number() wraps above 65535; the text is checked instead.
     const std::string_view text_port = url.port();
     unsigned port = 0;
-    auto [end, error] = std::from_chars(text_port.data(), text_port.data() + text_port.size(), port);
-    if (error != std::errc() || end != text_port.data() + text_port.size() || port == 0 || port > 65535) {
+    auto [end, error] =
+        std::from_chars(text_port.data(), text_port.data() + text_port.size(), port);
+    if (error != std::errc() || end != text_port.data() + text_port.size() || port == 0 ||
+        port > 65535) {
       return "broker URL: the port must be a number from 1 to 65535" + usage;
     }
     result.port = static_cast<std::uint16_t>(port);

@@ -18,15 +18,23 @@ std::string held_by(std::string_view name, std::string_view holder) {
 }
 
 boost::json::object lock_json(const broker::SharedLock& lock, std::size_t waiters) {
-  return {{"name", lock.name},         {"holder", lock.holder}, {"acquiredAt", lock.acquired_at},
-          {"expiresAt", lock.expires_at}, {"token", lock.token},   {"waiters", waiters}};
+  return {{"name", lock.name},
+          {"holder", lock.holder},
+          {"acquiredAt", lock.acquired_at},
+          {"expiresAt", lock.expires_at},
+          {"token", lock.token},
+          {"waiters", waiters}};
 }
 
 }  // namespace
 
-SharedLocks::SharedLocks(const Clock& clock, broker::Broker& broker, core::LockLimits limits, Send send,
-                         std::function<void()> changed)
-    : clock_(clock), broker_(broker), limits_(limits), send_(std::move(send)), changed_(std::move(changed)) {}
+SharedLocks::SharedLocks(const Clock& clock, broker::Broker& broker, core::LockLimits limits,
+                         Send send, std::function<void()> changed)
+    : clock_(clock),
+      broker_(broker),
+      limits_(limits),
+      send_(std::move(send)),
+      changed_(std::move(changed)) {}
 
 SharedLocks::~SharedLocks() = default;
 
@@ -36,8 +44,9 @@ std::size_t SharedLocks::waiters_of(core::ConnectionId connection) const {
 }
 
 void SharedLocks::lock(SharedLockCall call) {
-  if (call.wait.count() > 0 && (waiters_.size() >= limits_.max_waiters ||
-                                waiters_of(call.connection) >= limits_.max_waiters_per_connection)) {
+  if (call.wait.count() > 0 &&
+      (waiters_.size() >= limits_.max_waiters ||
+       waiters_of(call.connection) >= limits_.max_waiters_per_connection)) {
     send_(call.connection, protocol::error_line(call.id, "too many waiting lock requests"));
     return;
   }
@@ -60,11 +69,13 @@ void SharedLocks::attempt(SharedLockCall call, std::uint64_t waiter_id) {
   broker_.acquire(name, holder, lease,
                   [alive = std::weak_ptr<SharedLocks*>(self_), call = std::move(call),
                    waiter_id](broker::SharedLockResult result) mutable {
-                    if (auto owner = alive.lock()) (*owner)->answered(std::move(call), waiter_id, result);
+                    if (auto owner = alive.lock())
+                      (*owner)->answered(std::move(call), waiter_id, result);
                   });
 }
 
-void SharedLocks::answered(SharedLockCall call, std::uint64_t waiter_id, const broker::SharedLockResult& result) {
+void SharedLocks::answered(SharedLockCall call, std::uint64_t waiter_id,
+                           const broker::SharedLockResult& result) {
   using broker::SharedLockOutcome;
   auto waiter = waiters_.find(waiter_id);
   const bool waiting = waiter_id != 0;
@@ -97,16 +108,18 @@ void SharedLocks::answered(SharedLockCall call, std::uint64_t waiter_id, const b
       if (waiting && now < waiter->second.deadline) {
         // Asked again when the holder's lease ends (expiry sends no notification), on a release
         // notification, and at least every second; never past the wait's end.
-        const auto left = milliseconds(std::max<std::int64_t>(
-            1, result.lock.expires_at - epoch_millis(clock_.system())));
-        waiter->second.retry_at = std::min({now + std::min(left, kRetryAtLeastEvery), waiter->second.deadline});
+        const auto left = milliseconds(
+            std::max<std::int64_t>(1, result.lock.expires_at - epoch_millis(clock_.system())));
+        waiter->second.retry_at =
+            std::min({now + std::min(left, kRetryAtLeastEvery), waiter->second.deadline});
         waiter->second.in_flight = false;
         waiter->second.call = std::move(call);
         if (changed_) changed_();
         return;
       }
       std::string reason = held_by(call.name, result.lock.holder);
-      if (waiting) reason = "timed out after " + std::to_string(call.wait.count()) + " ms: " + reason;
+      if (waiting)
+        reason = "timed out after " + std::to_string(call.wait.count()) + " ms: " + reason;
       line = protocol::result_line(call.id, false,
                                    boost::json::object{{"acquired", false},
                                                        {"lockName", call.name},
@@ -120,7 +133,8 @@ void SharedLocks::answered(SharedLockCall call, std::uint64_t waiter_id, const b
   const bool granted = result.outcome == SharedLockOutcome::kAcquired ||
                        result.outcome == SharedLockOutcome::kExtended;
   if (send_(call.connection, line)) {
-    if (granted && call.release_on_disconnect) bound_[call.connection].emplace(call.name, call.holder);
+    if (granted && call.release_on_disconnect)
+      bound_[call.connection].emplace(call.name, call.holder);
   } else if (result.outcome == SharedLockOutcome::kAcquired && call.release_on_disconnect) {
     broker_.release(call.name, call.holder, [](broker::SharedReleaseResult) {});
   }
@@ -142,37 +156,41 @@ void SharedLocks::remove_waiter(std::uint64_t waiter_id) {
   waiters_.erase(found);
 }
 
-void SharedLocks::unlock(core::ConnectionId connection, std::string id, std::string name, std::string holder) {
+void SharedLocks::unlock(core::ConnectionId connection, std::string id, std::string name,
+                         std::string holder) {
   if (auto bound = bound_.find(connection); bound != bound_.end()) {
     bound->second.erase({name, holder});
     if (bound->second.empty()) bound_.erase(bound);
   }
-  broker_.release(name, holder,
-                  [alive = std::weak_ptr<SharedLocks*>(self_), connection, id = std::move(id),
-                   name](broker::SharedReleaseResult result) {
-                    auto owner = alive.lock();
-                    if (!owner) return;
-                    SharedLocks& self = **owner;
-                    using broker::SharedReleaseOutcome;
-                    if (result.outcome == SharedReleaseOutcome::kFailed) {
-                      self.send_(connection, protocol::error_line(id, unavailable(result.error)));
-                    } else if (result.outcome == SharedReleaseOutcome::kHeldByOther) {
-                      self.send_(connection, protocol::result_line(
-                                                 id, false,
-                                                 boost::json::object{{"released", false},
-                                                                     {"lockName", name},
-                                                                     {"reason", held_by(name, result.holder)}}));
-                    } else {
-                      self.send_(connection,
-                                 protocol::result_line(id, true, boost::json::object{{"released", true},
-                                                                                     {"lockName", name}}));
-                    }
-                  });
+  broker_.release(
+      name, holder,
+      [alive = std::weak_ptr<SharedLocks*>(self_), connection, id = std::move(id),
+       name](broker::SharedReleaseResult result) {
+        auto owner = alive.lock();
+        if (!owner) return;
+        SharedLocks& self = **owner;
+        using broker::SharedReleaseOutcome;
+        if (result.outcome == SharedReleaseOutcome::kFailed) {
+          self.send_(connection, protocol::error_line(id, unavailable(result.error)));
+        } else if (result.outcome == SharedReleaseOutcome::kHeldByOther) {
+          self.send_(
+              connection,
+              protocol::result_line(id, false,
+                                    boost::json::object{{"released", false},
+                                                        {"lockName", name},
+                                                        {"reason", held_by(name, result.holder)}}));
+        } else {
+          self.send_(connection,
+                     protocol::result_line(
+                         id, true, boost::json::object{{"released", true}, {"lockName", name}}));
+        }
+      });
 }
 
 void SharedLocks::list(core::ConnectionId connection, std::string id) {
   broker_.list(limits_.max_locks, [alive = std::weak_ptr<SharedLocks*>(self_), connection,
-                                   id = std::move(id)](std::vector<broker::SharedLock> locks, std::string error) {
+                                   id = std::move(id)](std::vector<broker::SharedLock> locks,
+                                                       std::string error) {
     auto owner = alive.lock();
     if (!owner) return;
     SharedLocks& self = **owner;
@@ -183,7 +201,8 @@ void SharedLocks::list(core::ConnectionId connection, std::string id) {
     boost::json::array listed;
     for (const broker::SharedLock& lock : locks) {
       auto waiting = self.by_name_.find(lock.name);
-      listed.push_back(lock_json(lock, waiting == self.by_name_.end() ? 0 : waiting->second.size()));
+      listed.push_back(
+          lock_json(lock, waiting == self.by_name_.end() ? 0 : waiting->second.size()));
     }
     self.send_(connection,
                protocol::result_line(id, true, boost::json::object{{"locks", std::move(listed)}}));
@@ -191,8 +210,8 @@ void SharedLocks::list(core::ConnectionId connection, std::string id) {
 }
 
 void SharedLocks::query(core::ConnectionId connection, std::string id, std::string name) {
-  broker_.query(name, [alive = std::weak_ptr<SharedLocks*>(self_), connection,
-                       id = std::move(id)](std::optional<broker::SharedLock> lock, std::string error) {
+  broker_.query(name, [alive = std::weak_ptr<SharedLocks*>(self_), connection, id = std::move(id)](
+                          std::optional<broker::SharedLock> lock, std::string error) {
     auto owner = alive.lock();
     if (!owner) return;
     SharedLocks& self = **owner;
@@ -205,7 +224,8 @@ void SharedLocks::query(core::ConnectionId connection, std::string id, std::stri
       auto waiting = self.by_name_.find(lock->name);
       found = lock_json(*lock, waiting == self.by_name_.end() ? 0 : waiting->second.size());
     }
-    self.send_(connection, protocol::result_line(id, true, boost::json::object{{"lock", std::move(found)}}));
+    self.send_(connection,
+               protocol::result_line(id, true, boost::json::object{{"lock", std::move(found)}}));
   });
 }
 

@@ -67,7 +67,8 @@ class SharedLocks {
 
   // Asks the broker for the lock on behalf of `call` (a waiter's, when waiter_id is non-zero).
   void attempt(SharedLockCall call, std::uint64_t waiter_id);
-  void answered(SharedLockCall call, std::uint64_t waiter_id, const broker::SharedLockResult& result);
+  void answered(SharedLockCall call, std::uint64_t waiter_id,
+                const broker::SharedLockResult& result);
   void remove_waiter(std::uint64_t waiter_id);
   std::size_t waiters_of(core::ConnectionId connection) const;
 

@@ -85,8 +85,9 @@ TEST(RedisUrl, Refusals) {
 }
 
 TEST(RedisUrl, ErrorsNeverRepeatThePassword) {
-  for (const char* text : {"redis://:hunter2@h/x", "redis://u:hunter2@h:0", "unix://:hunter2@/s?db=q",
-                           "http://:hunter2@h", "redis://:hunter2@h:99999"}) {
+  for (const char* text :
+       {"redis://:hunter2@h/x", "redis://u:hunter2@h:0", "unix://:hunter2@/s?db=q",
+        "http://:hunter2@h", "redis://:hunter2@h:99999"}) {
     EXPECT_EQ(error_of(text).find("hunter2"), std::string::npos) << text;
   }
 }

@@ -5,8 +5,8 @@
 
 #include "fake_clock.hpp"
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 #include <deque>
 
@@ -43,7 +43,8 @@ class ScriptedBroker final : public broker::Broker {
                std::function<void(broker::SharedReleaseResult)> done) override {
     releases.push_back({name, holder, std::move(done)});
   }
-  void query(const std::string&, std::function<void(std::optional<SharedLock>, std::string)> done) override {
+  void query(const std::string&,
+             std::function<void(std::optional<SharedLock>, std::string)> done) override {
     done(std::nullopt, "not scripted");
   }
   void list(std::size_t, std::function<void(std::vector<SharedLock>, std::string)> done) override {
@@ -56,14 +57,16 @@ class ScriptedBroker final : public broker::Broker {
   boost::json::object status() const override { return {}; }
 
   // Answers the oldest acquire.
-  void answer(SharedLockOutcome outcome, std::string holder, std::int64_t expires_at = 0, std::uint64_t token = 7) {
+  void answer(SharedLockOutcome outcome, std::string holder, std::int64_t expires_at = 0,
+              std::uint64_t token = 7) {
     ASSERT_FALSE(acquires.empty());
     Acquire next = std::move(acquires.front());
     acquires.pop_front();
     SharedLockResult result;
     result.outcome = outcome;
     result.lock = SharedLock{next.name, std::move(holder), 100, expires_at, token};
-    if (outcome == SharedLockOutcome::kFailed) result.error = "redis at unix:///r.sock is unreachable";
+    if (outcome == SharedLockOutcome::kFailed)
+      result.error = "redis at unix:///r.sock is unreachable";
     next.done(result);
   }
 };
@@ -71,11 +74,14 @@ class ScriptedBroker final : public broker::Broker {
 class SharedLocksTest : public ::testing::Test {
  protected:
   SharedLocksTest()
-      : locks_(clock_, broker_, core::LockLimits{}, [this](core::ConnectionId connection, const std::string& line) {
-          if (closed_.contains(connection)) return false;
-          sent_.emplace_back(connection, boost::json::parse(line).as_object());
-          return true;
-        }, nullptr) {}
+      : locks_(
+            clock_, broker_, core::LockLimits{},
+            [this](core::ConnectionId connection, const std::string& line) {
+              if (closed_.contains(connection)) return false;
+              sent_.emplace_back(connection, boost::json::parse(line).as_object());
+              return true;
+            },
+            nullptr) {}
 
   boost::json::object take() {
     EXPECT_FALSE(sent_.empty());
