@@ -36,7 +36,7 @@ using namespace std::chrono_literals;
 
 constexpr std::string_view kUsage =
     "usage: photon_bench --photond PATH [--redis-server PATH] [--seconds N] [--subscribers 8]\n"
-    "                    [--size 128] [--workload all|roundtrip|fanout|locks|memory|start]\n";
+    "                    [--size 128] [--workload all|roundtrip|fanout|locks|memory|start|cluster]\n";
 constexpr std::string_view kPhotonPing = "{\"type\":\"ping\",\"id\":\"1\"}\n";
 constexpr std::string_view kRedisPing = "*1\r\n$4\r\nPING\r\n";
 constexpr std::string_view kStampMarker = "ts:";  // payload = "ts:" + 19 digits + padding
@@ -111,11 +111,14 @@ void wait_until_ready(Daemon& daemon) {
   }
 }
 
-std::unique_ptr<Daemon> spawn_photond(const std::string& photond_path) {
+// `extra`: more flags of `photond serve` (a broker, for the cluster workload).
+std::unique_ptr<Daemon> spawn_photond(const std::string& photond_path,
+                                      const std::vector<std::string>& extra = {}) {
   auto daemon = std::make_unique<Daemon>("photond", Protocol::kPhoton);
   daemon->socket_path = daemon->dir.path() + "/daemons/bench.sock";
-  daemon->process.spawn({photond_path, "serve", "bench", "--idle-timeout", "0"},
-                        {"PHOTON_DIR=" + daemon->dir.path()}, daemon->dir.path() + "/photond.log");
+  std::vector<std::string> argv{photond_path, "serve", "bench", "--idle-timeout", "0"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  daemon->process.spawn(argv, {"PHOTON_DIR=" + daemon->dir.path()}, daemon->dir.path() + "/photond.log");
   return daemon;
 }
 
@@ -290,8 +293,11 @@ void check_publish_reply(Protocol protocol, std::string_view line) {
 // 1 publisher, S subscribers each read by its own thread. The publisher keeps at most `window`
 // messages in flight (published, not yet received by every subscriber), so the figures measure
 // the daemon's throughput and latency, not how deep a queue the bench can build up.
+// `publisher_socket`: where the publisher connects when not to `daemon` (another daemon of the
+// photon, for the cluster workload).
 FanoutFigures measure_fanout(const Daemon& daemon, int subscriber_count, std::size_t message_size,
-                             double seconds, std::uint64_t window, std::uint64_t min_batch) {
+                             double seconds, std::uint64_t window, std::uint64_t min_batch,
+                             const std::string* publisher_socket = nullptr) {
   CatchUpGate gate;
   std::vector<std::unique_ptr<SubscriberConnection>> subscribers;
   for (int i = 0; i < subscriber_count; ++i) {
@@ -311,7 +317,7 @@ FanoutFigures measure_fanout(const Daemon& daemon, int subscriber_count, std::si
     }
   };
 
-  Fd publisher = connect_to(daemon.socket_path);
+  Fd publisher = connect_to(publisher_socket != nullptr ? *publisher_socket : daemon.socket_path);
   LineReader replies(publisher.get());
   std::uint64_t sent = 0;
   std::uint64_t acked = 0;
@@ -617,7 +623,7 @@ Options parse_options(int argc, char** argv) {
   if (options.message_size < kMinMessageSize)
     throw BenchError("--size must be at least " + std::to_string(kMinMessageSize));
   const std::vector<std::string> workloads{"all",   "roundtrip", "fanout",
-                                           "locks", "memory",    "start"};
+                                           "locks", "memory",    "start",  "cluster"};
   if (std::find(workloads.begin(), workloads.end(), options.workload) == workloads.end())
     throw BenchError("unknown workload " + options.workload);
   if (options.redis_path.empty()) options.redis_path = find_on_path("redis-server");
@@ -754,6 +760,65 @@ void run_fanout(const Options& options) {
   }
 }
 
+// Waits until a daemon started with --broker says its broker is connected.
+void wait_until_broker_connected(Daemon& daemon) {
+  const auto deadline = Clock::now() + kReadyTimeout;
+  for (;;) {
+    Fd fd = connect_to(daemon.socket_path);
+    write_all(fd.get(), R"({"type":"status","id":"s"})"
+                        "\n");
+    LineReader reader(fd.get());
+    if (reader.expect_line().find(R"("state":"connected")") != std::string_view::npos) return;
+    if (Clock::now() > deadline)
+      throw BenchError("photond's broker did not connect within 5 s; its log:\n" +
+                       file_tail(daemon.process.log_path()));
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+// Cross-daemon fan-out: two photond "hosts" of one photon joined through one Redis; the publisher
+// on the first, the subscribers on the second, so every message goes photond → Redis → photond.
+// Compared with the same fan-out on that Redis directly (what a client of Redis alone gets).
+void run_cluster(const Options& options) {
+  if (options.redis_path.empty()) throw BenchError("the cluster workload needs redis-server");
+  auto redis = start_daemon(Protocol::kRedis, options.redis_path);
+  const std::vector<std::string> broker{"--broker", "unix://" + redis->socket_path};
+  auto first = spawn_photond(options.photond_path, broker);
+  auto second = spawn_photond(options.photond_path, broker);
+  for (Daemon* daemon : {first.get(), second.get()}) {
+    wait_until_ready(*daemon);
+    wait_until_broker_connected(*daemon);
+  }
+  FanoutPasses photon;
+  photon.loaded = measure_fanout(*second, options.subscribers, options.message_size, options.seconds,
+                                 kWindow, kMinBatch, &first->socket_path);
+  photon.paced = measure_fanout(*second, options.subscribers, options.message_size, options.seconds,
+                                1, 1, &first->socket_path);
+  FanoutPasses direct;
+  direct.loaded = measure_fanout(*redis, options.subscribers, options.message_size, options.seconds,
+                                 kWindow, kMinBatch);
+  direct.paced = measure_fanout(*redis, options.subscribers, options.message_size, options.seconds, 1, 1);
+  auto row = [&](std::string metric, FanoutFigures FanoutPasses::*pass, auto FanoutFigures::*field,
+                 int precision) {
+    return Row{std::move(metric), double((photon.*pass).*field), double((direct.*pass).*field),
+               std::nullopt, precision};
+  };
+  const std::string in_flight = std::to_string(kWindow) + " in flight";
+  print_table(
+      "cluster fan-out: publisher on daemon A, " + std::to_string(options.subscribers) +
+          " subscribers on daemon B, via one Redis, " + std::to_string(options.message_size) +
+          "-byte messages",
+      {row("deliveries/s, " + in_flight, &FanoutPasses::loaded, &FanoutFigures::deliveries_per_s, 0),
+       row("  latency p50 (us)", &FanoutPasses::loaded, &FanoutFigures::p50_us, 1),
+       row("  latency p99 (us)", &FanoutPasses::loaded, &FanoutFigures::p99_us, 1),
+       row("deliveries/s, 1 in flight", &FanoutPasses::paced, &FanoutFigures::deliveries_per_s, 0),
+       row("  latency p50 (us)", &FanoutPasses::paced, &FanoutFigures::p50_us, 1),
+       row("  latency p99 (us)", &FanoutPasses::paced, &FanoutFigures::p99_us, 1)},
+      false);
+  std::printf("  (photond: A → Redis → B, each message once through Redis; redis: the same fan-out\n"
+              "   with the subscribers on that Redis directly)\n");
+}
+
 void run_locks(const Options& options) {
   const LockFigures photon =
       measure_locks(*start_daemon(Protocol::kPhoton, options.photond_path), options.seconds);
@@ -838,7 +903,8 @@ int main(int argc, char** argv) {
       {"fanout", run_fanout},
       {"locks", run_locks},
       {"memory", run_memory},
-      {"start", run_start}};
+      {"start", run_start},
+      {"cluster", run_cluster}};
   int failures = 0;
   for (const auto& [name, run] : workloads) {
     if (options.workload != "all" && options.workload != name) continue;

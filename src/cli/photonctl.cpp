@@ -166,6 +166,19 @@ void print_status(const boost::json::object& status) {
   std::cout << "published    " << boost::json::serialize(counters.at("published")) << "\n"
             << "delivered    " << boost::json::serialize(counters.at("delivered")) << "\n"
             << "dropped slow consumers  " << boost::json::serialize(counters.at("droppedSlowConsumers")) << "\n";
+  if (const auto* broker = status.if_contains("broker"); broker != nullptr && broker->is_object()) {
+    // Joined to the photon's daemons on other hosts (docs/scaling.md).
+    const auto& fields = broker->as_object();
+    auto field = [&](const char* key) {
+      const auto* value = fields.if_contains(key);
+      if (value == nullptr) return std::string("-");
+      return value->is_string() ? std::string(value->as_string()) : boost::json::serialize(*value);
+    };
+    std::cout << "broker       " << field("url") << " " << field("state") << " (forwarded "
+              << field("forwarded") << ", received " << field("received") << ", dropped "
+              << field("dropped") << ", reconnects " << field("reconnects") << ")\n";
+    if (fields.contains("lastError")) std::cout << "broker error " << field("lastError") << "\n";
+  }
   const auto& channels = status.at("channels").as_array();
   if (channels.empty()) return;
   std::cout << "\n";

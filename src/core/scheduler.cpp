@@ -296,31 +296,84 @@ void Scheduler::tick() {
     const sys_seconds first_due = from_millis(*job.state.next_run);
     const sys_seconds slot =
         job.expression->latest_at_or_before(now, first_due - seconds(1), *job.zone).value_or(first_due);
-    const auto late = now - slot;
-    const bool missed = late > options_.missed_after;
-    if (busy(job)) {
-      // The last run still runs: this slot is skipped, late or not.
-      JobRun skipped{++last_run_id_, id, missed ? "catch-up" : "schedule", to_millis(slot), now_ms, now_ms,
-                     "skipped", job.state.spec.overlap == Overlap::kSkip
-                                    ? "the previous run was still running"
-                                    : "too many runs of this job are running"};
-      job.state.last_status = "skipped";
-      record(job, std::move(skipped));
-      publish_event("job-skipped", {{"jobId", id}, {"method", job.state.spec.method},
-                                    {"scheduledFor", to_millis(slot)}});
-    } else if (!missed) {
-      start_run(job, "schedule", to_millis(slot));
-    } else if (job.state.spec.catch_up == CatchUp::kLatest && late <= options_.catch_up_window) {
-      start_run(job, "catch-up", to_millis(slot));
+    if (claims_ == nullptr) {
+      fire(job, slot, now);
     } else {
-      JobRun record_of_miss{++last_run_id_, id, "schedule", to_millis(slot), now_ms, now_ms, "missed",
-                            "the daemon was not running (or the clock jumped) at the scheduled time"};
-      job.state.last_status = "missed";
-      record(job, std::move(record_of_miss));
+      // Whoever wins the slot handles it; until then the next slot is computed as usual.
+      claims_->claim(id, to_millis(slot), [alive = std::weak_ptr<Scheduler*>(self_), job_id = id,
+                                           slot](bool won) {
+        auto owner = alive.lock();
+        if (!won || !owner) return;
+        Scheduler& scheduler = **owner;
+        auto found = scheduler.jobs_.find(job_id);
+        if (found == scheduler.jobs_.end() || !found->second.expression) return;
+        scheduler.fire(found->second, slot, scheduler.now_seconds());
+        scheduler.persistence_.save_job(found->second.state);
+      });
     }
     compute_next(job, now);
-    persistence_.save_job(job.state);
+    // Shared jobs keep their next slot per daemon; the record is saved by the slot's winner.
+    if (claims_ == nullptr) persistence_.save_job(job.state);
   }
+}
+
+void Scheduler::fire(Job& job, sys_seconds slot, sys_seconds now) {
+  const std::string& id = job.state.spec.id;
+  const EpochMillis now_ms = to_millis(now);
+  const auto late = now - slot;
+  const bool missed = late > options_.missed_after;
+  if (busy(job)) {
+    // The last run still runs: this slot is skipped, late or not.
+    JobRun skipped{++last_run_id_, id, missed ? "catch-up" : "schedule", to_millis(slot), now_ms, now_ms,
+                   "skipped", job.state.spec.overlap == Overlap::kSkip
+                                  ? "the previous run was still running"
+                                  : "too many runs of this job are running"};
+    job.state.last_status = "skipped";
+    record(job, std::move(skipped));
+    publish_event("job-skipped", {{"jobId", id}, {"method", job.state.spec.method},
+                                  {"scheduledFor", to_millis(slot)}});
+  } else if (!missed) {
+    start_run(job, "schedule", to_millis(slot));
+  } else if (job.state.spec.catch_up == CatchUp::kLatest && late <= options_.catch_up_window) {
+    start_run(job, "catch-up", to_millis(slot));
+  } else {
+    JobRun record_of_miss{++last_run_id_, id, "schedule", to_millis(slot), now_ms, now_ms, "missed",
+                          "the daemon was not running (or the clock jumped) at the scheduled time"};
+    job.state.last_status = "missed";
+    record(job, std::move(record_of_miss));
+  }
+}
+
+void Scheduler::adopt(JobState state) {
+  const std::string id = state.spec.id;
+  auto existing = jobs_.find(id);
+  Job prepared;
+  const auto reason = prepare(state.spec, prepared);
+  if (existing == jobs_.end()) {
+    if (jobs_.size() >= options_.max_jobs) return;
+    existing = jobs_.emplace(id, Job{}).first;
+  }
+  Job& job = existing->second;
+  const bool changed = !job.expression || job.state.spec.cron != state.spec.cron ||
+                       job.state.spec.timezone != state.spec.timezone;
+  const std::optional<EpochMillis> next_run = job.state.next_run;
+  job.state = std::move(state);
+  if (reason) {
+    job.expression.reset();
+    job.state.last_status = "invalid";
+    job.state.last_error = *reason;
+    job.state.next_run.reset();
+  } else {
+    job.expression = std::move(prepared.expression);
+    job.zone = prepared.zone;
+    job.state.next_run = next_run;
+    if (changed || !next_run) compute_next(job, now_seconds());
+  }
+  earliest_stale_ = true;
+}
+
+void Scheduler::forget(const std::string& id) {
+  if (jobs_.erase(id) > 0) earliest_stale_ = true;
 }
 
 std::optional<std::chrono::steady_clock::time_point> Scheduler::next_wake() const {

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -78,6 +79,16 @@ class JobPublisher {
   virtual void publish(const std::string& channel, const boost::json::value& message) = 0;
 };
 
+// Decides which daemon runs a slot when daemons on several hosts share their jobs (the Redis
+// broker). Without it, every slot is this daemon's.
+class FireClaims {
+ public:
+  virtual ~FireClaims() = default;
+  // Calls `done` once, later, on the loop thread: true when this daemon won `slot` of `job_id`
+  // (and must handle it), false when another did or nobody can tell (then nobody runs it).
+  virtual void claim(const std::string& job_id, EpochMillis slot, std::function<void(bool won)> done) = 0;
+};
+
 struct SchedulerOptions {
   std::string photon_name;  // events go to jobs:<photon_name>
   std::size_t max_jobs = 10'000;
@@ -115,6 +126,14 @@ class Scheduler {
   // recorded as failed. Missed slots are then handled by the catch-up policy on the first tick.
   void restore(std::vector<JobState> jobs, std::vector<JobRun> runs, std::uint64_t last_run_id);
   void declare(const std::vector<JobSpec>& jobs);
+
+  // Slots are claimed through `claims` before they are handled (null: every slot is ours).
+  void set_claims(FireClaims* claims) { claims_ = claims; }
+  // A job as another daemon of the photon saved it: its definition and record replace ours (the
+  // next slot stays unless the schedule changed). Nothing is persisted: it comes from the store.
+  void adopt(JobState state);
+  // A job another daemon removed: gone here too, without persisting.
+  void forget(const std::string& id);
 
   // Creates or replaces job `spec.id`.
   ScheduleResult schedule(JobSpec spec);
@@ -154,6 +173,8 @@ class Scheduler {
   // Parses and checks spec's expression, zone and method; the refusal reason, or nothing.
   std::optional<std::string> prepare(const JobSpec& spec, Job& job) const;
   void compute_next(Job& job, std::chrono::sys_seconds after);
+  // Handles the due `slot` of `job`: runs it, or records it as skipped or missed.
+  void fire(Job& job, std::chrono::sys_seconds slot, std::chrono::sys_seconds now);
   std::uint64_t start_run(Job& job, const std::string& trigger, EpochMillis scheduled_for);
   void record(Job& job, JobRun run);
   void run_finished(const std::string& job_id, std::uint64_t run_id, const CallOutcome& outcome);
@@ -165,6 +186,7 @@ class Scheduler {
   MethodHost* methods_;
   JobPersistence& persistence_;
   JobPublisher& publisher_;
+  FireClaims* claims_ = nullptr;
   std::map<std::string, Job, std::less<>> jobs_;
   std::uint64_t last_run_id_ = 0;
   // The earliest next_run of all jobs, kept so next_wake() (asked after every request) does not

@@ -6,6 +6,7 @@
 #include "core/embedded_host.hpp"
 #include "core/exec_host.hpp"
 #include "core/manifest.hpp"
+#include "broker/redis_url.hpp"
 #include "daemon/daemon.hpp"
 
 #include <CLI/CLI.hpp>
@@ -65,7 +66,36 @@ struct ServeFlags {
   std::vector<std::string> ui_allowed_origins;
   std::string session_timeout = "10m";
   std::size_t method_threads = 8;
+  std::string broker;  // empty: $PHOTON_CHANNEL_BROKER=redis with $PHOTON_REDIS_URL or $REDIS_URL, else none
 };
+
+// The Redis broker the flags and the environment ask for, or none (the daemon stands alone).
+std::optional<photon::broker::RedisUrl> broker_url(const ServeFlags& flags) {
+  std::string text = flags.broker;
+  const char* where = "--broker";
+  if (text.empty()) {
+    const char* kind = std::getenv("PHOTON_CHANNEL_BROKER");
+    const std::string broker = kind == nullptr ? "" : kind;
+    if (broker.empty() || broker == "daemon" || broker == "local") return std::nullopt;
+    if (broker != "redis") {
+      throw StartupError(kExitUsage, "PHOTON_CHANNEL_BROKER=" + broker +
+                                         ": photond joins daemons through \"redis\" only (or \"daemon\" for none)");
+    }
+    where = "PHOTON_REDIS_URL";
+    const char* url = std::getenv("PHOTON_REDIS_URL");
+    if (url == nullptr || *url == '\0') {
+      where = "REDIS_URL";
+      url = std::getenv("REDIS_URL");
+    }
+    if (url == nullptr || *url == '\0') {
+      throw StartupError(kExitUsage, "PHOTON_CHANNEL_BROKER=redis needs PHOTON_REDIS_URL or REDIS_URL");
+    }
+    text = url;
+  }
+  auto parsed = photon::broker::parse_redis_url(text);
+  if (auto* error = std::get_if<std::string>(&parsed)) throw StartupError(kExitUsage, std::string(where) + ": " + *error);
+  return std::get<photon::broker::RedisUrl>(std::move(parsed));
+}
 
 std::optional<photon::daemon::WebhookSettings> webhook_settings(const ServeFlags& flags);
 std::optional<photon::daemon::UiSettings> ui_settings(const ServeFlags& flags);
@@ -108,6 +138,7 @@ DaemonOptions to_options(const ServeFlags& flags) {
   options.missed_after = std::chrono::ceil<std::chrono::seconds>(duration(flags.missed_after, "--missed-after"));
   options.webhook = webhook_settings(flags);
   options.ui = ui_settings(flags);
+  options.broker = broker_url(flags);
   // Exec methods' children inherit the daemon's environment: the secrets leave it now.
   ::unsetenv(std::string(photon::core::kWebhookSecretVariable).c_str());
   for (auto scheme : {photon::core::WebhookScheme::kSecret, photon::core::WebhookScheme::kGitHub,
@@ -263,6 +294,10 @@ void add_serve_flags(CLI::App& command, ServeFlags& flags, bool embedded) {
   serve->add_option("--ui-allow-origin", flags.ui_allowed_origins,
                     "Another origin whose pages may use the UI listener (repeatable), e.g. "
                     "http://localhost:5173");
+  serve->add_option("--broker", flags.broker,
+                    "Share channels, locks and jobs with this photon's daemons on other hosts through "
+                    "Redis: redis://[user:pass@]HOST[:PORT][/DB] or unix:///PATH (default: "
+                    "$PHOTON_REDIS_URL or $REDIS_URL when PHOTON_CHANNEL_BROKER=redis, else none)");
   serve->add_option("--missed-after", flags.missed_after,
                     "A job's run noticed this late counts as missed (daemon down, machine asleep)")
       ->capture_default_str();

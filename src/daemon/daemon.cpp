@@ -1,6 +1,7 @@
 // Daemon start-up, the event loop's lifetime, and orderly shutdown.
 #include "daemon/daemon.hpp"
 
+#include "broker/redis_broker.hpp"
 #include "common/paths.hpp"
 #include "daemon/instance_lock.hpp"
 #include "daemon/stored_jobs.hpp"
@@ -32,6 +33,7 @@ namespace {
 constexpr std::size_t kLogFileBytes = 10u << 20;
 constexpr std::size_t kLogFilesKept = 3;
 constexpr std::chrono::seconds kMethodStopMargin{3};
+constexpr std::chrono::milliseconds kBrokerFlushGrace{500};
 
 // Creates `dir` (and its parent) private to the owner; tightens an existing one we own.
 void make_private_directory(const std::filesystem::path& dir) {
@@ -105,7 +107,9 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
         tokens_(token_mark,
                 [this](std::uint64_t mark) { return store::save_token_mark(paths_.token_file, mark); }),
         methods_(make_host()),
-        dispatcher_(dispatcher_options(options), clock_, *this, tokens_, methods_.get(), jobs_.get()),
+        broker_(make_broker()),
+        dispatcher_(dispatcher_options(options), clock_, *this, tokens_, methods_.get(),
+                    broker_ ? static_cast<core::JobPersistence*>(broker_.get()) : jobs_.get()),
         signals_(io_, SIGINT, SIGTERM),
         idle_timer_(io_),
         lock_timer_(io_),
@@ -113,6 +117,11 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
         server_(io_, *this, clock_, options.server_limits) {
     if (options.webhook) make_webhook_endpoint(*options.webhook);
     if (options.ui) make_ui_listener(*options.ui);
+    if (broker_) {
+      dispatcher_.set_broker(*broker_);
+      dispatcher_.scheduler().set_claims(broker_.get());
+      broker_->attach_scheduler(dispatcher_.scheduler());
+    }
   }
 
   ~Daemon() override {
@@ -213,6 +222,15 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
 
   // Jobs as the store kept them, then the photon's own; throws StartupError for a bad declaration.
   void load_jobs() {
+    // Shared jobs come from Redis once connected; the local store is not theirs.
+    if (broker_) {
+      try {
+        dispatcher_.scheduler().declare(options_.declared_jobs);
+      } catch (const core::CronError& error) {
+        throw StartupError(2, error.what());
+      }
+      return;
+    }
     try {
       dispatcher_.scheduler().restore(jobs_->load_jobs(),
                                       jobs_->load_runs(store::JobStore::kDefaultHistoryPerJob),
@@ -228,6 +246,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   }
 
   void run() {
+    if (broker_) broker_->start();
     server_.start();
     if (http_) http_->start();
     if (ui_http_) ui_http_->start();
@@ -367,6 +386,12 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     return result;
   }
 
+  std::unique_ptr<broker::RedisBroker> make_broker() {
+    if (!options_.broker) return nullptr;
+    return std::make_unique<broker::RedisBroker>(
+        io_, clock_, broker::RedisBrokerOptions{.url = *options_.broker, .photon_name = options_.photon_name});
+  }
+
   std::unique_ptr<core::MethodHost> make_host() {
     if (!options_.make_host) return nullptr;
     HostEnvironment environment{io_, clock_, paths_};
@@ -425,7 +450,10 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     // done.
     auto pending = std::make_shared<int>(1 + (http_ ? 1 : 0) + (ui_http_ ? 2 : 0));
     auto one_done = [this, pending] {
-      if (--*pending == 0) io_.stop();
+      if (--*pending != 0) return;
+      // Releases of connection-bound locks in Redis go out before the loop stops.
+      if (broker_) return broker_->flush(kBrokerFlushGrace, [this] { io_.stop(); });
+      io_.stop();
     };
     if (http_) http_->shutdown(options_.shutdown_grace, one_done);
     if (ui_http_) {
@@ -444,6 +472,8 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   std::unique_ptr<StoredJobs> jobs_;
   core::TokenAllocator tokens_;
   std::unique_ptr<core::MethodHost> methods_;
+  // Before the dispatcher (its job persistence); its connections drop their callbacks when it goes.
+  std::unique_ptr<broker::RedisBroker> broker_;
   Dispatcher dispatcher_;
   asio::signal_set signals_;
   asio::steady_timer idle_timer_;
@@ -510,7 +540,7 @@ void run_daemon(const DaemonOptions& options, const std::function<void()>& on_re
   }
   auto jobs = std::make_unique<StoredJobs>(paths.job_db);
   try {
-    jobs->open_if_present();
+    if (!options.broker) jobs->open_if_present();  // shared jobs live in Redis
   } catch (const store::StoreError& error) {
     throw StartupError(1, error.what());
   }

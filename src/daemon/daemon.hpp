@@ -2,6 +2,7 @@
 // signals, the idle timeout, and the wiring of transport, dispatcher and services.
 #pragma once
 
+#include "broker/redis_url.hpp"
 #include "common/clock.hpp"
 #include "common/paths.hpp"
 #include "core/method_host.hpp"
@@ -67,6 +68,8 @@ struct DaemonOptions {
   // The browser listener; off when empty.
   std::optional<UiSettings> ui;
   std::chrono::milliseconds prompt_timeout{5 * 60 * 1000};
+  // Join the photon's daemons on other hosts through this Redis (docs/scaling.md); none: alone.
+  std::optional<broker::RedisUrl> broker;
 };
 
 // A failure before the daemon is serving, with the process exit code it calls for

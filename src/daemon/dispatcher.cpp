@@ -200,7 +200,9 @@ Dispatcher::Dispatcher(DispatcherOptions options, const Clock& clock, DaemonCont
 Dispatcher::~Dispatcher() = default;
 
 void Dispatcher::on_open(net::Peer& peer) {
-  peer.set_context(std::make_unique<Session>(peer, next_connection_id_++));
+  auto session = std::make_unique<Session>(peer, next_connection_id_++);
+  if (broker_ != nullptr) sessions_.emplace(session->id(), session.get());
+  peer.set_context(std::move(session));
   ++open_sessions_;
 }
 
@@ -209,6 +211,10 @@ void Dispatcher::on_close(net::Peer& peer) {
   if (session == nullptr) return;
   channels_.unsubscribe_all(*session);
   locks_.drop_connection(session->id());
+  if (shared_locks_) {
+    sessions_.erase(session->id());
+    shared_locks_->connection_closed(session->id());
+  }
   // Its commands run on without a caller: prompts get no answer, the rest goes nowhere.
   for (auto& [id, call] : session->commands) {
     call->session = nullptr;
@@ -222,6 +228,7 @@ void Dispatcher::on_close(net::Peer& peer) {
 
 void Dispatcher::on_timer() {
   locks_.expire_due();
+  if (shared_locks_) shared_locks_->expire_due();
   scheduler_.tick();
   const auto now = clock_.steady();
   while (!prompt_deadlines_.empty() && prompt_deadlines_.begin()->first <= now) {
@@ -237,6 +244,9 @@ void Dispatcher::reschedule() {
     if (!next || prompt < *next) next = prompt;
   }
   if (auto jobs = scheduler_.next_wake(); jobs && (!next || *jobs < *next)) next = jobs;
+  if (shared_locks_) {
+    if (auto waits = shared_locks_->next_deadline(); waits && (!next || *waits < *next)) next = waits;
+  }
   control_.wake_at(next);
 }
 
@@ -299,6 +309,7 @@ void Dispatcher::handle_status(Session& session, const Request& request) {
                            {"droppedSlowConsumers", transport.dropped_slow_consumers},
                            {"connectionsRefused", transport.connections_refused}}},
   };
+  if (broker_ != nullptr) data["broker"] = broker_->status();
   for (auto& [key, value] : control_.extra_status()) data[key] = std::move(value);
   session.peer().send(protocol::result_line(request.id, true, data));
 }
@@ -337,6 +348,13 @@ void Dispatcher::handle_publish(Session& session, const Request& request) {
 
 void Dispatcher::handle_lock(Session& session, const Request& request) {
   const std::string_view name = request.string_field("lockName");
+  if (shared_locks_) {
+    return shared_locks_->lock(
+        {session.id(), std::string(request.id), std::string(name), std::string(holder_of(request)),
+         std::chrono::milliseconds(request.integer_field("lockTimeout", kDefaultLockTimeoutMs)),
+         std::chrono::milliseconds(request.integer_field("lockWait", 0)),
+         request.bool_field("releaseOnDisconnect", false)});
+  }
   core::LockRequest lock_request{
       .name = name,
       .holder = holder_of(request),
@@ -360,6 +378,10 @@ void Dispatcher::handle_lock(Session& session, const Request& request) {
 
 void Dispatcher::handle_unlock(Session& session, const Request& request) {
   const std::string_view name = request.string_field("lockName");
+  if (shared_locks_) {
+    return shared_locks_->unlock(session.id(), std::string(request.id), std::string(name),
+                                 std::string(holder_of(request)));
+  }
   const core::ReleaseResult result = locks_.release(name, holder_of(request));
   if (result.outcome == core::ReleaseOutcome::kHeldByOther) {
     session.peer().send(protocol::result_line(
@@ -374,6 +396,7 @@ void Dispatcher::handle_unlock(Session& session, const Request& request) {
 }
 
 void Dispatcher::handle_list_locks(Session& session, const Request& request) {
+  if (shared_locks_) return shared_locks_->list(session.id(), std::string(request.id));
   boost::json::array locks;
   for (const core::LockView& lock : locks_.list()) locks.push_back(lock_json(lock));
   session.peer().send(
@@ -382,6 +405,10 @@ void Dispatcher::handle_list_locks(Session& session, const Request& request) {
 }
 
 void Dispatcher::handle_query_lock(Session& session, const Request& request) {
+  if (shared_locks_) {
+    return shared_locks_->query(session.id(), std::string(request.id),
+                                std::string(request.string_field("lockName")));
+  }
   std::optional<core::LockView> lock = locks_.query(request.string_field("lockName"));
   boost::json::value found = lock ? boost::json::value(lock_json(*lock)) : boost::json::value(nullptr);
   session.peer().send(
@@ -630,6 +657,17 @@ void Dispatcher::handle_job_history(Session& session, const Request& request) {
   }
   boost::json::array runs;
   const auto limit = static_cast<std::size_t>(request.integer_field("limit", kDefaultHistoryLimit));
+  if (broker_ != nullptr) {
+    // Shared jobs' runs are kept in the broker, whichever daemon ran them.
+    return broker_->job_history(job_id, limit, [this, connection = session.id(), id = std::string(request.id),
+                                                job_id](boost::json::array shared, std::string error) {
+      auto found = sessions_.find(connection);
+      if (found == sessions_.end()) return;
+      found->second->peer().send(
+          error.empty() ? protocol::result_line(id, true, boost::json::object{{"jobId", job_id}, {"runs", std::move(shared)}})
+                        : protocol::error_line(id, "job history unavailable: " + error));
+    });
+  }
   for (const core::JobRun& run : scheduler_.history(job_id, limit)) runs.push_back(run_json(run));
   session.peer().send(protocol::result_line(
       request.id, true, boost::json::object{{"jobId", job_id}, {"runs", std::move(runs)}}));
@@ -655,6 +693,12 @@ void Dispatcher::publish(const std::string& channel, const boost::json::value& m
 
 std::size_t Dispatcher::publish_message(std::string_view channel, const core::Subscriber* exclude,
                                         const boost::json::value& message) {
+  if (broker_ != nullptr) broker_->forward(channel, message);
+  return deliver_locally(channel, exclude, message);
+}
+
+std::size_t Dispatcher::deliver_locally(std::string_view channel, const core::Subscriber* exclude,
+                                        const boost::json::value& message) {
   SharedBytes line;
   std::uint64_t sequence = 0;
   const auto make_line = [&] {
@@ -671,5 +715,36 @@ std::size_t Dispatcher::publish_message(std::string_view channel, const core::Su
   }
   return delivered;
 }
+
+}  // namespace photon::daemon
+
+namespace photon::daemon {
+
+void Dispatcher::set_broker(broker::Broker& broker) {
+  broker_ = &broker;
+  broker.set_listener(this);
+  shared_locks_ = std::make_unique<SharedLocks>(
+      clock_, broker, options_.lock_limits,
+      [this](core::ConnectionId connection, const std::string& line) {
+        auto found = sessions_.find(connection);
+        if (found == sessions_.end()) return false;
+        found->second->peer().send(line);
+        return true;
+      },
+      [this] { reschedule(); });
+}
+
+void Dispatcher::remote_message(std::string_view channel, const boost::json::value& message) {
+  // What another daemon forwards is checked like a client's publish: Redis is shared ground.
+  if (protocol::channel_name_error(channel, false)) return;
+  deliver_locally(channel, nullptr, message);
+}
+
+void Dispatcher::lock_released(std::string_view name) {
+  if (shared_locks_) shared_locks_->lock_released(name);
+  reschedule();
+}
+
+void Dispatcher::shared_state_changed() { reschedule(); }
 
 }  // namespace photon::daemon

@@ -3,12 +3,14 @@
 // one handler.
 #pragma once
 
+#include "broker/broker.hpp"
 #include "common/clock.hpp"
 #include "common/shared_bytes.hpp"
 #include "core/channel_registry.hpp"
 #include "core/lock_table.hpp"
 #include "core/method_host.hpp"
 #include "core/scheduler.hpp"
+#include "daemon/shared_locks.hpp"
 #include "net/peer.hpp"
 #include "protocol/request.hpp"
 
@@ -19,6 +21,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <unordered_map>
 
 namespace photon::daemon {
 
@@ -62,7 +65,8 @@ struct DispatcherOptions {
 // Invariants: every open peer has a Session context; a Session's subscriptions are removed from
 // the registry before the Session is destroyed.
 // Thread rule: the event loop thread only.
-class Dispatcher final : public net::PeerHandler, private core::JobPublisher {
+class Dispatcher final : public net::PeerHandler, private core::JobPublisher,
+                         private broker::BrokerListener {
  public:
   // `tokens`, `methods` and `jobs` must outlive the dispatcher. `methods` may be null (a photon
   // with no methods: `command` is refused); `jobs` may be null (jobs are then kept in memory only).
@@ -87,6 +91,9 @@ class Dispatcher final : public net::PeerHandler, private core::JobPublisher {
   core::Scheduler& scheduler() { return scheduler_; }
   // Where job events, webhook events and their methods' channel emits are published.
   core::JobPublisher& publisher() { return *this; }
+  // Joins this daemon to the other daemons of its photon (before any connection opens): publishes
+  // are forwarded, locks and job history are the broker's. `broker` must outlive the dispatcher.
+  void set_broker(broker::Broker& broker);
 
   // Told of every channel message published, after its delivery, with its id (the N of "ch_N")
   // and its line: the UI keeps recent ones for event streams that reconnect. With a tap, the line
@@ -128,11 +135,18 @@ class Dispatcher final : public net::PeerHandler, private core::JobPublisher {
   void handle_run_job(Session& session, const protocol::Request& request);
   // JobPublisher: job events and jobs' channel emits, to every subscriber.
   void publish(const std::string& channel, const boost::json::value& message) override;
+  // BrokerListener: what the other daemons of the photon did.
+  void remote_message(std::string_view channel, const boost::json::value& message) override;
+  void lock_released(std::string_view name) override;
+  void shared_state_changed() override;
   // Tells the daemon when the lock table, a prompt or a job next needs on_timer().
   void reschedule();
-  // Publishes `message` on `channel` to every matching subscriber but `exclude` (may be null);
-  // the line is built once, only if someone receives it. Returns the number of deliveries.
+  // Publishes `message` on `channel`: to the photon's other daemons (with a broker), and to every
+  // matching subscriber here but `exclude` (may be null). Returns the number of deliveries here.
   std::size_t publish_message(std::string_view channel, const core::Subscriber* exclude,
+                              const boost::json::value& message);
+  // The local half: the line is built once, only if someone receives it (or the tap wants it).
+  std::size_t deliver_locally(std::string_view channel, const core::Subscriber* exclude,
                               const boost::json::value& message);
 
   // What a method's emit, prompt and end do (CommandCall forwards here).
@@ -165,6 +179,10 @@ class Dispatcher final : public net::PeerHandler, private core::JobPublisher {
   };
   MemoryOnlyJobs memory_only_jobs_;
   core::Scheduler scheduler_;
+  // With a broker: its locks replace locks_, and sessions are found by id for its late answers.
+  broker::Broker* broker_ = nullptr;
+  std::unique_ptr<SharedLocks> shared_locks_;
+  std::unordered_map<core::ConnectionId, Session*> sessions_;
   // Calls hold a weak reference: a method still running in its host when the dispatcher is gone
   // (daemon teardown) then reports to nobody.
   MessageTap message_tap_;

@@ -336,3 +336,86 @@ TEST_F(SchedulerTest, TimeZonesAndDst) {
 
 }  // namespace
 }  // namespace photon::core
+
+namespace photon::core {
+namespace {
+
+// Slots claimed through FireClaims (the Redis broker's per-slot key): only a won slot is handled.
+class ScriptedClaims final : public FireClaims {
+ public:
+  void claim(const std::string& job_id, EpochMillis slot, std::function<void(bool)> done) override {
+    claims.push_back({job_id, slot, std::move(done)});
+  }
+  struct Claim {
+    std::string job_id;
+    EpochMillis slot;
+    std::function<void(bool)> done;
+  };
+  std::vector<Claim> claims;
+};
+
+TEST_F(SchedulerTest, WithClaimsOnlyAWonSlotRuns) {
+  ScriptedClaims claims;
+  scheduler_->set_claims(&claims);
+  ASSERT_TRUE(scheduler_->schedule(spec("every", "* * * * * *")).scheduled);
+  run_for(1s);
+  ASSERT_EQ(claims.claims.size(), 1u);
+  EXPECT_EQ(claims.claims[0].job_id, "every");
+  EXPECT_EQ(claims.claims[0].slot, millis(kMonday + 1s));
+  EXPECT_TRUE(host_.calls.empty());  // nothing runs before the claim is decided
+  claims.claims[0].done(false);      // another daemon has it
+  EXPECT_TRUE(host_.calls.empty());
+  run_for(1s);
+  ASSERT_EQ(claims.claims.size(), 2u);
+  EXPECT_EQ(claims.claims[1].slot, millis(kMonday + 2s));
+  claims.claims[1].done(true);
+  ASSERT_EQ(host_.calls.size(), 1u);
+  EXPECT_EQ(store_.runs.rbegin()->second.scheduled_for, millis(kMonday + 2s));
+  EXPECT_EQ(publisher_.events(), std::vector<std::string>{"job-started"});
+}
+
+TEST_F(SchedulerTest, AClaimDecidedAfterTheJobWentRunsNothing) {
+  ScriptedClaims claims;
+  scheduler_->set_claims(&claims);
+  ASSERT_TRUE(scheduler_->schedule(spec("every", "* * * * * *")).scheduled);
+  run_for(1s);
+  ASSERT_EQ(claims.claims.size(), 1u);
+  scheduler_->forget("every");
+  claims.claims[0].done(true);
+  EXPECT_TRUE(host_.calls.empty());
+  EXPECT_EQ(scheduler_->size(), 0u);
+}
+
+TEST_F(SchedulerTest, AdoptTakesAnotherDaemonsJobWithoutPersistingIt) {
+  JobState shared;
+  shared.spec = spec("hourly", "0 * * * *");
+  shared.run_count = 4;
+  shared.last_status = "ok";
+  scheduler_->adopt(shared);
+  EXPECT_TRUE(store_.jobs.empty());
+  const JobState* job = scheduler_->find("hourly");
+  ASSERT_NE(job, nullptr);
+  EXPECT_EQ(job->next_run, millis(kMonday + 1h));
+  EXPECT_EQ(job->run_count, 4u);
+  // A newer record keeps the next slot when the schedule did not change, recomputes it when it did.
+  shared.run_count = 5;
+  clock_.advance(10min);
+  scheduler_->adopt(shared);
+  EXPECT_EQ(scheduler_->find("hourly")->next_run, millis(kMonday + 1h));
+  EXPECT_EQ(scheduler_->find("hourly")->run_count, 5u);
+  shared.spec.cron = "30 * * * *";
+  scheduler_->adopt(shared);
+  EXPECT_EQ(scheduler_->find("hourly")->next_run, millis(kMonday + 30min));
+  // A method this daemon lacks: kept, listed as invalid, never fired here.
+  JobState foreign;
+  foreign.spec = spec("other", "* * * * *", "elsewhere");
+  scheduler_->adopt(foreign);
+  EXPECT_EQ(scheduler_->find("other")->last_status, "invalid");
+  EXPECT_FALSE(scheduler_->find("other")->next_run);
+  scheduler_->forget("hourly");
+  EXPECT_EQ(scheduler_->find("hourly"), nullptr);
+  EXPECT_TRUE(store_.deleted.empty());
+}
+
+}  // namespace
+}  // namespace photon::core

@@ -1,0 +1,87 @@
+// What the daemon asks of a broker that joins it to the other daemons of its photon (on other
+// hosts), and what the broker tells it. An interface only: the dispatcher sees no Redis.
+#pragma once
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace photon::broker {
+
+using EpochMillis = std::int64_t;
+
+// A lock as every daemon of the photon sees it.
+struct SharedLock {
+  std::string name;
+  std::string holder;
+  EpochMillis acquired_at = 0;
+  EpochMillis expires_at = 0;
+  std::uint64_t token = 0;
+};
+
+enum class SharedLockOutcome { kAcquired, kExtended, kRefused, kFailed };
+struct SharedLockResult {
+  SharedLockOutcome outcome = SharedLockOutcome::kFailed;
+  SharedLock lock;    // for kRefused: the other holder's
+  std::string error;  // for kFailed: why the lock service could not answer
+};
+
+enum class SharedReleaseOutcome { kReleased, kNotHeld, kHeldByOther, kFailed };
+struct SharedReleaseResult {
+  SharedReleaseOutcome outcome = SharedReleaseOutcome::kFailed;
+  std::string holder;  // for kHeldByOther
+  std::string error;   // for kFailed
+};
+
+// What arrives from the other daemons. Called on the event loop thread.
+class BrokerListener {
+ public:
+  virtual ~BrokerListener() = default;
+  // A message another daemon published (its own subscribers have it already).
+  virtual void remote_message(std::string_view channel, const boost::json::value& message) = 0;
+  // A lock was released somewhere (its waiters here may try again).
+  virtual void lock_released(std::string_view name) = 0;
+  // Shared state changed under the daemon (a job scheduled elsewhere): time to reschedule.
+  virtual void shared_state_changed() = 0;
+};
+
+// Every callback runs later on the event loop thread, exactly once, also when the broker cannot
+// reach its server (then with an error: a lock is never granted by this daemon alone).
+// Thread rule: the event loop thread only.
+class Broker {
+ public:
+  virtual ~Broker() = default;
+  virtual void set_listener(BrokerListener* listener) = 0;
+
+  // Sends a message published here to the other daemons: at most once, in call order; dropped
+  // (and counted) while the broker's server is unreachable or too slow.
+  virtual void forward(std::string_view channel, const boost::json::value& message) = 0;
+
+  virtual void acquire(const std::string& name, const std::string& holder,
+                       std::chrono::milliseconds lease,
+                       std::function<void(SharedLockResult)> done) = 0;
+  virtual void release(const std::string& name, const std::string& holder,
+                       std::function<void(SharedReleaseResult)> done) = 0;
+  // The lock, or nothing when free; or an error.
+  virtual void query(const std::string& name,
+                     std::function<void(std::optional<SharedLock>, std::string error)> done) = 0;
+  // Every held lock sorted by name (at most `limit`); or an error.
+  virtual void list(std::size_t limit,
+                    std::function<void(std::vector<SharedLock>, std::string error)> done) = 0;
+  // The newest runs of a job, newest first, as JSON objects of the job_history reply; or an error.
+  virtual void job_history(const std::string& job_id, std::size_t limit,
+                           std::function<void(boost::json::array, std::string error)> done) = 0;
+
+  // The `broker` member of `status`.
+  virtual boost::json::object status() const = 0;
+};
+
+}  // namespace photon::broker

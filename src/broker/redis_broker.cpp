@@ -1,0 +1,573 @@
+// The Redis broker: channel envelopes, lock scripts, job claims and shared job definitions.
+#include "broker/redis_broker.hpp"
+
+#include <hiredis/hiredis.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <random>
+#include <set>
+
+namespace photon::broker {
+namespace json = boost::json;
+namespace {
+
+// Acquire: a free lock is taken with the next fencing token (the counter is shared by every daemon,
+// so tokens increase across all of them); the holder's own lock is extended; another's is reported
+// with its remaining lease. A counter lost with a Redis restart (no persistence) starts again
+// above the highest token this daemon has seen. KEYS: lock, fence counter. ARGV: holder, lease
+// ms, now ms, daemon, highest token seen.
+constexpr const char* kAcquireScript = R"lua(
+local h = redis.call('HGET', KEYS[1], 'holder')
+if not h then
+  local t = redis.call('INCR', KEYS[2])
+  if t <= tonumber(ARGV[5]) then
+    t = tonumber(ARGV[5]) + 1
+    redis.call('SET', KEYS[2], t)
+  end
+  redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'token', t, 'acquired', ARGV[3], 'daemon', ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return {1, ARGV[1], t, tonumber(ARGV[3]), tonumber(ARGV[2])}
+end
+local t = tonumber(redis.call('HGET', KEYS[1], 'token'))
+local a = tonumber(redis.call('HGET', KEYS[1], 'acquired'))
+if h == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return {2, h, t, a, tonumber(ARGV[2])}
+end
+return {0, h, t, a, redis.call('PTTL', KEYS[1])}
+)lua";
+
+// Release by the holder only; waiters on every daemon hear of it. KEYS: lock. ARGV: holder,
+// notification channel.
+constexpr const char* kReleaseScript = R"lua(
+local h = redis.call('HGET', KEYS[1], 'holder')
+if not h then return {0, ''} end
+if h ~= ARGV[1] then return {2, h} end
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[2], ARGV[1])
+return {1, h}
+)lua";
+
+constexpr const char* kQueryScript = R"lua(
+local v = redis.call('HMGET', KEYS[1], 'holder', 'token', 'acquired')
+local ttl = redis.call('PTTL', KEYS[1])
+if not v[1] or ttl <= 0 then return false end
+return {KEYS[1], v[1], tonumber(v[2]), tonumber(v[3]), ttl}
+)lua";
+
+// Every lock of the photon, bounded. ARGV: key pattern, limit.
+constexpr const char* kListScript = R"lua(
+local out = {}
+local cursor = '0'
+repeat
+  local r = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000)
+  cursor = r[1]
+  for _, k in ipairs(r[2]) do
+    local v = redis.call('HMGET', k, 'holder', 'token', 'acquired')
+    local ttl = redis.call('PTTL', k)
+    if v[1] and ttl > 0 and #out < tonumber(ARGV[2]) then
+      out[#out + 1] = {k, v[1], tonumber(v[2]), tonumber(v[3]), ttl}
+    end
+  end
+until cursor == '0' or #out >= tonumber(ARGV[2])
+return out
+)lua";
+
+// The identity of the Redis data set: made by the first daemon that finds none, so a daemon that
+// reconnects and finds another knows Redis lost its data (a restart without persistence). KEYS:
+// epoch. ARGV: a new epoch.
+constexpr const char* kEpochScript = R"lua(
+local e = redis.call('GET', KEYS[1])
+if not e then
+  redis.call('SET', KEYS[1], ARGV[1])
+  e = ARGV[1]
+end
+return e
+)lua";
+
+constexpr std::chrono::seconds kFirstReminder{60};
+constexpr std::chrono::seconds kLastReminder{3600};
+constexpr std::chrono::milliseconds kFlushStep{5};
+
+std::string random_instance_id() {
+  std::random_device device;
+  std::uniform_int_distribution<std::uint64_t> bits;
+  std::uint64_t value = bits(device);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(16, '0');
+  for (char& digit : id) {
+    digit = kHex[value & 0xf];
+    value >>= 4;
+  }
+  return id;
+}
+
+std::string_view text_of(const redisReply* reply) {
+  return reply->type == REDIS_REPLY_STRING || reply->type == REDIS_REPLY_STATUS ||
+                 reply->type == REDIS_REPLY_ERROR
+             ? std::string_view(reply->str, reply->len)
+             : std::string_view();
+}
+
+std::int64_t integer_of(const redisReply* reply) {
+  return reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0;
+}
+
+// Why `reply` is not what a script returns: the transport's error, or Redis's.
+std::optional<std::string> failure(const redisReply* reply, const std::string& error) {
+  if (reply == nullptr) return error;
+  if (reply->type == REDIS_REPLY_ERROR) return "redis: " + std::string(text_of(reply));
+  return std::nullopt;
+}
+
+// {key, holder, token, acquired, ttl} as the query and list scripts return it.
+std::optional<SharedLock> lock_of(const redisReply* row, std::size_t prefix_length,
+                                  std::int64_t now) {
+  if (row->type != REDIS_REPLY_ARRAY || row->elements < 5) return std::nullopt;
+  const std::string_view key = text_of(row->element[0]);
+  if (key.size() < prefix_length) return std::nullopt;
+  return SharedLock{std::string(key.substr(prefix_length)), std::string(text_of(row->element[1])),
+                    integer_of(row->element[3]), now + integer_of(row->element[4]),
+                    static_cast<std::uint64_t>(integer_of(row->element[2]))};
+}
+
+json::value millis_or_null(const std::optional<core::EpochMillis>& millis) {
+  return millis ? json::value(*millis) : json::value(nullptr);
+}
+
+std::string job_json(const core::JobState& job) {
+  return json::serialize(
+      json::object{{"id", job.spec.id},
+                   {"method", job.spec.method},
+                   {"args", job.spec.args},
+                   {"cron", job.spec.cron},
+                   {"timezone", job.spec.timezone},
+                   {"catchUp", job.spec.catch_up == core::CatchUp::kLatest ? "latest" : "skip"},
+                   {"overlap", job.spec.overlap == core::Overlap::kSkip ? "skip" : "allow"},
+                   {"createdBy", job.spec.created_by},
+                   {"declared", job.spec.declared},
+                   {"createdAt", job.created_at},
+                   {"lastRun", millis_or_null(job.last_run)},
+                   {"runCount", job.run_count},
+                   {"lastStatus", job.last_status},
+                   {"lastError", job.last_error}});
+}
+
+// A job as job_json wrote it; nothing when it is not one (written by something else).
+std::optional<core::JobState> parse_job(std::string_view text) {
+  boost::system::error_code ec;
+  json::value value = json::parse(text, ec);
+  if (ec || !value.is_object()) return std::nullopt;
+  const json::object& object = value.get_object();
+  auto string = [&](const char* key) {
+    const json::value* found = object.if_contains(key);
+    return found != nullptr && found->is_string() ? std::string(found->get_string())
+                                                  : std::string();
+  };
+  auto integer = [&](const char* key) -> std::optional<std::int64_t> {
+    const json::value* found = object.if_contains(key);
+    if (found == nullptr || !found->is_number()) return std::nullopt;
+    return found->to_number<std::int64_t>();
+  };
+  core::JobState job;
+  job.spec.id = string("id");
+  job.spec.method = string("method");
+  job.spec.cron = string("cron");
+  if (job.spec.id.empty() || job.spec.cron.empty()) return std::nullopt;
+  if (const json::value* args = object.if_contains("args"); args != nullptr && args->is_object()) {
+    job.spec.args = args->get_object();
+  }
+  job.spec.timezone = string("timezone");
+  job.spec.catch_up = string("catchUp") == "skip" ? core::CatchUp::kSkip : core::CatchUp::kLatest;
+  job.spec.overlap = string("overlap") == "allow" ? core::Overlap::kAllow : core::Overlap::kSkip;
+  job.spec.created_by = string("createdBy");
+  const json::value* declared = object.if_contains("declared");
+  job.spec.declared = declared != nullptr && declared->is_bool() && declared->get_bool();
+  job.created_at = integer("createdAt").value_or(0);
+  job.last_run = integer("lastRun");
+  job.run_count =
+      static_cast<std::uint64_t>(std::max<std::int64_t>(0, integer("runCount").value_or(0)));
+  job.last_status = string("lastStatus");
+  job.last_error = string("lastError");
+  return job;
+}
+
+}  // namespace
+
+RedisBroker::RedisBroker(boost::asio::io_context& loop, const Clock& clock,
+                         RedisBrokerOptions options)
+    : loop_(loop),
+      clock_(clock),
+      options_(std::move(options)),
+      prefix_("photon:" + options_.photon_name + ":"),
+      instance_id_(random_instance_id()),
+      since_(clock.system()),
+      flush_timer_(loop) {
+  const RedisConnectionOptions connection_options{.url = options_.url};
+  commands_ = std::make_unique<RedisConnection>(
+      loop, connection_options,
+      [this](LinkState state, const std::string& reason) { on_state("commands", state, reason); },
+      [this] { sync_jobs(); });
+  subscriber_ = std::make_unique<RedisConnection>(
+      loop, connection_options,
+      [this](LinkState state, const std::string& reason) {
+        if (state != LinkState::kReady) subscribed_ = false;
+        on_state("subscriber", state, reason);
+      },
+      [this] {
+        // One pattern carries everything: channel messages, lock releases, job changes.
+        subscriber_->psubscribe(
+            prefix_ + "*",
+            [this](std::string_view channel, std::string_view payload) {
+              on_message(channel, payload);
+            },
+            [this] {
+              subscribed_ = true;
+              on_state("subscriber", LinkState::kReady, {});
+            });
+      });
+}
+
+RedisBroker::~RedisBroker() = default;
+
+void RedisBroker::start() {
+  spdlog::info("broker: redis at {} (daemon instance {})", options_.url.redacted(), instance_id_);
+  commands_->start();
+  subscriber_->start();
+}
+
+LinkState RedisBroker::overall() const {
+  const LinkState a = commands_->state();
+  const LinkState b = subscribed_ ? subscriber_->state() : LinkState::kConnecting;
+  if (a == LinkState::kReady && b == LinkState::kReady) return LinkState::kReady;
+  if (a == LinkState::kDown || subscriber_->state() == LinkState::kDown) return LinkState::kDown;
+  return LinkState::kConnecting;
+}
+
+void RedisBroker::on_state(const char* role, LinkState state, const std::string& reason) {
+  if (state == LinkState::kDown && !reason.empty()) last_error_ = std::string(role) + ": " + reason;
+  const LinkState now = overall();
+  if (now == reported_) return;
+  // Logged: becoming usable, ceasing to be, and the first failure to connect. Retries while Redis
+  // stays away are not (they would fill the log).
+  if (now == LinkState::kReady) {
+    spdlog::info("broker: connected to redis at {}", options_.url.redacted());
+    announced_down_ = false;
+    next_reminder_ = kFirstReminder;
+  } else if (!announced_down_ && (reported_ == LinkState::kReady || now == LinkState::kDown)) {
+    spdlog::warn(
+        "broker: redis at {} unreachable ({}); channels are local only, locks are refused "
+        "and jobs do not fire until it is back (retrying in the background)",
+        options_.url.redacted(), last_error_.empty() ? "connection lost" : last_error_);
+    announced_down_ = true;
+  } else if (now == LinkState::kDown && clock_.system() - since_ >= next_reminder_) {
+    // Still away: said again after 1 minute, then 2, 4, ... up to every hour.
+    spdlog::warn("broker: redis at {} still unreachable after {} s ({})", options_.url.redacted(),
+                 std::chrono::duration_cast<std::chrono::seconds>(clock_.system() - since_).count(),
+                 last_error_);
+    next_reminder_ = std::min(next_reminder_ * 2, kLastReminder);
+  }
+  if ((now == LinkState::kReady) != (reported_ == LinkState::kReady)) since_ = clock_.system();
+  reported_ = now;
+}
+
+boost::json::object RedisBroker::status() const {
+  const LinkState state = overall();
+  json::object result{{"type", "redis"},
+                      {"url", options_.url.redacted()},
+                      {"state", link_state_name(state)},
+                      {"since", epoch_millis(since_)},
+                      {"instance", instance_id_},
+                      {"reconnects", commands_->reconnects() + subscriber_->reconnects()},
+                      {"forwarded", forwarded_},
+                      {"received", received_},
+                      {"dropped", dropped_}};
+  if (state != LinkState::kReady && !last_error_.empty()) result["lastError"] = last_error_;
+  return result;
+}
+
+void RedisBroker::flush(std::chrono::milliseconds grace, std::function<void()> done) {
+  if (commands_->pending() == 0 || commands_->state() != LinkState::kReady || grace.count() <= 0) {
+    return done();
+  }
+  // Polled: replies arrive on this loop, a few milliseconds apart at most.
+  flush_timer_.expires_after(kFlushStep);
+  flush_timer_.async_wait(
+      [this, grace, done = std::move(done)](boost::system::error_code ec) mutable {
+        if (ec) return;
+        flush(grace - kFlushStep, std::move(done));
+      });
+}
+
+void RedisBroker::forward(std::string_view channel, const boost::json::value& message) {
+  if (commands_->state() != LinkState::kReady ||
+      commands_->pending() >= options_.max_forward_pending) {
+    ++dropped_;
+    return;
+  }
+  // {"o":ORIGIN,"m":MESSAGE}, written by hand: the message is not copied into an envelope object.
+  std::string envelope = "{\"o\":\"" + instance_id_ + "\",\"m\":";
+  envelope += json::serialize(message);
+  envelope += '}';
+  std::string key = prefix_ + "ch:";
+  key.append(channel);
+  commands_->command({"PUBLISH", std::move(key), std::move(envelope)},
+                     [this](const redisReply* reply, const std::string&) {
+                       if (reply == nullptr || reply->type == REDIS_REPLY_ERROR) {
+                         ++dropped_;
+                       } else {
+                         ++forwarded_;
+                       }
+                     });
+}
+
+void RedisBroker::on_message(std::string_view channel, std::string_view payload) {
+  if (channel.size() <= prefix_.size()) return;
+  const std::string_view rest = channel.substr(prefix_.size());
+  if (rest.starts_with("ch:")) {
+    boost::system::error_code ec;
+    // As deep as any daemon may accept (--max-json-depth goes up to 10000); the parser does not
+    // recurse.
+    json::parse_options options;
+    options.max_depth = 10'000;
+    json::value envelope = json::parse(payload, ec, {}, options);
+    if (ec || !envelope.is_object()) return;
+    const json::value* origin = envelope.get_object().if_contains("o");
+    const json::value* message = envelope.get_object().if_contains("m");
+    if (origin == nullptr || message == nullptr) return;
+    if (origin->is_string() && origin->get_string() == instance_id_) return;  // our own echo
+    ++received_;
+    if (listener_ != nullptr) listener_->remote_message(rest.substr(3), *message);
+  } else if (rest.starts_with("unlock:")) {
+    if (listener_ != nullptr) listener_->lock_released(rest.substr(7));
+  } else if (rest == "jobs") {
+    // "<origin> <job id>": the job changed (or went) on another daemon; read it.
+    const auto space = payload.find(' ');
+    if (space == std::string_view::npos || payload.substr(0, space) == instance_id_) return;
+    std::string id(payload.substr(space + 1));
+    commands_->command({"HGET", prefix_ + "jobs", id},
+                       [this, id](const redisReply* reply, const std::string&) {
+                         if (reply == nullptr || scheduler_ == nullptr) return;
+                         if (reply->type == REDIS_REPLY_NIL) {
+                           scheduler_->forget(id);
+                         } else if (reply->type == REDIS_REPLY_STRING) {
+                           adopt_job(text_of(reply));
+                         }
+                         if (listener_ != nullptr) listener_->shared_state_changed();
+                       });
+  }
+}
+
+void RedisBroker::acquire(const std::string& name, const std::string& holder,
+                          std::chrono::milliseconds lease,
+                          std::function<void(SharedLockResult)> done) {
+  const std::int64_t now = epoch_millis(clock_.system());
+  commands_->command(
+      {"EVAL", kAcquireScript, "2", prefix_ + "lock:" + name, prefix_ + "fence", holder,
+       std::to_string(lease.count()), std::to_string(now), instance_id_,
+       std::to_string(highest_token_)},
+      [this, name, done = std::move(done)](const redisReply* reply, const std::string& error) {
+        SharedLockResult result;
+        if (auto why = failure(reply, error)) {
+          result.error = *why;
+          return done(std::move(result));
+        }
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 5) {
+          result.error = "redis: unexpected reply to the lock script";
+          return done(std::move(result));
+        }
+        const std::int64_t code = integer_of(reply->element[0]);
+        result.outcome = code == 1   ? SharedLockOutcome::kAcquired
+                         : code == 2 ? SharedLockOutcome::kExtended
+                                     : SharedLockOutcome::kRefused;
+        result.lock =
+            SharedLock{name, std::string(text_of(reply->element[1])), integer_of(reply->element[3]),
+                       epoch_millis(clock_.system()) + integer_of(reply->element[4]),
+                       static_cast<std::uint64_t>(integer_of(reply->element[2]))};
+        highest_token_ = std::max(highest_token_, result.lock.token);
+        done(std::move(result));
+      });
+}
+
+void RedisBroker::release(const std::string& name, const std::string& holder,
+                          std::function<void(SharedReleaseResult)> done) {
+  commands_->command(
+      {"EVAL", kReleaseScript, "1", prefix_ + "lock:" + name, holder, prefix_ + "unlock:" + name},
+      [done = std::move(done)](const redisReply* reply, const std::string& error) {
+        SharedReleaseResult result;
+        if (auto why = failure(reply, error)) {
+          result.error = *why;
+          return done(std::move(result));
+        }
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2) {
+          result.error = "redis: unexpected reply to the unlock script";
+          return done(std::move(result));
+        }
+        const std::int64_t code = integer_of(reply->element[0]);
+        result.outcome = code == 1   ? SharedReleaseOutcome::kReleased
+                         : code == 2 ? SharedReleaseOutcome::kHeldByOther
+                                     : SharedReleaseOutcome::kNotHeld;
+        result.holder = std::string(text_of(reply->element[1]));
+        done(std::move(result));
+      });
+}
+
+void RedisBroker::query(const std::string& name,
+                        std::function<void(std::optional<SharedLock>, std::string)> done) {
+  commands_->command(
+      {"EVAL", kQueryScript, "1", prefix_ + "lock:" + name},
+      [this, done = std::move(done)](const redisReply* reply, const std::string& error) {
+        if (auto why = failure(reply, error)) return done(std::nullopt, *why);
+        if (reply->type == REDIS_REPLY_NIL) return done(std::nullopt, {});
+        done(lock_of(reply, prefix_.size() + 5, epoch_millis(clock_.system())), {});
+      });
+}
+
+void RedisBroker::list(std::size_t limit,
+                       std::function<void(std::vector<SharedLock>, std::string)> done) {
+  commands_->command(
+      {"EVAL", kListScript, "0", prefix_ + "lock:*", std::to_string(limit)},
+      [this, done = std::move(done)](const redisReply* reply, const std::string& error) {
+        std::vector<SharedLock> locks;
+        if (auto why = failure(reply, error)) return done(std::move(locks), *why);
+        const std::int64_t now = epoch_millis(clock_.system());
+        if (reply->type == REDIS_REPLY_ARRAY) {
+          for (std::size_t i = 0; i < reply->elements; ++i) {
+            if (auto lock = lock_of(reply->element[i], prefix_.size() + 5, now))
+              locks.push_back(std::move(*lock));
+          }
+        }
+        std::sort(locks.begin(), locks.end(),
+                  [](const SharedLock& a, const SharedLock& b) { return a.name < b.name; });
+        done(std::move(locks), {});
+      });
+}
+
+void RedisBroker::claim(const std::string& job_id, core::EpochMillis slot,
+                        std::function<void(bool)> done) {
+  commands_->command({"SET", prefix_ + "fire:" + job_id + ":" + std::to_string(slot), instance_id_,
+                      "NX", "PX", std::to_string(options_.claim_ttl.count())},
+                     [done = std::move(done)](const redisReply* reply, const std::string&) {
+                       // Unreachable or refused: not ours (the slot runs once or not at all).
+                       done(reply != nullptr && reply->type == REDIS_REPLY_STATUS);
+                     });
+}
+
+void RedisBroker::save_job(const core::JobState& job) { write_job(job.spec.id, job_json(job)); }
+
+void RedisBroker::delete_job(const std::string& id) { write_job(id, std::nullopt); }
+
+void RedisBroker::write_job(const std::string& id, const std::optional<std::string>& text) {
+  if (commands_->state() != LinkState::kReady) {
+    pending_jobs_.insert_or_assign(id, text);
+    return;
+  }
+  auto keep_if_lost = [this, id, text](const redisReply* reply, const std::string&) {
+    if (reply == nullptr) pending_jobs_.emplace(id, text);  // a newer write wins
+  };
+  if (text) {
+    commands_->command({"HSET", prefix_ + "jobs", id, *text}, keep_if_lost);
+  } else {
+    commands_->command({"HDEL", prefix_ + "jobs", id}, keep_if_lost);
+  }
+  commands_->command({"PUBLISH", prefix_ + "jobs", instance_id_ + " " + id},
+                     [](const redisReply*, const std::string&) {});
+}
+
+void RedisBroker::save_run(const core::JobRun& run) {
+  // A run is shared once it has ended; one running is seen on the daemon that runs it.
+  if (run.status == "running" || commands_->state() != LinkState::kReady) return;
+  json::object entry{{"runId", run.run_id},
+                     {"trigger", run.trigger},
+                     {"scheduledFor", run.scheduled_for},
+                     {"startedAt", run.started_at},
+                     {"endedAt", millis_or_null(run.ended_at)},
+                     {"durationMs", run.ended_at ? json::value(*run.ended_at - run.started_at)
+                                                 : json::value(nullptr)},
+                     {"status", run.status},
+                     {"error", run.error},
+                     {"daemon", instance_id_}};
+  const std::string key = prefix_ + "runs:" + run.job_id;
+  auto ignore = [](const redisReply*, const std::string&) {};
+  commands_->command({"LPUSH", key, json::serialize(entry)}, ignore);
+  commands_->command({"LTRIM", key, "0", std::to_string(options_.history_per_job - 1)}, ignore);
+}
+
+void RedisBroker::job_history(const std::string& job_id, std::size_t limit,
+                              std::function<void(boost::json::array, std::string)> done) {
+  const std::size_t count = std::min(limit, options_.history_per_job);
+  if (count == 0) {
+    return boost::asio::post(loop_, [done = std::move(done)] { done({}, {}); });
+  }
+  commands_->command(
+      {"LRANGE", prefix_ + "runs:" + job_id, "0", std::to_string(count - 1)},
+      [done = std::move(done), count](const redisReply* reply, const std::string& error) {
+        json::array runs;
+        if (auto why = failure(reply, error)) return done(std::move(runs), *why);
+        for (std::size_t i = 0;
+             reply->type == REDIS_REPLY_ARRAY && i < reply->elements && runs.size() < count; ++i) {
+          boost::system::error_code ec;
+          json::value run = json::parse(text_of(reply->element[i]), ec);
+          if (!ec && run.is_object()) runs.push_back(std::move(run));
+        }
+        done(std::move(runs), {});
+      });
+}
+
+void RedisBroker::adopt_job(std::string_view text) {
+  if (scheduler_ == nullptr) return;
+  if (auto job = parse_job(text)) scheduler_->adopt(std::move(*job));
+}
+
+void RedisBroker::sync_jobs() {
+  commands_->command({"EVAL", kEpochScript, "1", prefix_ + "epoch", random_instance_id()},
+                     [this](const redisReply* reply, const std::string&) {
+                       if (reply == nullptr || reply->type != REDIS_REPLY_STRING) return;
+                       const std::string epoch(text_of(reply));
+                       data_lost_ = !epoch_.empty() && epoch != epoch_;
+                       if (data_lost_) {
+                         spdlog::warn(
+                             "broker: redis at {} lost its data (restarted without persistence?); "
+                             "writing this daemon's jobs back",
+                             options_.url.redacted());
+                       }
+                       epoch_ = epoch;
+                     });
+  for (auto& [id, text] : pending_jobs_) {
+    auto ignore = [](const redisReply*, const std::string&) {};
+    if (text) {
+      commands_->command({"HSET", prefix_ + "jobs", id, *text}, ignore);
+    } else {
+      commands_->command({"HDEL", prefix_ + "jobs", id}, ignore);
+    }
+    commands_->command({"PUBLISH", prefix_ + "jobs", instance_id_ + " " + id}, ignore);
+  }
+  pending_jobs_.clear();
+  commands_->command(
+      {"HGETALL", prefix_ + "jobs"}, [this](const redisReply* reply, const std::string&) {
+        if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || scheduler_ == nullptr) return;
+        std::set<std::string> shared;
+        for (std::size_t i = 0; i + 1 < reply->elements; i += 2) {
+          shared.emplace(text_of(reply->element[i]));
+          adopt_job(text_of(reply->element[i + 1]));
+        }
+        // Jobs the others removed while this daemon was away go; the photon's own are written back,
+        // and all of them when Redis lost its data (nobody removed them then).
+        std::vector<std::string> gone;
+        for (const core::JobState* job : scheduler_->jobs()) {
+          if (shared.contains(job->spec.id)) continue;
+          if (job->spec.declared || data_lost_) {
+            save_job(*job);
+          } else {
+            gone.push_back(job->spec.id);
+          }
+        }
+        for (const std::string& id : gone) scheduler_->forget(id);
+        if (listener_ != nullptr) listener_->shared_state_changed();
+      });
+}
+
+}  // namespace photon::broker

@@ -1,0 +1,113 @@
+// The Redis broker: daemons of one photon on several hosts, pointed at one Redis, share channels,
+// locks and jobs. Redis does the work (PUBLISH/PSUBSCRIBE, keys with expiry, Lua scripts for
+// compare-and-set); this class is the adapter. Keys and channels live under photon:NAME:.
+#pragma once
+
+#include "broker/broker.hpp"
+#include "broker/redis_connection.hpp"
+#include "common/clock.hpp"
+#include "core/scheduler.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace photon::broker {
+
+struct RedisBrokerOptions {
+  RedisUrl url;
+  std::string photon_name;
+  // Publishes waiting for Redis beyond this are dropped (counted), not queued without bound.
+  std::size_t max_forward_pending = 10'000;
+  // How long a slot's claim is kept: a daemon that notices the slot later than this (after a
+  // long pause) could run it again. Catch-up beyond it is per daemon.
+  std::chrono::milliseconds claim_ttl{10 * 60 * 1000};
+  std::size_t history_per_job = 100;
+};
+
+// Invariants: `listener_` and `scheduler_`, once set, outlive the broker; every callback handed
+// to a public function is called exactly once (an unreachable Redis answers with an error).
+// Thread rule: the event loop thread only.
+class RedisBroker final : public Broker, public core::FireClaims, public core::JobPersistence {
+ public:
+  RedisBroker(boost::asio::io_context& loop, const Clock& clock, RedisBrokerOptions options);
+  ~RedisBroker() override;
+
+  // Connects (in the background: this returns at once; the daemon serves while Redis is away).
+  void start();
+  // The scheduler whose jobs are shared (definitions from Redis replace its own).
+  void attach_scheduler(core::Scheduler& scheduler) { scheduler_ = &scheduler; }
+  const std::string& instance_id() const { return instance_id_; }
+  // Calls `done` once every command sent so far has its reply, or after `grace` (shutdown: the
+  // releases of connection-bound locks go out before the loop stops).
+  void flush(std::chrono::milliseconds grace, std::function<void()> done);
+
+  // Broker
+  void set_listener(BrokerListener* listener) override { listener_ = listener; }
+  void forward(std::string_view channel, const boost::json::value& message) override;
+  void acquire(const std::string& name, const std::string& holder, std::chrono::milliseconds lease,
+               std::function<void(SharedLockResult)> done) override;
+  void release(const std::string& name, const std::string& holder,
+               std::function<void(SharedReleaseResult)> done) override;
+  void query(const std::string& name,
+             std::function<void(std::optional<SharedLock>, std::string)> done) override;
+  void list(std::size_t limit,
+            std::function<void(std::vector<SharedLock>, std::string)> done) override;
+  void job_history(const std::string& job_id, std::size_t limit,
+                   std::function<void(boost::json::array, std::string)> done) override;
+  boost::json::object status() const override;
+
+  // core::FireClaims
+  void claim(const std::string& job_id, core::EpochMillis slot,
+             std::function<void(bool)> done) override;
+
+  // core::JobPersistence: definitions in the hash photon:NAME:jobs (every daemon told of each
+  // change), finished runs in a bounded list per job. Written while Redis is away, a definition
+  // waits (one per job) and goes when it is back.
+  void save_job(const core::JobState& job) override;
+  void delete_job(const std::string& id) override;
+  void save_run(const core::JobRun& run) override;
+
+ private:
+  void on_state(const char* role, LinkState state, const std::string& reason);
+  void on_message(std::string_view channel, std::string_view payload);
+  void write_job(const std::string& id, const std::optional<std::string>& json);
+  // Redis came back: pending job writes go, then every daemon's jobs are read.
+  void sync_jobs();
+  void adopt_job(std::string_view json);
+  LinkState overall() const;
+
+  boost::asio::io_context& loop_;
+  const Clock& clock_;
+  RedisBrokerOptions options_;
+  std::string prefix_;  // photon:NAME:
+  std::string instance_id_;
+  BrokerListener* listener_ = nullptr;
+  core::Scheduler* scheduler_ = nullptr;
+  std::unique_ptr<RedisConnection> commands_;
+  std::unique_ptr<RedisConnection> subscriber_;
+  bool subscribed_ = false;
+  LinkState reported_ = LinkState::kConnecting;
+  bool announced_down_ = false;
+  std::chrono::seconds next_reminder_{60};
+  std::chrono::system_clock::time_point since_;
+  std::string last_error_;
+  std::uint64_t forwarded_ = 0;
+  std::uint64_t received_ = 0;
+  std::uint64_t dropped_ = 0;
+  // The highest fencing token seen: tokens stay increasing when Redis lost its counter.
+  std::uint64_t highest_token_ = 0;
+  // Job definitions written while Redis was away, by id (nothing: deleted).
+  std::map<std::string, std::optional<std::string>> pending_jobs_;
+  // The Redis data set last seen (photon:NAME:epoch), and whether the last connect found another.
+  std::string epoch_;
+  bool data_lost_ = false;
+  boost::asio::steady_timer flush_timer_;
+  std::shared_ptr<RedisBroker*> self_ = std::make_shared<RedisBroker*>(this);
+};
+
+}  // namespace photon::broker

@@ -1,0 +1,280 @@
+// Shared locks: replies in the shapes of docs/locks.md, from the broker's answers.
+#include "daemon/shared_locks.hpp"
+
+#include "protocol/reply.hpp"
+
+namespace photon::daemon {
+namespace {
+
+using std::chrono::milliseconds;
+// A waiter asks again at least this often: a release notification lost while the broker
+// reconnected must not leave it waiting for its whole wait.
+constexpr milliseconds kRetryAtLeastEvery{1000};
+
+std::string unavailable(const std::string& error) { return "lock service unavailable: " + error; }
+
+std::string held_by(std::string_view name, std::string_view holder) {
+  return "lock \"" + std::string(name) + "\" is held by " + std::string(holder);
+}
+
+boost::json::object lock_json(const broker::SharedLock& lock, std::size_t waiters) {
+  return {{"name", lock.name},
+          {"holder", lock.holder},
+          {"acquiredAt", lock.acquired_at},
+          {"expiresAt", lock.expires_at},
+          {"token", lock.token},
+          {"waiters", waiters}};
+}
+
+}  // namespace
+
+SharedLocks::SharedLocks(const Clock& clock, broker::Broker& broker, core::LockLimits limits,
+                         Send send, std::function<void()> changed)
+    : clock_(clock),
+      broker_(broker),
+      limits_(limits),
+      send_(std::move(send)),
+      changed_(std::move(changed)) {}
+
+SharedLocks::~SharedLocks() = default;
+
+std::size_t SharedLocks::waiters_of(core::ConnectionId connection) const {
+  auto found = by_connection_.find(connection);
+  return found == by_connection_.end() ? 0 : found->second.size();
+}
+
+void SharedLocks::lock(SharedLockCall call) {
+  if (call.wait.count() > 0 &&
+      (waiters_.size() >= limits_.max_waiters ||
+       waiters_of(call.connection) >= limits_.max_waiters_per_connection)) {
+    send_(call.connection, protocol::error_line(call.id, "too many waiting lock requests"));
+    return;
+  }
+  std::uint64_t waiter_id = 0;
+  if (call.wait.count() > 0) {
+    // Registered now, so a closing connection finds it even before the first answer.
+    waiter_id = next_waiter_id_++;
+    const auto now = clock_.steady();
+    waiters_.emplace(waiter_id, Waiter{call, now, now + call.wait, now, true});
+    by_name_[call.name].insert(waiter_id);
+    by_connection_[call.connection].insert(waiter_id);
+  }
+  attempt(std::move(call), waiter_id);
+}
+
+void SharedLocks::attempt(SharedLockCall call, std::uint64_t waiter_id) {
+  const std::string name = call.name;
+  const std::string holder = call.holder;
+  const milliseconds lease = call.lease;
+  broker_.acquire(name, holder, lease,
+                  [alive = std::weak_ptr<SharedLocks*>(self_), call = std::move(call),
+                   waiter_id](broker::SharedLockResult result) mutable {
+                    if (auto owner = alive.lock())
+                      (*owner)->answered(std::move(call), waiter_id, result);
+                  });
+}
+
+void SharedLocks::answered(SharedLockCall call, std::uint64_t waiter_id,
+                           const broker::SharedLockResult& result) {
+  using broker::SharedLockOutcome;
+  auto waiter = waiters_.find(waiter_id);
+  const bool waiting = waiter_id != 0;
+  // A waiter whose connection closed meanwhile: a lock it got is given back (nobody knows of it).
+  if (waiting && waiter == waiters_.end()) {
+    if (result.outcome == SharedLockOutcome::kAcquired) {
+      broker_.release(call.name, call.holder, [](broker::SharedReleaseResult) {});
+    }
+    return;
+  }
+  std::string line;
+  switch (result.outcome) {
+    case SharedLockOutcome::kFailed:
+      line = protocol::error_line(call.id, unavailable(result.error));
+      break;
+    case SharedLockOutcome::kAcquired:
+    case SharedLockOutcome::kExtended: {
+      boost::json::object data{{"acquired", true},
+                               {"lockName", call.name},
+                               {"holder", result.lock.holder},
+                               {"acquiredAt", result.lock.acquired_at},
+                               {"expiresAt", result.lock.expires_at},
+                               {"token", result.lock.token}};
+      if (result.outcome == SharedLockOutcome::kExtended) data["extended"] = true;
+      line = protocol::result_line(call.id, true, data);
+      break;
+    }
+    case SharedLockOutcome::kRefused: {
+      const auto now = clock_.steady();
+      if (waiting && now < waiter->second.deadline) {
+        // Asked again when the holder's lease ends (expiry sends no notification), on a release
+        // notification, and at least every second; never past the wait's end.
+        const auto left = milliseconds(
+            std::max<std::int64_t>(1, result.lock.expires_at - epoch_millis(clock_.system())));
+        waiter->second.retry_at =
+            std::min({now + std::min(left, kRetryAtLeastEvery), waiter->second.deadline});
+        waiter->second.in_flight = false;
+        waiter->second.call = std::move(call);
+        if (changed_) changed_();
+        return;
+      }
+      std::string reason = held_by(call.name, result.lock.holder);
+      if (waiting)
+        reason = "timed out after " + std::to_string(call.wait.count()) + " ms: " + reason;
+      line = protocol::result_line(call.id, false,
+                                   boost::json::object{{"acquired", false},
+                                                       {"lockName", call.name},
+                                                       {"holder", result.lock.holder},
+                                                       {"expiresAt", result.lock.expires_at},
+                                                       {"reason", reason}});
+      break;
+    }
+  }
+  if (waiting) remove_waiter(waiter_id);
+  const bool granted = result.outcome == SharedLockOutcome::kAcquired ||
+                       result.outcome == SharedLockOutcome::kExtended;
+  if (send_(call.connection, line)) {
+    if (granted && call.release_on_disconnect)
+      bound_[call.connection].emplace(call.name, call.holder);
+  } else if (result.outcome == SharedLockOutcome::kAcquired && call.release_on_disconnect) {
+    broker_.release(call.name, call.holder, [](broker::SharedReleaseResult) {});
+  }
+  if (changed_) changed_();
+}
+
+void SharedLocks::remove_waiter(std::uint64_t waiter_id) {
+  auto found = waiters_.find(waiter_id);
+  if (found == waiters_.end()) return;
+  const SharedLockCall& call = found->second.call;
+  if (auto names = by_name_.find(call.name); names != by_name_.end()) {
+    names->second.erase(waiter_id);
+    if (names->second.empty()) by_name_.erase(names);
+  }
+  if (auto connection = by_connection_.find(call.connection); connection != by_connection_.end()) {
+    connection->second.erase(waiter_id);
+    if (connection->second.empty()) by_connection_.erase(connection);
+  }
+  waiters_.erase(found);
+}
+
+void SharedLocks::unlock(core::ConnectionId connection, std::string id, std::string name,
+                         std::string holder) {
+  if (auto bound = bound_.find(connection); bound != bound_.end()) {
+    bound->second.erase({name, holder});
+    if (bound->second.empty()) bound_.erase(bound);
+  }
+  broker_.release(
+      name, holder,
+      [alive = std::weak_ptr<SharedLocks*>(self_), connection, id = std::move(id),
+       name](broker::SharedReleaseResult result) {
+        auto owner = alive.lock();
+        if (!owner) return;
+        SharedLocks& self = **owner;
+        using broker::SharedReleaseOutcome;
+        if (result.outcome == SharedReleaseOutcome::kFailed) {
+          self.send_(connection, protocol::error_line(id, unavailable(result.error)));
+        } else if (result.outcome == SharedReleaseOutcome::kHeldByOther) {
+          self.send_(
+              connection,
+              protocol::result_line(id, false,
+                                    boost::json::object{{"released", false},
+                                                        {"lockName", name},
+                                                        {"reason", held_by(name, result.holder)}}));
+        } else {
+          self.send_(connection,
+                     protocol::result_line(
+                         id, true, boost::json::object{{"released", true}, {"lockName", name}}));
+        }
+      });
+}
+
+void SharedLocks::list(core::ConnectionId connection, std::string id) {
+  broker_.list(limits_.max_locks, [alive = std::weak_ptr<SharedLocks*>(self_), connection,
+                                   id = std::move(id)](std::vector<broker::SharedLock> locks,
+                                                       std::string error) {
+    auto owner = alive.lock();
+    if (!owner) return;
+    SharedLocks& self = **owner;
+    if (!error.empty()) {
+      self.send_(connection, protocol::error_line(id, unavailable(error)));
+      return;
+    }
+    boost::json::array listed;
+    for (const broker::SharedLock& lock : locks) {
+      auto waiting = self.by_name_.find(lock.name);
+      listed.push_back(
+          lock_json(lock, waiting == self.by_name_.end() ? 0 : waiting->second.size()));
+    }
+    self.send_(connection,
+               protocol::result_line(id, true, boost::json::object{{"locks", std::move(listed)}}));
+  });
+}
+
+void SharedLocks::query(core::ConnectionId connection, std::string id, std::string name) {
+  broker_.query(name, [alive = std::weak_ptr<SharedLocks*>(self_), connection, id = std::move(id)](
+                          std::optional<broker::SharedLock> lock, std::string error) {
+    auto owner = alive.lock();
+    if (!owner) return;
+    SharedLocks& self = **owner;
+    if (!error.empty()) {
+      self.send_(connection, protocol::error_line(id, unavailable(error)));
+      return;
+    }
+    boost::json::value found(nullptr);
+    if (lock) {
+      auto waiting = self.by_name_.find(lock->name);
+      found = lock_json(*lock, waiting == self.by_name_.end() ? 0 : waiting->second.size());
+    }
+    self.send_(connection,
+               protocol::result_line(id, true, boost::json::object{{"lock", std::move(found)}}));
+  });
+}
+
+void SharedLocks::connection_closed(core::ConnectionId connection) {
+  if (auto waiting = by_connection_.find(connection); waiting != by_connection_.end()) {
+    const std::set<std::uint64_t> ids = waiting->second;
+    for (std::uint64_t waiter_id : ids) remove_waiter(waiter_id);
+  }
+  if (auto bound = bound_.find(connection); bound != bound_.end()) {
+    for (const auto& [name, holder] : bound->second) {
+      broker_.release(name, holder, [](broker::SharedReleaseResult) {});
+    }
+    bound_.erase(bound);
+  }
+}
+
+void SharedLocks::lock_released(std::string_view name) {
+  auto found = by_name_.find(std::string(name));
+  if (found == by_name_.end()) return;
+  const auto now = clock_.steady();
+  for (std::uint64_t waiter_id : found->second) {
+    Waiter& waiter = waiters_.at(waiter_id);
+    if (!waiter.in_flight) waiter.retry_at = now;
+  }
+  expire_due();
+}
+
+void SharedLocks::expire_due() {
+  const auto now = clock_.steady();
+  std::vector<std::uint64_t> due;
+  for (auto& [waiter_id, waiter] : waiters_) {
+    if (!waiter.in_flight && waiter.retry_at <= now) due.push_back(waiter_id);
+  }
+  // Each waiter asks once more; at or past its deadline that ask is its last (a refusal then
+  // answers "timed out").
+  for (std::uint64_t waiter_id : due) {
+    Waiter& waiter = waiters_.at(waiter_id);
+    waiter.in_flight = true;
+    attempt(waiter.call, waiter_id);
+  }
+}
+
+std::optional<std::chrono::steady_clock::time_point> SharedLocks::next_deadline() const {
+  std::optional<SteadyTime> next;
+  for (const auto& [waiter_id, waiter] : waiters_) {
+    if (waiter.in_flight) continue;
+    if (!next || waiter.retry_at < *next) next = waiter.retry_at;
+  }
+  return next;
+}
+
+}  // namespace photon::daemon

@@ -1,0 +1,205 @@
+// Shared locks against a broker the test answers by hand, on a fake clock: reply shapes, waiting
+// acquires retried on release notifications and at the holder's expiry, wait deadlines, errors
+// when the broker cannot answer, release on disconnect.
+#include "daemon/shared_locks.hpp"
+
+#include "fake_clock.hpp"
+
+#include <gtest/gtest.h>
+#include <boost/json.hpp>
+
+#include <deque>
+
+namespace photon::daemon {
+namespace {
+
+using namespace std::chrono_literals;
+using broker::SharedLock;
+using broker::SharedLockOutcome;
+using broker::SharedLockResult;
+
+// Records requests; the test answers them in order.
+class ScriptedBroker final : public broker::Broker {
+ public:
+  struct Acquire {
+    std::string name, holder;
+    std::chrono::milliseconds lease;
+    std::function<void(SharedLockResult)> done;
+  };
+  struct Release {
+    std::string name, holder;
+    std::function<void(broker::SharedReleaseResult)> done;
+  };
+  std::deque<Acquire> acquires;
+  std::deque<Release> releases;
+
+  void set_listener(broker::BrokerListener*) override {}
+  void forward(std::string_view, const boost::json::value&) override {}
+  void acquire(const std::string& name, const std::string& holder, std::chrono::milliseconds lease,
+               std::function<void(SharedLockResult)> done) override {
+    acquires.push_back({name, holder, lease, std::move(done)});
+  }
+  void release(const std::string& name, const std::string& holder,
+               std::function<void(broker::SharedReleaseResult)> done) override {
+    releases.push_back({name, holder, std::move(done)});
+  }
+  void query(const std::string&,
+             std::function<void(std::optional<SharedLock>, std::string)> done) override {
+    done(std::nullopt, "not scripted");
+  }
+  void list(std::size_t, std::function<void(std::vector<SharedLock>, std::string)> done) override {
+    done({SharedLock{"a", "h", 1, 2, 3}}, {});
+  }
+  void job_history(const std::string&, std::size_t,
+                   std::function<void(boost::json::array, std::string)> done) override {
+    done({}, {});
+  }
+  boost::json::object status() const override { return {}; }
+
+  // Answers the oldest acquire.
+  void answer(SharedLockOutcome outcome, std::string holder, std::int64_t expires_at = 0,
+              std::uint64_t token = 7) {
+    ASSERT_FALSE(acquires.empty());
+    Acquire next = std::move(acquires.front());
+    acquires.pop_front();
+    SharedLockResult result;
+    result.outcome = outcome;
+    result.lock = SharedLock{next.name, std::move(holder), 100, expires_at, token};
+    if (outcome == SharedLockOutcome::kFailed)
+      result.error = "redis at unix:///r.sock is unreachable";
+    next.done(result);
+  }
+};
+
+class SharedLocksTest : public ::testing::Test {
+ protected:
+  SharedLocksTest()
+      : locks_(
+            clock_, broker_, core::LockLimits{},
+            [this](core::ConnectionId connection, const std::string& line) {
+              if (closed_.contains(connection)) return false;
+              sent_.emplace_back(connection, boost::json::parse(line).as_object());
+              return true;
+            },
+            nullptr) {}
+
+  boost::json::object take() {
+    EXPECT_FALSE(sent_.empty());
+    if (sent_.empty()) return {};
+    auto line = std::move(sent_.front().second);
+    sent_.pop_front();
+    return line;
+  }
+  std::int64_t now_ms() const { return epoch_millis(clock_.system()); }
+
+  testing::FakeClock clock_;
+  ScriptedBroker broker_;
+  std::set<core::ConnectionId> closed_;
+  std::deque<std::pair<core::ConnectionId, boost::json::object>> sent_;
+  SharedLocks locks_;
+};
+
+TEST_F(SharedLocksTest, AcquiredAndRefusedReplies) {
+  locks_.lock({1, "l1", "board", "cli-1", 30s, 0ms, false});
+  ASSERT_EQ(broker_.acquires.size(), 1u);
+  EXPECT_EQ(broker_.acquires.front().lease, 30s);
+  broker_.answer(SharedLockOutcome::kAcquired, "cli-1", now_ms() + 30000, 17);
+  auto reply = take();
+  EXPECT_EQ(reply["id"], "l1");
+  EXPECT_EQ(reply["success"], true);
+  EXPECT_EQ(reply["data"].at("token"), 17);
+  EXPECT_EQ(reply["data"].at("holder"), "cli-1");
+
+  locks_.lock({1, "l2", "board", "cli-2", 30s, 0ms, false});
+  broker_.answer(SharedLockOutcome::kRefused, "cli-1", now_ms() + 1000);
+  reply = take();
+  EXPECT_EQ(reply["success"], false);
+  EXPECT_EQ(reply["data"].at("reason"), "lock \"board\" is held by cli-1");
+}
+
+TEST_F(SharedLocksTest, UnreachableBrokerIsAnErrorNeverAGrant) {
+  locks_.lock({1, "l1", "board", "cli-1", 30s, 5000ms, false});
+  broker_.answer(SharedLockOutcome::kFailed, "");
+  auto reply = take();
+  EXPECT_EQ(reply["type"], "error");
+  EXPECT_EQ(reply["error"], "lock service unavailable: redis at unix:///r.sock is unreachable");
+  EXPECT_FALSE(locks_.next_deadline());
+}
+
+TEST_F(SharedLocksTest, WaiterRetriesOnReleaseAndAtExpiryUntilItsDeadline) {
+  locks_.lock({1, "w", "board", "me", 30s, 5000ms, false});
+  broker_.answer(SharedLockOutcome::kRefused, "other", now_ms() + 300);
+  EXPECT_TRUE(sent_.empty());
+  // Next try when the holder's lease ends (no notification comes for an expiry).
+  ASSERT_TRUE(locks_.next_deadline());
+  EXPECT_EQ(*locks_.next_deadline(), clock_.steady() + 300ms);
+  clock_.advance(300ms);
+  locks_.expire_due();
+  ASSERT_EQ(broker_.acquires.size(), 1u);
+  EXPECT_FALSE(locks_.next_deadline());  // in flight
+  broker_.answer(SharedLockOutcome::kRefused, "third", now_ms() + 60000);
+  // A long lease: asked again at least every second (a lost notification costs at most that).
+  EXPECT_EQ(*locks_.next_deadline(), clock_.steady() + 1000ms);
+  locks_.lock_released("board");
+  ASSERT_EQ(broker_.acquires.size(), 1u);
+  broker_.answer(SharedLockOutcome::kAcquired, "me", now_ms() + 30000);
+  auto reply = take();
+  EXPECT_EQ(reply["id"], "w");
+  EXPECT_EQ(reply["data"].at("acquired"), true);
+  EXPECT_FALSE(locks_.next_deadline());
+}
+
+TEST_F(SharedLocksTest, WaitRunsOut) {
+  locks_.lock({1, "w", "board", "me", 30s, 2500ms, false});
+  for (int i = 0; i < 3; ++i) {
+    broker_.answer(SharedLockOutcome::kRefused, "other", now_ms() + 60000);
+    clock_.advance(*locks_.next_deadline() - clock_.steady());
+    locks_.expire_due();
+  }
+  // The last try is at the deadline; its refusal ends the wait.
+  broker_.answer(SharedLockOutcome::kRefused, "other", now_ms() + 60000);
+  auto reply = take();
+  EXPECT_EQ(reply["success"], false);
+  EXPECT_EQ(reply["data"].at("reason"), "timed out after 2500 ms: lock \"board\" is held by other");
+  EXPECT_FALSE(locks_.next_deadline());
+}
+
+TEST_F(SharedLocksTest, ReleaseOnDisconnectAndWaitersLeaveWithTheirConnection) {
+  locks_.lock({1, "l", "bound", "me", 30s, 0ms, true});
+  broker_.answer(SharedLockOutcome::kAcquired, "me", now_ms() + 30000);
+  take();
+  locks_.lock({2, "w", "bound", "you", 30s, 5000ms, false});
+  broker_.answer(SharedLockOutcome::kRefused, "me", now_ms() + 30000);
+  closed_.insert(2);
+  locks_.connection_closed(2);
+  EXPECT_FALSE(locks_.next_deadline());
+  closed_.insert(1);
+  locks_.connection_closed(1);
+  ASSERT_EQ(broker_.releases.size(), 1u);
+  EXPECT_EQ(broker_.releases.front().name, "bound");
+  EXPECT_EQ(broker_.releases.front().holder, "me");
+}
+
+TEST_F(SharedLocksTest, AGrantForAWaiterThatLeftIsGivenBack) {
+  locks_.lock({3, "w", "n", "gone", 30s, 5000ms, false});
+  closed_.insert(3);
+  locks_.connection_closed(3);
+  broker_.answer(SharedLockOutcome::kAcquired, "gone", now_ms() + 30000);
+  EXPECT_TRUE(sent_.empty());
+  ASSERT_EQ(broker_.releases.size(), 1u);
+  EXPECT_EQ(broker_.releases.front().holder, "gone");
+}
+
+TEST_F(SharedLocksTest, ListShowsLocalWaiters) {
+  locks_.list(1, "ls");
+  auto reply = take();
+  auto& locks = reply["data"].at("locks").as_array();
+  ASSERT_EQ(locks.size(), 1u);
+  EXPECT_EQ(locks[0].at("name"), "a");
+  EXPECT_EQ(locks[0].at("waiters"), 0);
+  locks_.query(1, "q", "a");
+  EXPECT_EQ(take()["error"], "lock service unavailable: not scripted");
+}
+
+}  // namespace
+}  // namespace photon::daemon
