@@ -1,6 +1,7 @@
 """Several photond "hosts" (separate PHOTON_DIRs) of one photon joined through a real redis-server
 on a temporary Unix socket: cross-daemon delivery, shared locks and tokens, a job firing once per
 slot across three daemons, and Redis killed and restarted under them."""
+import json
 import os
 import shutil
 import socket
@@ -72,6 +73,29 @@ class BrokerTest(BlackboxTest):
 
 
 class ChannelsAcrossDaemons(BrokerTest):
+    def test_a_browser_on_one_daemon_follows_publishes_on_another(self):
+        a = self.connected(self.host())
+        b = self.connected(self.host(args=["--ui-port", "0"]))
+        with open(os.path.join(b.photon_dir, "daemons", "br.ui")) as f:
+            ui = json.load(f)
+        events = socket.create_connection(("127.0.0.1", ui["port"]), timeout=TIMEOUT)
+        self.addCleanup(events.close)
+        events.sendall(f"GET /events?channel=board:*&token={ui['token']} HTTP/1.1\r\n"
+                       f"Host: 127.0.0.1:{ui['port']}\r\n\r\n".encode())
+        watcher = self.client(b)
+        wait_until(lambda: watcher.status()["channelCount"] == 1, message="the event stream subscribed")
+        self.client(a).publish("board:a", {"from": "a"})
+        received = b""
+        while b"data: " not in received or not received.endswith(b"\n\n"):
+            chunk = events.recv(65536)
+            self.assertTrue(chunk, "event stream ended")
+            received += chunk
+        block = received.split(b"\r\n\r\n", 1)[1].split(b"\n\n")[-2].decode()
+        fields = dict(line.split(": ", 1) for line in block.split("\n"))
+        message = json.loads(fields["data"])
+        self.assertEqual((message["channel"], message["message"]), ("board:a", {"from": "a"}))
+        self.assertEqual(fields["id"], message["id"].removeprefix("ch_"))
+
     def test_exact_wildcard_and_publisher_exclusion(self):
         a, b = self.hosts(2)
         pub = self.client(a)
