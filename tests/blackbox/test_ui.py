@@ -474,6 +474,8 @@ class UiTest(BlackboxTest):
         browser = self.ws()
         self.ws_call(browser, {"type": "subscribe", "id": "s", "channel": "x"})
         s = self.events(f"channel=x&token={self.token}")
+        with d.client() as c:
+            wait_until(lambda: c.status()["ui"]["streams"] == 2, message="both streams open")
         started = time.monotonic()
         self.assertEqual(d.stop(), 0)
         self.assertLess(time.monotonic() - started, 3)

@@ -227,19 +227,7 @@ class Browser:
 
 def wait(predicate, message, timeout=STEP, interval=0.05):
     """Polls until predicate returns a truthy value and returns it; fails at the deadline."""
-    deadline = time.monotonic() + timeout
-    last_error = None
-    while True:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except (OSError, ValueError, harness.ConnectionClosed, TimeoutError) as error:
-            last_error = error
-        if time.monotonic() >= deadline:
-            detail = f" (last error: {last_error!r})" if last_error else ""
-            raise AssertionError(f"timed out after {timeout} s waiting for {message}{detail}")
-        time.sleep(interval)
+    return harness.wait_until(predicate, timeout=timeout, interval=interval, message=message)
 
 
 def js(value):
