@@ -51,9 +51,18 @@ std::variant<RedisUrl, std::string> parse_redis_url(std::string_view text) {
     if (result.socket_path.empty() || result.socket_path.front() != '/') {
       return "broker URL " + result.redacted() + ": a unix socket needs an absolute path" + usage;
     }
-    for (auto param : url.params()) {
-      if (param.key != "db") continue;
-      auto db = parse_db(param.value);
+    // The query is split here rather than with url.params(): Boost.URL 1.81's params iterator
+    // reads out of bounds on an empty query before a fragment ("unix:/?#", found by
+    // fuzz/redis_url_fuzzer). A database number needs no decoding.
+    std::string_view query;
+    if (url.has_query()) query = url.encoded_query();
+    while (!query.empty()) {
+      const std::size_t end = query.find('&');
+      const std::string_view parameter = query.substr(0, end);
+      query = end == std::string_view::npos ? std::string_view() : query.substr(end + 1);
+      const std::size_t equals = parameter.find('=');
+      if (parameter.substr(0, equals) != "db") continue;
+      auto db = equals == std::string_view::npos ? std::nullopt : parse_db(parameter.substr(equals + 1));
       if (!db) return "broker URL " + result.redacted() + ": db must be a number from 0" + usage;
       result.db = *db;
     }

@@ -37,6 +37,16 @@ TEST(RedisUrl, HostPortAndDefaults) {
   EXPECT_EQ(parsed("redis://h:1/").db, 0);
 }
 
+TEST(RedisUrl, AUnixSocketsQueryIsReadWhateverElseItHolds) {
+  EXPECT_EQ(parsed("unix:///run/redis.sock?x=1&db=4").db, 4);
+  EXPECT_EQ(parsed("unix:///run/redis.sock?").db, 0);
+  // An empty query before a fragment crashed Boost.URL 1.81's parameter iterator (found by
+  // fuzz/redis_url_fuzzer).
+  EXPECT_EQ(parsed("unix:///run/redis.sock?#").socket_path, "/run/redis.sock");
+  EXPECT_NE(error_of("unix:///run/redis.sock?db").find("db must be a number"), std::string::npos);
+  EXPECT_NE(error_of("unix:///run/redis.sock?db=x").find("db must be a number"), std::string::npos);
+}
+
 TEST(RedisUrl, CredentialsAreKeptButNeverShown) {
   RedisUrl url = parsed("redis://app:s3cret@h:6379/1");
   EXPECT_EQ(url.user, "app");
