@@ -48,13 +48,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (refusal && refusal->status != 403) std::abort();
 
   const auto parsed = photon::ui::parse_target(target);
-  const std::string_view query_token = parsed ? std::string_view(parsed->token) : std::string_view();
+  const std::string_view query_token =
+      parsed ? std::string_view(parsed->token) : std::string_view();
   if (photon::ui::token_matches(policy, query_token, authorization) &&
       query_token != policy.token && authorization.find(policy.token) == std::string_view::npos) {
     std::abort();
   }
   if (parsed) {
-    if (auto id = photon::ui::parse_event_id(parsed->last_event_id); id && parsed->last_event_id.empty()) {
+    if (auto id = photon::ui::parse_event_id(parsed->last_event_id);
+        id && parsed->last_event_id.empty()) {
       std::abort();
     }
   }

@@ -16,8 +16,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <optional>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 extern char** environ;
@@ -49,14 +49,21 @@ std::string opener() {
 
 // Writes a page that forwards to `address` (0600, in the private daemons/ directory) and returns
 // its file:// URL, or nothing when it cannot be written.
-std::optional<std::string> write_redirect(const std::filesystem::path& file, const std::string& address) {
+std::optional<std::string> write_redirect(const std::filesystem::path& file,
+                                          const std::string& address) {
   // `address` is http://127.0.0.1:PORT/#token=HEX: nothing in it needs escaping in HTML or JS.
   const std::string page =
-      "<!doctype html>\n<meta charset=\"utf-8\">\n<meta name=\"referrer\" content=\"no-referrer\">\n"
+      "<!doctype html>\n<meta charset=\"utf-8\">\n<meta name=\"referrer\" "
+      "content=\"no-referrer\">\n"
       "<title>photond dashboard</title>\n"
-      "<meta http-equiv=\"refresh\" content=\"0;url=" + address + "\">\n"
-      "<script>location.replace(\"" + address + "\")</script>\n"
-      "<p><a href=\"" + address + "\">Open the dashboard</a></p>\n";
+      "<meta http-equiv=\"refresh\" content=\"0;url=" +
+      address +
+      "\">\n"
+      "<script>location.replace(\"" +
+      address +
+      "\")</script>\n"
+      "<p><a href=\"" +
+      address + "\">Open the dashboard</a></p>\n";
   const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return std::nullopt;
   ::fchmod(fd, 0600);  // an existing file keeps its mode through O_TRUNC

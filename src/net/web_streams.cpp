@@ -5,6 +5,7 @@
 #include "protocol/error_messages.hpp"
 #include "protocol/reply.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -12,7 +13,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <array>
@@ -162,8 +162,7 @@ class WebStream : public Peer, public std::enable_shared_from_this<WebStream> {
   void watch_soft_limit() {
     soft_limit_armed_ = true;
     soft_limit_timer_ = std::make_unique<asio::steady_timer>(owner_.io_);
-    soft_limit_timer_->expires_at(*output_.over_soft_since() +
-                                  owner_.limits_.output.soft_duration);
+    soft_limit_timer_->expires_at(*output_.over_soft_since() + owner_.limits_.output.soft_duration);
     soft_limit_timer_->async_wait([self = shared_from_this()](error_code ec) {
       self->soft_limit_armed_ = false;
       if (ec || self->closed_ || self->overflowed_ || !self->output_.over_soft_since()) return;
@@ -276,8 +275,7 @@ class WebSocketStream final : public WebStream {
       if (closed_) co_return;
       if (ec == websocket::error::message_too_big) {
         // Beast has sent the close frame (1009); the client hears why from the code.
-        spdlog::debug("websocket message over {} bytes; closing",
-                      owner_.limits_.max_message_bytes);
+        spdlog::debug("websocket message over {} bytes; closing", owner_.limits_.max_message_bytes);
         close();
         co_return;
       }
@@ -333,11 +331,12 @@ class EventStream final : public WebStream {
     open_in_handler();
     subscribe(*this);
     if (closed_) return;
-    asio::co_spawn(owner_.io_, watch_client(), [self = shared_from_this(), this](std::exception_ptr error) {
-      if (!error) return;
-      log_failure("event stream", error);
-      close();
-    });
+    asio::co_spawn(owner_.io_, watch_client(),
+                   [self = shared_from_this(), this](std::exception_ptr error) {
+                     if (!error) return;
+                     log_failure("event stream", error);
+                     close();
+                   });
     arm_keepalive();
   }
 
@@ -456,9 +455,10 @@ void WebStreams::add(std::shared_ptr<WebStream> stream) {
   streams_.emplace(raw, std::move(stream));
   // Shutting down: it goes at once (the caller refuses new streams before, this is the backstop
   // for one whose request was already being answered).
-  if (closing_all_) asio::post(io_, [this, raw] {
-    if (auto found = streams_.find(raw); found != streams_.end()) found->second->close();
-  });
+  if (closing_all_)
+    asio::post(io_, [this, raw] {
+      if (auto found = streams_.find(raw); found != streams_.end()) found->second->close();
+    });
 }
 
 void WebStreams::remove(WebStream* stream) {

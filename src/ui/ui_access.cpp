@@ -56,18 +56,20 @@ std::optional<Refusal> check_host_and_origin(const AccessPolicy& policy,
   if (!is_loopback_name(name) || (!host_port.empty() && host_port != port)) {
     return Refusal{403, "host \"" + std::string(*host) +
                             "\" is not this listener's loopback address (127.0.0.1, localhost or "
-                            "[::1] with port " + port + ")"};
+                            "[::1] with port " +
+                            port + ")"};
   }
   if (!origin) return std::nullopt;
   const std::string origin_text = lower(*origin);
   const bool own = origin_text == "http://127.0.0.1:" + port ||
                    origin_text == "http://localhost:" + port ||
                    origin_text == "http://[::1]:" + port;
-  if (own || std::find(policy.allowed_origins.begin(), policy.allowed_origins.end(),
-                       origin_text) != policy.allowed_origins.end()) {
+  if (own || std::find(policy.allowed_origins.begin(), policy.allowed_origins.end(), origin_text) !=
+                 policy.allowed_origins.end()) {
     return std::nullopt;
   }
-  return Refusal{403, "origin \"" + std::string(*origin) + "\" is not allowed (see --ui-allow-origin)"};
+  return Refusal{403,
+                 "origin \"" + std::string(*origin) + "\" is not allowed (see --ui-allow-origin)"};
 }
 
 std::optional<std::string> cors_origin(const AccessPolicy& policy,

@@ -5,12 +5,12 @@
 #include "protocol/reply.hpp"
 #include "protocol/request.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <spdlog/spdlog.h>
 
 #include <sys/random.h>
 
@@ -92,8 +92,8 @@ class UiService::ApiCall final : public net::Peer, public std::enable_shared_fro
       self->answer(error_response(504, "the daemon did not answer in time"));
       self->end();
     });
-    const std::string line = json::serialize(
-        json::object{{"type", request_type}, {"id", kApiRequestId}});
+    const std::string line =
+        json::serialize(json::object{{"type", request_type}, {"id", kApiRequestId}});
     in_dispatch_ = true;
     service_.dispatcher_.on_line(*this, line);
     in_dispatch_ = false;
@@ -139,8 +139,8 @@ class UiService::ApiCall final : public net::Peer, public std::enable_shared_fro
     const json::value* type = object.if_contains("type");
     if (type && type->is_string() && type->get_string() == "error") {
       const json::value* error = object.if_contains("error");
-      answer(error_response(500, error && error->is_string() ? std::string_view(error->get_string())
-                                                             : "error"));
+      answer(error_response(
+          500, error && error->is_string() ? std::string_view(error->get_string()) : "error"));
     } else if (const json::value* data = object.if_contains("data")) {
       answer(json_response(200, json::serialize(*data)));
     } else {
@@ -186,7 +186,8 @@ UiService::~UiService() {
 
 void UiService::handle(net::HttpRequest request, net::HttpRespond respond) {
   if (policy_.port == 0) return respond(error_response(503, "the listener is starting"));
-  if (auto refusal = check_host_and_origin(policy_, request.header("host"), request.header("origin"))) {
+  if (auto refusal =
+          check_host_and_origin(policy_, request.header("host"), request.header("origin"))) {
     spdlog::info("ui req {}: {} {} refused: {} (from {})", request.id, request.method,
                  net::loggable_target(request.target), refusal->message, request.remote);
     return respond(error_response(refusal->status, refusal->message));
@@ -242,8 +243,9 @@ void UiService::handle(net::HttpRequest request, net::HttpRespond respond) {
   if (!token_matches(policy_, target->token, request.header("authorization"))) {
     spdlog::info("ui req {}: {} {}: 401 missing or wrong token (from {})", request.id,
                  request.method, target->path, request.remote);
-    auto response = error_response(401, "a valid token is required (photonctl ui NAME shows the "
-                                        "URL with it)");
+    auto response = error_response(401,
+                                   "a valid token is required (photonctl ui NAME shows the "
+                                   "URL with it)");
     response.headers.emplace_back("WWW-Authenticate", "Bearer");
     return respond(std::move(response));
   }
@@ -289,7 +291,7 @@ net::HttpResponse UiService::open_websocket(const net::HttpRequest& request) {
   if (auto refusal = stream_refusal()) return *refusal;
   net::HttpResponse response;
   response.take_over = [this, upgrade = std::move(upgrade)](asio::ip::tcp::socket socket,
-                                                           std::string read_ahead) mutable {
+                                                            std::string read_ahead) mutable {
     if (!read_ahead.empty()) {
       // A client may not send frames before the handshake's answer.
       spdlog::debug("websocket: {} bytes sent before the handshake; closing", read_ahead.size());
@@ -314,13 +316,13 @@ void UiService::record(std::uint64_t id, std::string_view channel, const SharedB
 void UiService::replay(net::Peer& peer, const std::vector<std::string>& channels,
                        std::uint64_t last_event_id) const {
   if (last_event_id < forgotten_up_to_) {
-    peer.send(json::serialize(json::object{
-                  {"type", "events_gap"},
-                  {"lastEventId", last_event_id},
-                  {"message", "messages after event " + std::to_string(last_event_id) +
-                                  " may have been missed: the daemon keeps the last " +
-                                  std::to_string(options_.replay_messages) +
-                                  " for reconnecting streams"}}) +
+    peer.send(json::serialize(
+                  json::object{{"type", "events_gap"},
+                               {"lastEventId", last_event_id},
+                               {"message", "messages after event " + std::to_string(last_event_id) +
+                                               " may have been missed: the daemon keeps the last " +
+                                               std::to_string(options_.replay_messages) +
+                                               " for reconnecting streams"}}) +
               "\n");
   }
   const auto matches = [&](std::string_view channel) {

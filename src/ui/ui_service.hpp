@@ -99,7 +99,7 @@ class UiService final : public net::HttpHandler {
   std::deque<RecentMessage> recent_;
   std::size_t recent_bytes_ = 0;
   std::uint64_t forgotten_up_to_ = 0;  // the id of the last message dropped from recent_
-  AccessPolicy policy_;  // its port is 0 until set_port()
+  AccessPolicy policy_;                // its port is 0 until set_port()
   std::uint64_t next_stream_request_ = 1;
 };
 

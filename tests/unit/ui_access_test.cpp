@@ -36,13 +36,14 @@ TEST(UiAccess, OtherHostsAreRefusedAsRebinding) {
 }
 
 TEST(UiAccess, OnlyTheListenersOwnAndAllowedOriginsPass) {
-  for (const char* origin : {"http://127.0.0.1:8080", "http://localhost:8080", "HTTP://LOCALHOST:8080",
-                             "http://[::1]:8080", "http://localhost:5173"}) {
+  for (const char* origin :
+       {"http://127.0.0.1:8080", "http://localhost:8080", "HTTP://LOCALHOST:8080",
+        "http://[::1]:8080", "http://localhost:5173"}) {
     EXPECT_FALSE(check_host_and_origin(policy(), "localhost:8080", origin)) << origin;
   }
-  for (const char* origin : {"http://evil.example", "null", "http://localhost:8081",
-                             "https://localhost:8080", "http://localhost:8080/", "http://localhost",
-                             "http://localhost:51730", ""}) {
+  for (const char* origin :
+       {"http://evil.example", "null", "http://localhost:8081", "https://localhost:8080",
+        "http://localhost:8080/", "http://localhost", "http://localhost:51730", ""}) {
     auto refusal = check_host_and_origin(policy(), "localhost:8080", origin);
     ASSERT_TRUE(refusal) << origin;
     EXPECT_EQ(refusal->status, 403u);
