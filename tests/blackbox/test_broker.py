@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 import unittest
+import urllib.request
 
 from harness import PHOTOND, TIMEOUT, BlackboxTest, ctl, encode, wait_until
 
@@ -73,6 +74,21 @@ class BrokerTest(BlackboxTest):
 
 
 class ChannelsAcrossDaemons(BrokerTest):
+    def test_the_dashboards_api_lists_the_locks_of_every_daemon(self):
+        # list_locks answers later when the locks are in Redis: /api/locks waits for it.
+        a = self.connected(self.host())
+        b = self.connected(self.host(args=["--ui-port", "0"]))
+        with open(os.path.join(b.photon_dir, "daemons", "br.ui")) as f:
+            ui = json.load(f)
+        holder = self.client(a)
+        reply = holder.call({"type": "lock", "id": "l", "lockName": "deploy", "lockTimeout": 60000})
+        self.assertTrue(reply["success"], reply)
+        request = urllib.request.Request(f"{ui['url']}api/locks",
+                                         headers={"Authorization": "Bearer " + ui["token"]})
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            locks = json.load(response)["locks"]
+        self.assertEqual([(lock["name"], lock["token"]) for lock in locks], [("deploy", reply["data"]["token"])])
+
     def test_a_browser_on_one_daemon_follows_publishes_on_another(self):
         a = self.connected(self.host())
         b = self.connected(self.host(args=["--ui-port", "0"]))
