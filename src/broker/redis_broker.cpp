@@ -203,6 +203,11 @@ RedisBroker::RedisBroker(boost::asio::io_context& loop, const Clock& clock,
       clock_(clock),
       options_(std::move(options)),
       prefix_("photon:" + options_.photon_name + ":"),
+      // Pub/sub ignores the database number: without it in the names, deployments of one photon
+      // on databases 0 and 1 of a Redis (production and staging) would hear each other.
+      channel_prefix_(options_.url.db == 0
+                          ? prefix_
+                          : "photon:" + options_.photon_name + "@" + std::to_string(options_.url.db) + ":"),
       instance_id_(random_instance_id()),
       since_(clock.system()),
       flush_timer_(loop) {
@@ -220,7 +225,7 @@ RedisBroker::RedisBroker(boost::asio::io_context& loop, const Clock& clock,
       [this] {
         // One pattern carries everything: channel messages, lock releases, job changes.
         subscriber_->psubscribe(
-            prefix_ + "*",
+            channel_prefix_ + "*",
             [this](std::string_view channel, std::string_view payload) {
               on_message(channel, payload);
             },
@@ -312,7 +317,7 @@ void RedisBroker::forward(std::string_view channel, const boost::json::value& me
   std::string envelope = "{\"o\":\"" + instance_id_ + "\",\"m\":";
   envelope += json::serialize(message);
   envelope += '}';
-  std::string key = prefix_ + "ch:";
+  std::string key = channel_prefix_ + "ch:";
   key.append(channel);
   commands_->command({"PUBLISH", std::move(key), std::move(envelope)},
                      [this](const redisReply* reply, const std::string&) {
@@ -325,8 +330,8 @@ void RedisBroker::forward(std::string_view channel, const boost::json::value& me
 }
 
 void RedisBroker::on_message(std::string_view channel, std::string_view payload) {
-  if (channel.size() <= prefix_.size()) return;
-  const std::string_view rest = channel.substr(prefix_.size());
+  if (channel.size() <= channel_prefix_.size()) return;
+  const std::string_view rest = channel.substr(channel_prefix_.size());
   if (rest.starts_with("ch:")) {
     boost::system::error_code ec;
     // As deep as any daemon may accept (--max-json-depth goes up to 10000); the parser does not
@@ -395,7 +400,7 @@ void RedisBroker::acquire(const std::string& name, const std::string& holder,
 void RedisBroker::release(const std::string& name, const std::string& holder,
                           std::function<void(SharedReleaseResult)> done) {
   commands_->command(
-      {"EVAL", kReleaseScript, "1", prefix_ + "lock:" + name, holder, prefix_ + "unlock:" + name},
+      {"EVAL", kReleaseScript, "1", prefix_ + "lock:" + name, holder, channel_prefix_ + "unlock:" + name},
       [done = std::move(done)](const redisReply* reply, const std::string& error) {
         SharedReleaseResult result;
         if (auto why = failure(reply, error)) {
@@ -473,7 +478,7 @@ void RedisBroker::write_job(const std::string& id, const std::optional<std::stri
   } else {
     commands_->command({"HDEL", prefix_ + "jobs", id}, keep_if_lost);
   }
-  commands_->command({"PUBLISH", prefix_ + "jobs", instance_id_ + " " + id},
+  commands_->command({"PUBLISH", channel_prefix_ + "jobs", instance_id_ + " " + id},
                      [](const redisReply*, const std::string&) {});
 }
 
@@ -543,7 +548,7 @@ void RedisBroker::sync_jobs() {
     } else {
       commands_->command({"HDEL", prefix_ + "jobs", id}, ignore);
     }
-    commands_->command({"PUBLISH", prefix_ + "jobs", instance_id_ + " " + id}, ignore);
+    commands_->command({"PUBLISH", channel_prefix_ + "jobs", instance_id_ + " " + id}, ignore);
   }
   pending_jobs_.clear();
   commands_->command(

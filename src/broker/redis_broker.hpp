@@ -84,7 +84,8 @@ class RedisBroker final : public Broker, public core::FireClaims, public core::J
   boost::asio::io_context& loop_;
   const Clock& clock_;
   RedisBrokerOptions options_;
-  std::string prefix_;  // photon:NAME:
+  std::string prefix_;          // photon:NAME: (keys)
+  std::string channel_prefix_;  // photon:NAME: for database 0, else photon:NAME@DB: (pub/sub)
   std::string instance_id_;
   BrokerListener* listener_ = nullptr;
   core::Scheduler* scheduler_ = nullptr;

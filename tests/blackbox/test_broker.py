@@ -74,6 +74,18 @@ class BrokerTest(BlackboxTest):
 
 
 class ChannelsAcrossDaemons(BrokerTest):
+    def test_databases_of_one_redis_keep_their_channels_apart(self):
+        # Pub/sub ignores Redis's database number; the daemons put it in their channel names.
+        staging = [self.connected(self.daemon("br", args=["--broker", self.redis.url + "?db=1"]))
+                   for _ in range(2)]
+        production = self.connected(self.host())
+        listeners = [self.client(d) for d in (production, staging[1])]
+        for listener in listeners:
+            listener.subscribe("board:a")
+        self.client(staging[0]).publish("board:a", "staging")
+        self.assertEqual(listeners[1].next_message()["message"], "staging")
+        listeners[0].assert_silent(0.5)
+
     def test_the_dashboards_api_lists_the_locks_of_every_daemon(self):
         # list_locks answers later when the locks are in Redis: /api/locks waits for it.
         a = self.connected(self.host())
