@@ -51,6 +51,17 @@ redis.call('PUBLISH', ARGV[2], ARGV[1])
 return {1, h}
 )lua";
 
+// A job's slot is claimed by moving the job's last fired slot forward: once per slot, and never
+// for a slot older than one already fired (a daemon waking from a long pause cannot run again a
+// slot the others ran, however long ago). Slots are epoch milliseconds, exact in Lua's numbers.
+// KEYS: the job's fired key. ARGV: slot, daemon.
+constexpr const char* kClaimScript = R"lua(
+local last = tonumber(redis.call('HGET', KEYS[1], 'slot') or '-1')
+if tonumber(ARGV[1]) <= last then return 0 end
+redis.call('HSET', KEYS[1], 'slot', ARGV[1], 'daemon', ARGV[2])
+return 1
+)lua";
+
 constexpr const char* kQueryScript = R"lua(
 local v = redis.call('HMGET', KEYS[1], 'holder', 'token', 'acquired')
 local ttl = redis.call('PTTL', KEYS[1])
@@ -453,11 +464,12 @@ void RedisBroker::list(std::size_t limit,
 
 void RedisBroker::claim(const std::string& job_id, core::EpochMillis slot,
                         std::function<void(bool)> done) {
-  commands_->command({"SET", prefix_ + "fire:" + job_id + ":" + std::to_string(slot), instance_id_,
-                      "NX", "PX", std::to_string(options_.claim_ttl.count())},
+  commands_->command({"EVAL", kClaimScript, "1", prefix_ + "fired:" + job_id,
+                      std::to_string(slot), instance_id_},
                      [done = std::move(done)](const redisReply* reply, const std::string&) {
                        // Unreachable or refused: not ours (the slot runs once or not at all).
-                       done(reply != nullptr && reply->type == REDIS_REPLY_STATUS);
+                       done(reply != nullptr && reply->type == REDIS_REPLY_INTEGER &&
+                            reply->integer == 1);
                      });
 }
 
@@ -477,6 +489,9 @@ void RedisBroker::write_job(const std::string& id, const std::optional<std::stri
     commands_->command({"HSET", prefix_ + "jobs", id, *text}, keep_if_lost);
   } else {
     commands_->command({"HDEL", prefix_ + "jobs", id}, keep_if_lost);
+    // The job's slot marker and history go with it.
+    commands_->command({"DEL", prefix_ + "fired:" + id, prefix_ + "runs:" + id},
+                       [](const redisReply*, const std::string&) {});
   }
   commands_->command({"PUBLISH", channel_prefix_ + "jobs", instance_id_ + " " + id},
                      [](const redisReply*, const std::string&) {});

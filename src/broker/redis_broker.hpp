@@ -23,9 +23,6 @@ struct RedisBrokerOptions {
   std::string photon_name;
   // Publishes waiting for Redis beyond this are dropped (counted), not queued without bound.
   std::size_t max_forward_pending = 10'000;
-  // How long a slot's claim is kept: a daemon that notices the slot later than this (after a
-  // long pause) could run it again. Catch-up beyond it is per daemon.
-  std::chrono::milliseconds claim_ttl{10 * 60 * 1000};
   std::size_t history_per_job = 100;
 };
 

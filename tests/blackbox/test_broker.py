@@ -303,6 +303,31 @@ env = { STATE = "@STATE@", WHO = "@WHO@" }
 
 
 class JobsAcrossDaemons(BrokerTest):
+    def test_no_slot_older_than_the_last_claimed_one_runs(self):
+        # What a daemon waking from a long pause would try: claiming slots before the last one
+        # claimed. Moving the job's marker ahead stands for the slots the others ran meanwhile.
+        state = self.make_dir()
+        photon_dir = self.make_dir()
+        manifest = os.path.join(photon_dir, "photon.toml")
+        with open(manifest, "w") as f:
+            f.write(MANIFEST.replace("@STATE@", state).replace("@WHO@", "a"))
+        d = self.connected(self.host("jb", args=["--manifest", manifest], photon_dir=photon_dir))
+        c = self.client(d)
+        self.assertTrue(c.call({"type": "schedule", "id": "s", "jobId": "every", "method": "tick",
+                                "cron": "* * * * * *"})["success"])
+        ticks = os.path.join(state, "ticks")
+        wait_until(lambda: os.path.exists(ticks), message="a first run")
+        ahead = int(time.time() * 1000) + 4000
+        subprocess.run(["redis-cli", "-s", self.redis.sock, "HSET", "photon:jb:fired:every", "slot", str(ahead)],
+                       check=True, capture_output=True)
+        time.sleep(1.2)  # a run started before the marker moved may end
+        with open(ticks) as f:
+            before = len(f.read().split())
+        time.sleep(2)
+        with open(ticks) as f:
+            self.assertEqual(len(f.read().split()), before, "slots before the marker ran")
+        wait_until(lambda: len(open(ticks).read().split()) > before, message="slots after the marker run")
+
     def test_a_seconds_job_fires_once_per_slot_over_30_slots_with_three_daemons(self):
         state = self.make_dir()
         daemons = []
