@@ -216,9 +216,9 @@ RedisBroker::RedisBroker(boost::asio::io_context& loop, const Clock& clock,
       prefix_("photon:" + options_.photon_name + ":"),
       // Pub/sub ignores the database number: without it in the names, deployments of one photon
       // on databases 0 and 1 of a Redis (production and staging) would hear each other.
-      channel_prefix_(options_.url.db == 0
-                          ? prefix_
-                          : "photon:" + options_.photon_name + "@" + std::to_string(options_.url.db) + ":"),
+      channel_prefix_(options_.url.db == 0 ? prefix_
+                                           : "photon:" + options_.photon_name + "@" +
+                                                 std::to_string(options_.url.db) + ":"),
       instance_id_(random_instance_id()),
       since_(clock.system()),
       flush_timer_(loop) {
@@ -243,6 +243,9 @@ RedisBroker::RedisBroker(boost::asio::io_context& loop, const Clock& clock,
             [this] {
               subscribed_ = true;
               on_state("subscriber", LinkState::kReady, {});
+              // Job notices sent while this connection was down (or not yet subscribed) were
+              // missed: read the jobs again now that no more can be.
+              if (commands_->state() == LinkState::kReady) sync_jobs();
             });
       });
 }
@@ -410,25 +413,25 @@ void RedisBroker::acquire(const std::string& name, const std::string& holder,
 
 void RedisBroker::release(const std::string& name, const std::string& holder,
                           std::function<void(SharedReleaseResult)> done) {
-  commands_->command(
-      {"EVAL", kReleaseScript, "1", prefix_ + "lock:" + name, holder, channel_prefix_ + "unlock:" + name},
-      [done = std::move(done)](const redisReply* reply, const std::string& error) {
-        SharedReleaseResult result;
-        if (auto why = failure(reply, error)) {
-          result.error = *why;
-          return done(std::move(result));
-        }
-        if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2) {
-          result.error = "redis: unexpected reply to the unlock script";
-          return done(std::move(result));
-        }
-        const std::int64_t code = integer_of(reply->element[0]);
-        result.outcome = code == 1   ? SharedReleaseOutcome::kReleased
-                         : code == 2 ? SharedReleaseOutcome::kHeldByOther
-                                     : SharedReleaseOutcome::kNotHeld;
-        result.holder = std::string(text_of(reply->element[1]));
-        done(std::move(result));
-      });
+  commands_->command({"EVAL", kReleaseScript, "1", prefix_ + "lock:" + name, holder,
+                      channel_prefix_ + "unlock:" + name},
+                     [done = std::move(done)](const redisReply* reply, const std::string& error) {
+                       SharedReleaseResult result;
+                       if (auto why = failure(reply, error)) {
+                         result.error = *why;
+                         return done(std::move(result));
+                       }
+                       if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2) {
+                         result.error = "redis: unexpected reply to the unlock script";
+                         return done(std::move(result));
+                       }
+                       const std::int64_t code = integer_of(reply->element[0]);
+                       result.outcome = code == 1   ? SharedReleaseOutcome::kReleased
+                                        : code == 2 ? SharedReleaseOutcome::kHeldByOther
+                                                    : SharedReleaseOutcome::kNotHeld;
+                       result.holder = std::string(text_of(reply->element[1]));
+                       done(std::move(result));
+                     });
 }
 
 void RedisBroker::query(const std::string& name,
@@ -464,13 +467,12 @@ void RedisBroker::list(std::size_t limit,
 
 void RedisBroker::claim(const std::string& job_id, core::EpochMillis slot,
                         std::function<void(bool)> done) {
-  commands_->command({"EVAL", kClaimScript, "1", prefix_ + "fired:" + job_id,
-                      std::to_string(slot), instance_id_},
-                     [done = std::move(done)](const redisReply* reply, const std::string&) {
-                       // Unreachable or refused: not ours (the slot runs once or not at all).
-                       done(reply != nullptr && reply->type == REDIS_REPLY_INTEGER &&
-                            reply->integer == 1);
-                     });
+  commands_->command(
+      {"EVAL", kClaimScript, "1", prefix_ + "fired:" + job_id, std::to_string(slot), instance_id_},
+      [done = std::move(done)](const redisReply* reply, const std::string&) {
+        // Unreachable or refused: not ours (the slot runs once or not at all).
+        done(reply != nullptr && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1);
+      });
 }
 
 void RedisBroker::save_job(const core::JobState& job) { write_job(job.spec.id, job_json(job)); }
@@ -482,6 +484,7 @@ void RedisBroker::write_job(const std::string& id, const std::optional<std::stri
     pending_jobs_.insert_or_assign(id, text);
     return;
   }
+  if (syncing_) recent_job_writes_.insert(id);
   auto keep_if_lost = [this, id, text](const redisReply* reply, const std::string&) {
     if (reply == nullptr) pending_jobs_.emplace(id, text);  // a newer write wins
   };
@@ -556,16 +559,26 @@ void RedisBroker::sync_jobs() {
                        }
                        epoch_ = epoch;
                      });
-  for (auto& [id, text] : pending_jobs_) {
-    auto ignore = [](const redisReply*, const std::string&) {};
-    if (text) {
-      commands_->command({"HSET", prefix_ + "jobs", id, *text}, ignore);
-    } else {
-      commands_->command({"HDEL", prefix_ + "jobs", id}, ignore);
-    }
-    commands_->command({"PUBLISH", channel_prefix_ + "jobs", instance_id_ + " " + id}, ignore);
-  }
+  // Jobs written from here on are kept even if the answer below lacks them (it may have been read
+  // before they were written).
+  recent_job_writes_.clear();
+  syncing_ = true;
+  auto pending = std::move(pending_jobs_);
   pending_jobs_.clear();
+  for (auto& [id, text] : pending) {
+    recent_job_writes_.insert(id);
+    // Lost again (the connection dropped before the answer): queued for the next sync.
+    auto keep_if_lost = [this, id, text](const redisReply* reply, const std::string&) {
+      if (reply == nullptr) pending_jobs_.emplace(id, text);
+    };
+    if (text) {
+      commands_->command({"HSET", prefix_ + "jobs", id, *text}, keep_if_lost);
+    } else {
+      commands_->command({"HDEL", prefix_ + "jobs", id}, keep_if_lost);
+    }
+    commands_->command({"PUBLISH", channel_prefix_ + "jobs", instance_id_ + " " + id},
+                       [](const redisReply*, const std::string&) {});
+  }
   commands_->command(
       {"HGETALL", prefix_ + "jobs"}, [this](const redisReply* reply, const std::string&) {
         if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || scheduler_ == nullptr) return;
@@ -578,7 +591,10 @@ void RedisBroker::sync_jobs() {
         // and all of them when Redis lost its data (nobody removed them then).
         std::vector<std::string> gone;
         for (const core::JobState* job : scheduler_->jobs()) {
-          if (shared.contains(job->spec.id)) continue;
+          if (shared.contains(job->spec.id) || recent_job_writes_.contains(job->spec.id) ||
+              pending_jobs_.contains(job->spec.id)) {
+            continue;
+          }
           if (job->spec.declared || data_lost_) {
             save_job(*job);
           } else {
@@ -586,6 +602,8 @@ void RedisBroker::sync_jobs() {
           }
         }
         for (const std::string& id : gone) scheduler_->forget(id);
+        recent_job_writes_.clear();  // needed only until this answer
+        syncing_ = false;
         if (listener_ != nullptr) listener_->shared_state_changed();
       });
 }

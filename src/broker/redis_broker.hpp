@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 namespace photon::broker {
@@ -101,6 +102,10 @@ class RedisBroker final : public Broker, public core::FireClaims, public core::J
   std::uint64_t highest_token_ = 0;
   // Job definitions written while Redis was away, by id (nothing: deleted).
   std::map<std::string, std::optional<std::string>> pending_jobs_;
+  // Jobs written (or removed) since the last sync began: an answer to that sync's HGETALL may
+  // predate them, so it must not make this daemon forget them.
+  std::set<std::string> recent_job_writes_;
+  bool syncing_ = false;  // a sync's HGETALL is unanswered
   // The Redis data set last seen (photon:NAME:epoch), and whether the last connect found another.
   std::string epoch_;
   bool data_lost_ = false;
