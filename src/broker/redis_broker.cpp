@@ -17,8 +17,9 @@ namespace {
 // Acquire: a free lock is taken with the next fencing token (the counter is shared by every daemon,
 // so tokens increase across all of them); the holder's own lock is extended; another's is reported
 // with its remaining lease. A counter lost with a Redis restart (no persistence) starts again
-// above the highest token this daemon has seen. KEYS: lock, fence counter. ARGV: holder, lease
-// ms, now ms, daemon, highest token seen.
+// above the highest token this daemon has seen. The lock's name goes into the photon's index of
+// locks, scored by expiry, which list_locks reads. KEYS: lock, fence counter, index. ARGV: holder,
+// lease ms, now ms, daemon, highest token seen, name.
 constexpr const char* kAcquireScript = R"lua(
 local h = redis.call('HGET', KEYS[1], 'holder')
 if not h then
@@ -29,24 +30,27 @@ if not h then
   end
   redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'token', t, 'acquired', ARGV[3], 'daemon', ARGV[4])
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('ZADD', KEYS[3], tonumber(ARGV[3]) + tonumber(ARGV[2]), ARGV[6])
   return {1, ARGV[1], t, tonumber(ARGV[3]), tonumber(ARGV[2])}
 end
 local t = tonumber(redis.call('HGET', KEYS[1], 'token'))
 local a = tonumber(redis.call('HGET', KEYS[1], 'acquired'))
 if h == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('ZADD', KEYS[3], tonumber(ARGV[3]) + tonumber(ARGV[2]), ARGV[6])
   return {2, h, t, a, tonumber(ARGV[2])}
 end
 return {0, h, t, a, redis.call('PTTL', KEYS[1])}
 )lua";
 
-// Release by the holder only; waiters on every daemon hear of it. KEYS: lock. ARGV: holder,
-// notification channel.
+// Release by the holder only; waiters on every daemon hear of it. KEYS: lock, index. ARGV:
+// holder, notification channel, name.
 constexpr const char* kReleaseScript = R"lua(
 local h = redis.call('HGET', KEYS[1], 'holder')
 if not h then return {0, ''} end
 if h ~= ARGV[1] then return {2, h} end
 redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[3])
 redis.call('PUBLISH', ARGV[2], ARGV[1])
 return {1, h}
 )lua";
@@ -69,21 +73,20 @@ if not v[1] or ttl <= 0 then return false end
 return {KEYS[1], v[1], tonumber(v[2]), tonumber(v[3]), ttl}
 )lua";
 
-// Every lock of the photon, bounded. ARGV: key pattern, limit.
+// The photon's locks, bounded, from its index (never a SCAN of a Redis that may be shared with
+// millions of other keys); entries whose lease has passed are pruned first. KEYS: index. ARGV:
+// prune before (ms), limit, lock key prefix.
 constexpr const char* kListScript = R"lua(
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 local out = {}
-local cursor = '0'
-repeat
-  local r = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000)
-  cursor = r[1]
-  for _, k in ipairs(r[2]) do
-    local v = redis.call('HMGET', k, 'holder', 'token', 'acquired')
-    local ttl = redis.call('PTTL', k)
-    if v[1] and ttl > 0 and #out < tonumber(ARGV[2]) then
-      out[#out + 1] = {k, v[1], tonumber(v[2]), tonumber(v[3]), ttl}
-    end
+for _, n in ipairs(redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)) do
+  local k = ARGV[3] .. n
+  local v = redis.pcall('HMGET', k, 'holder', 'token', 'acquired')
+  local ttl = redis.call('PTTL', k)
+  if type(v) == 'table' and v[1] and ttl > 0 then
+    out[#out + 1] = {k, v[1], tonumber(v[2]), tonumber(v[3]), ttl}
   end
-until cursor == '0' or #out >= tonumber(ARGV[2])
+end
 return out
 )lua";
 
@@ -385,9 +388,9 @@ void RedisBroker::acquire(const std::string& name, const std::string& holder,
                           std::function<void(SharedLockResult)> done) {
   const std::int64_t now = epoch_millis(clock_.system());
   commands_->command(
-      {"EVAL", kAcquireScript, "2", prefix_ + "lock:" + name, prefix_ + "fence", holder,
-       std::to_string(lease.count()), std::to_string(now), instance_id_,
-       std::to_string(highest_token_)},
+      {"EVAL", kAcquireScript, "3", prefix_ + "lock:" + name, prefix_ + "fence", prefix_ + "locks",
+       holder, std::to_string(lease.count()), std::to_string(now), instance_id_,
+       std::to_string(highest_token_), name},
       [this, name, done = std::move(done)](const redisReply* reply, const std::string& error) {
         SharedLockResult result;
         if (auto why = failure(reply, error)) {
@@ -413,8 +416,8 @@ void RedisBroker::acquire(const std::string& name, const std::string& holder,
 
 void RedisBroker::release(const std::string& name, const std::string& holder,
                           std::function<void(SharedReleaseResult)> done) {
-  commands_->command({"EVAL", kReleaseScript, "1", prefix_ + "lock:" + name, holder,
-                      channel_prefix_ + "unlock:" + name},
+  commands_->command({"EVAL", kReleaseScript, "2", prefix_ + "lock:" + name, prefix_ + "locks",
+                      holder, channel_prefix_ + "unlock:" + name, name},
                      [done = std::move(done)](const redisReply* reply, const std::string& error) {
                        SharedReleaseResult result;
                        if (auto why = failure(reply, error)) {
@@ -448,7 +451,10 @@ void RedisBroker::query(const std::string& name,
 void RedisBroker::list(std::size_t limit,
                        std::function<void(std::vector<SharedLock>, std::string)> done) {
   commands_->command(
-      {"EVAL", kListScript, "0", prefix_ + "lock:*", std::to_string(limit)},
+      {"EVAL", kListScript, "1", prefix_ + "locks",
+       // Pruned a minute late, so that hosts' clocks may differ that much; PTTL decides.
+       std::to_string(epoch_millis(clock_.system()) - 60'000), std::to_string(limit),
+       prefix_ + "lock:"},
       [this, done = std::move(done)](const redisReply* reply, const std::string& error) {
         std::vector<SharedLock> locks;
         if (auto why = failure(reply, error)) return done(std::move(locks), *why);
