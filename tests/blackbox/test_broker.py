@@ -101,7 +101,7 @@ class ChannelsAcrossDaemons(BrokerTest):
             locks = json.load(response)["locks"]
         self.assertEqual([(lock["name"], lock["token"]) for lock in locks], [("deploy", reply["data"]["token"])])
         # Released: gone from the index the list reads; a short lease: gone once it has passed.
-        self.assertTrue(holder.call({"type": "unlock", "id": "u", "lockName": "deploy"})["success"])
+        self.assertTrue(holder.call({"type": "unlock", "id": "l", "lockName": "deploy"})["success"])
         self.assertTrue(holder.call({"type": "lock", "id": "l2", "lockName": "brief", "lockTimeout": 300})["success"])
         listed = lambda: [lock["name"] for lock in self.client(b).call({"type": "list_locks", "id": "x"})["data"]["locks"]]
         self.assertEqual(listed(), ["brief"])
