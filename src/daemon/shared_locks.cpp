@@ -235,11 +235,34 @@ void SharedLocks::connection_closed(core::ConnectionId connection) {
     for (std::uint64_t waiter_id : ids) remove_waiter(waiter_id);
   }
   if (auto bound = bound_.find(connection); bound != bound_.end()) {
-    for (const auto& [name, holder] : bound->second) {
-      broker_.release(name, holder, [](broker::SharedReleaseResult) {});
-    }
+    auto locks = std::move(bound->second);
     bound_.erase(bound);
+    for (const auto& [name, holder] : locks) release_orphan(name, holder);
   }
+}
+
+void SharedLocks::release_orphan(std::string name, std::string holder) {
+  constexpr std::size_t kMaxOrphans = 100'000;
+  broker_.release(
+      name, holder,
+      [alive = std::weak_ptr<SharedLocks*>(self_), name,
+       holder](broker::SharedReleaseResult result) {
+        auto owner = alive.lock();
+        if (!owner) return;
+        SharedLocks& self = **owner;
+        if (result.outcome != broker::SharedReleaseOutcome::kFailed) {
+          self.orphaned_.erase({name, holder});
+          return;
+        }
+        // Beyond the bound, the lock is left to its lease (it expires in Redis by itself).
+        if (self.orphaned_.size() >= kMaxOrphans && !self.orphaned_.contains({name, holder}))
+          return;
+        self.orphaned_.emplace(name, holder);
+        if (!self.orphans_retry_at_) {
+          self.orphans_retry_at_ = self.clock_.steady() + std::chrono::seconds(1);
+          if (self.changed_) self.changed_();
+        }
+      });
 }
 
 void SharedLocks::lock_released(std::string_view name) {
@@ -255,6 +278,11 @@ void SharedLocks::lock_released(std::string_view name) {
 
 void SharedLocks::expire_due() {
   const auto now = clock_.steady();
+  if (orphans_retry_at_ && *orphans_retry_at_ <= now) {
+    orphans_retry_at_.reset();
+    const auto orphans = orphaned_;
+    for (const auto& [name, holder] : orphans) release_orphan(name, holder);
+  }
   std::vector<std::uint64_t> due;
   for (auto& [waiter_id, waiter] : waiters_) {
     if (!waiter.in_flight && waiter.retry_at <= now) due.push_back(waiter_id);
@@ -269,7 +297,7 @@ void SharedLocks::expire_due() {
 }
 
 std::optional<std::chrono::steady_clock::time_point> SharedLocks::next_deadline() const {
-  std::optional<SteadyTime> next;
+  std::optional<SteadyTime> next = orphans_retry_at_;
   for (const auto& [waiter_id, waiter] : waiters_) {
     if (waiter.in_flight) continue;
     if (!next || waiter.retry_at < *next) next = waiter.retry_at;

@@ -70,6 +70,8 @@ class SharedLocks {
   void answered(SharedLockCall call, std::uint64_t waiter_id,
                 const broker::SharedLockResult& result);
   void remove_waiter(std::uint64_t waiter_id);
+  // Releases (name, holder) for a connection that has gone; kept for a retry if Redis is away.
+  void release_orphan(std::string name, std::string holder);
   std::size_t waiters_of(core::ConnectionId connection) const;
 
   const Clock& clock_;
@@ -82,6 +84,10 @@ class SharedLocks {
   std::unordered_map<core::ConnectionId, std::set<std::uint64_t>> by_connection_;
   // Locks taken with releaseOnDisconnect, per connection: (name, holder).
   std::unordered_map<core::ConnectionId, std::set<std::pair<std::string, std::string>>> bound_;
+  // Releases on disconnect that could not reach Redis: (name, holder), retried every second
+  // until Redis answers (a release checks the holder, so a late one frees nothing of another's).
+  std::set<std::pair<std::string, std::string>> orphaned_;
+  std::optional<SteadyTime> orphans_retry_at_;
   std::uint64_t next_waiter_id_ = 1;
   // Broker answers that arrive after this object is gone find nobody.
   std::shared_ptr<SharedLocks*> self_ = std::make_shared<SharedLocks*>(this);

@@ -180,6 +180,39 @@ TEST_F(SharedLocksTest, ReleaseOnDisconnectAndWaitersLeaveWithTheirConnection) {
   EXPECT_EQ(broker_.releases.front().holder, "me");
 }
 
+TEST_F(SharedLocksTest, AReleaseOnDisconnectThatCannotReachRedisIsRetriedUntilItDoes) {
+  locks_.lock({1, "l", "bound", "me", 30s, 0ms, true});
+  broker_.answer(SharedLockOutcome::kAcquired, "me", now_ms() + 30000);
+  take();
+  closed_.insert(1);
+  locks_.connection_closed(1);
+  auto fail = [&] {
+    ASSERT_EQ(broker_.releases.size(), 1u);
+    auto release = std::move(broker_.releases.front());
+    broker_.releases.pop_front();
+    release.done({broker::SharedReleaseOutcome::kFailed, "", "redis is unreachable"});
+  };
+  fail();
+  ASSERT_TRUE(locks_.next_deadline());
+  EXPECT_EQ(*locks_.next_deadline(), clock_.steady() + 1s);
+  locks_.expire_due();  // not yet
+  EXPECT_TRUE(broker_.releases.empty());
+  clock_.advance(1s);
+  locks_.expire_due();
+  fail();  // still away
+  clock_.advance(1s);
+  locks_.expire_due();
+  ASSERT_EQ(broker_.releases.size(), 1u);
+  EXPECT_EQ(broker_.releases.front().holder, "me");
+  auto release = std::move(broker_.releases.front());
+  broker_.releases.pop_front();
+  release.done({broker::SharedReleaseOutcome::kReleased, "me", ""});
+  EXPECT_FALSE(locks_.next_deadline());
+  clock_.advance(5s);
+  locks_.expire_due();
+  EXPECT_TRUE(broker_.releases.empty());
+}
+
 TEST_F(SharedLocksTest, AGrantForAWaiterThatLeftIsGivenBack) {
   locks_.lock({3, "w", "n", "gone", 30s, 5000ms, false});
   closed_.insert(3);
