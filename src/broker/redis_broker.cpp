@@ -326,7 +326,8 @@ void RedisBroker::flush(std::chrono::milliseconds grace, std::function<void()> d
 
 void RedisBroker::forward(std::string_view channel, const boost::json::value& message) {
   if (commands_->state() != LinkState::kReady ||
-      commands_->pending() >= options_.max_forward_pending) {
+      commands_->pending() >= options_.max_forward_pending ||
+      commands_->buffered_bytes() >= options_.max_forward_bytes) {
     ++dropped_;
     return;
   }

@@ -24,6 +24,8 @@ struct RedisBrokerOptions {
   std::string photon_name;
   // Publishes waiting for Redis beyond this are dropped (counted), not queued without bound.
   std::size_t max_forward_pending = 10'000;
+  // ...and while this many bytes of commands wait to be sent (large messages to a slow Redis).
+  std::size_t max_forward_bytes = 64u << 20;
   std::size_t history_per_job = 100;
 };
 

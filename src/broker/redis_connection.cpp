@@ -5,6 +5,7 @@
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <hiredis/sds.h>
 #include <boost/asio/post.hpp>
 
 namespace photon::broker {
@@ -208,9 +209,21 @@ void RedisConnection::setup() {
     }
   }
   if (url.db != 0) send({"SELECT", std::to_string(url.db)}, check("SELECT"));
-  send({"PING"}, [this](const redisReply* reply, const std::string&) {
-    if (reply == nullptr || reply->type == REDIS_REPLY_ERROR || ac_ == nullptr) return;
+  // ROLE rather than PING: a replica (read-only, as a failover leaves the old primary) answers
+  // but refuses every write, so the connection is not ready; it is dropped and retried with a
+  // growing backoff until the address leads to a primary again.
+  send({"ROLE"}, [this](const redisReply* reply, const std::string&) {
+    if (reply == nullptr || ac_ == nullptr) return;
     if (ac_->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING)) return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+      const std::string_view error(reply->str, reply->len);
+      // A server older than ROLE (2.8.12) is taken as it is.
+      if (!error.starts_with("ERR unknown command")) return drop(std::string(error));
+    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+               reply->element[0]->type == REDIS_REPLY_STRING &&
+               std::string_view(reply->element[0]->str, reply->element[0]->len) != "master") {
+      return drop("a read-only replica, not a primary");
+    }
     backoff_ = options_.backoff_min;
     if (ever_ready_) ++reconnects_;
     ever_ready_ = true;
@@ -272,7 +285,18 @@ void RedisConnection::on_reply(redisAsyncContext* context, void* reply, void* pr
   if (reply != nullptr) {
     if (self->pending_ > 0) --self->pending_;
     self->last_progress_ = std::chrono::steady_clock::now();
-    (*callback)(static_cast<const redisReply*>(reply), {});
+    const auto* answer = static_cast<const redisReply*>(reply);
+    (*callback)(answer, {});
+    // A server that cannot serve writes now (a primary demoted by a failover, a replica without
+    // its primary, one still loading its data) would refuse every lock for as long as the
+    // connection stays: reconnect, and find the current primary through the same address.
+    if (answer->type == REDIS_REPLY_ERROR && answer->str != nullptr) {
+      const std::string_view error(answer->str, answer->len);
+      if (error.starts_with("READONLY") || error.starts_with("MASTERDOWN") ||
+          error.starts_with("LOADING")) {
+        self->drop(std::string(error.substr(0, error.find(' '))) + " from redis");
+      }
+    }
     return;
   }
   (*callback)(nullptr, "connection to redis at " + self->options_.url.redacted() + " lost" +
@@ -306,6 +330,10 @@ void RedisConnection::on_pmessage(redisAsyncContext*, void* reply, void* privdat
     self->on_message_(std::string_view(channel->str, channel->len),
                       std::string_view(payload->str, payload->len));
   }
+}
+
+std::size_t RedisConnection::buffered_bytes() const {
+  return ac_ == nullptr || ac_->c.obuf == nullptr ? 0 : sdslen(ac_->c.obuf);
 }
 
 void RedisConnection::drop(const std::string& reason) {

@@ -75,6 +75,8 @@ class RedisConnection {
   const std::string& last_error() const { return last_error_; }
   std::uint64_t reconnects() const { return reconnects_; }
   std::size_t pending() const { return pending_; }
+  // Bytes of commands written but not yet sent to Redis (hiredis's output buffer).
+  std::size_t buffered_bytes() const;
 
  private:
   static void on_reply(redisAsyncContext* context, void* reply, void* privdata);

@@ -19,17 +19,18 @@ REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 class Redis:
     """A redis-server without persistence listening on `sock` only; restartable on the same path."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, extra=()):
         self.dir = directory
         self.sock = os.path.join(directory, "redis.sock")
         self.proc = None
+        self.extra = list(extra)
 
     def start(self):
         out = open(os.path.join(self.dir, "redis.out"), "ab")
         try:
             self.proc = subprocess.Popen(
                 [REDIS_SERVER, "--port", "0", "--unixsocket", self.sock, "--unixsocketperm", "700",
-                 "--save", "", "--appendonly", "no", "--dir", self.dir],
+                 "--save", "", "--appendonly", "no", "--dir", self.dir, *self.extra],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
         finally:
             out.close()
@@ -306,6 +307,25 @@ MANIFEST = """
 command = 'read -r args; echo "$WHO" >> "$STATE/ticks"'
 env = { STATE = "@STATE@", WHO = "@WHO@" }
 """
+
+
+class ReadOnlyRedis(BlackboxTest):
+    def test_a_read_only_replica_is_left_for_a_new_connection(self):
+        # What a daemon finds after a failover demoted its Redis: writes refused with READONLY.
+        replica = Redis(self.make_dir(), extra=["--replicaof", "127.0.0.1", "1"])
+        replica.start()
+        self.addCleanup(replica.stop)
+        d = self.daemon("br", args=["--broker", replica.url])
+        c = self.client(d)
+        # It answers, but would refuse every write: the daemon does not count it as connected, and
+        # keeps trying (with a growing backoff) until the address leads to a primary.
+        wait_until(lambda: "read-only replica" in c.status()["broker"].get("lastError", ""),
+                   message="the replica recognized")
+        self.assertNotEqual(c.status()["broker"]["state"], "connected")
+        reply = c.call({"type": "lock", "id": "l", "lockName": "deploy"})
+        self.assertEqual(reply["type"], "error")
+        self.assertIn("lock service unavailable", reply["error"])
+        c.ping()  # and the daemon serves on
 
 
 class JobsAcrossDaemons(BrokerTest):
