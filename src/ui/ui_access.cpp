@@ -27,6 +27,8 @@ std::pair<std::string_view, std::string_view> split_host(std::string_view host) 
     const std::size_t close = host.find(']');
     if (close == std::string_view::npos) return {host, {}};
     std::string_view rest = host.substr(close + 1);
+    // Only ":port" may follow the brackets ("[::1]8080" names no loopback host).
+    if (!rest.empty() && !rest.starts_with(':')) return {host, {}};
     if (rest.starts_with(':')) rest.remove_prefix(1);
     return {host.substr(0, close + 1), rest};
   }

@@ -22,9 +22,10 @@ TEST(UiAccess, LoopbackHostsWithThisPortOrNonePass) {
 }
 
 TEST(UiAccess, OtherHostsAreRefusedAsRebinding) {
-  for (const char* host : {"evil.example", "evil.example:8080", "127.0.0.1.nip.io:8080",
-                           "localhost.evil.example", "127.0.0.1:8081", "127.0.0.2:8080",
-                           "[::2]:8080", "[::1", "", ":8080", "localhost:80", "0.0.0.0:8080"}) {
+  for (const char* host :
+       {"evil.example", "evil.example:8080", "127.0.0.1.nip.io:8080", "localhost.evil.example",
+        "127.0.0.1:8081", "127.0.0.2:8080", "[::2]:8080", "[::1", "", ":8080", "localhost:80",
+        "0.0.0.0:8080", "[::1]8080"}) {
     auto refusal = check_host_and_origin(policy(), host, std::nullopt);
     ASSERT_TRUE(refusal) << host;
     EXPECT_EQ(refusal->status, 403u);
