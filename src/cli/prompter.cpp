@@ -3,6 +3,7 @@
 #include "cli/prompter.hpp"
 
 #include "cli/json_text.hpp"
+#include "common/text.hpp"
 
 #include <boost/json.hpp>
 
@@ -19,13 +20,6 @@
 namespace photon::cli {
 namespace {
 
-std::string lower(std::string_view text) {
-  std::string result(text);
-  std::transform(result.begin(), result.end(), result.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return result;
-}
-
 std::string_view trimmed(std::string_view text) {
   const auto first = text.find_first_not_of(" \t");
   if (first == std::string_view::npos) return {};
@@ -33,7 +27,7 @@ std::string_view trimmed(std::string_view text) {
 }
 
 std::optional<bool> yes_no(std::string_view text) {
-  const std::string word = lower(trimmed(text));
+  const std::string word = ascii_lower(trimmed(text));
   if (word == "y" || word == "yes" || word == "true") return true;
   if (word == "n" || word == "no" || word == "false") return false;
   return std::nullopt;

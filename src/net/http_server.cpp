@@ -2,6 +2,7 @@
 // responses in order, lingering close, graceful shutdown.
 #include "net/http_server.hpp"
 
+#include "common/text.hpp"
 #include "protocol/error_messages.hpp"
 
 #include <spdlog/spdlog.h>
@@ -535,10 +536,7 @@ asio::awaitable<std::optional<HttpResponse>> HttpConnection::handle_request() {
   parser_.reset();
   request.headers.reserve(static_cast<std::size_t>(std::distance(message.begin(), message.end())));
   for (const auto& field : message) {
-    std::string name(field.name_string());
-    std::transform(name.begin(), name.end(), name.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    request.headers.emplace_back(std::move(name), std::string(field.value()));
+    request.headers.emplace_back(ascii_lower(field.name_string()), std::string(field.value()));
   }
   request.body = std::move(message.body());
 

@@ -1,6 +1,8 @@
 // The browser listener's access rules: Host and Origin names, the token, the request target.
 #include "ui/ui_access.hpp"
 
+#include "common/text.hpp"
+
 #include <boost/url/parse.hpp>
 
 #include <algorithm>
@@ -9,13 +11,6 @@
 
 namespace photon::ui {
 namespace {
-
-std::string lower(std::string_view text) {
-  std::string result(text);
-  std::transform(result.begin(), result.end(), result.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return result;
-}
 
 bool is_loopback_name(std::string_view host) {
   return host == "127.0.0.1" || host == "localhost" || host == "[::1]";
@@ -53,7 +48,7 @@ std::optional<Refusal> check_host_and_origin(const AccessPolicy& policy,
                                              std::optional<std::string_view> origin) {
   const std::string port = std::to_string(policy.port);
   if (!host) return Refusal{403, "a Host header is required"};
-  const std::string host_text = lower(*host);
+  const std::string host_text = ascii_lower(*host);
   const auto [name, host_port] = split_host(host_text);
   if (!is_loopback_name(name) || (!host_port.empty() && host_port != port)) {
     return Refusal{403, "host \"" + std::string(*host) +
@@ -62,7 +57,7 @@ std::optional<Refusal> check_host_and_origin(const AccessPolicy& policy,
                             port + ")"};
   }
   if (!origin) return std::nullopt;
-  const std::string origin_text = lower(*origin);
+  const std::string origin_text = ascii_lower(*origin);
   const bool own = origin_text == "http://127.0.0.1:" + port ||
                    origin_text == "http://localhost:" + port ||
                    origin_text == "http://[::1]:" + port;
@@ -77,7 +72,7 @@ std::optional<Refusal> check_host_and_origin(const AccessPolicy& policy,
 std::optional<std::string> cors_origin(const AccessPolicy& policy,
                                        std::optional<std::string_view> origin) {
   if (!origin) return std::nullopt;
-  const std::string origin_text = lower(*origin);
+  const std::string origin_text = ascii_lower(*origin);
   const auto found =
       std::find(policy.allowed_origins.begin(), policy.allowed_origins.end(), origin_text);
   if (found == policy.allowed_origins.end()) return std::nullopt;
@@ -90,7 +85,7 @@ bool token_matches(const AccessPolicy& policy, std::string_view query_token,
   if (!query_token.empty() && same_secret(query_token, policy.token)) return true;
   constexpr std::string_view kScheme = "bearer ";
   if (!authorization || authorization->size() <= kScheme.size() ||
-      lower(authorization->substr(0, kScheme.size())) != kScheme) {
+      ascii_lower(authorization->substr(0, kScheme.size())) != kScheme) {
     return false;
   }
   return same_secret(authorization->substr(kScheme.size()), policy.token);

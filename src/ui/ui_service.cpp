@@ -2,6 +2,7 @@
 // dispatcher's own table as an in-process client, so they answer exactly what the socket does.
 #include "ui/ui_service.hpp"
 
+#include "common/text.hpp"
 #include "protocol/reply.hpp"
 #include "protocol/request.hpp"
 
@@ -171,10 +172,7 @@ UiService::UiService(asio::io_context& io, net::PeerHandler& dispatcher, const C
       streams_(io, dispatcher, clock, options_.streams) {
   policy_.token = options_.token;
   for (const std::string& origin : options_.allowed_origins) {
-    std::string lowered = origin;
-    std::transform(lowered.begin(), lowered.end(), lowered.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    policy_.allowed_origins.push_back(std::move(lowered));
+    policy_.allowed_origins.push_back(ascii_lower(origin));
   }
 }
 
