@@ -2,13 +2,12 @@
 // https://www.standardwebhooks.com/ (see the contracts in the header).
 #include "core/webhook_auth.hpp"
 
+#include "core/crypto_library.hpp"
+
 #include <cctype>
 #include <cstdlib>
 
 #include <openssl/core_names.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
 
 #include <algorithm>
 #include <array>
@@ -42,23 +41,23 @@ constexpr std::string_view kNoMatch = "signature does not match";
 // HMAC-SHA256 fed in pieces, so "t.body" is signed without copying the body.
 class Hmac {
  public:
-  explicit Hmac(std::string_view key) : ctx_(EVP_MAC_CTX_new(mac())) {
+  explicit Hmac(std::string_view key) : ctx_(crypto_library().mac_ctx_new(mac())) {
     if (!ctx_) throw std::runtime_error("HMAC-SHA256: cannot allocate a context");
     std::array<OSSL_PARAM, 2> params = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>("SHA256"), 0),
-        OSSL_PARAM_construct_end()};
+        crypto_library().param_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>("SHA256"), 0),
+        crypto_library().param_end()};
     // A null key means "keep the previous key" to EVP_MAC_init, so an empty key needs a pointer.
     static constexpr unsigned char kNoKey = 0;
     const auto* key_bytes =
         key.empty() ? &kNoKey : reinterpret_cast<const unsigned char*>(key.data());
-    if (EVP_MAC_init(ctx_.get(), key_bytes, key.size(), params.data()) != 1) {
+    if (crypto_library().mac_init(ctx_.get(), key_bytes, key.size(), params.data()) != 1) {
       throw std::runtime_error("HMAC-SHA256: EVP_MAC_init failed");
     }
   }
 
   Hmac& update(std::string_view data) {
     if (!data.empty() &&
-        EVP_MAC_update(ctx_.get(), reinterpret_cast<const unsigned char*>(data.data()),
+        crypto_library().mac_update(ctx_.get(), reinterpret_cast<const unsigned char*>(data.data()),
                        data.size()) != 1) {
       throw std::runtime_error("HMAC-SHA256: EVP_MAC_update failed");
     }
@@ -68,7 +67,7 @@ class Hmac {
   Digest final() {
     Digest out{};
     std::size_t length = 0;
-    if (EVP_MAC_final(ctx_.get(), out.data(), &length, out.size()) != 1 || length != out.size()) {
+    if (crypto_library().mac_final(ctx_.get(), out.data(), &length, out.size()) != 1 || length != out.size()) {
       throw std::runtime_error("HMAC-SHA256: EVP_MAC_final failed");
     }
     return out;
@@ -76,12 +75,12 @@ class Hmac {
 
  private:
   struct Free {
-    void operator()(EVP_MAC_CTX* ctx) const { EVP_MAC_CTX_free(ctx); }
+    void operator()(EVP_MAC_CTX* ctx) const { crypto_library().mac_ctx_free(ctx); }
   };
 
   // Fetched once: fetching looks the algorithm up in the providers, under a lock.
   static EVP_MAC* mac() {
-    static EVP_MAC* const fetched = EVP_MAC_fetch(nullptr, OSSL_MAC_NAME_HMAC, nullptr);
+    static EVP_MAC* const fetched = crypto_library().mac_fetch(nullptr, OSSL_MAC_NAME_HMAC, nullptr);
     if (fetched == nullptr) throw std::runtime_error("HMAC-SHA256: OpenSSL has no HMAC");
     return fetched;
   }
@@ -152,7 +151,7 @@ void base64_decode_validated(std::string_view text, unsigned char* out) {
   constexpr std::size_t kChunkChars = std::size_t{4} * 4096;
   for (std::size_t done = 0; done < text.size(); done += kChunkChars) {
     const std::size_t chars = std::min(kChunkChars, text.size() - done);
-    const int written = EVP_DecodeBlock(out + done / 4 * 3,
+    const int written = crypto_library().decode_base64(out + done / 4 * 3,
                                         reinterpret_cast<const unsigned char*>(text.data() + done),
                                         static_cast<int>(chars));
     if (written < 0) throw std::runtime_error("base64: EVP_DecodeBlock refused validated input");
@@ -526,7 +525,7 @@ std::string base64_encode(std::string_view bytes) {
   auto* out = reinterpret_cast<unsigned char*>(text.data());
   for (std::size_t done = 0; done < bytes.size(); done += kChunkBytes) {
     const std::size_t chunk = std::min(kChunkBytes, bytes.size() - done);
-    EVP_EncodeBlock(out + done / 3 * 4, reinterpret_cast<const unsigned char*>(bytes.data() + done),
+    crypto_library().encode_base64(out + done / 3 * 4, reinterpret_cast<const unsigned char*>(bytes.data() + done),
                     static_cast<int>(chunk));
   }
   text.resize(encoded_size);
@@ -551,8 +550,8 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
   const char* a_data = a.empty() ? &kEmpty : a.data();
   const char* b_data = b.empty() ? &kEmpty : b.data();
   const char* tail = longer.empty() ? &kEmpty : longer.data() + common;
-  const int prefix_differs = CRYPTO_memcmp(a_data, b_data, common);
-  const int tail_differs = CRYPTO_memcmp(tail, tail, longer.size() - common);
+  const int prefix_differs = crypto_library().memcmp_constant_time(a_data, b_data, common);
+  const int tail_differs = crypto_library().memcmp_constant_time(tail, tail, longer.size() - common);
   return (prefix_differs | tail_differs) == 0 && a.size() == b.size();
 }
 
