@@ -220,6 +220,10 @@ class DescriptorExhaustionTest(BlackboxTest):
             resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
 
         d = self.daemon(preexec_fn=low_fd_limit)
+
+        def out_of_descriptors():
+            return len(os.listdir(f"/proc/{d.pid}/fd")) >= 64
+
         first = self.client(d)
         first.ping()
         served, pending = [], []
@@ -227,11 +231,15 @@ class DescriptorExhaustionTest(BlackboxTest):
             c = self.client(d, timeout=TIMEOUT)
             c.send({"type": "ping", "id": f"c{i}"})
             try:
-                self.assertEqual(c.read_json(1.0), {"type": "pong", "id": f"c{i}"})
-                served.append(c)
+                reply = c.read_json(1.0)
             except TimeoutError:
-                pending.append(c)  # in the listen backlog: the daemon has no descriptor for it
-                break
+                if out_of_descriptors():
+                    pending.append(c)  # in the listen backlog: the daemon has no descriptor for it
+                    break
+                # Only slow (a loaded machine): the daemon has a descriptor left to accept it with.
+                reply = c.read_json()
+            self.assertEqual(reply, {"type": "pong", "id": f"c{i}"})
+            served.append(c)
         self.assertTrue(pending, "the 64-descriptor limit was never reached")
         for i in range(5):
             c = self.client(d)
@@ -261,8 +269,10 @@ class DescriptorExhaustionTest(BlackboxTest):
 class IdleTimeoutTest(BlackboxTest):
     def test_exits_after_idle_timeout(self):
         d = self.daemon(args=["--idle-timeout", "1s"], start=False)
-        d.start()
-        idle_since = time.monotonic()  # the readiness probe has closed
+        c = d.start(hold=True)
+        # Taken before the readiness probe closes: the daemon cannot see it closed any earlier.
+        idle_since = time.monotonic()
+        c.close()
         self.assertEqual(d.wait(TIMEOUT * 2), 0, d.output())
         self.assertGreaterEqual(time.monotonic() - idle_since, 0.9, "exited before the idle timeout")
         self.assertFalse(os.path.exists(d.sock_path))
