@@ -2,6 +2,7 @@
 # the fencing token in the environment, lease renewal, signals, exit codes.
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -74,6 +75,19 @@ class LockCtlTest(BlackboxTest):
 
     def path(self, name):
         return os.path.join(self.dir, name)
+
+    def stderr_until(self, p, text, timeout=TIMEOUT):
+        """Reads photonctl's stderr until `text` shows (the rest is left to finish()); returns it."""
+        got = b""
+        deadline = time.monotonic() + timeout
+        while text.encode() not in got:
+            remaining = deadline - time.monotonic()
+            self.assertGreater(remaining, 0, f"no {text!r} on photonctl's stderr: {got!r}")
+            if select.select([p.stderr], [], [], remaining)[0]:
+                chunk = os.read(p.stderr.fileno(), 4096)
+                self.assertTrue(chunk, f"photonctl's stderr ended before {text!r}: {got!r}")
+                got += chunk
+        return got.decode()
 
     def read_intervals(self, path):
         starts, ends = {}, {}
@@ -184,7 +198,11 @@ class LockCtlTest(BlackboxTest):
         p = self.spawn("lock", "t", "L", "--ttl", "1s", "--", "sleep", "3")
         lock = wait_until(lambda: self.query("L"), message="lock held")
         other = self.client(self.d)
-        end = time.monotonic() + 2.5
+        # The command starts once the lock is granted, so it runs until 3 s after acquiredAt at the
+        # earliest: the checks run until 2.5 s after acquiredAt (on the monotonic clock), not 2.5 s
+        # after the test first saw the lock, which a loaded machine can make late enough that the
+        # command ends, and its lock is released, while the checks still run.
+        end = time.monotonic() + lock["acquiredAt"] / 1000 + 2.5 - time.time()
         while p.poll() is None and time.monotonic() < end:
             reply = self.lock_call(other, "L", "other-session", lockTimeout=1000)
             self.assertFalse(reply["success"], f"another session got the lock while the command ran: {reply}")
@@ -240,7 +258,11 @@ class LockCtlTest(BlackboxTest):
         # The lock is released in photonctl's name and taken by another session: the next renewal
         # is refused.
         env = {"PHOTON_SESSION_ID": "ctl-session"}
-        p = self.spawn("lock", "t", "L", "--ttl", "600ms", "--", "sh", "-c", "sleep 2; echo finished", env=env)
+        # The command runs until the test has seen the warning, rather than for a fixed 2 s that a
+        # slow `photonctl unlock` on a loaded machine could outlast.
+        go = self.path("go")
+        p = self.spawn("lock", "t", "L", "--ttl", "600ms", "--", "sh", "-c",
+                       'while [ ! -e "$1" ]; do sleep 0.05; done; echo finished', "sh", go, env=env)
         wait_until(lambda: self.query("L"), message="lock held")
         holder = self.query("L")["holder"]
         self.assertEqual(holder, f"ctl-session/lock-{p.pid}", "one holder per run, under the session")
@@ -249,18 +271,28 @@ class LockCtlTest(BlackboxTest):
         other = self.client(self.d)
         reply = self.lock_call(other, "L", "other-session", lockTimeout=60000, lockWait=5000)
         self.assertTrue(reply["success"], reply)
+        warned = self.stderr_until(p, "lost")
+        open(go, "w").close()
         code, out, err = self.finish(p)
+        err = warned + err
         self.assertEqual(code, 0, err)
         self.assertEqual(out.strip(), "finished")
         self.assertIn("lost", err)
         self.assertEqual(self.query("L")["holder"], "other-session", "photonctl left the other holder's lock alone")
 
     def test_daemon_gone_warns_and_the_command_status_stays(self):
-        p = self.spawn("lock", "t", "L", "--ttl", "600ms", "--", "sh", "-c", "sleep 1.5; exit 4")
+        # The command runs until the test has seen the warning, rather than for a fixed 1.5 s that
+        # a slow daemon shutdown on a loaded machine could outlast.
+        go = self.path("go")
+        p = self.spawn("lock", "t", "L", "--ttl", "600ms", "--", "sh", "-c",
+                       'while [ ! -e "$1" ]; do sleep 0.05; done; exit 4', "sh", go)
         wait_until(lambda: self.query("L"), message="lock held")
         self.watch.close()
         self.assertEqual(self.d.stop(), 0)
+        warned = self.stderr_until(p, "lost")
+        open(go, "w").close()
         code, _, err = self.finish(p)
+        err = warned + err
         self.assertEqual(code, 4, err)
         self.assertIn("lost", err)
 
