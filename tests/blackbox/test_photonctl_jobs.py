@@ -16,8 +16,11 @@ command = "cat > /dev/null"
 [methods.echo]
 command = "cat"
 
+# Long enough that it still runs when a second photonctl, started after the first gave up waiting,
+# asks for another run, however slowly photonctl starts on a loaded machine (the daemon's shutdown
+# ends it).
 [methods.slow]
-command = "sleep 2"
+command = "sleep 30"
 
 [methods.fail]
 command = "echo 'the disk is full' >&2; exit 3"
