@@ -29,12 +29,15 @@ command = '''printf '"%s"' "$PHOTON_SESSION_ID"'''
 [methods.fail]
 command = '''cat > /dev/null; echo '{"error":"the board is locked"}' '''
 
+# Runs until the test creates the file "go" in its PHOTON_DIR.
 [methods.slow]
-command = "sleep 2; cat"
+command = 'while [ ! -e "$GATE" ]; do sleep 0.05; done; cat'
+env = { GATE = "@DIR@/go" }
 max_concurrent = 1
 
+# Long enough to be still running after 64 calls on a loaded machine (the daemon's stop ends it).
 [methods.nap]
-command = "sleep 5"
+command = "sleep 60"
 
 [methods.stubborn]
 command = "trap '' TERM; sleep 20"
@@ -176,7 +179,7 @@ class WebhooksTest(BlackboxTest):
         photon_dir = self.make_dir()
         path = os.path.join(photon_dir, "photon.toml")
         with open(path, "w") as f:
-            f.write(manifest)
+            f.write(manifest.replace("@DIR@", photon_dir))
         self.d = self.daemon(name, photon_dir=photon_dir, env={**SECRETS, **(env or {})},
                              args=["--manifest", path, "--webhook-port", "0", "--log-level", "info", *args])
         self.c = self.client(self.d)
@@ -297,6 +300,9 @@ class WebhooksTest(BlackboxTest):
         self.addCleanup(thread.join, TIMEOUT)
         wait_until(lambda: self.c.status()["webhook"]["running"] == 1, message="the first call running")
         self.assert_status(ep.post("slow", {"n": 2}), 429)
+        # The first call ends when the test says so, not after 2 s that a loaded machine could
+        # spend before the second call.
+        open(os.path.join(self.d.photon_dir, "go"), "w").close()
         thread.join(TIMEOUT)
         self.assert_status(first["r"], 200)
         self.assertEqual(first["r"].json()["data"]["n"], 1)
