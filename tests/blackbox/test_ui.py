@@ -415,6 +415,27 @@ class UiTest(BlackboxTest):
         self.assertIn("may have been missed", events[0][2]["message"])
         self.assertEqual([e[2]["message"] for e in events[1:]], list(range(1100 - 1024, 1100)))
 
+    def test_a_busy_channel_does_not_push_a_quiet_ones_messages_out_of_the_replay(self):
+        d = self.serve()
+        with d.client() as tool:
+            for i in range(3):
+                tool.publish("quiet", {"n": i})
+            for i in range(1100):
+                tool.send({"type": "publish", "id": f"p{i}", "channel": "busy", "message": i})
+            while tool.read_json()["id"] != "p1099":
+                pass
+        # Over the 1024 kept in all, but the busy channel gives up its own oldest first.
+        s = self.events(f"channel=quiet&token={self.token}", headers="Last-Event-ID: 0\r\n")
+        with d.client() as tool:
+            wait_until(lambda: ("quiet", 1) in subscriber_counts(tool.status()), message="the stream subscribed")
+            tool.publish("quiet", {"n": 3})
+        events = self.read_events(s, 4)
+        self.assertEqual([e[1] for e in events], ["message"] * 4)
+        self.assertEqual([e[2]["message"]["n"] for e in events], [0, 1, 2, 3])
+        # The busy channel's stream from the start is told of its loss.
+        busy = self.events(f"channel=busy&token={self.token}", headers="Last-Event-ID: 0\r\n")
+        self.assertEqual(self.read_events(busy, 1)[0][1], "photon-gap")
+
     def test_deeply_nested_messages_keep_their_event_id(self):
         d = self.serve()
         s = self.events(f"channel=x&token={self.token}")
@@ -526,12 +547,17 @@ class UiTest(BlackboxTest):
         d = self.serve()
         recorder = os.path.join(d.photon_dir, "browser.sh")
         with open(recorder, "w") as f:
-            f.write('#!/bin/sh\nprintf "%s" "$*" > "$(dirname "$0")/browser.args"\n')
+            f.write('#!/bin/sh\nprintf "%s" "$*" > "$(dirname "$0")/browser.tmp"\n'
+                    'mv "$(dirname "$0")/browser.tmp" "$(dirname "$0")/browser.args"\n')
         os.chmod(recorder, 0o700)
         result = ctl(d.photon_dir, "--json", "ui", "t", env={"BROWSER": recorder})
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertTrue(json.loads(result.stdout)["opened"])
-        with open(os.path.join(d.photon_dir, "browser.args")) as f:
+        # photonctl waits up to 1 s for the browser command, then leaves it running: on a loaded
+        # machine the recorder may not have written its file yet.
+        args_file = os.path.join(d.photon_dir, "browser.args")
+        wait_until(lambda: os.path.exists(args_file), message="the browser command's arguments")
+        with open(args_file) as f:
             args = f.read()
         page = os.path.join(d.photon_dir, "daemons", "t.ui.html")
         self.assertEqual(args, "file://" + page)
