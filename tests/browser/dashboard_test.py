@@ -3,7 +3,7 @@
 # against the real kanban photon started with `--ui-port 0`.
 """Steps (each prints `ok - ...`): the HTTP contract the page relies on; the page takes the token
 from the URL fragment and hides it; its WebSockets connect and the tail subscribes to `*`; a
-`photonctl pub` shows in the tail within 1 s; a pattern change filters; WebSockets the daemon
+`photonctl pub` shows in the tail within 3 s; a pattern change filters; WebSockets the daemon
 closes come back subscribed; the publish form reaches a socket subscriber; markup stays text; Pause
 holds and a burst keeps the last 200; channels, locks (a ticking countdown), jobs (run now,
 history) and methods (result, emits in the tail, progress, a confirm answered and cancelled, an
@@ -474,8 +474,11 @@ def run(tmp, artifacts):
         done = harness.ctl(photon_dir, "pub", "kanban", "board:a", '{"x":1}', timeout=STEP)
         assert done.returncode == 0, done.stderr
         published = time.monotonic()
+        # The tail is pushed over the WebSocket (the page polls nothing for it), so this is quick;
+        # 3 s rather than 1 s leaves a loaded 2-core machine room to schedule Chromium and an ASan
+        # daemon, and the time taken is printed.
         wait(lambda: any(i["channel"] == "board:a" and json.loads(i["json"]) == {"x": 1} for i in tail_items(browser)),
-             "board:a {x:1} in the tail", timeout=1.0, interval=0.02)
+             "board:a {x:1} in the tail", timeout=3.0, interval=0.02)
         note(f"ok - photonctl pub board:a shown in the tail after {time.monotonic() - published:.3f} s")
 
         fill(browser, "[data-testid=tail-pattern]", "board:*")
@@ -559,9 +562,11 @@ def run(tmp, artifacts):
             return r && [...r.cells].map(c => c.textContent); })()""", "the deploy lock in Locks")
         assert lock[1] == "deploy-bot" and lock[2].isdigit(), lock
         first = lock[3]
-        time.sleep(1.2)
-        later = browser.eval("document.querySelector('[data-testid=lock-row][data-lock=deploy]').cells[3].textContent")
-        assert first != later and ("m" in later or "s" in later), (first, later)
+        # It ticks every second: waited for, rather than read once 1.2 s later, when a loaded
+        # machine may not have run the page's timer yet.
+        later = browser.wait_js("""(() => { const t = document.querySelector('[data-testid=lock-row][data-lock=deploy]').cells[3].textContent;
+            return t !== %s && t; })()""" % js(first), "the lock's countdown to tick")
+        assert "m" in later or "s" in later, (first, later)
         note(f"ok - locks panel: deploy held by deploy-bot, countdown {first} -> {later}")
 
         browser.wait_js("document.querySelectorAll('[data-testid=job]').length === 2", "two jobs in Jobs")
@@ -572,7 +577,9 @@ def run(tmp, artifacts):
             const rows = t ? [...t.tBodies[0].rows].map(r => [...r.cells].map(c => c.textContent)) : [];
             return rows.length >= 2 && rows.some(r => r[1] === 'manual') && rows; })()""",
                                "two manual runs in the boards history", timeout=STEP)
-        assert all(r[4] in ("ok", "running") for r in runs), runs
+        # A */30 slot that falls while a manual run runs is skipped (overlap: skip; the cell then
+        # carries the reason too): rare, and not wrong.
+        assert all(r[4] in ("ok", "running") or r[4].startswith("skipped") for r in runs), runs
         note(f"ok - jobs panel: run now started a run; history shows {len(runs)} runs")
 
         browser.wait_js(f"!!document.querySelector({js(method('moveTask'))})", "the methods list")
