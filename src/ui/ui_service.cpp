@@ -169,7 +169,8 @@ UiService::UiService(asio::io_context& io, net::PeerHandler& dispatcher, const C
     : io_(io),
       dispatcher_(dispatcher),
       options_(std::move(options)),
-      streams_(io, dispatcher, clock, options_.streams) {
+      streams_(io, dispatcher, clock, options_.streams),
+      replay_window_(options_.replay_messages, options_.replay_bytes) {
   policy_.token = options_.token;
   for (const std::string& origin : options_.allowed_origins) {
     policy_.allowed_origins.push_back(ascii_lower(origin));
@@ -301,40 +302,29 @@ net::HttpResponse UiService::open_websocket(const net::HttpRequest& request) {
 }
 
 void UiService::record(std::uint64_t id, std::string_view channel, const SharedBytes& line) {
-  recent_.push_back({id, std::string(channel), line});
-  recent_bytes_ += line->size() + channel.size();
-  while (!recent_.empty() &&
-         (recent_.size() > options_.replay_messages || recent_bytes_ > options_.replay_bytes)) {
-    forgotten_up_to_ = recent_.front().id;
-    recent_bytes_ -= recent_.front().line->size() + recent_.front().channel.size();
-    recent_.pop_front();
-  }
+  replay_window_.record(id, channel, line);
 }
 
 void UiService::replay(net::Peer& peer, const std::vector<std::string>& channels,
                        std::uint64_t last_event_id) const {
-  if (last_event_id < forgotten_up_to_) {
-    peer.send(json::serialize(
-                  json::object{{"type", "events_gap"},
-                               {"lastEventId", last_event_id},
-                               {"message", "messages after event " + std::to_string(last_event_id) +
-                                               " may have been missed: the daemon keeps the last " +
-                                               std::to_string(options_.replay_messages) +
-                                               " for reconnecting streams"}}) +
+  const ReplayedMessages owed =
+      replay_window_.since(last_event_id, [&](std::string_view channel) {
+        return std::any_of(channels.begin(), channels.end(), [&](std::string_view pattern) {
+          return pattern.ends_with('*') ? channel.starts_with(pattern.substr(0, pattern.size() - 1))
+                                        : channel == pattern;
+        });
+      });
+  if (owed.gap) {
+    peer.send(json::serialize(json::object{
+                  {"type", "events_gap"},
+                  {"lastEventId", last_event_id},
+                  {"message", "messages after event " + std::to_string(last_event_id) +
+                                  " may have been missed: the daemon keeps the last " +
+                                  std::to_string(options_.replay_messages) +
+                                  " (shared among channels) for reconnecting streams"}}) +
               "\n");
   }
-  const auto matches = [&](std::string_view channel) {
-    return std::any_of(channels.begin(), channels.end(), [&](std::string_view pattern) {
-      return pattern.ends_with('*') ? channel.starts_with(pattern.substr(0, pattern.size() - 1))
-                                    : channel == pattern;
-    });
-  };
-  const auto first = std::upper_bound(
-      recent_.begin(), recent_.end(), last_event_id,
-      [](std::uint64_t id, const RecentMessage& message) { return id < message.id; });
-  for (auto it = first; it != recent_.end(); ++it) {
-    if (matches(it->channel)) peer.send(it->line);
-  }
+  for (const SharedBytes& line : owed.lines) peer.send(line);
 }
 
 net::HttpResponse UiService::open_event_stream(std::vector<std::string> channels,

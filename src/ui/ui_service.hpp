@@ -8,6 +8,7 @@
 #include "net/http_server.hpp"
 #include "net/peer.hpp"
 #include "net/web_streams.hpp"
+#include "ui/replay_window.hpp"
 #include "ui/ui_access.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -15,7 +16,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,7 +44,7 @@ struct UiOptions {
   // How long an /api request waits for the dispatcher's answer.
   std::chrono::milliseconds api_timeout{10'000};
   // Recent channel messages kept for event streams that reconnect (Last-Event-ID): at most this
-  // many, and this many bytes.
+  // many, and this many bytes, shared fairly among channels (see ReplayWindow).
   std::size_t replay_messages = 1024;
   std::size_t replay_bytes = 4u << 20;
 };
@@ -91,14 +91,7 @@ class UiService final : public net::HttpHandler {
   UiOptions options_;
   net::WebStreams streams_;
   std::unordered_set<std::shared_ptr<ApiCall>> calls_;
-  struct RecentMessage {
-    std::uint64_t id;
-    std::string channel;
-    SharedBytes line;
-  };
-  std::deque<RecentMessage> recent_;
-  std::size_t recent_bytes_ = 0;
-  std::uint64_t forgotten_up_to_ = 0;  // the id of the last message dropped from recent_
+  ReplayWindow replay_window_;
   AccessPolicy policy_;                // its port is 0 until set_port()
   std::uint64_t next_stream_request_ = 1;
 };

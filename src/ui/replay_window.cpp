@@ -1,0 +1,92 @@
+// The replay window of the browser listener's event streams (see replay_window.hpp).
+#include "ui/replay_window.hpp"
+
+#include <algorithm>
+
+namespace photon::ui {
+
+ReplayWindow::ReplayWindow(std::size_t max_messages, std::size_t max_bytes)
+    : max_messages_(max_messages), max_bytes_(max_bytes) {}
+
+void ReplayWindow::index(const std::string& name, const Channel& channel) {
+  const std::uint64_t age = ~channel.messages.front().id;
+  by_count_.emplace(channel.messages.size(), age, &name);
+  by_bytes_.emplace(channel.bytes, age, &name);
+}
+
+void ReplayWindow::unindex(const std::string& name, const Channel& channel) {
+  const std::uint64_t age = ~channel.messages.front().id;
+  by_count_.erase({channel.messages.size(), age, &name});
+  by_bytes_.erase({channel.bytes, age, &name});
+}
+
+void ReplayWindow::record(std::uint64_t id, std::string_view channel_name, SharedBytes line) {
+  auto it = channels_.find(channel_name);
+  if (it == channels_.end()) {
+    it = channels_.emplace(std::string(channel_name), Channel{}).first;
+  } else if (it->second.messages.empty()) {
+    forgotten_channels_.erase({it->second.forgotten_up_to, &it->first});
+  } else {
+    unindex(it->first, it->second);
+  }
+  Channel& channel = it->second;
+  const std::size_t size = cost(channel_name, line);
+  channel.messages.push_back({id, std::move(line)});
+  channel.bytes += size;
+  kept_ += 1;
+  kept_bytes_ += size;
+  index(it->first, channel);
+  while (kept_ > max_messages_) forget_oldest(by_count_);
+  while (kept_bytes_ > max_bytes_) forget_oldest(by_bytes_);
+}
+
+void ReplayWindow::forget_oldest(const LargestFirst& largest_first) {
+  const auto it = channels_.find(*std::get<2>(*largest_first.begin()));
+  const std::string& name = it->first;
+  Channel& channel = it->second;
+  unindex(name, channel);
+  const Kept& oldest = channel.messages.front();
+  const std::size_t size = cost(name, oldest.line);
+  channel.forgotten_up_to = oldest.id;
+  channel.bytes -= size;
+  channel.messages.pop_front();
+  kept_ -= 1;
+  kept_bytes_ -= size;
+  if (!channel.messages.empty()) {
+    index(name, channel);
+    return;
+  }
+  // Nothing kept: the channel stays known by name (a stream on it learns of its gap), within a
+  // bound; beyond it the oldest name goes and any stream reconnecting from before is told of a gap.
+  forgotten_channels_.emplace(channel.forgotten_up_to, &name);
+  if (forgotten_channels_.size() > max_messages_) {
+    const auto oldest_forgotten = forgotten_channels_.begin();
+    forgotten_unknown_up_to_ = std::max(forgotten_unknown_up_to_, oldest_forgotten->first);
+    const auto gone = channels_.find(*oldest_forgotten->second);
+    forgotten_channels_.erase(oldest_forgotten);
+    channels_.erase(gone);
+  }
+}
+
+ReplayedMessages ReplayWindow::since(
+    std::uint64_t last_id, const std::function<bool(std::string_view)>& matches) const {
+  ReplayedMessages replay;
+  replay.gap = forgotten_unknown_up_to_ > last_id;
+  std::vector<const Kept*> owed;
+  for (const auto& [name, channel] : channels_) {
+    if (!matches(name)) continue;
+    if (channel.forgotten_up_to > last_id) replay.gap = true;
+    const auto first = std::upper_bound(
+        channel.messages.begin(), channel.messages.end(), last_id,
+        [](std::uint64_t id, const Kept& kept) { return id < kept.id; });
+    for (auto message = first; message != channel.messages.end(); ++message) {
+      owed.push_back(&*message);
+    }
+  }
+  std::sort(owed.begin(), owed.end(), [](const Kept* a, const Kept* b) { return a->id < b->id; });
+  replay.lines.reserve(owed.size());
+  for (const Kept* kept : owed) replay.lines.push_back(kept->line);
+  return replay;
+}
+
+}  // namespace photon::ui

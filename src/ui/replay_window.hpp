@@ -1,0 +1,92 @@
+// The recent channel messages kept for event streams that reconnect with Last-Event-ID: bounded
+// by count and bytes, and shared fairly among channels, so a busy channel cannot push a quiet
+// channel's messages out of the window.
+#pragma once
+
+#include "common/shared_bytes.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace photon::ui {
+
+// What a reconnecting stream is owed.
+struct ReplayedMessages {
+  // Some message after the stream's last id on one of its channels is no longer kept (or, for
+  // channels long gone from the window, may have been): the client should reload its state.
+  bool gap = false;
+  std::vector<SharedBytes> lines;  // oldest first
+};
+
+// Invariants: every kept channel has at least one message and one entry in by_count_ and
+// by_bytes_; a channel whose last message went is a "forgotten channel" (kept by name, with the
+// newest id it lost) until more than max_messages of those pile up; kept_ and kept_bytes_ are
+// the sums over channels, at most max_messages and max_bytes after each record().
+// Thread rule: one thread (the event loop).
+class ReplayWindow {
+ public:
+  ReplayWindow(std::size_t max_messages, std::size_t max_bytes);
+
+  // Keeps a message (ids increase from call to call); when over either bound, the channel keeping
+  // the most messages (or bytes; of equals, the one with the oldest message) gives up its oldest
+  // until within them again.
+  void record(std::uint64_t id, std::string_view channel, SharedBytes line);
+
+  // The kept messages with an id above `last_id` on channels `matches` accepts, oldest first.
+  ReplayedMessages since(std::uint64_t last_id,
+                         const std::function<bool(std::string_view channel)>& matches) const;
+
+  std::size_t messages() const { return kept_; }
+  std::size_t bytes() const { return kept_bytes_; }
+
+ private:
+  struct Kept {
+    std::uint64_t id;
+    SharedBytes line;
+  };
+  struct Channel {
+    std::deque<Kept> messages;
+    std::size_t bytes = 0;
+    std::uint64_t forgotten_up_to = 0;  // the newest id of this channel no longer kept
+  };
+  // (a size, ~the id of the channel's oldest kept message, the channel's name): ordered largest
+  // first, ties going to the channel holding the oldest message.
+  using Entry = std::tuple<std::size_t, std::uint64_t, const std::string*>;
+  using LargestFirst = std::set<Entry, std::greater<>>;
+  struct NameHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view name) const { return std::hash<std::string_view>{}(name); }
+  };
+
+  static std::size_t cost(std::string_view channel, const SharedBytes& line) {
+    return channel.size() + line->size();
+  }
+  // The channel first in `largest_first` gives up its oldest message.
+  void forget_oldest(const LargestFirst& largest_first);
+  void index(const std::string& name, const Channel& channel);
+  void unindex(const std::string& name, const Channel& channel);
+
+  std::size_t max_messages_;
+  std::size_t max_bytes_;
+  std::unordered_map<std::string, Channel, NameHash, std::equal_to<>> channels_;
+  // Kept channels by messages and by bytes, largest first: the next to give one up.
+  LargestFirst by_count_;
+  LargestFirst by_bytes_;
+  // Channels with nothing kept, by the newest id they lost, oldest first.
+  std::set<std::pair<std::uint64_t, const std::string*>> forgotten_channels_;
+  // The newest id lost with a forgotten channel whose name went too: any stream may have missed it.
+  std::uint64_t forgotten_unknown_up_to_ = 0;
+  std::size_t kept_ = 0;
+  std::size_t kept_bytes_ = 0;
+};
+
+}  // namespace photon::ui

@@ -1,0 +1,116 @@
+// The event streams' replay window: what a reconnecting stream is owed, and when it is told of a gap.
+#include "ui/replay_window.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace photon::ui {
+namespace {
+
+SharedBytes line(const std::string& text) { return make_shared_bytes(text); }
+
+std::vector<std::string> texts(const ReplayedMessages& replay) {
+  std::vector<std::string> out;
+  for (const SharedBytes& bytes : replay.lines) out.push_back(*bytes);
+  return out;
+}
+
+auto exactly(std::string name) {
+  return [name = std::move(name)](std::string_view channel) { return channel == name; };
+}
+auto prefix(std::string start) {
+  return [start = std::move(start)](std::string_view channel) { return channel.starts_with(start); };
+}
+
+TEST(ReplayWindow, OwesWhatCameAfterTheLastIdOnMatchingChannelsOldestFirst) {
+  ReplayWindow window(100, 1 << 20);
+  window.record(1, "board:a", line("a1"));
+  window.record(2, "chat", line("c2"));
+  window.record(3, "board:b", line("b3"));
+  window.record(4, "board:a", line("a4"));
+  const ReplayedMessages replay = window.since(1, prefix("board:"));
+  EXPECT_FALSE(replay.gap);
+  EXPECT_EQ(texts(replay), (std::vector<std::string>{"b3", "a4"}));
+  EXPECT_TRUE(window.since(4, prefix("board:")).lines.empty());
+  EXPECT_FALSE(window.since(0, exactly("chat")).gap);
+}
+
+TEST(ReplayWindow, ABusyChannelCannotPushAQuietOneOut) {
+  ReplayWindow window(10, 1 << 20);
+  window.record(1, "quiet", line("q1"));
+  window.record(2, "quiet", line("q2"));
+  for (std::uint64_t id = 3; id < 1000; ++id) window.record(id, "busy", line("b"));
+  EXPECT_EQ(window.messages(), 10u);
+  const ReplayedMessages quiet = window.since(0, exactly("quiet"));
+  EXPECT_FALSE(quiet.gap);
+  EXPECT_EQ(texts(quiet), (std::vector<std::string>{"q1", "q2"}));
+  // The busy channel lost most of its messages: a stream on it from long ago is told so.
+  const ReplayedMessages busy = window.since(2, exactly("busy"));
+  EXPECT_TRUE(busy.gap);
+  EXPECT_EQ(busy.lines.size(), 8u);
+  EXPECT_EQ(*busy.lines.back(), "b");
+  // A stream on it from within the window is owed the rest and no gap.
+  EXPECT_FALSE(window.since(995, exactly("busy")).gap);
+  EXPECT_EQ(window.since(995, exactly("busy")).lines.size(), 4u);
+}
+
+TEST(ReplayWindow, TheByteBoundTakesFromTheChannelKeepingTheMostBytes) {
+  ReplayWindow window(100, 100);
+  window.record(1, "small", line("s"));
+  window.record(2, "big", line(std::string(60, 'x')));
+  window.record(3, "big", line(std::string(60, 'y')));  // over 100 bytes: "big" gives up id 2
+  EXPECT_LE(window.bytes(), 100u);
+  EXPECT_FALSE(window.since(0, exactly("small")).gap);
+  EXPECT_EQ(texts(window.since(0, exactly("small"))), (std::vector<std::string>{"s"}));
+  const ReplayedMessages big = window.since(0, exactly("big"));
+  EXPECT_TRUE(big.gap);
+  EXPECT_EQ(texts(big), (std::vector<std::string>{std::string(60, 'y')}));
+}
+
+TEST(ReplayWindow, AMessageLargerThanTheWindowIsNotKeptAndLeavesAGap) {
+  ReplayWindow window(100, 10);
+  window.record(1, "c", line(std::string(50, 'z')));
+  EXPECT_EQ(window.messages(), 0u);
+  EXPECT_EQ(window.bytes(), 0u);
+  EXPECT_TRUE(window.since(0, exactly("c")).gap);
+  EXPECT_FALSE(window.since(1, exactly("c")).gap);
+  EXPECT_FALSE(window.since(0, exactly("other")).gap);
+}
+
+TEST(ReplayWindow, AChannelThatLostEverythingStillReportsItsGapUntilTooManyAreForgotten) {
+  ReplayWindow window(2, 1 << 20);
+  window.record(1, "gone", line("g1"));
+  window.record(2, "x", line("x2"));
+  window.record(3, "x", line("x3"));  // over 2: the largest channel ("x", 2 kept) gives up x2
+  window.record(4, "y", line("y4"));  // "gone", "x" and "y" keep one each: the oldest, g1, goes
+  EXPECT_EQ(window.messages(), 2u);
+  const ReplayedMessages gone = window.since(0, exactly("gone"));
+  EXPECT_TRUE(gone.gap);
+  EXPECT_TRUE(gone.lines.empty());
+  const ReplayedMessages x = window.since(2, exactly("x"));
+  EXPECT_FALSE(x.gap);
+  EXPECT_EQ(texts(x), (std::vector<std::string>{"x3"}));
+  // Many channels later, names no longer kept make every stream from before them see a gap.
+  for (std::uint64_t id = 5; id < 50; ++id) window.record(id, "c" + std::to_string(id), line("m"));
+  EXPECT_TRUE(window.since(1, exactly("never-published")).gap);
+  EXPECT_FALSE(window.since(49, exactly("never-published")).gap);
+  EXPECT_EQ(texts(window.since(47, prefix("c"))), (std::vector<std::string>{"m", "m"}));
+}
+
+TEST(ReplayWindow, ARepublishedForgottenChannelIsKeptAgainAndRemembersItsLoss) {
+  ReplayWindow window(1, 1 << 20);
+  window.record(1, "a", line("a1"));
+  window.record(2, "b", line("b2"));  // "a" and "b" keep one each: the older, a1, goes
+  window.record(3, "a", line("a3"));  // and now b2
+  EXPECT_EQ(window.messages(), 1u);
+  const ReplayedMessages a = window.since(0, exactly("a"));
+  EXPECT_TRUE(a.gap);
+  EXPECT_EQ(texts(a), (std::vector<std::string>{"a3"}));
+  EXPECT_FALSE(window.since(2, exactly("a")).gap);
+  EXPECT_TRUE(window.since(0, exactly("b")).gap);
+}
+
+}  // namespace
+}  // namespace photon::ui
