@@ -434,6 +434,20 @@ class WebhooksTest(BlackboxTest):
         self.assert_status(r, 200)
         self.assertEqual(r.json()["data"]["zen"], "Keep it simple")
 
+    def test_libcrypto_is_loaded_only_once_a_signature_is_checked(self):
+        def maps_libcrypto(daemon):
+            with open(f"/proc/{daemon.pid}/maps") as maps:
+                return "libcrypto" in maps.read()
+
+        plain = self.daemon("plain")
+        self.client(plain).ping()
+        self.assertFalse(maps_libcrypto(plain), "an idle daemon without webhooks maps libcrypto")
+        ep = self.serve()
+        body = json.dumps({"action": "opened"}).encode()
+        r = ep.post("gh", body, headers={"X-Hub-Signature-256": github_signature(GITHUB_SECRET, body)})
+        self.assert_status(r, 200)
+        self.assertTrue(maps_libcrypto(self.d))
+
     def test_stripe(self):
         ep = self.serve()
         body = json.dumps({"id": "evt_1", "type": "charge.succeeded"}).encode()
