@@ -125,7 +125,7 @@ class SingleInstanceTest(BlackboxTest):
         self.assertIn(str(d.pid), r.stderr)
         # The running daemon keeps its socket and pid file and still answers on the path.
         self.assertEqual(read_pid(d.pid_path), d.pid)
-        self.assertTrue(try_ping(d.sock_path))
+        self.assertTrue(try_ping(d.sock_path, timeout=TIMEOUT))
         self.assertIsNone(d.proc.poll())
 
     def test_different_names_run_side_by_side(self):
