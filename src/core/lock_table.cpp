@@ -17,21 +17,18 @@ TokenAllocator::Next TokenAllocator::next() {
 LockTable::LockTable(const Clock& clock, TokenAllocator& tokens, LockLimits limits)
     : clock_(clock), tokens_(tokens), limits_(limits) {}
 
-LockView LockTable::view(const std::string& name, const Lock& lock, const Instant& at) const {
-  const auto left = lock.expires - at.steady;
+LockView LockTable::view(const std::string& name, const Lock& lock) const {
   return LockView{
-      name,
-      lock.holder,
-      lock.acquired_at,
-      at.system + std::chrono::duration_cast<std::chrono::system_clock::duration>(left),
-      lock.token,
-      lock.waiters.size(),
+      name, lock.holder, lock.acquired_at, lock.expires_at, lock.token, lock.waiters.size(),
   };
 }
 
-void LockTable::set_expiry(const std::string& name, Lock& lock, SteadyTime expires) {
+void LockTable::set_expiry(const std::string& name, Lock& lock, SteadyTime expires,
+                           const Instant& at) {
   expiries_.erase({lock.expires, name});
   lock.expires = expires;
+  lock.expires_at =
+      at.system + std::chrono::duration_cast<std::chrono::system_clock::duration>(expires - at.steady);
   expiries_.emplace(expires, name);
 }
 
@@ -66,25 +63,25 @@ LockResult LockTable::acquire(const LockRequest& request, LockWaitDone on_done) 
     lock.holder = std::string(request.holder);
     lock.acquired_at = at.system;
     lock.token = token.token;
-    set_expiry(it->first, lock, at.steady + request.lease);
+    set_expiry(it->first, lock, at.steady + request.lease, at);
     if (request.release_on_disconnect) bind(it->first, lock, request.connection);
-    return {LockOutcome::kAcquired, view(it->first, lock, at), {}};
+    return {LockOutcome::kAcquired, view(it->first, lock), {}};
   }
 
   const Instant at = now();
   Lock& lock = it->second;
   if (lock.holder == request.holder) {
-    set_expiry(it->first, lock, at.steady + request.lease);
+    set_expiry(it->first, lock, at.steady + request.lease, at);
     if (request.release_on_disconnect) bind(it->first, lock, request.connection);
-    return {LockOutcome::kExtended, view(it->first, lock, at), {}};
+    return {LockOutcome::kExtended, view(it->first, lock), {}};
   }
-  if (request.wait.count() <= 0) return {LockOutcome::kRefused, view(it->first, lock, at), {}};
+  if (request.wait.count() <= 0) return {LockOutcome::kRefused, view(it->first, lock), {}};
 
   auto waiting = connection_waiters_.find(request.connection);
   const std::size_t of_connection = waiting == connection_waiters_.end() ? 0 : waiting->second.size();
   if (of_connection >= limits_.max_waiters_per_connection || waiters_.size() >= limits_.max_waiters) {
     const bool per_connection = of_connection >= limits_.max_waiters_per_connection;
-    return {LockOutcome::kFailed, view(it->first, lock, at),
+    return {LockOutcome::kFailed, view(it->first, lock),
             std::string(per_connection ? "too many waiting lock requests on this connection"
                                        : "too many waiting lock requests") +
                 " (limit " +
@@ -105,7 +102,7 @@ LockResult LockTable::acquire(const LockRequest& request, LockWaitDone on_done) 
   connection_waiters_[request.connection].insert(id);
   lock.waiting_holders[waiter.holder].insert(id);
   lock.waiters.emplace(id, std::move(waiter));
-  return {LockOutcome::kQueued, view(it->first, lock, at), {}};
+  return {LockOutcome::kQueued, view(it->first, lock), {}};
 }
 
 LockTable::Waiter LockTable::remove_waiter(Lock& lock, std::uint64_t waiter_id) {
@@ -151,17 +148,17 @@ void LockTable::free_lock(LockMap::iterator it) {
     lock.holder = std::move(waiter.holder);
     lock.acquired_at = at.system;
     lock.token = token.token;
-    set_expiry(name, lock, at.steady + waiter.lease);
+    set_expiry(name, lock, at.steady + waiter.lease, at);
     if (waiter.release_on_disconnect) bind(name, lock, waiter.connection);
-    waiter.on_done({LockOutcome::kAcquired, view(name, lock, at), {}});
+    waiter.on_done({LockOutcome::kAcquired, view(name, lock), {}});
     // The new holder's other queued requests are now extensions, answered at once.
     if (auto same = lock.waiting_holders.find(lock.holder); same != lock.waiting_holders.end()) {
       const std::set<std::uint64_t> ids = same->second;
       for (std::uint64_t id : ids) {
         Waiter extension = remove_waiter(lock, id);
-        set_expiry(name, lock, std::max(lock.expires, at.steady + extension.lease));
+        set_expiry(name, lock, std::max(lock.expires, at.steady + extension.lease), at);
         if (extension.release_on_disconnect) bind(name, lock, extension.connection);
-        extension.on_done({LockOutcome::kExtended, view(name, lock, at), {}});
+        extension.on_done({LockOutcome::kExtended, view(name, lock), {}});
       }
     }
     return;
@@ -172,7 +169,7 @@ void LockTable::free_lock(LockMap::iterator it) {
 void LockTable::time_out_waiter(std::uint64_t waiter_id) {
   auto it = locks_.find(waiters_.at(waiter_id).lock_name);
   Waiter timed_out = remove_waiter(it->second, waiter_id);
-  timed_out.on_done({LockOutcome::kRefused, view(it->first, it->second, now()), {}});
+  timed_out.on_done({LockOutcome::kRefused, view(it->first, it->second), {}});
 }
 
 void LockTable::expire_due() {
@@ -199,15 +196,14 @@ std::optional<LockView> LockTable::query(std::string_view name) {
   expire_due();
   auto it = locks_.find(name);
   if (it == locks_.end()) return std::nullopt;
-  return view(it->first, it->second, now());
+  return view(it->first, it->second);
 }
 
 std::vector<LockView> LockTable::list() {
   expire_due();
   std::vector<LockView> views;
   views.reserve(locks_.size());
-  const Instant at = now();
-  for (const auto& [name, lock] : locks_) views.push_back(view(name, lock, at));
+  for (const auto& [name, lock] : locks_) views.push_back(view(name, lock));
   std::sort(views.begin(), views.end(),
             [](const LockView& a, const LockView& b) { return a.name < b.name; });
   return views;

@@ -150,6 +150,9 @@ class LockTable {
     std::string holder;
     std::chrono::system_clock::time_point acquired_at;
     SteadyTime expires;
+    // The wall-clock view of `expires`, worked out when it was set: every reply about the lease
+    // shows the same instant, whenever it is asked and whatever the system clock did since.
+    std::chrono::system_clock::time_point expires_at;
     std::uint64_t token;
     std::optional<ConnectionId> bound_to;
     std::map<std::uint64_t, Waiter> waiters;  // by id: first come, first served
@@ -176,8 +179,8 @@ class LockTable {
     ConnectionId connection;
   };
 
-  LockView view(const std::string& name, const Lock& lock, const Instant& at) const;
-  void set_expiry(const std::string& name, Lock& lock, SteadyTime expires);
+  LockView view(const std::string& name, const Lock& lock) const;
+  void set_expiry(const std::string& name, Lock& lock, SteadyTime expires, const Instant& at);
   // Moves the lock's release-on-disconnect binding to `connection` (or removes it).
   void bind(const std::string& name, Lock& lock, std::optional<ConnectionId> connection);
   // Takes a waiter out of its lock's queue and all indexes, and returns it.

@@ -88,6 +88,21 @@ TEST_F(LockTableTest, WallClockJumpsDoNotMoveLeases) {
   EXPECT_FALSE(table_.query("w"));
 }
 
+TEST_F(LockTableTest, ALeaseShowsOneExpiryInstantWhateverTheWallClockDoes) {
+  const LockResult granted = table_.acquire(request("w", "A", milliseconds(1000)), {});
+  ASSERT_EQ(granted.outcome, LockOutcome::kAcquired);
+  clock_.advance(milliseconds(300));
+  clock_.jump_wall_clock(std::chrono::hours(2));
+  const std::optional<LockView> later = table_.query("w");
+  ASSERT_TRUE(later);
+  EXPECT_EQ(later->expires_at, granted.lock.expires_at);
+  EXPECT_EQ(later->acquired_at, granted.lock.acquired_at);
+  EXPECT_EQ(table_.list().at(0).expires_at, granted.lock.expires_at);
+  // An extension sets a new expiry from the clocks as they are then.
+  const LockResult extended = table_.acquire(request("w", "A", milliseconds(1000)), {});
+  EXPECT_EQ(extended.lock.expires_at, clock_.system() + milliseconds(1000));
+}
+
 TEST_F(LockTableTest, WaitersAreServedFirstComeFirstServed) {
   table_.acquire(request("w", "A"), {});
   std::optional<LockResult> b, c, d;
