@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -110,6 +113,43 @@ TEST(ReplayWindow, ARepublishedForgottenChannelIsKeptAgainAndRemembersItsLoss) {
   EXPECT_EQ(texts(a), (std::vector<std::string>{"a3"}));
   EXPECT_FALSE(window.since(2, exactly("a")).gap);
   EXPECT_TRUE(window.since(0, exactly("b")).gap);
+}
+
+// Random traffic against a model that remembers everything: what a stream is owed is exactly
+// what was published after its id on its channel, unless (and only if) a gap is reported.
+TEST(ReplayWindow, RandomTrafficOwesExactlyWhatWasPublishedOrReportsTheGap) {
+  constexpr std::size_t kMaxMessages = 16;
+  constexpr std::size_t kMaxBytes = 400;
+  const std::vector<std::string> channels = {"a", "b", "c", "d:1", "d:2", "e"};
+  std::mt19937 random(20261127);
+  ReplayWindow window(kMaxMessages, kMaxBytes);
+  std::map<std::string, std::vector<std::uint64_t>> published;
+  std::uint64_t next_id = 1;
+  for (int step = 0; step < 20000; ++step) {
+    // Skewed: channel "a" gets most of the traffic, the others are quieter.
+    const std::size_t pick = random() % 10 < 6 ? 0 : 1 + random() % (channels.size() - 1);
+    const std::string& channel = channels[pick];
+    const std::uint64_t id = next_id++;
+    const std::string text = std::to_string(id) + std::string(random() % 60, '.');
+    window.record(id, channel, make_shared_bytes(text));
+    published[channel].push_back(id);
+    ASSERT_LE(window.messages(), kMaxMessages);
+    ASSERT_LE(window.bytes(), kMaxBytes);
+
+    const std::string& asked = channels[random() % channels.size()];
+    const std::uint64_t last = id > 40 ? id - 1 - random() % 40 : random() % (id + 1);
+    const ReplayedMessages replay = window.since(last, exactly(asked));
+    std::vector<std::uint64_t> got;
+    for (const SharedBytes& line : replay.lines) got.push_back(std::stoull(*line));
+    ASSERT_TRUE(std::is_sorted(got.begin(), got.end()));
+    std::vector<std::uint64_t> owed;
+    for (std::uint64_t kept : published[asked]) {
+      if (kept > last) owed.push_back(kept);
+    }
+    // Never more than was owed, and a gap exactly when something owed is missing.
+    ASSERT_TRUE(std::includes(owed.begin(), owed.end(), got.begin(), got.end()));
+    ASSERT_EQ(replay.gap, got != owed) << "step " << step << " channel " << asked << " last " << last;
+  }
 }
 
 }  // namespace
