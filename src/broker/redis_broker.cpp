@@ -1,4 +1,5 @@
-// The Redis broker: channel envelopes, lock scripts, job claims and shared job definitions.
+// The Redis broker: channel envelopes, lock scripts, job claims, shared job definitions and
+// records.
 #include "broker/redis_broker.hpp"
 
 #include <hiredis/hiredis.h>
@@ -7,6 +8,7 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <random>
 #include <set>
 
@@ -58,12 +60,96 @@ return {1, h}
 // A job's slot is claimed by moving the job's last fired slot forward: once per slot, and never
 // for a slot older than one already fired (a daemon waking from a long pause cannot run again a
 // slot the others ran, however long ago). Slots are epoch milliseconds, exact in Lua's numbers.
-// KEYS: the job's fired key. ARGV: slot, daemon.
+// An exclusive claim (overlap "skip") also takes the job's running key, a lease the winner holds
+// while its run lasts; the winner of a slot whose job runs somewhere skips it. Returns 0: lost,
+// 1: won, 2: won while the job runs. KEYS: fired, running. ARGV: slot, daemon, exclusive, lease ms.
 constexpr const char* kClaimScript = R"lua(
 local last = tonumber(redis.call('HGET', KEYS[1], 'slot') or '-1')
 if tonumber(ARGV[1]) <= last then return 0 end
 redis.call('HSET', KEYS[1], 'slot', ARGV[1], 'daemon', ARGV[2])
+if ARGV[3] == '1' and not redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[4]) then return 2 end
 return 1
+)lua";
+
+// The holder of a job's running key renews its lease; 0 when it is no longer the holder (the
+// lease ran out while Redis was away). KEYS: running. ARGV: daemon, lease ms.
+constexpr const char* kRenewRunScript = R"lua(
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+)lua";
+
+// The holder's run ended: the job's running key goes, if it is still the holder's.
+constexpr const char* kEndRunScript = R"lua(
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
+)lua";
+
+// A job's definition, written only when it differs from the stored one, so that a daemon
+// declaring its jobs at every start changes nothing that is already there. A job new to Redis
+// gets its record too, from the writer's view (a new job's is empty; after Redis lost its data,
+// what the writer knew). KEYS: definitions, record. ARGV: id, definition, notice channel, notice,
+// createdAt, runCount, lastRun (empty: none), lastStatus, lastError.
+constexpr const char* kPutJobScript = R"lua(
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old == ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if not old then
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[2], 'createdAt', ARGV[5], 'runCount', ARGV[6], 'lastStatus', ARGV[8],
+             'lastError', ARGV[9])
+  if ARGV[7] ~= '' then redis.call('HSET', KEYS[2], 'lastRun', ARGV[7]) end
+end
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1
+)lua";
+
+// A job removed, with its record, slot marker and history. Its running key stays: a run of it may
+// still be going on somewhere, and holds it until it ends. KEYS: definitions, record, fired, runs.
+// ARGV: id, notice channel, notice.
+constexpr const char* kDeleteJobScript = R"lua(
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1
+)lua";
+
+// What runs did to a job's record, applied only while the job exists: a run ending on one daemon
+// can neither bring back a job removed on another nor undo a newer definition. The count is
+// added to (runs ending at once on two daemons both count); lastRun only moves forward.
+// KEYS: definitions, record. ARGV: id, runs ended, lastRun (empty: unchanged), notice channel,
+// notice, then field/value pairs (lastStatus, lastError).
+constexpr const char* kUpdateRecordScript = R"lua(
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+if ARGV[2] ~= '0' then redis.call('HINCRBY', KEYS[2], 'runCount', ARGV[2]) end
+if ARGV[3] ~= '' and tonumber(ARGV[3]) > tonumber(redis.call('HGET', KEYS[2], 'lastRun') or '0') then
+  redis.call('HSET', KEYS[2], 'lastRun', ARGV[3])
+end
+for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return 1
+)lua";
+
+// One job as {definition, createdAt, runCount, lastRun, lastStatus, lastError}; nothing when it is
+// gone. KEYS: definitions, record. ARGV: id.
+constexpr const char* kReadJobScript = R"lua(
+local d = redis.call('HGET', KEYS[1], ARGV[1])
+if not d then return false end
+local r = redis.call('HMGET', KEYS[2], 'createdAt', 'runCount', 'lastRun', 'lastStatus', 'lastError')
+return {d, r[1], r[2], r[3], r[4], r[5]}
+)lua";
+
+// Every job, as one consistent view: {id, definition, createdAt, runCount, lastRun, lastStatus,
+// lastError} each. KEYS: definitions. ARGV: the record key prefix.
+constexpr const char* kReadJobsScript = R"lua(
+local all = redis.call('HGETALL', KEYS[1])
+local out = {}
+for i = 1, #all, 2 do
+  local r = redis.call('HMGET', ARGV[1] .. all[i], 'createdAt', 'runCount', 'lastRun', 'lastStatus',
+                       'lastError')
+  out[#out + 1] = {all[i], all[i + 1], r[1], r[2], r[3], r[4], r[5]}
+end
+return out
 )lua";
 
 constexpr const char* kQueryScript = R"lua(
@@ -105,6 +191,9 @@ return e
 constexpr std::chrono::seconds kFirstReminder{60};
 constexpr std::chrono::seconds kLastReminder{3600};
 constexpr std::chrono::milliseconds kFlushStep{5};
+// A daemon that dies mid-run holds its job for this long at most; a live one renews it.
+constexpr std::chrono::milliseconds kRunLease{30'000};
+constexpr std::chrono::milliseconds kRunLeaseRenewal{10'000};
 
 std::string random_instance_id() {
   std::random_device device;
@@ -152,26 +241,23 @@ json::value millis_or_null(const std::optional<core::EpochMillis>& millis) {
   return millis ? json::value(*millis) : json::value(nullptr);
 }
 
-std::string job_json(const core::JobState& job) {
+// A job's definition as stored in photon:NAME:jobs: what schedule (or a declaration) says, and
+// nothing its runs change, so that equal definitions are equal strings.
+std::string definition_json(const core::JobSpec& spec) {
   return json::serialize(
-      json::object{{"id", job.spec.id},
-                   {"method", job.spec.method},
-                   {"args", job.spec.args},
-                   {"cron", job.spec.cron},
-                   {"timezone", job.spec.timezone},
-                   {"catchUp", job.spec.catch_up == core::CatchUp::kLatest ? "latest" : "skip"},
-                   {"overlap", job.spec.overlap == core::Overlap::kSkip ? "skip" : "allow"},
-                   {"createdBy", job.spec.created_by},
-                   {"declared", job.spec.declared},
-                   {"createdAt", job.created_at},
-                   {"lastRun", millis_or_null(job.last_run)},
-                   {"runCount", job.run_count},
-                   {"lastStatus", job.last_status},
-                   {"lastError", job.last_error}});
+      json::object{{"id", spec.id},
+                   {"method", spec.method},
+                   {"args", spec.args},
+                   {"cron", spec.cron},
+                   {"timezone", spec.timezone},
+                   {"catchUp", spec.catch_up == core::CatchUp::kLatest ? "latest" : "skip"},
+                   {"overlap", spec.overlap == core::Overlap::kSkip ? "skip" : "allow"},
+                   {"createdBy", spec.created_by},
+                   {"declared", spec.declared}});
 }
 
-// A job as job_json wrote it; nothing when it is not one (written by something else).
-std::optional<core::JobState> parse_job(std::string_view text) {
+// A definition as definition_json wrote it; nothing when it is not one (written by something else).
+std::optional<core::JobState> parse_definition(std::string_view text) {
   boost::system::error_code ec;
   json::value value = json::parse(text, ec);
   if (ec || !value.is_object()) return std::nullopt;
@@ -180,11 +266,6 @@ std::optional<core::JobState> parse_job(std::string_view text) {
     const json::value* found = object.if_contains(key);
     return found != nullptr && found->is_string() ? std::string(found->get_string())
                                                   : std::string();
-  };
-  auto integer = [&](const char* key) -> std::optional<std::int64_t> {
-    const json::value* found = object.if_contains(key);
-    if (found == nullptr || !found->is_number()) return std::nullopt;
-    return found->to_number<std::int64_t>();
   };
   core::JobState job;
   job.spec.id = string("id");
@@ -200,12 +281,31 @@ std::optional<core::JobState> parse_job(std::string_view text) {
   job.spec.created_by = string("createdBy");
   const json::value* declared = object.if_contains("declared");
   job.spec.declared = declared != nullptr && declared->is_bool() && declared->get_bool();
-  job.created_at = integer("createdAt").value_or(0);
-  job.last_run = integer("lastRun");
-  job.run_count =
-      static_cast<std::uint64_t>(std::max<std::int64_t>(0, integer("runCount").value_or(0)));
-  job.last_status = string("lastStatus");
-  job.last_error = string("lastError");
+  return job;
+}
+
+std::optional<std::int64_t> integer_in(const redisReply* reply) {
+  if (reply->type != REDIS_REPLY_STRING) return std::nullopt;
+  std::int64_t value = 0;
+  const std::string_view text = text_of(reply);
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+// A job as the read scripts return it, from `row->element[first]` on: definition, createdAt,
+// runCount, lastRun, lastStatus, lastError (record fields may be missing).
+std::optional<core::JobState> job_of(const redisReply* row, std::size_t first) {
+  if (row->type != REDIS_REPLY_ARRAY || row->elements < first + 6) return std::nullopt;
+  redisReply* const* field = row->element + first;
+  auto job = parse_definition(text_of(field[0]));
+  if (!job) return std::nullopt;
+  job->created_at = integer_in(field[1]).value_or(0);
+  job->run_count =
+      static_cast<std::uint64_t>(std::max<std::int64_t>(0, integer_in(field[2]).value_or(0)));
+  job->last_run = integer_in(field[3]);
+  job->last_status = std::string(text_of(field[4]));
+  job->last_error = std::string(text_of(field[5]));
   return job;
 }
 
@@ -224,6 +324,7 @@ RedisBroker::RedisBroker(boost::asio::io_context& loop, const Clock& clock,
                                                  std::to_string(options_.url.db) + ":"),
       instance_id_(random_instance_id()),
       since_(clock.system()),
+      renew_timer_(loop),
       flush_timer_(loop) {
   const RedisConnectionOptions connection_options{.url = options_.url};
   commands_ = std::make_unique<RedisConnection>(
@@ -370,18 +471,21 @@ void RedisBroker::on_message(std::string_view channel, std::string_view payload)
     // "<origin> <job id>": the job changed (or went) on another daemon; read it.
     const auto space = payload.find(' ');
     if (space == std::string_view::npos || payload.substr(0, space) == instance_id_) return;
-    std::string id(payload.substr(space + 1));
-    commands_->command({"HGET", prefix_ + "jobs", id},
-                       [this, id](const redisReply* reply, const std::string&) {
-                         if (reply == nullptr || scheduler_ == nullptr) return;
-                         if (reply->type == REDIS_REPLY_NIL) {
-                           scheduler_->forget(id);
-                         } else if (reply->type == REDIS_REPLY_STRING) {
-                           adopt_job(text_of(reply));
-                         }
-                         if (listener_ != nullptr) listener_->shared_state_changed();
-                       });
+    read_job(std::string(payload.substr(space + 1)));
   }
+}
+
+void RedisBroker::read_job(const std::string& id) {
+  commands_->command({"EVAL", kReadJobScript, "2", prefix_ + "jobs", record_key(id), id},
+                     [this, id](const redisReply* reply, const std::string&) {
+                       if (reply == nullptr || scheduler_ == nullptr) return;
+                       if (reply->type == REDIS_REPLY_NIL) {
+                         scheduler_->forget(id);
+                       } else if (auto job = job_of(reply, 0)) {
+                         scheduler_->adopt(std::move(*job));
+                       }
+                       if (listener_ != nullptr) listener_->shared_state_changed();
+                     });
 }
 
 void RedisBroker::acquire(const std::string& name, const std::string& holder,
@@ -472,39 +576,140 @@ void RedisBroker::list(std::size_t limit,
       });
 }
 
-void RedisBroker::claim(const std::string& job_id, core::EpochMillis slot,
-                        std::function<void(bool)> done) {
-  commands_->command(
-      {"EVAL", kClaimScript, "1", prefix_ + "fired:" + job_id, std::to_string(slot), instance_id_},
-      [done = std::move(done)](const redisReply* reply, const std::string&) {
-        // Unreachable or refused: not ours (the slot runs once or not at all).
-        done(reply != nullptr && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1);
-      });
+void RedisBroker::claim(const std::string& job_id, core::EpochMillis slot, bool exclusive,
+                        std::function<void(core::ClaimOutcome)> done) {
+  commands_->command({"EVAL", kClaimScript, "2", prefix_ + "fired:" + job_id, running_key(job_id),
+                      std::to_string(slot), instance_id_, exclusive ? "1" : "0",
+                      std::to_string(kRunLease.count())},
+                     [this, job_id, exclusive, done = std::move(done)](const redisReply* reply,
+                                                                       const std::string&) {
+                       // Unreachable or refused: not ours (the slot runs once or not at all).
+                       const std::int64_t code = reply != nullptr ? integer_of(reply) : 0;
+                       if (code == 1 && exclusive) {
+                         exclusive_runs_.insert(job_id);
+                         renew_runs_later();
+                       }
+                       done(code == 1   ? core::ClaimOutcome::kWon
+                            : code == 2 ? core::ClaimOutcome::kWonWhileRunning
+                                        : core::ClaimOutcome::kLost);
+                     });
 }
 
-void RedisBroker::save_job(const core::JobState& job) { write_job(job.spec.id, job_json(job)); }
+void RedisBroker::end_exclusive_run(const std::string& job_id) {
+  exclusive_runs_.erase(job_id);
+  // Unanswered (Redis away): the lease ends it.
+  commands_->command({"EVAL", kEndRunScript, "1", running_key(job_id), instance_id_},
+                     [](const redisReply*, const std::string&) {});
+}
+
+void RedisBroker::renew_runs_later() {
+  if (renewing_ || exclusive_runs_.empty()) return;
+  renewing_ = true;
+  renew_timer_.expires_after(kRunLeaseRenewal);
+  renew_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    renewing_ = false;
+    for (const std::string& id : exclusive_runs_) {
+      commands_->command(
+          {"EVAL", kRenewRunScript, "1", running_key(id), instance_id_,
+           std::to_string(kRunLease.count())},
+          [this, id](const redisReply* reply, const std::string&) {
+            if (reply == nullptr || integer_of(reply) != 0 || exclusive_runs_.erase(id) == 0)
+              return;
+            spdlog::warn(
+                "broker: job {} is still running here, but its hold on it in redis ended "
+                "(redis away longer than {} s?): another daemon may start it meanwhile",
+                id, std::chrono::duration_cast<std::chrono::seconds>(kRunLease).count());
+          });
+    }
+    renew_runs_later();
+  });
+}
+
+void RedisBroker::save_job(const core::JobState& job) { write_job(job.spec.id, job); }
 
 void RedisBroker::delete_job(const std::string& id) { write_job(id, std::nullopt); }
 
-void RedisBroker::write_job(const std::string& id, const std::optional<std::string>& text) {
+void RedisBroker::write_job(const std::string& id, std::optional<core::JobState> job) {
   if (commands_->state() != LinkState::kReady) {
-    pending_jobs_.insert_or_assign(id, text);
+    pending_jobs_.insert_or_assign(id, std::move(job));
     return;
   }
   if (syncing_) recent_job_writes_.insert(id);
-  auto keep_if_lost = [this, id, text](const redisReply* reply, const std::string&) {
-    if (reply == nullptr) pending_jobs_.emplace(id, text);  // a newer write wins
-  };
-  if (text) {
-    commands_->command({"HSET", prefix_ + "jobs", id, *text}, keep_if_lost);
+  send_job_write(id, std::move(job));
+}
+
+void RedisBroker::send_job_write(const std::string& id, std::optional<core::JobState> job) {
+  std::vector<std::string> command;
+  if (job) {
+    command = {"EVAL",
+               kPutJobScript,
+               "2",
+               prefix_ + "jobs",
+               record_key(id),
+               id,
+               definition_json(job->spec),
+               channel_prefix_ + "jobs",
+               job_notice(id),
+               std::to_string(job->created_at),
+               std::to_string(job->run_count),
+               job->last_run ? std::to_string(*job->last_run) : std::string(),
+               job->last_status,
+               job->last_error};
   } else {
-    commands_->command({"HDEL", prefix_ + "jobs", id}, keep_if_lost);
-    // The job's slot marker and history go with it.
-    commands_->command({"DEL", prefix_ + "fired:" + id, prefix_ + "runs:" + id},
-                       [](const redisReply*, const std::string&) {});
+    command = {"EVAL",
+               kDeleteJobScript,
+               "4",
+               prefix_ + "jobs",
+               record_key(id),
+               prefix_ + "fired:" + id,
+               prefix_ + "runs:" + id,
+               id,
+               channel_prefix_ + "jobs",
+               job_notice(id)};
   }
-  commands_->command({"PUBLISH", channel_prefix_ + "jobs", instance_id_ + " " + id},
-                     [](const redisReply*, const std::string&) {});
+  commands_->command(std::move(command),
+                     [this, id, job = std::move(job)](const redisReply* reply, const std::string&) {
+                       // Lost with the connection: written again when Redis is back, unless a newer
+                       // write waits.
+                       if (reply == nullptr) pending_jobs_.emplace(id, job);
+                     });
+}
+
+void RedisBroker::update_record(const core::JobState& job, const core::RecordUpdate& update) {
+  if (commands_->state() != LinkState::kReady) {
+    core::RecordUpdate& pending = pending_records_[job.spec.id];
+    pending.runs_ended += update.runs_ended;
+    if (update.last_run && (!pending.last_run || *pending.last_run < *update.last_run)) {
+      pending.last_run = update.last_run;
+    }
+    if (update.last_status) pending.last_status = update.last_status;
+    if (update.last_error) pending.last_error = update.last_error;
+    return;
+  }
+  send_record_update(job.spec.id, update);
+  // The record as every daemon now has it (their runs count too).
+  read_job(job.spec.id);
+}
+
+void RedisBroker::send_record_update(const std::string& id, const core::RecordUpdate& update) {
+  std::vector<std::string> command{
+      "EVAL",
+      kUpdateRecordScript,
+      "2",
+      prefix_ + "jobs",
+      record_key(id),
+      id,
+      std::to_string(update.runs_ended),
+      update.last_run ? std::to_string(*update.last_run) : std::string(),
+      channel_prefix_ + "jobs",
+      job_notice(id)};
+  if (update.last_status) {
+    command.insert(command.end(), {"lastStatus", *update.last_status});
+  }
+  if (update.last_error) command.insert(command.end(), {"lastError", *update.last_error});
+  // At most once: an update whose answer was lost may have been applied, so it is not repeated.
+  commands_->command(std::move(command), [](const redisReply*, const std::string&) {});
 }
 
 void RedisBroker::save_run(const core::JobRun& run) {
@@ -547,11 +752,6 @@ void RedisBroker::job_history(const std::string& job_id, std::size_t limit,
       });
 }
 
-void RedisBroker::adopt_job(std::string_view text) {
-  if (scheduler_ == nullptr) return;
-  if (auto job = parse_job(text)) scheduler_->adopt(std::move(*job));
-}
-
 void RedisBroker::sync_jobs() {
   commands_->command({"EVAL", kEpochScript, "1", prefix_ + "epoch", random_instance_id()},
                      [this](const redisReply* reply, const std::string&) {
@@ -570,29 +770,28 @@ void RedisBroker::sync_jobs() {
   // before they were written).
   recent_job_writes_.clear();
   syncing_ = true;
+  // What was written here while Redis was away goes first, in that order: definitions (each wins
+  // over what others wrote meanwhile, as if it had been written last), then the records, which
+  // change only jobs that still exist (a job removed elsewhere meanwhile stays removed).
   auto pending = std::move(pending_jobs_);
   pending_jobs_.clear();
-  for (auto& [id, text] : pending) {
+  for (auto& [id, job] : pending) {
     recent_job_writes_.insert(id);
-    // Lost again (the connection dropped before the answer): queued for the next sync.
-    auto keep_if_lost = [this, id, text](const redisReply* reply, const std::string&) {
-      if (reply == nullptr) pending_jobs_.emplace(id, text);
-    };
-    if (text) {
-      commands_->command({"HSET", prefix_ + "jobs", id, *text}, keep_if_lost);
-    } else {
-      commands_->command({"HDEL", prefix_ + "jobs", id}, keep_if_lost);
-    }
-    commands_->command({"PUBLISH", channel_prefix_ + "jobs", instance_id_ + " " + id},
-                       [](const redisReply*, const std::string&) {});
+    send_job_write(id, std::move(job));
   }
+  auto records = std::move(pending_records_);
+  pending_records_.clear();
+  for (const auto& [id, update] : records) send_record_update(id, update);
   commands_->command(
-      {"HGETALL", prefix_ + "jobs"}, [this](const redisReply* reply, const std::string&) {
+      {"EVAL", kReadJobsScript, "1", prefix_ + "jobs", prefix_ + "job:"},
+      [this](const redisReply* reply, const std::string&) {
         if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || scheduler_ == nullptr) return;
         std::set<std::string> shared;
-        for (std::size_t i = 0; i + 1 < reply->elements; i += 2) {
-          shared.emplace(text_of(reply->element[i]));
-          adopt_job(text_of(reply->element[i + 1]));
+        for (std::size_t i = 0; i < reply->elements; ++i) {
+          const redisReply* row = reply->element[i];
+          if (row->type != REDIS_REPLY_ARRAY || row->elements == 0) continue;
+          shared.emplace(text_of(row->element[0]));
+          if (auto job = job_of(row, 1)) scheduler_->adopt(std::move(*job));
         }
         // Jobs the others removed while this daemon was away go; the photon's own are written back,
         // and all of them when Redis lost its data (nobody removed them then).

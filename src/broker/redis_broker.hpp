@@ -61,24 +61,38 @@ class RedisBroker final : public Broker, public core::FireClaims, public core::J
                    std::function<void(boost::json::array, std::string)> done) override;
   boost::json::object status() const override;
 
-  // core::FireClaims
-  void claim(const std::string& job_id, core::EpochMillis slot,
-             std::function<void(bool)> done) override;
+  // core::FireClaims: the slot marker photon:NAME:fired:JOB; an exclusive claim also takes
+  // photon:NAME:running:JOB, a lease renewed while the run lasts.
+  void claim(const std::string& job_id, core::EpochMillis slot, bool exclusive,
+             std::function<void(core::ClaimOutcome)> done) override;
+  void end_exclusive_run(const std::string& job_id) override;
 
-  // core::JobPersistence: definitions in the hash photon:NAME:jobs (every daemon told of each
-  // change), finished runs in a bounded list per job. Written while Redis is away, a definition
-  // waits (one per job) and goes when it is back.
+  // core::JobPersistence: definitions in the hash photon:NAME:jobs, records in photon:NAME:job:JOB
+  // (every daemon told of each change), finished runs in a bounded list per job. A record update
+  // changes only the record of a job that still exists. Made while Redis is away, definition
+  // writes wait (the last one per job) and record updates too (merged per job); both go when it
+  // is back, definitions first.
   void save_job(const core::JobState& job) override;
   void delete_job(const std::string& id) override;
+  void update_record(const core::JobState& job, const core::RecordUpdate& update) override;
   void save_run(const core::JobRun& run) override;
 
  private:
   void on_state(const char* role, LinkState state, const std::string& reason);
   void on_message(std::string_view channel, std::string_view payload);
-  void write_job(const std::string& id, const std::optional<std::string>& json);
+  // A definition written (nothing: the job removed), now or when Redis is back.
+  void write_job(const std::string& id, std::optional<core::JobState> job);
+  void send_job_write(const std::string& id, std::optional<core::JobState> job);
+  void send_record_update(const std::string& id, const core::RecordUpdate& update);
+  // Reads the job as Redis has it into the scheduler (or forgets it there when it is gone).
+  void read_job(const std::string& id);
   // Redis came back: pending job writes go, then every daemon's jobs are read.
   void sync_jobs();
-  void adopt_job(std::string_view json);
+  // Renews the leases of this daemon's exclusive runs every kRunLeaseRenewal while there are any.
+  void renew_runs_later();
+  std::string record_key(const std::string& id) const { return prefix_ + "job:" + id; }
+  std::string running_key(const std::string& id) const { return prefix_ + "running:" + id; }
+  std::string job_notice(const std::string& id) const { return instance_id_ + " " + id; }
   LinkState overall() const;
 
   boost::asio::io_context& loop_;
@@ -103,7 +117,14 @@ class RedisBroker final : public Broker, public core::FireClaims, public core::J
   // The highest fencing token seen: tokens stay increasing when Redis lost its counter.
   std::uint64_t highest_token_ = 0;
   // Job definitions written while Redis was away, by id (nothing: deleted).
-  std::map<std::string, std::optional<std::string>> pending_jobs_;
+  std::map<std::string, std::optional<core::JobState>> pending_jobs_;
+  // Record updates made while Redis was away, merged by job id.
+  std::map<std::string, core::RecordUpdate> pending_records_;
+  // Jobs whose run this daemon holds (photon:NAME:running:JOB is ours), and whether their
+  // renewal is armed.
+  std::set<std::string> exclusive_runs_;
+  bool renewing_ = false;
+  boost::asio::steady_timer renew_timer_;
   // Jobs written (or removed) since the last sync began: an answer to that sync's HGETALL may
   // predate them, so it must not make this daemon forget them.
   std::set<std::string> recent_job_writes_;

@@ -138,11 +138,14 @@ void Scheduler::restore(std::vector<JobState> jobs, std::vector<JobRun> runs,
       persistence_.save_run(run);
       JobState& state = found->second.state;
       ++state.run_count;
+      RecordUpdate update{.runs_ended = 1};
       if (!state.last_run || *state.last_run <= run.started_at) {
         state.last_status = run.status;
         state.last_error = run.error;
+        update.last_status = run.status;
+        update.last_error = run.error;
       }
-      persistence_.save_job(state);
+      persistence_.update_record(state, update);
     }
     found->second.history.push_back(std::move(run));
     while (found->second.history.size() > options_.history_per_job) found->second.history.pop_front();
@@ -254,7 +257,7 @@ std::optional<std::uint64_t> Scheduler::run_now(const std::string& id, std::stri
     return std::nullopt;
   }
   const std::uint64_t run_id = start_run(job, "manual", epoch_millis(clock_.system()));
-  persistence_.save_job(job.state);
+  persistence_.update_record(job.state, RecordUpdate{.last_run = job.state.last_run});
   return run_id;
 }
 
@@ -297,19 +300,18 @@ void Scheduler::tick() {
     const sys_seconds slot =
         job.expression->latest_at_or_before(now, first_due - seconds(1), *job.zone).value_or(first_due);
     if (claims_ == nullptr) {
-      fire(job, slot, now);
+      RecordUpdate ignored;  // the whole job is saved below
+      fire(job, slot, now, false, ignored);
     } else {
-      // Whoever wins the slot handles it; until then the next slot is computed as usual.
-      claims_->claim(id, to_millis(slot), [alive = std::weak_ptr<Scheduler*>(self_), job_id = id,
-                                           slot](bool won) {
-        auto owner = alive.lock();
-        if (!won || !owner) return;
-        Scheduler& scheduler = **owner;
-        auto found = scheduler.jobs_.find(job_id);
-        if (found == scheduler.jobs_.end() || !found->second.expression) return;
-        scheduler.fire(found->second, slot, scheduler.now_seconds());
-        scheduler.persistence_.save_job(found->second.state);
-      });
+      // Whoever wins the slot handles it; until then the next slot is computed as usual. Under
+      // overlap "skip" the claim also holds the job's run, so no other daemon starts one meanwhile.
+      const bool exclusive = job.state.spec.overlap == Overlap::kSkip;
+      claims_->claim(id, to_millis(slot), exclusive,
+                     [alive = std::weak_ptr<Scheduler*>(self_), job_id = id, slot,
+                      exclusive](ClaimOutcome outcome) {
+                       if (auto owner = alive.lock())
+                         (*owner)->claimed(job_id, slot, exclusive, outcome);
+                     });
     }
     compute_next(job, now);
     // Shared jobs keep their next slot per daemon; the record is saved by the slot's winner.
@@ -317,31 +319,56 @@ void Scheduler::tick() {
   }
 }
 
-void Scheduler::fire(Job& job, sys_seconds slot, sys_seconds now) {
+void Scheduler::claimed(const std::string& job_id, sys_seconds slot, bool exclusive,
+                        ClaimOutcome outcome) {
+  if (outcome == ClaimOutcome::kLost) return;
+  const bool holds = exclusive && outcome == ClaimOutcome::kWon;
+  bool running = false;
+  auto found = jobs_.find(job_id);
+  if (found != jobs_.end() && found->second.expression) {
+    RecordUpdate update;
+    const std::uint64_t run =
+        fire(found->second, slot, now_seconds(), outcome == ClaimOutcome::kWonWhileRunning, update);
+    persistence_.update_record(found->second.state, update);
+    // A run that ended at once (its method could not start) has been and gone.
+    running = run != 0 && found->second.in_flight.contains(run);
+    if (running && holds) exclusive_runs_[job_id] = run;
+  }
+  if (holds && !running) claims_->end_exclusive_run(job_id);  // held, but nothing runs
+}
+
+std::uint64_t Scheduler::fire(Job& job, sys_seconds slot, sys_seconds now, bool running_elsewhere,
+                              RecordUpdate& update) {
   const std::string& id = job.state.spec.id;
   const EpochMillis now_ms = to_millis(now);
   const auto late = now - slot;
   const bool missed = late > options_.missed_after;
-  if (busy(job)) {
-    // The last run still runs: this slot is skipped, late or not.
+  if (running_elsewhere || busy(job)) {
+    // The last run still runs (here or, for a shared job, on another daemon): this slot is
+    // skipped, late or not.
     JobRun skipped{++last_run_id_, id, missed ? "catch-up" : "schedule", to_millis(slot), now_ms, now_ms,
-                   "skipped", job.state.spec.overlap == Overlap::kSkip
+                   "skipped", running_elsewhere || job.state.spec.overlap == Overlap::kSkip
                                   ? "the previous run was still running"
                                   : "too many runs of this job are running"};
     job.state.last_status = "skipped";
+    update.last_status = job.state.last_status;
     record(job, std::move(skipped));
     publish_event("job-skipped", {{"jobId", id}, {"method", job.state.spec.method},
                                   {"scheduledFor", to_millis(slot)}});
-  } else if (!missed) {
-    start_run(job, "schedule", to_millis(slot));
-  } else if (job.state.spec.catch_up == CatchUp::kLatest && late <= options_.catch_up_window) {
-    start_run(job, "catch-up", to_millis(slot));
-  } else {
-    JobRun record_of_miss{++last_run_id_, id, "schedule", to_millis(slot), now_ms, now_ms, "missed",
-                          "the daemon was not running (or the clock jumped) at the scheduled time"};
-    job.state.last_status = "missed";
-    record(job, std::move(record_of_miss));
+    return 0;
   }
+  if (!missed ||
+      (job.state.spec.catch_up == CatchUp::kLatest && late <= options_.catch_up_window)) {
+    const std::uint64_t run_id = start_run(job, missed ? "catch-up" : "schedule", to_millis(slot));
+    update.last_run = job.state.last_run;
+    return run_id;
+  }
+  JobRun record_of_miss{++last_run_id_, id, "schedule", to_millis(slot), now_ms, now_ms, "missed",
+                        "the daemon was not running (or the clock jumped) at the scheduled time"};
+  job.state.last_status = "missed";
+  update.last_status = job.state.last_status;
+  record(job, std::move(record_of_miss));
+  return 0;
 }
 
 void Scheduler::adopt(JobState state) {
@@ -440,7 +467,15 @@ void Scheduler::run_finished(const std::string& job_id, std::uint64_t run_id,
       persistence_.save_run(*run);
       break;
     }
-    persistence_.save_job(job.state);
+    persistence_.update_record(job.state, RecordUpdate{.runs_ended = 1,
+                                                       .last_status = job.state.last_status,
+                                                       .last_error = job.state.last_error});
+  }
+  // Told after the run's record, so the next daemon to run the job comes after it everywhere.
+  if (auto held = exclusive_runs_.find(job_id);
+      held != exclusive_runs_.end() && held->second == run_id) {
+    exclusive_runs_.erase(held);
+    if (claims_ != nullptr) claims_->end_exclusive_run(job_id);
   }
   if (outcome.ok()) {
     publish_event("job-completed", {{"jobId", job_id}, {"method", method}, {"runCount", run_count},

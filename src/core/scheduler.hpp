@@ -63,12 +63,27 @@ struct JobState {
   std::string last_error;
 };
 
-// Where job definitions and runs are kept (the daemon's SQLite store; a fake in tests).
+// What a run did to its job's record (never to its definition): started, ended, or was skipped or
+// missed. Fields left empty did not change.
+struct RecordUpdate {
+  std::optional<EpochMillis> last_run;  // a run started then
+  std::uint64_t runs_ended = 0;         // runs to add to the count
+  std::optional<std::string> last_status;
+  std::optional<std::string> last_error;
+};
+
+// Where job definitions and runs are kept (the daemon's SQLite store, the Redis broker; a fake in
+// tests).
 class JobPersistence {
  public:
   virtual ~JobPersistence() = default;
+  // A definition changed (scheduled, replaced, declared): `job` whole.
   virtual void save_job(const JobState& job) = 0;
   virtual void delete_job(const std::string& id) = 0;
+  // A run changed the record of `job` (as it stands here, `update` applied). A store with one
+  // writer may save `job` whole; a shared store applies `update` alone, and only to a job that
+  // still exists there (a run ending elsewhere must not bring back a removed job).
+  virtual void update_record(const JobState& job, const RecordUpdate& update) = 0;
   virtual void save_run(const JobRun& run) = 0;
 };
 
@@ -79,14 +94,25 @@ class JobPublisher {
   virtual void publish(const std::string& channel, const boost::json::value& message) = 0;
 };
 
+enum class ClaimOutcome {
+  kLost,             // another daemon has the slot, or nobody can tell (then nobody runs it)
+  kWon,              // this daemon handles the slot (and, if exclusive, holds the job's run)
+  kWonWhileRunning,  // this daemon handles the slot, but the job runs already: it is skipped
+};
+
 // Decides which daemon runs a slot when daemons on several hosts share their jobs (the Redis
-// broker). Without it, every slot is this daemon's.
+// broker), and keeps runs of an overlap-"skip" job from overlapping across them. Without it,
+// every slot is this daemon's.
 class FireClaims {
  public:
   virtual ~FireClaims() = default;
-  // Calls `done` once, later, on the loop thread: true when this daemon won `slot` of `job_id`
-  // (and must handle it), false when another did or nobody can tell (then nobody runs it).
-  virtual void claim(const std::string& job_id, EpochMillis slot, std::function<void(bool won)> done) = 0;
+  // Calls `done` once, later, on the loop thread, with who handles `slot` of `job_id`. When
+  // `exclusive`, a kWon also marks the job running for every daemon until end_exclusive_run.
+  virtual void claim(const std::string& job_id, EpochMillis slot, bool exclusive,
+                     std::function<void(ClaimOutcome)> done) = 0;
+  // The run started under an exclusive kWon of `job_id` ended, or none was started: the job is
+  // free again for every daemon.
+  virtual void end_exclusive_run(const std::string& job_id) = 0;
 };
 
 struct SchedulerOptions {
@@ -173,8 +199,14 @@ class Scheduler {
   // Parses and checks spec's expression, zone and method; the refusal reason, or nothing.
   std::optional<std::string> prepare(const JobSpec& spec, Job& job) const;
   void compute_next(Job& job, std::chrono::sys_seconds after);
-  // Handles the due `slot` of `job`: runs it, or records it as skipped or missed.
-  void fire(Job& job, std::chrono::sys_seconds slot, std::chrono::sys_seconds now);
+  // Handles the due `slot` of `job`: runs it, or records it as skipped (also when it runs on
+  // another daemon) or missed. Returns the id of the run started (0: none; ids start at 1);
+  // `update` gets what changed in the record.
+  std::uint64_t fire(Job& job, std::chrono::sys_seconds slot, std::chrono::sys_seconds now,
+                     bool running_elsewhere, RecordUpdate& update);
+  // A claim of `slot` of job `job_id` answered.
+  void claimed(const std::string& job_id, std::chrono::sys_seconds slot, bool exclusive,
+               ClaimOutcome outcome);
   std::uint64_t start_run(Job& job, const std::string& trigger, EpochMillis scheduled_for);
   void record(Job& job, JobRun run);
   void run_finished(const std::string& job_id, std::uint64_t run_id, const CallOutcome& outcome);
@@ -188,6 +220,9 @@ class Scheduler {
   JobPublisher& publisher_;
   FireClaims* claims_ = nullptr;
   std::map<std::string, Job, std::less<>> jobs_;
+  // Runs started under an exclusive claim, by job id: their end frees the job for every daemon,
+  // also when the job went meanwhile (so it is kept here, not in Job).
+  std::map<std::string, std::uint64_t> exclusive_runs_;
   std::uint64_t last_run_id_ = 0;
   // The earliest next_run of all jobs, kept so next_wake() (asked after every request) does not
   // walk every job; recomputed only after a next_run changed or a job went.

@@ -175,6 +175,7 @@ class Dispatcher final : public net::PeerHandler, private core::JobPublisher,
   class MemoryOnlyJobs final : public core::JobPersistence {
     void save_job(const core::JobState&) override {}
     void delete_job(const std::string&) override {}
+    void update_record(const core::JobState&, const core::RecordUpdate&) override {}
     void save_run(const core::JobRun&) override {}
   };
   MemoryOnlyJobs memory_only_jobs_;

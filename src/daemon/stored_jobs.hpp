@@ -28,6 +28,10 @@ class StoredJobs final : public core::JobPersistence {
 
   void save_job(const core::JobState& job) override;
   void delete_job(const std::string& id) override;
+  // The only writer of its file: the job is saved whole.
+  void update_record(const core::JobState& job, const core::RecordUpdate&) override {
+    save_job(job);
+  }
   void save_run(const core::JobRun& run) override;
 
   // Waits for queued writes (before an exit that skips destructors).

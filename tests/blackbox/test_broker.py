@@ -4,6 +4,7 @@ slot across three daemons, and Redis killed and restarted under them."""
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -397,6 +398,132 @@ class JobsAcrossDaemons(BrokerTest):
         self.assertGreaterEqual(len(ticks), len(slots))
         self.assertLessEqual(len(ticks), len(slots) + 3, (ticks, slots))
         self.assertGreater(len(set(ticks)), 1, "the slots are spread over the daemons")
+
+
+SLOW_MANIFEST = """
+[methods.slow]
+command = 'read -r args; echo start >> "$STATE/slow"; sleep @SECONDS@; echo end >> "$STATE/slow"'
+env = { STATE = "@STATE@" }
+
+[methods.tick]
+command = 'read -r args; echo tick >> "$STATE/ticks"'
+env = { STATE = "@STATE@" }
+"""
+
+DECLARED_BEAT = """
+[jobs.beat]
+method = "tick"
+cron = "* * * * * *"
+"""
+
+
+def read_words(path):
+    with open(path) as f:
+        return f.read().split()
+
+
+class SharedJobRecords(BrokerTest):
+    """What a job's shared record goes through when daemons finish runs, start and remove jobs."""
+
+    def slow_hosts(self, count, seconds, extra=""):
+        state = self.make_dir()
+        daemons = []
+        for _ in range(count):
+            photon_dir = self.make_dir()
+            manifest = os.path.join(photon_dir, "photon.toml")
+            with open(manifest, "w") as f:
+                f.write(SLOW_MANIFEST.replace("@STATE@", state).replace("@SECONDS@", str(seconds)) + extra)
+            daemons.append(self.connected(self.host("jr", args=["--manifest", manifest], photon_dir=photon_dir)))
+        return state, daemons
+
+    def redis_cli(self, *args):
+        return subprocess.run(["redis-cli", "-s", self.redis.sock, *args], check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    def job_ids(self, d):
+        with d.client() as c:
+            return [j["id"] for j in c.call({"type": "list_jobs", "id": "j"})["data"]["jobs"]]
+
+    def test_a_job_removed_while_another_daemon_runs_it_does_not_come_back(self):
+        state, (a, b) = self.slow_hosts(2, 2)
+        ca, cb = self.client(a), self.client(b)
+        self.assertTrue(ca.call({"type": "schedule", "id": "s", "jobId": "report", "method": "slow",
+                                 "cron": "0 0 1 1 *"})["success"])
+        wait_until(lambda: self.job_ids(b) == ["report"], message="the job listed on b")
+        events = self.client(a)
+        events.subscribe("jobs:jr")
+        self.assertTrue(cb.call({"type": "run_job", "id": "r", "jobId": "report"})["success"])
+        slow = os.path.join(state, "slow")
+        wait_until(lambda: os.path.exists(slow), message="the run started on b")
+        # b is paused (a GC pause, a swapped-out host) while the job is removed and its run ends, so
+        # b learns of both at once: the removal must win whichever it handles first.
+        b.signal(signal.SIGSTOP)
+        try:
+            self.assertTrue(ca.call({"type": "unschedule", "id": "u", "jobId": "report"})["success"])
+            wait_until(lambda: read_words(slow) == ["start", "end"], message="the run ended")
+        finally:
+            b.signal(signal.SIGCONT)
+        while True:
+            event = events.next_message()["message"]
+            if event["event"] in ("job-completed", "job-failed"):
+                break
+        # b published the end after whatever it wrote for the run: Redis has seen that by now.
+        self.assertEqual(self.redis_cli("HEXISTS", "photon:jr:jobs", "report"), "0")
+        deadline = time.monotonic() + 1
+        while time.monotonic() < deadline:
+            self.assertEqual((self.job_ids(a), self.job_ids(b)), ([], []))
+            time.sleep(0.1)
+        self.assertEqual(b.stop(), 0)
+        b.start()
+        self.connected(b)
+        self.assertEqual((self.job_ids(a), self.job_ids(b)), ([], []))
+
+    def test_overlap_skip_holds_across_daemons(self):
+        _, daemons = self.slow_hosts(3, 2.5)
+        c = self.client(daemons[0])
+        self.assertTrue(c.call({"type": "schedule", "id": "s", "jobId": "slow", "method": "slow",
+                                "cron": "* * * * * *", "overlap": "skip"})["success"])
+
+        def finished():
+            runs = c.call({"type": "job_history", "id": "h", "jobId": "slow", "limit": 100})["data"]["runs"]
+            done = [r for r in runs if r["status"] == "ok"]
+            return runs if len(done) >= 3 else None
+
+        runs = wait_until(finished, timeout=30, message="three runs of the slow job")
+        done = sorted((r["startedAt"], r["endedAt"], r["daemon"]) for r in runs if r["status"] == "ok")
+        for earlier, later in zip(done, done[1:]):
+            self.assertGreaterEqual(later[0], earlier[1], f"runs overlap: {done}")
+        # The slots that came while a run lasted were skipped, by whichever daemon claimed them.
+        self.assertTrue(any(r["status"] == "skipped" for r in runs), runs)
+
+    def test_a_daemon_starting_keeps_the_shared_run_count_of_a_declared_job(self):
+        _, (a, b) = self.slow_hosts(2, 0, extra=DECLARED_BEAT)
+
+        def run_count(d):
+            with d.client() as c:
+                jobs = c.call({"type": "list_jobs", "id": "j"})["data"]["jobs"]
+            return jobs[0]["runCount"] if jobs else -1
+
+        before = wait_until(lambda: (lambda n: n if n >= 3 else None)(run_count(a)), message="three runs")
+        self.assertEqual(b.stop(), 0)
+        b.spawn()
+        seen_on_a = []
+
+        def b_connected():
+            seen_on_a.append(run_count(a))
+            with b.client() as c:
+                return c.status()["broker"]["state"] == "connected"
+
+        wait_until(b_connected, message="b started and connected")
+        # b shows the shared count once it has read it; from then on neither daemon shows it going
+        # back, and a never did while b started.
+        wait_until(lambda: run_count(b) >= before, message="b showing the shared count")
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            seen_on_a.append(run_count(a))
+            self.assertGreaterEqual(run_count(b), before)
+            time.sleep(0.05)
+        self.assertGreaterEqual(min(seen_on_a), before, seen_on_a)
 
 
 class RedisGoesAway(BrokerTest):

@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 namespace photon::core {
@@ -28,11 +29,16 @@ class MemoryStore final : public JobPersistence {
     jobs.erase(id);
     deleted.push_back(id);
   }
+  void update_record(const JobState& job, const RecordUpdate& update) override {
+    jobs[job.spec.id] = job;
+    updates.push_back({job.spec.id, update});
+  }
   void save_run(const JobRun& run) override { runs[run.run_id] = run; }
 
   std::map<std::string, JobState> jobs;
   std::map<std::uint64_t, JobRun> runs;
   std::vector<std::string> deleted;
+  std::vector<std::pair<std::string, RecordUpdate>> updates;
 };
 
 class RecordingPublisher final : public JobPublisher {
@@ -343,15 +349,21 @@ namespace {
 // Slots claimed through FireClaims (the Redis broker's per-slot key): only a won slot is handled.
 class ScriptedClaims final : public FireClaims {
  public:
-  void claim(const std::string& job_id, EpochMillis slot, std::function<void(bool)> done) override {
-    claims.push_back({job_id, slot, std::move(done)});
+  void claim(const std::string& job_id, EpochMillis slot, bool exclusive,
+             std::function<void(ClaimOutcome)> done) override {
+    auto won = [done](bool won) { done(won ? ClaimOutcome::kWon : ClaimOutcome::kLost); };
+    claims.push_back({job_id, slot, exclusive, std::move(won), std::move(done)});
   }
+  void end_exclusive_run(const std::string& job_id) override { ended.push_back(job_id); }
   struct Claim {
     std::string job_id;
     EpochMillis slot;
+    bool exclusive;
     std::function<void(bool)> done;
+    std::function<void(ClaimOutcome)> answer;
   };
   std::vector<Claim> claims;
+  std::vector<std::string> ended;
 };
 
 TEST_F(SchedulerTest, WithClaimsOnlyAWonSlotRuns) {
@@ -384,6 +396,70 @@ TEST_F(SchedulerTest, AClaimDecidedAfterTheJobWentRunsNothing) {
   claims.claims[0].done(true);
   EXPECT_TRUE(host_.calls.empty());
   EXPECT_EQ(scheduler_->size(), 0u);
+}
+
+TEST_F(SchedulerTest, AnExclusiveRunHoldsItsJobUntilItEndsAndASlotWonWhileItRunsIsSkipped) {
+  ScriptedClaims claims;
+  scheduler_->set_claims(&claims);
+  ASSERT_TRUE(scheduler_->schedule(spec("every", "* * * * * *")).scheduled);
+  run_for(1s);
+  ASSERT_EQ(claims.claims.size(), 1u);
+  EXPECT_TRUE(claims.claims[0].exclusive);  // overlap "skip"
+  claims.claims[0].answer(ClaimOutcome::kWon);
+  ASSERT_EQ(host_.calls.size(), 1u);
+  ASSERT_FALSE(store_.updates.empty());
+  EXPECT_EQ(store_.updates.back().second.last_run, millis(kMonday + 1s));
+  EXPECT_EQ(store_.updates.back().second.runs_ended, 0u);
+  // The next slot, won while the job runs on another daemon: skipped, and nothing to free.
+  run_for(1s);
+  ASSERT_EQ(claims.claims.size(), 2u);
+  claims.claims[1].answer(ClaimOutcome::kWonWhileRunning);
+  EXPECT_EQ(host_.calls.size(), 1u);
+  EXPECT_EQ(scheduler_->history("every", 1)[0].status, "skipped");
+  EXPECT_EQ(store_.updates.back().second.last_status, "skipped");
+  EXPECT_TRUE(claims.ended.empty());
+  // The run ends: its record first, then the job is freed.
+  finish_all();
+  EXPECT_EQ(store_.updates.back().second.runs_ended, 1u);
+  EXPECT_EQ(store_.updates.back().second.last_status, "ok");
+  EXPECT_EQ(claims.ended, std::vector<std::string>{"every"});
+}
+
+TEST_F(SchedulerTest, AHeldClaimThatStartsNoRunIsFreedAtOnce) {
+  ScriptedClaims claims;
+  scheduler_->set_claims(&claims);
+  ASSERT_TRUE(scheduler_->schedule(spec("every", "* * * * * *")).scheduled);
+  std::string reason;
+  ASSERT_TRUE(scheduler_->run_now("every", reason));  // a manual run holds nothing in Redis
+  run_for(1s);
+  ASSERT_EQ(claims.claims.size(), 1u);
+  claims.claims[0].answer(ClaimOutcome::kWon);
+  EXPECT_EQ(host_.calls.size(), 1u);  // skipped: the manual run still runs here
+  EXPECT_EQ(claims.ended, std::vector<std::string>{"every"});
+  // Overlap "allow": claims are not exclusive.
+  JobSpec allow = spec("allow", "* * * * * *");
+  allow.overlap = Overlap::kAllow;
+  ASSERT_TRUE(scheduler_->schedule(allow).scheduled);
+  run_for(1s);
+  const auto of_allow =
+      std::find_if(claims.claims.begin(), claims.claims.end(),
+                   [](const ScriptedClaims::Claim& c) { return c.job_id == "allow"; });
+  ASSERT_NE(of_allow, claims.claims.end());
+  EXPECT_FALSE(of_allow->exclusive);
+}
+
+TEST_F(SchedulerTest, ARunEndingAfterItsJobWentFreesTheJobAndRecordsNothing) {
+  ScriptedClaims claims;
+  scheduler_->set_claims(&claims);
+  ASSERT_TRUE(scheduler_->schedule(spec("every", "* * * * * *")).scheduled);
+  run_for(1s);
+  claims.claims[0].answer(ClaimOutcome::kWon);
+  ASSERT_EQ(host_.calls.size(), 1u);
+  scheduler_->forget("every");  // removed on another daemon
+  const std::size_t updates = store_.updates.size();
+  finish_all();
+  EXPECT_EQ(store_.updates.size(), updates);
+  EXPECT_EQ(claims.ended, std::vector<std::string>{"every"});
 }
 
 TEST_F(SchedulerTest, AdoptTakesAnotherDaemonsJobWithoutPersistingIt) {
