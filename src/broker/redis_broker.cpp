@@ -62,8 +62,11 @@ return {1, h}
 // slot the others ran, however long ago). Slots are epoch milliseconds, exact in Lua's numbers.
 // An exclusive claim (overlap "skip") also takes the job's running key, a lease the winner holds
 // while its run lasts; the winner of a slot whose job runs somewhere skips it. Returns 0: lost,
-// 1: won, 2: won while the job runs. KEYS: fired, running. ARGV: slot, daemon, exclusive, lease ms.
+// 1: won, 2: won while the job runs. A job removed meanwhile (this daemon has not heard yet) is
+// lost, and leaves no marker behind. KEYS: fired, running, definitions. ARGV: slot, daemon,
+// exclusive, lease ms, job id.
 constexpr const char* kClaimScript = R"lua(
+if redis.call('HEXISTS', KEYS[3], ARGV[5]) == 0 then return 0 end
 local last = tonumber(redis.call('HGET', KEYS[1], 'slot') or '-1')
 if tonumber(ARGV[1]) <= last then return 0 end
 redis.call('HSET', KEYS[1], 'slot', ARGV[1], 'daemon', ARGV[2])
@@ -127,6 +130,15 @@ if ARGV[3] ~= '' and tonumber(ARGV[3]) > tonumber(redis.call('HGET', KEYS[2], 'l
 end
 for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
 redis.call('PUBLISH', ARGV[4], ARGV[5])
+return 1
+)lua";
+
+// A finished run added to its job's history (the newest first, at most ARGV[3]), unless the job
+// was removed meanwhile: its history went with it. KEYS: definitions, runs. ARGV: id, run, keep.
+constexpr const char* kPushRunScript = R"lua(
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('LPUSH', KEYS[2], ARGV[2])
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
 return 1
 )lua";
 
@@ -475,10 +487,30 @@ void RedisBroker::on_message(std::string_view channel, std::string_view payload)
   }
 }
 
+void RedisBroker::note_local_write(const std::string& id) {
+  if (reads_in_flight_ > 0) local_writes_[id] = ++local_write_count_;
+}
+
+bool RedisBroker::written_here_since(const std::string& id, std::uint64_t read_sent_at) const {
+  const auto it = local_writes_.find(id);
+  return it != local_writes_.end() && it->second > read_sent_at;
+}
+
+void RedisBroker::read_done() {
+  // With no read in flight no answer can be stale: the marks are needed no longer.
+  if (--reads_in_flight_ == 0) local_writes_.clear();
+}
+
 void RedisBroker::read_job(const std::string& id) {
+  ++reads_in_flight_;
+  const std::uint64_t sent_at = local_write_count_;
   commands_->command({"EVAL", kReadJobScript, "2", prefix_ + "jobs", record_key(id), id},
-                     [this, id](const redisReply* reply, const std::string&) {
-                       if (reply == nullptr || scheduler_ == nullptr) return;
+                     [this, id, sent_at](const redisReply* reply, const std::string&) {
+                       // Written here after this read was sent: Redis ran the read first, so
+                       // its answer predates this daemon's own newer write; dropped.
+                       const bool stale = written_here_since(id, sent_at);
+                       read_done();
+                       if (reply == nullptr || scheduler_ == nullptr || stale) return;
                        if (reply->type == REDIS_REPLY_NIL) {
                          scheduler_->forget(id);
                        } else if (auto job = job_of(reply, 0)) {
@@ -578,9 +610,9 @@ void RedisBroker::list(std::size_t limit,
 
 void RedisBroker::claim(const std::string& job_id, core::EpochMillis slot, bool exclusive,
                         std::function<void(core::ClaimOutcome)> done) {
-  commands_->command({"EVAL", kClaimScript, "2", prefix_ + "fired:" + job_id, running_key(job_id),
-                      std::to_string(slot), instance_id_, exclusive ? "1" : "0",
-                      std::to_string(kRunLease.count())},
+  commands_->command({"EVAL", kClaimScript, "3", prefix_ + "fired:" + job_id, running_key(job_id),
+                      prefix_ + "jobs", std::to_string(slot), instance_id_, exclusive ? "1" : "0",
+                      std::to_string(kRunLease.count()), job_id},
                      [this, job_id, exclusive, done = std::move(done)](const redisReply* reply,
                                                                        const std::string&) {
                        // Unreachable or refused: not ours (the slot runs once or not at all).
@@ -609,21 +641,28 @@ void RedisBroker::renew_runs_later() {
   renew_timer_.async_wait([this](boost::system::error_code ec) {
     if (ec) return;
     renewing_ = false;
-    for (const std::string& id : exclusive_runs_) {
-      commands_->command(
-          {"EVAL", kRenewRunScript, "1", running_key(id), instance_id_,
-           std::to_string(kRunLease.count())},
-          [this, id](const redisReply* reply, const std::string&) {
-            if (reply == nullptr || integer_of(reply) != 0 || exclusive_runs_.erase(id) == 0)
-              return;
-            spdlog::warn(
-                "broker: job {} is still running here, but its hold on it in redis ended "
-                "(redis away longer than {} s?): another daemon may start it meanwhile",
-                id, std::chrono::duration_cast<std::chrono::seconds>(kRunLease).count());
-          });
-    }
+    renew_runs();
     renew_runs_later();
   });
+}
+
+void RedisBroker::renew_runs() {
+  for (const std::string& id : exclusive_runs_) {
+    commands_->command(
+        {"EVAL", kRenewRunScript, "1", running_key(id), instance_id_,
+         std::to_string(kRunLease.count())},
+        [this, id](const redisReply* reply, const std::string&) {
+          // Only a "not the holder" answer means the hold is gone; an error (a failover's
+          // READONLY, LOADING) or no answer says nothing, and the next renewal tries again.
+          const bool lost = reply != nullptr && reply->type == REDIS_REPLY_INTEGER &&
+                            reply->integer == 0;
+          if (!lost || exclusive_runs_.erase(id) == 0) return;
+          spdlog::warn(
+              "broker: job {} is still running here, but its hold on it in redis ended "
+              "(redis away longer than {} s?): another daemon may start it meanwhile",
+              id, std::chrono::duration_cast<std::chrono::seconds>(kRunLease).count());
+        });
+  }
 }
 
 void RedisBroker::save_job(const core::JobState& job) { write_job(job.spec.id, job); }
@@ -631,6 +670,7 @@ void RedisBroker::save_job(const core::JobState& job) { write_job(job.spec.id, j
 void RedisBroker::delete_job(const std::string& id) { write_job(id, std::nullopt); }
 
 void RedisBroker::write_job(const std::string& id, std::optional<core::JobState> job) {
+  note_local_write(id);
   if (commands_->state() != LinkState::kReady) {
     pending_jobs_.insert_or_assign(id, std::move(job));
     return;
@@ -670,9 +710,12 @@ void RedisBroker::send_job_write(const std::string& id, std::optional<core::JobS
   }
   commands_->command(std::move(command),
                      [this, id, job = std::move(job)](const redisReply* reply, const std::string&) {
-                       // Lost with the connection: written again when Redis is back, unless a newer
-                       // write waits.
-                       if (reply == nullptr) pending_jobs_.emplace(id, job);
+                       // Lost with the connection or refused (a failover's READONLY drops the
+                       // connection too): written again when Redis is back, unless a newer write
+                       // waits.
+                       if (reply == nullptr || reply->type == REDIS_REPLY_ERROR) {
+                         pending_jobs_.emplace(id, job);
+                       }
                      });
 }
 
@@ -725,10 +768,9 @@ void RedisBroker::save_run(const core::JobRun& run) {
                      {"status", run.status},
                      {"error", run.error},
                      {"daemon", instance_id_}};
-  const std::string key = prefix_ + "runs:" + run.job_id;
-  auto ignore = [](const redisReply*, const std::string&) {};
-  commands_->command({"LPUSH", key, json::serialize(entry)}, ignore);
-  commands_->command({"LTRIM", key, "0", std::to_string(options_.history_per_job - 1)}, ignore);
+  commands_->command({"EVAL", kPushRunScript, "2", prefix_ + "jobs", prefix_ + "runs:" + run.job_id,
+                      run.job_id, json::serialize(entry), std::to_string(options_.history_per_job)},
+                     [](const redisReply*, const std::string&) {});
 }
 
 void RedisBroker::job_history(const std::string& job_id, std::size_t limit,
@@ -753,6 +795,8 @@ void RedisBroker::job_history(const std::string& job_id, std::size_t limit,
 }
 
 void RedisBroker::sync_jobs() {
+  // Holds on running jobs first: an outage shorter than their lease keeps them.
+  renew_runs();
   commands_->command({"EVAL", kEpochScript, "1", prefix_ + "epoch", random_instance_id()},
                      [this](const redisReply* reply, const std::string&) {
                        if (reply == nullptr || reply->type != REDIS_REPLY_STRING) return;
@@ -782,15 +826,25 @@ void RedisBroker::sync_jobs() {
   auto records = std::move(pending_records_);
   pending_records_.clear();
   for (const auto& [id, update] : records) send_record_update(id, update);
+  ++reads_in_flight_;
+  const std::uint64_t sent_at = local_write_count_;
   commands_->command(
       {"EVAL", kReadJobsScript, "1", prefix_ + "jobs", prefix_ + "job:"},
-      [this](const redisReply* reply, const std::string&) {
+      [this, sent_at](const redisReply* reply, const std::string&) {
+        struct ReadDone {
+          RedisBroker* broker;
+          ~ReadDone() { broker->read_done(); }
+        } read_done_at_exit{this};
         if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || scheduler_ == nullptr) return;
         std::set<std::string> shared;
         for (std::size_t i = 0; i < reply->elements; ++i) {
           const redisReply* row = reply->element[i];
           if (row->type != REDIS_REPLY_ARRAY || row->elements == 0) continue;
-          shared.emplace(text_of(row->element[0]));
+          std::string id(text_of(row->element[0]));
+          // Written here since the read was sent: this daemon's own version is the newer one.
+          const bool newer_here = written_here_since(id, sent_at);
+          shared.insert(std::move(id));
+          if (newer_here) continue;
           if (auto job = job_of(row, 1)) scheduler_->adopt(std::move(*job));
         }
         // Jobs the others removed while this daemon was away go; the photon's own are written back,

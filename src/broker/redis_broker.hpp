@@ -90,6 +90,13 @@ class RedisBroker final : public Broker, public core::FireClaims, public core::J
   void sync_jobs();
   // Renews the leases of this daemon's exclusive runs every kRunLeaseRenewal while there are any.
   void renew_runs_later();
+  // Renews them now (also when Redis is back: an outage shorter than the lease keeps them).
+  void renew_runs();
+  // Reads of jobs cross this daemon's own writes of them: a read sent before a write of the same
+  // job is answered before Redis runs the write, so its answer is stale and must not be adopted.
+  void note_local_write(const std::string& id);
+  bool written_here_since(const std::string& id, std::uint64_t read_sent_at) const;
+  void read_done();
   std::string record_key(const std::string& id) const { return prefix_ + "job:" + id; }
   std::string running_key(const std::string& id) const { return prefix_ + "running:" + id; }
   std::string job_notice(const std::string& id) const { return instance_id_ + " " + id; }
@@ -129,6 +136,11 @@ class RedisBroker final : public Broker, public core::FireClaims, public core::J
   // predate them, so it must not make this daemon forget them.
   std::set<std::string> recent_job_writes_;
   bool syncing_ = false;  // a sync's HGETALL is unanswered
+  // Local writes of jobs while reads are in flight, by job: the write's number (see
+  // note_local_write). Cleared whenever no read is in flight, so it holds a few entries at most.
+  std::map<std::string, std::uint64_t> local_writes_;
+  std::uint64_t local_write_count_ = 0;
+  std::size_t reads_in_flight_ = 0;
   // The Redis data set last seen (photon:NAME:epoch), and whether the last connect found another.
   std::string epoch_;
   bool data_lost_ = false;

@@ -467,8 +467,11 @@ class SharedJobRecords(BrokerTest):
             event = events.next_message()["message"]
             if event["event"] in ("job-completed", "job-failed"):
                 break
-        # b published the end after whatever it wrote for the run: Redis has seen that by now.
+        # b published the end after whatever it wrote for the run: Redis has seen that by now. Nothing
+        # of the job is left there: no definition, record, history or slot marker.
         self.assertEqual(self.redis_cli("HEXISTS", "photon:jr:jobs", "report"), "0")
+        self.assertEqual(self.redis_cli("EXISTS", "photon:jr:job:report", "photon:jr:runs:report",
+                                        "photon:jr:fired:report"), "0")
         deadline = time.monotonic() + 1
         while time.monotonic() < deadline:
             self.assertEqual((self.job_ids(a), self.job_ids(b)), ([], []))
