@@ -27,11 +27,12 @@ struct SharedLock {
   std::uint64_t token = 0;
 };
 
-enum class SharedLockOutcome { kAcquired, kExtended, kRefused, kFailed };
+// kLimitReached: the lock is free but the photon holds its --max-locks locks already.
+enum class SharedLockOutcome { kAcquired, kExtended, kRefused, kLimitReached, kFailed };
 struct SharedLockResult {
   SharedLockOutcome outcome = SharedLockOutcome::kFailed;
   SharedLock lock;    // for kRefused: the other holder's
-  std::string error;  // for kFailed: why the lock service could not answer
+  std::string error;  // for kFailed: why the lock service could not answer; for kLimitReached: the limit
 };
 
 enum class SharedReleaseOutcome { kReleased, kNotHeld, kHeldByOther, kFailed };

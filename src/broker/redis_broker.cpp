@@ -20,11 +20,21 @@ namespace {
 // so tokens increase across all of them); the holder's own lock is extended; another's is reported
 // with its remaining lease. A counter lost with a Redis restart (no persistence) starts again
 // above the highest token this daemon has seen. The lock's name goes into the photon's index of
-// locks, scored by expiry, which list_locks reads. KEYS: lock, fence counter, index. ARGV: holder,
-// lease ms, now ms, daemon, highest token seen, name.
+// locks, scored by expiry, which list_locks reads. A free lock is refused (3) while the index
+// counts the photon's limit of locks: entries of locks that expired are pruned first (oldest
+// expiry first, at most 1000 per call), so only held locks count. KEYS: lock, fence counter,
+// index. ARGV: holder, lease ms, now ms, daemon, highest token seen, name, max locks, lock key
+// prefix.
 constexpr const char* kAcquireScript = R"lua(
 local h = redis.call('HGET', KEYS[1], 'holder')
 if not h then
+  local limit = tonumber(ARGV[7])
+  if redis.call('ZCARD', KEYS[3]) >= limit then
+    for _, name in ipairs(redis.call('ZRANGE', KEYS[3], 0, 999)) do
+      if redis.call('EXISTS', ARGV[8] .. name) == 0 then redis.call('ZREM', KEYS[3], name) end
+    end
+    if redis.call('ZCARD', KEYS[3]) >= limit then return {3, '', 0, 0, 0} end
+  end
   local t = redis.call('INCR', KEYS[2])
   if t <= tonumber(ARGV[5]) then
     t = tonumber(ARGV[5]) + 1
@@ -527,7 +537,8 @@ void RedisBroker::acquire(const std::string& name, const std::string& holder,
   commands_->command(
       {"EVAL", kAcquireScript, "3", prefix_ + "lock:" + name, prefix_ + "fence", prefix_ + "locks",
        holder, std::to_string(lease.count()), std::to_string(now), instance_id_,
-       std::to_string(highest_token_), name},
+       std::to_string(highest_token_), name, std::to_string(options_.max_locks),
+       prefix_ + "lock:"},
       [this, name, done = std::move(done)](const redisReply* reply, const std::string& error) {
         SharedLockResult result;
         if (auto why = failure(reply, error)) {
@@ -539,6 +550,11 @@ void RedisBroker::acquire(const std::string& name, const std::string& holder,
           return done(std::move(result));
         }
         const std::int64_t code = integer_of(reply->element[0]);
+        if (code == 3) {
+          result.outcome = SharedLockOutcome::kLimitReached;
+          result.error = "too many locks held (limit " + std::to_string(options_.max_locks) + ")";
+          return done(std::move(result));
+        }
         result.outcome = code == 1   ? SharedLockOutcome::kAcquired
                          : code == 2 ? SharedLockOutcome::kExtended
                                      : SharedLockOutcome::kRefused;

@@ -27,6 +27,8 @@ struct RedisBrokerOptions {
   // ...and while this many bytes of commands wait to be sent (large messages to a slow Redis).
   std::size_t max_forward_bytes = 64u << 20;
   std::size_t history_per_job = 100;
+  // Locks held at once by the whole photon (every daemon's clients), as Redis counts them.
+  std::size_t max_locks = 10'000;
 };
 
 // Invariants: `listener_` and `scheduler_`, once set, outlive the broker; every callback handed

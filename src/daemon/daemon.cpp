@@ -389,7 +389,10 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   std::unique_ptr<broker::RedisBroker> make_broker() {
     if (!options_.broker) return nullptr;
     return std::make_unique<broker::RedisBroker>(
-        io_, clock_, broker::RedisBrokerOptions{.url = *options_.broker, .photon_name = options_.photon_name});
+        io_, clock_,
+        broker::RedisBrokerOptions{.url = *options_.broker,
+                                   .photon_name = options_.photon_name,
+                                   .max_locks = options_.max_locks});
   }
 
   std::unique_ptr<core::MethodHost> make_host() {

@@ -91,6 +91,9 @@ void SharedLocks::answered(SharedLockCall call, std::uint64_t waiter_id,
     case SharedLockOutcome::kFailed:
       line = protocol::error_line(call.id, unavailable(result.error));
       break;
+    case SharedLockOutcome::kLimitReached:  // as a local table at its limit answers
+      line = protocol::error_line(call.id, result.error);
+      break;
     case SharedLockOutcome::kAcquired:
     case SharedLockOutcome::kExtended: {
       boost::json::object data{{"acquired", true},

@@ -303,6 +303,27 @@ class LocksAcrossDaemons(BrokerTest):
         self.assertEqual(other.call({"type": "query_lock", "id": "q", "lockName": "kept"})["data"]["lock"]["holder"], "h")
 
 
+    def test_max_locks_counts_the_locks_of_every_daemon(self):
+        a, b = self.hosts(2, args=["--max-locks", "3"])
+        ca, cb = self.client(a), self.client(b)
+        lock = lambda c, name, lease=60000, holder="h": c.call(
+            {"type": "lock", "id": name, "sessionId": holder, "lockName": name, "lockTimeout": lease})
+        self.assertTrue(lock(ca, "one")["success"])
+        self.assertTrue(lock(ca, "brief", lease=500)["success"])
+        self.assertTrue(lock(cb, "two")["success"])
+        refused = lock(cb, "three")
+        self.assertEqual(refused["type"], "error", refused)
+        self.assertEqual(refused["error"], "too many locks held (limit 3)")
+        # A held lock is still extended; another holder of a held lock is refused as usual.
+        self.assertTrue(lock(cb, "two")["success"])
+        self.assertEqual(lock(self.client(a), "two", holder="other")["data"]["acquired"], False)
+        # An expired lease and a release each make room.
+        wait_until(lambda: lock(cb, "three").get("success"), message="room after the brief lease ended")
+        self.assertEqual(lock(cb, "four")["error"], "too many locks held (limit 3)")
+        self.assertTrue(ca.call({"type": "unlock", "id": "u", "sessionId": "h", "lockName": "one"})["success"])
+        self.assertTrue(lock(cb, "four")["success"])
+
+
 MANIFEST = """
 [methods.tick]
 command = 'read -r args; echo "$WHO" >> "$STATE/ticks"'

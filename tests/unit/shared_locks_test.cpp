@@ -67,6 +67,7 @@ class ScriptedBroker final : public broker::Broker {
     result.lock = SharedLock{next.name, std::move(holder), 100, expires_at, token};
     if (outcome == SharedLockOutcome::kFailed)
       result.error = "redis at unix:///r.sock is unreachable";
+    if (outcome == SharedLockOutcome::kLimitReached) result.error = "too many locks held (limit 3)";
     next.done(result);
   }
 };
@@ -124,6 +125,15 @@ TEST_F(SharedLocksTest, UnreachableBrokerIsAnErrorNeverAGrant) {
   EXPECT_EQ(reply["type"], "error");
   EXPECT_EQ(reply["error"], "lock service unavailable: redis at unix:///r.sock is unreachable");
   EXPECT_FALSE(locks_.next_deadline());
+}
+
+TEST_F(SharedLocksTest, ThePhotonsLockLimitIsTheLocalTablesError) {
+  locks_.lock({1, "l1", "board", "cli-1", 30s, 5000ms, false});
+  broker_.answer(SharedLockOutcome::kLimitReached, "");
+  auto reply = take();
+  EXPECT_EQ(reply["type"], "error");
+  EXPECT_EQ(reply["error"], "too many locks held (limit 3)");
+  EXPECT_FALSE(locks_.next_deadline());  // the waiter is answered, not kept
 }
 
 TEST_F(SharedLocksTest, WaiterRetriesOnReleaseAndAtExpiryUntilItsDeadline) {
