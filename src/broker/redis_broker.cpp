@@ -11,6 +11,7 @@
 #include <charconv>
 #include <random>
 #include <set>
+#include <utility>
 
 namespace photon::broker {
 namespace json = boost::json;
@@ -633,6 +634,9 @@ void RedisBroker::claim(const std::string& job_id, core::EpochMillis slot, bool 
                                                                        const std::string&) {
                        // Unreachable or refused: not ours (the slot runs once or not at all).
                        const std::int64_t code = reply != nullptr ? integer_of(reply) : 0;
+                       // No answer: Redis may have run the claim and given this daemon the job's
+                       // running key, which nothing here would free; freed on reconnect.
+                       if (reply == nullptr && exclusive) unanswered_claims_.insert(job_id);
                        if (code == 1 && exclusive) {
                          exclusive_runs_.insert(job_id);
                          renew_runs_later();
@@ -813,6 +817,13 @@ void RedisBroker::job_history(const std::string& job_id, std::size_t limit,
 void RedisBroker::sync_jobs() {
   // Holds on running jobs first: an outage shorter than their lease keeps them.
   renew_runs();
+  // Running keys that claims without an answer may have taken: freed (if they are this daemon's).
+  for (const std::string& id : std::exchange(unanswered_claims_, {})) {
+    if (!exclusive_runs_.contains(id)) {
+      commands_->command({"EVAL", kEndRunScript, "1", running_key(id), instance_id_},
+                         [](const redisReply*, const std::string&) {});
+    }
+  }
   commands_->command({"EVAL", kEpochScript, "1", prefix_ + "epoch", random_instance_id()},
                      [this](const redisReply* reply, const std::string&) {
                        if (reply == nullptr || reply->type != REDIS_REPLY_STRING) return;

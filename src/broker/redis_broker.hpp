@@ -132,6 +132,8 @@ class RedisBroker final : public Broker, public core::FireClaims, public core::J
   // Jobs whose run this daemon holds (photon:NAME:running:JOB is ours), and whether their
   // renewal is armed.
   std::set<std::string> exclusive_runs_;
+  // Jobs whose exclusive claim got no answer (the connection dropped): see sync_jobs.
+  std::set<std::string> unanswered_claims_;
   bool renewing_ = false;
   boost::asio::steady_timer renew_timer_;
   // Jobs written (or removed) since the last sync began: an answer to that sync's HGETALL may
