@@ -30,16 +30,17 @@ void append_json_string(std::string& out, std::string_view text) {
   out += '"';
 }
 
-// Serializes `value` straight into `out`, without a temporary string.
+// Serializes `value` into `out` through a stack buffer, without a temporary string. (Resizing
+// `out` by a whole chunk and back would zero 4 KiB per line and leave every line, however short,
+// holding a 4 KiB allocation while it waits in subscribers' queues.)
 void append_json_value(std::string& out, const boost::json::value& value) {
   if (value.is_string()) return append_json_string(out, value.get_string());
   boost::json::serializer serializer;
   serializer.reset(&value);
+  char chunk[4096];
   while (!serializer.done()) {
-    const std::size_t used = out.size();
-    out.resize(used + 4096);
-    const std::size_t written = serializer.read(out.data() + used, 4096).size();
-    out.resize(used + written);
+    const boost::json::string_view written = serializer.read(chunk, sizeof chunk);
+    out.append(written.data(), written.size());
   }
 }
 

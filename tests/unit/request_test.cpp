@@ -161,5 +161,19 @@ TEST(Reply, LinesAreSingleJsonObjectsEndingInNewline) {
             boost::json::parse(R"({"type":"result","id":"q","success":true,"data":{"published":true,"channel":"c","delivered":3}})"));
 }
 
+// A line waits in every subscriber's queue, and the queues' limits count its length: its
+// allocation must stay near that length (it was 4 KiB for any message that is not a string).
+TEST(Reply, ChannelMessageLinesAllocateAboutTheirLength) {
+  const boost::json::value small = boost::json::parse(R"({"task":7,"column":"Done"})");
+  const std::string line = channel_message_line(1, "board:main", small);
+  EXPECT_LT(line.capacity(), 2 * line.size() + 64) << line.size() << " bytes in " << line.capacity();
+  boost::json::array big;
+  for (int i = 0; i < 5000; ++i) big.emplace_back("item");
+  const std::string long_line = channel_message_line(2, "c", big);
+  EXPECT_GT(long_line.size(), 5000u * 6);
+  EXPECT_LT(long_line.capacity(), 2 * long_line.size() + 64);
+  EXPECT_EQ(boost::json::parse(long_line).at("message"), big);
+}
+
 }  // namespace
 }  // namespace photon::protocol
