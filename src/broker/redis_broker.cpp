@@ -22,16 +22,18 @@ namespace {
 // with its remaining lease. A counter lost with a Redis restart (no persistence) starts again
 // above the highest token this daemon has seen. The lock's name goes into the photon's index of
 // locks, scored by expiry, which list_locks reads. A free lock is refused (3) while the index
-// counts the photon's limit of locks: entries of locks that expired are pruned first (oldest
-// expiry first, at most 1000 per call), so only held locks count. KEYS: lock, fence counter,
-// index. ARGV: holder, lease ms, now ms, daemon, highest token seen, name, max locks, lock key
-// prefix.
+// counts the photon's limit of locks: entries of locks that expired are pruned first, so only held
+// locks count (looked at: entries whose expiry is at most a minute ahead of this daemon's clock,
+// the hosts' clocks may differ that much; oldest first, at most 1000 per call). KEYS: lock, fence
+// counter, index. ARGV: holder, lease ms, now ms, daemon, highest token seen, name, max locks,
+// lock key prefix.
 constexpr const char* kAcquireScript = R"lua(
 local h = redis.call('HGET', KEYS[1], 'holder')
 if not h then
   local limit = tonumber(ARGV[7])
   if redis.call('ZCARD', KEYS[3]) >= limit then
-    for _, name in ipairs(redis.call('ZRANGE', KEYS[3], 0, 999)) do
+    local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', tonumber(ARGV[3]) + 60000, 'LIMIT', 0, 1000)
+    for _, name in ipairs(due) do
       if redis.call('EXISTS', ARGV[8] .. name) == 0 then redis.call('ZREM', KEYS[3], name) end
     end
     if redis.call('ZCARD', KEYS[3]) >= limit then return {3, '', 0, 0, 0} end
@@ -521,7 +523,10 @@ void RedisBroker::read_job(const std::string& id) {
                        // its answer predates this daemon's own newer write; dropped.
                        const bool stale = written_here_since(id, sent_at);
                        read_done();
-                       if (reply == nullptr || scheduler_ == nullptr || stale) return;
+                       if (reply == nullptr || scheduler_ == nullptr) return;
+                       // Read again: the new read comes after the write, and still brings what
+                       // other daemons changed (a run count, say).
+                       if (stale) return read_job(id);
                        if (reply->type == REDIS_REPLY_NIL) {
                          scheduler_->forget(id);
                        } else if (auto job = job_of(reply, 0)) {
@@ -538,8 +543,7 @@ void RedisBroker::acquire(const std::string& name, const std::string& holder,
   commands_->command(
       {"EVAL", kAcquireScript, "3", prefix_ + "lock:" + name, prefix_ + "fence", prefix_ + "locks",
        holder, std::to_string(lease.count()), std::to_string(now), instance_id_,
-       std::to_string(highest_token_), name, std::to_string(options_.max_locks),
-       prefix_ + "lock:"},
+       std::to_string(highest_token_), name, std::to_string(options_.max_locks), prefix_ + "lock:"},
       [this, name, done = std::move(done)](const redisReply* reply, const std::string& error) {
         SharedLockResult result;
         if (auto why = failure(reply, error)) {
@@ -636,7 +640,7 @@ void RedisBroker::claim(const std::string& job_id, core::EpochMillis slot, bool 
                        const std::int64_t code = reply != nullptr ? integer_of(reply) : 0;
                        // No answer: Redis may have run the claim and given this daemon the job's
                        // running key, which nothing here would free; freed on reconnect.
-                       if (reply == nullptr && exclusive) unanswered_claims_.insert(job_id);
+                       if (reply == nullptr && exclusive) running_keys_to_free_.insert(job_id);
                        if (code == 1 && exclusive) {
                          exclusive_runs_.insert(job_id);
                          renew_runs_later();
@@ -649,9 +653,11 @@ void RedisBroker::claim(const std::string& job_id, core::EpochMillis slot, bool 
 
 void RedisBroker::end_exclusive_run(const std::string& job_id) {
   exclusive_runs_.erase(job_id);
-  // Unanswered (Redis away): the lease ends it.
+  // Unanswered (Redis away): freed when it is back (or by the lease, whichever comes first).
   commands_->command({"EVAL", kEndRunScript, "1", running_key(job_id), instance_id_},
-                     [](const redisReply*, const std::string&) {});
+                     [this, job_id](const redisReply* reply, const std::string&) {
+                       if (reply == nullptr) running_keys_to_free_.insert(job_id);
+                     });
 }
 
 void RedisBroker::renew_runs_later() {
@@ -674,8 +680,8 @@ void RedisBroker::renew_runs() {
         [this, id](const redisReply* reply, const std::string&) {
           // Only a "not the holder" answer means the hold is gone; an error (a failover's
           // READONLY, LOADING) or no answer says nothing, and the next renewal tries again.
-          const bool lost = reply != nullptr && reply->type == REDIS_REPLY_INTEGER &&
-                            reply->integer == 0;
+          const bool lost =
+              reply != nullptr && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0;
           if (!lost || exclusive_runs_.erase(id) == 0) return;
           spdlog::warn(
               "broker: job {} is still running here, but its hold on it in redis ended "
@@ -734,6 +740,12 @@ void RedisBroker::send_job_write(const std::string& id, std::optional<core::JobS
                        // connection too): written again when Redis is back, unless a newer write
                        // waits.
                        if (reply == nullptr || reply->type == REDIS_REPLY_ERROR) {
+                         if (reply != nullptr) {
+                           spdlog::warn(
+                               "broker: redis refused to write job {} ({}); written again "
+                               "when the connection to redis is made again",
+                               id, text_of(reply));
+                         }
                          pending_jobs_.emplace(id, job);
                        }
                      });
@@ -817,8 +829,9 @@ void RedisBroker::job_history(const std::string& job_id, std::size_t limit,
 void RedisBroker::sync_jobs() {
   // Holds on running jobs first: an outage shorter than their lease keeps them.
   renew_runs();
-  // Running keys that claims without an answer may have taken: freed (if they are this daemon's).
-  for (const std::string& id : std::exchange(unanswered_claims_, {})) {
+  // Running keys this daemon may hold for no run (a claim or an end of run got no answer): freed,
+  // if they are still its own.
+  for (const std::string& id : std::exchange(running_keys_to_free_, {})) {
     if (!exclusive_runs_.contains(id)) {
       commands_->command({"EVAL", kEndRunScript, "1", running_key(id), instance_id_},
                          [](const redisReply*, const std::string&) {});

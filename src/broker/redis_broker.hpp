@@ -132,8 +132,9 @@ class RedisBroker final : public Broker, public core::FireClaims, public core::J
   // Jobs whose run this daemon holds (photon:NAME:running:JOB is ours), and whether their
   // renewal is armed.
   std::set<std::string> exclusive_runs_;
-  // Jobs whose exclusive claim got no answer (the connection dropped): see sync_jobs.
-  std::set<std::string> unanswered_claims_;
+  // Jobs whose running key may be this daemon's though no run of it goes on here (a claim or an
+  // end of run got no answer: the connection dropped): freed in sync_jobs.
+  std::set<std::string> running_keys_to_free_;
   bool renewing_ = false;
   boost::asio::steady_timer renew_timer_;
   // Jobs written (or removed) since the last sync began: an answer to that sync's HGETALL may

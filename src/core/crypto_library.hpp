@@ -3,8 +3,9 @@
 // Why not link it: most daemons check no webhook signature, and a linked libcrypto costs every
 // daemon about 1.4 MB of resident memory at start (the loader reads its relocation tables and
 // writes its method tables), a third of the idle-memory goal. Loaded on first use, that cost goes
-// to the daemons that verify a signature or serve the browser listener. The pointers are typed by
-// OpenSSL's own declarations, so a mismatch is a compile error.
+// to the daemons that authenticate webhooks (they load it at start, so that a missing library
+// stops the start). The pointers are typed by OpenSSL's own declarations, so a mismatch is a
+// compile error.
 #pragma once
 
 #include <openssl/crypto.h>

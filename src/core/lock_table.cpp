@@ -27,8 +27,8 @@ void LockTable::set_expiry(const std::string& name, Lock& lock, SteadyTime expir
                            const Instant& at) {
   expiries_.erase({lock.expires, name});
   lock.expires = expires;
-  lock.expires_at =
-      at.system + std::chrono::duration_cast<std::chrono::system_clock::duration>(expires - at.steady);
+  lock.expires_at = at.system + std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                    expires - at.steady);
   expiries_.emplace(expires, name);
 }
 

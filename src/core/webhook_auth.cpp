@@ -58,7 +58,7 @@ class Hmac {
   Hmac& update(std::string_view data) {
     if (!data.empty() &&
         crypto_library().mac_update(ctx_.get(), reinterpret_cast<const unsigned char*>(data.data()),
-                       data.size()) != 1) {
+                                    data.size()) != 1) {
       throw std::runtime_error("HMAC-SHA256: EVP_MAC_update failed");
     }
     return *this;
@@ -67,7 +67,8 @@ class Hmac {
   Digest final() {
     Digest out{};
     std::size_t length = 0;
-    if (crypto_library().mac_final(ctx_.get(), out.data(), &length, out.size()) != 1 || length != out.size()) {
+    if (crypto_library().mac_final(ctx_.get(), out.data(), &length, out.size()) != 1 ||
+        length != out.size()) {
       throw std::runtime_error("HMAC-SHA256: EVP_MAC_final failed");
     }
     return out;
@@ -80,7 +81,8 @@ class Hmac {
 
   // Fetched once: fetching looks the algorithm up in the providers, under a lock.
   static EVP_MAC* mac() {
-    static EVP_MAC* const fetched = crypto_library().mac_fetch(nullptr, OSSL_MAC_NAME_HMAC, nullptr);
+    static EVP_MAC* const fetched =
+        crypto_library().mac_fetch(nullptr, OSSL_MAC_NAME_HMAC, nullptr);
     if (fetched == nullptr) throw std::runtime_error("HMAC-SHA256: OpenSSL has no HMAC");
     return fetched;
   }
@@ -151,9 +153,9 @@ void base64_decode_validated(std::string_view text, unsigned char* out) {
   constexpr std::size_t kChunkChars = std::size_t{4} * 4096;
   for (std::size_t done = 0; done < text.size(); done += kChunkChars) {
     const std::size_t chars = std::min(kChunkChars, text.size() - done);
-    const int written = crypto_library().decode_base64(out + done / 4 * 3,
-                                        reinterpret_cast<const unsigned char*>(text.data() + done),
-                                        static_cast<int>(chars));
+    const int written = crypto_library().decode_base64(
+        out + done / 4 * 3, reinterpret_cast<const unsigned char*>(text.data() + done),
+        static_cast<int>(chars));
     if (written < 0) throw std::runtime_error("base64: EVP_DecodeBlock refused validated input");
   }
 }
@@ -525,8 +527,9 @@ std::string base64_encode(std::string_view bytes) {
   auto* out = reinterpret_cast<unsigned char*>(text.data());
   for (std::size_t done = 0; done < bytes.size(); done += kChunkBytes) {
     const std::size_t chunk = std::min(kChunkBytes, bytes.size() - done);
-    crypto_library().encode_base64(out + done / 3 * 4, reinterpret_cast<const unsigned char*>(bytes.data() + done),
-                    static_cast<int>(chunk));
+    crypto_library().encode_base64(out + done / 3 * 4,
+                                   reinterpret_cast<const unsigned char*>(bytes.data() + done),
+                                   static_cast<int>(chunk));
   }
   text.resize(encoded_size);
   return text;
@@ -551,7 +554,8 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
   const char* b_data = b.empty() ? &kEmpty : b.data();
   const char* tail = longer.empty() ? &kEmpty : longer.data() + common;
   const int prefix_differs = crypto_library().memcmp_constant_time(a_data, b_data, common);
-  const int tail_differs = crypto_library().memcmp_constant_time(tail, tail, longer.size() - common);
+  const int tail_differs =
+      crypto_library().memcmp_constant_time(tail, tail, longer.size() - common);
   return (prefix_differs | tail_differs) == 0 && a.size() == b.size();
 }
 
@@ -564,8 +568,10 @@ std::string webhook_secret_variable(WebhookScheme scheme) {
 }
 
 std::string webhook_secret_from_environment(WebhookScheme scheme) {
-  for (const std::string& variable : {webhook_secret_variable(scheme), std::string(kWebhookSecretVariable)}) {
-    if (const char* value = std::getenv(variable.c_str()); value != nullptr && *value != '\0') return value;
+  for (const std::string& variable :
+       {webhook_secret_variable(scheme), std::string(kWebhookSecretVariable)}) {
+    if (const char* value = std::getenv(variable.c_str()); value != nullptr && *value != '\0')
+      return value;
   }
   return {};
 }

@@ -312,6 +312,14 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     // Every scheme in use needs its secret; found now, not at the first request.
     auto check = [&](core::WebhookScheme scheme, const std::string& who) {
       if (scheme == core::WebhookScheme::kNone) return;
+      // libcrypto is loaded on first use (core/crypto_library.hpp): loaded now, so that a missing
+      // or broken one stops the start instead of failing every request.
+      try {
+        core::hmac_sha256("photond", "start");
+      } catch (const std::exception& error) {
+        throw StartupError(1, who + " uses " + std::string(core::webhook_scheme_name(scheme)) +
+                                  " authentication, but " + error.what());
+      }
       if (auto secret = options.secrets.find(scheme); secret != options.secrets.end()) {
         if (auto problem = core::webhook_secret_problem(scheme, secret->second)) {
           throw StartupError(2, who + ": the " + std::string(core::webhook_scheme_name(scheme)) +

@@ -91,9 +91,22 @@ void SharedLocks::answered(SharedLockCall call, std::uint64_t waiter_id,
     case SharedLockOutcome::kFailed:
       line = protocol::error_line(call.id, unavailable(result.error));
       break;
-    case SharedLockOutcome::kLimitReached:  // as a local table at its limit answers
+    case SharedLockOutcome::kLimitReached: {
+      // A waiter that queued for a held lock keeps waiting when it finds the lock free but the
+      // photon at its limit (another daemon took a lock in between): a local table hands a
+      // released lock to its waiter without counting it again. A first ask is refused as a
+      // local table at its limit refuses it.
+      const auto now = clock_.steady();
+      if (waiting && waiter->second.refused_before && now < waiter->second.deadline) {
+        waiter->second.retry_at = std::min(now + kRetryAtLeastEvery, waiter->second.deadline);
+        waiter->second.in_flight = false;
+        waiter->second.call = std::move(call);
+        if (changed_) changed_();
+        return;
+      }
       line = protocol::error_line(call.id, result.error);
       break;
+    }
     case SharedLockOutcome::kAcquired:
     case SharedLockOutcome::kExtended: {
       boost::json::object data{{"acquired", true},
@@ -116,6 +129,7 @@ void SharedLocks::answered(SharedLockCall call, std::uint64_t waiter_id,
         waiter->second.retry_at =
             std::min({now + std::min(left, kRetryAtLeastEvery), waiter->second.deadline});
         waiter->second.in_flight = false;
+        waiter->second.refused_before = true;
         waiter->second.call = std::move(call);
         if (changed_) changed_();
         return;

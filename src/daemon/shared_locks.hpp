@@ -63,6 +63,7 @@ class SharedLocks {
     SteadyTime deadline;
     SteadyTime retry_at;
     bool in_flight = false;
+    bool refused_before = false;  // the lock was held by another at an earlier ask
   };
 
   // Asks the broker for the lock on behalf of `call` (a waiter's, when waiter_id is non-zero).

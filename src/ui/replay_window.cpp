@@ -68,17 +68,17 @@ void ReplayWindow::forget_oldest(const LargestFirst& largest_first) {
   }
 }
 
-ReplayedMessages ReplayWindow::since(
-    std::uint64_t last_id, const std::function<bool(std::string_view)>& matches) const {
+ReplayedMessages ReplayWindow::since(std::uint64_t last_id,
+                                     const std::function<bool(std::string_view)>& matches) const {
   ReplayedMessages replay;
   replay.gap = forgotten_unknown_up_to_ > last_id;
   std::vector<const Kept*> owed;
   for (const auto& [name, channel] : channels_) {
     if (!matches(name)) continue;
     if (channel.forgotten_up_to > last_id) replay.gap = true;
-    const auto first = std::upper_bound(
-        channel.messages.begin(), channel.messages.end(), last_id,
-        [](std::uint64_t id, const Kept& kept) { return id < kept.id; });
+    const auto first =
+        std::upper_bound(channel.messages.begin(), channel.messages.end(), last_id,
+                         [](std::uint64_t id, const Kept& kept) { return id < kept.id; });
     for (auto message = first; message != channel.messages.end(); ++message) {
       owed.push_back(&*message);
     }

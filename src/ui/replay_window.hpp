@@ -64,7 +64,9 @@ class ReplayWindow {
   using LargestFirst = std::set<Entry, std::greater<>>;
   struct NameHash {
     using is_transparent = void;
-    std::size_t operator()(std::string_view name) const { return std::hash<std::string_view>{}(name); }
+    std::size_t operator()(std::string_view name) const {
+      return std::hash<std::string_view>{}(name);
+    }
   };
 
   static std::size_t cost(std::string_view channel, const SharedBytes& line) {

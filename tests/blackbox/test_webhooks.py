@@ -434,7 +434,7 @@ class WebhooksTest(BlackboxTest):
         self.assert_status(r, 200)
         self.assertEqual(r.json()["data"]["zen"], "Keep it simple")
 
-    def test_libcrypto_is_loaded_only_once_a_signature_is_checked(self):
+    def test_libcrypto_is_loaded_only_by_daemons_that_authenticate_webhooks(self):
         def maps_libcrypto(daemon):
             with open(f"/proc/{daemon.pid}/maps") as maps:
                 return "libcrypto" in maps.read()
@@ -443,10 +443,20 @@ class WebhooksTest(BlackboxTest):
         self.client(plain).ping()
         self.assertFalse(maps_libcrypto(plain), "an idle daemon without webhooks maps libcrypto")
         ep = self.serve()
+        self.assertTrue(maps_libcrypto(self.d), "loaded at start, where a missing library stops the start")
         body = json.dumps({"action": "opened"}).encode()
         r = ep.post("gh", body, headers={"X-Hub-Signature-256": github_signature(GITHUB_SECRET, body)})
         self.assert_status(r, 200)
-        self.assertTrue(maps_libcrypto(self.d))
+        # A libcrypto that cannot be loaded stops a daemon that authenticates webhooks at start.
+        broken = self.make_dir()
+        with open(os.path.join(broken, "libcrypto.so.3"), "w") as f:
+            f.write("not a library\n")
+        d = self.daemon("nocrypto", start=False, check_exit=False,
+                        env={**SECRETS, "LD_LIBRARY_PATH": broken},
+                        args=["--webhook-port", "0", "--webhook-auth", "github"])
+        d.spawn()
+        self.assertEqual(d.wait(), 1)
+        self.assertIn("the webhook endpoint uses github authentication, but libcrypto: cannot load", d.output())
 
     def test_stripe(self):
         ep = self.serve()

@@ -136,6 +136,24 @@ TEST_F(SharedLocksTest, ThePhotonsLockLimitIsTheLocalTablesError) {
   EXPECT_FALSE(locks_.next_deadline());  // the waiter is answered, not kept
 }
 
+TEST_F(SharedLocksTest, AWaiterThatFindsThePhotonAtItsLimitKeepsWaiting) {
+  locks_.lock({1, "w", "board", "me", 30s, 5000ms, false});
+  broker_.answer(SharedLockOutcome::kRefused, "other", now_ms() + 300);
+  clock_.advance(300ms);
+  locks_.expire_due();
+  // The lock is free now, but another daemon took the photon's last lock meanwhile.
+  broker_.answer(SharedLockOutcome::kLimitReached, "");
+  EXPECT_TRUE(sent_.empty());
+  ASSERT_TRUE(locks_.next_deadline());
+  EXPECT_LE(*locks_.next_deadline(), clock_.steady() + 1s);
+  clock_.advance(1s);
+  locks_.expire_due();
+  broker_.answer(SharedLockOutcome::kAcquired, "me", now_ms() + 30000, 9);
+  auto reply = take();
+  EXPECT_EQ(reply["success"], true);
+  EXPECT_EQ(reply["data"].at("token"), 9);
+}
+
 TEST_F(SharedLocksTest, WaiterRetriesOnReleaseAndAtExpiryUntilItsDeadline) {
   locks_.lock({1, "w", "board", "me", 30s, 5000ms, false});
   broker_.answer(SharedLockOutcome::kRefused, "other", now_ms() + 300);
