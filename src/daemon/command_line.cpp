@@ -251,7 +251,8 @@ void add_serve_flags(CLI::App& command, ServeFlags& flags, bool embedded) {
                     "Subscriptions of all connections together")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  serve->add_option("--max-locks", flags.max_locks, "Locks held at once")
+  serve->add_option("--max-locks", flags.max_locks,
+                    "Locks held at once (with --broker: by the whole photon, counted in Redis)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   serve->add_option("--output-hard-limit", flags.output_hard_limit,
