@@ -1,8 +1,11 @@
-// Fuzzes request parsing and dispatch: the input is split into lines and fed to a Dispatcher by
-// two peers (so publishes fan out), and every line the daemon sends back must be a JSON object
-// with a string "type". A scripted method host makes commands emit their args (channel included),
-// prompt and finish a step per line, so prompt_response, emits and callers that leave are fuzzed
-// too.
+// Fuzzes request parsing and dispatch: the input is split into lines and fed, as one sequence, to
+// one Dispatcher by two peers (so publishes fan out, and state carried from one request to the
+// next is fuzzed too), and every line the daemon sends back must be a JSON object with a string
+// "type". A line "!D<request>" (D a digit) sends <request> D+1 times, padded with a field of
+// 2^(D+8) bytes, so long runs of large requests go through one parser; a separate parser then
+// shows that none of them left heap memory behind. A scripted method host makes commands emit
+// their args (channel included), prompt and finish a step per line, so prompt_response, emits
+// and callers that leave are fuzzed too.
 #include "daemon/dispatcher.hpp"
 #include "fake_clock.hpp"
 #include "fake_peer.hpp"
@@ -12,7 +15,9 @@
 #include <cstdint>
 #include <cstdlib>
 #include <list>
+#include <string>
 #include <string_view>
+#include <utility>
 
 namespace {
 
@@ -84,6 +89,21 @@ class ScriptedHost final : public photon::core::MethodHost {
   std::list<Call> calls_;
 };
 
+// The line to send for one input line, and how many times: "!D{..." grows into a padded request.
+std::pair<std::string, int> expand(std::string_view line) {
+  if (line.size() < 3 || line[0] != '!' || line[1] < '0' || line[1] > '9' || line[2] != '{') {
+    return {std::string(line), 1};
+  }
+  const int digit = line[1] - '0';
+  std::string padded = "{\"_pad\":\"";
+  padded.append(std::size_t{1} << (digit + 8), 'p');
+  padded += '"';
+  std::string_view rest = line.substr(3);
+  if (!rest.empty() && rest.front() != '}') padded += ',';
+  padded.append(rest);
+  return {std::move(padded), digit + 1};
+}
+
 void check_reply(const std::string& line) {
   if (line.empty() || line.back() != '\n') std::abort();
   boost::system::error_code ec;
@@ -108,17 +128,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   photon::testing::FakePeer peers[2];
   for (auto& peer : peers) dispatcher.on_open(peer);
 
+  photon::protocol::RequestParser parser(64);
   std::string_view input(reinterpret_cast<const char*>(data), size);
   std::size_t turn = 0;
   while (!input.empty()) {
     const std::size_t end = input.find('\n');
-    std::string_view line = input.substr(0, end);
+    std::string_view raw = input.substr(0, end);
     input.remove_prefix(end == std::string_view::npos ? input.size() : end + 1);
-    if (line.empty()) continue;
-    dispatcher.on_line(peers[turn++ % 2], line);
-    clock.advance(std::chrono::milliseconds(7));  // lets leases and waits run out along the way
-    dispatcher.on_timer();
-    host.step();
+    if (raw.empty()) continue;
+    const auto [line, times] = expand(raw);
+    for (int i = 0; i < times; ++i) {
+      dispatcher.on_line(peers[turn++ % 2], line);
+      clock.advance(std::chrono::milliseconds(7));  // lets leases and waits run out along the way
+      dispatcher.on_timer();
+      host.step();
+      parser.parse(line);
+    }
+    parser.parse("{}");
+    if (parser.heap_blocks() != 0) std::abort();  // a request left heap memory in the parser
   }
   for (auto& peer : peers) {
     for (const std::string& line : peer.lines) check_reply(line);

@@ -251,6 +251,22 @@ void Dispatcher::reschedule() {
 }
 
 void Dispatcher::on_line(net::Peer& peer, std::string_view line) {
+  try {
+    serve_line(peer, line);
+  } catch (const std::exception& exception) {
+    // No valid request is meant to end here. The client hears an error for its id rather than a
+    // dropped connection, and the log names the request by type and size (never its content).
+    const std::string_view type = serving_type_ ? protocol::request_type_name(*serving_type_)
+                                                : std::string_view("unparsed");
+    peer.send(protocol::error_line(serving_id_, protocol::messages::kInternalError));
+    throw net::RequestFailed("serving a " + std::string(type) + " request of " +
+                             std::to_string(line.size()) + " bytes failed: " + exception.what());
+  }
+}
+
+void Dispatcher::serve_line(net::Peer& peer, std::string_view line) {
+  serving_type_.reset();
+  serving_id_ = protocol::messages::kUnknownId;
   auto* session = static_cast<Session*>(peer.context());
   protocol::ParseResult parsed = parser_.parse(line);
   if (auto* error = std::get_if<protocol::RequestError>(&parsed)) {
@@ -258,6 +274,8 @@ void Dispatcher::on_line(net::Peer& peer, std::string_view line) {
     return;
   }
   const Request& request = std::get<Request>(parsed);
+  serving_type_ = request.type;
+  serving_id_.assign(request.id);
   const Route& route = route_for(request.type);
   if (auto error = protocol::validate_fields(request, route.required, route.optional)) {
     peer.send(protocol::error_line(request.id, *error));

@@ -76,6 +76,8 @@ class Dispatcher final : public net::PeerHandler, private core::JobPublisher,
   ~Dispatcher() override;
 
   void on_open(net::Peer& peer) override;
+  // Serves one request line. Throws net::RequestFailed, after answering the peer with an error,
+  // if serving it threw (out of memory, a bug).
   void on_line(net::Peer& peer, std::string_view line) override;
   void on_close(net::Peer& peer) override;
 
@@ -149,6 +151,8 @@ class Dispatcher final : public net::PeerHandler, private core::JobPublisher,
   std::size_t deliver_locally(std::string_view channel, const core::Subscriber* exclude,
                               const boost::json::value& message);
 
+  void serve_line(net::Peer& peer, std::string_view line);
+
   // What a method's emit, prompt and end do (CommandCall forwards here).
   void command_emitted(CommandCall& call, boost::json::object event);
   void command_prompted(CommandCall& call, boost::json::object prompt, core::PromptAnswer answer);
@@ -160,6 +164,9 @@ class Dispatcher final : public net::PeerHandler, private core::JobPublisher,
   const Clock& clock_;
   DaemonControl& control_;
   protocol::RequestParser parser_;
+  // The request being served, named in the log and in the error if serving it throws.
+  std::optional<protocol::RequestType> serving_type_;
+  std::string serving_id_;
   core::ChannelRegistry channels_;
   core::LockTable locks_;
   std::chrono::steady_clock::time_point started_steady_;

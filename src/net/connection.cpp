@@ -85,9 +85,17 @@ asio::awaitable<void> Connection::read_loop() {
         asio::buffer(first_read_), asio::redirect_error(asio::use_awaitable, ec));
     if (closing_ || closed_) break;
     if (ec) {
-      if (ec != asio::error::eof) spdlog::debug("read failed: {}", ec.message());
+      if (ec != asio::error::eof) {
+        spdlog::debug("read failed: {}", ec.message());
+        close();
+        co_return;
+      }
       // At end of input the client may still wait for its replies (e.g. `nc -N`).
-      ec == asio::error::eof ? close_after_flush() : close();
+      dispatch_batch([&] {
+        serve_final_line();
+        return ReadOutcome::kEndOfInput;
+      });
+      close_after_flush();
       co_return;
     }
     const ReadOutcome outcome = dispatch_batch([&] {
@@ -133,7 +141,10 @@ Connection::ReadOutcome Connection::drain_socket() {
       budget -= std::min(budget, static_cast<std::size_t>(count));
       continue;
     }
-    if (count == 0) return ReadOutcome::kEndOfInput;
+    if (count == 0) {
+      serve_final_line();
+      return ReadOutcome::kEndOfInput;
+    }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return ReadOutcome::kOpen;
     spdlog::debug("read failed: {}", std::strerror(errno));
@@ -174,11 +185,26 @@ void Connection::consume_input(std::string_view data) {
   }
 }
 
+void Connection::serve_final_line() {
+  // A last line with no newline before the end of input is still a line (as jq and NDJSON
+  // readers treat it): the client half-closed after writing it and waits for the reply.
+  if (pending_.empty() || closing_ || closed_) return;
+  std::string line = std::move(pending_);
+  pending_.clear();
+  dispatch_line(line);
+}
+
 void Connection::dispatch_line(std::string_view line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   if (line.size() > server_.limits_.max_line_bytes) return reject_long_line();
   if (is_blank(line)) return;
-  server_.handler_.on_line(*this, line);
+  try {
+    server_.handler_.on_line(*this, line);
+  } catch (const net::RequestFailed& failure) {
+    // The handler has answered the client with an error; this connection and its state are
+    // still sound, so it carries on.
+    spdlog::error("{}", failure.what());
+  }
 }
 
 void Connection::reject_long_line() {

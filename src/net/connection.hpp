@@ -52,6 +52,7 @@ class Connection final : public Peer, public std::enable_shared_from_this<Connec
   bool input_paused() const;
   // Splits freshly read bytes into lines and hands them to the handler.
   void consume_input(std::string_view data);
+  void serve_final_line();
   void dispatch_line(std::string_view line);
   void reject_long_line();
   // Queues a line (std::string or SharedBytes) and arranges for it to be written.

@@ -5,6 +5,7 @@
 #include "common/shared_bytes.hpp"
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -36,6 +37,14 @@ class Peer {
 
  private:
   std::unique_ptr<PeerContext> context_;
+};
+
+// Thrown by a handler's on_line when serving a request failed unexpectedly (out of memory, a bug)
+// after it has answered the client with an error. The transport logs what() (which names the
+// request type and size, never its content) and keeps the connection.
+class RequestFailed : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 // Implemented by the layer that serves requests (the daemon's dispatcher).

@@ -50,6 +50,9 @@ inline constexpr std::string_view kTooManySubscriptions =
 inline constexpr std::string_view kTooManySubscriptionsInDaemon =
     "too many subscriptions in the daemon (limit %)";
 inline constexpr std::string_view kLineTooLong = "line exceeds % bytes; closing the connection";
+inline constexpr std::string_view kInternalError =
+    "internal error while serving this request (the daemon's log says more); the connection "
+    "stays open";
 inline constexpr std::string_view kPermissionDenied =
     "permission denied: uid % is not the daemon's owner";
 inline constexpr std::string_view kTooManyConnections =

@@ -229,28 +229,51 @@ std::optional<std::string> validate_fields(const Request& request,
   return std::nullopt;
 }
 
-RequestParser::RequestParser(std::size_t max_json_depth)
-    : arena_(arena_buffer_.data(), arena_buffer_.size()),
-      parser_(boost::json::storage_ptr(), [&] {
-        boost::json::parse_options options;
-        options.max_depth = max_json_depth;
-        return options;
-      }()) {}
+void* RequestParser::CountingResource::do_allocate(std::size_t size, std::size_t align) {
+  void* pointer = ::operator new(size, std::align_val_t(align));
+  ++blocks_in_use_;
+  return pointer;
+}
+
+void RequestParser::CountingResource::do_deallocate(void* pointer, std::size_t /*size*/,
+                                                    std::size_t align) {
+  ::operator delete(pointer, std::align_val_t(align));
+  --blocks_in_use_;
+}
+
+RequestParser::RequestParser(std::size_t max_json_depth) : max_json_depth_(max_json_depth) {
+  make_parser();
+}
+
+void RequestParser::make_parser() {
+  boost::json::parse_options options;
+  options.max_depth = max_json_depth_;
+  parser_.reset();
+  parser_.emplace(boost::json::storage_ptr(&upstream_), options, parser_stack_buffer_.data(),
+                  parser_stack_buffer_.size());
+  parser_may_hold_heap_ = false;
+}
 
 ParseResult RequestParser::parse(std::string_view line) {
-  // Drop the previous request's JSON before releasing the arena it lives in.
+  // Drop the previous request's JSON before the arena it lives in.
   root_ = nullptr;
-  arena_.release();
-  parser_.reset(boost::json::storage_ptr(&arena_));
+  arena_.reset();
+  // A long line may have grown the parser's value stack on the heap, and reset() keeps its
+  // capacity: a parser that met one large request would hold that memory for good.
+  if (parser_may_hold_heap_) make_parser();
+  arena_.emplace(arena_buffer_.data(), arena_buffer_.size(),
+                 boost::json::storage_ptr(&upstream_));
+  parser_may_hold_heap_ = line.size() > kLineBytesWithinParserStack;
+  parser_->reset(boost::json::storage_ptr(&*arena_));
 
   boost::system::error_code ec;
-  parser_.write(line.data(), line.size(), ec);
+  parser_->write(line.data(), line.size(), ec);
   if (ec) {
     std::string message = "invalid JSON: " + ec.message();
     if (ec == boost::json::error::too_deep) message = "invalid JSON: nesting is too deep";
     return RequestError{std::string(messages::kUnknownId), std::move(message)};
   }
-  root_ = parser_.release();
+  root_ = parser_->release();
 
   if (!root_.is_object()) {
     return RequestError{std::string(messages::kUnknownId), std::string(messages::kNotAnObject)};

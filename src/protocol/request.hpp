@@ -112,6 +112,11 @@ std::optional<std::string> validate_fields(const Request& request,
 
 // Parses request lines, reusing its buffers from one line to the next (so parsing a small
 // request allocates nothing in the steady state).
+// Invariant: memory held between two parses is bounded by the fixed buffers below, whatever the
+// sizes of the lines parsed before; a large line borrows from the heap and gives it all back at
+// the next parse. (A monotonic_resource remembers the size of its last upstream block and doubles
+// it on every new one, even across release(): reused, it grew until allocation failed. So the
+// arena is made anew for each line, and the parser after any line that outgrew its buffers.)
 // Thread rule: one parser per thread; a Request it returns is valid until the next parse().
 class RequestParser {
  public:
@@ -122,12 +127,46 @@ class RequestParser {
   // an object, too deep, bad type, id or sessionId).
   ParseResult parse(std::string_view line);
 
+  // Blocks this parser holds from the heap: the current request's DOM when it outgrew the fixed
+  // arena, the parser's stacks when they outgrew theirs. Tests use it to show that nothing is
+  // carried from one request to the next.
+  std::size_t heap_blocks() const { return upstream_.blocks_in_use(); }
+
  private:
-  // Parsed requests live in this arena; release() returns to the fixed buffer, so steady-state
-  // parsing touches no heap.
-  std::array<unsigned char, 16 * 1024> arena_buffer_;
-  boost::json::monotonic_resource arena_;
-  boost::json::parser parser_;
+  // Counts the blocks the arena and the parser borrow from the heap. (Blocks, not bytes: the
+  // arena hands a block back with a size other than the one it asked for.)
+  class CountingResource final : public boost::json::memory_resource {
+   public:
+    std::size_t blocks_in_use() const { return blocks_in_use_; }
+
+   private:
+    void* do_allocate(std::size_t size, std::size_t align) override;
+    void do_deallocate(void* pointer, std::size_t size, std::size_t align) override;
+    bool do_is_equal(const boost::json::memory_resource& other) const noexcept override {
+      return this == &other;
+    }
+    std::size_t blocks_in_use_ = 0;
+  };
+
+  static constexpr std::size_t kArenaBytes = 16 * 1024;
+  static constexpr std::size_t kParserStackBytes = 16 * 1024;
+  // The parser's value stack holds at most one value per two bytes of input ("0,"), so a line
+  // longer than this cannot have spilled it past the stack buffer.
+  static constexpr std::size_t kLineBytesWithinParserStack =
+      kParserStackBytes / sizeof(boost::json::value) * 2;
+
+  void make_parser();
+
+  std::size_t max_json_depth_;
+  CountingResource upstream_;
+  // Parsed requests live in this arena; for a line that fits it, parsing touches no heap.
+  std::array<unsigned char, kArenaBytes> arena_buffer_;
+  std::optional<boost::json::monotonic_resource> arena_;
+  // The parser's working stacks start in this buffer and spill to the heap for large or deep
+  // documents; the parser is made anew after a line that may have spilled.
+  std::array<unsigned char, kParserStackBytes> parser_stack_buffer_;
+  std::optional<boost::json::parser> parser_;
+  bool parser_may_hold_heap_ = false;
   boost::json::value root_;
 };
 

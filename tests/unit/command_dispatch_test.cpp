@@ -264,5 +264,39 @@ TEST_F(CommandDispatchTest, AMethodEndingWithAPromptOpenClosesIt) {
   EXPECT_EQ(lines[1], parse(R"({"type":"result","id":"c1","success":true,"data":null})"));
 }
 
+// A handler that throws (here the method host; in the field, out of memory) answers the request
+// with an error for its id and reports the type and size to the transport, which logs it and
+// keeps the connection; the next request is served as usual.
+TEST_F(CommandDispatchTest, AThrowingHandlerAnswersAnErrorAndNamesTheRequest) {
+  class ThrowingHost final : public testing::FakeMethodHost {
+   public:
+    ThrowingHost()
+        : FakeMethodHost(std::vector<core::MethodInfo>{{"boom", "Throws", {}}}) {}
+    void start(core::CallRequest, std::shared_ptr<core::CallObserver>) override {
+      throw std::bad_alloc();
+    }
+  } host;
+  Dispatcher dispatcher(options(), clock_, control_, tokens_, &host);
+  FakePeer peer;
+  dispatcher.on_open(peer);
+  const std::string line = R"({"type":"command","id":"c9","method":"boom"})";
+  try {
+    dispatcher.on_line(peer, line);
+    ADD_FAILURE() << "expected net::RequestFailed";
+  } catch (const net::RequestFailed& failure) {
+    EXPECT_EQ(std::string(failure.what()),
+              "serving a command request of " + std::to_string(line.size()) +
+                  " bytes failed: std::bad_alloc");
+  }
+  auto replies = peer.take();
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(parse(replies[0]), parse(R"({"type":"error","id":"c9","error":"internal error while serving this request (the daemon's log says more); the connection stays open"})"));
+  dispatcher.on_line(peer, R"({"type":"ping","id":"p"})");
+  replies = peer.take();
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(parse(replies[0]), parse(R"({"type":"pong","id":"p"})"));
+  dispatcher.on_close(peer);
+}
+
 }  // namespace
 }  // namespace photon::daemon

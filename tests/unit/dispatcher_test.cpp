@@ -2,6 +2,7 @@
 #include "daemon/dispatcher.hpp"
 #include "fake_clock.hpp"
 #include "fake_peer.hpp"
+#include "request_mix.hpp"
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -179,6 +180,34 @@ TEST_F(DispatcherTest, LockFieldErrorsNameTheField) {
             parse(R"({"type":"error","id":"u","error":"\"lockName\" must be a non-empty string"})"));
   EXPECT_EQ(request(0, R"({"type":"lock","id":"l","lockName":"b","releaseOnDisconnect":1})"),
             parse(R"({"type":"error","id":"l","error":"\"releaseOnDisconnect\" must be true or false"})"));
+}
+
+// 10,000 requests of random sizes (0 B to 1 MiB of payload) and types on one connection: each is
+// answered, in order, for its id, and a subscriber receives every publish whole.
+TEST_F(DispatcherTest, TenThousandRequestsOfAnySizeOnOneConnection) {
+  request(0, R"({"type":"subscribe","id":"s","channel":"mix:*"})");
+  testing::RequestMix mix(7);
+  std::size_t published = 0;
+  for (int i = 0; i < 10000; ++i) {
+    const testing::MixedRequest sent = mix.next();
+    dispatcher_.on_line(peers_[1], sent.line);
+    std::vector<std::string> replies = peers_[1].take();
+    ASSERT_EQ(replies.size(), 1u) << "request " << i << " (" << sent.type << ", "
+                                  << sent.line.size() << " bytes)";
+    const boost::json::object reply = parse(replies[0]).as_object();
+    ASSERT_EQ(reply.at("id"), sent.id.c_str());
+    ASSERT_NE(reply.at("type"), "error") << replies[0];
+    if (sent.type != "publish") continue;
+    ++published;
+    std::vector<std::string> delivered = peers_[0].take();
+    ASSERT_EQ(delivered.size(), 1u) << "request " << i;
+    ASSERT_GT(delivered[0].size(), sent.payload_bytes);
+    if (i % 97 == 0) {
+      const boost::json::value sent_message = parse(sent.line).at("message");
+      ASSERT_EQ(parse(delivered[0]).at("message"), sent_message);
+    }
+  }
+  EXPECT_GT(published, 5000u);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Unit tests of the protocol layer: request parsing, field validation and reply serialization.
 #include "protocol/reply.hpp"
 #include "protocol/request.hpp"
+#include "request_mix.hpp"
 
 #include <gtest/gtest.h>
 
@@ -173,6 +174,47 @@ TEST(Reply, ChannelMessageLinesAllocateAboutTheirLength) {
   EXPECT_GT(long_line.size(), 5000u * 6);
   EXPECT_LT(long_line.capacity(), 2 * long_line.size() + 64);
   EXPECT_EQ(boost::json::parse(long_line).at("message"), big);
+}
+
+// Regression: the arena's upstream block size doubled with every request that outgrew the fixed
+// buffer and was never reset, so about the 17th request of 64 KiB failed with bad_alloc.
+TEST(RequestParser, ManyMediumRequestsInARowAreParsed) {
+  RequestParser parser(64);
+  const std::string payload(64 * 1024, 'x');
+  for (int i = 0; i < 200; ++i) {
+    const std::string id = "p" + std::to_string(i);
+    ParseResult result = parser.parse(R"({"type":"publish","id":")" + id +
+                                      R"(","channel":"c","message":")" + payload + "\"}");
+    ASSERT_TRUE(std::holds_alternative<Request>(result)) << "request " << i;
+    EXPECT_EQ(std::get<Request>(result).id, id);
+  }
+}
+
+// Any sequence of request sizes (0 B to 1 MiB of payload, mixed shapes) is parsed, and nothing a
+// large request borrowed from the heap is kept once a small one follows.
+TEST(RequestParser, AnySequenceOfSizesIsParsedAndNothingIsCarried) {
+  RequestParser parser(64);
+  testing::RequestMix mix(20261207);
+  for (int i = 0; i < 10000; ++i) {
+    const testing::MixedRequest sent = mix.next();
+    ParseResult result = parser.parse(sent.line);
+    ASSERT_TRUE(std::holds_alternative<Request>(result))
+        << "request " << i << " of " << sent.line.size() << " bytes: "
+        << std::get<RequestError>(result).message;
+    const Request& request = std::get<Request>(result);
+    ASSERT_EQ(request.id, sent.id);
+    ASSERT_EQ(request_type_name(request.type), sent.type);
+    if (sent.type == "publish") {
+      const boost::json::value& message = *request.find("message");
+      if (message.is_string()) {
+        ASSERT_EQ(message.get_string().size(), sent.payload_bytes);
+      }
+    }
+    if (i % 100 == 99) {
+      ASSERT_TRUE(std::holds_alternative<Request>(parser.parse(R"({"type":"ping","id":"p"})")));
+      ASSERT_EQ(parser.heap_blocks(), 0u) << "after request " << i;
+    }
+  }
 }
 
 }  // namespace
