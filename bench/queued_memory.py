@@ -132,7 +132,7 @@ def burst(binary, size):
 def main():
     binary = sys.argv[1]
     if len(sys.argv) > 2 and sys.argv[2] == "--burst":
-        size = int(sys.argv[3]) if len(sys.argv) > 3 else 60000
+        size = int(sys.argv[3]) if len(sys.argv) > 3 else 8000
         sys.exit(0 if burst(binary, size) else 1)
     count = int(sys.argv[2]) if len(sys.argv) > 2 else 20000
     size = int(sys.argv[3]) if len(sys.argv) > 3 else 60

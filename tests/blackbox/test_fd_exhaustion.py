@@ -58,12 +58,12 @@ class FdExhaustionTest(BlackboxTest):
                        "cron": "* * * * * *", "timezone": timezone})
 
     def assert_fires(self, c, job_id):
-        """Waits for a run of `job_id` to start (job-started on jobs:fd)."""
+        """Waits for a run of `job_id` to complete (job-completed on jobs:fd)."""
         c.subscribe("jobs:fd", ident=f"sub-{job_id}")
         deadline = time.monotonic() + TIMEOUT
         while True:
             message = c.next_message(timeout=max(0.1, deadline - time.monotonic()))
-            if message["message"]["event"] == "job-started" and message["message"]["data"]["jobId"] == job_id:
+            if message["message"]["event"] == "job-completed" and message["message"]["data"]["jobId"] == job_id:
                 return
 
     def test_a_zone_and_the_job_database_first_needed_without_descriptors(self):
