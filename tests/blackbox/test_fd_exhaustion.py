@@ -1,6 +1,6 @@
 """A real photond run out of file descriptors (RLIMIT_NOFILE 64:64, as `prlimit --nofile=64:64`,
 and more connections held than it can accept): what it must open lazily then (the tz database and
-zone files, the SQLite job database, an exec method's pipes) is refused with a reason or served,
+zone files, the SQLite job database, an exec method's pipes, the fencing-token file) is refused with a reason or served,
 never a closed connection and never a failure remembered after the connections are gone; a job
 accepted then is kept (it survives a restart) and fires."""
 import os
@@ -126,8 +126,14 @@ class FdExhaustionTest(BlackboxTest):
         self.assertIn("try again", reply["data"]["reason"], reply)
         listed = control.call({"type": "list_jobs", "id": "l"})["data"]["jobs"]
         self.assertEqual(listed, [], "a refused job is not half-accepted")
+        # The first lock must persist a block of fencing tokens (a new file): refused, not lost.
+        lock = control.call({"type": "lock", "id": "k1", "lockName": "x"})
+        self.assertEqual(lock["type"], "error", lock)
+        self.assertIn("cannot issue a fencing token", lock["error"], lock)
 
         self.release(d, control, held)
+        lock = control.call({"type": "lock", "id": "k2", "lockName": "x"})
+        self.assertEqual((lock["type"], lock["data"]["acquired"], lock["data"]["token"]), ("result", True, 1), lock)
         reply = self.schedule(control, "after")
         self.assertEqual(reply["data"]["scheduled"], True, reply)
         self.assert_fires(control, "after")
