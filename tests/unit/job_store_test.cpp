@@ -282,7 +282,7 @@ TEST_F(JobStoreTest, FileIsWalModePrivateAndMarkedAsPhotonds) {
   }
   RawDatabase raw(file_);
   EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw.text("PRAGMA user_version"), "1");
+  EXPECT_EQ(raw.text("PRAGMA user_version"), "2");
   EXPECT_EQ(raw.text("PRAGMA application_id"), std::to_string(0x50484F54));
 }
 
