@@ -799,6 +799,8 @@ void RedisBroker::save_run(const core::JobRun& run) {
                                                  : json::value(nullptr)},
                      {"status", run.status},
                      {"error", run.error},
+                     {"interrupted", run.interrupted},
+                     {"foundAt", millis_or_null(run.found_at)},
                      {"daemon", instance_id_}};
   commands_->command({"EVAL", kPushRunScript, "2", prefix_ + "jobs", prefix_ + "runs:" + run.job_id,
                       run.job_id, json::serialize(entry), std::to_string(options_.history_per_job)},

@@ -764,10 +764,15 @@ int cmd_unschedule(const Globals& globals, const std::string& name, const std::s
   return kExitOk;
 }
 
-// The duration of a history entry: "1.2s"-like, "-" for a slot that did not run, "running".
+// The duration of a history entry: "1.2s"-like, "-" for a slot that did not run, "unknown" for a
+// run cut short by a crash (its end was never seen), "running".
 std::string run_duration(const boost::json::object& run) {
   const std::string_view status = text_field(run, "status");
   if (status == "skipped" || status == "missed") return "-";
+  if (const boost::json::value* interrupted = run.if_contains("interrupted");
+      interrupted != nullptr && interrupted->is_bool() && interrupted->get_bool()) {
+    return "unknown";
+  }
   const boost::json::value* millis = run.if_contains("durationMs");
   if (millis == nullptr || !millis->is_number()) return "running";
   return photon::cli::human_duration(millis->to_number<long long>());

@@ -1,9 +1,13 @@
 // Parsing and evaluation of cron expressions; the rules are in docs/scheduler.md.
 #include "core/cron.hpp"
 
+#include "common/descriptor_reserve.hpp"
+
 #include <algorithm>
 #include <bit>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 namespace photon::core {
@@ -593,7 +597,12 @@ std::optional<sys_seconds> CronExpression::latest_at_or_before(sys_seconds at,
   return fired;
 }
 
-const date::time_zone& cron_zone(std::string_view name) {
+namespace {
+
+const date::time_zone& locate_named_or_local_zone(std::string_view name) {
+  if (date::get_tzdb().zones.empty()) {
+    throw CronError("the time zone database (/usr/share/zoneinfo) is missing or unreadable");
+  }
   if (name.empty()) {
     if (const char* tz = std::getenv("TZ"); tz != nullptr && *tz != '\0') {
       const std::string_view wanted = tz[0] == ':' ? tz + 1 : tz;
@@ -606,7 +615,11 @@ const date::time_zone& cron_zone(std::string_view name) {
     try {
       return *date::current_zone();
     } catch (const std::runtime_error&) {
-      return *date::locate_zone("UTC");
+      try {
+        return *date::locate_zone("UTC");
+      } catch (const std::runtime_error&) {
+        throw CronError("the time zone database has no UTC");
+      }
     }
   }
   try {
@@ -614,6 +627,27 @@ const date::time_zone& cron_zone(std::string_view name) {
   } catch (const std::runtime_error&) {
     throw CronError("unknown time zone " + quoted(name));
   }
+}
+
+}  // namespace
+
+const date::time_zone& cron_zone(std::string_view name) {
+  return with_reserved_descriptors([&]() -> const date::time_zone& {
+    const date::time_zone& zone = locate_named_or_local_zone(name);
+    // The library reads a zone's file at its first use and, when that fails, again at the next:
+    // read it now, so that a failure is this call's (and evaluation never throws).
+    errno = 0;
+    try {
+      (void)zone.get_info(date::sys_seconds{});
+    } catch (const std::exception& error) {
+      const int cause = errno;
+      std::string reason =
+          "time zone " + quoted(zone.name()) + " cannot be loaded now: " + error.what();
+      if (cause != 0) reason += std::string(" (") + std::strerror(cause) + ")";
+      throw ZoneUnavailable(reason + "; try again");
+    }
+    return zone;
+  });
 }
 
 }  // namespace photon::core

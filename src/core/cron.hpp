@@ -23,6 +23,13 @@ class CronError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A time zone that exists (or may) but cannot be loaded now, e.g. while the process has no file
+// descriptor left. Unlike its base, it is no verdict on the name: the same call may succeed later.
+class ZoneUnavailable : public CronError {
+ public:
+  using CronError::CronError;
+};
+
 // A parsed schedule: the set of local times (second, minute, hour, day, month) at which it fires.
 //
 // Invariants: every field's set is non-empty and the schedule fires on at least one calendar day
@@ -92,8 +99,13 @@ class CronExpression {
 };
 
 // The zone named `name` (IANA, e.g. "Europe/London"), or the local zone when `name` is empty: $TZ
-// when it names an IANA zone (a leading ':' allowed), else /etc/localtime, else UTC. Throws
-// CronError(`unknown time zone "X"`). The zone lives as long as the process.
+// when it names an IANA zone (a leading ':' allowed), else /etc/localtime, else UTC; its rules
+// loaded, so evaluating it reads no file. Throws CronError(`unknown time zone "X"`) for a name the
+// tz database does not have, and ZoneUnavailable when the zone's file cannot be read now (no
+// descriptor left: a later call tries again, nothing is remembered). The database and the zone
+// files are opened with the descriptor reserve released (common/descriptor_reserve.hpp), because
+// the date library lists the database once and keeps that listing, however incomplete. The zone
+// lives as long as the process. Any thread.
 const date::time_zone& cron_zone(std::string_view name);
 
 }  // namespace photon::core

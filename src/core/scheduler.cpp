@@ -96,11 +96,34 @@ std::optional<std::string> Scheduler::prepare(const JobSpec& spec, Job& job) con
     return std::string("Invalid cron expression: ") + error.what();
   }
   try {
-    job.zone = &cron_zone(spec.timezone);
+    job.zone = &options_.zones(spec.timezone);
+  } catch (const ZoneUnavailable& error) {
+    job.zone = nullptr;  // pending: the expression stays
+    return std::string(error.what());
   } catch (const CronError& error) {
+    job.expression.reset();
     return std::string("Invalid time zone: ") + error.what();
   }
   return std::nullopt;
+}
+
+bool Scheduler::load_pending_zone(Job& job) {
+  try {
+    job.zone = &options_.zones(job.state.spec.timezone);
+  } catch (const ZoneUnavailable&) {
+    return false;
+  } catch (const CronError& error) {
+    // The name stopped being a zone (the tz database changed under us): kept, but invalid.
+    job.expression.reset();
+    job.state.last_status = "invalid";
+    job.state.last_error = std::string("Invalid time zone: ") + error.what();
+    job.state.next_run.reset();
+    earliest_stale_ = true;
+    return true;
+  }
+  if (!job.state.next_run) compute_next(job, now_seconds());
+  earliest_stale_ = true;
+  return true;
 }
 
 void Scheduler::compute_next(Job& job, sys_seconds after) {
@@ -115,7 +138,7 @@ void Scheduler::restore(std::vector<JobState> jobs, std::vector<JobRun> runs,
   earliest_stale_ = true;
   for (JobState& state : jobs) {
     Job job;
-    if (auto reason = prepare(state.spec, job)) {
+    if (auto reason = prepare(state.spec, job); reason && !pending(job)) {
       // Kept as it is (a method may come back with the next manifest), but it cannot fire.
       state.last_status = "invalid";
       state.last_error = *reason;
@@ -131,10 +154,13 @@ void Scheduler::restore(std::vector<JobState> jobs, std::vector<JobRun> runs,
     if (found == jobs_.end()) continue;
     last_run_id_ = std::max(last_run_id_, run.run_id);
     if (run.status == "running") {
-      // The daemon stopped (crashed) while it ran: it ended there, as a failure.
+      // The daemon stopped (crashed) while it ran: a failure whose end nobody saw. Its end stays
+      // unknown (no made-up duration); what is known is when this start found it.
       run.status = "failed";
       run.error = "the daemon stopped while it ran";
-      run.ended_at = run.started_at;
+      run.ended_at.reset();
+      run.interrupted = true;
+      run.found_at = epoch_millis(clock_.system());
       persistence_.save_run(run);
       JobState& state = found->second.state;
       ++state.run_count;
@@ -158,7 +184,7 @@ void Scheduler::declare(const std::vector<JobSpec>& declared) {
     copy.declared = true;
     if (copy.created_by.empty()) copy.created_by = "photon";
     Job job;
-    if (auto reason = prepare(copy, job)) {
+    if (auto reason = prepare(copy, job); reason && !pending(job)) {
       throw CronError("job \"" + copy.id + "\": " + *reason);
     }
     auto existing = jobs_.find(copy.id);
@@ -173,13 +199,18 @@ void Scheduler::declare(const std::vector<JobSpec>& declared) {
       existing->second.zone = job.zone;
       existing->second.state.last_status =
           existing->second.state.last_status == "invalid" ? "" : existing->second.state.last_status;
-      if (changed || !existing->second.state.next_run) compute_next(existing->second, now_seconds());
+      if (pending(existing->second)) {
+        if (changed) existing->second.state.next_run.reset();  // computed once the zone loads
+      } else if (changed || !existing->second.state.next_run) {
+        compute_next(existing->second, now_seconds());
+      }
+      earliest_stale_ = true;
       persistence_.save_job(existing->second.state);
       continue;
     }
     job.state.spec = std::move(copy);
     job.state.created_at = epoch_millis(clock_.system());
-    compute_next(job, now_seconds());
+    if (!pending(job)) compute_next(job, now_seconds());
     persistence_.save_job(job.state);
     const std::string id = job.state.spec.id;
     jobs_.emplace(id, std::move(job));
@@ -208,6 +239,7 @@ ScheduleResult Scheduler::schedule(JobSpec spec) {
   }
   Job prepared;
   if (auto reason = prepare(spec, prepared)) return {false, std::nullopt, *reason};
+  if (auto reason = persistence_.unavailable()) return {false, std::nullopt, *reason};
 
   Job& job = existing != jobs_.end() ? existing->second : jobs_[spec.id];
   if (existing == jobs_.end()) job.state.created_at = epoch_millis(clock_.system());
@@ -294,6 +326,7 @@ void Scheduler::tick() {
   const sys_seconds now = now_seconds();
   const EpochMillis now_ms = to_millis(now);
   for (auto& [id, job] : jobs_) {
+    if (pending(job) && !load_pending_zone(job)) continue;
     if (!job.expression || !job.state.next_run || *job.state.next_run > now_ms) continue;
     // Several slots may have passed (a long sleep); only the latest one matters.
     const sys_seconds first_due = from_millis(*job.state.next_run);
@@ -385,7 +418,7 @@ void Scheduler::adopt(JobState state) {
                        job.state.spec.timezone != state.spec.timezone;
   const std::optional<EpochMillis> next_run = job.state.next_run;
   job.state = std::move(state);
-  if (reason) {
+  if (reason && !pending(prepared)) {
     job.expression.reset();
     job.state.last_status = "invalid";
     job.state.last_error = *reason;
@@ -393,8 +426,8 @@ void Scheduler::adopt(JobState state) {
   } else {
     job.expression = std::move(prepared.expression);
     job.zone = prepared.zone;
-    job.state.next_run = next_run;
-    if (changed || !next_run) compute_next(job, now_seconds());
+    job.state.next_run = changed ? std::nullopt : next_run;
+    if (!pending(job) && !job.state.next_run) compute_next(job, now_seconds());
   }
   earliest_stale_ = true;
 }
@@ -406,20 +439,27 @@ void Scheduler::forget(const std::string& id) {
 std::optional<std::chrono::steady_clock::time_point> Scheduler::next_wake() const {
   if (earliest_stale_) {
     earliest_next_run_.reset();
+    any_pending_ = false;
     for (const auto& [id, job] : jobs_) {
+      if (pending(job)) {
+        any_pending_ = true;  // its next_run may be stale: it waits for its zone, not for it
+        continue;
+      }
       if (job.state.next_run && (!earliest_next_run_ || *job.state.next_run < *earliest_next_run_)) {
         earliest_next_run_ = job.state.next_run;
       }
     }
     earliest_stale_ = false;
   }
+  // A job waiting for its zone is retried soon, and not in a busy loop.
+  const auto retry = clock_.steady() + duration_cast<milliseconds>(options_.zone_retry);
   const std::optional<EpochMillis>& earliest = earliest_next_run_;
-  if (!earliest) return std::nullopt;
+  if (!earliest) return any_pending_ ? std::optional(retry) : std::nullopt;
   // Sleep on the steady clock, but never long: a suspend or a wall-clock change is noticed at the
   // next look, and a slot months away is reached by many short sleeps.
   const auto until = milliseconds(*earliest) - duration_cast<milliseconds>(clock_.system().time_since_epoch());
   const auto wait = std::clamp<milliseconds>(until, milliseconds(0), options_.recheck);
-  return clock_.steady() + wait;
+  return any_pending_ ? std::min(retry, clock_.steady() + wait) : clock_.steady() + wait;
 }
 
 std::uint64_t Scheduler::start_run(Job& job, const std::string& trigger, EpochMillis scheduled_for) {

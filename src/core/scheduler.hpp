@@ -19,6 +19,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace photon::core {
@@ -47,9 +48,13 @@ struct JobRun {
   std::string trigger;  // "schedule", "catch-up" or "manual"
   EpochMillis scheduled_for = 0;
   EpochMillis started_at = 0;
-  std::optional<EpochMillis> ended_at;
+  std::optional<EpochMillis> ended_at;  // none while running, or when interrupted
   std::string status;  // "running", "ok", "failed", "timed_out", "cancelled", "skipped", "missed"
   std::string error;
+  // Cut short by a crash of the daemon: its end is unknown (no ended_at), and `found_at` is when
+  // the next start found it (status "failed").
+  bool interrupted = false;
+  std::optional<EpochMillis> found_at;
 };
 
 // A job as it stands: its definition and its record.
@@ -85,6 +90,10 @@ class JobPersistence {
   // still exists there (a run ending elsewhere must not bring back a removed job).
   virtual void update_record(const JobState& job, const RecordUpdate& update) = 0;
   virtual void save_run(const JobRun& run) = 0;
+  // Why a new job could not be kept now (e.g. its database cannot be opened while the process has
+  // no descriptor left), or nothing. Asked before a schedule is accepted, so that nothing accepted
+  // is lost; a later call tries again.
+  virtual std::optional<std::string> unavailable() { return std::nullopt; }
 };
 
 // How a job's events and its method's channel emits reach subscribers.
@@ -128,6 +137,12 @@ struct SchedulerOptions {
   std::chrono::seconds recheck{30};
   // Runs of one job at once with overlap "allow"; a slot beyond is skipped.
   std::size_t max_runs_per_job = 16;
+  // How often a job whose zone could not be loaded (restored, declared or adopted while the
+  // process had no descriptor left) tries again.
+  std::chrono::seconds zone_retry{1};
+  // Looks up a zone by name (cron_zone; tests substitute one that fails on demand). Throws
+  // CronError for a name that is no zone, ZoneUnavailable for one that cannot be loaded now.
+  std::function<const date::time_zone&(std::string_view)> zones = cron_zone;
 };
 
 // The outcome of schedule(): the job's next run, or why it was refused.
@@ -138,7 +153,10 @@ struct ScheduleResult {
 };
 
 // Invariants: every job has a parsed expression and a next_run unless its expression can no longer
-// fire; a job runs at most once at a time when its overlap policy is kSkip.
+// fire, or it is invalid (an unknown method or zone: kept, never fired); a job runs at most once at
+// a time when its overlap policy is kSkip. A job whose zone could not be loaded yet ("pending")
+// keeps the next_run it had (none only for a job new since), fires nothing, and loads its zone at
+// every tick until it can; then it fires as usual (a slot passed meanwhile by the catch-up policy).
 // Thread rule: the event loop thread only.
 class Scheduler {
  public:
@@ -186,7 +204,7 @@ class Scheduler {
   struct Job {
     JobState state;
     std::optional<CronExpression> expression;
-    const date::time_zone* zone = nullptr;
+    const date::time_zone* zone = nullptr;  // null with an expression: pending its zone
     // Runs started and not yet ended (their ids: a run belongs to the job that started it, even
     // once the bounded history has dropped it).
     std::set<std::uint64_t> in_flight;
@@ -196,8 +214,13 @@ class Scheduler {
   // Whether a slot due now must be skipped (a run still runs under overlap kSkip, or the cap of
   // runs at once is reached under kAllow).
   bool busy(const Job& job) const;
-  // Parses and checks spec's expression, zone and method; the refusal reason, or nothing.
+  // Parses and checks spec's expression, zone and method; the refusal reason, or nothing. When
+  // only the zone cannot be loaded now, `job` keeps its expression with no zone (pending) and the
+  // reason is returned too.
   std::optional<std::string> prepare(const JobSpec& spec, Job& job) const;
+  static bool pending(const Job& job) { return job.expression && job.zone == nullptr; }
+  // Loads a pending job's zone; true when it is no longer pending.
+  bool load_pending_zone(Job& job);
   void compute_next(Job& job, std::chrono::sys_seconds after);
   // Handles the due `slot` of `job`: runs it, or records it as skipped (also when it runs on
   // another daemon) or missed. Returns the id of the run started (0: none; ids start at 1);
@@ -228,6 +251,7 @@ class Scheduler {
   // walk every job; recomputed only after a next_run changed or a job went.
   mutable std::optional<EpochMillis> earliest_next_run_;
   mutable bool earliest_stale_ = true;
+  mutable bool any_pending_ = false;  // some job waits for its zone (kept with earliest_next_run_)
   // Runs' observers hold a weak reference: a run that ends after the scheduler is gone reports to
   // nobody.
   std::shared_ptr<Scheduler*> self_ = std::make_shared<Scheduler*>(this);

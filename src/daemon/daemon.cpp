@@ -2,8 +2,11 @@
 #include "daemon/daemon.hpp"
 
 #include "broker/redis_broker.hpp"
+#include "common/descriptor_reserve.hpp"
+#include "common/memory_release.hpp"
 #include "common/paths.hpp"
 #include "daemon/instance_lock.hpp"
+#include "daemon/log_redaction.hpp"
 #include "daemon/stored_jobs.hpp"
 #include "store/token_file.hpp"
 #include "ui/ui_service.hpp"
@@ -34,6 +37,11 @@ constexpr std::size_t kLogFileBytes = 10u << 20;
 constexpr std::size_t kLogFilesKept = 3;
 constexpr std::chrono::seconds kMethodStopMargin{3};
 constexpr std::chrono::milliseconds kBrokerFlushGrace{500};
+// How soon after a large free the heap is trimmed: long enough to take a burst of frees (many
+// slow consumers cut at once) in one malloc_trim, and short enough to give memory back at once.
+constexpr std::chrono::milliseconds kMemoryReleaseDelay{200};
+// Descriptors held back for the tz database: it opens one directory or file at a time.
+constexpr std::size_t kReservedDescriptors = 2;
 
 // Creates `dir` (and its parent) private to the owner; tightens an existing one we own.
 void make_private_directory(const std::filesystem::path& dir) {
@@ -59,11 +67,18 @@ void raise_descriptor_limit() {
 }
 
 void set_up_logging(const DaemonOptions& options, const PhotonPaths& paths) {
+  // The secrets known at start; the UI token joins them when it is made.
+  if (options.webhook) {
+    for (const auto& [scheme, secret] : options.webhook->options.secrets) add_log_secret(secret);
+  }
+  if (options.broker) add_log_secret(options.broker->password);
   std::vector<spdlog::sink_ptr> sinks;
   sinks.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_st>(
       paths.log_file.string(), kLogFileBytes, kLogFilesKept));
   if (options.log_to_stderr) sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_st>());
-  auto logger = std::make_shared<spdlog::logger>("photond", sinks.begin(), sinks.end());
+  // Every line of every level goes through the redacting sink, whoever logs it.
+  auto logger = std::make_shared<spdlog::logger>("photond",
+                                                 std::make_shared<RedactingSink>(std::move(sinks)));
   logger->set_level(options.log_level);
   // Log lines are rare (start, stop, refusals, slow consumers): flush each so none is lost.
   logger->flush_on(spdlog::level::trace);
@@ -114,7 +129,18 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
         idle_timer_(io_),
         lock_timer_(io_),
         shutdown_timer_(io_),
+        memory_release_timer_(io_),
         server_(io_, *this, clock_, options.server_limits) {
+    // After a large queue drains or is dropped, the heap's free pages go back to the system once
+    // the loop gets to this timer (common/memory_release.hpp).
+    set_memory_release_scheduler([this] {
+      memory_release_timer_.expires_after(kMemoryReleaseDelay);
+      memory_release_timer_.async_wait([](boost::system::error_code ec) {
+        if (ec) return;
+        const std::size_t freed = release_freed_memory();
+        spdlog::debug("gave free heap memory back after {} bytes of queues drained", freed);
+      });
+    });
     if (options.webhook) make_webhook_endpoint(*options.webhook);
     if (options.ui) make_ui_listener(*options.ui);
     if (broker_) {
@@ -125,6 +151,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   }
 
   ~Daemon() override {
+    set_memory_release_scheduler(nullptr);
     // The UI service goes before the dispatcher; nothing may be recorded into it after.
     dispatcher_.set_message_tap(nullptr);
   }
@@ -362,6 +389,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
 
   void make_ui_listener(const UiSettings& settings) {
     ui_token_ = ui::generate_token();
+    add_log_secret(ui_token_);
     ui::UiOptions options;
     options.token = ui_token_;
     options.allowed_origins = settings.allowed_origins;
@@ -490,6 +518,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   asio::steady_timer idle_timer_;
   asio::steady_timer lock_timer_;
   asio::steady_timer shutdown_timer_;
+  asio::steady_timer memory_release_timer_;
   bool lock_timer_armed_ = false;
   bool stopping_ = false;
   bool closing_ = false;
@@ -540,6 +569,9 @@ void run_daemon(const DaemonOptions& options, const std::function<void()>& on_re
 
   set_up_logging(options, paths);
   raise_descriptor_limit();
+  // For the tz database and zone files, which must open a file even when connections have taken
+  // every other descriptor (core/cron.hpp).
+  reserve_descriptors(kReservedDescriptors);
   std::signal(SIGPIPE, SIG_IGN);
   instance->write_pid();
 

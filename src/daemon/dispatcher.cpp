@@ -607,15 +607,18 @@ boost::json::object job_json(const core::JobState& job) {
 }
 
 boost::json::object run_json(const core::JobRun& run) {
-  boost::json::object json{{"runId", run.run_id},
-                           {"trigger", run.trigger},
-                           {"scheduledFor", run.scheduled_for},
-                           {"startedAt", run.started_at},
-                           {"endedAt", millis_or_null(run.ended_at)},
-                           {"durationMs", run.ended_at ? boost::json::value(*run.ended_at - run.started_at)
-                                                       : boost::json::value(nullptr)},
-                           {"status", run.status},
-                           {"error", run.error}};
+  boost::json::object json{
+      {"runId", run.run_id},
+      {"trigger", run.trigger},
+      {"scheduledFor", run.scheduled_for},
+      {"startedAt", run.started_at},
+      {"endedAt", millis_or_null(run.ended_at)},
+      {"durationMs", run.ended_at ? boost::json::value(*run.ended_at - run.started_at)
+                                  : boost::json::value(nullptr)},
+      {"status", run.status},
+      {"error", run.error},
+      {"interrupted", run.interrupted},
+      {"foundAt", millis_or_null(run.found_at)}};
   return json;
 }
 

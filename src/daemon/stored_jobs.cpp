@@ -12,14 +12,21 @@ void StoredJobs::open_if_present() {
 }
 
 store::JobStore* StoredJobs::writable() {
-  if (store_ || open_failed_) return store_.get();
+  if (store_) return store_.get();
   try {
     store_ = store::JobStore::open(file_);
+    if (!open_error_.empty()) spdlog::info("job database {} opened", file_.string());
+    open_error_.clear();
   } catch (const store::StoreError& error) {
-    open_failed_ = true;
-    spdlog::error("jobs will not survive a restart: {}", error.what());
+    if (open_error_.empty()) spdlog::error("cannot open the job database: {}", error.what());
+    open_error_ = error.what();
   }
   return store_.get();
+}
+
+std::optional<std::string> StoredJobs::unavailable() {
+  if (writable() != nullptr) return std::nullopt;
+  return "jobs cannot be saved now (" + open_error_ + "); try again";
 }
 
 std::vector<core::JobState> StoredJobs::load_jobs() {
@@ -59,7 +66,8 @@ std::vector<core::JobRun> StoredJobs::load_runs(std::size_t per_job) {
   for (store::RunRecord& record : store_->load_runs(per_job)) {
     runs.push_back({record.run_id, std::move(record.job_id), std::move(record.trigger),
                     record.scheduled_for_ms, record.started_at_ms, record.ended_at_ms,
-                    std::move(record.status), std::move(record.error)});
+                    std::move(record.status), std::move(record.error), record.interrupted,
+                    record.found_at_ms});
   }
   return runs;
 }
@@ -91,7 +99,7 @@ void StoredJobs::delete_job(const std::string& id) {
 void StoredJobs::save_run(const core::JobRun& run) {
   if (store::JobStore* store = writable()) {
     store->save_run({run.run_id, run.job_id, run.trigger, run.scheduled_for, run.started_at,
-                     run.ended_at, run.status, run.error});
+                     run.ended_at, run.status, run.error, run.interrupted, run.found_at});
   }
 }
 

@@ -7,12 +7,16 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 namespace photon::daemon {
 
-// The database is opened at start only when it exists, else at the first write: most photons
-// never schedule a job, and SQLite's pages and writer thread then cost them nothing.
+// The database is opened at start only when it exists, else when the first job is scheduled: most
+// photons never schedule a job, and SQLite's pages and writer thread then cost them nothing. An
+// open that fails is not remembered: `schedule` is refused with the reason (unavailable()) and the
+// next one tries again, so a job is only accepted once it can be kept.
 // Thread rule: the event loop thread only (the store writes on its own thread).
 class StoredJobs final : public core::JobPersistence {
  public:
@@ -33,6 +37,7 @@ class StoredJobs final : public core::JobPersistence {
     save_job(job);
   }
   void save_run(const core::JobRun& run) override;
+  std::optional<std::string> unavailable() override;
 
   // Waits for queued writes (before an exit that skips destructors).
   void flush() {
@@ -40,13 +45,13 @@ class StoredJobs final : public core::JobPersistence {
   }
 
  private:
-  // The store, opened now if need be; null (logged once) when it cannot be opened: jobs then
-  // live in memory only.
+  // The store, opened now if need be; null when it cannot be opened now (logged once per run of
+  // failures, the reason kept for unavailable()).
   store::JobStore* writable();
 
   std::filesystem::path file_;
   std::unique_ptr<store::JobStore> store_;
-  bool open_failed_ = false;
+  std::string open_error_;  // why the last open failed; empty after a success
 };
 
 }  // namespace photon::daemon

@@ -146,14 +146,6 @@ http::response<http::string_body> to_message(HttpResponse response, unsigned ver
   return message;
 }
 
-// The value of a hexadecimal digit, or -1.
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  const char lower = static_cast<char>(c | 0x20);
-  if (lower >= 'a' && lower <= 'f') return lower - 'a' + 10;
-  return -1;
-}
-
 double millis_since(SteadyClock::time_point start) {
   return std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count();
 }
@@ -275,42 +267,6 @@ class ResponseSlot {
 };
 
 }  // namespace
-
-std::string loggable_target(std::string_view target) {
-  const std::size_t query = target.find('?');
-  if (query == std::string_view::npos) return std::string(target);
-  std::string result(target.substr(0, query + 1));
-  std::string_view rest = target.substr(query + 1);
-  bool first = true;
-  while (true) {
-    const std::size_t end = rest.find('&');
-    const std::string_view parameter = rest.substr(0, end);
-    const std::string_view name = parameter.substr(0, parameter.find('='));
-    if (!first) result.push_back('&');
-    first = false;
-    // Compared decoded, as the handler reads them ("%74oken" is "token").
-    std::string decoded;
-    for (std::size_t i = 0; i < name.size(); ++i) {
-      if (name[i] == '%' && i + 2 < name.size() && hex_value(name[i + 1]) >= 0 &&
-          hex_value(name[i + 2]) >= 0) {
-        decoded.push_back(static_cast<char>(hex_value(name[i + 1]) * 16 + hex_value(name[i + 2])));
-        i += 2;
-      } else {
-        decoded.push_back(name[i] == '+' ? ' ' : name[i]);
-      }
-    }
-    const bool secret = beast::iequals(decoded, "token") || beast::iequals(decoded, "access_token") ||
-                        beast::iequals(decoded, "secret") || beast::iequals(decoded, "password");
-    if (secret && name.size() < parameter.size()) {
-      result.append(name).append("=redacted");
-    } else {
-      result.append(parameter);
-    }
-    if (end == std::string_view::npos) break;
-    rest.remove_prefix(end + 1);
-  }
-  return result;
-}
 
 std::optional<std::string_view> HttpRequest::header(std::string_view lower_name) const {
   for (const auto& [name, value] : headers) {
@@ -516,7 +472,7 @@ asio::awaitable<void> HttpConnection::send_error(unsigned status, std::string me
   if (method_.empty()) {
     spdlog::info("req {}: {} {} (from {})", request_id(), status, message, remote_);
   } else {
-    spdlog::info("req {}: {} {}: {} {} (from {})", request_id(), method_, loggable_target(target_), status, message,
+    spdlog::info("req {}: {} {}: {} {} (from {})", request_id(), method_, target_, status, message,
                  remote_);
   }
   const unsigned version = parser_ && parser_->is_header_done() ? parser_->get().version() : 11;
@@ -589,7 +545,7 @@ asio::awaitable<bool> HttpConnection::write_response(HttpResponse response, unsi
   if (closed_) co_return false;
   disarm();
   if (!method_.empty()) {
-    spdlog::debug("req {}: {} {} -> {} in {:.1f} ms (from {})", request_id(), method_, loggable_target(target_),
+    spdlog::debug("req {}: {} {} -> {} in {:.1f} ms (from {})", request_id(), method_, target_,
                   status, millis_since(started_), remote_);
   }
   if (ec) {
@@ -640,7 +596,7 @@ void HttpConnection::close() {
 }
 
 void HttpConnection::hand_over(std::function<void(tcp::socket, std::string)> take_over) {
-  spdlog::debug("req {}: {} {} taken over in {:.1f} ms (from {})", request_id(), method_, loggable_target(target_),
+  spdlog::debug("req {}: {} {} taken over in {:.1f} ms (from {})", request_id(), method_, target_,
                 millis_since(started_), remote_);
   std::string read_ahead = beast::buffers_to_string(buffer_.data());
   tcp::socket socket = std::move(socket_);

@@ -94,10 +94,6 @@ class HttpHandler {
   virtual void handle(HttpRequest request, HttpRespond respond) = 0;
 };
 
-// `target` as logs may show it: the values of query parameters that carry secrets (`token`,
-// `access_token`, `secret`, `password`) are replaced by "redacted".
-std::string loggable_target(std::string_view target);
-
 class HttpConnection;
 
 // Invariants: connections_ holds exactly the open connections (a connection whose response is

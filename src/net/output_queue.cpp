@@ -1,7 +1,10 @@
 // Output queue bookkeeping, tail-buffer coalescing and the slow-consumer verdict.
 #include "net/output_queue.hpp"
 
+#include "common/memory_release.hpp"
+
 #include <algorithm>
+#include <utility>
 
 namespace photon::net {
 namespace {
@@ -10,6 +13,36 @@ namespace {
 constexpr std::size_t kInitialTail = 4096;
 
 }  // namespace
+
+OutputQueue::OutputQueue(OutputQueue&& other) noexcept
+    : limits_(other.limits_),
+      clock_(other.clock_),
+      chunks_(std::move(other.chunks_)),
+      front_offset_(std::exchange(other.front_offset_, 0)),
+      bytes_(std::exchange(other.bytes_, 0)),
+      peak_bytes_(std::exchange(other.peak_bytes_, 0)),
+      over_soft_since_(std::exchange(other.over_soft_since_, std::nullopt)) {
+  other.chunks_.clear();
+}
+
+OutputQueue& OutputQueue::operator=(OutputQueue&& other) noexcept {
+  if (this == &other) return *this;
+  note_drained();
+  limits_ = other.limits_;
+  clock_ = other.clock_;
+  chunks_ = std::move(other.chunks_);
+  other.chunks_.clear();
+  front_offset_ = std::exchange(other.front_offset_, 0);
+  bytes_ = std::exchange(other.bytes_, 0);
+  peak_bytes_ = std::exchange(other.peak_bytes_, 0);
+  over_soft_since_ = std::exchange(other.over_soft_since_, std::nullopt);
+  return *this;
+}
+
+void OutputQueue::note_drained() {
+  if (peak_bytes_ >= kReleaseAfterBytes) note_memory_freed(peak_bytes_);
+  peak_bytes_ = 0;
+}
 
 bool OutputQueue::push(SharedBytes line) {
   if (line->empty()) return true;
@@ -41,6 +74,7 @@ void OutputQueue::append_to_tail(std::string_view line) {
 
 bool OutputQueue::account(std::size_t added) {
   bytes_ += added;
+  peak_bytes_ = std::max(peak_bytes_, bytes_);
   if (bytes_ > limits_.hard_bytes) return false;
   if (bytes_ <= limits_.soft_bytes) {
     over_soft_since_.reset();
@@ -76,6 +110,7 @@ void OutputQueue::consume(std::size_t count) {
     front_offset_ = 0;
   }
   if (bytes_ <= limits_.soft_bytes) over_soft_since_.reset();
+  if (bytes_ == 0) note_drained();
 }
 
 }  // namespace photon::net

@@ -40,6 +40,14 @@ class OutputQueue {
 
   // `clock` must outlive the queue; it is read only while the queue is over the soft bound.
   OutputQueue(OutputLimits limits, const Clock& clock) : limits_(limits), clock_(&clock) {}
+  // A queue that held at least kReleaseAfterBytes since it was last empty tells
+  // note_memory_freed (common/memory_release.hpp) when it drains or is dropped (destroyed or
+  // assigned over), so the daemon can give that memory back.
+  ~OutputQueue() { note_drained(); }
+  OutputQueue(OutputQueue&& other) noexcept;
+  OutputQueue& operator=(OutputQueue&& other) noexcept;
+  OutputQueue(const OutputQueue&) = delete;
+  OutputQueue& operator=(const OutputQueue&) = delete;
 
   // Appends a line. Returns false when the queue is now past its bounds: over the hard bound, or
   // over the soft bound continuously for soft_duration. The line is queued either way.
@@ -73,12 +81,15 @@ class OutputQueue {
 
   void append_to_tail(std::string_view line);
   bool account(std::size_t added);
+  // Reports a large peak to note_memory_freed and forgets it.
+  void note_drained();
 
   OutputLimits limits_;
   const Clock* clock_;
   std::deque<Chunk> chunks_;
   std::size_t front_offset_ = 0;
   std::size_t bytes_ = 0;
+  std::size_t peak_bytes_ = 0;  // the most bytes() held since the queue was last empty
   std::optional<std::chrono::steady_clock::time_point> over_soft_since_;
 };
 

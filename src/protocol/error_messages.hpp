@@ -14,7 +14,8 @@ inline constexpr std::string_view kIdMissing = "request requires \"id\" (a strin
 inline constexpr std::string_view kIdTooLong = "\"id\" is longer than 256 bytes";
 inline constexpr std::string_view kChannelNotString = "\"channel\" must be a non-empty string";
 inline constexpr std::string_view kChannelTooLong = "\"channel\" is longer than 256 bytes";
-inline constexpr std::string_view kChannelControl = "\"channel\" contains a control character";
+inline constexpr std::string_view kChannelControl =
+    "\"channel\" contains a control character or a line separator";
 inline constexpr std::string_view kChannelWildcardInPublish =
     "\"channel\" of a publish may not contain '*'";
 inline constexpr std::string_view kChannelWildcardNotLast =
@@ -22,12 +23,14 @@ inline constexpr std::string_view kChannelWildcardNotLast =
 inline constexpr std::string_view kMessageMissing = "publish requires \"message\"";
 inline constexpr std::string_view kLockNameNotString = "\"lockName\" must be a non-empty string";
 inline constexpr std::string_view kLockNameTooLong = "\"lockName\" is longer than 256 bytes";
-inline constexpr std::string_view kLockNameControl = "\"lockName\" contains a control character";
+inline constexpr std::string_view kLockNameControl =
+    "\"lockName\" contains a control character or a line separator";
 inline constexpr std::string_view kReleaseOnDisconnectNotBool =
     "\"releaseOnDisconnect\" must be true or false";
 inline constexpr std::string_view kMethodNotString = "\"method\" must be a non-empty string";
 inline constexpr std::string_view kMethodTooLong = "\"method\" is longer than 256 bytes";
-inline constexpr std::string_view kMethodControl = "\"method\" contains a control character";
+inline constexpr std::string_view kMethodControl =
+    "\"method\" contains a control character or a line separator";
 inline constexpr std::string_view kArgsNotObject = "\"args\" must be a JSON object";
 inline constexpr std::string_view kClientTypeInvalid =
     "\"clientType\" must be a string of at most 64 bytes";
@@ -35,7 +38,8 @@ inline constexpr std::string_view kPromptValueMissing =
     "prompt_response requires \"promptValue\" (null declines)";
 inline constexpr std::string_view kJobIdNotString = "\"jobId\" must be a non-empty string";
 inline constexpr std::string_view kJobIdTooLong = "\"jobId\" is longer than 256 bytes";
-inline constexpr std::string_view kJobIdControl = "\"jobId\" contains a control character";
+inline constexpr std::string_view kJobIdControl =
+    "\"jobId\" contains a control character or a line separator";
 inline constexpr std::string_view kCronNotString =
     "\"cron\" must be a non-empty string of at most 256 bytes";
 inline constexpr std::string_view kTimezoneNotString =

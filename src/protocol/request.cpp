@@ -16,9 +16,20 @@ constexpr std::array<std::string_view, kRequestTypeCount> kTypeNames = {
     "query_lock", "list_methods", "job_history", "run_job",
 };
 
+// C0 controls and DEL, C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F), and the Unicode line and
+// paragraph separators (U+2028, U+2029: E2 80 A8, E2 80 A9), which JavaScript and many terminals
+// and log readers treat as line breaks. The text is UTF-8 (Boost.JSON validated it), so matching
+// these byte sequences finds exactly those characters.
 bool has_control_character(std::string_view text) {
-  for (unsigned char c : text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
     if (c < 0x20 || c == 0x7f) return true;
+    const auto next = [&](std::size_t at) {
+      return at < text.size() ? static_cast<unsigned char>(text[at]) : 0;
+    };
+    if (c == 0xc2 && next(i + 1) >= 0x80 && next(i + 1) <= 0x9f) return true;
+    if (c == 0xe2 && next(i + 1) == 0x80 && (next(i + 2) == 0xa8 || next(i + 2) == 0xa9))
+      return true;
   }
   return false;
 }

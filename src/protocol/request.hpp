@@ -44,23 +44,23 @@ std::optional<RequestType> request_type_from_name(std::string_view name);
 
 // A field a request type needs or may carry; each has one validation rule (see field_error).
 enum class Field : std::uint8_t {
-  kChannel,         // non-empty string ≤ 256 bytes, no control characters, no '*'
+  kChannel,         // non-empty string ≤ 256 bytes, no C0/C1 controls or U+2028/U+2029, no '*'
   kChannelPattern,  // as kChannel, but a trailing '*' makes it a wildcard
   kMessage,         // any JSON value, must be present
   kLockName,        // as kChannel, '*' allowed anywhere
   kLockTimeout,     // integer milliseconds, 1 ≤ n ≤ kMaxLockTimeoutMs
   kLockWait,        // integer milliseconds, 0 ≤ n ≤ kMaxLockWaitMs
   kReleaseOnDisconnect,  // boolean
-  kMethod,          // non-empty string ≤ 256 bytes, no control characters
-  kArgs,            // a JSON object
-  kClientType,      // string ≤ 64 bytes
-  kPromptValue,     // any JSON value, must be present (null declines the prompt)
-  kJobId,           // as kLockName ("jobId")
-  kCron,            // non-empty string ≤ 256 bytes (the expression itself is checked by the scheduler)
-  kTimezone,        // string ≤ 64 bytes ("timezone"; empty: the daemon's zone)
-  kCatchUp,         // "latest" or "skip"
-  kOverlap,         // "skip" or "allow"
-  kLimit,           // integer 1 ≤ n ≤ 1000
+  kMethod,               // non-empty string ≤ 256 bytes, no C0/C1 controls or U+2028/U+2029
+  kArgs,                 // a JSON object
+  kClientType,           // string ≤ 64 bytes
+  kPromptValue,          // any JSON value, must be present (null declines the prompt)
+  kJobId,                // as kLockName ("jobId")
+  kCron,      // non-empty string ≤ 256 bytes (the expression itself is checked by the scheduler)
+  kTimezone,  // string ≤ 64 bytes ("timezone"; empty: the daemon's zone)
+  kCatchUp,   // "latest" or "skip"
+  kOverlap,   // "skip" or "allow"
+  kLimit,     // integer 1 ≤ n ≤ 1000
 };
 
 inline constexpr std::size_t kMaxIdBytes = 256;

@@ -25,7 +25,7 @@ constexpr std::int32_t kApplicationId = 0x50484F54;
 // kMigrations[v] takes the schema from version v to v + 1; the file's version is user_version.
 // Job definitions are upserted, never REPLACEd: a REPLACE deletes the row, and the delete would
 // cascade to the job's runs.
-constexpr std::array<const char*, 1> kMigrations = {
+constexpr std::array<const char*, 2> kMigrations = {
     R"sql(
 CREATE TABLE jobs (
   id TEXT PRIMARY KEY NOT NULL,
@@ -58,6 +58,14 @@ CREATE INDEX runs_by_job ON runs(job_id, run_id);
 -- key 'last_run_id': the highest run id ever saved (runs are trimmed and deleted, ids never reused)
 CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
 )sql",
+    // 2: a run cut short by a crash is marked interrupted, with no end; version 1 recorded it as
+    // ended when it started, and did not keep when it was found.
+    R"sql(
+ALTER TABLE runs ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN found_at_ms INTEGER;
+UPDATE runs SET interrupted = 1, ended_at_ms = NULL
+  WHERE status = 'failed' AND error = 'the daemon stopped while it ran' AND ended_at_ms = started_at_ms;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(kMigrations.size());
 
@@ -79,12 +87,13 @@ constexpr const char* kDeleteJob = "DELETE FROM jobs WHERE id = ?1";
 // Inserts nothing when the job is gone (deleted after the run started): skipped, not an error.
 constexpr const char* kUpsertRun = R"sql(
 INSERT INTO runs (run_id, job_id, triggered_by, scheduled_for_ms, started_at_ms, ended_at_ms,
-                  status, error)
-SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?2)
+                  status, error, interrupted, found_at_ms)
+SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?2)
 ON CONFLICT (run_id) DO UPDATE SET
   job_id = excluded.job_id, triggered_by = excluded.triggered_by,
   scheduled_for_ms = excluded.scheduled_for_ms, started_at_ms = excluded.started_at_ms,
-  ended_at_ms = excluded.ended_at_ms, status = excluded.status, error = excluded.error
+  ended_at_ms = excluded.ended_at_ms, status = excluded.status, error = excluded.error,
+  interrupted = excluded.interrupted, found_at_ms = excluded.found_at_ms
 )sql";
 
 // Deletes the job's runs older than its newest ?2 (nothing when it has no more than ?2).
@@ -105,7 +114,8 @@ FROM jobs ORDER BY id
 )sql";
 
 constexpr const char* kSelectRuns = R"sql(
-SELECT run_id, job_id, triggered_by, scheduled_for_ms, started_at_ms, ended_at_ms, status, error
+SELECT run_id, job_id, triggered_by, scheduled_for_ms, started_at_ms, ended_at_ms, status, error,
+       interrupted, found_at_ms
 FROM (SELECT *, row_number() OVER (PARTITION BY job_id ORDER BY run_id DESC) AS newness FROM runs)
 WHERE newness <= ?1 ORDER BY job_id, run_id
 )sql";
@@ -306,7 +316,8 @@ class JobStore::Database {
   void save_run(const RunRecord& run) {
     Use(upsert_run_.get())
         .with(to_sql(run.run_id), run.job_id, run.trigger, run.scheduled_for_ms, run.started_at_ms,
-              run.ended_at_ms, run.status, run.error)
+              run.ended_at_ms, run.status, run.error, std::int64_t{run.interrupted ? 1 : 0},
+              run.found_at_ms)
         .done("cannot save a run");
   }
   void trim_runs(const std::string& job_id) {
@@ -356,6 +367,8 @@ class JobStore::Database {
       run.ended_at_ms = use.optional_integer(5);
       run.status = use.text(6);
       run.error = use.text(7);
+      run.interrupted = use.integer(8) != 0;
+      run.found_at_ms = use.optional_integer(9);
     }
     return runs;
   }
@@ -401,6 +414,9 @@ class JobStore::Database {
     }
     exec(db, "PRAGMA synchronous = NORMAL");
     exec(db, "PRAGMA foreign_keys = ON");
+    // Statement journals and sorts in memory: once open, a write needs no new file descriptor, so
+    // it cannot fail while the daemon's descriptors are all taken by connections.
+    exec(db, "PRAGMA temp_store = MEMORY");
     migrate(db);
   }
 

@@ -56,9 +56,13 @@ struct RunRecord {
   std::string trigger;                // "schedule" | "catch-up" | "manual"
   std::int64_t scheduled_for_ms = 0;  // the slot it ran for (epoch ms)
   std::int64_t started_at_ms = 0;
-  std::optional<std::int64_t> ended_at_ms;  // none while running
+  std::optional<std::int64_t> ended_at_ms;  // none while running, or when interrupted
   std::string status;                       // "running", then as JobRecord::last_status
   std::string error;
+  // Cut short by a crash: its end is unknown; found_at_ms is when the next start found it (none
+  // for runs recorded so before schema version 2, whose finding time was not kept).
+  bool interrupted = false;
+  std::optional<std::int64_t> found_at_ms;
 
   bool operator==(const RunRecord&) const = default;
 };

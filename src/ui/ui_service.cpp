@@ -188,7 +188,7 @@ void UiService::handle(net::HttpRequest request, net::HttpRespond respond) {
   if (auto refusal =
           check_host_and_origin(policy_, request.header("host"), request.header("origin"))) {
     spdlog::info("ui req {}: {} {} refused: {} (from {})", request.id, request.method,
-                 net::loggable_target(request.target), refusal->message, request.remote);
+                 request.target, refusal->message, request.remote);
     return respond(error_response(refusal->status, refusal->message));
   }
   // A page of an origin given with --ui-allow-origin may read what it asks for (CORS); the

@@ -9,7 +9,7 @@ import sqlite3
 import time
 import unittest
 
-from harness import KANBAN, TIMEOUT, BlackboxTest, wait_until
+from harness import KANBAN, TIMEOUT, BlackboxTest, ctl, wait_until
 
 # tick appends "SESSION ARGS" to $STATE/ticks; slow takes 3 s; fail fails with a message; hang
 # writes its pid (its process group's) to $STATE/hang.pid and sleeps.
@@ -464,7 +464,7 @@ class JobsTest(BlackboxTest):
             "unschedule and schedule refuse it for good. "
             f"list_jobs: {job}; unschedule: {unschedule}")
 
-    def test_a_run_cut_short_by_a_crash_is_recorded_as_failed(self):
+    def test_a_run_cut_short_by_a_crash_is_recorded_as_failed_with_an_unknown_end(self):
         d = self.serve(check_exit=False)
         pid_file = os.path.join(self.state, "hang.pid")
         with d.client() as c:
@@ -483,7 +483,12 @@ class JobsTest(BlackboxTest):
         run = self.history(c, "hung")[0]
         self.assertEqual((run["runId"], run["status"], run["error"]),
                          (run_id, "failed", "the daemon stopped while it ran"), run)
-        self.assertIsNotNone(run["endedAt"])
+        # Its end was never seen: no made-up end or duration, but when the restart found it.
+        self.assertEqual((run["endedAt"], run["durationMs"], run["interrupted"]), (None, None, True), run)
+        self.assertIsInstance(run["foundAt"], int, run)
+        self.assertGreaterEqual(run["foundAt"], run["startedAt"], run)
+        history = ctl(self.dir, "history", d2.name, "hung")
+        self.assertIn("unknown", history.stdout, history.stdout)
         job = self.jobs(c)["hung"]
         self.assertEqual(
             (job["lastStatus"], job["lastError"]), ("failed", "the daemon stopped while it ran"),

@@ -143,18 +143,23 @@ TEST_F(JobStoreTest, EveryFieldRoundTrips) {
   RunRecord failed = run(9'223'372'036'854'775'807ull, "bare", "failed");  // INT64_MAX
   failed.trigger = "manual";
   failed.error = "exit status 3";
+  RunRecord interrupted = run(8, "full", "failed");
+  interrupted.ended_at_ms.reset();
+  interrupted.interrupted = true;
+  interrupted.found_at_ms = 1'700'000'100'000;
   {
     auto store = JobStore::open(file_);
     store->save_job(full);
     store->save_job(bare);
     store->save_run(running);
+    store->save_run(interrupted);
     store->save_run(failed);
     // Reads see the writes queued before them, without a flush.
     EXPECT_EQ(store->load_jobs(), (std::vector<JobRecord>{bare, full}));
   }
   auto store = JobStore::open(file_);
   EXPECT_EQ(store->load_jobs(), (std::vector<JobRecord>{bare, full}));
-  EXPECT_EQ(store->load_runs(10), (std::vector<RunRecord>{failed, running}));
+  EXPECT_EQ(store->load_runs(10), (std::vector<RunRecord>{failed, running, interrupted}));
   EXPECT_EQ(store->last_run_id(), failed.run_id);
   EXPECT_EQ(store->write_errors(), 0u);
 }
@@ -277,7 +282,7 @@ TEST_F(JobStoreTest, FileIsWalModePrivateAndMarkedAsPhotonds) {
   }
   RawDatabase raw(file_);
   EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw.text("PRAGMA user_version"), "1");
+  EXPECT_EQ(raw.text("PRAGMA user_version"), "2");
   EXPECT_EQ(raw.text("PRAGMA application_id"), std::to_string(0x50484F54));
 }
 
@@ -340,15 +345,42 @@ TEST_F(JobStoreTest, AnotherProgramsDatabaseIsRefusedAndLeftAlone) {
 
 TEST_F(JobStoreTest, FileOfANewerSchemaIsRefused) {
   JobStore::open(file_)->save_job(job("a"));
-  RawDatabase(file_).exec("PRAGMA user_version = 2");
+  RawDatabase(file_).exec("PRAGMA user_version = 99");
   try {
     JobStore::open(file_);
     FAIL() << "opened a newer schema";
   } catch (const StoreError& error) {
     EXPECT_NE(std::string(error.what()).find(file_.string()), std::string::npos) << error.what();
-    EXPECT_NE(std::string(error.what()).find("schema version 2"), std::string::npos)
+    EXPECT_NE(std::string(error.what()).find("schema version 99"), std::string::npos)
         << error.what();
   }
+}
+
+// A file of schema version 1 recorded a run cut short by a crash as ended when it started: opened
+// now, that run has no end and is marked interrupted (when it was found is not known), and other
+// runs are as they were.
+TEST_F(JobStoreTest, VersionOneInterruptedRunsLoseTheirMadeUpEnd) {
+  JobStore::open(file_)->save_job(job("a"));
+  {
+    RawDatabase raw(file_);
+    raw.exec("ALTER TABLE runs DROP COLUMN found_at_ms");
+    raw.exec("ALTER TABLE runs DROP COLUMN interrupted");
+    raw.exec("PRAGMA user_version = 1");
+    raw.exec(
+        "INSERT INTO runs VALUES (1, 'a', 'schedule', 1000, 1004, 1004, 'failed', "
+        "'the daemon stopped while it ran')");
+    raw.exec(
+        "INSERT INTO runs VALUES (2, 'a', 'schedule', 2000, 2004, 2004, 'failed', 'exit status "
+        "1')");
+  }
+  auto store = JobStore::open(file_);
+  const std::vector<RunRecord> runs = store->load_runs(10);
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_TRUE(runs[0].interrupted);
+  EXPECT_FALSE(runs[0].ended_at_ms);
+  EXPECT_FALSE(runs[0].found_at_ms);
+  EXPECT_FALSE(runs[1].interrupted);
+  EXPECT_EQ(runs[1].ended_at_ms, 2004);
 }
 
 // Chosen behaviour: a store that could not write is refused at start-up, not discovered later.

@@ -1,6 +1,8 @@
 // Unit tests of the output queue and its slow-consumer policy, on hand-moved time.
 #include "net/output_queue.hpp"
 
+#include "common/memory_release.hpp"
+
 #include "fake_clock.hpp"
 
 #include <gtest/gtest.h>
@@ -120,6 +122,42 @@ TEST(OutputQueue, SharedLineIsReferencedNotCopied) {
   second.gather(&b, 1);
   EXPECT_EQ(a.iov_base, line->data());
   EXPECT_EQ(b.iov_base, line->data());
+}
+
+// A queue that held a megabyte or more asks for one memory release when it drains, and when it is
+// dropped with its lines (a slow consumer cut); small queues never do, and a release requested
+// but not yet run is not requested again.
+TEST(OutputQueue, LargeDrainsAndDropsAskForOneMemoryRelease) {
+  FakeClock clock;
+  const OutputLimits limits{
+      .hard_bytes = 32u << 20, .soft_bytes = 8u << 20, .soft_duration = seconds(60)};
+  int requests = 0;
+  set_memory_release_scheduler([&] { ++requests; });
+
+  OutputQueue small(limits, clock);
+  ASSERT_TRUE(small.push(bytes(kReleaseAfterBytes - 1)));
+  small.consume(kReleaseAfterBytes - 1);
+  EXPECT_EQ(requests, 0);
+
+  OutputQueue drained(limits, clock);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(drained.push(bytes(512 * 1024)));
+  drained.consume(1u << 20);
+  EXPECT_EQ(requests, 0) << "not drained yet";
+  drained.consume(1u << 20);
+  EXPECT_EQ(requests, 1);
+  // Dropped with its lines: a second large free while the release is pending asks nothing more.
+  OutputQueue dropped(limits, clock);
+  ASSERT_TRUE(dropped.push(bytes(3u << 20)));
+  dropped = OutputQueue(limits, clock);
+  EXPECT_EQ(requests, 1);
+  EXPECT_EQ(release_freed_memory(), (2u << 20) + (3u << 20));
+  {
+    OutputQueue destroyed(limits, clock);
+    ASSERT_TRUE(destroyed.push(bytes(2u << 20)));
+  }
+  EXPECT_EQ(requests, 2) << "asked again after the release ran";
+  EXPECT_EQ(release_freed_memory(), 2u << 20);
+  set_memory_release_scheduler(nullptr);
 }
 
 }  // namespace

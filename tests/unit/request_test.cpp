@@ -1,4 +1,5 @@
 // Unit tests of the protocol layer: request parsing, field validation and reply serialization.
+#include "protocol/error_messages.hpp"
 #include "protocol/reply.hpp"
 #include "protocol/request.hpp"
 #include "request_mix.hpp"
@@ -123,13 +124,50 @@ TEST(ValidateFields, ChannelRules) {
   EXPECT_EQ(validate(R"({"type":"publish","id":"a","channel":"a*"})", {Field::kChannel}),
             R"("channel" of a publish may not contain '*')");
   EXPECT_EQ(validate(R"({"type":"publish","id":"a","channel":"a\nb"})", {Field::kChannel}),
-            R"("channel" contains a control character)");
+            R"("channel" contains a control character or a line separator)");
   const std::string long_channel(257, 'c');
   EXPECT_EQ(validate(R"({"type":"publish","id":"a","channel":")" + long_channel + "\"}",
                      {Field::kChannel}),
             R"("channel" is longer than 256 bytes)");
   EXPECT_FALSE(validate(R"({"type":"publish","id":"a","channel":")" + std::string(256, 'c') + "\"}",
                         {Field::kChannel}));
+}
+
+// C0 controls, DEL, C1 controls (U+0080..U+009F) and U+2028/U+2029 are refused in every name; their
+// neighbours (U+00A0, U+2027, U+202A) and other non-ASCII text are names like any other.
+TEST(ValidateFields, NamesRefuseC0C1AndLineSeparators) {
+  const std::vector<std::string> refused = {"\\u0000", "\\u001f", "\\u007f", "\\u0080",
+                                            "\\u0085", "\\u009f", "\\u2028", "\\u2029"};
+  const std::vector<std::string> accepted = {"\\u00a0", "\\u2027", "\\u202a", "\\u00e9",
+                                             "\\ud83d\\ude00"};
+  struct Case {
+    const char* type;
+    const char* key;
+    Field field;
+    std::string_view message;
+  };
+  const std::vector<Case> cases = {
+      {"publish", "channel", Field::kChannel, messages::kChannelControl},
+      {"subscribe", "channel", Field::kChannelPattern, messages::kChannelControl},
+      {"lock", "lockName", Field::kLockName, messages::kLockNameControl},
+      {"command", "method", Field::kMethod, messages::kMethodControl},
+      {"unschedule", "jobId", Field::kJobId, messages::kJobIdControl},
+  };
+  for (const Case& c : cases) {
+    for (const std::string& escape : refused) {
+      const std::string line = std::string(R"({"type":")") + c.type + R"(","id":"a",")" + c.key +
+                               R"(":"x)" + escape + R"(y"})";
+      EXPECT_EQ(validate(line, {c.field}), std::string(c.message)) << line;
+    }
+    for (const std::string& escape : accepted) {
+      const std::string line = std::string(R"({"type":")") + c.type + R"(","id":"a",")" + c.key +
+                               R"(":"x)" + escape + R"(y"})";
+      EXPECT_FALSE(validate(line, {c.field})) << line;
+    }
+  }
+  EXPECT_TRUE(channel_name_error("a\u2029b", false));
+  EXPECT_TRUE(channel_name_error("a\xc2\x85", false));
+  EXPECT_FALSE(channel_name_error("caf\xc3\xa9", false));
 }
 
 TEST(ValidateFields, Message) {

@@ -34,7 +34,9 @@ class MemoryStore final : public JobPersistence {
     updates.push_back({job.spec.id, update});
   }
   void save_run(const JobRun& run) override { runs[run.run_id] = run; }
+  std::optional<std::string> unavailable() override { return unavailable_reason; }
 
+  std::optional<std::string> unavailable_reason;  // set: jobs cannot be kept now
   std::map<std::string, JobState> jobs;
   std::map<std::uint64_t, JobRun> runs;
   std::vector<std::string> deleted;
@@ -68,8 +70,17 @@ class SchedulerTest : public ::testing::Test {
   }
 
   void make_scheduler() {
-    scheduler_ = std::make_unique<Scheduler>(SchedulerOptions{.photon_name = "kanban"}, clock_,
-                                             &host_, store_, publisher_);
+    SchedulerOptions options{.photon_name = "kanban"};
+    // The real zones, unless the test takes them away (as a process without descriptors has).
+    options.zones = [this](std::string_view name) -> const date::time_zone& {
+      ++zone_lookups_;
+      if (zones_down_) {
+        throw ZoneUnavailable("time zone \"" + std::string(name) +
+                              "\" cannot be loaded now: Too many open files; try again");
+      }
+      return cron_zone(name);
+    };
+    scheduler_ = std::make_unique<Scheduler>(options, clock_, &host_, store_, publisher_);
   }
 
   JobSpec spec(std::string id, std::string cron, std::string method = "cleanup") {
@@ -104,6 +115,8 @@ class SchedulerTest : public ::testing::Test {
     return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
   }
 
+  bool zones_down_ = false;
+  int zone_lookups_ = 0;
   testing::FakeClock clock_;
   FakeHost host_;
   MemoryStore store_;
@@ -295,6 +308,10 @@ TEST_F(SchedulerTest, ARestartRestoresJobsAndCatchesUp) {
   for (auto& [id, run] : store_.runs) runs.push_back(run);
   scheduler_->restore(jobs, runs, cut_short);
   EXPECT_EQ(store_.runs[cut_short].status, "failed") << "a run the crash cut short";
+  // Its end is unknown: no end, no duration; when this start found it is recorded.
+  EXPECT_FALSE(store_.runs[cut_short].ended_at);
+  EXPECT_TRUE(store_.runs[cut_short].interrupted);
+  EXPECT_EQ(store_.runs[cut_short].found_at, epoch_millis(clock_.system()));
   scheduler_->tick();
   ASSERT_EQ(host_.calls.size(), 1u);
   auto history = scheduler_->history("hourly", 10);
@@ -491,6 +508,81 @@ TEST_F(SchedulerTest, AdoptTakesAnotherDaemonsJobWithoutPersistingIt) {
   scheduler_->forget("hourly");
   EXPECT_EQ(scheduler_->find("hourly"), nullptr);
   EXPECT_TRUE(store_.deleted.empty());
+}
+
+// A zone that cannot be loaded now (no descriptor left) is a refusal with the reason, remembered
+// nowhere: the next schedule looks the zone up again and succeeds.
+TEST_F(SchedulerTest, AZoneThatCannotBeLoadedNowIsRefusedAndTriedAgain) {
+  zones_down_ = true;
+  const ScheduleResult refused = scheduler_->schedule(spec("hourly", "0 * * * *"));
+  EXPECT_FALSE(refused.scheduled);
+  EXPECT_NE(refused.reason.find("cannot be loaded now"), std::string::npos) << refused.reason;
+  EXPECT_EQ(scheduler_->size(), 0u);
+  EXPECT_TRUE(store_.jobs.empty());
+  const ScheduleResult again = scheduler_->schedule(spec("hourly", "0 * * * *"));
+  EXPECT_FALSE(again.scheduled);
+  EXPECT_EQ(zone_lookups_, 2);  // looked up each time
+
+  zones_down_ = false;
+  const ScheduleResult accepted = scheduler_->schedule(spec("hourly", "0 * * * *"));
+  ASSERT_TRUE(accepted.scheduled) << accepted.reason;
+  EXPECT_EQ(accepted.next_run, millis(kMonday + 1h));
+  EXPECT_TRUE(store_.jobs.contains("hourly"));
+  // An unknown zone stays a refusal of its own kind.
+  JobSpec mars = spec("mars", "0 * * * *");
+  mars.timezone = "Mars/Base";
+  EXPECT_NE(scheduler_->schedule(mars).reason.find("Invalid time zone"), std::string::npos);
+}
+
+// A job restored (or declared) while its zone cannot be loaded keeps its next run, is not marked
+// invalid, fires nothing meanwhile, is retried every zone_retry (not in a busy loop), and once the
+// zone loads it fires: the slot it missed meanwhile by the catch-up policy, then on schedule.
+TEST_F(SchedulerTest, ARestoredJobWhoseZoneCannotBeLoadedIsRetriedAndFires) {
+  ASSERT_TRUE(scheduler_->schedule(spec("hourly", "0 * * * *")).scheduled);
+  const EpochMillis next = *scheduler_->find("hourly")->next_run;
+  scheduler_.reset();
+
+  zones_down_ = true;
+  make_scheduler();
+  std::vector<JobState> jobs;
+  for (auto& [id, job] : store_.jobs) jobs.push_back(job);
+  scheduler_->restore(jobs, {}, 0);
+  const JobState* restored = scheduler_->find("hourly");
+  ASSERT_NE(restored, nullptr);
+  EXPECT_EQ(restored->next_run, next) << "nextRun is null only for an expression that cannot fire";
+  EXPECT_NE(restored->last_status, "invalid");
+  // Retried every second, never in a busy loop.
+  const auto wake = scheduler_->next_wake();
+  ASSERT_TRUE(wake);
+  EXPECT_EQ(*wake - clock_.steady(), std::chrono::steady_clock::duration(1s));
+  const int lookups = zone_lookups_;
+  run_for(1h + 5min);  // past the 1 h slot
+  EXPECT_TRUE(host_.calls.empty());
+  EXPECT_EQ(zone_lookups_ - lookups, 3900) << "one attempt per retry";
+
+  zones_down_ = false;
+  run_for(1s);
+  ASSERT_EQ(host_.calls.size(), 1u) << "the missed slot, caught up";
+  EXPECT_EQ(scheduler_->history("hourly", 1)[0].trigger, "catch-up");
+  EXPECT_EQ(scheduler_->find("hourly")->next_run, millis(kMonday + 2h));
+  finish_all();
+  run_for(1h);
+  EXPECT_EQ(host_.calls.size(), 1u) << "then on schedule";
+  EXPECT_EQ(scheduler_->history("hourly", 1)[0].trigger, "schedule");
+}
+
+// Nothing accepted is lost: while the persistence cannot keep a job, schedule is refused with its
+// reason; the next one is accepted once it can.
+TEST_F(SchedulerTest, AJobIsOnlyAcceptedWhenItCanBeKept) {
+  store_.unavailable_reason =
+      "jobs cannot be saved now (cannot open demo.db: Too many open files); try again";
+  const ScheduleResult refused = scheduler_->schedule(spec("hourly", "0 * * * *"));
+  EXPECT_FALSE(refused.scheduled);
+  EXPECT_EQ(refused.reason, *store_.unavailable_reason);
+  EXPECT_EQ(scheduler_->size(), 0u);
+  store_.unavailable_reason.reset();
+  EXPECT_TRUE(scheduler_->schedule(spec("hourly", "0 * * * *")).scheduled);
+  EXPECT_TRUE(store_.jobs.contains("hourly"));
 }
 
 }  // namespace
