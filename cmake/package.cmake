@@ -35,9 +35,10 @@ set(CPACK_COMPONENTS_ALL ${PHOTON_DEB_COMPONENTS})
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-# libphoton-client.so.0 is found in the staging tree when libphoton.so.0 is checked.
+# dpkg-shlibdeps finds libphoton-client.so.0, which libphoton.so.0 needs, in CPack's staging tree
+# (its dependency is stated below: the library is in no installed package).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS_PRIVATE_DIRS
-    ${PROJECT_BINARY_DIR}/_CPack_Packages/Linux/DEB/photond-${PROJECT_VERSION}-Linux/client/usr/${CMAKE_INSTALL_LIBDIR})
+    "${PROJECT_BINARY_DIR}/_CPack_Packages/${CMAKE_SYSTEM_NAME}/DEB/${CPACK_PACKAGE_NAME}-${CPACK_PACKAGE_VERSION}-${CMAKE_SYSTEM_NAME}/client/usr/${CMAKE_INSTALL_LIBDIR}")
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
@@ -53,10 +54,11 @@ set(CPACK_DEBIAN_DAEMON_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_CLIENT_PACKAGE_SECTION libs)
 set(CPACK_DEBIAN_EMBED_PACKAGE_SECTION libs)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
-# The libraries' packages update the loader's cache through dpkg's ldconfig trigger. (CPack also
-# writes postinst and postrm scripts that run ldconfig: lintian warns of them, harmlessly.)
+# The libraries' packages update the loader's cache through dpkg's ldconfig trigger; the scripts
+# CPack writes to run ldconfig by hand are taken out after it (cmake/deb_ldconfig_trigger.cmake).
 set(CPACK_DEBIAN_CLIENT_PACKAGE_CONTROL_EXTRA ${PROJECT_SOURCE_DIR}/packaging/debian/triggers)
 set(CPACK_DEBIAN_EMBED_PACKAGE_CONTROL_EXTRA ${PROJECT_SOURCE_DIR}/packaging/debian/triggers)
+set(CPACK_POST_BUILD_SCRIPTS ${PROJECT_SOURCE_DIR}/cmake/deb_ldconfig_trigger.cmake)
 set(CPACK_COMPONENT_EMBED_DEPENDS client)
 set(CPACK_COMPONENT_DEV_DEPENDS client embed)
 # Webhook authentication loads libcrypto when first used (src/core/crypto_library.hpp), which

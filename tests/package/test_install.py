@@ -4,9 +4,9 @@ import json
 import os
 import subprocess
 
-from harness import BlackboxTest, TIMEOUT
 from shipped import (DAEMON_LIBRARIES, EXAMPLES, PACKAGE_DIR, needed, one, require_package_tree,
                      run)
+from harness import BlackboxTest, TIMEOUT  # noqa: E402 (shipped puts it on the path)
 
 
 class InstallTest(BlackboxTest):
