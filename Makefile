@@ -1,13 +1,20 @@
 # photond's entry points. `make run` and `make test` each work alone on a fresh Debian 12 machine
 # (as root, or with sudo): they install what is missing, configure, build, then run or test.
-.PHONY: deps build run run-scripts test test-browser asan fuzz-build tsan-build fuzz bench tsan format clean
+.PHONY: deps deps-build deps-package build run run-scripts test test-browser asan fuzz-build tsan-build fuzz bench tsan format clean package-build package install test-package
 
 JOBS ?= $(shell nproc)
 
+# Everything the tests need; `make run` asks only for what building and running need.
 deps:
-	./scripts/install-deps
+	./scripts/install-deps test
 
-build: deps
+deps-build:
+	./scripts/install-deps build
+
+deps-package:
+	./scripts/install-deps package
+
+build: deps-build
 	cmake --preset default
 	cmake --build --preset default -j $(JOBS)
 
@@ -36,10 +43,31 @@ asan: deps fuzz-build tsan-build
 	cmake --preset asan
 	cmake --build --preset asan -j $(JOBS)
 
+# What the packages ship, built once in Release (no tests, benchmarks or examples): the tree that
+# `make package` packs, `make install` installs, and `make test` checks (docs/operations.md).
+package-build: deps-package
+	cmake --preset package
+	cmake --build --preset package -j $(JOBS)
+
+# Debian packages in build/package: photond, libphoton-client0, libphoton0, libphoton-dev.
+package: package-build
+	cd build/package && cpack
+
+# Installs into PREFIX (default /usr/local; DESTDIR is honoured): the binaries, man pages,
+# libraries, headers, the CMake package and the pkg-config files.
+PREFIX ?= /usr/local
+install: package-build
+	DESTDIR=$(DESTDIR) cmake --install build/package --prefix $(PREFIX)
+
 # The whole suite under ASan+UBSan: unit tests, black-box tests of the real binaries, a bounded
-# fuzzing run, and the threaded client tests under TSan.
-test: asan
+# fuzzing run, the threaded client tests under TSan, and the install tree and Debian packages.
+test: asan package
 	ctest --preset asan -j $(JOBS)
+
+# Installs the packages with dpkg -i, runs them from /usr/bin, builds the out-of-tree examples
+# against them, and removes them (root; refuses when photond is installed already).
+test-package: package
+	./scripts/test-package build/package
 
 # Fuzzes request parsing and dispatch until stopped (new inputs go to fuzz/corpus).
 fuzz: fuzz-build

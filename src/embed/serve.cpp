@@ -1,4 +1,4 @@
-// photon::serve: a program that links libphoton becomes the daemon of its C++ photon.
+// photon::serve: a program linked with libphoton (photon::photon) becomes its photon's daemon.
 #include "photon/photon.hpp"
 
 #include "daemon/command_line.hpp"
