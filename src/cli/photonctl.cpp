@@ -56,6 +56,8 @@ struct Globals {
   bool json = false;
 };
 
+std::string from_now(std::chrono::system_clock::time_point when);
+
 std::chrono::milliseconds duration_flag(const std::string& text, const char* flag) {
   auto value = photon::parse_duration(text);
   if (!value) throw UsageError(std::string(flag) + ": invalid duration \"" + text + "\"");
@@ -254,7 +256,9 @@ int cmd_logs(const std::string& name, std::size_t lines, bool follow) {
     in.clear();
     // Rotated (renamed away, a new file in its place) or truncated: read the new file from its start.
     const ino_t now = inode_of(path);
-    if (now != 0 && (now != inode || static_cast<std::streamoff>(std::filesystem::file_size(path)) < offset)) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    if (now != 0 && !ec && (now != inode || static_cast<std::streamoff>(size) < offset)) {
       in.close();
       in.open(path, std::ios::binary);
       inode = now;

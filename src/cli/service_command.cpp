@@ -38,7 +38,8 @@ struct Usage : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// $XDG_CONFIG_HOME/systemd/user, else ~/.config/systemd/user: where systemd looks for a user's units.
+// $XDG_CONFIG_HOME/systemd/user, else ~/.config/systemd/user: where systemd looks for a user's
+// units.
 fs::path user_unit_dir() {
   if (const char* config = std::getenv("XDG_CONFIG_HOME"); config != nullptr && *config == '/') {
     return fs::path(config) / "systemd" / "user";
@@ -63,10 +64,14 @@ std::string exec_word(std::string_view word) {
   std::string escaped;
   bool quote = word.empty();
   for (const char c : word) {
-    if (c == '%') escaped += "%%";
-    else if (c == '$') escaped += "$$";
-    else if (c == '\\' || c == '"') escaped += std::string("\\") + c;
-    else escaped += c;
+    if (c == '%')
+      escaped += "%%";
+    else if (c == '$')
+      escaped += "$$";
+    else if (c == '\\' || c == '"')
+      escaped += std::string("\\") + c;
+    else
+      escaped += c;
     if (c == ' ' || c == '\t' || c == '\'' || c == '"' || c == '\\' || c == ';') quote = true;
   }
   return quote ? "\"" + escaped + "\"" : escaped;
@@ -141,8 +146,9 @@ ServiceCommand::ServiceCommand(CLI::App& app) {
   install_->add_option("name", name_, "Photon name")->required();
   install_->add_option("--manifest", manifest_,
                        "Serve the methods of this TOML manifest (its absolute path is written)");
-  install_->add_option("--idle-timeout", idle_timeout_,
-                       "The daemon exits after this long without clients; 0 = never")
+  install_
+      ->add_option("--idle-timeout", idle_timeout_,
+                   "The daemon exits after this long without clients; 0 = never")
       ->capture_default_str();
   uninstall_ = command_->add_subcommand("uninstall", "Remove the units of photon NAME");
   uninstall_->add_option("name", name_, "Photon name")->required();
@@ -187,11 +193,12 @@ int ServiceCommand::install(bool json, const std::string& photond) const {
   std::string exec = "ExecStart=" + exec_word(daemon.string()) + " serve %i";
   if (!manifest.empty()) exec += " --manifest " + exec_word(manifest);
   exec += " --idle-timeout " + exec_word(idle_timeout_);
-  const std::string service_drop_in =
-      std::string(kDropInHeader) + "[Service]\nEnvironment=" +
-      exec_word("PHOTON_DIR=" + photon_dir.string()) + "\nExecStart=\n" + exec + "\n";
-  const std::string socket_drop_in = std::string(kDropInHeader) + "[Socket]\nListenStream=\nListenStream=" +
-                                     no_specifiers(socket.string()) + "\n";
+  const std::string service_drop_in = std::string(kDropInHeader) + "[Service]\nEnvironment=" +
+                                      exec_word("PHOTON_DIR=" + photon_dir.string()) +
+                                      "\nExecStart=\n" + exec + "\n";
+  const std::string socket_drop_in =
+      std::string(kDropInHeader) +
+      "[Socket]\nListenStream=\nListenStream=" + no_specifiers(socket.string()) + "\n";
 
   const std::vector<std::pair<fs::path, std::string>> files = {
       {units / "photond@.service", service},
@@ -208,10 +215,10 @@ int ServiceCommand::install(bool json, const std::string& photond) const {
       "systemctl --user daemon-reload",
       "systemctl --user enable --now " + instance_unit(name_, "socket"),
   };
-  std::string note =
-      "The first client's connect to " + socket.string() + " starts the daemon.\n"
-      "Logs: journalctl --user -u " + instance_unit(name_, "service") + " (and photonctl logs " +
-      name_ + ").";
+  std::string note = "The first client's connect to " + socket.string() +
+                     " starts the daemon.\n"
+                     "Logs: journalctl --user -u " +
+                     instance_unit(name_, "service") + " (and photonctl logs " + name_ + ").";
   if (fs::exists(photon_dir / "daemons" / (name_ + ".pid"), ec)) {
     note += "\nA daemon of " + name_ + " may be running now: stop it first (photonctl stop " +
             name_ + "), so the socket unit can take its socket.";

@@ -59,8 +59,8 @@ std::optional<std::string> check_call_args(const MethodInfo& method,
     if (type != declared->type) {
       return refuse("parameter \"" + declared->name + "\" must be " +
                     (declared->type == "array" || declared->type == "object" ? "an " : "a ") +
-                    declared->type + ", not " + (type == "array" || type == "object" ? "an " : "a ") +
-                    std::string(type));
+                    declared->type + ", not " +
+                    (type == "array" || type == "object" ? "an " : "a ") + std::string(type));
     }
   }
   for (const ParamInfo& param : method.params) {

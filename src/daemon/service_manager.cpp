@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 
 namespace photon::daemon {
@@ -26,9 +28,9 @@ std::optional<int> inherited_listener(const std::filesystem::path& socket_path) 
   for (int extra = fd + 1; extra < fd + count; ++extra) ::close(extra);
   if (count > 1) {
     ::close(fd);
-    throw StartupError(1, "socket activation passed " + std::to_string(count) +
-                              " sockets; photond serves exactly one (ListenStream=" +
-                              socket_path.string() + ")");
+    throw StartupError(
+        1, "socket activation passed " + std::to_string(count) +
+               " sockets; photond serves exactly one (ListenStream=" + socket_path.string() + ")");
   }
   ::fcntl(fd, F_SETFD, FD_CLOEXEC);
   auto refuse = [&](const std::string& why) {
@@ -57,7 +59,8 @@ std::optional<int> inherited_listener(const std::filesystem::path& socket_path) 
 }
 
 void notify_ready(const std::string& status) {
-  const std::string message = "READY=1\nSTATUS=" + status + "\nMAINPID=" + std::to_string(::getpid());
+  const std::string message =
+      "READY=1\nSTATUS=" + status + "\nMAINPID=" + std::to_string(::getpid());
   ::sd_notify(0, message.c_str());
 }
 

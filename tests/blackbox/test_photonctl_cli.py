@@ -96,9 +96,9 @@ class LockWaitTest(BlackboxTest):
         self.dir = self.make_dir()
         self.d = self.daemon(name="t", photon_dir=self.dir)
         self.holder = self.client(self.d)
-        reply = self.holder.call({"type": "acquire_lock", "id": "a", "lockName": "deploy", "sessionId": "ci-7",
+        reply = self.holder.call({"type": "lock", "id": "a", "lockName": "deploy", "sessionId": "ci-7",
                                   "lockTimeout": 600000})
-        self.assertTrue(reply["data"]["success"], reply)
+        self.assertTrue(reply["data"]["acquired"], reply)
 
     def waiters(self):
         locks = self.holder.call({"type": "list_locks", "id": "l"})["data"]["locks"]
@@ -109,16 +109,16 @@ class LockWaitTest(BlackboxTest):
             with self.subTest(wait=forever):
                 p = self.spawn_photonctl(self.dir, "lock", "t", "deploy", "--wait", forever, "--", "echo", "ran")
                 wait_until(lambda: self.waiters() == 1, message="photonctl to wait for the lock")
-                self.holder.call({"type": "release_lock", "id": "r", "lockName": "deploy", "sessionId": "ci-7"})
+                self.holder.call({"type": "unlock", "id": "r", "lockName": "deploy", "sessionId": "ci-7"})
                 out, err = p.communicate(timeout=TIMEOUT)
                 self.assertEqual(p.returncode, 0, err)
                 self.assertEqual(out, "ran\n")
                 waiting = [line for line in err.splitlines() if line.startswith("photonctl: waiting")]
                 self.assertEqual(len(waiting), 1, err)
                 self.assertIn('without a limit for lock "deploy", held by ci-7 (its lease ends in', waiting[0])
-                reply = self.holder.call({"type": "acquire_lock", "id": "a", "lockName": "deploy",
+                reply = self.holder.call({"type": "lock", "id": "a", "lockName": "deploy",
                                           "sessionId": "ci-7", "lockTimeout": 600000})
-                self.assertTrue(reply["data"]["success"], reply)
+                self.assertTrue(reply["data"]["acquired"], reply)
 
     def test_a_bounded_wait_also_says_who_holds_it(self):
         r = ctl(self.dir, "lock", "t", "deploy", "--wait", "1ms", "--", "true")
@@ -147,7 +147,7 @@ class StatusTest(BlackboxTest):
 
     def test_human_status_shows_locks_jobs_methods_urls_and_log(self):
         c = self.client(self.d)
-        c.call({"type": "acquire_lock", "id": "a", "lockName": "deploy", "sessionId": "ci-7", "lockTimeout": 600000})
+        c.call({"type": "lock", "id": "a", "lockName": "deploy", "sessionId": "ci-7", "lockTimeout": 600000})
         self.assertEqual(ctl(self.dir, "schedule", "t", "nightly", "greet", "0 3 * * *").returncode, 0)
         r = ctl(self.dir, "status", "t")
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -163,8 +163,11 @@ class StatusTest(BlackboxTest):
         self.assertEqual([row[:7] for row in job_rows], [["nightly", "0", "3", "*", "*", "*", "greet"]])
 
     def test_a_killed_daemon_is_reported_dead_with_its_leftovers(self):
-        self.d.kill()
-        self.assertTrue(os.path.exists(self.d.sock_path))
+        self.d.stop()
+        d = self.daemon(name="t", photon_dir=self.dir, check_exit=False)
+        d.kill()
+        self.assertTrue(os.path.exists(d.sock_path))
+        self.d = d
         r = ctl(self.dir, "status", "t")
         self.assertEqual(r.returncode, 3)
         self.assertIn("photonctl: t is dead: no process serves its socket; its pid file names pid "

@@ -31,8 +31,10 @@ class SocketActivationTest(BlackboxTest):
     def activated(self, name="t", args=(), listen=None, env=None, umask=private_umask):
         """systemd-socket-activate listening on NAME's socket (or `listen`), not yet connected."""
         path = listen or os.path.join(self.dir, "daemons", f"{name}.sock")
-        d = self.daemon(name=name, photon_dir=self.dir, args=args, env=env, start=False,
-                        preexec_fn=umask, program=[SOCKET_ACTIVATE, "-l", path, PHOTOND, "serve"])
+        # systemd-socket-activate passes no environment but what -E names, as systemd would.
+        passed = [arg for variable in ["PHOTON_DIR", *(env or {})] for arg in ("-E", variable)]
+        d = self.daemon(name=name, photon_dir=self.dir, args=args, env=env, start=False, preexec_fn=umask,
+                        program=[SOCKET_ACTIVATE, "-l", path, *passed, PHOTOND, "serve"])
         d.spawn()
         wait_until(lambda: os.path.exists(path), message="systemd-socket-activate to listen")
         return d
@@ -198,11 +200,16 @@ class ServiceCommandTest(BlackboxTest):
         if ANALYZE is None:
             self.skipTest("systemd-analyze is missing")
         self.assertEqual(self.ctl("service", "install", "kb", "--manifest", self.manifest).returncode, 0)
+        runtime = os.path.join(self.dir, "runtime")
+        os.mkdir(runtime, 0o700)
+        # The user manager's view: units found in the directory install wrote, drop-ins included
+        # (a wrong ExecStart= in the drop-in fails here: verify checks the program exists).
         r = subprocess.run([ANALYZE, "--user", "verify", "--man=no", "photond@kb.service", "photond@kb.socket"],
                            capture_output=True, text=True, timeout=TIMEOUT * 3,
-                           env={**os.environ, "SYSTEMD_UNIT_PATH": self.units + ":",
+                           env={**os.environ, "SYSTEMD_UNIT_PATH": self.units + ":", "XDG_RUNTIME_DIR": runtime,
                                 "XDG_CONFIG_HOME": self.config, "SYSTEMD_LOG_LEVEL": "warning"})
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stderr.strip(), "", "no warnings")
 
     def test_uninstall_removes_what_install_wrote(self):
         self.assertEqual(self.ctl("service", "install", "kb").returncode, 0)

@@ -1,17 +1,22 @@
 // check_call_args: a call's arguments against its method's declared parameters.
 #include "core/method_args.hpp"
 
-#include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
+#include <boost/json/parse.hpp>
 
 namespace photon::core {
 namespace {
 
 MethodInfo move_task() {
-  return {"moveTask", "Move a task", {{"taskId", "number", "", true}, {"column", "string", "", true},
-                                      {"board", "string", "", false}, {"meta", "any", "", false},
-                                      {"tags", "array", "", false}, {"opts", "object", "", false},
-                                      {"done", "boolean", "", false}}};
+  return {"moveTask",
+          "Move a task",
+          {{"taskId", "number", "", true},
+           {"column", "string", "", true},
+           {"board", "string", "", false},
+           {"meta", "any", "", false},
+           {"tags", "array", "", false},
+           {"opts", "object", "", false},
+           {"done", "boolean", "", false}}};
 }
 
 std::optional<std::string> check(const MethodInfo& method, const char* args) {
@@ -27,7 +32,8 @@ TEST(MethodArgs, ArgumentsThatFitPass) {
   EXPECT_EQ(check(move_task(), R"({"taskId":1.5,"column":"Done","board":"b","meta":[1],"tags":[],
                                   "opts":{},"done":false})"),
             std::nullopt);
-  EXPECT_EQ(check(move_task(), R"({"taskId":-1,"column":"x","board":null,"meta":null})"), std::nullopt)
+  EXPECT_EQ(check(move_task(), R"({"taskId":-1,"column":"x","board":null,"meta":null})"),
+            std::nullopt)
       << "null counts as absent";
 }
 
@@ -37,9 +43,10 @@ TEST(MethodArgs, UnknownNamesAreRefusedWithTheList) {
 }
 
 TEST(MethodArgs, WrongTypesAreRefused) {
-  EXPECT_EQ(check(move_task(), R"({"taskId":"1","column":"Done"})"),
-            std::string("method \"moveTask\": parameter \"taskId\" must be a number, not a string") +
-                kListed);
+  EXPECT_EQ(
+      check(move_task(), R"({"taskId":"1","column":"Done"})"),
+      std::string("method \"moveTask\": parameter \"taskId\" must be a number, not a string") +
+          kListed);
   EXPECT_EQ(check(move_task(), R"({"taskId":1,"column":"Done","tags":{}})"),
             std::string("method \"moveTask\": parameter \"tags\" must be an array, not an object") +
                 kListed);
