@@ -27,10 +27,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <deque>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -162,7 +162,8 @@ bool wait_until_gone(const std::filesystem::path& pid_file) {
 }
 
 // The command line and working directory of process `pid` (from /proc), to start it again.
-std::optional<std::pair<std::vector<std::string>, std::filesystem::path>> command_of(long long pid) {
+std::optional<std::pair<std::vector<std::string>, std::filesystem::path>> command_of(
+    long long pid) {
   const std::filesystem::path proc = "/proc/" + std::to_string(pid);
   std::ifstream in(proc / "cmdline", std::ios::binary);
   std::vector<std::string> argv;
@@ -195,7 +196,8 @@ int cmd_restart(const Globals& globals, const std::string& name) {
   }
   client.shutdown();
   if (!wait_until_gone(photon::photon_paths(name).pid_file)) {
-    std::cerr << "photonctl: " << name << " acknowledged the shutdown but is still running after 10 s\n";
+    std::cerr << "photonctl: " << name
+              << " acknowledged the shutdown but is still running after 10 s\n";
     return kExitFailed;
   }
   if (command) {
@@ -210,10 +212,14 @@ int cmd_restart(const Globals& globals, const std::string& name) {
     }
   }
   // A socket-activated daemon starts at this connect.
-  const long long new_pid =
-      photon::Client::connect(name, {.timeout = std::chrono::seconds(30)}).status().at("pid").to_number<long long>();
-  if (globals.json) print_json({{"restarted", true}, {"name", name}, {"oldPid", old_pid}, {"pid", new_pid}});
-  else std::cout << "restarted " << name << " (pid " << old_pid << " -> " << new_pid << ")\n";
+  const long long new_pid = photon::Client::connect(name, {.timeout = std::chrono::seconds(30)})
+                                .status()
+                                .at("pid")
+                                .to_number<long long>();
+  if (globals.json)
+    print_json({{"restarted", true}, {"name", name}, {"oldPid", old_pid}, {"pid", new_pid}});
+  else
+    std::cout << "restarted " << name << " (pid " << old_pid << " -> " << new_pid << ")\n";
   return kExitOk;
 }
 
@@ -254,7 +260,8 @@ int cmd_logs(const std::string& name, std::size_t lines, bool follow) {
       continue;
     }
     in.clear();
-    // Rotated (renamed away, a new file in its place) or truncated: read the new file from its start.
+    // Rotated (renamed away, a new file in its place) or truncated: read the new file from its
+    // start.
     const ino_t now = inode_of(path);
     std::error_code ec;
     const auto size = std::filesystem::file_size(path, ec);
@@ -368,7 +375,8 @@ int cmd_status_all(const Globals& globals) {
     } catch (const ClientError& error) {
       // Refused: no process listens (a dead daemon's socket); otherwise one is there but slow.
       const bool dead = error.kind() == ClientError::Kind::kNotRunning;
-      table.add_row({name, "-", "-", "-", "-", dead ? dead_state(leftovers_of(name)) : "not answering"});
+      table.add_row(
+          {name, "-", "-", "-", "-", dead ? dead_state(leftovers_of(name)) : "not answering"});
       all.push_back({{"name", name}, {"running", false}, {"dead", dead}, {"error", error.what()}});
     }
   }
@@ -418,12 +426,14 @@ void print_status_details(photon::Client& client, const std::string& name,
                           const boost::json::object& status) {
   const auto text = [](const boost::json::value& value, std::string_view key) {
     const auto* member = value.is_object() ? value.get_object().if_contains(key) : nullptr;
-    return member != nullptr && member->is_string() ? std::string(member->get_string()) : std::string();
+    return member != nullptr && member->is_string() ? std::string(member->get_string())
+                                                    : std::string();
   };
-  if (const auto* ui = status.if_contains("ui")) std::cout << "ui           " << text(*ui, "url") << "\n";
+  if (const auto* ui = status.if_contains("ui"))
+    std::cout << "ui           " << text(*ui, "url") << "\n";
   if (const auto* webhook = status.if_contains("webhook")) {
-    std::cout << "webhooks     " << text(*webhook, "url") << " (authentication: " << text(*webhook, "auth")
-              << ")\n";
+    std::cout << "webhooks     " << text(*webhook, "url")
+              << " (authentication: " << text(*webhook, "auth") << ")\n";
   }
   std::cout << "log          " << photon::photon_paths(name).log_file.string() << "\n";
 
@@ -505,8 +515,11 @@ int cmd_pub(const Globals& globals, const std::string& name, const std::string& 
   if (json) {
     boost::json::value message = message_of(*json);
     const std::size_t delivered = connect(name).publish(channel, message);
-    if (globals.json) print_json({{"published", true}, {"channel", channel}, {"delivered", delivered}});
-    else std::cout << "published to " << delivered << (delivered == 1 ? " subscriber\n" : " subscribers\n");
+    if (globals.json)
+      print_json({{"published", true}, {"channel", channel}, {"delivered", delivered}});
+    else
+      std::cout << "published to " << delivered
+                << (delivered == 1 ? " subscriber\n" : " subscribers\n");
     return kExitOk;
   }
   std::optional<photon::Client> client;
@@ -531,9 +544,13 @@ int cmd_pub(const Globals& globals, const std::string& name, const std::string& 
   }
   if (messages == 0) throw UsageError("no message: give one as an argument, or lines on stdin");
   if (globals.json) {
-    print_json({{"published", true}, {"channel", channel}, {"messages", messages}, {"delivered", delivered}});
+    print_json({{"published", true},
+                {"channel", channel},
+                {"messages", messages},
+                {"delivered", delivered}});
   } else if (messages == 1) {
-    std::cout << "published to " << delivered << (delivered == 1 ? " subscriber\n" : " subscribers\n");
+    std::cout << "published to " << delivered
+              << (delivered == 1 ? " subscriber\n" : " subscribers\n");
   } else {
     std::cout << "published " << messages << " messages, " << delivered
               << (delivered == 1 ? " delivery\n" : " deliveries\n");
@@ -681,8 +698,9 @@ int cmd_lock(const std::string& name, const std::string& lock_name, const std::s
   photon::LockGuard guard = acquire(std::chrono::milliseconds(0));
   if (!guard && wait.count() > 0) {
     const photon::LockResult& busy = guard.result();
-    std::cerr << "photonctl: waiting " << (forever ? std::string("without a limit")
-                                                   : "up to " + photon::cli::human_duration(wait.count()))
+    std::cerr << "photonctl: waiting "
+              << (forever ? std::string("without a limit")
+                          : "up to " + photon::cli::human_duration(wait.count()))
               << " for lock \"" << lock_name << "\""
               << (busy.holder.empty() ? std::string()
                                       : ", held by " + busy.holder + " (its lease ends " +
@@ -1372,10 +1390,13 @@ int main(int argc, char** argv) {
   bool follow = false;
   auto* logs = app.add_subcommand("logs", "Print the log of photon NAME's daemon");
   logs->add_option("name", name, "Photon name")->required();
-  logs->add_option("-n,--lines", log_lines, "How many of the last lines; 0 = all")->capture_default_str();
-  logs->add_flag("-f,--follow", follow, "Keep printing what is appended (across rotations) until interrupted");
+  logs->add_option("-n,--lines", log_lines, "How many of the last lines; 0 = all")
+      ->capture_default_str();
+  logs->add_flag("-f,--follow", follow,
+                 "Keep printing what is appended (across rotations) until interrupted");
   logs->footer(
-      "The log is $PHOTON_DIR/daemons/NAME.log (rotated at 10 MiB, 3 kept); a daemon run by systemd\n"
+      "The log is $PHOTON_DIR/daemons/NAME.log (rotated at 10 MiB, 3 kept); a daemon run by "
+      "systemd\n"
       "also logs to the journal (journalctl --user -u photond@NAME).\n"
       "Exit status: 0 ok, 1 no log, 2 usage.");
 

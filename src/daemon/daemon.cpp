@@ -106,8 +106,9 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
         paths_(paths),
         inherited_listener_(inherited_listener),
         jobs_(std::move(jobs)),
-        tokens_(token_mark,
-                [this](std::uint64_t mark) { return store::save_token_mark(paths_.token_file, mark); }),
+        tokens_(
+            token_mark,
+            [this](std::uint64_t mark) { return store::save_token_mark(paths_.token_file, mark); }),
         methods_(make_host()),
         broker_(make_broker()),
         dispatcher_(dispatcher_options(options), clock_, *this, tokens_, methods_.get(),

@@ -92,8 +92,10 @@ TEST_F(CommandDispatchTest, ArgumentsOutsideTheDeclaredParametersNeverReachTheMe
   EXPECT_TRUE(host_.calls.empty());
   auto lines = take(0);
   ASSERT_EQ(lines.size(), 2u);
-  EXPECT_EQ(lines[0], parse(R"({"type":"error","id":"c1","error":"method \"moveTask\": parameter \"taskId\" must be a number, not a string; parameters: [taskId] (number)"})"));
-  EXPECT_EQ(lines[1], parse(R"({"type":"error","id":"c2","error":"method \"moveTask\": unknown parameter \"task\"; parameters: [taskId] (number)"})"));
+  EXPECT_EQ(lines[0], parse(R"({"type":"error","id":"c1","error":"method \"moveTask\": parameter \"taskId\" must be a number, not a string; parameters: [taskId] (number)"
+})"));
+  EXPECT_EQ(lines[1], parse(R"({"type":"error","id":"c2","error":"method \"moveTask\": unknown parameter \"task\"; parameters: [taskId] (number)"
+})"));
   EXPECT_EQ(dispatcher_.running_commands(), 0u);
 }
 
@@ -144,7 +146,8 @@ TEST_F(CommandDispatchTest, WithoutMethodsCommandIsRefusedAndListIsEmpty) {
 
 TEST_F(CommandDispatchTest, ListMethodsDescribesEveryMethod) {
   send(1, R"({"type":"list_methods","id":"l"})");
-  EXPECT_EQ(one(1), parse(R"({"type":"result","id":"l","success":true,"data":{"photon":"kanban","methods":[
+  EXPECT_EQ(one(1),
+            parse(R"({"type":"result","id":"l","success":true,"data":{"photon":"kanban","methods":[
     {"name":"moveTask","description":"Move a task","params":[{"name":"taskId","type":"number","description":"The task","required":false}]},
     {"name":"ask","description":"Prompts","params":[]}]}})"));
 }
