@@ -17,10 +17,6 @@ SOCKET_ACTIVATE = shutil.which("systemd-socket-activate")
 ANALYZE = shutil.which("systemd-analyze")
 
 
-def private_umask():
-    os.umask(0o077)
-
-
 class SocketActivationTest(BlackboxTest):
     def setUp(self):
         if SOCKET_ACTIVATE is None:
@@ -28,15 +24,19 @@ class SocketActivationTest(BlackboxTest):
         self.dir = self.make_dir()
         os.makedirs(os.path.join(self.dir, "daemons"), mode=0o700)
 
-    def activated(self, name="t", args=(), listen=None, env=None, umask=private_umask):
-        """systemd-socket-activate listening on NAME's socket (or `listen`), not yet connected."""
+    def activated(self, name="t", args=(), listen=None, env=None, mode=0o600, check_exit=True):
+        """systemd-socket-activate listening on NAME's socket (or `listen`), not yet connected.
+
+        It makes the socket 0644 whatever the umask and has no SocketMode=: `mode` stands in for it."""
         path = listen or os.path.join(self.dir, "daemons", f"{name}.sock")
         # systemd-socket-activate passes no environment but what -E names, as systemd would.
         passed = [arg for variable in ["PHOTON_DIR", *(env or {})] for arg in ("-E", variable)]
-        d = self.daemon(name=name, photon_dir=self.dir, args=args, env=env, start=False, preexec_fn=umask,
+        d = self.daemon(name=name, photon_dir=self.dir, args=args, env=env, start=False, check_exit=check_exit,
                         program=[SOCKET_ACTIVATE, "-l", path, *passed, PHOTOND, "serve"])
         d.spawn()
         wait_until(lambda: os.path.exists(path), message="systemd-socket-activate to listen")
+        if mode is not None:
+            os.chmod(path, mode)
         return d
 
     def test_the_first_connect_starts_the_daemon(self):
@@ -67,16 +67,15 @@ class SocketActivationTest(BlackboxTest):
         self.assertIn("shutting down", log)
 
     def test_a_socket_not_0600_is_refused(self):
-        d = self.activated(umask=lambda: os.umask(0o022))
-        self.assertEqual(stat.S_IMODE(os.stat(d.sock_path).st_mode), 0o755)
+        d = self.activated(mode=0o640, check_exit=False)
         with socket.socket(socket.AF_UNIX) as s:
             s.connect(d.sock_path)  # queued in the backlog; the daemon starts, checks, and refuses
         self.assertEqual(d.wait(), 1)
-        self.assertIn("has mode 0755; the photon's socket must be 0600 (SocketMode=0600)", d.output())
+        self.assertIn("has mode 0640; the photon's socket must be 0600 (SocketMode=0600)", d.output())
         self.assertFalse(os.path.exists(d.pid_path))
 
     def test_a_socket_on_another_path_is_refused(self):
-        d = self.activated(listen=os.path.join(self.dir, "daemons", "other.sock"))
+        d = self.activated(listen=os.path.join(self.dir, "daemons", "other.sock"), check_exit=False)
         with socket.socket(socket.AF_UNIX) as s:
             s.connect(os.path.join(self.dir, "daemons", "other.sock"))
         self.assertEqual(d.wait(), 1)
