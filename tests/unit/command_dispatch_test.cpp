@@ -92,10 +92,8 @@ TEST_F(CommandDispatchTest, ArgumentsOutsideTheDeclaredParametersNeverReachTheMe
   EXPECT_TRUE(host_.calls.empty());
   auto lines = take(0);
   ASSERT_EQ(lines.size(), 2u);
-  EXPECT_EQ(lines[0], parse(R"({"type":"error","id":"c1","error":"method \"moveTask\": parameter \"taskId\" must be a number, not a string; parameters: [taskId] (number)"
-})"));
-  EXPECT_EQ(lines[1], parse(R"({"type":"error","id":"c2","error":"method \"moveTask\": unknown parameter \"task\"; parameters: [taskId] (number)"
-})"));
+  EXPECT_EQ(lines[0], parse(R"J({"type":"error","id":"c1","error":"method \"moveTask\": parameter \"taskId\" must be a number, not a string; parameters: [taskId] (number)"})J"));
+  EXPECT_EQ(lines[1], parse(R"J({"type":"error","id":"c2","error":"method \"moveTask\": unknown parameter \"task\"; parameters: [taskId] (number)"})J"));
   EXPECT_EQ(dispatcher_.running_commands(), 0u);
 }
 
