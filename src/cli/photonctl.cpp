@@ -5,6 +5,8 @@
 #include "cli/cron_command.hpp"
 #include "cli/json_text.hpp"
 #include "cli/prompter.hpp"
+#include "cli/service_command.hpp"
+#include "cli/suggest.hpp"
 #include "cli/table.hpp"
 #include "cli/ui_command.hpp"
 #include "cli/webhook_command.hpp"
@@ -20,6 +22,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,7 +30,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <thread>
@@ -50,6 +55,8 @@ struct UsageError : std::runtime_error {
 struct Globals {
   bool json = false;
 };
+
+std::string from_now(std::chrono::system_clock::time_point when);
 
 std::chrono::milliseconds duration_flag(const std::string& text, const char* flag) {
   auto value = photon::parse_duration(text);
@@ -144,6 +151,131 @@ int cmd_stop(const Globals& globals, const std::string& name) {
   return kExitOk;
 }
 
+// Waits until the daemon whose pid file is `pid_file` is gone; false after 10 s.
+bool wait_until_gone(const std::filesystem::path& pid_file) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::filesystem::exists(pid_file)) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+// The command line and working directory of process `pid` (from /proc), to start it again.
+std::optional<std::pair<std::vector<std::string>, std::filesystem::path>> command_of(
+    long long pid) {
+  const std::filesystem::path proc = "/proc/" + std::to_string(pid);
+  std::ifstream in(proc / "cmdline", std::ios::binary);
+  std::vector<std::string> argv;
+  std::string arg;
+  while (std::getline(in, arg, '\0')) argv.push_back(arg);
+  std::error_code ec;
+  const auto cwd = std::filesystem::read_symlink(proc / "cwd", ec);
+  if (argv.empty() || ec) return std::nullopt;
+  return std::make_pair(std::move(argv), cwd);
+}
+
+// Stops the daemon and starts it again the way it was started: a socket-activated one by
+// connecting (systemd starts it), any other with its own command line (and working directory),
+// detached.
+int cmd_restart(const Globals& globals, const std::string& name) {
+  photon::Client client = connect(name);
+  const boost::json::object status = client.status();
+  const long long old_pid = status.at("pid").to_number<long long>();
+  const auto* activated = status.if_contains("socketActivated");
+  const bool by_systemd = activated != nullptr && activated->is_bool() && activated->get_bool();
+  std::optional<std::pair<std::vector<std::string>, std::filesystem::path>> command;
+  if (!by_systemd) {
+    command = command_of(old_pid);
+    if (!command) {
+      std::cerr << "photonctl: cannot read the command line of pid " << old_pid << "\n";
+      return kExitFailed;
+    }
+    auto& argv = command->first;
+    if (std::find(argv.begin(), argv.end(), "--detach") == argv.end()) argv.push_back("--detach");
+  }
+  client.shutdown();
+  if (!wait_until_gone(photon::photon_paths(name).pid_file)) {
+    std::cerr << "photonctl: " << name
+              << " acknowledged the shutdown but is still running after 10 s\n";
+    return kExitFailed;
+  }
+  if (command) {
+    const std::filesystem::path here = std::filesystem::current_path();
+    std::filesystem::current_path(command->second);
+    const int code = run_process(command->first);
+    std::filesystem::current_path(here);
+    if (code != 0) {
+      std::cerr << "photonctl: " << name << " stopped, but starting it again failed (exit " << code
+                << ")\n";
+      return kExitFailed;
+    }
+  }
+  // A socket-activated daemon starts at this connect.
+  const long long new_pid = photon::Client::connect(name, {.timeout = std::chrono::seconds(30)})
+                                .status()
+                                .at("pid")
+                                .to_number<long long>();
+  if (globals.json)
+    print_json({{"restarted", true}, {"name", name}, {"oldPid", old_pid}, {"pid", new_pid}});
+  else
+    std::cout << "restarted " << name << " (pid " << old_pid << " -> " << new_pid << ")\n";
+  return kExitOk;
+}
+
+// Prints the last `lines` lines of the daemon's log (all with 0), then with `follow` what is
+// appended, across rotations, until interrupted.
+int cmd_logs(const std::string& name, std::size_t lines, bool follow) {
+  check_name(name);
+  const std::filesystem::path path = photon::photon_paths(name).log_file;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::cerr << "photonctl: no log for " << name << " at " << path.string() << "\n";
+    return kExitFailed;
+  }
+  std::deque<std::string> tail;
+  std::string line;
+  while (std::getline(in, line)) {
+    tail.push_back(std::move(line));
+    if (lines != 0 && tail.size() > lines) tail.pop_front();
+  }
+  for (const auto& kept : tail) std::cout << kept << "\n";
+  std::cout << std::flush;
+  if (!follow) return kExitOk;
+  in.clear();
+  std::streamoff offset = in.tellg();
+  auto inode_of = [](const std::filesystem::path& file) -> ino_t {
+    struct stat info {};
+    return ::stat(file.c_str(), &info) == 0 ? info.st_ino : 0;
+  };
+  ino_t inode = inode_of(path);
+  for (;;) {
+    char buffer[4096];
+    in.read(buffer, sizeof buffer);
+    const std::streamsize count = in.gcount();
+    if (count > 0) {
+      std::cout.write(buffer, count);
+      std::cout.flush();
+      offset += count;
+      continue;
+    }
+    in.clear();
+    // Rotated (renamed away, a new file in its place) or truncated: read the new file from its
+    // start.
+    const ino_t now = inode_of(path);
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    if (now != 0 && !ec && (now != inode || static_cast<std::streamoff>(size) < offset)) {
+      in.close();
+      in.open(path, std::ios::binary);
+      inode = now;
+      offset = 0;
+      continue;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
 int cmd_ping(const Globals& globals, const std::string& name) {
   photon::Client client = connect(name);
   const auto start = std::chrono::steady_clock::now();
@@ -191,6 +323,36 @@ void print_status(const boost::json::object& status) {
   table.print(std::cout);
 }
 
+// What a photon's daemon left behind when no process serves its socket: the socket and pid files
+// that exist, and whether the pid file names a live process. Empty when nothing is left.
+struct Leftovers {
+  std::vector<std::string> files;
+  long long pid = 0;  // from the pid file; 0 when none
+  bool pid_alive = false;
+};
+
+Leftovers leftovers_of(const std::string& name) {
+  const photon::PhotonPaths paths = photon::photon_paths(name);
+  Leftovers found;
+  std::error_code ec;
+  for (const auto& file : {paths.socket, paths.pid_file, paths.ui_file}) {
+    if (std::filesystem::symlink_status(file, ec).type() != std::filesystem::file_type::not_found) {
+      found.files.push_back(file.string());
+    }
+  }
+  std::ifstream pid_file(paths.pid_file);
+  if (pid_file >> found.pid && found.pid > 0) {
+    found.pid_alive = ::kill(static_cast<pid_t>(found.pid), 0) == 0 || errno == EPERM;
+  }
+  return found;
+}
+
+// "dead": a socket file nobody listens on (the daemon crashed or was killed).
+std::string dead_state(const Leftovers& leftovers) {
+  return leftovers.pid_alive ? "stale socket (pid " + std::to_string(leftovers.pid) + " alive)"
+                             : "dead (stale socket)";
+}
+
 int cmd_status_all(const Globals& globals) {
   const auto dir = photon::photon_dir() / "daemons";
   std::vector<std::string> names;
@@ -211,8 +373,11 @@ int cmd_status_all(const Globals& globals) {
                      std::to_string(status.at("channels").as_array().size()), "running"});
       all.push_back(std::move(status));
     } catch (const ClientError& error) {
-      table.add_row({name, "-", "-", "-", "-", "not answering"});
-      all.push_back({{"name", name}, {"running", false}, {"error", error.what()}});
+      // Refused: no process listens (a dead daemon's socket); otherwise one is there but slow.
+      const bool dead = error.kind() == ClientError::Kind::kNotRunning;
+      table.add_row(
+          {name, "-", "-", "-", "-", dead ? dead_state(leftovers_of(name)) : "not answering"});
+      all.push_back({{"name", name}, {"running", false}, {"dead", dead}, {"error", error.what()}});
     }
   }
   if (globals.json) print_json(all);
@@ -221,12 +386,113 @@ int cmd_status_all(const Globals& globals) {
   return kExitOk;
 }
 
+// The daemon is not running: say so, with what it left behind (a stale socket means it died).
+int report_not_running(const Globals& globals, const std::string& name, const ClientError& error) {
+  const Leftovers leftovers = leftovers_of(name);
+  if (globals.json) {
+    boost::json::array files(leftovers.files.begin(), leftovers.files.end());
+    print_json({{"name", name},
+                {"running", false},
+                {"dead", !leftovers.files.empty()},
+                {"leftovers", std::move(files)},
+                {"error", error.what()}});
+  }
+  if (leftovers.files.empty()) {
+    std::cerr << "photonctl: " << name << " is not running\n";
+    return kExitNotRunning;
+  }
+  std::cerr << "photonctl: " << name << " is dead: no process serves its socket";
+  if (leftovers.pid > 0) {
+    std::cerr << "; its pid file names pid " << leftovers.pid
+              << (leftovers.pid_alive ? ", which is alive but does not listen" : ", which is gone");
+  }
+  std::cerr << "\nleft behind (the next start replaces them):\n";
+  for (const auto& file : leftovers.files) std::cerr << "  " << file << "\n";
+  return kExitNotRunning;
+}
+
+// A short list of `items` for one status line: "a, b, c and 4 more"; "none" when empty.
+std::string short_list(const std::vector<std::string>& items) {
+  constexpr std::size_t kShown = 8;
+  if (items.empty()) return "none";
+  std::string text;
+  for (std::size_t i = 0; i < items.size() && i < kShown; ++i) text += (i ? ", " : "") + items[i];
+  if (items.size() > kShown) text += " and " + std::to_string(items.size() - kShown) + " more";
+  return text;
+}
+
+// The human form adds what a person asks next: locks, jobs, methods, URLs and where the log is.
+void print_status_details(photon::Client& client, const std::string& name,
+                          const boost::json::object& status) {
+  const auto text = [](const boost::json::value& value, std::string_view key) {
+    const auto* member = value.is_object() ? value.get_object().if_contains(key) : nullptr;
+    return member != nullptr && member->is_string() ? std::string(member->get_string())
+                                                    : std::string();
+  };
+  if (const auto* ui = status.if_contains("ui"))
+    std::cout << "ui           " << text(*ui, "url") << "\n";
+  if (const auto* webhook = status.if_contains("webhook")) {
+    std::cout << "webhooks     " << text(*webhook, "url")
+              << " (authentication: " << text(*webhook, "auth") << ")\n";
+  }
+  std::cout << "log          " << photon::photon_paths(name).log_file.string() << "\n";
+
+  std::vector<std::string> method_names;
+  for (const auto& method : client.list_methods()) method_names.push_back(method.name);
+  std::cout << "methods      " << short_list(method_names) << "\n";
+
+  const std::vector<photon::LockInfo> locks = client.list_locks();
+  std::cout << "\n";
+  if (locks.empty()) {
+    std::cout << "no locks held\n";
+  } else {
+    photon::cli::Table table({"LOCK", "HOLDER", "TOKEN", "EXPIRES", "WAITERS"});
+    for (const auto& lock : locks) {
+      table.add_row({lock.name, lock.holder, std::to_string(lock.token), from_now(lock.expires_at),
+                     std::to_string(lock.waiters)});
+    }
+    table.print(std::cout);
+  }
+  const boost::json::value jobs = client.request({{"type", "list_jobs"}});
+  const boost::json::array& list = jobs.at("jobs").as_array();
+  std::cout << "\n";
+  if (list.empty()) {
+    std::cout << "no jobs\n";
+    return;
+  }
+  photon::cli::Table table({"JOB", "CRON", "METHOD", "NEXT RUN", "LAST STATUS"});
+  for (const auto& entry : list) {
+    const boost::json::object& job = entry.as_object();
+    const boost::json::value* next = job.if_contains("nextRun");
+    const std::string status_text = text(job, "lastStatus");
+    table.add_row({text(job, "id"), text(job, "cron"), text(job, "method"),
+                   next != nullptr && next->is_number()
+                       ? from_now(std::chrono::system_clock::time_point{
+                             std::chrono::milliseconds(next->to_number<long long>())})
+                       : "never",
+                   status_text.empty() ? "-" : status_text});
+  }
+  table.print(std::cout);
+}
+
 int cmd_status(const Globals& globals, const std::string& name) {
   if (name.empty()) return cmd_status_all(globals);
-  auto status = connect(name).status();
-  if (globals.json) print_json(status);
-  else print_status(status);
-  return kExitOk;
+  check_name(name);
+  try {
+    photon::Client client = photon::Client::connect(name);
+    const boost::json::object status = client.status();
+    if (globals.json) {
+      print_json(status);
+      return kExitOk;
+    }
+    print_status(status);
+    std::cout << "\n";
+    print_status_details(client, name, status);
+    return kExitOk;
+  } catch (const ClientError& error) {
+    if (error.kind() != ClientError::Kind::kNotRunning) throw;
+    return report_not_running(globals, name, error);
+  }
 }
 
 boost::json::value parse_message(const std::string& text) {
@@ -236,16 +502,59 @@ boost::json::value parse_message(const std::string& text) {
   return value;
 }
 
+// The message argument, or one message per non-blank line of stdin (published as each arrives,
+// so `tail -f log | photonctl pub --raw NAME CHANNEL` streams). With `raw`, the text is sent as a
+// JSON string; otherwise it must be JSON. A line that is not stops the run (exit 2) after the
+// lines before it were published.
 int cmd_pub(const Globals& globals, const std::string& name, const std::string& channel,
-            const std::optional<std::string>& json) {
+            const std::optional<std::string>& json, bool raw) {
   check_name(name);
-  const std::string text = json ? *json
-                                : std::string(std::istreambuf_iterator<char>(std::cin),
-                                              std::istreambuf_iterator<char>());
-  boost::json::value message = parse_message(text);
-  const std::size_t delivered = connect(name).publish(channel, message);
-  if (globals.json) print_json({{"published", true}, {"channel", channel}, {"delivered", delivered}});
-  else std::cout << "published to " << delivered << (delivered == 1 ? " subscriber\n" : " subscribers\n");
+  auto message_of = [raw](const std::string& text) {
+    return raw ? boost::json::value(boost::json::string(text)) : parse_message(text);
+  };
+  if (json) {
+    boost::json::value message = message_of(*json);
+    const std::size_t delivered = connect(name).publish(channel, message);
+    if (globals.json)
+      print_json({{"published", true}, {"channel", channel}, {"delivered", delivered}});
+    else
+      std::cout << "published to " << delivered
+                << (delivered == 1 ? " subscriber\n" : " subscribers\n");
+    return kExitOk;
+  }
+  std::optional<photon::Client> client;
+  std::size_t messages = 0;
+  std::size_t delivered = 0;
+  std::size_t line_number = 0;
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    ++line_number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    boost::json::value message;
+    try {
+      message = message_of(line);
+    } catch (const UsageError& error) {
+      throw UsageError("stdin line " + std::to_string(line_number) + ": " + error.what() + " (" +
+                       std::to_string(messages) + " published before it; --raw sends text as is)");
+    }
+    if (!client) client.emplace(connect(name));
+    delivered += client->publish(channel, message);
+    ++messages;
+  }
+  if (messages == 0) throw UsageError("no message: give one as an argument, or lines on stdin");
+  if (globals.json) {
+    print_json({{"published", true},
+                {"channel", channel},
+                {"messages", messages},
+                {"delivered", delivered}});
+  } else if (messages == 1) {
+    std::cout << "published to " << delivered
+              << (delivered == 1 ? " subscriber\n" : " subscribers\n");
+  } else {
+    std::cout << "published " << messages << " messages, " << delivered
+              << (delivered == 1 ? " delivery\n" : " deliveries\n");
+  }
   return kExitOk;
 }
 
@@ -368,8 +677,10 @@ int cmd_lock(const std::string& name, const std::string& lock_name, const std::s
   check_name(name);
   const auto ttl = duration_flag(ttl_text, "--ttl");
   if (ttl.count() < 1 || ttl > kMaxLockTtl) throw UsageError("--ttl must be between 1ms and 7d");
-  const auto wait = duration_flag(wait_text, "--wait");
-  if (wait > kMaxLockWait) throw UsageError("--wait must be at most 24h");
+  // "forever" (or -1, as flock(1) without -w): wait in rounds of the protocol's longest wait.
+  const bool forever = wait_text == "forever" || wait_text == "-1";
+  const auto wait = forever ? kMaxLockWait : duration_flag(wait_text, "--wait");
+  if (wait > kMaxLockWait) throw UsageError("--wait must be at most 24h, or forever");
   if (command.empty()) {
     throw UsageError("lock needs a command: photonctl lock NAME LOCK -- CMD [ARGS...]");
   }
@@ -377,9 +688,27 @@ int cmd_lock(const std::string& name, const std::string& lock_name, const std::s
   // One holder for the whole run, so every renewal is the same holder, and one per run, so two
   // runs exclude each other like flock(1) even when they share $PHOTON_SESSION_ID. The lock also
   // ends with the connection, should photonctl die without releasing it.
-  photon::LockGuard guard = photon::LockGuard::acquire(
-      name, lock_name, {.ttl = ttl, .wait = wait, .release_on_disconnect = true},
-      {.session_id = photon::default_session_id() + "/lock-" + std::to_string(::getpid())});
+  const photon::ClientOptions holder{.session_id = photon::default_session_id() + "/lock-" +
+                                                   std::to_string(::getpid())};
+  auto acquire = [&](std::chrono::milliseconds within) {
+    return photon::LockGuard::acquire(
+        name, lock_name, {.ttl = ttl, .wait = within, .release_on_disconnect = true}, holder);
+  };
+  // A first try without waiting says who holds the lock, once, before the wait begins.
+  photon::LockGuard guard = acquire(std::chrono::milliseconds(0));
+  if (!guard && wait.count() > 0) {
+    const photon::LockResult& busy = guard.result();
+    std::cerr << "photonctl: waiting "
+              << (forever ? std::string("without a limit")
+                          : "up to " + photon::cli::human_duration(wait.count()))
+              << " for lock \"" << lock_name << "\""
+              << (busy.holder.empty() ? std::string()
+                                      : ", held by " + busy.holder + " (its lease ends " +
+                                            from_now(busy.expires_at) + ")")
+              << "\n";
+    guard = acquire(wait);
+    while (!guard && forever) guard = acquire(wait);
+  }
   if (!guard) {
     const photon::LockResult& refusal = guard.result();
     std::cerr << "photonctl: " << refusal.reason;
@@ -900,6 +1229,39 @@ int cmd_run_job(const Globals& globals, const std::string& name, const std::stri
   return wait_for_run(globals, client, job_id, run_id, timeout);
 }
 
+// The first word that is not a top-level flag, when it names no command: refused with the
+// nearest command, as git and systemctl do, instead of CLI11's "arguments were not expected".
+std::optional<int> refuse_unknown_command(const CLI::App& app, int argc, char** argv) {
+  std::vector<std::string> commands;
+  for (const CLI::App* command : app.get_subcommands({})) commands.push_back(command->get_name());
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view word = argv[i];
+    if (word.starts_with("-")) {
+      if (word == "--json") continue;
+      return std::nullopt;  // --help, --version, or CLI11's own error for an unknown flag
+    }
+    if (std::find(commands.begin(), commands.end(), word) != commands.end()) return std::nullopt;
+    std::cerr << "photonctl: unknown command \"" << word << "\"";
+    if (auto nearest = photon::cli::nearest_word(word, commands)) {
+      std::cerr << "; did you mean " << *nearest << "?";
+    }
+    std::cerr << "\nRun 'photonctl --help' for the list of commands.\n";
+    return kExitUsage;
+  }
+  return std::nullopt;
+}
+
+constexpr const char* kTopLevelFooter =
+    "Environment:\n"
+    "  PHOTON_DIR         where daemons keep their files (default ~/.photon): daemons/NAME.sock,\n"
+    "                     .pid, .log, .db\n"
+    "  PHOTON_SESSION_ID  the session call and unlock act as (call's default: the daemon's\n"
+    "                     shared \"default\" session)\n"
+    "Exit status: 0 ok, 1 refused or failed, 2 usage, 3 daemon not running; lock: its command's\n"
+    "status, or 75 when the lock is held by another.\n"
+    "Run 'photonctl COMMAND --help' for a command's flags. Documentation: README.md and docs/\n"
+    "(protocol.md, methods.md, locks.md, scheduler.md, operations.md...) in the source tree.";
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -907,6 +1269,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   Globals globals;
   app.add_flag("--json", globals.json, "Print JSON for scripts instead of text")->configurable(false);
+  app.set_version_flag("--version", std::string("photonctl ") + PHOTON_VERSION);
+  app.footer(kTopLevelFooter);
   app.fallthrough();
 
   std::string name;
@@ -929,10 +1293,18 @@ int main(int argc, char** argv) {
 
   std::string channel;
   std::optional<std::string> message;
-  auto* pub = app.add_subcommand("pub", "Publish a JSON message (argument or stdin) on CHANNEL");
+  bool raw = false;
+  auto* pub = app.add_subcommand(
+      "pub", "Publish a JSON message on CHANNEL (the argument, or one per line of stdin)");
   pub->add_option("name", name, "Photon name")->required();
   pub->add_option("channel", channel, "Channel name")->required();
-  pub->add_option("json", message, "Message as JSON; read from stdin when omitted");
+  pub->add_option("json", message, "Message as JSON; without it, each line of stdin is a message");
+  pub->add_flag("--raw", raw, "Send the text as a JSON string (any text, no JSON needed)");
+  pub->footer(
+      "Without JSON, each non-blank line of stdin is published as it arrives, on one connection\n"
+      "(`tail -f app.log | photonctl pub --raw NAME logs`). A line that is not JSON (without\n"
+      "--raw) stops the run with exit 2; the lines before it were published.\n"
+      "Exit status: 0 ok, 1 refused, 2 usage or a message that is not JSON, 3 daemon not running.");
 
   std::vector<std::string> channels;
   std::optional<std::size_t> count;
@@ -956,10 +1328,12 @@ int main(int argc, char** argv) {
   lock->add_option("--ttl", ttl, "Lease, renewed every third of it while CMD runs")
       ->capture_default_str();
   lock->add_option("--wait", wait,
-                   "Wait up to this long for a lock another session holds; 0 = fail at once")
+                   "Wait up to this long for a lock another session holds; 0 = fail at once; "
+                   "forever (or -1) = no limit, as flock(1) without -w")
       ->capture_default_str();
   lock->footer(
-      "Acquires LOCK (waiting up to --wait), runs CMD with PHOTON_LOCK_NAME and PHOTON_LOCK_TOKEN\n"
+      "Acquires LOCK (waiting up to --wait; while it waits, stderr says once who holds it), runs\n"
+      "CMD with PHOTON_LOCK_NAME and PHOTON_LOCK_TOKEN\n"
       "(the fencing token) in its environment, renews the lease every ttl/3 while CMD runs, and\n"
       "releases the lock when CMD ends. The lock also ends if photonctl dies (its connection\n"
       "closes). SIGINT, SIGTERM and SIGHUP sent to photonctl are forwarded to CMD; photonctl then\n"
@@ -1017,6 +1391,28 @@ int main(int argc, char** argv) {
       "the method may still be running.\n"
       "Exit status: 0 ok, 1 the method failed or is unknown (the message on stderr), 2 usage,\n"
       "3 daemon not running.");
+
+  std::size_t log_lines = 50;
+  bool follow = false;
+  auto* logs = app.add_subcommand("logs", "Print the log of photon NAME's daemon");
+  logs->add_option("name", name, "Photon name")->required();
+  logs->add_option("-n,--lines", log_lines, "How many of the last lines; 0 = all")
+      ->capture_default_str();
+  logs->add_flag("-f,--follow", follow,
+                 "Keep printing what is appended (across rotations) until interrupted");
+  logs->footer(
+      "The log is $PHOTON_DIR/daemons/NAME.log (rotated at 10 MiB, 3 kept); a daemon run by "
+      "systemd\n"
+      "also logs to the journal (journalctl --user -u photond@NAME).\n"
+      "Exit status: 0 ok, 1 no log, 2 usage.");
+
+  auto* restart = app.add_subcommand("restart", "Stop photon NAME's daemon and start it again");
+  restart->add_option("name", name, "Photon name")->required();
+  restart->footer(
+      "A daemon started by systemd's socket is stopped, then started by systemd at the next\n"
+      "connect; any other is started again, in the background, with the command line and working\n"
+      "directory it had (environment: photonctl's, so webhook secrets must be set here).\n"
+      "Exit status: 0 restarted, 1 failed, 2 usage, 3 daemon not running.");
 
   auto* methods = app.add_subcommand("methods", "List the methods of photon NAME");
   methods->add_option("name", name, "Photon name")->required();
@@ -1098,6 +1494,9 @@ int main(int argc, char** argv) {
 
   photon::cli::UiCommand ui(app);
 
+  photon::cli::ServiceCommand service(app);
+
+  if (auto refused = refuse_unknown_command(app, argc, argv)) return *refused;
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -1110,7 +1509,7 @@ int main(int argc, char** argv) {
     if (*stop) return cmd_stop(globals, name);
     if (*status) return cmd_status(globals, name);
     if (*ping) return cmd_ping(globals, name);
-    if (*pub) return cmd_pub(globals, name, channel, message);
+    if (*pub) return cmd_pub(globals, name, channel, message, raw);
     if (*sub) return cmd_sub(name, channels, count, timeout);
     if (*lock) return cmd_lock(name, lock_name, ttl, wait, command);
     if (*locks) return cmd_locks(globals, name);
@@ -1119,6 +1518,9 @@ int main(int argc, char** argv) {
       return cmd_call(globals, name, method, pairs, args_json, call_session, answers, call_timeout);
     }
     if (*methods) return cmd_methods(globals, name);
+    if (*logs) return cmd_logs(name, log_lines, follow);
+    if (*restart) return cmd_restart(globals, name);
+    if (service) return service.run(globals.json, photond_program());
     if (*jobs) return cmd_jobs(globals, name);
     if (*schedule) return cmd_schedule(globals, name, schedule_flags);
     if (*unschedule) return cmd_unschedule(globals, name, job_id);
@@ -1128,6 +1530,9 @@ int main(int argc, char** argv) {
     if (webhooks) return webhooks.run(globals.json);
     if (ui) return ui.run(globals.json);
   } catch (const UsageError& error) {
+    std::cerr << "photonctl: " << error.what() << "\n";
+    return kExitUsage;
+  } catch (const photon::cli::AnswerError& error) {
     std::cerr << "photonctl: " << error.what() << "\n";
     return kExitUsage;
   } catch (const ClientError& error) {

@@ -135,8 +135,17 @@ std::optional<std::string> read_answer(const std::string& question, bool secret)
 boost::json::value scripted_answer(const PromptRequest& prompt, const std::string& text) {
   if (prompt.type == "confirm") {
     if (auto yes = yes_no(text)) return *yes;
-  } else if (prompt.type == "select") {
+  } else if (prompt.type == "select" && !prompt.options.empty()) {
     if (auto chosen = chosen_option(prompt, text)) return std::move(*chosen);
+    std::string options;
+    for (std::size_t i = 0; i < prompt.options.size(); ++i) {
+      options += (i == 0 ? "" : ", ") + std::to_string(i + 1) + ") " + prompt.options[i].value;
+      if (prompt.options[i].label != prompt.options[i].value) {
+        options += " (" + prompt.options[i].label + ")";
+      }
+    }
+    throw AnswerError("--answer \"" + text + "\" is not an option of \"" + prompt.message +
+                      "\"; choose a value, label or number: " + options);
   }
   return loose_json(text);
 }

@@ -8,6 +8,7 @@
 
 #include <deque>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -32,9 +33,17 @@ class Prompter {
   bool terminal_;
 };
 
+// An --answer the prompt cannot take (a select answered with none of its options). The prompt is
+// declined and photonctl exits 2 with this message, which lists the options.
+class AnswerError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // A scripted answer as the method receives it: for confirm, y/yes/true and n/no/false are
-// booleans; for select, an option's value, label or number (from 1) is that option's value;
-// anything else is loose_json(text).
+// booleans; for select, an option's value, label or number (from 1) is that option's value, and
+// anything else throws AnswerError (a select with no options takes any answer); otherwise
+// loose_json(text).
 boost::json::value scripted_answer(const PromptRequest& prompt, const std::string& text);
 
 }  // namespace photon::cli

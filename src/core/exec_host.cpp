@@ -109,13 +109,21 @@ std::string_view trim(std::string_view text) {
   return text.substr(begin, text.find_last_not_of(kSpace) - begin + 1);
 }
 
-// The child's environment: the daemon's, then the manifest's, then the PHOTON_* variables.
+// What systemd tells the daemon alone (its notify socket, watchdog, activated sockets): a method
+// child that saw them could report readiness or keep-alives for the daemon.
+constexpr std::array<std::string_view, 6> kServiceManagerEnv = {
+    "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"};
+
+// The child's environment: the daemon's (less the service manager's variables), then the
+// manifest's, then the PHOTON_* variables.
 std::vector<std::string> child_environment(
     const std::vector<std::pair<std::string, std::string>>& overrides) {
   auto overridden = [&](std::string_view name) {
     return std::any_of(overrides.begin(), overrides.end(),
                        [&](const auto& entry) { return entry.first == name; }) ||
-           std::find(kPhotonEnv.begin(), kPhotonEnv.end(), name) != kPhotonEnv.end();
+           std::find(kPhotonEnv.begin(), kPhotonEnv.end(), name) != kPhotonEnv.end() ||
+           std::find(kServiceManagerEnv.begin(), kServiceManagerEnv.end(), name) !=
+               kServiceManagerEnv.end();
   };
   std::vector<std::string> env;
   for (char** entry = environ; *entry != nullptr; ++entry) {

@@ -2,6 +2,7 @@
 // host, events on jobs:<photon>, every change handed to persistence.
 #include "core/scheduler.hpp"
 
+#include "core/method_args.hpp"
 #include "protocol/request.hpp"
 
 #include <algorithm>
@@ -87,9 +88,9 @@ bool Scheduler::busy(const Job& job) const {
 
 std::optional<std::string> Scheduler::prepare(const JobSpec& spec, Job& job) const {
   if (methods_ == nullptr) return std::string("this photon has no methods to schedule");
-  if (find_method(*methods_, spec.method) == nullptr) {
-    return "unknown method \"" + spec.method + "\"";
-  }
+  const MethodInfo* method = find_method(*methods_, spec.method);
+  if (method == nullptr) return "unknown method \"" + spec.method + "\"";
+  if (auto problem = check_call_args(*method, spec.args)) return problem;
   try {
     job.expression = CronExpression::parse(spec.cron);
   } catch (const CronError& error) {

@@ -430,6 +430,11 @@ int photond_main(int argc, char** argv) {
       "serve", "Run the daemon of photon NAME on $PHOTON_DIR/daemons/NAME.sock");
   serve->add_option("name", flags.name, "Photon name: [A-Za-z0-9][A-Za-z0-9._-]{0,63}")->required();
   add_serve_flags(*serve, flags, false);
+  serve->footer(
+      "Started by systemd (photond@NAME.socket), the daemon takes the listening socket systemd\n"
+      "passes (socket activation; it must be NAME.sock, 0600, the daemon user's), reports\n"
+      "readiness (Type=notify) and watchdog keep-alives, and leaves the socket to systemd when it\n"
+      "exits. `photonctl service install NAME` writes the units; see docs/operations.md.");
   return parse_and_serve(app, argc, argv, flags, [&](DaemonOptions& options) {
     if (flags.manifest.empty()) return;
     // Loaded before the daemon starts (and before --detach forks), so a bad manifest is reported

@@ -7,6 +7,7 @@
 #include "common/paths.hpp"
 #include "daemon/instance_lock.hpp"
 #include "daemon/log_redaction.hpp"
+#include "daemon/service_manager.hpp"
 #include "daemon/stored_jobs.hpp"
 #include "store/token_file.hpp"
 #include "ui/ui_service.hpp"
@@ -115,18 +116,21 @@ void write_private_file(const std::filesystem::path& path, const std::string& te
 class Daemon final : public DaemonControl, public net::PeerHandler, public net::HttpHandler {
  public:
   Daemon(const DaemonOptions& options, const PhotonPaths& paths, std::uint64_t token_mark,
-         std::unique_ptr<StoredJobs> jobs)
+         std::unique_ptr<StoredJobs> jobs, std::optional<int> inherited_listener)
       : options_(options),
         paths_(paths),
+        inherited_listener_(inherited_listener),
         jobs_(std::move(jobs)),
-        tokens_(token_mark,
-                [this](std::uint64_t mark) { return store::save_token_mark(paths_.token_file, mark); }),
+        tokens_(
+            token_mark,
+            [this](std::uint64_t mark) { return store::save_token_mark(paths_.token_file, mark); }),
         methods_(make_host()),
         broker_(make_broker()),
         dispatcher_(dispatcher_options(options), clock_, *this, tokens_, methods_.get(),
                     broker_ ? static_cast<core::JobPersistence*>(broker_.get()) : jobs_.get()),
         signals_(io_, SIGINT, SIGTERM),
         idle_timer_(io_),
+        watchdog_timer_(io_),
         lock_timer_(io_),
         shutdown_timer_(io_),
         memory_release_timer_(io_),
@@ -162,14 +166,17 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   std::size_t stuck_calls() const { return methods_ ? methods_->stats().running : 0; }
 
   void listen() {
-    server_.listen(paths_.socket);
+    if (inherited_listener_) {
+      server_.adopt(*inherited_listener_);
+    } else {
+      server_.listen(paths_.socket);
+    }
     if (!http_) return;
     const WebhookSettings& webhook = *options_.webhook;
     try {
       http_->listen(webhook.bind, webhook.port);
     } catch (const boost::system::system_error& error) {
-      std::error_code ignored;
-      std::filesystem::remove(paths_.socket, ignored);  // nothing is left behind
+      remove_socket_file();  // nothing is left behind
       throw StartupError(1, "webhook endpoint on " + webhook.bind.to_string() + ":" +
                                 std::to_string(webhook.port) + ": " + error.code().message());
     }
@@ -189,7 +196,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     try {
       ui_http_->listen(asio::ip::make_address_v4("127.0.0.1"), options_.ui->port);
     } catch (const boost::system::system_error& error) {
-      std::filesystem::remove(paths_.socket, ignored);
+      remove_socket_file();
       throw StartupError(1, "ui listener on 127.0.0.1:" + std::to_string(options_.ui->port) + ": " +
                                 error.code().message());
     }
@@ -202,10 +209,18 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
                              {"token", ui_token_},
                              {"pid", ::getpid()}}) + "\n");
     } catch (const StartupError&) {
-      std::filesystem::remove(paths_.socket, ignored);
+      remove_socket_file();
       throw;
     }
     spdlog::info("ui on {} (token in {})", ui_url(), paths_.ui_file.string());
+  }
+
+  // Removes the socket file, unless systemd made it: a socket-activated daemon leaves the path
+  // to systemd, which keeps listening there and starts the daemon again at the next connect.
+  void remove_socket_file() {
+    if (inherited_listener_) return;
+    std::error_code ignored;
+    std::filesystem::remove(paths_.socket, ignored);
   }
 
   void remove_ui_file() {
@@ -226,6 +241,8 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
 
   boost::json::object extra_status() const override {
     boost::json::object extra;
+    // Started by systemd's socket: the socket outlives the daemon, and a connect starts it again.
+    if (inherited_listener_) extra["socketActivated"] = true;
     if (ui_http_) {
       extra["ui"] = boost::json::object{{"url", ui_url()}, {"streams", ui_->open_streams()}};
     }
@@ -287,6 +304,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
       begin_shutdown();
     });
     arm_idle_timer();
+    if (const auto interval = watchdog_interval()) arm_watchdog(*interval);
     io_.run();
   }
 
@@ -446,6 +464,17 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
            !http_ && !ui_http_;
   }
 
+  // Keep-alives for systemd's watchdog (WatchdogSec=), sent from the loop: a loop stuck in a
+  // handler misses them and systemd restarts the daemon.
+  void arm_watchdog(std::chrono::microseconds interval) {
+    if (stopping_) return;
+    notify_watchdog();
+    watchdog_timer_.expires_after(interval);
+    watchdog_timer_.async_wait([this, interval](boost::system::error_code ec) {
+      if (!ec) arm_watchdog(interval);
+    });
+  }
+
   // Counts from the last disconnect; when the timeout passes with other work still going on (a
   // lock held by a client that left), it counts again from then.
   void arm_idle_timer() {
@@ -462,12 +491,15 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   void begin_shutdown() {
     if (stopping_) return;
     stopping_ = true;
+    notify_stopping();
     idle_timer_.cancel();
+    watchdog_timer_.cancel();
     lock_timer_.cancel();
     boost::system::error_code ignored;
     signals_.cancel(ignored);
-    // Remove the socket first: from now on a client finds no daemon rather than a dying one.
-    std::filesystem::remove(paths_.socket, ignored);
+    // Remove the socket first: from now on a client finds no daemon rather than a dying one. (A
+    // socket-activated daemon's stays: a client's connect then waits for the next start.)
+    remove_socket_file();
     if (webhooks_) webhooks_->stop_accepting();
     if (!methods_) return close_connections();
     // Running methods are stopped before connections close, so their callers hear how they
@@ -505,6 +537,8 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
 
   const DaemonOptions& options_;
   const PhotonPaths& paths_;
+  // The listening socket systemd passed (socket activation); none when the daemon binds its own.
+  std::optional<int> inherited_listener_;
   SystemClock clock_;
   asio::io_context io_{1};
   // Before the dispatcher, so queued job writes are flushed after the scheduler is gone.
@@ -516,6 +550,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   Dispatcher dispatcher_;
   asio::signal_set signals_;
   asio::steady_timer idle_timer_;
+  asio::steady_timer watchdog_timer_;
   asio::steady_timer lock_timer_;
   asio::steady_timer shutdown_timer_;
   asio::steady_timer memory_release_timer_;
@@ -541,6 +576,8 @@ void run_daemon(const DaemonOptions& options, const std::function<void()>& on_re
   ::umask(077);
   const PhotonPaths paths = photon_paths(options.photon_name);
   make_private_directory(paths.daemons_dir);
+  // Taken before anything else can fail, so the descriptor is never left in the environment.
+  const std::optional<int> inherited = inherited_listener(paths.socket);
 
   pid_t holder = 0;
   std::optional<InstanceLock> instance = [&] {
@@ -555,10 +592,11 @@ void run_daemon(const DaemonOptions& options, const std::function<void()>& on_re
                               (holder > 0 ? " (pid " + std::to_string(holder) + ")" : ""));
   }
   // We hold the lock, so a socket file here belongs to a daemon that died, unless something that
-  // ignores the lock answers on it: that one we never unlink.
+  // ignores the lock answers on it: that one we never unlink. (With socket activation the file is
+  // systemd's socket, the one passed to us.)
   std::error_code status_error;
-  if (std::filesystem::symlink_status(paths.socket, status_error).type() !=
-      std::filesystem::file_type::not_found) {
+  if (!inherited && std::filesystem::symlink_status(paths.socket, status_error).type() !=
+                        std::filesystem::file_type::not_found) {
     if (socket_answers(paths.socket)) {
       throw StartupError(1, "a process answers on " + paths.socket.string() +
                                 " without holding " + paths.pid_file.string() +
@@ -587,7 +625,7 @@ void run_daemon(const DaemonOptions& options, const std::function<void()>& on_re
   } catch (const store::StoreError& error) {
     throw StartupError(1, error.what());
   }
-  Daemon daemon(options, paths, token_mark, std::move(jobs));
+  Daemon daemon(options, paths, token_mark, std::move(jobs), inherited);
   daemon.load_jobs();
   try {
     daemon.listen();
@@ -595,12 +633,12 @@ void run_daemon(const DaemonOptions& options, const std::function<void()>& on_re
   } catch (const boost::system::system_error& error) {
     throw StartupError(1, error.what());
   }
-  spdlog::info("photond {} serving \"{}\" on {} (pid {})", PHOTON_VERSION, options.photon_name,
-               paths.socket.string(), ::getpid());
+  spdlog::info("photond {} serving \"{}\" on {} (pid {}{})", PHOTON_VERSION, options.photon_name,
+               paths.socket.string(), ::getpid(), inherited ? ", socket from systemd" : "");
   on_ready();
+  notify_ready("serving \"" + options.photon_name + "\" on " + paths.socket.string());
   daemon.run();
-  std::error_code ignored;
-  std::filesystem::remove(paths.socket, ignored);
+  daemon.remove_socket_file();
   daemon.remove_ui_file();
   if (const std::size_t stuck = daemon.stuck_calls(); stuck > 0) {
     // A method that ignores Context::cancelled() would keep the process alive for ever: its

@@ -2,6 +2,8 @@
 // stay thin: they read validated fields, ask a service, and queue one reply.
 #include "daemon/dispatcher.hpp"
 
+#include "core/method_args.hpp"
+
 #include "protocol/error_messages.hpp"
 #include "protocol/reply.hpp"
 
@@ -442,7 +444,8 @@ void Dispatcher::handle_command(Session& session, const Request& request) {
                         "\" has no methods (serve a manifest with --manifest, or a C++ photon)"));
     return;
   }
-  if (core::find_method(*methods_, method) == nullptr) {
+  const core::MethodInfo* info = core::find_method(*methods_, method);
+  if (info == nullptr) {
     std::string available;
     const auto& all = methods_->methods();
     for (std::size_t i = 0; i < all.size() && i < kMethodsListedInError; ++i) {
@@ -477,6 +480,10 @@ void Dispatcher::handle_command(Session& session, const Request& request) {
   core::CallRequest call_request;
   call_request.method = std::string(method);
   if (const boost::json::value* args = request.find("args")) call_request.args = args->get_object();
+  if (auto problem = core::check_call_args(*info, call_request.args)) {
+    session.peer().send(protocol::error_line(request.id, *problem));
+    return;
+  }
   const std::string_view session_id = request.string_field("sessionId");
   call_request.session_id = std::string(session_id.empty() ? kDefaultSession : session_id);
   call_request.client_type = std::string(request.string_field("clientType"));

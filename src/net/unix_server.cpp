@@ -63,6 +63,15 @@ void UnixServer::listen(const std::filesystem::path& path) {
   acceptor_.listen(asio::socket_base::max_listen_connections);
 }
 
+void UnixServer::adopt(int fd) {
+  boost::system::error_code ec;
+  acceptor_.assign(stream(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    throw boost::system::system_error(ec, "adopt the inherited socket");
+  }
+}
+
 void UnixServer::start() {
   asio::co_spawn(io_, accept_loop(), [this](std::exception_ptr error) {
     if (!error || stopping_) return;

@@ -45,6 +45,11 @@ class UnixServer {
   // boost::system::system_error on failure.
   void listen(const std::filesystem::path& path);
 
+  // Listens on `fd`, a listening Unix stream socket made by someone else (systemd's socket
+  // activation); takes ownership of the descriptor. The socket file is its maker's: nothing here
+  // creates or removes it. Throws boost::system::system_error on failure.
+  void adopt(int fd);
+
   // Starts the accept loop; call after listen().
   void start();
 

@@ -294,7 +294,12 @@ class WebSocketStream final : public WebStream {
           message.remove_suffix(1);
         }
         if (message.find_first_not_of(" \t\r\n") != std::string_view::npos) {
-          owner_.handler_.on_line(*this, message);
+          try {
+            owner_.handler_.on_line(*this, message);
+          } catch (const RequestFailed& failure) {
+            // Answered with an error already; the WebSocket carries on (as a socket does).
+            spdlog::error("{}", failure.what());
+          }
         }
       }
       buffer.consume(buffer.size());

@@ -43,6 +43,10 @@ interactive = true
 
 [methods.fail]
 command = '''echo '{"error":"the board is locked"}' '''
+
+[methods.echoany]
+description = "Returns its args, whatever they are (no declared parameters: not checked)"
+command = "cat"
 """
 
 PROGRESS = """
@@ -94,20 +98,20 @@ class CallCtlTest(BlackboxTest):
         return self.call("ask", "--args", json.dumps({"prompts": prompts}), *args)
 
     def test_key_value_pairs_are_typed(self):
-        r = self.call("echo", "x=1", "column=Done", "done=true", "none=null", 'tags=["a",2]',
+        r = self.call("echoany", "x=1", "column=Done", "done=true", "none=null", 'tags=["a",2]',
                       'opts={"k":1}', 'quoted="1"', "empty=", "expr=a=b", "neg=-2.5")
         self.assertEqual(json.loads(r.stdout), {
             "x": 1, "column": "Done", "done": True, "none": None, "tags": ["a", 2],
             "opts": {"k": 1}, "quoted": "1", "empty": "", "expr": "a=b", "neg": -2.5})
 
     def test_args_json_is_merged_under_the_pairs(self):
-        r = self.call("echo", "--args", '{"x":1,"column":"Todo","keep":[true]}', "column=Done")
+        r = self.call("echoany", "--args", '{"x":1,"column":"Todo","keep":[true]}', "column=Done")
         self.assertEqual(json.loads(r.stdout), {"x": 1, "column": "Done", "keep": [True]})
 
     def test_result_printing(self):
-        pretty = self.call("echo", "x=1", "y=[2]")
+        pretty = self.call("echoany", "x=1", "y=[2]")
         self.assertEqual(pretty.stdout, '{\n  "x": 1,\n  "y": [\n    2\n  ]\n}\n')
-        compact = self.call("echo", "x=1", "y=[2]", "--json")
+        compact = self.call("echoany", "x=1", "y=[2]", "--json")
         self.assertEqual(compact.stdout, '{"x":1,"y":[2]}\n')
         self.assertEqual(self.call("greet").stdout, "hello, world\n")
         self.assertEqual(self.call("greet", "--json").stdout, '"hello, world"\n')
@@ -147,7 +151,7 @@ class CallCtlTest(BlackboxTest):
         rows = [line.split() for line in r.stdout.splitlines()]
         self.assertEqual(rows[0], ["METHOD", "PARAMETERS", "DESCRIPTION"])
         self.assertEqual(rows[1], ["echo", "x", "[note]", "Returns", "its", "args"])
-        self.assertEqual([row[0] for row in rows[1:]], ["echo", "greet", "session", "progress", "ask", "fail"])
+        self.assertEqual([row[0] for row in rows[1:]], ["echo", "greet", "session", "progress", "ask", "fail", "echoany"])
 
     def test_methods_json(self):
         r = self.ctl("methods", "kanban", "--json")
@@ -165,6 +169,39 @@ class CallCtlTest(BlackboxTest):
         self.assertEqual(r.stdout, "")
         self.assertTrue(r.stderr.startswith('photonctl: unknown method "nope"; available: echo, greet'),
                         r.stderr)
+
+    def test_arguments_are_checked_against_the_declared_parameters(self):
+        listed = "parameters: x (number), [note] (string)"
+        for args, problem in ((["x=1", "colum=Done"], 'unknown parameter "colum"'),
+                              (["x=abc"], 'parameter "x" must be a number, not a string'),
+                              (["x=1", "note=[1]"], 'parameter "note" must be a string, not an array'),
+                              (["note=hi"], 'missing required parameter "x"')):
+            with self.subTest(args=args):
+                r = self.ctl("call", "kanban", "echo", *args)
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertEqual(r.stdout, "")
+                self.assertEqual(r.stderr, f'photonctl: method "echo": {problem}; {listed}\n')
+        # What fits runs; null counts as absent.
+        self.assertEqual(json.loads(self.call("echo", "x=1", "note=null").stdout), {"x": 1, "note": None})
+
+    def test_arguments_are_checked_for_every_client(self):
+        # The daemon checks, so a client on the raw socket gets the same refusal, and nothing runs.
+        with self.client(self.d) as c:
+            reply = c.call({"type": "command", "id": "c", "method": "echo", "args": {"x": "1"}})
+            self.assertEqual(reply, {"type": "error", "id": "c", "error":
+                                     'method "echo": parameter "x" must be a number, not a string; '
+                                     "parameters: x (number), [note] (string)"})
+            reply = c.call({"type": "schedule", "id": "s", "jobId": "j", "method": "echo",
+                            "cron": "0 3 * * *", "args": {"y": 1}})
+            self.assertFalse(reply["data"]["scheduled"], reply)
+            self.assertIn('unknown parameter "y"', reply["data"]["reason"])
+
+    def test_answer_for_select_must_be_an_option(self):
+        r = self.ctl("call", "kanban", "ask", "--args", json.dumps({"prompts": [SELECT]}), "--answer", "later")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(r.stdout, "")
+        self.assertIn('photonctl: --answer "later" is not an option of "Column?"; choose a value, label or '
+                      "number: 1) todo, 2) done (Done)", r.stderr)
 
     def test_failed_method_exits_1(self):
         r = self.ctl("call", "kanban", "fail")

@@ -112,9 +112,30 @@ class Calls : public photon::testing::DaemonFixture {
 
 TEST_F(Calls, ReturnsTheResult) {
   Client client = Client::connect(kName);
-  const boost::json::object args{{"x", 1}, {"note", "a"}, {"list", {true, nullptr}}};
+  const boost::json::object args{{"x", 1}, {"note", "a"}};
   EXPECT_EQ(client.call("echo", args), args);
-  EXPECT_EQ(client.call("echo"), boost::json::object());
+  // A method that declares no parameters takes any arguments.
+  EXPECT_NO_THROW(client.call("session", {{"anything", {true, nullptr}}}));
+}
+
+// The daemon checks the arguments against the declared parameters before the method runs.
+TEST_F(Calls, ArgumentsOutsideTheDeclaredParametersAreRefused) {
+  Client client = Client::connect(kName);
+  try {
+    client.call("echo", {{"x", 1}, {"list", {true, nullptr}}});
+    FAIL() << "an undeclared parameter was accepted";
+  } catch (const ClientError& error) {
+    EXPECT_STREQ(error.what(),
+                 "method \"echo\": unknown parameter \"list\"; parameters: x (number), [note] "
+                 "(string)");
+  }
+  try {
+    client.call("echo");
+    FAIL() << "a missing required parameter was accepted";
+  } catch (const ClientError& error) {
+    EXPECT_NE(std::string(error.what()).find("missing required parameter \"x\""), std::string::npos)
+        << error.what();
+  }
 }
 
 TEST_F(Calls, RunInTheClientsSession) {

@@ -18,7 +18,7 @@ using namespace std::chrono_literals;
 class FakeHost : public testing::FakeMethodHost {
  public:
   FakeHost()
-      : FakeMethodHost({{"moveTask", "Move a task", {{"taskId", "number", "The task", true}}},
+      : FakeMethodHost({{"moveTask", "Move a task", {{"taskId", "number", "The task", false}}},
                         {"ask", "Prompts", {}}}) {}
 };
 
@@ -86,6 +86,17 @@ TEST_F(CommandDispatchTest, StartsTheMethodWithArgsSessionAndClientType) {
   EXPECT_EQ(dispatcher_.running_commands(), 2u);
 }
 
+TEST_F(CommandDispatchTest, ArgumentsOutsideTheDeclaredParametersNeverReachTheMethod) {
+  send(0, R"({"type":"command","id":"c1","method":"moveTask","args":{"taskId":"1"}})");
+  send(0, R"({"type":"command","id":"c2","method":"moveTask","args":{"task":1}})");
+  EXPECT_TRUE(host_.calls.empty());
+  auto lines = take(0);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0], parse(R"J({"type":"error","id":"c1","error":"method \"moveTask\": parameter \"taskId\" must be a number, not a string; parameters: [taskId] (number)"})J"));
+  EXPECT_EQ(lines[1], parse(R"J({"type":"error","id":"c2","error":"method \"moveTask\": unknown parameter \"task\"; parameters: [taskId] (number)"})J"));
+  EXPECT_EQ(dispatcher_.running_commands(), 0u);
+}
+
 TEST_F(CommandDispatchTest, TheOutcomeIsTheReply) {
   send(0, R"({"type":"command","id":"c1","method":"moveTask"})");
   send(0, R"({"type":"command","id":"c2","method":"moveTask"})");
@@ -133,8 +144,9 @@ TEST_F(CommandDispatchTest, WithoutMethodsCommandIsRefusedAndListIsEmpty) {
 
 TEST_F(CommandDispatchTest, ListMethodsDescribesEveryMethod) {
   send(1, R"({"type":"list_methods","id":"l"})");
-  EXPECT_EQ(one(1), parse(R"({"type":"result","id":"l","success":true,"data":{"photon":"kanban","methods":[
-    {"name":"moveTask","description":"Move a task","params":[{"name":"taskId","type":"number","description":"The task","required":true}]},
+  EXPECT_EQ(one(1),
+            parse(R"({"type":"result","id":"l","success":true,"data":{"photon":"kanban","methods":[
+    {"name":"moveTask","description":"Move a task","params":[{"name":"taskId","type":"number","description":"The task","required":false}]},
     {"name":"ask","description":"Prompts","params":[]}]}})"));
 }
 
