@@ -28,11 +28,13 @@ struct SharedLock {
 };
 
 // kLimitReached: the lock is free but the photon holds its --max-locks locks already.
-enum class SharedLockOutcome { kAcquired, kExtended, kRefused, kLimitReached, kFailed };
+// kNoToken: the lock is free but no token above every earlier one fits in core::kMaxFencingToken.
+enum class SharedLockOutcome { kAcquired, kExtended, kRefused, kLimitReached, kNoToken, kFailed };
 struct SharedLockResult {
   SharedLockOutcome outcome = SharedLockOutcome::kFailed;
   SharedLock lock;    // for kRefused: the other holder's
-  std::string error;  // for kFailed: why the lock service could not answer; for kLimitReached: the limit
+  std::string error;  // for kFailed: why the lock service could not answer; for kLimitReached and
+                      // kNoToken: which limit
 };
 
 enum class SharedReleaseOutcome { kReleased, kNotHeld, kHeldByOther, kFailed };
@@ -66,8 +68,11 @@ class Broker {
   // (and counted) while the broker's server is unreachable or too slow.
   virtual void forward(std::string_view channel, const boost::json::value& message) = 0;
 
+  // A new acquisition's token is greater than every token issued before by any daemon of the
+  // photon, as far as the broker knows, and greater than `above` (what this daemon has handed
+  // out or seen: the broker may have lost what it knew).
   virtual void acquire(const std::string& name, const std::string& holder,
-                       std::chrono::milliseconds lease,
+                       std::chrono::milliseconds lease, std::uint64_t above,
                        std::function<void(SharedLockResult)> done) = 0;
   virtual void release(const std::string& name, const std::string& holder,
                        std::function<void(SharedReleaseResult)> done) = 0;

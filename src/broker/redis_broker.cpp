@@ -2,6 +2,9 @@
 // records.
 #include "broker/redis_broker.hpp"
 
+#include "core/lock_table.hpp"
+#include "protocol/error_messages.hpp"
+
 #include <hiredis/hiredis.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
@@ -17,16 +20,21 @@ namespace photon::broker {
 namespace json = boost::json;
 namespace {
 
-// Acquire: a free lock is taken with the next fencing token (the counter is shared by every daemon,
-// so tokens increase across all of them); the holder's own lock is extended; another's is reported
-// with its remaining lease. A counter lost with a Redis restart (no persistence) starts again
-// above the highest token this daemon has seen. The lock's name goes into the photon's index of
+// Acquire: a free lock is taken with a new fencing token; the holder's own lock is extended;
+// another's is reported with its remaining lease. The lock's name goes into the photon's index of
 // locks, scored by expiry, which list_locks reads. A free lock is refused (3) while the index
 // counts the photon's limit of locks: entries of locks that expired are pruned first, so only held
 // locks count (looked at: entries whose expiry is at most a minute ahead of this daemon's clock,
-// the hosts' clocks may differ that much; oldest first, at most 1000 per call). KEYS: lock, fence
-// counter, index. ARGV: holder, lease ms, now ms, daemon, highest token seen, name, max locks,
-// lock key prefix.
+// the hosts' clocks may differ that much; oldest first, at most 1000 per call).
+// A new token is the greatest of: the counter plus one (tokens increase while Redis keeps it);
+// Redis's clock in microseconds (so a Redis that lost the counter, whether restarted empty,
+// flushed or replaced by a replica that lagged, still starts above every token issued before:
+// those were at most its clock then); and the daemon's floor plus one (what it handed out or
+// saw, which holds when Redis's clock went back). The counter keeps the token. A token above
+// the largest a JavaScript number holds exactly is refused (4), and nothing is taken.
+// KEYS: lock, fence counter, index. ARGV: holder, lease ms, now ms, daemon, floor, name, max
+// locks, lock key prefix, largest token. Numbers go to redis.call as numbers: Redis writes them
+// with 17 digits, exactly (Lua's own tostring would round them to 14).
 constexpr const char* kAcquireScript = R"lua(
 local h = redis.call('HGET', KEYS[1], 'holder')
 if not h then
@@ -38,11 +46,13 @@ if not h then
     end
     if redis.call('ZCARD', KEYS[3]) >= limit then return {3, '', 0, 0, 0} end
   end
-  local t = redis.call('INCR', KEYS[2])
-  if t <= tonumber(ARGV[5]) then
-    t = tonumber(ARGV[5]) + 1
-    redis.call('SET', KEYS[2], t)
-  end
+  local clock = redis.call('TIME')
+  local t = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+  local counter = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+  if counter + 1 > t then t = counter + 1 end
+  if tonumber(ARGV[5]) + 1 > t then t = tonumber(ARGV[5]) + 1 end
+  if t > tonumber(ARGV[9]) then return {4, '', 0, 0, 0} end
+  redis.call('SET', KEYS[2], t)
   redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'token', t, 'acquired', ARGV[3], 'daemon', ARGV[4])
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   redis.call('ZADD', KEYS[3], tonumber(ARGV[3]) + tonumber(ARGV[2]), ARGV[6])
@@ -537,13 +547,14 @@ void RedisBroker::read_job(const std::string& id) {
 }
 
 void RedisBroker::acquire(const std::string& name, const std::string& holder,
-                          std::chrono::milliseconds lease,
+                          std::chrono::milliseconds lease, std::uint64_t above,
                           std::function<void(SharedLockResult)> done) {
   const std::int64_t now = epoch_millis(clock_.system());
   commands_->command(
       {"EVAL", kAcquireScript, "3", prefix_ + "lock:" + name, prefix_ + "fence", prefix_ + "locks",
        holder, std::to_string(lease.count()), std::to_string(now), instance_id_,
-       std::to_string(highest_token_), name, std::to_string(options_.max_locks), prefix_ + "lock:"},
+       std::to_string(above), name, std::to_string(options_.max_locks),
+       prefix_ + "lock:", std::to_string(core::kMaxFencingToken)},
       [this, name, done = std::move(done)](const redisReply* reply, const std::string& error) {
         SharedLockResult result;
         if (auto why = failure(reply, error)) {
@@ -560,6 +571,11 @@ void RedisBroker::acquire(const std::string& name, const std::string& holder,
           result.error = "too many locks held (limit " + std::to_string(options_.max_locks) + ")";
           return done(std::move(result));
         }
+        if (code == 4) {
+          result.outcome = SharedLockOutcome::kNoToken;
+          result.error = std::string(protocol::messages::kFencingTokensExhausted);
+          return done(std::move(result));
+        }
         result.outcome = code == 1   ? SharedLockOutcome::kAcquired
                          : code == 2 ? SharedLockOutcome::kExtended
                                      : SharedLockOutcome::kRefused;
@@ -567,7 +583,6 @@ void RedisBroker::acquire(const std::string& name, const std::string& holder,
             SharedLock{name, std::string(text_of(reply->element[1])), integer_of(reply->element[3]),
                        epoch_millis(clock_.system()) + integer_of(reply->element[4]),
                        static_cast<std::uint64_t>(integer_of(reply->element[2]))};
-        highest_token_ = std::max(highest_token_, result.lock.token);
         done(std::move(result));
       });
 }

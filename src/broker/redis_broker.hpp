@@ -52,7 +52,7 @@ class RedisBroker final : public Broker, public core::FireClaims, public core::J
   void set_listener(BrokerListener* listener) override { listener_ = listener; }
   void forward(std::string_view channel, const boost::json::value& message) override;
   void acquire(const std::string& name, const std::string& holder, std::chrono::milliseconds lease,
-               std::function<void(SharedLockResult)> done) override;
+               std::uint64_t above, std::function<void(SharedLockResult)> done) override;
   void release(const std::string& name, const std::string& holder,
                std::function<void(SharedReleaseResult)> done) override;
   void query(const std::string& name,
@@ -123,8 +123,6 @@ class RedisBroker final : public Broker, public core::FireClaims, public core::J
   std::uint64_t forwarded_ = 0;
   std::uint64_t received_ = 0;
   std::uint64_t dropped_ = 0;
-  // The highest fencing token seen: tokens stay increasing when Redis lost its counter.
-  std::uint64_t highest_token_ = 0;
   // Job definitions written while Redis was away, by id (nothing: deleted).
   std::map<std::string, std::optional<core::JobState>> pending_jobs_;
   // Record updates made while Redis was away, merged by job id.

@@ -1,13 +1,18 @@
 // The lock table: acquisition, extension, release, FIFO hand-over to waiters, exact expiry.
 #include "core/lock_table.hpp"
 
+#include "protocol/error_messages.hpp"
+
 #include <algorithm>
 
 namespace photon::core {
 
 TokenAllocator::Next TokenAllocator::next() {
+  if (last_ >= kMaxFencingToken) {
+    return {0, std::string(protocol::messages::kFencingTokensExhausted)};
+  }
   if (last_ >= reserved_) {
-    const std::uint64_t mark = last_ + block_;
+    const std::uint64_t mark = std::min(last_ + block_, kMaxFencingToken);
     if (auto error = persist_(mark)) return {0, std::move(error)};
     reserved_ = mark;
   }
@@ -54,7 +59,9 @@ LockResult LockTable::acquire(const LockRequest& request, LockWaitDone on_done) 
     }
     TokenAllocator::Next token = tokens_.next();
     if (token.error) {
-      return {LockOutcome::kFailed, {}, "cannot issue a fencing token: " + *token.error};
+      return {LockOutcome::kFailed,
+              {},
+              protocol::fill_message(protocol::messages::kFencingTokenNotIssued, *token.error)};
     }
     // The lease starts after the token is issued: issuing may have waited for the disk.
     const Instant at = now();
@@ -141,7 +148,10 @@ void LockTable::free_lock(LockMap::iterator it) {
     Waiter waiter = remove_waiter(lock, lock.waiters.begin()->first);
     TokenAllocator::Next token = tokens_.next();
     if (token.error) {
-      waiter.on_done({LockOutcome::kFailed, {}, "cannot issue a fencing token: " + *token.error});
+      waiter.on_done(
+          {LockOutcome::kFailed,
+           {},
+           protocol::fill_message(protocol::messages::kFencingTokenNotIssued, *token.error)});
       continue;
     }
     const Instant at = now();

@@ -21,6 +21,10 @@ namespace photon::core {
 // Identifies a client connection to the services without their knowing what a connection is.
 using ConnectionId = std::uint64_t;
 
+// The largest fencing token: the largest integer a JavaScript number holds exactly, so every
+// client reads every token exactly. No daemon hands out a token above it.
+inline constexpr std::uint64_t kMaxFencingToken = (std::uint64_t{1} << 53) - 1;
+
 // Hands out fencing tokens, each greater than every one before, also across restarts: it persists
 // a high-water mark before issuing a token above it.
 class TokenAllocator {
@@ -33,8 +37,8 @@ class TokenAllocator {
   TokenAllocator(std::uint64_t issued_up_to, Persist persist, std::uint64_t block = 1000)
       : last_(issued_up_to), reserved_(issued_up_to), persist_(std::move(persist)), block_(block) {}
 
-  // The next token, or the error that kept the new mark from being persisted (no token is issued
-  // then).
+  // The next token, or the error that kept the new mark from being persisted, or the tokens
+  // reaching kMaxFencingToken (no token is issued then).
   struct Next {
     std::uint64_t token = 0;
     std::optional<std::string> error;

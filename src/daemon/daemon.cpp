@@ -5,6 +5,7 @@
 #include "common/descriptor_reserve.hpp"
 #include "common/memory_release.hpp"
 #include "common/paths.hpp"
+#include "core/token_mark.hpp"
 #include "daemon/instance_lock.hpp"
 #include "daemon/log_redaction.hpp"
 #include "daemon/service_manager.hpp"
@@ -16,6 +17,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/json/serialize.hpp>
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -121,9 +123,9 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
         paths_(paths),
         inherited_listener_(inherited_listener),
         jobs_(std::move(jobs)),
-        tokens_(
-            token_mark,
-            [this](std::uint64_t mark) { return store::save_token_mark(paths_.token_file, mark); }),
+        tokens_(token_mark,
+                [this](std::uint64_t mark) { return store::save_token_mark(paths_.token_file, mark); }),
+        broker_tokens_(make_broker_tokens(token_mark)),
         methods_(make_host()),
         broker_(make_broker()),
         dispatcher_(dispatcher_options(options), clock_, *this, tokens_, methods_.get(),
@@ -148,7 +150,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     if (options.webhook) make_webhook_endpoint(*options.webhook);
     if (options.ui) make_ui_listener(*options.ui);
     if (broker_) {
-      dispatcher_.set_broker(*broker_);
+      dispatcher_.set_broker(*broker_, *broker_tokens_);
       dispatcher_.scheduler().set_claims(broker_.get());
       broker_->attach_scheduler(dispatcher_.scheduler());
     }
@@ -440,6 +442,23 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     return result;
   }
 
+  // With a broker, Redis issues the tokens and this mark covers the ones handed out here, saved
+  // on a thread of its own (each grant waits for its save; the loop never waits for the disk).
+  // The local table's allocator is idle then: the token file has one writer in each mode.
+  std::unique_ptr<core::TokenMark> make_broker_tokens(std::uint64_t token_mark) {
+    if (!options_.broker) return nullptr;
+    token_writer_ = std::make_unique<asio::thread_pool>(1);
+    return std::make_unique<core::TokenMark>(
+        token_mark,
+        [this](std::uint64_t mark) { return store::save_token_mark(paths_.token_file, mark); },
+        [this](std::function<void()> work, std::function<void()> then) {
+          asio::post(*token_writer_, [this, work = std::move(work), then = std::move(then)] {
+            work();
+            asio::post(io_, then);
+          });
+        });
+  }
+
   std::unique_ptr<broker::RedisBroker> make_broker() {
     if (!options_.broker) return nullptr;
     return std::make_unique<broker::RedisBroker>(
@@ -544,6 +563,10 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   // Before the dispatcher, so queued job writes are flushed after the scheduler is gone.
   std::unique_ptr<StoredJobs> jobs_;
   core::TokenAllocator tokens_;
+  // After the loop, which the writer posts to: the writer is joined before the loop goes. Before
+  // the dispatcher, whose shared locks use the mark.
+  std::unique_ptr<asio::thread_pool> token_writer_;
+  std::unique_ptr<core::TokenMark> broker_tokens_;
   std::unique_ptr<core::MethodHost> methods_;
   // Before the dispatcher (its job persistence); its connections drop their callbacks when it goes.
   std::unique_ptr<broker::RedisBroker> broker_;

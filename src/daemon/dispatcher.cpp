@@ -748,11 +748,11 @@ std::size_t Dispatcher::deliver_locally(std::string_view channel, const core::Su
 
 namespace photon::daemon {
 
-void Dispatcher::set_broker(broker::Broker& broker) {
+void Dispatcher::set_broker(broker::Broker& broker, core::TokenMark& tokens) {
   broker_ = &broker;
   broker.set_listener(this);
   shared_locks_ = std::make_unique<SharedLocks>(
-      clock_, broker, options_.lock_limits,
+      clock_, broker, tokens, options_.lock_limits,
       [this](core::ConnectionId connection, const std::string& line) {
         auto found = sessions_.find(connection);
         if (found == sessions_.end()) return false;

@@ -94,8 +94,10 @@ class Dispatcher final : public net::PeerHandler, private core::JobPublisher,
   // Where job events, webhook events and their methods' channel emits are published.
   core::JobPublisher& publisher() { return *this; }
   // Joins this daemon to the other daemons of its photon (before any connection opens): publishes
-  // are forwarded, locks and job history are the broker's. `broker` must outlive the dispatcher.
-  void set_broker(broker::Broker& broker);
+  // are forwarded, locks and job history are the broker's. `tokens` (the fencing-token mark the
+  // broker's tokens are covered by before a reply carries them) and `broker` must outlive the
+  // dispatcher.
+  void set_broker(broker::Broker& broker, core::TokenMark& tokens);
 
   // Told of every channel message published, after its delivery, with its id (the N of "ch_N")
   // and its line: the UI keeps recent ones for event streams that reconnect. With a tap, the line

@@ -1,6 +1,7 @@
 // Shared locks: replies in the shapes of docs/locks.md, from the broker's answers.
 #include "daemon/shared_locks.hpp"
 
+#include "protocol/error_messages.hpp"
 #include "protocol/reply.hpp"
 
 namespace photon::daemon {
@@ -28,10 +29,11 @@ boost::json::object lock_json(const broker::SharedLock& lock, std::size_t waiter
 
 }  // namespace
 
-SharedLocks::SharedLocks(const Clock& clock, broker::Broker& broker, core::LockLimits limits,
-                         Send send, std::function<void()> changed)
+SharedLocks::SharedLocks(const Clock& clock, broker::Broker& broker, core::TokenMark& tokens,
+                         core::LockLimits limits, Send send, std::function<void()> changed)
     : clock_(clock),
       broker_(broker),
+      tokens_(tokens),
       limits_(limits),
       send_(std::move(send)),
       changed_(std::move(changed)) {}
@@ -66,7 +68,7 @@ void SharedLocks::attempt(SharedLockCall call, std::uint64_t waiter_id) {
   const std::string name = call.name;
   const std::string holder = call.holder;
   const milliseconds lease = call.lease;
-  broker_.acquire(name, holder, lease,
+  broker_.acquire(name, holder, lease, tokens_.floor(),
                   [alive = std::weak_ptr<SharedLocks*>(self_), call = std::move(call),
                    waiter_id](broker::SharedLockResult result) mutable {
                     if (auto owner = alive.lock())
@@ -91,6 +93,11 @@ void SharedLocks::answered(SharedLockCall call, std::uint64_t waiter_id,
     case SharedLockOutcome::kFailed:
       line = protocol::error_line(call.id, unavailable(result.error));
       break;
+    case SharedLockOutcome::kNoToken:
+      line = protocol::error_line(
+          call.id,
+          protocol::fill_message(protocol::messages::kFencingTokenNotIssued, result.error));
+      break;
     case SharedLockOutcome::kLimitReached: {
       // A waiter that queued for a held lock keeps waiting when it finds the lock free but the
       // photon at its limit (another daemon took a lock in between): a local table hands a
@@ -108,18 +115,19 @@ void SharedLocks::answered(SharedLockCall call, std::uint64_t waiter_id,
       break;
     }
     case SharedLockOutcome::kAcquired:
-    case SharedLockOutcome::kExtended: {
-      boost::json::object data{{"acquired", true},
-                               {"lockName", call.name},
-                               {"holder", result.lock.holder},
-                               {"acquiredAt", result.lock.acquired_at},
-                               {"expiresAt", result.lock.expires_at},
-                               {"token", result.lock.token}};
-      if (result.outcome == SharedLockOutcome::kExtended) data["extended"] = true;
-      line = protocol::result_line(call.id, true, data);
-      break;
-    }
+    case SharedLockOutcome::kExtended:
+      // No reply carries a token that the mark on disk does not cover: restarted, this daemon
+      // asks for tokens above it, whatever Redis lost meanwhile. A waiter stays in flight (its
+      // connection may still close) until the mark is written.
+      tokens_.cover(result.lock.token,
+                    [alive = std::weak_ptr<SharedLocks*>(self_), call = std::move(call), waiter_id,
+                     result](std::optional<std::string> error) mutable {
+                      if (auto owner = alive.lock())
+                        (*owner)->granted(std::move(call), waiter_id, result, error);
+                    });
+      return;
     case SharedLockOutcome::kRefused: {
+      tokens_.observe(result.lock.token);
       const auto now = clock_.steady();
       if (waiting && now < waiter->second.deadline) {
         // Asked again when the holder's lease ends (expiry sends no notification), on a release
@@ -146,13 +154,43 @@ void SharedLocks::answered(SharedLockCall call, std::uint64_t waiter_id,
       break;
     }
   }
-  if (waiting) remove_waiter(waiter_id);
-  const bool granted = result.outcome == SharedLockOutcome::kAcquired ||
-                       result.outcome == SharedLockOutcome::kExtended;
+  finish(call, waiter_id, false, line);
+}
+
+void SharedLocks::granted(SharedLockCall call, std::uint64_t waiter_id,
+                          const broker::SharedLockResult& result,
+                          const std::optional<std::string>& error) {
+  const bool acquired = result.outcome == broker::SharedLockOutcome::kAcquired;
+  // Given back when nobody will hear of it, or when its token could be issued again after a
+  // restart (the mark could not be written): no client holds it then.
+  const auto give_back = [&] {
+    if (acquired) broker_.release(call.name, call.holder, [](broker::SharedReleaseResult) {});
+  };
+  if (waiter_id != 0 && !waiters_.contains(waiter_id)) return give_back();
+  if (error) {
+    give_back();
+    return finish(
+        call, waiter_id, false,
+        protocol::error_line(
+            call.id, protocol::fill_message(protocol::messages::kFencingTokenNotIssued, *error)));
+  }
+  boost::json::object data{{"acquired", true},
+                           {"lockName", call.name},
+                           {"holder", result.lock.holder},
+                           {"acquiredAt", result.lock.acquired_at},
+                           {"expiresAt", result.lock.expires_at},
+                           {"token", result.lock.token}};
+  if (!acquired) data["extended"] = true;
+  finish(call, waiter_id, true, protocol::result_line(call.id, true, data), acquired);
+}
+
+void SharedLocks::finish(const SharedLockCall& call, std::uint64_t waiter_id, bool granted,
+                         const std::string& line, bool acquired) {
+  if (waiter_id != 0) remove_waiter(waiter_id);
   if (send_(call.connection, line)) {
     if (granted && call.release_on_disconnect)
       bound_[call.connection].emplace(call.name, call.holder);
-  } else if (result.outcome == SharedLockOutcome::kAcquired && call.release_on_disconnect) {
+  } else if (acquired && call.release_on_disconnect) {
     broker_.release(call.name, call.holder, [](broker::SharedReleaseResult) {});
   }
   if (changed_) changed_();
@@ -217,6 +255,7 @@ void SharedLocks::list(core::ConnectionId connection, std::string id) {
     }
     boost::json::array listed;
     for (const broker::SharedLock& lock : locks) {
+      self.tokens_.observe(lock.token);
       auto waiting = self.by_name_.find(lock.name);
       listed.push_back(
           lock_json(lock, waiting == self.by_name_.end() ? 0 : waiting->second.size()));
@@ -238,6 +277,7 @@ void SharedLocks::query(core::ConnectionId connection, std::string id, std::stri
     }
     boost::json::value found(nullptr);
     if (lock) {
+      self.tokens_.observe(lock->token);
       auto waiting = self.by_name_.find(lock->name);
       found = lock_json(*lock, waiting == self.by_name_.end() ? 0 : waiting->second.size());
     }

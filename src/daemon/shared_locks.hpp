@@ -6,6 +6,7 @@
 #include "broker/broker.hpp"
 #include "common/clock.hpp"
 #include "core/lock_table.hpp"
+#include "core/token_mark.hpp"
 
 #include <chrono>
 #include <functional>
@@ -30,7 +31,8 @@ struct SharedLockCall {
 };
 
 // Invariants: a waiter is in waiters_ and in by_name_ under its lock's name until it is answered
-// or its connection closes; at most one broker request per waiter is in flight.
+// or its connection closes; at most one broker request per waiter is in flight (its grant waiting
+// for the token mark counts as in flight); no reply carries a token above tokens_.durable().
 // Thread rule: the event loop thread only.
 class SharedLocks {
  public:
@@ -38,8 +40,10 @@ class SharedLocks {
   using Send = std::function<bool(core::ConnectionId connection, const std::string& line)>;
 
   // `changed` is called after an asynchronous answer changed what next_deadline() says.
-  SharedLocks(const Clock& clock, broker::Broker& broker, core::LockLimits limits, Send send,
-              std::function<void()> changed);
+  // `tokens` (the daemon's high-water mark) gives the floor of every token asked for, and covers
+  // each token on disk before a reply carries it; it outlives this object.
+  SharedLocks(const Clock& clock, broker::Broker& broker, core::TokenMark& tokens,
+              core::LockLimits limits, Send send, std::function<void()> changed);
   ~SharedLocks();
 
   void lock(SharedLockCall call);
@@ -70,6 +74,13 @@ class SharedLocks {
   void attempt(SharedLockCall call, std::uint64_t waiter_id);
   void answered(SharedLockCall call, std::uint64_t waiter_id,
                 const broker::SharedLockResult& result);
+  // An acquisition or extension whose token the mark on disk now covers (or could not: `error`).
+  void granted(SharedLockCall call, std::uint64_t waiter_id, const broker::SharedLockResult& result,
+               const std::optional<std::string>& error);
+  // Sends the answer to `call`; a waiter leaves the queue. `granted`: the lock is the caller's;
+  // `acquired`: newly (given back if the caller has gone and asked for releaseOnDisconnect).
+  void finish(const SharedLockCall& call, std::uint64_t waiter_id, bool granted,
+              const std::string& line, bool acquired = false);
   void remove_waiter(std::uint64_t waiter_id);
   // Releases (name, holder) for a connection that has gone; kept for a retry if Redis is away.
   void release_orphan(std::string name, std::string holder);
@@ -77,6 +88,7 @@ class SharedLocks {
 
   const Clock& clock_;
   broker::Broker& broker_;
+  core::TokenMark& tokens_;
   core::LockLimits limits_;
   Send send_;
   std::function<void()> changed_;

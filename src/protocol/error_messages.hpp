@@ -62,6 +62,10 @@ inline constexpr std::string_view kPermissionDenied =
 inline constexpr std::string_view kTooManyConnections =
     "too many connections (limit %); try again later";
 inline constexpr std::string_view kShuttingDown = "Shutting down";
+inline constexpr std::string_view kFencingTokenNotIssued = "cannot issue a fencing token: %";
+inline constexpr std::string_view kFencingTokensExhausted =
+    "the next token would exceed 9007199254740991 (2^53 - 1, the largest integer a JavaScript "
+    "number holds exactly)";
 
 }  // namespace photon::protocol::messages
 

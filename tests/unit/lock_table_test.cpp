@@ -249,6 +249,29 @@ TEST(TokenAllocator, ContinuesAboveThePersistedMarkAndRefusesWhenItCannotPersist
   EXPECT_EQ(tokens.next().token, 1003u);
 }
 
+TEST(TokenAllocator, NeverIssuesATokenAboveWhatJavaScriptReadsExactly) {
+  std::vector<std::uint64_t> persisted;
+  TokenAllocator tokens(kMaxFencingToken - 2, [&](std::uint64_t mark) {
+    persisted.push_back(mark);
+    return std::optional<std::string>();
+  });
+  EXPECT_EQ(tokens.next().token, kMaxFencingToken - 1);
+  EXPECT_EQ(tokens.next().token, kMaxFencingToken);
+  EXPECT_EQ(persisted, (std::vector<std::uint64_t>{kMaxFencingToken}));  // the block is cut short
+  TokenAllocator::Next refused = tokens.next();
+  EXPECT_EQ(refused.token, 0u);
+  EXPECT_EQ(refused.error,
+            "the next token would exceed 9007199254740991 (2^53 - 1, the largest integer a "
+            "JavaScript number holds exactly)");
+  FakeClock clock;
+  LockTable table(clock, tokens);
+  LockResult result =
+      table.acquire({"w", "A", milliseconds(30'000), milliseconds(0), false, 1}, {});
+  EXPECT_EQ(result.outcome, LockOutcome::kFailed);
+  EXPECT_EQ(result.error.substr(0, 30), "cannot issue a fencing token: ");
+  EXPECT_FALSE(table.query("w"));
+}
+
 TEST_F(LockTableTest, LimitsAreClearErrors) {
   LockTable small(clock_, tokens_, {.max_locks = 1, .max_waiters_per_connection = 1, .max_waiters = 2});
   EXPECT_EQ(small.acquire(request("a", "A"), {}).outcome, LockOutcome::kAcquired);

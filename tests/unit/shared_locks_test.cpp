@@ -1,6 +1,7 @@
 // Shared locks against a broker the test answers by hand, on a fake clock: reply shapes, waiting
 // acquires retried on release notifications and at the holder's expiry, wait deadlines, errors
-// when the broker cannot answer, release on disconnect.
+// when the broker cannot answer, release on disconnect, and the fencing-token mark: the floor of
+// every ask, and no reply carrying a token before the mark on disk covers it.
 #include "daemon/shared_locks.hpp"
 
 #include "fake_clock.hpp"
@@ -24,6 +25,7 @@ class ScriptedBroker final : public broker::Broker {
   struct Acquire {
     std::string name, holder;
     std::chrono::milliseconds lease;
+    std::uint64_t above;
     std::function<void(SharedLockResult)> done;
   };
   struct Release {
@@ -36,8 +38,8 @@ class ScriptedBroker final : public broker::Broker {
   void set_listener(broker::BrokerListener*) override {}
   void forward(std::string_view, const boost::json::value&) override {}
   void acquire(const std::string& name, const std::string& holder, std::chrono::milliseconds lease,
-               std::function<void(SharedLockResult)> done) override {
-    acquires.push_back({name, holder, lease, std::move(done)});
+               std::uint64_t above, std::function<void(SharedLockResult)> done) override {
+    acquires.push_back({name, holder, lease, above, std::move(done)});
   }
   void release(const std::string& name, const std::string& holder,
                std::function<void(broker::SharedReleaseResult)> done) override {
@@ -68,6 +70,7 @@ class ScriptedBroker final : public broker::Broker {
     if (outcome == SharedLockOutcome::kFailed)
       result.error = "redis at unix:///r.sock is unreachable";
     if (outcome == SharedLockOutcome::kLimitReached) result.error = "too many locks held (limit 3)";
+    if (outcome == SharedLockOutcome::kNoToken) result.error = "the next token would exceed 9";
     next.done(result);
   }
 };
@@ -76,7 +79,7 @@ class SharedLocksTest : public ::testing::Test {
  protected:
   SharedLocksTest()
       : locks_(
-            clock_, broker_, core::LockLimits{},
+            clock_, broker_, tokens_, core::LockLimits{},
             [this](core::ConnectionId connection, const std::string& line) {
               if (closed_.contains(connection)) return false;
               sent_.emplace_back(connection, boost::json::parse(line).as_object());
@@ -93,8 +96,37 @@ class SharedLocksTest : public ::testing::Test {
   }
   std::int64_t now_ms() const { return epoch_millis(clock_.system()); }
 
+  // Runs the oldest held save of the token mark (its write, then its completion).
+  void run_save() {
+    ASSERT_FALSE(held_saves_.empty());
+    auto [work, then] = std::move(held_saves_.front());
+    held_saves_.pop_front();
+    work();
+    then();
+  }
+
   testing::FakeClock clock_;
   ScriptedBroker broker_;
+  // The token file: marks written, in order; a save fails while save_error_ is set; saves run at
+  // once unless hold_saves_ (then when the test calls run_save()).
+  std::vector<std::uint64_t> saved_;
+  std::optional<std::string> save_error_;
+  bool hold_saves_ = false;
+  std::deque<std::pair<std::function<void()>, std::function<void()>>> held_saves_;
+  core::TokenMark tokens_{0,
+                          [this](std::uint64_t mark) {
+                            if (save_error_) return save_error_;
+                            saved_.push_back(mark);
+                            return std::optional<std::string>();
+                          },
+                          [this](std::function<void()> work, std::function<void()> then) {
+                            if (hold_saves_) {
+                              held_saves_.emplace_back(std::move(work), std::move(then));
+                              return;
+                            }
+                            work();
+                            then();
+                          }};
   std::set<core::ConnectionId> closed_;
   std::deque<std::pair<core::ConnectionId, boost::json::object>> sent_;
   SharedLocks locks_;
@@ -260,6 +292,99 @@ TEST_F(SharedLocksTest, ListShowsLocalWaiters) {
   EXPECT_EQ(locks[0].at("waiters"), 0);
   locks_.query(1, "q", "a");
   EXPECT_EQ(take()["error"], "lock service unavailable: not scripted");
+}
+
+TEST_F(SharedLocksTest, AGrantIsRepliedOnlyOnceTheMarkOnDiskCoversItsToken) {
+  hold_saves_ = true;
+  locks_.lock({1, "l1", "board", "cli-1", 30s, 0ms, false});
+  broker_.answer(SharedLockOutcome::kAcquired, "cli-1", now_ms() + 30000, 1'800'000'000'000'017);
+  EXPECT_TRUE(sent_.empty());  // written first: a crash now must not let the token be issued again
+  run_save();
+  EXPECT_EQ(saved_, (std::vector<std::uint64_t>{1'800'000'000'000'017}));
+  auto reply = take();
+  EXPECT_EQ(reply["success"], true);
+  EXPECT_EQ(reply["data"].at("token"), 1'800'000'000'000'017);
+  // Extended: the same token, on disk already: answered at once.
+  locks_.lock({1, "l2", "board", "cli-1", 30s, 0ms, false});
+  broker_.answer(SharedLockOutcome::kExtended, "cli-1", now_ms() + 30000, 1'800'000'000'000'017);
+  EXPECT_TRUE(held_saves_.empty());
+  EXPECT_EQ(take()["data"].at("extended"), true);
+}
+
+TEST_F(SharedLocksTest, EveryAskIsForATokenAboveAllThisDaemonHandedOutOrSaw) {
+  locks_.lock({1, "l1", "a", "me", 30s, 0ms, false});
+  EXPECT_EQ(broker_.acquires.front().above, 0u);
+  broker_.answer(SharedLockOutcome::kAcquired, "me", now_ms() + 30000, 500);
+  take();
+  locks_.lock({1, "l2", "b", "me", 30s, 0ms, false});
+  EXPECT_EQ(broker_.acquires.front().above, 500u);
+  broker_.answer(SharedLockOutcome::kRefused, "other", now_ms() + 30000, 800);  // theirs
+  take();
+  locks_.lock({1, "l3", "b", "me", 30s, 0ms, false});
+  EXPECT_EQ(broker_.acquires.front().above, 800u);
+  broker_.answer(SharedLockOutcome::kRefused, "other", now_ms() + 30000, 800);
+  take();
+  locks_.list(1, "ls");  // lists a lock with token 3: lower, changes nothing
+  take();
+  locks_.lock({1, "l4", "c", "me", 30s, 0ms, false});
+  EXPECT_EQ(broker_.acquires.front().above, 800u);
+}
+
+TEST_F(SharedLocksTest, GrantsArrivingDuringASaveShareTheNextOne) {
+  hold_saves_ = true;
+  for (int i = 0; i < 3; ++i) {
+    locks_.lock({1, "l" + std::to_string(i), "n" + std::to_string(i), "me", 30s, 0ms, false});
+  }
+  broker_.answer(SharedLockOutcome::kAcquired, "me", now_ms() + 30000, 10);
+  broker_.answer(SharedLockOutcome::kAcquired, "me", now_ms() + 30000, 11);
+  broker_.answer(SharedLockOutcome::kAcquired, "me", now_ms() + 30000, 12);
+  ASSERT_EQ(held_saves_.size(), 1u);
+  run_save();
+  EXPECT_EQ(take()["data"].at("token"), 10);
+  EXPECT_TRUE(sent_.empty());
+  run_save();
+  EXPECT_EQ(saved_, (std::vector<std::uint64_t>{10, 12}));
+  EXPECT_EQ(take()["data"].at("token"), 11);
+  EXPECT_EQ(take()["data"].at("token"), 12);
+}
+
+TEST_F(SharedLocksTest, AGrantWhoseTokenCannotBeWrittenIsAnErrorAndTheLockIsGivenBack) {
+  save_error_ = "cannot write /p/daemons/x.tokens.tmp: No space left on device";
+  locks_.lock({1, "l1", "board", "cli-1", 30s, 5000ms, false});
+  broker_.answer(SharedLockOutcome::kAcquired, "cli-1", now_ms() + 30000, 40);
+  auto reply = take();
+  EXPECT_EQ(reply["type"], "error");
+  EXPECT_EQ(reply["error"],
+            "cannot issue a fencing token: cannot write /p/daemons/x.tokens.tmp: No space left on "
+            "device");
+  ASSERT_EQ(broker_.releases.size(), 1u);
+  EXPECT_EQ(broker_.releases.front().name, "board");
+  EXPECT_EQ(broker_.releases.front().holder, "cli-1");
+  EXPECT_FALSE(locks_.next_deadline());  // the waiter was answered
+  // The next ask is still above the token that could not be covered.
+  save_error_.reset();
+  locks_.lock({1, "l2", "board", "cli-1", 30s, 0ms, false});
+  EXPECT_EQ(broker_.acquires.front().above, 40u);
+}
+
+TEST_F(SharedLocksTest, AWaiterLeavingWhileItsTokenIsWrittenGivesTheLockBack) {
+  hold_saves_ = true;
+  locks_.lock({2, "w", "board", "me", 30s, 5000ms, false});
+  broker_.answer(SharedLockOutcome::kAcquired, "me", now_ms() + 30000, 50);
+  closed_.insert(2);
+  locks_.connection_closed(2);
+  run_save();
+  EXPECT_TRUE(sent_.empty());
+  ASSERT_EQ(broker_.releases.size(), 1u);
+  EXPECT_EQ(broker_.releases.front().holder, "me");
+}
+
+TEST_F(SharedLocksTest, NoTokenLeftIsAClearError) {
+  locks_.lock({1, "l1", "board", "cli-1", 30s, 0ms, false});
+  broker_.answer(SharedLockOutcome::kNoToken, "");
+  auto reply = take();
+  EXPECT_EQ(reply["type"], "error");
+  EXPECT_EQ(reply["error"], "cannot issue a fencing token: the next token would exceed 9");
 }
 
 }  // namespace
