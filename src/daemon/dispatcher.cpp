@@ -258,8 +258,8 @@ void Dispatcher::on_line(net::Peer& peer, std::string_view line) {
   } catch (const std::exception& exception) {
     // No valid request is meant to end here. The client hears an error for its id rather than a
     // dropped connection, and the log names the request by type and size (never its content).
-    const std::string_view type = serving_type_ ? protocol::request_type_name(*serving_type_)
-                                                : std::string_view("unparsed");
+    const std::string_view type =
+        serving_type_ ? protocol::request_type_name(*serving_type_) : std::string_view("unparsed");
     peer.send(protocol::error_line(serving_id_, protocol::messages::kInternalError));
     throw net::RequestFailed("serving a " + std::string(type) + " request of " +
                              std::to_string(line.size()) + " bytes failed: " + exception.what());

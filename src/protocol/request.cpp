@@ -272,8 +272,7 @@ ParseResult RequestParser::parse(std::string_view line) {
   // A long line may have grown the parser's value stack on the heap, and reset() keeps its
   // capacity: a parser that met one large request would hold that memory for good.
   if (parser_may_hold_heap_) make_parser();
-  arena_.emplace(arena_buffer_.data(), arena_buffer_.size(),
-                 boost::json::storage_ptr(&upstream_));
+  arena_.emplace(arena_buffer_.data(), arena_buffer_.size(), boost::json::storage_ptr(&upstream_));
   parser_may_hold_heap_ = line.size() > kLineBytesWithinParserStack;
   parser_->reset(boost::json::storage_ptr(&*arena_));
 

@@ -282,8 +282,7 @@ TEST_F(CommandDispatchTest, AMethodEndingWithAPromptOpenClosesIt) {
 TEST_F(CommandDispatchTest, AThrowingHandlerAnswersAnErrorAndNamesTheRequest) {
   class ThrowingHost final : public testing::FakeMethodHost {
    public:
-    ThrowingHost()
-        : FakeMethodHost(std::vector<core::MethodInfo>{{"boom", "Throws", {}}}) {}
+    ThrowingHost() : FakeMethodHost(std::vector<core::MethodInfo>{{"boom", "Throws", {}}}) {}
     void start(core::CallRequest, std::shared_ptr<core::CallObserver>) override {
       throw std::bad_alloc();
     }
