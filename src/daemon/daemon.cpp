@@ -3,7 +3,9 @@
 
 #include "broker/redis_broker.hpp"
 #include "common/paths.hpp"
+#include "common/private_dir.hpp"
 #include "daemon/instance_lock.hpp"
+#include "daemon/log_file.hpp"
 #include "daemon/stored_jobs.hpp"
 #include "store/token_file.hpp"
 #include "ui/ui_service.hpp"
@@ -13,7 +15,6 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/serialize.hpp>
-#include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -23,6 +24,8 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstring>
+#include <system_error>
 #include <optional>
 
 namespace photon::daemon {
@@ -35,19 +38,19 @@ constexpr std::size_t kLogFilesKept = 3;
 constexpr std::chrono::seconds kMethodStopMargin{3};
 constexpr std::chrono::milliseconds kBrokerFlushGrace{500};
 
-// Creates `dir` (and its parent) private to the owner; tightens an existing one we own.
-void make_private_directory(const std::filesystem::path& dir) {
-  for (const auto& level : {dir.parent_path(), dir}) {
-    if (level.empty()) continue;
-    if (::mkdir(level.c_str(), 0700) != 0 && errno != EEXIST) {
-      throw StartupError(1, "cannot create " + level.string() + ": " + std::strerror(errno));
-    }
+// The entry of a file of PhotonPaths in the daemons directory ("svc.sock").
+std::string entry(const std::filesystem::path& file) { return file.filename().string(); }
+
+// Opens $PHOTON_DIR/daemons, creating it 0700, and refuses one that another user could have
+// prepared (docs/security.md).
+PrivateDir open_daemons_dir(const std::filesystem::path& path) {
+  try {
+    return PrivateDir::open_owned(path);
+  } catch (const UntrustedPathError& error) {
+    throw StartupError(1, std::string("refusing to run: ") + error.what());
+  } catch (const std::system_error& error) {
+    throw StartupError(1, error.what());
   }
-  struct stat info {};
-  if (::stat(dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
-    throw StartupError(1, dir.string() + " is not a directory");
-  }
-  if (info.st_uid == ::geteuid() && (info.st_mode & 077) != 0) ::chmod(dir.c_str(), 0700);
 }
 
 void raise_descriptor_limit() {
@@ -58,10 +61,14 @@ void raise_descriptor_limit() {
   }
 }
 
-void set_up_logging(const DaemonOptions& options, const PhotonPaths& paths) {
+void set_up_logging(const DaemonOptions& options, const PrivateDir& dir, const PhotonPaths& paths) {
   std::vector<spdlog::sink_ptr> sinks;
-  sinks.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_st>(
-      paths.log_file.string(), kLogFileBytes, kLogFilesKept));
+  try {
+    sinks.push_back(std::make_shared<LogFileSink>(dir, entry(paths.log_file), kLogFileBytes,
+                                                  kLogFilesKept));
+  } catch (const std::exception& error) {
+    throw StartupError(1, error.what());
+  }
   if (options.log_to_stderr) sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_st>());
   auto logger = std::make_shared<spdlog::logger>("photond", sinks.begin(), sinks.end());
   logger->set_level(options.log_level);
@@ -70,42 +77,24 @@ void set_up_logging(const DaemonOptions& options, const PhotonPaths& paths) {
   spdlog::set_default_logger(std::move(logger));
 }
 
-// Replaces `path` with `text`, readable by the owner only, never half-written: a temporary file
-// created 0600 is renamed over it.
-void write_private_file(const std::filesystem::path& path, const std::string& text) {
-  const std::filesystem::path temporary = path.string() + ".tmp";
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) throw StartupError(1, "cannot write " + temporary.string() + ": " + std::strerror(errno));
-  std::size_t written = 0;
-  while (written < text.size()) {
-    const ssize_t count = ::write(fd, text.data() + written, text.size() - written);
-    if (count < 0 && errno == EINTR) continue;
-    if (count <= 0) {
-      const int error = errno;
-      ::close(fd);
-      ::unlink(temporary.c_str());
-      throw StartupError(1, "cannot write " + temporary.string() + ": " + std::strerror(error));
-    }
-    written += static_cast<std::size_t>(count);
-  }
-  ::close(fd);
-  if (::rename(temporary.c_str(), path.c_str()) != 0) {
-    const int error = errno;
-    ::unlink(temporary.c_str());
-    throw StartupError(1, "cannot write " + path.string() + ": " + std::strerror(error));
-  }
+// Replaces entry `name` of `dir` with `text`, readable by the owner only, never half-written.
+void write_private_file(const PrivateDir& dir, const std::string& name, const std::string& text) {
+  if (auto error = dir.replace_file(name, text, false)) throw StartupError(1, *error);
 }
 
 // The running daemon: owns the loop and everything on it.
 class Daemon final : public DaemonControl, public net::PeerHandler, public net::HttpHandler {
  public:
-  Daemon(const DaemonOptions& options, const PhotonPaths& paths, std::uint64_t token_mark,
-         std::unique_ptr<StoredJobs> jobs)
+  Daemon(const DaemonOptions& options, const PrivateDir& dir, const PhotonPaths& paths,
+         std::uint64_t token_mark, std::unique_ptr<StoredJobs> jobs)
       : options_(options),
+        dir_(dir),
         paths_(paths),
         jobs_(std::move(jobs)),
         tokens_(token_mark,
-                [this](std::uint64_t mark) { return store::save_token_mark(paths_.token_file, mark); }),
+                [this](std::uint64_t mark) {
+                  return store::save_token_mark(dir_, entry(paths_.token_file), mark);
+                }),
         methods_(make_host()),
         broker_(make_broker()),
         dispatcher_(dispatcher_options(options), clock_, *this, tokens_, methods_.get(),
@@ -135,14 +124,13 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   std::size_t stuck_calls() const { return methods_ ? methods_->stats().running : 0; }
 
   void listen() {
-    server_.listen(paths_.socket);
+    server_.listen(dir_, entry(paths_.socket));
     if (!http_) return;
     const WebhookSettings& webhook = *options_.webhook;
     try {
       http_->listen(webhook.bind, webhook.port);
     } catch (const boost::system::system_error& error) {
-      std::error_code ignored;
-      std::filesystem::remove(paths_.socket, ignored);  // nothing is left behind
+      dir_.remove(entry(paths_.socket));  // nothing is left behind
       throw StartupError(1, "webhook endpoint on " + webhook.bind.to_string() + ":" +
                                 std::to_string(webhook.port) + ": " + error.code().message());
     }
@@ -153,39 +141,37 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   // Listens for browsers and writes NAME.ui (URL and token) for `photonctl ui`. A file left by a
   // daemon that died is removed when this one has no listener.
   void listen_ui() {
-    std::error_code ignored;
-    std::filesystem::remove(paths_.ui_redirect_file, ignored);  // names an old token
+    dir_.remove(entry(paths_.ui_redirect_file));  // names an old token
     if (!ui_http_) {
-      std::filesystem::remove(paths_.ui_file, ignored);
+      dir_.remove(entry(paths_.ui_file));
       return;
     }
     try {
       ui_http_->listen(asio::ip::make_address_v4("127.0.0.1"), options_.ui->port);
     } catch (const boost::system::system_error& error) {
-      std::filesystem::remove(paths_.socket, ignored);
+      dir_.remove(entry(paths_.socket));
       throw StartupError(1, "ui listener on 127.0.0.1:" + std::to_string(options_.ui->port) + ": " +
                                 error.code().message());
     }
     ui_->set_port(ui_http_->local_endpoint().port());
     try {
-      write_private_file(paths_.ui_file,
+      write_private_file(dir_, entry(paths_.ui_file),
                          boost::json::serialize(boost::json::object{
                              {"url", ui_url()},
                              {"port", ui_http_->local_endpoint().port()},
                              {"token", ui_token_},
                              {"pid", ::getpid()}}) + "\n");
     } catch (const StartupError&) {
-      std::filesystem::remove(paths_.socket, ignored);
+      dir_.remove(entry(paths_.socket));
       throw;
     }
     spdlog::info("ui on {} (token in {})", ui_url(), paths_.ui_file.string());
   }
 
   void remove_ui_file() {
-    std::error_code ignored;
     if (!ui_http_) return;
-    std::filesystem::remove(paths_.ui_file, ignored);
-    std::filesystem::remove(paths_.ui_redirect_file, ignored);
+    dir_.remove(entry(paths_.ui_file));
+    dir_.remove(entry(paths_.ui_redirect_file));
   }
 
   // net::HttpHandler: one HTTP request to the webhook endpoint.
@@ -439,7 +425,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     boost::system::error_code ignored;
     signals_.cancel(ignored);
     // Remove the socket first: from now on a client finds no daemon rather than a dying one.
-    std::filesystem::remove(paths_.socket, ignored);
+    dir_.remove(entry(paths_.socket));
     if (webhooks_) webhooks_->stop_accepting();
     if (!methods_) return close_connections();
     // Running methods are stopped before connections close, so their callers hear how they
@@ -476,6 +462,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   }
 
   const DaemonOptions& options_;
+  const PrivateDir& dir_;
   const PhotonPaths& paths_;
   SystemClock clock_;
   asio::io_context io_{1};
@@ -511,13 +498,14 @@ void run_daemon(const DaemonOptions& options, const std::function<void()>& on_re
   // Everything the daemon creates (pid file, log, socket) is for its owner alone.
   ::umask(077);
   const PhotonPaths paths = photon_paths(options.photon_name);
-  make_private_directory(paths.daemons_dir);
+  // Every file below is reached through this descriptor, never through its path again.
+  const PrivateDir dir = open_daemons_dir(paths.daemons_dir);
 
   pid_t holder = 0;
   std::optional<InstanceLock> instance = [&] {
     try {
-      return InstanceLock::acquire(paths.pid_file, holder);
-    } catch (const std::system_error& error) {
+      return InstanceLock::acquire(dir, entry(paths.pid_file), holder);
+    } catch (const std::exception& error) {
       throw StartupError(1, error.what());
     }
   }();
@@ -527,35 +515,43 @@ void run_daemon(const DaemonOptions& options, const std::function<void()>& on_re
   }
   // We hold the lock, so a socket file here belongs to a daemon that died, unless something that
   // ignores the lock answers on it: that one we never unlink.
-  std::error_code status_error;
-  if (std::filesystem::symlink_status(paths.socket, status_error).type() !=
-      std::filesystem::file_type::not_found) {
-    if (socket_answers(paths.socket)) {
-      throw StartupError(1, "a process answers on " + paths.socket.string() +
-                                " without holding " + paths.pid_file.string() +
-                                "; not replacing it");
+  const std::string socket_entry = entry(paths.socket);
+  try {
+    if (const auto found = dir.status(socket_entry)) {
+      if (S_ISDIR(found->st_mode)) {
+        throw StartupError(1, paths.socket.string() + " is a directory; not replacing it");
+      }
+      if (socket_answers(dir, socket_entry)) {
+        throw StartupError(1, "a process answers on " + paths.socket.string() +
+                                  " without holding " + paths.pid_file.string() +
+                                  "; not replacing it");
+      }
+      if (!dir.remove(socket_entry)) {
+        throw StartupError(1, "cannot remove " + paths.socket.string() + ": " +
+                                  std::strerror(errno));
+      }
     }
-    std::filesystem::remove(paths.socket);
+  } catch (const std::system_error& error) {
+    throw StartupError(1, error.what());
   }
 
-  set_up_logging(options, paths);
+  set_up_logging(options, dir, paths);
   raise_descriptor_limit();
   std::signal(SIGPIPE, SIG_IGN);
-  instance->write_pid();
 
   std::uint64_t token_mark = 0;
   try {
-    token_mark = store::load_token_mark(paths.token_file);
+    token_mark = store::load_token_mark(dir, entry(paths.token_file));
   } catch (const std::runtime_error& error) {
     throw StartupError(1, error.what());
   }
-  auto jobs = std::make_unique<StoredJobs>(paths.job_db);
+  auto jobs = std::make_unique<StoredJobs>(dir, entry(paths.job_db));
   try {
     if (!options.broker) jobs->open_if_present();  // shared jobs live in Redis
   } catch (const store::StoreError& error) {
     throw StartupError(1, error.what());
   }
-  Daemon daemon(options, paths, token_mark, std::move(jobs));
+  Daemon daemon(options, dir, paths, token_mark, std::move(jobs));
   daemon.load_jobs();
   try {
     daemon.listen();
@@ -567,8 +563,7 @@ void run_daemon(const DaemonOptions& options, const std::function<void()>& on_re
                paths.socket.string(), ::getpid());
   on_ready();
   daemon.run();
-  std::error_code ignored;
-  std::filesystem::remove(paths.socket, ignored);
+  dir.remove(socket_entry);
   daemon.remove_ui_file();
   if (const std::size_t stuck = daemon.stuck_calls(); stuck > 0) {
     // A method that ignores Context::cancelled() would keep the process alive for ever: its

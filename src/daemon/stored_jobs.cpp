@@ -4,17 +4,24 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <system_error>
+
 namespace photon::daemon {
 
 void StoredJobs::open_if_present() {
-  std::error_code ec;
-  if (std::filesystem::exists(file_, ec)) store_ = store::JobStore::open(file_);
+  bool present = false;
+  try {
+    present = dir_.status(name_).has_value();
+  } catch (const std::system_error& error) {
+    throw store::StoreError(error.what());
+  }
+  if (present) store_ = store::JobStore::open(dir_, name_);
 }
 
 store::JobStore* StoredJobs::writable() {
   if (store_ || open_failed_) return store_.get();
   try {
-    store_ = store::JobStore::open(file_);
+    store_ = store::JobStore::open(dir_, name_);
   } catch (const store::StoreError& error) {
     open_failed_ = true;
     spdlog::error("jobs will not survive a restart: {}", error.what());

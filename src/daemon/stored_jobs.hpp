@@ -16,7 +16,8 @@ namespace photon::daemon {
 // Thread rule: the event loop thread only (the store writes on its own thread).
 class StoredJobs final : public core::JobPersistence {
  public:
-  explicit StoredJobs(std::filesystem::path file) : file_(std::move(file)) {}
+  // The database is entry `name` of `dir`, which must outlive this object.
+  StoredJobs(const PrivateDir& dir, std::string name) : dir_(dir), name_(std::move(name)) {}
 
   // Opens the database if the file exists. Throws store::StoreError (a damaged or foreign file).
   void open_if_present();
@@ -44,7 +45,8 @@ class StoredJobs final : public core::JobPersistence {
   // live in memory only.
   store::JobStore* writable();
 
-  std::filesystem::path file_;
+  const PrivateDir& dir_;
+  std::string name_;
   std::unique_ptr<store::JobStore> store_;
   bool open_failed_ = false;
 };
