@@ -100,8 +100,7 @@ std::optional<std::string> socket_distrust(const std::filesystem::path& path,
   }
   if (owner_trusted(info.st_uid, euid, TrustedOwners::kSelfOrRoot)) return std::nullopt;
   return path.string() + " is owned by uid " + std::to_string(info.st_uid) +
-         "; a daemon's socket must be owned by " +
-         required_owner(euid, TrustedOwners::kSelfOrRoot);
+         "; a daemon's socket must be owned by " + required_owner(euid, TrustedOwners::kSelfOrRoot);
 }
 
 std::optional<std::string> listener_distrust(const std::filesystem::path& path, uid_t peer_uid,

@@ -12,8 +12,8 @@
 #include <mutex>
 #include <set>
 #include <string>
-#include <utility>
 #include <system_error>
+#include <utility>
 
 namespace photon::daemon {
 namespace {
@@ -33,8 +33,8 @@ pid_t read_pid(int fd) {
   return static_cast<pid_t>(std::strtol(buffer, nullptr, 10));
 }
 
-flock whole_file(short type) {
-  flock lock{};
+struct flock whole_file(short type) {
+  struct flock lock {};
   lock.l_type = type;
   lock.l_whence = SEEK_SET;
   lock.l_start = 0;
@@ -67,14 +67,14 @@ std::optional<InstanceLock> InstanceLock::acquire(const PrivateDir& dir, std::st
       return std::nullopt;
     }
     const int fd = dir.open_file(leaf, O_RDWR | O_CREAT, 0600);
-    flock lock = whole_file(F_WRLCK);
+    struct flock lock = whole_file(F_WRLCK);
     if (::fcntl(fd, F_SETLK, &lock) != 0) {
       const int error = errno;
       if (error != EAGAIN && error != EACCES) {
         ::close(fd);
         throw std::system_error(error, std::generic_category(), "lock " + shown);
       }
-      flock holder = whole_file(F_WRLCK);
+      struct flock holder = whole_file(F_WRLCK);
       const bool asked = ::fcntl(fd, F_GETLK, &holder) == 0;
       const pid_t file_pid = read_pid(fd);
       ::close(fd);

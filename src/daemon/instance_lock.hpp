@@ -36,7 +36,8 @@ class InstanceLock {
   ~InstanceLock();
 
  private:
-  InstanceLock(int dir_fd, std::string name, int fd) : dir_fd_(dir_fd), name_(std::move(name)), fd_(fd) {}
+  InstanceLock(int dir_fd, std::string name, int fd)
+      : dir_fd_(dir_fd), name_(std::move(name)), fd_(fd) {}
   int dir_fd_ = -1;  // our own duplicate of the directory's descriptor
   std::string name_;
   int fd_ = -1;

@@ -45,7 +45,8 @@ std::uint64_t load_token_mark(const PrivateDir& dir, std::string_view name) {
   std::uint64_t mark = 0;
   const char* end = content.data() + content.size();
   auto [parsed_to, error] = std::from_chars(content.data(), end, mark);
-  const bool only_newline = parsed_to == end || std::string_view(parsed_to, end - parsed_to) == "\n";
+  const bool only_newline =
+      parsed_to == end || std::string_view(parsed_to, end - parsed_to) == "\n";
   if (error != std::errc() || parsed_to == content.data() || !only_newline) {
     throw std::runtime_error(shown + " does not hold a token mark; refusing to start " +
                              "over and reissue fencing tokens (move it away to reset)");

@@ -167,8 +167,7 @@ TEST_F(PrivateDirTest, AnotherUsersDirectoryIsRefused) {
     PrivateDir::open_owned(path);
     FAIL() << "another uid's directory was accepted";
   } catch (const UntrustedPathError& error) {
-    EXPECT_NE(std::string(error.what()).find("owned by uid 4242 with mode 0700"),
-              std::string::npos)
+    EXPECT_NE(std::string(error.what()).find("owned by uid 4242 with mode 0700"), std::string::npos)
         << error.what();
   }
   EXPECT_THROW(PrivateDir::open_trusted(path), UntrustedPathError);
