@@ -170,7 +170,8 @@ class Client {
   // nothing is sent and ClientError(kConnection) says which rule failed ("refusing to connect:
   // ..."). The socket is reached through the checked directory's descriptor
   // (/proc/self/fd/N/NAME.sock), so its path is not resolved again after the check.
-  // Throws ClientError(kNotRunning) when nothing listens there, std::invalid_argument for a bad name.
+  // Throws ClientError(kNotRunning) when nothing listens there, std::invalid_argument for a bad
+  // name.
   static Client connect(std::string_view photon_name, ClientOptions options = {});
   static Client connect_socket(const std::filesystem::path& socket, ClientOptions options = {});
 

@@ -238,7 +238,8 @@ Client Client::connect_socket(const std::filesystem::path& socket, ClientOptions
   std::optional<struct stat> found;
   const std::string name = socket.filename().string();
   try {
-    dir = PrivateDir::open_trusted(socket.parent_path().empty() ? std::filesystem::path(".") : socket.parent_path());
+    dir = PrivateDir::open_trusted(socket.parent_path().empty() ? std::filesystem::path(".")
+                                                                : socket.parent_path());
     if (dir) found = dir->status(name);
   } catch (const UntrustedPathError& error) {
     throw ClientError(Kind::kConnection, std::string("refusing to connect: ") + error.what());

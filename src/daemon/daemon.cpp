@@ -25,8 +25,8 @@
 
 #include <csignal>
 #include <cstring>
-#include <system_error>
 #include <optional>
+#include <system_error>
 
 namespace photon::daemon {
 namespace asio = boost::asio;
@@ -64,8 +64,8 @@ void raise_descriptor_limit() {
 void set_up_logging(const DaemonOptions& options, const PrivateDir& dir, const PhotonPaths& paths) {
   std::vector<spdlog::sink_ptr> sinks;
   try {
-    sinks.push_back(std::make_shared<LogFileSink>(dir, entry(paths.log_file), kLogFileBytes,
-                                                  kLogFilesKept));
+    sinks.push_back(
+        std::make_shared<LogFileSink>(dir, entry(paths.log_file), kLogFileBytes, kLogFilesKept));
   } catch (const std::exception& error) {
     throw StartupError(1, error.what());
   }
@@ -155,12 +155,13 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     }
     ui_->set_port(ui_http_->local_endpoint().port());
     try {
-      write_private_file(dir_, entry(paths_.ui_file),
-                         boost::json::serialize(boost::json::object{
-                             {"url", ui_url()},
-                             {"port", ui_http_->local_endpoint().port()},
-                             {"token", ui_token_},
-                             {"pid", ::getpid()}}) + "\n");
+      write_private_file(
+          dir_, entry(paths_.ui_file),
+          boost::json::serialize(boost::json::object{{"url", ui_url()},
+                                                     {"port", ui_http_->local_endpoint().port()},
+                                                     {"token", ui_token_},
+                                                     {"pid", ::getpid()}}) +
+              "\n");
     } catch (const StartupError&) {
       dir_.remove(entry(paths_.socket));
       throw;
@@ -527,8 +528,8 @@ void run_daemon(const DaemonOptions& options, const std::function<void()>& on_re
                                   "; not replacing it");
       }
       if (!dir.remove(socket_entry)) {
-        throw StartupError(1, "cannot remove " + paths.socket.string() + ": " +
-                                  std::strerror(errno));
+        throw StartupError(1,
+                           "cannot remove " + paths.socket.string() + ": " + std::strerror(errno));
       }
     }
   } catch (const std::system_error& error) {

@@ -310,8 +310,8 @@ TEST_F(JobStoreTest, SymlinkAtTheDatabaseIsRefusedNamingIt) {
     JobStore::open(daemons, "svc.db");
     FAIL() << "the symlink was followed";
   } catch (const StoreError& error) {
-    EXPECT_NE(std::string(error.what()).find((dir_ / "daemons" / "svc.db").string() +
-                                             " is a symbolic link"),
+    EXPECT_NE(std::string(error.what())
+                  .find((dir_ / "daemons" / "svc.db").string() + " is a symbolic link"),
               std::string::npos)
         << error.what();
   }
