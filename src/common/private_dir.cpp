@@ -38,7 +38,10 @@ bool owner_trusted(uid_t owner, uid_t euid, TrustedOwners owners) {
 // Opens `leaf` in `parent` as a directory without following a symlink, and checks it.
 int open_checked(int parent, const std::filesystem::path& path, const std::string& leaf,
                  TrustedOwners owners) {
-  const int fd = ::openat(parent, leaf.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  // A client only looks entries up: O_PATH needs no read permission (a root-owned 0711 directory
+  // is usable, as it is to connect(2) by path). The daemon reads, syncs and chmods its own.
+  const int access = owners == TrustedOwners::kSelf ? O_RDONLY : O_PATH;
+  const int fd = ::openat(parent, leaf.c_str(), access | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   const uid_t euid = ::geteuid();
   if (fd < 0) {
     const int error = errno;

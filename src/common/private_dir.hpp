@@ -55,7 +55,9 @@ class PrivateDir {
   static PrivateDir open_owned(const std::filesystem::path& path);
 
   // For a client: opens an existing `path` without following a symlink at its last component and
-  // checks it as open_owned does, root being trusted too. Returns nothing when it does not exist.
+  // checks it as open_owned does, root being trusted too (an O_PATH descriptor: entries can be
+  // looked up and opened, the directory itself is not read). Returns nothing when it does not
+  // exist.
   // Throws UntrustedPathError when the check fails, std::system_error when it cannot be opened.
   static std::optional<PrivateDir> open_trusted(const std::filesystem::path& path);
 
