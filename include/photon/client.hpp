@@ -164,8 +164,14 @@ using MessageHandler = std::function<void(const ChannelMessage&)>;
 
 class Client {
  public:
-  // Connects to the daemon of photon `name`, or to the socket at `socket`.
-  // Throws ClientError(kNotRunning) when nothing listens there, std::invalid_argument for a bad name.
+  // Connects to the daemon of photon `name`, or to the socket at `socket`. The socket's directory
+  // must be owned by this process's effective uid or by root and be writable by no one else, the
+  // socket must be owned by one of them, and so must the process listening on it; otherwise
+  // nothing is sent and ClientError(kConnection) says which rule failed ("refusing to connect:
+  // ..."). The socket is reached through the checked directory's descriptor
+  // (/proc/self/fd/N/NAME.sock), so its path is not resolved again after the check.
+  // Throws ClientError(kNotRunning) when nothing listens there, std::invalid_argument for a bad
+  // name.
   static Client connect(std::string_view photon_name, ClientOptions options = {});
   static Client connect_socket(const std::filesystem::path& socket, ClientOptions options = {});
 

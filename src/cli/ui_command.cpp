@@ -3,6 +3,7 @@
 #include "cli/ui_command.hpp"
 
 #include "common/paths.hpp"
+#include "common/private_dir.hpp"
 #include "photon/client.hpp"
 
 #include <boost/json.hpp>
@@ -15,10 +16,8 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <optional>
-#include <sstream>
 
 extern char** environ;
 
@@ -49,7 +48,7 @@ std::string opener() {
 
 // Writes a page that forwards to `address` (0600, in the private daemons/ directory) and returns
 // its file:// URL, or nothing when it cannot be written.
-std::optional<std::string> write_redirect(const std::filesystem::path& file,
+std::optional<std::string> write_redirect(const PrivateDir& dir, const std::filesystem::path& file,
                                           const std::string& address) {
   // `address` is http://127.0.0.1:PORT/#token=HEX: nothing in it needs escaping in HTML or JS.
   const std::string page =
@@ -64,13 +63,26 @@ std::optional<std::string> write_redirect(const std::filesystem::path& file,
       "\")</script>\n"
       "<p><a href=\"" +
       address + "\">Open the dashboard</a></p>\n";
-  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return std::nullopt;
-  ::fchmod(fd, 0600);  // an existing file keeps its mode through O_TRUNC
-  const bool written = ::write(fd, page.data(), page.size()) == static_cast<ssize_t>(page.size());
-  ::close(fd);
-  if (!written) return std::nullopt;
+  // Through the daemons directory's descriptor, created 0600 exclusively and renamed into place.
+  if (dir.replace_file(file.filename().string(), page, false)) return std::nullopt;
   return "file://" + std::filesystem::absolute(file).string();
+}
+
+// The whole content of regular file `name` in `dir` (never through a symlink), or nothing.
+std::optional<std::string> read_private_file(const PrivateDir& dir, const std::string& name) {
+  int fd = -1;
+  try {
+    fd = dir.open_file(name, O_RDONLY);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  std::string text;
+  char buffer[4096];
+  ssize_t count = 0;
+  while ((count = ::read(fd, buffer, sizeof buffer)) > 0) text.append(buffer, count);
+  ::close(fd);
+  if (count < 0) return std::nullopt;
+  return text;
 }
 
 // Starts `program URL` without waiting for the browser; true when it started.
@@ -137,13 +149,21 @@ int UiCommand::run(bool as_json) const {
     return kExitFailed;
   }
   const std::string url = text_of(ui->get_object(), "url");
-  const auto file = photon::photon_paths(name_).ui_file;
-  std::ifstream input(file);
-  std::stringstream text;
-  text << input.rdbuf();
+  const PhotonPaths paths = photon::photon_paths(name_);
+  const auto file = paths.ui_file;
+  // Connecting checked the directory; it is opened once more and its files read through it.
+  std::optional<PrivateDir> dir;
+  try {
+    dir = PrivateDir::open_trusted(paths.daemons_dir);
+  } catch (const std::exception& error) {
+    std::cerr << "photonctl: refusing to read " << file.string() << ": " << error.what() << "\n";
+    return kExitFailed;
+  }
+  const std::optional<std::string> text =
+      dir ? read_private_file(*dir, file.filename().string()) : std::nullopt;
   boost::system::error_code ec;
-  json::value saved = json::parse(text.str(), ec);
-  if (!input || ec || !saved.is_object() || text_of(saved.get_object(), "url") != url) {
+  json::value saved = text ? json::parse(*text, ec) : json::value();
+  if (!text || ec || !saved.is_object() || text_of(saved.get_object(), "url") != url) {
     std::cerr << "photonctl: cannot read the UI token from " << file.string()
               << " (it belongs to the daemon's owner)\n";
     return kExitFailed;
@@ -153,7 +173,7 @@ int UiCommand::run(bool as_json) const {
   if (!print_only_) {
     if (const std::string program = opener(); !program.empty()) {
       // Not the address itself: the browser's arguments are readable by every local user.
-      if (auto page = write_redirect(photon::photon_paths(name_).ui_redirect_file, address)) {
+      if (auto page = write_redirect(*dir, paths.ui_redirect_file, address)) {
         opened = open_in_browser(program, *page);
       }
     }

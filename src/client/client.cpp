@@ -3,12 +3,14 @@
 #include "photon/client.hpp"
 
 #include "common/paths.hpp"
+#include "common/private_dir.hpp"
 
 #include <boost/json.hpp>
 
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -224,13 +226,37 @@ Client Client::connect(std::string_view photon_name, ClientOptions options) {
 }
 
 Client Client::connect_socket(const std::filesystem::path& socket, ClientOptions options) {
+  const std::string path = socket.string();
+  const uid_t euid = ::geteuid();
+  auto not_running = [&] {
+    return ClientError(Kind::kNotRunning,
+                       "cannot connect to " + path + ": " + std::strerror(ENOENT));
+  };
+  // The socket is reached through its directory's descriptor once that directory is known to be
+  // ours or root's and writable by no one else: then nobody else can have replaced the socket.
+  std::optional<PrivateDir> dir;
+  std::optional<struct stat> found;
+  const std::string name = socket.filename().string();
+  try {
+    dir = PrivateDir::open_trusted(socket.parent_path().empty() ? std::filesystem::path(".")
+                                                                : socket.parent_path());
+    if (dir) found = dir->status(name);
+  } catch (const UntrustedPathError& error) {
+    throw ClientError(Kind::kConnection, std::string("refusing to connect: ") + error.what());
+  } catch (const std::system_error& error) {
+    throw ClientError(Kind::kConnection, "cannot connect to " + path + ": " + error.what());
+  }
+  if (!dir || !found) throw not_running();
+  if (auto distrust = socket_distrust(socket, *found, euid)) {
+    throw ClientError(Kind::kConnection, "refusing to connect: " + *distrust);
+  }
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
-  const std::string path = socket.string();
-  if (path.size() >= sizeof address.sun_path) {
-    throw ClientError(Kind::kConnection, "socket path is too long: " + path);
+  const std::string reachable = dir->entry_path(name);
+  if (reachable.size() >= sizeof address.sun_path) {
+    throw ClientError(Kind::kConnection, "socket path is too long: " + reachable);
   }
-  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  std::memcpy(address.sun_path, reachable.c_str(), reachable.size() + 1);
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw ClientError(Kind::kConnection, std::string("socket: ") + std::strerror(errno));
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
@@ -238,6 +264,19 @@ Client Client::connect_socket(const std::filesystem::path& socket, ClientOptions
     ::close(fd);
     const Kind kind = (error == ENOENT || error == ECONNREFUSED) ? Kind::kNotRunning : Kind::kConnection;
     throw ClientError(kind, "cannot connect to " + path + ": " + std::strerror(error));
+  }
+  // Whoever listens must be the daemon's owner or root, however the socket got there.
+  ucred credentials{};
+  socklen_t length = sizeof credentials;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) {
+    const int error = errno;
+    ::close(fd);
+    throw ClientError(Kind::kConnection,
+                      "cannot read the credentials of " + path + ": " + std::strerror(error));
+  }
+  if (auto distrust = listener_distrust(socket, credentials.uid, euid)) {
+    ::close(fd);
+    throw ClientError(Kind::kConnection, "refusing to connect: " + *distrust);
   }
   return Client(fd, std::move(options));
 }

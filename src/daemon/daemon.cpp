@@ -5,8 +5,10 @@
 #include "common/descriptor_reserve.hpp"
 #include "common/memory_release.hpp"
 #include "common/paths.hpp"
+#include "common/private_dir.hpp"
 #include "core/token_mark.hpp"
 #include "daemon/instance_lock.hpp"
+#include "daemon/log_file.hpp"
 #include "daemon/log_redaction.hpp"
 #include "daemon/service_manager.hpp"
 #include "daemon/stored_jobs.hpp"
@@ -19,7 +21,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/json/serialize.hpp>
-#include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -29,7 +30,9 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstring>
 #include <optional>
+#include <system_error>
 
 namespace photon::daemon {
 namespace asio = boost::asio;
@@ -46,19 +49,19 @@ constexpr std::chrono::milliseconds kMemoryReleaseDelay{200};
 // Descriptors held back for the tz database: it opens one directory or file at a time.
 constexpr std::size_t kReservedDescriptors = 2;
 
-// Creates `dir` (and its parent) private to the owner; tightens an existing one we own.
-void make_private_directory(const std::filesystem::path& dir) {
-  for (const auto& level : {dir.parent_path(), dir}) {
-    if (level.empty()) continue;
-    if (::mkdir(level.c_str(), 0700) != 0 && errno != EEXIST) {
-      throw StartupError(1, "cannot create " + level.string() + ": " + std::strerror(errno));
-    }
+// The entry of a file of PhotonPaths in the daemons directory ("svc.sock").
+std::string entry(const std::filesystem::path& file) { return file.filename().string(); }
+
+// Opens $PHOTON_DIR/daemons, creating it 0700, and refuses one that another user could have
+// prepared (docs/security.md).
+PrivateDir open_daemons_dir(const std::filesystem::path& path) {
+  try {
+    return PrivateDir::open_owned(path);
+  } catch (const UntrustedPathError& error) {
+    throw StartupError(1, std::string("refusing to run: ") + error.what());
+  } catch (const std::system_error& error) {
+    throw StartupError(1, error.what());
   }
-  struct stat info {};
-  if (::stat(dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
-    throw StartupError(1, dir.string() + " is not a directory");
-  }
-  if (info.st_uid == ::geteuid() && (info.st_mode & 077) != 0) ::chmod(dir.c_str(), 0700);
 }
 
 void raise_descriptor_limit() {
@@ -69,15 +72,19 @@ void raise_descriptor_limit() {
   }
 }
 
-void set_up_logging(const DaemonOptions& options, const PhotonPaths& paths) {
+void set_up_logging(const DaemonOptions& options, const PrivateDir& dir, const PhotonPaths& paths) {
   // The secrets known at start; the UI token joins them when it is made.
   if (options.webhook) {
     for (const auto& [scheme, secret] : options.webhook->options.secrets) add_log_secret(secret);
   }
   if (options.broker) add_log_secret(options.broker->password);
   std::vector<spdlog::sink_ptr> sinks;
-  sinks.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_st>(
-      paths.log_file.string(), kLogFileBytes, kLogFilesKept));
+  try {
+    sinks.push_back(
+        std::make_shared<LogFileSink>(dir, entry(paths.log_file), kLogFileBytes, kLogFilesKept));
+  } catch (const std::exception& error) {
+    throw StartupError(1, error.what());
+  }
   if (options.log_to_stderr) sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_st>());
   // Every line of every level goes through the redacting sink, whoever logs it.
   auto logger = std::make_shared<spdlog::logger>("photond",
@@ -88,43 +95,26 @@ void set_up_logging(const DaemonOptions& options, const PhotonPaths& paths) {
   spdlog::set_default_logger(std::move(logger));
 }
 
-// Replaces `path` with `text`, readable by the owner only, never half-written: a temporary file
-// created 0600 is renamed over it.
-void write_private_file(const std::filesystem::path& path, const std::string& text) {
-  const std::filesystem::path temporary = path.string() + ".tmp";
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) throw StartupError(1, "cannot write " + temporary.string() + ": " + std::strerror(errno));
-  std::size_t written = 0;
-  while (written < text.size()) {
-    const ssize_t count = ::write(fd, text.data() + written, text.size() - written);
-    if (count < 0 && errno == EINTR) continue;
-    if (count <= 0) {
-      const int error = errno;
-      ::close(fd);
-      ::unlink(temporary.c_str());
-      throw StartupError(1, "cannot write " + temporary.string() + ": " + std::strerror(error));
-    }
-    written += static_cast<std::size_t>(count);
-  }
-  ::close(fd);
-  if (::rename(temporary.c_str(), path.c_str()) != 0) {
-    const int error = errno;
-    ::unlink(temporary.c_str());
-    throw StartupError(1, "cannot write " + path.string() + ": " + std::strerror(error));
-  }
+// Replaces entry `name` of `dir` with `text`, readable by the owner only, never half-written.
+void write_private_file(const PrivateDir& dir, const std::string& name, const std::string& text) {
+  if (auto error = dir.replace_file(name, text, false)) throw StartupError(1, *error);
 }
 
 // The running daemon: owns the loop and everything on it.
 class Daemon final : public DaemonControl, public net::PeerHandler, public net::HttpHandler {
  public:
-  Daemon(const DaemonOptions& options, const PhotonPaths& paths, std::uint64_t token_mark,
-         std::unique_ptr<StoredJobs> jobs, std::optional<int> inherited_listener)
+  Daemon(const DaemonOptions& options, const PrivateDir& dir, const PhotonPaths& paths,
+         std::uint64_t token_mark, std::unique_ptr<StoredJobs> jobs,
+         std::optional<int> inherited_listener)
       : options_(options),
+        dir_(dir),
         paths_(paths),
         inherited_listener_(inherited_listener),
         jobs_(std::move(jobs)),
         tokens_(token_mark,
-                [this](std::uint64_t mark) { return store::save_token_mark(paths_.token_file, mark); }),
+                [this](std::uint64_t mark) {
+                  return store::save_token_mark(dir_, entry(paths_.token_file), mark);
+                }),
         broker_tokens_(make_broker_tokens(token_mark)),
         methods_(make_host()),
         broker_(make_broker()),
@@ -171,7 +161,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     if (inherited_listener_) {
       server_.adopt(*inherited_listener_);
     } else {
-      server_.listen(paths_.socket);
+      server_.listen(dir_, entry(paths_.socket));
     }
     if (!http_) return;
     const WebhookSettings& webhook = *options_.webhook;
@@ -189,10 +179,9 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   // Listens for browsers and writes NAME.ui (URL and token) for `photonctl ui`. A file left by a
   // daemon that died is removed when this one has no listener.
   void listen_ui() {
-    std::error_code ignored;
-    std::filesystem::remove(paths_.ui_redirect_file, ignored);  // names an old token
+    dir_.remove(entry(paths_.ui_redirect_file));  // names an old token
     if (!ui_http_) {
-      std::filesystem::remove(paths_.ui_file, ignored);
+      dir_.remove(entry(paths_.ui_file));
       return;
     }
     try {
@@ -204,12 +193,13 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     }
     ui_->set_port(ui_http_->local_endpoint().port());
     try {
-      write_private_file(paths_.ui_file,
-                         boost::json::serialize(boost::json::object{
-                             {"url", ui_url()},
-                             {"port", ui_http_->local_endpoint().port()},
-                             {"token", ui_token_},
-                             {"pid", ::getpid()}}) + "\n");
+      write_private_file(
+          dir_, entry(paths_.ui_file),
+          boost::json::serialize(boost::json::object{{"url", ui_url()},
+                                                     {"port", ui_http_->local_endpoint().port()},
+                                                     {"token", ui_token_},
+                                                     {"pid", ::getpid()}}) +
+              "\n");
     } catch (const StartupError&) {
       remove_socket_file();
       throw;
@@ -221,15 +211,13 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   // to systemd, which keeps listening there and starts the daemon again at the next connect.
   void remove_socket_file() {
     if (inherited_listener_) return;
-    std::error_code ignored;
-    std::filesystem::remove(paths_.socket, ignored);
+    dir_.remove(entry(paths_.socket));
   }
 
   void remove_ui_file() {
-    std::error_code ignored;
     if (!ui_http_) return;
-    std::filesystem::remove(paths_.ui_file, ignored);
-    std::filesystem::remove(paths_.ui_redirect_file, ignored);
+    dir_.remove(entry(paths_.ui_file));
+    dir_.remove(entry(paths_.ui_redirect_file));
   }
 
   // net::HttpHandler: one HTTP request to the webhook endpoint.
@@ -555,6 +543,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   }
 
   const DaemonOptions& options_;
+  const PrivateDir& dir_;
   const PhotonPaths& paths_;
   // The listening socket systemd passed (socket activation); none when the daemon binds its own.
   std::optional<int> inherited_listener_;
@@ -598,15 +587,16 @@ void run_daemon(const DaemonOptions& options, const std::function<void()>& on_re
   // Everything the daemon creates (pid file, log, socket) is for its owner alone.
   ::umask(077);
   const PhotonPaths paths = photon_paths(options.photon_name);
-  make_private_directory(paths.daemons_dir);
+  // Every file below is reached through this descriptor, never through its path again.
+  const PrivateDir dir = open_daemons_dir(paths.daemons_dir);
   // Taken before anything else can fail, so the descriptor is never left in the environment.
   const std::optional<int> inherited = inherited_listener(paths.socket);
 
   pid_t holder = 0;
   std::optional<InstanceLock> instance = [&] {
     try {
-      return InstanceLock::acquire(paths.pid_file, holder);
-    } catch (const std::system_error& error) {
+      return InstanceLock::acquire(dir, entry(paths.pid_file), holder);
+    } catch (const std::exception& error) {
       throw StartupError(1, error.what());
     }
   }();
@@ -617,38 +607,46 @@ void run_daemon(const DaemonOptions& options, const std::function<void()>& on_re
   // We hold the lock, so a socket file here belongs to a daemon that died, unless something that
   // ignores the lock answers on it: that one we never unlink. (With socket activation the file is
   // systemd's socket, the one passed to us.)
-  std::error_code status_error;
-  if (!inherited && std::filesystem::symlink_status(paths.socket, status_error).type() !=
-                        std::filesystem::file_type::not_found) {
-    if (socket_answers(paths.socket)) {
-      throw StartupError(1, "a process answers on " + paths.socket.string() +
-                                " without holding " + paths.pid_file.string() +
-                                "; not replacing it");
+  const std::string socket_entry = entry(paths.socket);
+  try {
+    if (const auto found = inherited ? std::nullopt : dir.status(socket_entry)) {
+      if (S_ISDIR(found->st_mode)) {
+        throw StartupError(1, paths.socket.string() + " is a directory; not replacing it");
+      }
+      if (socket_answers(dir, socket_entry)) {
+        throw StartupError(1, "a process answers on " + paths.socket.string() +
+                                  " without holding " + paths.pid_file.string() +
+                                  "; not replacing it");
+      }
+      if (!dir.remove(socket_entry)) {
+        throw StartupError(1,
+                           "cannot remove " + paths.socket.string() + ": " + std::strerror(errno));
+      }
     }
-    std::filesystem::remove(paths.socket);
+  } catch (const std::system_error& error) {
+    throw StartupError(1, error.what());
   }
 
-  set_up_logging(options, paths);
+  set_up_logging(options, dir, paths);
   raise_descriptor_limit();
   // For the tz database and zone files, which must open a file even when connections have taken
   // every other descriptor (core/cron.hpp).
   reserve_descriptors(kReservedDescriptors);
   std::signal(SIGPIPE, SIG_IGN);
-  instance->write_pid();
 
   std::uint64_t token_mark = 0;
   try {
-    token_mark = store::load_token_mark(paths.token_file);
+    token_mark = store::load_token_mark(dir, entry(paths.token_file));
   } catch (const std::runtime_error& error) {
     throw StartupError(1, error.what());
   }
-  auto jobs = std::make_unique<StoredJobs>(paths.job_db);
+  auto jobs = std::make_unique<StoredJobs>(dir, entry(paths.job_db));
   try {
     if (!options.broker) jobs->open_if_present();  // shared jobs live in Redis
   } catch (const store::StoreError& error) {
     throw StartupError(1, error.what());
   }
-  Daemon daemon(options, paths, token_mark, std::move(jobs), inherited);
+  Daemon daemon(options, dir, paths, token_mark, std::move(jobs), inherited);
   daemon.load_jobs();
   try {
     daemon.listen();

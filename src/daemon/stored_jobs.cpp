@@ -4,18 +4,25 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <system_error>
+
 namespace photon::daemon {
 
 void StoredJobs::open_if_present() {
-  std::error_code ec;
-  if (std::filesystem::exists(file_, ec)) store_ = store::JobStore::open(file_);
+  bool present = false;
+  try {
+    present = dir_.status(name_).has_value();
+  } catch (const std::system_error& error) {
+    throw store::StoreError(error.what());
+  }
+  if (present) store_ = store::JobStore::open(dir_, name_);
 }
 
 store::JobStore* StoredJobs::writable() {
   if (store_) return store_.get();
   try {
-    store_ = store::JobStore::open(file_);
-    if (!open_error_.empty()) spdlog::info("job database {} opened", file_.string());
+    store_ = store::JobStore::open(dir_, name_);
+    if (!open_error_.empty()) spdlog::info("job database {} opened", name_);
     open_error_.clear();
   } catch (const store::StoreError& error) {
     if (open_error_.empty()) spdlog::error("cannot open the job database: {}", error.what());

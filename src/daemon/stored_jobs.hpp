@@ -20,7 +20,8 @@ namespace photon::daemon {
 // Thread rule: the event loop thread only (the store writes on its own thread).
 class StoredJobs final : public core::JobPersistence {
  public:
-  explicit StoredJobs(std::filesystem::path file) : file_(std::move(file)) {}
+  // The database is entry `name` of `dir`, which must outlive this object.
+  StoredJobs(const PrivateDir& dir, std::string name) : dir_(dir), name_(std::move(name)) {}
 
   // Opens the database if the file exists. Throws store::StoreError (a damaged or foreign file).
   void open_if_present();
@@ -49,7 +50,8 @@ class StoredJobs final : public core::JobPersistence {
   // failures, the reason kept for unavailable()).
   store::JobStore* writable();
 
-  std::filesystem::path file_;
+  const PrivateDir& dir_;
+  std::string name_;
   std::unique_ptr<store::JobStore> store_;
   std::string open_error_;  // why the last open failed; empty after a success
 };

@@ -51,15 +51,15 @@ UnixServer::~UnixServer() {
   for (auto& [raw, connection] : open) connection->close();
 }
 
-void UnixServer::listen(const std::filesystem::path& path) {
+void UnixServer::listen(const PrivateDir& dir, std::string_view name) {
   // The umask makes the socket 0600 from the moment it exists; chmod afterwards is belt and braces.
   const mode_t previous = ::umask(0177);
   boost::system::error_code ec;
   acceptor_.open(stream(), ec);
-  if (!ec) acceptor_.bind(stream::endpoint(path.string()), ec);
+  if (!ec) acceptor_.bind(stream::endpoint(dir.entry_path(name)), ec);
   ::umask(previous);
-  if (ec) throw boost::system::system_error(ec, "bind " + path.string());
-  ::chmod(path.c_str(), 0600);
+  if (ec) throw boost::system::system_error(ec, "bind " + dir.shown(name).string());
+  ::fchmodat(dir.fd(), std::string(name).c_str(), 0600, 0);
   acceptor_.listen(asio::socket_base::max_listen_connections);
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "common/clock.hpp"
+#include "common/private_dir.hpp"
 #include "net/output_queue.hpp"
 #include "net/peer.hpp"
 
@@ -41,9 +42,11 @@ class UnixServer {
              ServerLimits limits);
   ~UnixServer();
 
-  // Binds and listens on `path` (which must not exist) with mode 0600. Throws
-  // boost::system::system_error on failure.
-  void listen(const std::filesystem::path& path);
+  // Binds and listens on socket `name` of `dir` (which must not exist there) with mode 0600.
+  // The bind goes through dir.entry_path(name) (/proc/self/fd/FD/NAME), so the socket is created
+  // in the checked directory itself even if its path now leads elsewhere. Throws
+  // boost::system::system_error naming dir.shown(name) on failure.
+  void listen(const PrivateDir& dir, std::string_view name);
 
   // Listens on `fd`, a listening Unix stream socket made by someone else (systemd's socket
   // activation); takes ownership of the descriptor. The socket file is its maker's: nothing here

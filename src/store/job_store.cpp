@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstring>
 #include <limits>
 #include <set>
 #include <system_error>
@@ -248,6 +249,35 @@ void create_private(const std::filesystem::path& file) {
   ::close(fd);
 }
 
+// SQLite's unix VFS with one change: an absolute file name is its own full pathname. The stock
+// one resolves every symlink in it (to name the -wal and -shm files after the real path), which
+// would turn /proc/self/fd/N/NAME.db back into the directory's path and resolve that again; kept
+// as given, the database and its -wal and -shm files are reached through the checked directory's
+// descriptor. The unix VFS opens each of them with O_NOFOLLOW.
+sqlite3_vfs* unix_vfs = nullptr;
+
+int keep_absolute_path(sqlite3_vfs* vfs, const char* name, int out_size, char* out) {
+  if (name[0] != '/') return unix_vfs->xFullPathname(vfs, name, out_size, out);
+  const std::size_t length = std::strlen(name);
+  if (length + 1 > static_cast<std::size_t>(out_size)) return SQLITE_CANTOPEN;
+  std::memcpy(out, name, length + 1);
+  return SQLITE_OK;
+}
+
+const char* path_keeping_vfs() {
+  static const char* const registered = []() -> const char* {
+    unix_vfs = sqlite3_vfs_find("unix");
+    if (unix_vfs == nullptr) return nullptr;
+    static sqlite3_vfs vfs = *unix_vfs;
+    vfs.zName = "photon-unix-keep-path";
+    vfs.xFullPathname = keep_absolute_path;
+    if (sqlite3_vfs_register(&vfs, 0) != SQLITE_OK) return nullptr;
+    return vfs.zName;
+  }();
+  if (registered == nullptr) throw StoreError("cannot register SQLite's file system layer");
+  return registered;
+}
+
 // Runs `read`, naming the file in its error (a damaged page shows when it is read).
 template <typename Read>
 auto reading(const std::filesystem::path& file, Read read) {
@@ -263,12 +293,14 @@ auto reading(const std::filesystem::path& file, Read read) {
 // The connection and its prepared statements. Not thread-safe: the store serializes its use.
 class JobStore::Database {
  public:
-  static std::unique_ptr<Database> open(const std::filesystem::path& file,
+  // Opens `sqlite_name` (created beforehand) with `vfs` (null: the default); `file` names it in
+  // errors.
+  static std::unique_ptr<Database> open(const std::string& sqlite_name, const char* vfs,
+                                        const std::filesystem::path& file,
                                         const JobStoreOptions& options) {
-    create_private(file);
     sqlite3* raw = nullptr;
-    const int status =
-        sqlite3_open_v2(file.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+    const int status = sqlite3_open_v2(sqlite_name.c_str(), &raw,
+                                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, vfs);
     Connection connection(raw);
     const std::string context = "job database " + file.string();
     if (status != SQLITE_OK) {
@@ -462,7 +494,21 @@ std::unique_ptr<JobStore> JobStore::open(const std::filesystem::path& file,
 
 std::unique_ptr<JobStore> JobStore::open(const std::filesystem::path& file,
                                          const JobStoreOptions& options) {
-  auto database = Database::open(file, options);
+  create_private(file);
+  auto database = Database::open(file.string(), nullptr, file, options);
+  const std::uint64_t last_run_id = reading(file, [&] { return database->last_run_id(); });
+  return std::unique_ptr<JobStore>(new JobStore(file, std::move(database), last_run_id, options));
+}
+
+std::unique_ptr<JobStore> JobStore::open(const PrivateDir& dir, std::string_view name,
+                                         const JobStoreOptions& options) {
+  const std::filesystem::path file = dir.shown(name);
+  try {
+    ::close(dir.open_file(name, O_RDWR | O_CREAT, 0600));
+  } catch (const std::exception& error) {
+    throw StoreError("cannot open job database: " + std::string(error.what()));
+  }
+  auto database = Database::open(dir.entry_path(name), path_keeping_vfs(), file, options);
   const std::uint64_t last_run_id = reading(file, [&] { return database->last_run_id(); });
   return std::unique_ptr<JobStore>(new JobStore(file, std::move(database), last_run_id, options));
 }

@@ -2,6 +2,8 @@
 // written by the store's own thread so that the event loop never waits for the disk.
 #pragma once
 
+#include "common/private_dir.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -104,6 +106,11 @@ class JobStore {
                                         std::size_t history_per_job = kDefaultHistoryPerJob);
   static std::unique_ptr<JobStore> open(const std::filesystem::path& file,
                                         const JobStoreOptions& options);
+  // The same for entry `name` of `dir` (the daemon's): the database, its -wal and its -shm are
+  // reached through the directory's descriptor and never through a symlink. Errors name
+  // dir.shown(name).
+  static std::unique_ptr<JobStore> open(const PrivateDir& dir, std::string_view name,
+                                        const JobStoreOptions& options = {});
   // Finishes the queued writes, then closes the file.
   ~JobStore();
 

@@ -2,19 +2,24 @@
 // increasing across restarts and crashes.
 #pragma once
 
+#include "common/private_dir.hpp"
+
 #include <cstdint>
-#include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace photon::store {
 
-// The mark stored at `path`: 0 when the file does not exist. Throws std::runtime_error when the
-// file exists but cannot be read or does not hold a number (starting over could reissue tokens).
-std::uint64_t load_token_mark(const std::filesystem::path& path);
+// The mark stored in entry `name` of `dir`: 0 when it does not exist. Throws std::runtime_error
+// when it exists but cannot be read, is not a regular file (a symlink is never followed) or does
+// not hold a number (starting over could reissue tokens).
+std::uint64_t load_token_mark(const PrivateDir& dir, std::string_view name);
 
-// Replaces the mark at `path` atomically and durably (write a temporary file, fsync, rename,
-// fsync the directory). Returns an error message on failure, in which case the old mark stands.
-std::optional<std::string> save_token_mark(const std::filesystem::path& path, std::uint64_t mark);
+// Replaces the mark in entry `name` of `dir` atomically and durably (NAME.tmp created exclusively,
+// fsync, renameat, fsync of the directory). Returns an error message on failure, in which case
+// the old mark stands.
+std::optional<std::string> save_token_mark(const PrivateDir& dir, std::string_view name,
+                                           std::uint64_t mark);
 
 }  // namespace photon::store

@@ -380,6 +380,38 @@ def kill_from_pid_file(pid_path, timeout=TIMEOUT):
             return
 
 
+class OtherUser:
+    """A second local user for the tests that play another user against root's photond.
+
+    create() runs useradd (CI runs as root) and returns the user; remove() runs userdel. The name is
+    unique to this process, so concurrent test runs do not share a user.
+    """
+
+    def __init__(self):
+        self.name = f"photonbb{os.getpid()}"
+        self.uid = None
+        self.gid = None
+
+    def create(self):
+        subprocess.run(["useradd", "--system", "--no-create-home", "--user-group",
+                        "--shell", "/usr/sbin/nologin", self.name],
+                       check=True, capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+        import pwd
+        entry = pwd.getpwnam(self.name)
+        self.uid, self.gid = entry.pw_uid, entry.pw_gid
+        return self
+
+    def remove(self):
+        subprocess.run(["userdel", self.name], capture_output=True, timeout=TIMEOUT,
+                       stdin=subprocess.DEVNULL)
+
+    def become(self):
+        """For preexec_fn or a forked child: drop to this user for good."""
+        os.setgroups([])
+        os.setgid(self.gid)
+        os.setuid(self.uid)
+
+
 class BlackboxTest(unittest.TestCase):
     """Gives each test fresh directories and daemons, stops them whatever happens, and prints the
     daemons' output when the test failed. A daemon that exits non-zero on SIGTERM (ASan report,

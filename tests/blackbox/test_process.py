@@ -147,6 +147,40 @@ class SingleInstanceTest(BlackboxTest):
         self.assertEqual(read_pid(second.pid_path), second.pid)
         self.assertEqual(self.client(second).status()["pid"], second.pid)
 
+    def test_start_race_on_stale_leftovers_names_the_winner(self):
+        # A SIGKILLed daemon leaves its socket and a pid file naming a dead process; then many
+        # daemons start at once. One serves; every other one says it is already running and names
+        # the winner's pid (never none, never the dead one's).
+        first = self.daemon(name="race", check_exit=False)
+        first.proc.send_signal(signal.SIGKILL)
+        first.wait()
+        self.assertEqual(read_pid(first.pid_path), first.pid)
+        racers = [Daemon(first.photon_dir, name="race") for _ in range(24)]
+        for index, racer in enumerate(racers):
+            racer.out_path += f".{index}"
+            self.addCleanup(racer.stop)
+        for racer in racers:
+            racer.spawn()
+
+        def one_left():
+            running = [r for r in racers if r.proc.poll() is None]
+            if not running:
+                raise AssertionError("no racer serves:\n" + "\n".join(r.output() for r in racers))
+            return running[0] if len(running) == 1 else None
+
+        # The winner serves until stopped, so once one is left every loser has exited.
+        winner = wait_until(one_left, timeout=TIMEOUT * 3, message="all racers but one to exit")
+        wait_until(lambda: try_ping(winner.sock_path), message="the winner to answer")
+        self.assertEqual(self.client(winner).status()["pid"], winner.pid)
+        for racer in racers:
+            if racer is winner:
+                continue
+            with self.subTest(pid=racer.pid):
+                self.assertEqual(racer.wait(), 1)
+                with open(racer.out_path) as f:
+                    output = f.read()
+                self.assertIn(f'photon "race" is already running (pid {winner.pid})', output)
+
     def test_stale_files_with_garbage_are_replaced(self):
         photon_dir = self.make_dir()
         daemons = os.path.join(photon_dir, "daemons")

@@ -286,6 +286,42 @@ TEST_F(JobStoreTest, FileIsWalModePrivateAndMarkedAsPhotonds) {
   EXPECT_EQ(raw.text("PRAGMA application_id"), std::to_string(0x50484F54));
 }
 
+// The daemon's way: through its checked directory's descriptor. The database, -wal and -shm land
+// in that directory even after its path was moved, and errors name the directory's path.
+TEST_F(JobStoreTest, OpenedThroughTheDirectoryDescriptorStaysInThatDirectory) {
+  const PrivateDir daemons = PrivateDir::open_owned(dir_ / "daemons");
+  auto store = JobStore::open(daemons, "svc.db");
+  fs::rename(dir_ / "daemons", dir_ / "moved");
+  fs::create_directory(dir_ / "daemons");  // a stand-in at the old path
+  store->save_job(job("a"));
+  store->flush();
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    const std::string name = std::string("svc.db") + suffix;
+    EXPECT_TRUE(fs::exists(dir_ / "moved" / name)) << name;
+    EXPECT_FALSE(fs::exists(dir_ / "daemons" / name)) << name;
+  }
+  store.reset();
+  auto reopened = JobStore::open(daemons, "svc.db");
+  EXPECT_EQ(reopened->load_jobs().size(), 1u);
+}
+
+TEST_F(JobStoreTest, SymlinkAtTheDatabaseIsRefusedNamingIt) {
+  const PrivateDir daemons = PrivateDir::open_owned(dir_ / "daemons");
+  auto elsewhere = JobStore::open(file_);
+  elsewhere->save_job(job("theirs"));
+  elsewhere.reset();
+  fs::create_symlink(file_, dir_ / "daemons" / "svc.db");
+  try {
+    JobStore::open(daemons, "svc.db");
+    FAIL() << "the symlink was followed";
+  } catch (const StoreError& error) {
+    EXPECT_NE(std::string(error.what())
+                  .find((dir_ / "daemons" / "svc.db").string() + " is a symbolic link"),
+              std::string::npos)
+        << error.what();
+  }
+}
+
 TEST_F(JobStoreTest, CorruptFileIsRefusedNamingIt) {
   std::ofstream garbage(file_, std::ios::binary);
   for (int i = 0; i < 8192; ++i) garbage.put(static_cast<char>((i * 7919) % 251));
