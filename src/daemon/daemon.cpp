@@ -438,7 +438,9 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     token_writer_ = std::make_unique<asio::thread_pool>(1);
     return std::make_unique<core::TokenMark>(
         token_mark,
-        [this](std::uint64_t mark) { return store::save_token_mark(paths_.token_file, mark); },
+        [this](std::uint64_t mark) {
+          return store::save_token_mark(dir_, entry(paths_.token_file), mark);
+        },
         [this](std::function<void()> work, std::function<void()> then) {
           asio::post(*token_writer_, [this, work = std::move(work), then = std::move(then)] {
             work();
