@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <system_error>
 
 namespace photon::net {
 namespace asio = boost::asio;
@@ -59,7 +60,9 @@ void UnixServer::listen(const PrivateDir& dir, std::string_view name) {
   if (!ec) acceptor_.bind(stream::endpoint(dir.entry_path(name)), ec);
   ::umask(previous);
   if (ec) throw boost::system::system_error(ec, "bind " + dir.shown(name).string());
-  ::fchmodat(dir.fd(), std::string(name).c_str(), 0600, 0);
+  if (::fchmodat(dir.fd(), std::string(name).c_str(), 0600, 0) != 0) {
+    throw std::system_error(errno, std::generic_category(), "chmod " + dir.shown(name).string());
+  }
   acceptor_.listen(asio::socket_base::max_listen_connections);
 }
 
