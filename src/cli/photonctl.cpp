@@ -422,6 +422,10 @@ std::string short_list(const std::vector<std::string>& items) {
 }
 
 // The human form adds what a person asks next: locks, jobs, methods, URLs and where the log is.
+// The jobs table of `status NAME`; `text` reads a string member or "".
+template <typename Text>
+void print_status_jobs(photon::Client& client, const Text& text);
+
 void print_status_details(photon::Client& client, const std::string& name,
                           const boost::json::object& status) {
   const auto text = [](const boost::json::value& value, std::string_view key) {
@@ -441,7 +445,16 @@ void print_status_details(photon::Client& client, const std::string& name,
   for (const auto& method : client.list_methods()) method_names.push_back(method.name);
   std::cout << "methods      " << short_list(method_names) << "\n";
 
-  const std::vector<photon::LockInfo> locks = client.list_locks();
+  // A section the daemon cannot list now (the broker holding the locks is down) says why; the
+  // rest of the status is still shown, and the status itself succeeded.
+  std::vector<photon::LockInfo> locks;
+  try {
+    locks = client.list_locks();
+  } catch (const ClientError& error) {
+    if (error.kind() != ClientError::Kind::kRefused) throw;
+    std::cout << "\nlocks unavailable: " << error.what() << "\n";
+    return print_status_jobs(client, text);
+  }
   std::cout << "\n";
   if (locks.empty()) {
     std::cout << "no locks held\n";
@@ -453,7 +466,19 @@ void print_status_details(photon::Client& client, const std::string& name,
     }
     table.print(std::cout);
   }
-  const boost::json::value jobs = client.request({{"type", "list_jobs"}});
+  print_status_jobs(client, text);
+}
+
+template <typename Text>
+void print_status_jobs(photon::Client& client, const Text& text) {
+  boost::json::value jobs;
+  try {
+    jobs = client.request({{"type", "list_jobs"}});
+  } catch (const ClientError& error) {
+    if (error.kind() != ClientError::Kind::kRefused) throw;
+    std::cout << "\njobs unavailable: " << error.what() << "\n";
+    return;
+  }
   const boost::json::array& list = jobs.at("jobs").as_array();
   std::cout << "\n";
   if (list.empty()) {
