@@ -1,6 +1,7 @@
 // Request parsing: generic checks in RequestParser::parse, per-field rules in validate_fields.
 #include "protocol/request.hpp"
 
+#include "common/memory_release.hpp"
 #include "protocol/error_messages.hpp"
 
 #include <array>
@@ -243,6 +244,7 @@ std::optional<std::string> validate_fields(const Request& request,
 void* RequestParser::CountingResource::do_allocate(std::size_t size, std::size_t align) {
   void* pointer = ::operator new(size, std::align_val_t(align));
   ++blocks_in_use_;
+  bytes_borrowed_ += size;
   return pointer;
 }
 
@@ -272,6 +274,12 @@ ParseResult RequestParser::parse(std::string_view line) {
   // A long line may have grown the parser's value stack on the heap, and reset() keeps its
   // capacity: a parser that met one large request would hold that memory for good.
   if (parser_may_hold_heap_) make_parser();
+  // Large requests' memory is free again: once it adds up to a megabyte, the heap's free pages
+  // are given back to the system (common/memory_release.hpp), as after a large output queue.
+  if (upstream_bytes_pending_ += upstream_.take_bytes_borrowed();
+      upstream_bytes_pending_ >= kReleaseAfterBytes) {
+    note_memory_freed(std::exchange(upstream_bytes_pending_, 0));
+  }
   arena_.emplace(arena_buffer_.data(), arena_buffer_.size(), boost::json::storage_ptr(&upstream_));
   parser_may_hold_heap_ = line.size() > kLineBytesWithinParserStack;
   parser_->reset(boost::json::storage_ptr(&*arena_));

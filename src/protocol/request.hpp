@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 
 namespace photon::protocol {
@@ -138,6 +139,8 @@ class RequestParser {
   class CountingResource final : public boost::json::memory_resource {
    public:
     std::size_t blocks_in_use() const { return blocks_in_use_; }
+    // Bytes borrowed since the last call (sizes as asked for).
+    std::size_t take_bytes_borrowed() { return std::exchange(bytes_borrowed_, 0); }
 
    private:
     void* do_allocate(std::size_t size, std::size_t align) override;
@@ -146,6 +149,7 @@ class RequestParser {
       return this == &other;
     }
     std::size_t blocks_in_use_ = 0;
+    std::size_t bytes_borrowed_ = 0;
   };
 
   static constexpr std::size_t kArenaBytes = 16 * 1024;
@@ -167,6 +171,8 @@ class RequestParser {
   std::array<unsigned char, kParserStackBytes> parser_stack_buffer_;
   std::optional<boost::json::parser> parser_;
   bool parser_may_hold_heap_ = false;
+  // Heap bytes borrowed by requests since memory release was last asked for.
+  std::size_t upstream_bytes_pending_ = 0;
   boost::json::value root_;
 };
 

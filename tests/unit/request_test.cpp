@@ -1,4 +1,5 @@
 // Unit tests of the protocol layer: request parsing, field validation and reply serialization.
+#include "common/memory_release.hpp"
 #include "protocol/error_messages.hpp"
 #include "protocol/reply.hpp"
 #include "protocol/request.hpp"
@@ -253,6 +254,28 @@ TEST(RequestParser, AnySequenceOfSizesIsParsedAndNothingIsCarried) {
       ASSERT_EQ(parser.heap_blocks(), 0u) << "after request " << i;
     }
   }
+}
+
+// What large requests borrowed is handed back to the system once it adds up to a megabyte (one
+// release asked for, however many requests made it up), as after a large output queue.
+TEST(RequestParser, LargeRequestsAskForOneMemoryRelease) {
+  int asked = 0;
+  set_memory_release_scheduler([&] { ++asked; });
+  RequestParser parser(64);
+  const std::string large = R"({"type":"publish","id":"p","channel":"c","message":")" +
+                            std::string(300 * 1024, 'x') + "\"}";
+  const std::string small = R"({"type":"ping","id":"p"})";
+  ASSERT_TRUE(std::holds_alternative<Request>(parser.parse(large)));
+  ASSERT_TRUE(std::holds_alternative<Request>(parser.parse(small)));
+  EXPECT_EQ(asked, 0);  // one such request borrows less than a megabyte
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(std::holds_alternative<Request>(parser.parse(large)));
+  ASSERT_TRUE(std::holds_alternative<Request>(parser.parse(small)));
+  EXPECT_EQ(asked, 1);
+  EXPECT_GE(release_freed_memory(), kReleaseAfterBytes);
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(std::holds_alternative<Request>(parser.parse(small)));
+  EXPECT_EQ(asked, 1);  // small requests borrow nothing
+  set_memory_release_scheduler({});
+  release_freed_memory();
 }
 
 }  // namespace
