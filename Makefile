@@ -86,7 +86,7 @@ bench: build
 	./build/default/bench/photon_bench --photond ./build/default/photond
 
 format:
-	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+	clang-format -i $$(find src include tests fuzz bench examples -name '*.cpp' -o -name '*.hpp' -o -name '*.h')
 
 clean:
 	rm -rf build

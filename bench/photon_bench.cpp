@@ -36,7 +36,8 @@ using namespace std::chrono_literals;
 
 constexpr std::string_view kUsage =
     "usage: photon_bench --photond PATH [--redis-server PATH] [--seconds N] [--subscribers 8]\n"
-    "                    [--size 128] [--workload all|roundtrip|fanout|locks|memory|start|cluster]\n";
+    "                    [--size 128] [--workload "
+    "all|roundtrip|fanout|locks|memory|start|cluster]\n";
 constexpr std::string_view kPhotonPing = "{\"type\":\"ping\",\"id\":\"1\"}\n";
 constexpr std::string_view kRedisPing = "*1\r\n$4\r\nPING\r\n";
 constexpr std::string_view kStampMarker = "ts:";  // payload = "ts:" + 19 digits + padding
@@ -118,7 +119,8 @@ std::unique_ptr<Daemon> spawn_photond(const std::string& photond_path,
   daemon->socket_path = daemon->dir.path() + "/daemons/bench.sock";
   std::vector<std::string> argv{photond_path, "serve", "bench", "--idle-timeout", "0"};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  daemon->process.spawn(argv, {"PHOTON_DIR=" + daemon->dir.path()}, daemon->dir.path() + "/photond.log");
+  daemon->process.spawn(argv, {"PHOTON_DIR=" + daemon->dir.path()},
+                        daemon->dir.path() + "/photond.log");
   return daemon;
 }
 
@@ -622,8 +624,8 @@ Options parse_options(int argc, char** argv) {
     throw BenchError("--seconds and --subscribers must be positive");
   if (options.message_size < kMinMessageSize)
     throw BenchError("--size must be at least " + std::to_string(kMinMessageSize));
-  const std::vector<std::string> workloads{"all",   "roundtrip", "fanout",
-                                           "locks", "memory",    "start",  "cluster"};
+  const std::vector<std::string> workloads{"all",    "roundtrip", "fanout", "locks",
+                                           "memory", "start",     "cluster"};
   if (std::find(workloads.begin(), workloads.end(), options.workload) == workloads.end())
     throw BenchError("unknown workload " + options.workload);
   if (options.redis_path.empty()) options.redis_path = find_on_path("redis-server");
@@ -735,12 +737,13 @@ std::vector<Row> fanout_rows(const FanoutPasses& photon, const FanoutPasses* red
                std::nullopt, precision};
   };
   const std::string in_flight = std::to_string(kWindow) + " in flight";
-  return {row("deliveries/s, " + in_flight, &FanoutPasses::loaded, &FanoutFigures::deliveries_per_s, 0),
-          row("  latency p50 (us)", &FanoutPasses::loaded, &FanoutFigures::p50_us, 1),
-          row("  latency p99 (us)", &FanoutPasses::loaded, &FanoutFigures::p99_us, 1),
-          row("deliveries/s, 1 in flight", &FanoutPasses::paced, &FanoutFigures::deliveries_per_s, 0),
-          row("  latency p50 (us)", &FanoutPasses::paced, &FanoutFigures::p50_us, 1),
-          row("  latency p99 (us)", &FanoutPasses::paced, &FanoutFigures::p99_us, 1)};
+  return {
+      row("deliveries/s, " + in_flight, &FanoutPasses::loaded, &FanoutFigures::deliveries_per_s, 0),
+      row("  latency p50 (us)", &FanoutPasses::loaded, &FanoutFigures::p50_us, 1),
+      row("  latency p99 (us)", &FanoutPasses::loaded, &FanoutFigures::p99_us, 1),
+      row("deliveries/s, 1 in flight", &FanoutPasses::paced, &FanoutFigures::deliveries_per_s, 0),
+      row("  latency p50 (us)", &FanoutPasses::paced, &FanoutFigures::p50_us, 1),
+      row("  latency p99 (us)", &FanoutPasses::paced, &FanoutFigures::p99_us, 1)};
 }
 
 void run_fanout(const Options& options) {
@@ -792,20 +795,22 @@ void run_cluster(const Options& options) {
     wait_until_broker_connected(*daemon);
   }
   FanoutPasses photon;
-  photon.loaded = measure_fanout(*second, options.subscribers, options.message_size, options.seconds,
-                                 kWindow, kMinBatch, &first->socket_path);
+  photon.loaded = measure_fanout(*second, options.subscribers, options.message_size,
+                                 options.seconds, kWindow, kMinBatch, &first->socket_path);
   photon.paced = measure_fanout(*second, options.subscribers, options.message_size, options.seconds,
                                 1, 1, &first->socket_path);
   FanoutPasses direct;
   direct.loaded = measure_fanout(*redis, options.subscribers, options.message_size, options.seconds,
                                  kWindow, kMinBatch);
-  direct.paced = measure_fanout(*redis, options.subscribers, options.message_size, options.seconds, 1, 1);
+  direct.paced =
+      measure_fanout(*redis, options.subscribers, options.message_size, options.seconds, 1, 1);
   print_table("cluster fan-out: publisher on daemon A, " + std::to_string(options.subscribers) +
                   " subscribers on daemon B, via one Redis, " +
                   std::to_string(options.message_size) + "-byte messages",
               fanout_rows(photon, &direct), false);
-  std::printf("  (photond: A → Redis → B, each message once through Redis; redis: the same fan-out\n"
-              "   with the subscribers on that Redis directly)\n");
+  std::printf(
+      "  (photond: A → Redis → B, each message once through Redis; redis: the same fan-out\n"
+      "   with the subscribers on that Redis directly)\n");
 }
 
 void run_locks(const Options& options) {
@@ -888,12 +893,8 @@ int main(int argc, char** argv) {
   print_header(options);
 
   const std::vector<std::pair<std::string, void (*)(const Options&)>> workloads{
-      {"roundtrip", run_roundtrip},
-      {"fanout", run_fanout},
-      {"locks", run_locks},
-      {"memory", run_memory},
-      {"start", run_start},
-      {"cluster", run_cluster}};
+      {"roundtrip", run_roundtrip}, {"fanout", run_fanout}, {"locks", run_locks},
+      {"memory", run_memory},       {"start", run_start},   {"cluster", run_cluster}};
   int failures = 0;
   for (const auto& [name, run] : workloads) {
     if (options.workload != "all" && options.workload != name) continue;

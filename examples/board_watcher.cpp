@@ -1,5 +1,6 @@
 // Example libphoton client: subscribes to a channel pattern and prints each message, or, given a
-// message, publishes it. Usage: board_watcher NAME [CHANNEL-PATTERN] | board_watcher NAME --publish CHANNEL JSON
+// message, publishes it. Usage: board_watcher NAME [CHANNEL-PATTERN] | board_watcher NAME --publish
+// CHANNEL JSON
 #include <photon/client.hpp>
 
 #include <boost/json.hpp>
@@ -9,7 +10,8 @@
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: board_watcher NAME [PATTERN] | board_watcher NAME --publish CHANNEL JSON\n";
+    std::cerr
+        << "usage: board_watcher NAME [PATTERN] | board_watcher NAME --publish CHANNEL JSON\n";
     return 2;
   }
   try {

@@ -55,15 +55,16 @@ class ScriptedHost final : public photon::core::MethodHost {
           break;
         case 1:
           if (call->request.method == "ask") {
-            call->observer->on_prompt({{"type", "text"}, {"message", "?"}},
-                                      [answer = call->answer](std::optional<boost::json::value> value) {
-                                        *answer = value ? std::move(*value) : boost::json::value("none");
-                                      });
+            call->observer->on_prompt(
+                {{"type", "text"}, {"message", "?"}},
+                [answer = call->answer](std::optional<boost::json::value> value) {
+                  *answer = value ? std::move(*value) : boost::json::value("none");
+                });
           }
           break;
         default:
           finish(*call, call->request.args.contains("fail") ? photon::core::CallStatus::kFailed
-                                                              : photon::core::CallStatus::kOk);
+                                                            : photon::core::CallStatus::kOk);
       }
     }
   }
@@ -118,7 +119,8 @@ void check_reply(const std::string& line) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   photon::testing::FakeClock clock;
   NullControl control;
-  photon::core::TokenAllocator tokens(0, [](std::uint64_t) { return std::optional<std::string>(); });
+  photon::core::TokenAllocator tokens(0,
+                                      [](std::uint64_t) { return std::optional<std::string>(); });
   ScriptedHost host;
   photon::daemon::DispatcherOptions options{
       "fuzz", 16, 8, {.max_locks = 16, .max_waiters_per_connection = 4}};

@@ -17,15 +17,18 @@ using namespace photon::core;
 class FinishingHost final : public MethodHost {
  public:
   FinishingHost()
-      : methods_{{"open", "", {}}, {"push", "", {}, false, "github"}, {"pay", "", {}, false, "stripe"},
+      : methods_{{"open", "", {}},
+                 {"push", "", {}, false, "github"},
+                 {"pay", "", {}, false, "stripe"},
                  {"std", "", {}, false, "standard"}} {}
   const std::vector<MethodInfo>& methods() const override { return methods_; }
   void start(CallRequest request, std::shared_ptr<CallObserver> observer) override {
     // The args must be an object holding _webhook; echo them back through an emit and the result.
     if (!request.args.contains("_webhook")) std::abort();
     observer->on_emit(request.args);
-    observer->on_finish(request.args.contains("fail") ? CallOutcome::failure(CallStatus::kFailed, "x")
-                                                      : CallOutcome::success(request.args.size()));
+    observer->on_finish(request.args.contains("fail")
+                            ? CallOutcome::failure(CallStatus::kFailed, "x")
+                            : CallOutcome::success(request.args.size()));
   }
   HostStats stats() const override { return {}; }
   void cancel_all(std::function<void()> done) override { done(); }
@@ -82,8 +85,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   service.handle(std::move(request), [&](WebhookResponse response) {
     ++responses;
     switch (response.status) {
-      case 200: case 202: case 204: case 400: case 401: case 403: case 404: case 405:
-      case 429: case 500: case 503:
+      case 200:
+      case 202:
+      case 204:
+      case 400:
+      case 401:
+      case 403:
+      case 404:
+      case 405:
+      case 429:
+      case 500:
+      case 503:
         break;
       default:
         std::abort();

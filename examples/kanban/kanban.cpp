@@ -135,21 +135,33 @@ class Kanban {
 
   static photon::MethodTable<Kanban> methods() {
     return {
-        {"listTasks", &Kanban::list_tasks, "The tasks of a board (default: the session's board)",
+        {"listTasks",
+         &Kanban::list_tasks,
+         "The tasks of a board (default: the session's board)",
          {{"board", "string", "Board name", false}}},
-        {"addTask", &Kanban::add_task, "Add a task to a board",
+        {"addTask",
+         &Kanban::add_task,
+         "Add a task to a board",
          {{"title", "string", "What to do"},
           {"column", "string", "Column (default Todo)", false},
           {"board", "string", "Board (default: the session's board)", false}}},
-        {"moveTask", &Kanban::move_task, "Move a task to another column; board:<name> hears of it",
+        {"moveTask",
+         &Kanban::move_task,
+         "Move a task to another column; board:<name> hears of it",
          {{"taskId", "number", "The task"}, {"column", "string", "Its new column"}}},
-        {"deleteTask", &Kanban::delete_task, "Delete a task, after the caller confirms",
+        {"deleteTask",
+         &Kanban::delete_task,
+         "Delete a task, after the caller confirms",
          {{"taskId", "number", "The task"}}},
-        {"useBoard", &Kanban::use_board, "Choose this session's board",
+        {"useBoard",
+         &Kanban::use_board,
+         "Choose this session's board",
          {{"board", "string", "Board name"}}},
         {"currentBoard", &Kanban::current_board, "This session's board", {}},
         {"listBoards", &Kanban::list_boards, "Every board and how many tasks it has", {}},
-        {"report", &Kanban::report, "A slow report that shows its progress",
+        {"report",
+         &Kanban::report,
+         "A slow report that shows its progress",
          {{"seconds", "number", "How long it takes (default 2, at most 60)", false}}},
     };
   }
@@ -160,10 +172,11 @@ class Kanban {
   }
 
   json::value add_task(photon::Context& context, const json::object& args) {
-    const Task task = BoardStore::instance().add(string_arg(args, "board", board_),
-                                                 string_arg(args, "title"),
-                                                 string_arg(args, "column", "Todo"));
-    context.emit({{"channel", "board:" + task.board}, {"event", "task-added"}, {"data", to_json(task)}});
+    const Task task =
+        BoardStore::instance().add(string_arg(args, "board", board_), string_arg(args, "title"),
+                                   string_arg(args, "column", "Todo"));
+    context.emit(
+        {{"channel", "board:" + task.board}, {"event", "task-added"}, {"data", to_json(task)}});
     return to_json(task);
   }
 
@@ -215,7 +228,8 @@ class Kanban {
     const int steps = 4;
     for (int step = 1; step <= steps; ++step) {
       // Short naps, so a shutdown (cancelled()) is noticed at once.
-      const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(seconds * 1000 / steps);
+      const auto until =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(seconds * 1000 / steps);
       while (std::chrono::steady_clock::now() < until) {
         if (context.cancelled()) throw photon::MethodError("report cancelled");
         std::this_thread::sleep_for(std::chrono::milliseconds(20));

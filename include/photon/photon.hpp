@@ -5,7 +5,8 @@
 //   struct Greeter {
 //     static constexpr std::string_view photon_name = "greeter";
 //     static photon::MethodTable<Greeter> methods() {
-//       return {{"hello", &Greeter::hello, "Say hello", {{"who", "string", "Whom to greet", false}}}};
+//       return {{"hello", &Greeter::hello, "Say hello", {{"who", "string", "Whom to greet",
+//       false}}}};
 //     }
 //     boost::json::value hello(photon::Context& context, const boost::json::object& args);
 //   };
@@ -110,8 +111,8 @@ struct Job {
   std::string method;
   std::string cron;  // 5 fields, 6 with seconds first, or a macro such as @daily
   boost::json::object args;
-  std::string timezone;  // IANA name; empty: the daemon's local zone
-  bool catch_up = true;  // run once for the latest slot missed while the daemon was down
+  std::string timezone;        // IANA name; empty: the daemon's local zone
+  bool catch_up = true;        // run once for the latest slot missed while the daemon was down
   bool allow_overlap = false;  // run even while the previous run still runs
 };
 

@@ -62,7 +62,8 @@ std::variant<RedisUrl, std::string> parse_redis_url(std::string_view text) {
       query = end == std::string_view::npos ? std::string_view() : query.substr(end + 1);
       const std::size_t equals = parameter.find('=');
       if (parameter.substr(0, equals) != "db") continue;
-      auto db = equals == std::string_view::npos ? std::nullopt : parse_db(parameter.substr(equals + 1));
+      auto db =
+          equals == std::string_view::npos ? std::nullopt : parse_db(parameter.substr(equals + 1));
       if (!db) return "broker URL " + result.redacted() + ": db must be a number from 0" + usage;
       result.db = *db;
     }

@@ -16,9 +16,9 @@
 #include "photon/client.hpp"
 #include "photon/lock_guard.hpp"
 
+#include <date/tz.h>
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
-#include <date/tz.h>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -73,7 +73,9 @@ photon::Client connect(const std::string& name) {
   return photon::Client::connect(name);
 }
 
-void print_json(const boost::json::value& value) { std::cout << boost::json::serialize(value) << '\n'; }
+void print_json(const boost::json::value& value) {
+  std::cout << boost::json::serialize(value) << '\n';
+}
 
 // photond lives beside photonctl in a build or install tree; otherwise it is looked up on PATH.
 std::string photond_program() {
@@ -117,8 +119,10 @@ int cmd_start(const Globals& globals, const std::string& name, const std::string
   check_name(name);
   duration_flag(idle_timeout, "--idle-timeout");
   if (answers_ping(name)) {
-    if (globals.json) print_json({{"started", false}, {"running", true}, {"name", name}});
-    else std::cout << name << " is already running\n";
+    if (globals.json)
+      print_json({{"started", false}, {"running", true}, {"name", name}});
+    else
+      std::cout << name << " is already running\n";
     return kExitOk;
   }
   const int code = run_process({photond_program(), "serve", name, "--detach", "--idle-timeout",
@@ -128,8 +132,10 @@ int cmd_start(const Globals& globals, const std::string& name, const std::string
     std::cerr << "photonctl: " << name << " started but does not answer ping\n";
     return kExitFailed;
   }
-  if (globals.json) print_json({{"started", true}, {"running", true}, {"name", name}});
-  else std::cout << "started " << name << "\n";
+  if (globals.json)
+    print_json({{"started", true}, {"running", true}, {"name", name}});
+  else
+    std::cout << "started " << name << "\n";
   return kExitOk;
 }
 
@@ -141,13 +147,16 @@ int cmd_stop(const Globals& globals, const std::string& name) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (std::filesystem::exists(pid_file)) {
     if (std::chrono::steady_clock::now() >= deadline) {
-      std::cerr << "photonctl: " << name << " acknowledged the shutdown but is still running after 10 s\n";
+      std::cerr << "photonctl: " << name
+                << " acknowledged the shutdown but is still running after 10 s\n";
       return kExitFailed;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  if (globals.json) print_json({{"stopped", true}, {"name", name}});
-  else std::cout << "stopped " << name << "\n";
+  if (globals.json)
+    print_json({{"stopped", true}, {"name", name}});
+  else
+    std::cout << "stopped " << name << "\n";
   return kExitOk;
 }
 
@@ -281,9 +290,12 @@ int cmd_ping(const Globals& globals, const std::string& name) {
   const auto start = std::chrono::steady_clock::now();
   client.ping();
   const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                          std::chrono::steady_clock::now() - start).count();
-  if (globals.json) print_json({{"pong", true}, {"name", name}, {"micros", micros}});
-  else std::cout << "pong from " << name << " in " << micros << " µs\n";
+                          std::chrono::steady_clock::now() - start)
+                          .count();
+  if (globals.json)
+    print_json({{"pong", true}, {"name", name}, {"micros", micros}});
+  else
+    std::cout << "pong from " << name << " in " << micros << " µs\n";
   return kExitOk;
 }
 
@@ -292,12 +304,14 @@ void print_status(const boost::json::object& status) {
   std::cout << "name         " << status.at("name").as_string().c_str() << "\n"
             << "pid          " << number("pid") << "\n"
             << "version      " << status.at("version").as_string().c_str() << "\n"
-            << "uptime       " << photon::cli::human_duration(status.at("uptimeMs").to_number<long long>()) << "\n"
+            << "uptime       "
+            << photon::cli::human_duration(status.at("uptimeMs").to_number<long long>()) << "\n"
             << "connections  " << number("connections") << "\n";
   const auto& counters = status.at("counters").as_object();
   std::cout << "published    " << boost::json::serialize(counters.at("published")) << "\n"
             << "delivered    " << boost::json::serialize(counters.at("delivered")) << "\n"
-            << "dropped slow consumers  " << boost::json::serialize(counters.at("droppedSlowConsumers")) << "\n";
+            << "dropped slow consumers  "
+            << boost::json::serialize(counters.at("droppedSlowConsumers")) << "\n";
   if (const auto* broker = status.if_contains("broker"); broker != nullptr && broker->is_object()) {
     // Joined to the photon's daemons on other hosts (docs/scaling.md).
     const auto& fields = broker->as_object();
@@ -380,9 +394,12 @@ int cmd_status_all(const Globals& globals) {
       all.push_back({{"name", name}, {"running", false}, {"dead", dead}, {"error", error.what()}});
     }
   }
-  if (globals.json) print_json(all);
-  else if (names.empty()) std::cout << "no daemons under " << dir.string() << "\n";
-  else table.print(std::cout);
+  if (globals.json)
+    print_json(all);
+  else if (names.empty())
+    std::cout << "no daemons under " << dir.string() << "\n";
+  else
+    table.print(std::cout);
   return kExitOk;
 }
 
@@ -588,18 +605,22 @@ int cmd_sub(const std::string& name, const std::vector<std::string>& channels,
   photon::Client client = connect(name);
   for (const auto& channel : channels) client.subscribe(channel);
   using Clock = std::chrono::steady_clock;
-  const auto timeout = timeout_text ? duration_flag(*timeout_text, "--timeout") : std::chrono::milliseconds::max();
-  const auto deadline = timeout == std::chrono::milliseconds::max() ? Clock::time_point::max() : Clock::now() + timeout;
+  const auto timeout =
+      timeout_text ? duration_flag(*timeout_text, "--timeout") : std::chrono::milliseconds::max();
+  const auto deadline = timeout == std::chrono::milliseconds::max() ? Clock::time_point::max()
+                                                                    : Clock::now() + timeout;
   std::size_t received = 0;
   while (!count || received < *count) {
-    const auto left = deadline == Clock::time_point::max()
-                          ? std::chrono::milliseconds(std::chrono::hours(24))
-                          : std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        deadline == Clock::time_point::max()
+            ? std::chrono::milliseconds(std::chrono::hours(24))
+            : std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) break;
     auto message = client.next(left);
     if (!message) continue;
-    std::cout << boost::json::serialize(boost::json::object{
-                     {"id", message->id}, {"channel", message->channel}, {"message", message->message}})
+    std::cout << boost::json::serialize(boost::json::object{{"id", message->id},
+                                                            {"channel", message->channel},
+                                                            {"message", message->message}})
               << std::endl;
     ++received;
   }
@@ -918,9 +939,12 @@ int cmd_call(const Globals& globals, const std::string& name, const std::string&
 
   photon::Client client = photon::Client::connect(name, options);
   const boost::json::value result = client.call(method, args, std::move(call));
-  if (globals.json) print_json(result);
-  else if (result.is_string()) std::cout << std::string_view(result.get_string()) << "\n";
-  else if (!result.is_null()) std::cout << photon::cli::pretty_json(result) << "\n";
+  if (globals.json)
+    print_json(result);
+  else if (result.is_string())
+    std::cout << std::string_view(result.get_string()) << "\n";
+  else if (!result.is_null())
+    std::cout << photon::cli::pretty_json(result) << "\n";
   return kExitOk;
 }
 
@@ -966,8 +990,8 @@ int cmd_methods(const Globals& globals, const std::string& name) {
 // `millis` (epoch milliseconds) as "2026-11-27 09:00:00 +0100"; "-" when it is not a number.
 std::string local_time(const boost::json::value& millis) {
   if (!millis.is_number()) return "-";
-  const std::chrono::sys_seconds when = std::chrono::floor<std::chrono::seconds>(
-      std::chrono::sys_time<std::chrono::milliseconds>(
+  const std::chrono::sys_seconds when =
+      std::chrono::floor<std::chrono::seconds>(std::chrono::sys_time<std::chrono::milliseconds>(
           std::chrono::milliseconds(millis.to_number<long long>())));
   return date::format("%F %T %z", date::make_zoned(&photon::core::cron_zone(""), when));
 }
@@ -1054,10 +1078,9 @@ int cmd_jobs(const Globals& globals, const std::string& name) {
     }
     table.add_row({std::string(text_field(job, "id")), cron, std::string(text_field(job, "method")),
                    next.is_number() ? local_time_from_now(next) : "never",
-                   last.is_number()
-                       ? from_now(std::chrono::system_clock::time_point{
-                             std::chrono::milliseconds(last.to_number<long long>())})
-                       : "never",
+                   last.is_number() ? from_now(std::chrono::system_clock::time_point{
+                                          std::chrono::milliseconds(last.to_number<long long>())})
+                                    : "never",
                    boost::json::serialize(job.at("runCount")), status.empty() ? "-" : status});
   }
   table.print(std::cout);
@@ -1113,8 +1136,10 @@ int cmd_unschedule(const Globals& globals, const std::string& name, const std::s
   std::string reason;
   const auto data = job_request(client, {{"type", "unschedule"}, {"jobId", job_id}}, reason);
   if (!data) return job_refused(globals, {{"unscheduled", false}, {"jobId", job_id}}, reason);
-  if (globals.json) print_json(*data);
-  else std::cout << "unscheduled " << job_id << "\n";
+  if (globals.json)
+    print_json(*data);
+  else
+    std::cout << "unscheduled " << job_id << "\n";
   return kExitOk;
 }
 
@@ -1246,8 +1271,10 @@ int cmd_run_job(const Globals& globals, const std::string& name, const std::stri
   if (!data) return job_refused(globals, {{"started", false}, {"jobId", job_id}}, reason);
   const std::uint64_t run_id = data->at("runId").to_number<std::uint64_t>();
   if (!wait) {
-    if (globals.json) print_json(*data);
-    else std::cout << "started run " << run_id << " of " << job_id << "\n";
+    if (globals.json)
+      print_json(*data);
+    else
+      std::cout << "started run " << run_id << " of " << job_id << "\n";
     return kExitOk;
   }
   if (!globals.json) std::cout << "started run " << run_id << " of " << job_id << std::endl;
@@ -1293,7 +1320,8 @@ int main(int argc, char** argv) {
   CLI::App app{"photonctl: control photon daemons, use their channels, call their methods"};
   app.require_subcommand(1);
   Globals globals;
-  app.add_flag("--json", globals.json, "Print JSON for scripts instead of text")->configurable(false);
+  app.add_flag("--json", globals.json, "Print JSON for scripts instead of text")
+      ->configurable(false);
   app.set_version_flag("--version", std::string("photonctl ") + PHOTON_VERSION);
   app.footer(kTopLevelFooter);
   app.fallthrough();
@@ -1301,9 +1329,12 @@ int main(int argc, char** argv) {
   std::string name;
   std::string idle_timeout = "10m";
   std::string log_level = "info";
-  auto* start = app.add_subcommand("start", "Start photon NAME's daemon in the background (if not running)");
+  auto* start =
+      app.add_subcommand("start", "Start photon NAME's daemon in the background (if not running)");
   start->add_option("name", name, "Photon name")->required();
-  start->add_option("--idle-timeout", idle_timeout, "Daemon exits after this long with no client and no lock held; 0 = never")
+  start
+      ->add_option("--idle-timeout", idle_timeout,
+                   "Daemon exits after this long with no client and no lock held; 0 = never")
       ->capture_default_str();
   start->add_option("--log-level", log_level, "Daemon log level")->capture_default_str();
 
@@ -1337,7 +1368,8 @@ int main(int argc, char** argv) {
   auto* sub = app.add_subcommand("sub", "Print each message on CHANNEL... as one JSON line");
   sub->add_option("name", name, "Photon name")->required();
   sub->add_option("channels", channels, "Channels; a trailing * matches a prefix")->required();
-  sub->add_option("--count", count, "Exit after this many messages (exit 1 if --timeout comes first)")
+  sub->add_option("--count", count,
+                  "Exit after this many messages (exit 1 if --timeout comes first)")
       ->check(CLI::PositiveNumber);
   sub->add_option("--timeout", timeout, "Stop after this long (e.g. 5s)");
 
@@ -1456,8 +1488,9 @@ int main(int argc, char** argv) {
   schedule->add_option("job", schedule_flags.job_id, "Job id; a job with this id is replaced")
       ->required();
   schedule->add_option("method", schedule_flags.method, "Method name")->required();
-  schedule->add_option("cron", schedule_flags.cron,
-                       "Cron expression: 5 fields, or 6 with a leading second field; quote it")
+  schedule
+      ->add_option("cron", schedule_flags.cron,
+                   "Cron expression: 5 fields, or 6 with a leading second field; quote it")
       ->required();
   schedule->add_option("params", schedule_flags.pairs,
                        "Arguments as key=value (typed as for call)");
@@ -1465,13 +1498,15 @@ int main(int argc, char** argv) {
                        "Arguments as a JSON object; key=value pairs win over it");
   schedule->add_option("--tz", schedule_flags.zone,
                        "IANA time zone of the expression (default: the daemon's local zone)");
-  schedule->add_option("--catch-up", schedule_flags.catch_up,
-                       "A slot missed while the daemon was down: run once for the latest (latest, "
-                       "the default) or skip it")
+  schedule
+      ->add_option("--catch-up", schedule_flags.catch_up,
+                   "A slot missed while the daemon was down: run once for the latest (latest, "
+                   "the default) or skip it")
       ->check(CLI::IsMember({"latest", "skip"}));
-  schedule->add_option("--overlap", schedule_flags.overlap,
-                       "A slot due while the previous run still runs: skip it (the default) or "
-                       "allow a second run")
+  schedule
+      ->add_option("--overlap", schedule_flags.overlap,
+                   "A slot due while the previous run still runs: skip it (the default) or "
+                   "allow a second run")
       ->check(CLI::IsMember({"skip", "allow"}));
   schedule->footer(
       "Each run calls METHOD in session \"scheduler\"; runs are announced on channel jobs:NAME\n"

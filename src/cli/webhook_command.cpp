@@ -90,7 +90,8 @@ std::string path_segment(std::string_view method) {
 
 // The variables the daemon reads the secret of `scheme` from, in its order.
 std::string secret_variables(WebhookScheme scheme) {
-  return "$" + core::webhook_secret_variable(scheme) + " or $" + std::string(core::kWebhookSecretVariable);
+  return "$" + core::webhook_secret_variable(scheme) + " or $" +
+         std::string(core::kWebhookSecretVariable);
 }
 
 // How a sender proves itself under `scheme`, for the legend under the table.

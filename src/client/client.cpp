@@ -31,7 +31,8 @@ constexpr std::size_t kMaxReplyBytes = 64u << 20;
 
 bool channel_matches(std::string_view subscription, std::string_view channel) {
   if (!subscription.empty() && subscription.back() == '*') {
-    return channel.substr(0, subscription.size() - 1) == subscription.substr(0, subscription.size() - 1);
+    return channel.substr(0, subscription.size() - 1) ==
+           subscription.substr(0, subscription.size() - 1);
   }
   return subscription == channel;
 }
@@ -262,7 +263,8 @@ Client Client::connect_socket(const std::filesystem::path& socket, ClientOptions
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
     const int error = errno;
     ::close(fd);
-    const Kind kind = (error == ENOENT || error == ECONNREFUSED) ? Kind::kNotRunning : Kind::kConnection;
+    const Kind kind =
+        (error == ENOENT || error == ECONNREFUSED) ? Kind::kNotRunning : Kind::kConnection;
     throw ClientError(kind, "cannot connect to " + path + ": " + std::strerror(error));
   }
   // Whoever listens must be the daemon's owner or root, however the socket got there.
@@ -326,10 +328,12 @@ std::optional<std::string> Client::read_line(Clock::time_point deadline) {
     if (input_.size() > kMaxReplyBytes) {
       throw ClientError(Kind::kProtocol, "reply line longer than 64 MiB");
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) return std::nullopt;
     pollfd waiting{fd_, POLLIN, 0};
-    const int ready = ::poll(&waiting, 1, static_cast<int>(std::min<long long>(left.count() + 1, 1 << 30)));
+    const int ready =
+        ::poll(&waiting, 1, static_cast<int>(std::min<long long>(left.count() + 1, 1 << 30)));
     if (ready < 0 && errno != EINTR) {
       throw ClientError(Kind::kConnection, std::string("poll: ") + std::strerror(errno));
     }
@@ -347,12 +351,14 @@ std::optional<std::string> Client::read_line(Clock::time_point deadline) {
 
 bool Client::take_channel_message(const boost::json::object& reply) {
   const boost::json::value* type = reply.if_contains("type");
-  if (type == nullptr || !type->is_string() || type->get_string() != "channel_message") return false;
+  if (type == nullptr || !type->is_string() || type->get_string() != "channel_message")
+    return false;
   ChannelMessage message;
   if (const auto* id = reply.if_contains("id"); id != nullptr && id->is_string()) {
     message.id = std::string(id->get_string());
   }
-  if (const auto* channel = reply.if_contains("channel"); channel != nullptr && channel->is_string()) {
+  if (const auto* channel = reply.if_contains("channel");
+      channel != nullptr && channel->is_string()) {
     message.channel = std::string(channel->get_string());
   }
   if (const auto* body = reply.if_contains("message")) message.message = *body;
@@ -403,8 +409,10 @@ boost::json::object Client::await_reply(const std::string& id, Clock::time_point
       throw ClientError(Kind::kRefused, std::string(error->get_string()));
     }
     if (is_interim(reply)) {
-      if (interim) interim(reply, deadline);
-      else decline_stray_prompt(reply);
+      if (interim)
+        interim(reply, deadline);
+      else
+        decline_stray_prompt(reply);
       continue;
     }
     return std::move(reply);

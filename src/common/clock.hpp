@@ -1,4 +1,5 @@
-// The clock services read, injected so tests can move time by hand (see tests/support/fake_clock.hpp).
+// The clock services read, injected so tests can move time by hand (see
+// tests/support/fake_clock.hpp).
 #pragma once
 
 #include <chrono>

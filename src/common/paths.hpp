@@ -1,5 +1,5 @@
-// Where a photon's files live ($PHOTON_DIR/daemons/NAME.{sock,pid,log,...}) and which names are allowed,
-// shared by the daemon, the client library and photonctl so all three agree.
+// Where a photon's files live ($PHOTON_DIR/daemons/NAME.{sock,pid,log,...}) and which names are
+// allowed, shared by the daemon, the client library and photonctl so all three agree.
 #pragma once
 
 #include <filesystem>

@@ -33,12 +33,18 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   if (!parts) return std::nullopt;
   const auto& [value, unit] = *parts;
   std::uint64_t factor = 0;
-  if (unit.empty() || unit == "s") factor = 1000;
-  else if (unit == "ms") factor = 1;
-  else if (unit == "m" || unit == "min") factor = 60'000;
-  else if (unit == "h") factor = 3'600'000;
-  else if (unit == "d") factor = 86'400'000;
-  else return std::nullopt;
+  if (unit.empty() || unit == "s")
+    factor = 1000;
+  else if (unit == "ms")
+    factor = 1;
+  else if (unit == "m" || unit == "min")
+    factor = 60'000;
+  else if (unit == "h")
+    factor = 3'600'000;
+  else if (unit == "d")
+    factor = 86'400'000;
+  else
+    return std::nullopt;
   auto millis = multiply(value, factor);
   if (!millis || *millis > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
     return std::nullopt;
@@ -51,11 +57,16 @@ std::optional<std::size_t> parse_bytes(std::string_view text) {
   if (!parts) return std::nullopt;
   const auto& [value, unit] = *parts;
   std::uint64_t factor = 0;
-  if (unit.empty() || unit == "b") factor = 1;
-  else if (unit == "k" || unit == "kb" || unit == "kib") factor = 1ull << 10;
-  else if (unit == "m" || unit == "mb" || unit == "mib") factor = 1ull << 20;
-  else if (unit == "g" || unit == "gb" || unit == "gib") factor = 1ull << 30;
-  else return std::nullopt;
+  if (unit.empty() || unit == "b")
+    factor = 1;
+  else if (unit == "k" || unit == "kb" || unit == "kib")
+    factor = 1ull << 10;
+  else if (unit == "m" || unit == "mb" || unit == "mib")
+    factor = 1ull << 20;
+  else if (unit == "g" || unit == "gb" || unit == "gib")
+    factor = 1ull << 30;
+  else
+    return std::nullopt;
   auto bytes = multiply(value, factor);
   if (!bytes || *bytes > std::numeric_limits<std::size_t>::max()) return std::nullopt;
   return static_cast<std::size_t>(*bytes);

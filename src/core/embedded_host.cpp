@@ -2,9 +2,9 @@
 // every report back to the loop through one strand (so a call's emits arrive before its end).
 #include "core/embedded_host.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -39,7 +39,8 @@ boost::json::object Prompt::to_json() const {
 }
 
 std::optional<bool> Context::confirm(std::string message, bool default_value) {
-  std::optional<boost::json::value> answer = prompt(Prompt::confirm(std::move(message), default_value));
+  std::optional<boost::json::value> answer =
+      prompt(Prompt::confirm(std::move(message), default_value));
   if (!answer) return std::nullopt;
   if (answer->is_bool()) return answer->get_bool();
   // Clients that answer in words (a CLI passing the typed text along).
@@ -58,15 +59,14 @@ namespace asio = boost::asio;
 
 namespace {
 
-
 // How often a blocked prompt looks at the cancellation flag.
 constexpr auto kCancelPoll = std::chrono::milliseconds(100);
 
 // The Context of one call, on the pool thread running it.
 class CallContext final : public photon::Context {
  public:
-  CallContext(asio::any_io_executor loop, std::shared_ptr<CallObserver> observer, const CallRequest& request,
-              std::shared_ptr<std::atomic<bool>> cancelled)
+  CallContext(asio::any_io_executor loop, std::shared_ptr<CallObserver> observer,
+              const CallRequest& request, std::shared_ptr<std::atomic<bool>> cancelled)
       : loop_(std::move(loop)),
         observer_(std::move(observer)),
         request_(request),
@@ -167,10 +167,10 @@ void EmbeddedHost::start(CallRequest request, std::shared_ptr<CallObserver> obse
   auto session = sessions_.find(request.session_id);
   if (session == sessions_.end()) {
     if (sessions_.size() >= options_.max_sessions) {
-      return finish_later(std::move(observer),
-                          CallOutcome::failure(CallStatus::kBusy,
-                                               "too many sessions (limit " +
-                                                   std::to_string(options_.max_sessions) + ")"));
+      return finish_later(
+          std::move(observer),
+          CallOutcome::failure(CallStatus::kBusy, "too many sessions (limit " +
+                                                      std::to_string(options_.max_sessions) + ")"));
     }
     session = sessions_.emplace(request.session_id, Session{}).first;
     session->second.instance = std::make_shared<Instance>();
@@ -208,21 +208,23 @@ void EmbeddedHost::run(SessionMap::iterator session, Pending call) {
     bool instance_failed = false;
     if (!instance->object) {
       instance_failed = true;
-      outcome = CallOutcome::failure(
-          CallStatus::kFailed, "could not create the photon for session \"" +
-                                   call.request.session_id + "\": " + instance->error);
+      outcome = CallOutcome::failure(CallStatus::kFailed,
+                                     "could not create the photon for session \"" +
+                                         call.request.session_id + "\": " + instance->error);
     } else if (entry == nullptr) {
       outcome = CallOutcome::failure(CallStatus::kFailed,
                                      "unknown method \"" + call.request.method + "\"");
     } else {
       CallContext context(loop_, call.observer, call.request, cancelled_);
       try {
-        outcome = CallOutcome::success(entry->call(instance->object.get(), context, call.request.args));
+        outcome =
+            CallOutcome::success(entry->call(instance->object.get(), context, call.request.args));
       } catch (const std::exception& error) {
         outcome = CallOutcome::failure(CallStatus::kFailed, error.what());
       } catch (...) {
-        outcome = CallOutcome::failure(CallStatus::kFailed, "method \"" + call.request.method +
-                                                                "\" threw a non-standard exception");
+        outcome =
+            CallOutcome::failure(CallStatus::kFailed, "method \"" + call.request.method +
+                                                          "\" threw a non-standard exception");
       }
     }
     asio::post(loop_, [this, session_id = call.request.session_id, observer = call.observer,

@@ -1,5 +1,6 @@
 // Exec photons: every call of a method runs the program its manifest names as a child process,
-// which talks to the daemon through its stdin and stdout (the protocol: docs/methods.md (Exec photons)).
+// which talks to the daemon through its stdin and stdout (the protocol: docs/methods.md (Exec
+// photons)).
 #pragma once
 
 #include "core/manifest.hpp"

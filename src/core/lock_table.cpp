@@ -54,7 +54,8 @@ LockResult LockTable::acquire(const LockRequest& request, LockWaitDone on_done) 
   auto it = locks_.find(request.name);
   if (it == locks_.end()) {
     if (locks_.size() >= limits_.max_locks) {
-      return {LockOutcome::kFailed, {},
+      return {LockOutcome::kFailed,
+              {},
               "too many locks held (limit " + std::to_string(limits_.max_locks) + ")"};
     }
     TokenAllocator::Next token = tokens_.next();
@@ -85,8 +86,10 @@ LockResult LockTable::acquire(const LockRequest& request, LockWaitDone on_done) 
   if (request.wait.count() <= 0) return {LockOutcome::kRefused, view(it->first, lock), {}};
 
   auto waiting = connection_waiters_.find(request.connection);
-  const std::size_t of_connection = waiting == connection_waiters_.end() ? 0 : waiting->second.size();
-  if (of_connection >= limits_.max_waiters_per_connection || waiters_.size() >= limits_.max_waiters) {
+  const std::size_t of_connection =
+      waiting == connection_waiters_.end() ? 0 : waiting->second.size();
+  if (of_connection >= limits_.max_waiters_per_connection ||
+      waiters_.size() >= limits_.max_waiters) {
     const bool per_connection = of_connection >= limits_.max_waiters_per_connection;
     return {LockOutcome::kFailed, view(it->first, lock),
             std::string(per_connection ? "too many waiting lock requests on this connection"

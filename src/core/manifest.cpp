@@ -31,10 +31,11 @@ constexpr std::size_t kMaxManifestBytes = 1u << 20;
 constexpr std::size_t kMaxMethodName = 64;
 
 constexpr std::string_view kTopKeys[] = {"description", "methods", "jobs"};
-constexpr std::string_view kJobKeys[] = {"method", "cron", "args", "timezone", "catch_up", "overlap"};
-constexpr std::string_view kMethodKeys[] = {"description", "command", "timeout",
-                                            "working_dir", "env",     "max_concurrent",
-                                            "interactive", "params", "webhook", "webhook_auth"};
+constexpr std::string_view kJobKeys[] = {"method",   "cron",     "args",
+                                         "timezone", "catch_up", "overlap"};
+constexpr std::string_view kMethodKeys[] = {
+    "description",    "command",     "timeout", "working_dir", "env",
+    "max_concurrent", "interactive", "params",  "webhook",     "webhook_auth"};
 constexpr std::string_view kParamKeys[] = {"name", "type", "description", "required"};
 constexpr std::string_view kParamTypes[] = {"string", "number", "boolean",
                                             "object", "array",  "any"};
@@ -289,13 +290,15 @@ class Parser {
     job.id = std::string(key.str());
     const std::string path = "jobs." + key_text(job.id);
     if (job.id.empty() || job.id.size() > 256 ||
-        std::any_of(job.id.begin(), job.id.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
-      fail(key.source().begin, "bad job id " + toml_quoted(job.id) +
-                                   ": 1 to 256 bytes without control characters");
+        std::any_of(job.id.begin(), job.id.end(),
+                    [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
+      fail(key.source().begin,
+           "bad job id " + toml_quoted(job.id) + ": 1 to 256 bytes without control characters");
     }
     const toml::table* table = node.as_table();
     if (table == nullptr) {
-      fail(node, path + " must be a table ([" + path + "]), not " + std::string(type_name(node.type())));
+      fail(node,
+           path + " must be a table ([" + path + "]), not " + std::string(type_name(node.type())));
     }
     check_keys(*table, path + ".", kJobKeys);
     const toml::node* method = table->get("method");
@@ -330,12 +333,14 @@ class Parser {
     }
     if (const toml::node* value = table->get("catch_up")) {
       const std::string text = string_of(*value, path + ".catch_up");
-      if (text != "latest" && text != "skip") fail(*value, path + ".catch_up must be \"latest\" or \"skip\"");
+      if (text != "latest" && text != "skip")
+        fail(*value, path + ".catch_up must be \"latest\" or \"skip\"");
       job.catch_up = text == "skip" ? CatchUp::kSkip : CatchUp::kLatest;
     }
     if (const toml::node* value = table->get("overlap")) {
       const std::string text = string_of(*value, path + ".overlap");
-      if (text != "skip" && text != "allow") fail(*value, path + ".overlap must be \"skip\" or \"allow\"");
+      if (text != "skip" && text != "allow")
+        fail(*value, path + ".overlap must be \"skip\" or \"allow\"");
       job.overlap = text == "allow" ? Overlap::kAllow : Overlap::kSkip;
     }
     job.created_by = "photon";

@@ -52,7 +52,8 @@ class Scheduler::RunObserver final : public CallObserver {
     if (channel == nullptr || !channel->is_string()) return;
     if (protocol::channel_name_error(channel->get_string(), false)) return;
     if (auto owner = scheduler_.lock()) {
-      (*owner)->publisher_.publish(std::string(channel->get_string()), boost::json::value(std::move(event)));
+      (*owner)->publisher_.publish(std::string(channel->get_string()),
+                                   boost::json::value(std::move(event)));
     }
   }
   // Nobody is there to answer a job's prompt.
@@ -77,13 +78,12 @@ Scheduler::Scheduler(SchedulerOptions options, const Clock& clock, MethodHost* m
 
 Scheduler::~Scheduler() = default;
 
-sys_seconds Scheduler::now_seconds() const {
-  return std::chrono::floor<seconds>(clock_.system());
-}
+sys_seconds Scheduler::now_seconds() const { return std::chrono::floor<seconds>(clock_.system()); }
 
 bool Scheduler::busy(const Job& job) const {
-  return job.state.spec.overlap == Overlap::kSkip ? !job.in_flight.empty()
-                                                  : job.in_flight.size() >= options_.max_runs_per_job;
+  return job.state.spec.overlap == Overlap::kSkip
+             ? !job.in_flight.empty()
+             : job.in_flight.size() >= options_.max_runs_per_job;
 }
 
 std::optional<std::string> Scheduler::prepare(const JobSpec& spec, Job& job) const {
@@ -175,7 +175,8 @@ void Scheduler::restore(std::vector<JobState> jobs, std::vector<JobRun> runs,
       persistence_.update_record(state, update);
     }
     found->second.history.push_back(std::move(run));
-    while (found->second.history.size() > options_.history_per_job) found->second.history.pop_front();
+    while (found->second.history.size() > options_.history_per_job)
+      found->second.history.pop_front();
   }
 }
 
@@ -285,8 +286,8 @@ std::optional<std::uint64_t> Scheduler::run_now(const std::string& id, std::stri
   if (busy(job)) {
     reason = job.state.spec.overlap == Overlap::kSkip
                  ? "job \"" + id + "\" is running (overlap: skip)"
-                 : std::to_string(job.in_flight.size()) + " runs of job \"" + id + "\" are running (limit " +
-                       std::to_string(options_.max_runs_per_job) + ")";
+                 : std::to_string(job.in_flight.size()) + " runs of job \"" + id +
+                       "\" are running (limit " + std::to_string(options_.max_runs_per_job) + ")";
     return std::nullopt;
   }
   const std::uint64_t run_id = start_run(job, "manual", epoch_millis(clock_.system()));
@@ -332,7 +333,8 @@ void Scheduler::tick() {
     // Several slots may have passed (a long sleep); only the latest one matters.
     const sys_seconds first_due = from_millis(*job.state.next_run);
     const sys_seconds slot =
-        job.expression->latest_at_or_before(now, first_due - seconds(1), *job.zone).value_or(first_due);
+        job.expression->latest_at_or_before(now, first_due - seconds(1), *job.zone)
+            .value_or(first_due);
     if (claims_ == nullptr) {
       RecordUpdate ignored;  // the whole job is saved below
       fire(job, slot, now, false, ignored);
@@ -380,15 +382,22 @@ std::uint64_t Scheduler::fire(Job& job, sys_seconds slot, sys_seconds now, bool 
   if (running_elsewhere || busy(job)) {
     // The last run still runs (here or, for a shared job, on another daemon): this slot is
     // skipped, late or not.
-    JobRun skipped{++last_run_id_, id, missed ? "catch-up" : "schedule", to_millis(slot), now_ms, now_ms,
-                   "skipped", running_elsewhere || job.state.spec.overlap == Overlap::kSkip
-                                  ? "the previous run was still running"
-                                  : "too many runs of this job are running"};
+    JobRun skipped{++last_run_id_,
+                   id,
+                   missed ? "catch-up" : "schedule",
+                   to_millis(slot),
+                   now_ms,
+                   now_ms,
+                   "skipped",
+                   running_elsewhere || job.state.spec.overlap == Overlap::kSkip
+                       ? "the previous run was still running"
+                       : "too many runs of this job are running"};
     job.state.last_status = "skipped";
     update.last_status = job.state.last_status;
     record(job, std::move(skipped));
-    publish_event("job-skipped", {{"jobId", id}, {"method", job.state.spec.method},
-                                  {"scheduledFor", to_millis(slot)}});
+    publish_event(
+        "job-skipped",
+        {{"jobId", id}, {"method", job.state.spec.method}, {"scheduledFor", to_millis(slot)}});
     return 0;
   }
   if (!missed ||
@@ -397,8 +406,11 @@ std::uint64_t Scheduler::fire(Job& job, sys_seconds slot, sys_seconds now, bool 
     update.last_run = job.state.last_run;
     return run_id;
   }
-  JobRun record_of_miss{++last_run_id_, id, "schedule", to_millis(slot), now_ms, now_ms, "missed",
-                        "the daemon was not running (or the clock jumped) at the scheduled time"};
+  JobRun record_of_miss{
+      ++last_run_id_, id,
+      "schedule",     to_millis(slot),
+      now_ms,         now_ms,
+      "missed",       "the daemon was not running (or the clock jumped) at the scheduled time"};
   job.state.last_status = "missed";
   update.last_status = job.state.last_status;
   record(job, std::move(record_of_miss));
@@ -446,7 +458,8 @@ std::optional<std::chrono::steady_clock::time_point> Scheduler::next_wake() cons
         any_pending_ = true;  // its next_run may be stale: it waits for its zone, not for it
         continue;
       }
-      if (job.state.next_run && (!earliest_next_run_ || *job.state.next_run < *earliest_next_run_)) {
+      if (job.state.next_run &&
+          (!earliest_next_run_ || *job.state.next_run < *earliest_next_run_)) {
         earliest_next_run_ = job.state.next_run;
       }
     }
@@ -458,17 +471,21 @@ std::optional<std::chrono::steady_clock::time_point> Scheduler::next_wake() cons
   if (!earliest) return any_pending_ ? std::optional(retry) : std::nullopt;
   // Sleep on the steady clock, but never long: a suspend or a wall-clock change is noticed at the
   // next look, and a slot months away is reached by many short sleeps.
-  const auto until = milliseconds(*earliest) - duration_cast<milliseconds>(clock_.system().time_since_epoch());
+  const auto until =
+      milliseconds(*earliest) - duration_cast<milliseconds>(clock_.system().time_since_epoch());
   const auto wait = std::clamp<milliseconds>(until, milliseconds(0), options_.recheck);
   return any_pending_ ? std::min(retry, clock_.steady() + wait) : clock_.steady() + wait;
 }
 
-std::uint64_t Scheduler::start_run(Job& job, const std::string& trigger, EpochMillis scheduled_for) {
+std::uint64_t Scheduler::start_run(Job& job, const std::string& trigger,
+                                   EpochMillis scheduled_for) {
   const std::uint64_t run_id = ++last_run_id_;
   const EpochMillis now = epoch_millis(clock_.system());
   job.in_flight.insert(run_id);
   job.state.last_run = now;
-  record(job, JobRun{run_id, job.state.spec.id, trigger, scheduled_for, now, std::nullopt, "running", {}});
+  record(
+      job,
+      JobRun{run_id, job.state.spec.id, trigger, scheduled_for, now, std::nullopt, "running", {}});
   publish_event("job-started", {{"jobId", job.state.spec.id},
                                 {"method", job.state.spec.method},
                                 {"runId", run_id},
@@ -519,11 +536,13 @@ void Scheduler::run_finished(const std::string& job_id, std::uint64_t run_id,
     if (claims_ != nullptr) claims_->end_exclusive_run(job_id);
   }
   if (outcome.ok()) {
-    publish_event("job-completed", {{"jobId", job_id}, {"method", method}, {"runCount", run_count},
-                                    {"runId", run_id}});
+    publish_event(
+        "job-completed",
+        {{"jobId", job_id}, {"method", method}, {"runCount", run_count}, {"runId", run_id}});
   } else {
-    publish_event("job-failed", {{"jobId", job_id}, {"method", method}, {"error", outcome.error},
-                                 {"runId", run_id}});
+    publish_event(
+        "job-failed",
+        {{"jobId", job_id}, {"method", method}, {"error", outcome.error}, {"runId", run_id}});
   }
 }
 

@@ -6,8 +6,8 @@
 #include "protocol/request.hpp"
 
 #include <boost/json.hpp>
-#include <boost/url/parse.hpp>
 #include <boost/url/params_view.hpp>
+#include <boost/url/parse.hpp>
 #include <boost/url/parse_query.hpp>
 #include <boost/url/url_view.hpp>
 
@@ -38,7 +38,8 @@ std::optional<std::string_view> header(const WebhookRequest& request, std::strin
 bool iequals_prefix(std::string_view text, std::string_view prefix) {
   if (text.size() < prefix.size()) return false;
   return std::equal(prefix.begin(), prefix.end(), text.begin(), [](char a, char b) {
-    return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+    return std::tolower(static_cast<unsigned char>(a)) ==
+           std::tolower(static_cast<unsigned char>(b));
   });
 }
 
@@ -72,7 +73,8 @@ class WebhookService::Call final : public CallObserver {
     if (channel == nullptr || !channel->is_string()) return;  // progress has nobody to go to
     if (protocol::channel_name_error(channel->get_string(), false)) return;
     if (auto owner = service_.lock()) {
-      (*owner)->publisher_.publish(std::string(channel->get_string()), json::value(std::move(event)));
+      (*owner)->publisher_.publish(std::string(channel->get_string()),
+                                   json::value(std::move(event)));
     }
   }
   void on_prompt(json::object, PromptAnswer answer) override { answer(std::nullopt); }
@@ -107,7 +109,8 @@ WebhookService::~WebhookService() = default;
 
 WebhookScheme WebhookService::scheme_for(std::string_view method) const {
   if (methods_ != nullptr) {
-    if (const MethodInfo* info = find_method(*methods_, method); info && !info->webhook_auth.empty()) {
+    if (const MethodInfo* info = find_method(*methods_, method);
+        info && !info->webhook_auth.empty()) {
       if (auto scheme = webhook_scheme_from_name(info->webhook_auth)) return *scheme;
     }
   }
@@ -119,7 +122,8 @@ bool WebhookService::callable(std::string_view method) const {
   const MethodInfo* info = find_method(*methods_, method);
   if (info == nullptr) return false;
   const auto& all = methods_->methods();
-  const bool photon_marks = std::any_of(all.begin(), all.end(), [](const MethodInfo& m) { return m.webhook; });
+  const bool photon_marks =
+      std::any_of(all.begin(), all.end(), [](const MethodInfo& m) { return m.webhook; });
   if (photon_marks && !info->webhook) return false;
   if (!options_.allowed_methods.empty() && !options_.allowed_methods.contains(method)) return false;
   return true;
@@ -132,7 +136,8 @@ std::optional<std::string> WebhookService::allowed_origin(std::string_view origi
       // "http://localhost:*": the scheme and host, then any port (or none).
       const std::string_view base(allowed.data(), allowed.size() - 2);
       if (origin == base) return std::string(origin);
-      if (origin.size() > base.size() + 1 && origin.starts_with(base) && origin[base.size()] == ':' &&
+      if (origin.size() > base.size() + 1 && origin.starts_with(base) &&
+          origin[base.size()] == ':' &&
           std::all_of(origin.begin() + static_cast<std::ptrdiff_t>(base.size()) + 1, origin.end(),
                       [](char c) { return c >= '0' && c <= '9'; })) {
         return std::string(origin);
@@ -149,7 +154,8 @@ void WebhookService::handle(WebhookRequest request, WebhookRespond respond) {
   std::vector<std::pair<std::string, std::string>> cors;
   if (auto origin = header(request, "origin")) {
     std::optional<std::string> allowed = allowed_origin(*origin);
-    if (!allowed) return respond(error_response(403, "origin " + valid_utf8(*origin) + " is not allowed"));
+    if (!allowed)
+      return respond(error_response(403, "origin " + valid_utf8(*origin) + " is not allowed"));
     cors.emplace_back("Access-Control-Allow-Origin", *allowed);
     cors.emplace_back("Vary", "Origin");
   }
@@ -194,10 +200,10 @@ void WebhookService::handle(WebhookRequest request, WebhookRespond respond) {
   std::string delivery_id;  // Standard Webhooks: recorded once the request is accepted
   if (scheme != WebhookScheme::kNone) {
     auto secret = options_.secrets.find(scheme);
-    const std::string_view key = secret == options_.secrets.end() ? std::string_view() : secret->second;
+    const std::string_view key =
+        secret == options_.secrets.end() ? std::string_view() : secret->second;
     const WebhookAuthResult auth = verify_webhook(
-        scheme, key,
-        [&](std::string_view name) { return header(request, name); }, request.body,
+        scheme, key, [&](std::string_view name) { return header(request, name); }, request.body,
         clock_.system(), options_.tolerance);
     if (!auth.ok) return answer(error_response(401, auth.reason));
     delivery_id = auth.delivery_id;
@@ -205,7 +211,8 @@ void WebhookService::handle(WebhookRequest request, WebhookRespond respond) {
 
   // The body: JSON (the default), or a form (GitHub's `payload=<json>`, or plain fields).
   json::object args;
-  const std::string_view content_type = header(request, "content-type").value_or("application/json");
+  const std::string_view content_type =
+      header(request, "content-type").value_or("application/json");
   const bool looks_like_json = request.body.find_first_not_of(" \t\r\n") != std::string::npos &&
                                request.body[request.body.find_first_not_of(" \t\r\n")] == '{';
   // `curl -d '{...}'` labels JSON as a form: a body that is a JSON object is taken as one.
@@ -220,7 +227,8 @@ void WebhookService::handle(WebhookRequest request, WebhookRespond respond) {
     }
     if (args.size() == 1 && args.contains("payload") && args["payload"].is_string()) {
       auto payload = parse_object(args["payload"].as_string());
-      if (auto* error = std::get_if<std::string>(&payload)) return answer(error_response(400, "payload: " + *error));
+      if (auto* error = std::get_if<std::string>(&payload))
+        return answer(error_response(400, "payload: " + *error));
       args = std::move(std::get<json::object>(payload));
     }
   } else if (!request.body.empty()) {
@@ -243,20 +251,26 @@ void WebhookService::handle(WebhookRequest request, WebhookRespond respond) {
     query[valid_utf8(param.key)] = valid_utf8(param.value);
     if (param.key == "async" && (param.value == "1" || param.value == "true")) async = true;
   }
-  if (auto prefer = header(request, "prefer"); prefer && prefer->find("respond-async") != std::string_view::npos) {
+  if (auto prefer = header(request, "prefer");
+      prefer && prefer->find("respond-async") != std::string_view::npos) {
     async = true;
   }
   const EpochMillis now = epoch_millis(clock_.system());
-  args["_webhook"] = json::object{
-      {"method", method}, {"headers", std::move(headers)}, {"query", std::move(query)}, {"timestamp", now}};
+  args["_webhook"] = json::object{{"method", method},
+                                  {"headers", std::move(headers)},
+                                  {"query", std::move(query)},
+                                  {"timestamp", now}};
 
   // The limit first: a delivery refused with 429 may be retried with the same webhook-id.
   if (running_ >= options_.max_running) {
-    return answer(error_response(429, std::to_string(running_) + " webhook calls are running (limit " +
+    return answer(error_response(429, std::to_string(running_) +
+                                          " webhook calls are running (limit " +
                                           std::to_string(options_.max_running) + "); retry later"));
   }
-  if (scheme == WebhookScheme::kStandard && !replays_.first_delivery(delivery_id, clock_.system())) {
-    return answer(error_response(401, "webhook-id " + valid_utf8(delivery_id) + " was already delivered"));
+  if (scheme == WebhookScheme::kStandard &&
+      !replays_.first_delivery(delivery_id, clock_.system())) {
+    return answer(
+        error_response(401, "webhook-id " + valid_utf8(delivery_id) + " was already delivered"));
   }
   publisher_.publish("webhooks:" + options_.photon_name,
                      json::object{{"event", "webhook-received"},
@@ -269,12 +283,14 @@ void WebhookService::call(std::string method, json::object args, bool async,
                           WebhookRespond respond) {
   const std::string run_id = "wh_" + std::to_string(next_run_++);
   if (async) {
-    WebhookResponse accepted{202, cors, json::serialize(json::object{{"accepted", true}, {"runId", run_id}})};
+    WebhookResponse accepted{202, cors,
+                             json::serialize(json::object{{"accepted", true}, {"runId", run_id}})};
     respond(std::move(accepted));
     respond = nullptr;
   }
   ++running_;
-  auto call = std::make_shared<Call>(self_, method, run_id, async, std::move(cors), std::move(respond));
+  auto call =
+      std::make_shared<Call>(self_, method, run_id, async, std::move(cors), std::move(respond));
   methods_->start({std::move(method), std::move(args), "webhook", "webhook"}, std::move(call));
 }
 
@@ -287,15 +303,17 @@ void WebhookService::finished(const Call& call, const CallOutcome& outcome) {
     } else {
       data["error"] = outcome.error;
     }
-    publisher_.publish("webhooks:" + options_.photon_name,
-                       json::object{{"event", outcome.ok() ? "webhook-completed" : "webhook-failed"},
-                                    {"data", std::move(data)}});
+    publisher_.publish(
+        "webhooks:" + options_.photon_name,
+        json::object{{"event", outcome.ok() ? "webhook-completed" : "webhook-failed"},
+                     {"data", std::move(data)}});
     return;
   }
   WebhookResponse response;
   switch (outcome.status) {
     case CallStatus::kOk:
-      response = {200, {}, json::serialize(json::object{{"success", true}, {"data", outcome.data}})};
+      response = {
+          200, {}, json::serialize(json::object{{"success", true}, {"data", outcome.data}})};
       break;
     case CallStatus::kBusy:
       response = error_response(429, outcome.error);

@@ -23,9 +23,9 @@
 namespace photon::core {
 
 struct WebhookRequest {
-  std::uint64_t id = 0;  // for logs
-  std::string method;    // HTTP verb
-  std::string target;    // "/webhook/moveTask?async=1"
+  std::uint64_t id = 0;                                      // for logs
+  std::string method;                                        // HTTP verb
+  std::string target;                                        // "/webhook/moveTask?async=1"
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
 };

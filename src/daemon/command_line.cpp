@@ -2,15 +2,15 @@
 // embed a C++ photon (`PROGRAM [NAME] [flags]`): flags, foreground or detached start.
 #include "daemon/command_line.hpp"
 
+#include "broker/redis_url.hpp"
 #include "common/units.hpp"
 #include "core/embedded_host.hpp"
 #include "core/exec_host.hpp"
 #include "core/manifest.hpp"
-#include "broker/redis_url.hpp"
 #include "daemon/daemon.hpp"
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -66,7 +66,8 @@ struct ServeFlags {
   std::vector<std::string> ui_allowed_origins;
   std::string session_timeout = "10m";
   std::size_t method_threads = 8;
-  std::string broker;  // empty: $PHOTON_CHANNEL_BROKER=redis with $PHOTON_REDIS_URL or $REDIS_URL, else none
+  std::string broker;  // empty: $PHOTON_CHANNEL_BROKER=redis with $PHOTON_REDIS_URL or $REDIS_URL,
+                       // else none
 };
 
 // The Redis broker the flags and the environment ask for, or none (the daemon stands alone).
@@ -78,8 +79,10 @@ std::optional<photon::broker::RedisUrl> broker_url(const ServeFlags& flags) {
     const std::string broker = kind == nullptr ? "" : kind;
     if (broker.empty() || broker == "daemon" || broker == "local") return std::nullopt;
     if (broker != "redis") {
-      throw StartupError(kExitUsage, "PHOTON_CHANNEL_BROKER=" + broker +
-                                         ": photond joins daemons through \"redis\" only (or \"daemon\" for none)");
+      throw StartupError(
+          kExitUsage,
+          "PHOTON_CHANNEL_BROKER=" + broker +
+              ": photond joins daemons through \"redis\" only (or \"daemon\" for none)");
     }
     where = "PHOTON_REDIS_URL";
     const char* url = std::getenv("PHOTON_REDIS_URL");
@@ -88,12 +91,14 @@ std::optional<photon::broker::RedisUrl> broker_url(const ServeFlags& flags) {
       url = std::getenv("REDIS_URL");
     }
     if (url == nullptr || *url == '\0') {
-      throw StartupError(kExitUsage, "PHOTON_CHANNEL_BROKER=redis needs PHOTON_REDIS_URL or REDIS_URL");
+      throw StartupError(kExitUsage,
+                         "PHOTON_CHANNEL_BROKER=redis needs PHOTON_REDIS_URL or REDIS_URL");
     }
     text = url;
   }
   auto parsed = photon::broker::parse_redis_url(text);
-  if (auto* error = std::get_if<std::string>(&parsed)) throw StartupError(kExitUsage, std::string(where) + ": " + *error);
+  if (auto* error = std::get_if<std::string>(&parsed))
+    throw StartupError(kExitUsage, std::string(where) + ": " + *error);
   return std::get<photon::broker::RedisUrl>(std::move(parsed));
 }
 
@@ -105,16 +110,21 @@ DaemonOptions to_options(const ServeFlags& flags) {
   options.photon_name = flags.name;
   auto duration = [](const std::string& text, const char* flag) {
     auto value = photon::parse_duration(text);
-    if (!value) throw StartupError(kExitUsage, std::string(flag) + ": invalid duration \"" + text + "\" (e.g. 30s, 10m)");
+    if (!value)
+      throw StartupError(kExitUsage,
+                         std::string(flag) + ": invalid duration \"" + text + "\" (e.g. 30s, 10m)");
     // Timers add durations to the steady clock's nanoseconds: keep far from overflow.
     if (*value > std::chrono::hours(24 * 365 * 100)) {
-      throw StartupError(kExitUsage, std::string(flag) + ": \"" + text + "\" is longer than 100 years");
+      throw StartupError(kExitUsage,
+                         std::string(flag) + ": \"" + text + "\" is longer than 100 years");
     }
     return *value;
   };
   auto bytes = [](const std::string& text, const char* flag) {
     auto value = photon::parse_bytes(text);
-    if (!value || *value == 0) throw StartupError(kExitUsage, std::string(flag) + ": invalid size \"" + text + "\" (e.g. 1048576, 64k, 8m)");
+    if (!value || *value == 0)
+      throw StartupError(kExitUsage, std::string(flag) + ": invalid size \"" + text +
+                                         "\" (e.g. 1048576, 64k, 8m)");
     return *value;
   };
   options.idle_timeout = duration(flags.idle_timeout, "--idle-timeout");
@@ -126,7 +136,8 @@ DaemonOptions to_options(const ServeFlags& flags) {
   options.server_limits.max_connections = flags.max_connections;
   options.server_limits.output.hard_bytes = bytes(flags.output_hard_limit, "--output-hard-limit");
   options.server_limits.output.soft_bytes = bytes(flags.output_soft_limit, "--output-soft-limit");
-  options.server_limits.output.soft_duration = duration(flags.output_soft_seconds, "--output-soft-seconds");
+  options.server_limits.output.soft_duration =
+      duration(flags.output_soft_seconds, "--output-soft-seconds");
   options.max_json_depth = flags.max_json_depth;
   options.max_subscriptions = flags.max_subscriptions;
   options.max_locks = flags.max_locks;
@@ -135,14 +146,16 @@ DaemonOptions to_options(const ServeFlags& flags) {
   if (options.prompt_timeout.count() == 0) {
     throw StartupError(kExitUsage, "--prompt-timeout: must be more than 0");
   }
-  options.missed_after = std::chrono::ceil<std::chrono::seconds>(duration(flags.missed_after, "--missed-after"));
+  options.missed_after =
+      std::chrono::ceil<std::chrono::seconds>(duration(flags.missed_after, "--missed-after"));
   options.webhook = webhook_settings(flags);
   options.ui = ui_settings(flags);
   options.broker = broker_url(flags);
   // Exec methods' children inherit the daemon's environment: the secrets leave it now.
   ::unsetenv(std::string(photon::core::kWebhookSecretVariable).c_str());
-  for (auto scheme : {photon::core::WebhookScheme::kSecret, photon::core::WebhookScheme::kGitHub,
-                      photon::core::WebhookScheme::kStripe, photon::core::WebhookScheme::kStandard}) {
+  for (auto scheme :
+       {photon::core::WebhookScheme::kSecret, photon::core::WebhookScheme::kGitHub,
+        photon::core::WebhookScheme::kStripe, photon::core::WebhookScheme::kStandard}) {
     ::unsetenv(photon::core::webhook_secret_variable(scheme).c_str());
   }
   if (options.missed_after.count() == 0) {
@@ -163,9 +176,11 @@ std::optional<photon::daemon::UiSettings> ui_settings(const ServeFlags& flags) {
   if (port_text.empty()) return std::nullopt;
   photon::daemon::UiSettings settings;
   unsigned long port = 0;
-  const auto [end, error] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  const auto [end, error] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (error != std::errc() || end != port_text.data() + port_text.size() || port > 65535) {
-    throw StartupError(kExitUsage, "--ui-port: \"" + port_text + "\" is not a port number (0-65535)");
+    throw StartupError(kExitUsage,
+                       "--ui-port: \"" + port_text + "\" is not a port number (0-65535)");
   }
   settings.port = static_cast<std::uint16_t>(port);
   for (const std::string& origin : flags.ui_allowed_origins) {
@@ -184,42 +199,52 @@ std::optional<photon::daemon::UiSettings> ui_settings(const ServeFlags& flags) {
 // The webhook endpoint the flags and the environment ask for, or none.
 std::optional<photon::daemon::WebhookSettings> webhook_settings(const ServeFlags& flags) {
   using photon::core::WebhookScheme;
-  const std::string port_text = flags.webhook_port.empty() ? env("PHOTON_WEBHOOK_PORT") : flags.webhook_port;
+  const std::string port_text =
+      flags.webhook_port.empty() ? env("PHOTON_WEBHOOK_PORT") : flags.webhook_port;
   if (port_text.empty()) return std::nullopt;
   photon::daemon::WebhookSettings settings;
   char* end = nullptr;
   const unsigned long port = std::strtoul(port_text.c_str(), &end, 10);
   if (end == port_text.c_str() || *end != '\0' || port > 65535) {
-    throw StartupError(kExitUsage, "--webhook-port: \"" + port_text + "\" is not a port number (0-65535)");
+    throw StartupError(kExitUsage,
+                       "--webhook-port: \"" + port_text + "\" is not a port number (0-65535)");
   }
   settings.port = static_cast<std::uint16_t>(port);
   boost::system::error_code ec;
   settings.bind = boost::asio::ip::make_address(flags.webhook_bind, ec);
-  if (ec) throw StartupError(kExitUsage, "--webhook-bind: \"" + flags.webhook_bind + "\" is not an IP address");
+  if (ec)
+    throw StartupError(kExitUsage,
+                       "--webhook-bind: \"" + flags.webhook_bind + "\" is not an IP address");
 
   // Secrets come from the environment only: a flag would show them in `ps`.
   const std::string shared = env(std::string(photon::core::kWebhookSecretVariable).c_str());
-  for (WebhookScheme scheme : {WebhookScheme::kSecret, WebhookScheme::kGitHub, WebhookScheme::kStripe,
-                               WebhookScheme::kStandard}) {
+  for (WebhookScheme scheme : {WebhookScheme::kSecret, WebhookScheme::kGitHub,
+                               WebhookScheme::kStripe, WebhookScheme::kStandard}) {
     std::string secret = photon::core::webhook_secret_from_environment(scheme);
     if (!secret.empty()) settings.options.secrets[scheme] = std::move(secret);
   }
-  const std::string auth = !flags.webhook_auth.empty() ? flags.webhook_auth : (shared.empty() ? "none" : "secret");
+  const std::string auth =
+      !flags.webhook_auth.empty() ? flags.webhook_auth : (shared.empty() ? "none" : "secret");
   auto scheme = photon::core::webhook_scheme_from_name(auth);
   if (!scheme) {
-    throw StartupError(kExitUsage, "--webhook-auth: \"" + auth + "\" is not one of none, secret, github, stripe, standard");
+    throw StartupError(kExitUsage, "--webhook-auth: \"" + auth +
+                                       "\" is not one of none, secret, github, stripe, standard");
   }
   settings.options.scheme = *scheme;
   // Anyone who can reach a non-loopback address could call any method: refuse that.
   if (!settings.bind.is_loopback() && *scheme == WebhookScheme::kNone) {
-    throw StartupError(kExitUsage, "refusing to serve webhooks on " + flags.webhook_bind +
-                                       " without authentication: set PHOTON_WEBHOOK_SECRET or --webhook-auth");
+    throw StartupError(kExitUsage,
+                       "refusing to serve webhooks on " + flags.webhook_bind +
+                           " without authentication: set PHOTON_WEBHOOK_SECRET or --webhook-auth");
   }
-  for (const std::string& method : flags.webhook_methods) settings.options.allowed_methods.insert(method);
-  if (!flags.webhook_cors_origins.empty()) settings.options.cors_origins = flags.webhook_cors_origins;
+  for (const std::string& method : flags.webhook_methods)
+    settings.options.allowed_methods.insert(method);
+  if (!flags.webhook_cors_origins.empty())
+    settings.options.cors_origins = flags.webhook_cors_origins;
   auto max_body = photon::parse_bytes(flags.webhook_max_body);
   if (!max_body || *max_body == 0) {
-    throw StartupError(kExitUsage, "--webhook-max-body: invalid size \"" + flags.webhook_max_body + "\"");
+    throw StartupError(kExitUsage,
+                       "--webhook-max-body: invalid size \"" + flags.webhook_max_body + "\"");
   }
   settings.limits.max_body_bytes = *max_body;
   return settings;
@@ -228,15 +253,20 @@ std::optional<photon::daemon::WebhookSettings> webhook_settings(const ServeFlags
 // Adds photond's `serve` flags to `command` (the NAME argument is the caller's business).
 void add_serve_flags(CLI::App& command, ServeFlags& flags, bool embedded) {
   CLI::App* serve = &command;
-  serve->add_flag("--detach", flags.detach, "Run in the background; return once the socket answers");
-  serve->add_option("--idle-timeout", flags.idle_timeout,
-                    "Exit after this long with no client connected and no lock held (e.g. 30s, 10m); 0 = never")
+  serve->add_flag("--detach", flags.detach,
+                  "Run in the background; return once the socket answers");
+  serve
+      ->add_option("--idle-timeout", flags.idle_timeout,
+                   "Exit after this long with no client connected and no lock held (e.g. 30s, "
+                   "10m); 0 = never")
       ->capture_default_str();
-  serve->add_option("--log-level", flags.log_level,
-                    "trace, debug, info, warn, error, critical or off")
+  serve
+      ->add_option("--log-level", flags.log_level,
+                   "trace, debug, info, warn, error, critical or off")
       ->capture_default_str();
-  serve->add_option("--max-line-bytes", flags.max_line_bytes,
-                    "Longest request line; a longer one closes the connection")
+  serve
+      ->add_option("--max-line-bytes", flags.max_line_bytes,
+                   "Longest request line; a longer one closes the connection")
       ->capture_default_str();
   serve->add_option("--max-json-depth", flags.max_json_depth, "Deepest JSON nesting accepted")
       ->capture_default_str()
@@ -247,47 +277,58 @@ void add_serve_flags(CLI::App& command, ServeFlags& flags, bool embedded) {
   serve->add_option("--max-connections", flags.max_connections, "Connections open at once")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  serve->add_option("--max-total-subscriptions", flags.max_total_subscriptions,
-                    "Subscriptions of all connections together")
+  serve
+      ->add_option("--max-total-subscriptions", flags.max_total_subscriptions,
+                   "Subscriptions of all connections together")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  serve->add_option("--max-locks", flags.max_locks,
-                    "Locks held at once (with --broker: by the whole photon, counted in Redis)")
+  serve
+      ->add_option("--max-locks", flags.max_locks,
+                   "Locks held at once (with --broker: by the whole photon, counted in Redis)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  serve->add_option("--output-hard-limit", flags.output_hard_limit,
-                    "Queued output that closes a connection at once")
+  serve
+      ->add_option("--output-hard-limit", flags.output_hard_limit,
+                   "Queued output that closes a connection at once")
       ->capture_default_str();
-  serve->add_option("--output-soft-limit", flags.output_soft_limit,
-                    "Queued output that closes a connection when held --output-soft-seconds")
+  serve
+      ->add_option("--output-soft-limit", flags.output_soft_limit,
+                   "Queued output that closes a connection when held --output-soft-seconds")
       ->capture_default_str();
-  serve->add_option("--output-soft-seconds", flags.output_soft_seconds,
-                    "How long output may stay over the soft limit")
+  serve
+      ->add_option("--output-soft-seconds", flags.output_soft_seconds,
+                   "How long output may stay over the soft limit")
       ->capture_default_str();
   if (!embedded) {
     serve->add_option("--manifest", flags.manifest,
                       "Serve the methods of this TOML manifest (exec photon; docs/methods.md)");
   }
-  serve->add_option("--prompt-timeout", flags.prompt_timeout,
-                    "How long a method's prompt waits for the caller's answer")
+  serve
+      ->add_option("--prompt-timeout", flags.prompt_timeout,
+                   "How long a method's prompt waits for the caller's answer")
       ->capture_default_str();
   serve->add_option("--webhook-port", flags.webhook_port,
                     "Serve webhooks (POST /webhook/METHOD) on this TCP port; 0: any free port "
                     "(default: $PHOTON_WEBHOOK_PORT, else off)");
-  serve->add_option("--webhook-bind", flags.webhook_bind,
-                    "Address of the webhook endpoint (a non-loopback one needs authentication)")
+  serve
+      ->add_option("--webhook-bind", flags.webhook_bind,
+                   "Address of the webhook endpoint (a non-loopback one needs authentication)")
       ->capture_default_str();
-  serve->add_option("--webhook-auth", flags.webhook_auth,
-                    "none, secret (X-Webhook-Secret), github, stripe or standard; secrets from "
-                    "$PHOTON_WEBHOOK_SECRET[_GITHUB|_STRIPE|_STANDARD|_SECRET] (default: secret when "
-                    "$PHOTON_WEBHOOK_SECRET is set, else none)");
-  serve->add_option("--webhook-methods", flags.webhook_methods,
-                    "Only these methods answer webhooks (comma-separated)")
+  serve->add_option(
+      "--webhook-auth", flags.webhook_auth,
+      "none, secret (X-Webhook-Secret), github, stripe or standard; secrets from "
+      "$PHOTON_WEBHOOK_SECRET[_GITHUB|_STRIPE|_STANDARD|_SECRET] (default: secret when "
+      "$PHOTON_WEBHOOK_SECRET is set, else none)");
+  serve
+      ->add_option("--webhook-methods", flags.webhook_methods,
+                   "Only these methods answer webhooks (comma-separated)")
       ->delimiter(',');
   serve->add_option("--webhook-cors-origin", flags.webhook_cors_origins,
                     "Origins browsers may call from (repeatable; a trailing :* matches any port; "
                     "default http://localhost:* and http://127.0.0.1:*)");
-  serve->add_option("--webhook-max-body", flags.webhook_max_body, "Largest webhook body (413 beyond)")
+  serve
+      ->add_option("--webhook-max-body", flags.webhook_max_body,
+                   "Largest webhook body (413 beyond)")
       ->capture_default_str();
   serve->add_option("--ui-port", flags.ui_port,
                     "Serve the dashboard, /ws, /events and /api on 127.0.0.1:PORT; 0: any free "
@@ -295,19 +336,23 @@ void add_serve_flags(CLI::App& command, ServeFlags& flags, bool embedded) {
   serve->add_option("--ui-allow-origin", flags.ui_allowed_origins,
                     "Another origin whose pages may use the UI listener (repeatable), e.g. "
                     "http://localhost:5173");
-  serve->add_option("--broker", flags.broker,
-                    "Share channels, locks and jobs with this photon's daemons on other hosts through "
-                    "Redis: redis://[user:pass@]HOST[:PORT][/DB] or unix:///PATH (default: "
-                    "$PHOTON_REDIS_URL or $REDIS_URL when PHOTON_CHANNEL_BROKER=redis, else none)");
-  serve->add_option("--missed-after", flags.missed_after,
-                    "A job's run noticed this late counts as missed (daemon down, machine asleep)")
+  serve->add_option(
+      "--broker", flags.broker,
+      "Share channels, locks and jobs with this photon's daemons on other hosts through "
+      "Redis: redis://[user:pass@]HOST[:PORT][/DB] or unix:///PATH (default: "
+      "$PHOTON_REDIS_URL or $REDIS_URL when PHOTON_CHANNEL_BROKER=redis, else none)");
+  serve
+      ->add_option("--missed-after", flags.missed_after,
+                   "A job's run noticed this late counts as missed (daemon down, machine asleep)")
       ->capture_default_str();
   if (embedded) {
-    serve->add_option("--session-timeout", flags.session_timeout,
-                      "Drop a session's photon instance after this long without a call")
+    serve
+        ->add_option("--session-timeout", flags.session_timeout,
+                     "Drop a session's photon instance after this long without a call")
         ->capture_default_str();
-    serve->add_option("--method-threads", flags.method_threads,
-                      "Threads that run methods (a method waiting for a prompt holds one)")
+    serve
+        ->add_option("--method-threads", flags.method_threads,
+                     "Threads that run methods (a method waiting for a prompt holds one)")
         ->capture_default_str()
         ->check(CLI::Range(1, 1024));
   }
@@ -388,7 +433,8 @@ int serve_detached(DaemonOptions options) {
     });
     return 0;
   } catch (const StartupError& error) {
-    if (report[1] >= 0) write_all(report[1], std::to_string(error.exit_code()) + " " + error.what());
+    if (report[1] >= 0)
+      write_all(report[1], std::to_string(error.exit_code()) + " " + error.what());
     return error.exit_code();
   } catch (const std::exception& error) {
     if (report[1] >= 0) write_all(report[1], std::to_string(kExitFailure) + " " + error.what());
@@ -421,13 +467,14 @@ int parse_and_serve(CLI::App& app, int argc, char** argv, ServeFlags& flags,
 namespace photon::daemon {
 
 int photond_main(int argc, char** argv) {
-  CLI::App app{"photond: the local daemon of a photon (pub/sub, locks, methods over a Unix socket)"};
+  CLI::App app{
+      "photond: the local daemon of a photon (pub/sub, locks, methods over a Unix socket)"};
   app.set_version_flag("--version", std::string("photond ") + PHOTON_VERSION);
   app.require_subcommand(1);
 
   ServeFlags flags;
-  CLI::App* serve = app.add_subcommand(
-      "serve", "Run the daemon of photon NAME on $PHOTON_DIR/daemons/NAME.sock");
+  CLI::App* serve =
+      app.add_subcommand("serve", "Run the daemon of photon NAME on $PHOTON_DIR/daemons/NAME.sock");
   serve->add_option("name", flags.name, "Photon name: [A-Za-z0-9][A-Za-z0-9._-]{0,63}")->required();
   add_serve_flags(*serve, flags, false);
   serve->footer(

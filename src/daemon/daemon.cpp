@@ -15,17 +15,17 @@
 #include "store/token_file.hpp"
 #include "ui/ui_service.hpp"
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/json/serialize.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
-#include <sys/resource.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -85,7 +85,8 @@ void set_up_logging(const DaemonOptions& options, const PrivateDir& dir, const P
   } catch (const std::exception& error) {
     throw StartupError(1, error.what());
   }
-  if (options.log_to_stderr) sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_st>());
+  if (options.log_to_stderr)
+    sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_st>());
   // Every line of every level goes through the redacting sink, whoever logs it.
   auto logger = std::make_shared<spdlog::logger>("photond",
                                                  std::make_shared<RedactingSink>(std::move(sinks)));
@@ -224,9 +225,11 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   void handle(net::HttpRequest request, net::HttpRespond respond) override {
     core::WebhookRequest webhook{request.id, std::move(request.method), std::move(request.target),
                                  std::move(request.headers), std::move(request.body)};
-    webhooks_->handle(std::move(webhook), [respond = std::move(respond)](core::WebhookResponse response) {
-      respond(net::HttpResponse{response.status, std::move(response.headers), std::move(response.body)});
-    });
+    webhooks_->handle(std::move(webhook),
+                      [respond = std::move(respond)](core::WebhookResponse response) {
+                        respond(net::HttpResponse{response.status, std::move(response.headers),
+                                                  std::move(response.body)});
+                      });
   }
 
   boost::json::object extra_status() const override {
@@ -247,10 +250,11 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
             {"auth", core::webhook_scheme_name(webhooks_->scheme_for(method.name))}});
       }
     }
-    extra["webhook"] = boost::json::object{{"url", webhook_url()},
-                                           {"auth", core::webhook_scheme_name(webhook.options.scheme)},
-                                           {"methods", std::move(methods)},
-                                           {"running", webhooks_->running()}};
+    extra["webhook"] =
+        boost::json::object{{"url", webhook_url()},
+                            {"auth", core::webhook_scheme_name(webhook.options.scheme)},
+                            {"methods", std::move(methods)},
+                            {"running", webhooks_->running()}};
     return extra;
   }
 
@@ -285,9 +289,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     if (http_) http_->start();
     if (ui_http_) ui_http_->start();
     // The first tick catches up slots missed while the daemon was down.
-    asio::post(io_, [this] {
-      dispatcher_.on_timer();
-    });
+    asio::post(io_, [this] { dispatcher_.on_timer(); });
     signals_.async_wait([this](boost::system::error_code ec, int signal) {
       if (ec) return;
       spdlog::info("received {}; shutting down", ::strsignal(signal));
@@ -374,7 +376,8 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
         auto scheme = core::webhook_scheme_from_name(method.webhook_auth);
         // A misspelt scheme must not fall back to a weaker default.
         if (!scheme) {
-          throw StartupError(2, "method " + method.name + ": unknown webhook_auth \"" + method.webhook_auth +
+          throw StartupError(2, "method " + method.name + ": unknown webhook_auth \"" +
+                                    method.webhook_auth +
                                     "\" (none, secret, github, stripe or standard)");
         }
         check(*scheme, "method " + method.name);
@@ -405,9 +408,10 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     options.streams.output = options_.server_limits.output;
     options.streams.pause_reading_bytes = options_.server_limits.pause_reading_bytes;
     ui_ = std::make_unique<ui::UiService>(io_, *this, clock_, std::move(options));
-    dispatcher_.set_message_tap([this](std::uint64_t id, std::string_view channel, const SharedBytes& line) {
-      ui_->record(id, channel, line);
-    });
+    dispatcher_.set_message_tap(
+        [this](std::uint64_t id, std::string_view channel, const SharedBytes& line) {
+          ui_->record(id, channel, line);
+        });
     ui_http_ = std::make_unique<net::HttpServer>(io_, *ui_, settings.limits);
   }
 
@@ -423,8 +427,11 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   }
 
   static DispatcherOptions dispatcher_options(const DaemonOptions& options) {
-    DispatcherOptions result{options.photon_name, options.max_json_depth, options.max_subscriptions,
-                             {.max_locks = options.max_locks}, options.max_total_subscriptions};
+    DispatcherOptions result{options.photon_name,
+                             options.max_json_depth,
+                             options.max_subscriptions,
+                             {.max_locks = options.max_locks},
+                             options.max_total_subscriptions};
     result.prompt_timeout = options.prompt_timeout;
     result.missed_after = options.missed_after;
     return result;

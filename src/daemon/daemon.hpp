@@ -7,12 +7,12 @@
 #include "common/paths.hpp"
 #include "core/method_host.hpp"
 #include "core/webhooks.hpp"
-#include "net/http_server.hpp"
 #include "daemon/dispatcher.hpp"
+#include "net/http_server.hpp"
 #include "net/unix_server.hpp"
 
-#include <boost/asio/io_context.hpp>
 #include <spdlog/common.h>
+#include <boost/asio/io_context.hpp>
 
 #include <chrono>
 #include <functional>

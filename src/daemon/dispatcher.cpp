@@ -131,12 +131,13 @@ std::string lock_reply(std::string_view id, std::string_view name, const core::L
     case LockOutcome::kRefused: {
       std::string reason = held_by(name, result.lock.holder);
       if (timed_out) reason = "timed out after " + std::to_string(waited_ms) + " ms: " + reason;
-      return protocol::result_line(id, false,
-                                   boost::json::object{{"acquired", false},
-                                                       {"lockName", name},
-                                                       {"holder", result.lock.holder},
-                                                       {"expiresAt", epoch_millis(result.lock.expires_at)},
-                                                       {"reason", reason}});
+      return protocol::result_line(
+          id, false,
+          boost::json::object{{"acquired", false},
+                              {"lockName", name},
+                              {"holder", result.lock.holder},
+                              {"expiresAt", epoch_millis(result.lock.expires_at)},
+                              {"reason", reason}});
     }
     case LockOutcome::kQueued:
     case LockOutcome::kFailed:
@@ -154,8 +155,7 @@ const Dispatcher::Route& Dispatcher::route_for(RequestType type) {
       {RequestType::kShutdown, &Dispatcher::handle_shutdown, kNone, kNone},
       {RequestType::kStatus, &Dispatcher::handle_status, kNone, kNone},
       {RequestType::kSubscribe, &Dispatcher::handle_subscribe, kChannelPattern, kNone},
-      {RequestType::kUnsubscribe, &Dispatcher::handle_unsubscribe, kChannelPattern,
-       kNone},
+      {RequestType::kUnsubscribe, &Dispatcher::handle_unsubscribe, kChannelPattern, kNone},
       {RequestType::kPublish, &Dispatcher::handle_publish, kPublishFields, kNone},
       {RequestType::kCommand, &Dispatcher::handle_command, kCommandRequired, kCommandOptional},
       {RequestType::kPromptResponse, &Dispatcher::handle_prompt_response, kPromptResponseRequired,
@@ -190,8 +190,7 @@ Dispatcher::Dispatcher(DispatcherOptions options, const Clock& clock, DaemonCont
       scheduler_({.photon_name = options_.photon_name,
                   .max_jobs = options_.max_jobs,
                   .missed_after = options_.missed_after},
-                 clock,
-                 methods, jobs != nullptr ? *jobs : memory_only_jobs_, *this) {
+                 clock, methods, jobs != nullptr ? *jobs : memory_only_jobs_, *this) {
   for (std::size_t i = 0; i < protocol::kRequestTypeCount; ++i) {
     if (static_cast<std::size_t>(route_for(static_cast<RequestType>(i)).type) != i) {
       throw std::logic_error("dispatch table is out of order");
@@ -247,7 +246,8 @@ void Dispatcher::reschedule() {
   }
   if (auto jobs = scheduler_.next_wake(); jobs && (!next || *jobs < *next)) next = jobs;
   if (shared_locks_) {
-    if (auto waits = shared_locks_->next_deadline(); waits && (!next || *waits < *next)) next = waits;
+    if (auto waits = shared_locks_->next_deadline(); waits && (!next || *waits < *next))
+      next = waits;
   }
   control_.wake_at(next);
 }
@@ -306,8 +306,8 @@ void Dispatcher::handle_status(Session& session, const Request& request) {
                                            {"messages", counts[i].messages}});
   }
   const TransportCounters transport = control_.transport_counters();
-  const auto uptime = std::chrono::duration_cast<std::chrono::milliseconds>(
-      clock_.steady() - started_steady_);
+  const auto uptime =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady() - started_steady_);
   boost::json::object data{
       {"name", options_.photon_name},
       {"pid", static_cast<std::int64_t>(::getpid())},
@@ -318,16 +318,15 @@ void Dispatcher::handle_status(Session& session, const Request& request) {
       {"locks", locks_.size()},
       {"channels", std::move(channels)},
       {"channelCount", counts.size()},
-      {"jobs", boost::json::object{{"count", scheduler_.size()}, {"running", scheduler_.running()}}},
-      {"methods",
-       boost::json::object{{"count", methods_ ? methods_->methods().size() : 0},
-                           {"running", running_commands_},
-                           {"sessions", methods_ ? methods_->stats().sessions : 0}}},
-      {"counters",
-       boost::json::object{{"published", channels_.published()},
-                           {"delivered", channels_.delivered()},
-                           {"droppedSlowConsumers", transport.dropped_slow_consumers},
-                           {"connectionsRefused", transport.connections_refused}}},
+      {"jobs",
+       boost::json::object{{"count", scheduler_.size()}, {"running", scheduler_.running()}}},
+      {"methods", boost::json::object{{"count", methods_ ? methods_->methods().size() : 0},
+                                      {"running", running_commands_},
+                                      {"sessions", methods_ ? methods_->stats().sessions : 0}}},
+      {"counters", boost::json::object{{"published", channels_.published()},
+                                       {"delivered", channels_.delivered()},
+                                       {"droppedSlowConsumers", transport.dropped_slow_consumers},
+                                       {"connectionsRefused", transport.connections_refused}}},
   };
   if (broker_ != nullptr) data["broker"] = broker_->status();
   for (auto& [key, value] : control_.extra_status()) data[key] = std::move(value);
@@ -342,10 +341,10 @@ void Dispatcher::handle_subscribe(Session& session, const Request& request) {
     const bool own = outcome == Outcome::kLimitReached;
     session.peer().send(protocol::error_line(
         request.id,
-        protocol::fill_message(own ? protocol::messages::kTooManySubscriptions
-                                   : protocol::messages::kTooManySubscriptionsInDaemon,
-                               std::to_string(own ? options_.max_subscriptions
-                                                  : options_.max_total_subscriptions))));
+        protocol::fill_message(
+            own ? protocol::messages::kTooManySubscriptions
+                : protocol::messages::kTooManySubscriptionsInDaemon,
+            std::to_string(own ? options_.max_subscriptions : options_.max_total_subscriptions))));
     return;
   }
   session.peer().send(protocol::result_line(
@@ -378,7 +377,8 @@ void Dispatcher::handle_lock(Session& session, const Request& request) {
   core::LockRequest lock_request{
       .name = name,
       .holder = holder_of(request),
-      .lease = std::chrono::milliseconds(request.integer_field("lockTimeout", kDefaultLockTimeoutMs)),
+      .lease =
+          std::chrono::milliseconds(request.integer_field("lockTimeout", kDefaultLockTimeoutMs)),
       .wait = std::chrono::milliseconds(request.integer_field("lockWait", 0)),
       .release_on_disconnect = request.bool_field("releaseOnDisconnect", false),
       .connection = session.id(),
@@ -430,7 +430,8 @@ void Dispatcher::handle_query_lock(Session& session, const Request& request) {
                                 std::string(request.string_field("lockName")));
   }
   std::optional<core::LockView> lock = locks_.query(request.string_field("lockName"));
-  boost::json::value found = lock ? boost::json::value(lock_json(*lock)) : boost::json::value(nullptr);
+  boost::json::value found =
+      lock ? boost::json::value(lock_json(*lock)) : boost::json::value(nullptr);
   session.peer().send(
       protocol::result_line(request.id, true, boost::json::object{{"lock", std::move(found)}}));
   reschedule();
@@ -455,8 +456,8 @@ void Dispatcher::handle_command(Session& session, const Request& request) {
       available += " and " + std::to_string(all.size() - kMethodsListedInError) + " more";
     }
     session.peer().send(protocol::error_line(
-        request.id, "unknown method \"" + std::string(method) + "\"; available: " +
-                        (available.empty() ? "none" : available)));
+        request.id, "unknown method \"" + std::string(method) +
+                        "\"; available: " + (available.empty() ? "none" : available)));
     return;
   }
   if (session.commands.contains(request.id)) {
@@ -472,9 +473,9 @@ void Dispatcher::handle_command(Session& session, const Request& request) {
     return;
   }
   if (running_commands_ >= options_.max_running_commands) {
-    session.peer().send(protocol::error_line(
-        request.id, "too many commands running in the daemon (limit " +
-                        std::to_string(options_.max_running_commands) + ")"));
+    session.peer().send(
+        protocol::error_line(request.id, "too many commands running in the daemon (limit " +
+                                             std::to_string(options_.max_running_commands) + ")"));
     return;
   }
   core::CallRequest call_request;
@@ -487,8 +488,8 @@ void Dispatcher::handle_command(Session& session, const Request& request) {
   const std::string_view session_id = request.string_field("sessionId");
   call_request.session_id = std::string(session_id.empty() ? kDefaultSession : session_id);
   call_request.client_type = std::string(request.string_field("clientType"));
-  auto call = std::make_shared<CommandCall>(self_, session, std::string(request.id),
-                                            call_request.method);
+  auto call =
+      std::make_shared<CommandCall>(self_, session, std::string(request.id), call_request.method);
   session.commands.emplace(call->id, call);
   ++running_commands_;
   methods_->start(std::move(call_request), std::move(call));
@@ -498,8 +499,8 @@ void Dispatcher::handle_prompt_response(Session& session, const Request& request
   auto found = session.commands.find(request.id);
   if (found == session.commands.end()) {
     session.peer().send(protocol::error_line(
-        request.id, "no command with id \"" + std::string(request.id) +
-                        "\" is running on this connection"));
+        request.id,
+        "no command with id \"" + std::string(request.id) + "\" is running on this connection"));
     return;
   }
   // An answer to a prompt that has timed out already is dropped: the command's own reply is
@@ -638,8 +639,10 @@ void Dispatcher::handle_schedule(Session& session, const Request& request) {
   spec.cron = std::string(request.string_field("cron"));
   if (const boost::json::value* args = request.find("args")) spec.args = args->get_object();
   spec.timezone = std::string(request.string_field("timezone"));
-  spec.catch_up = request.string_field("catchUp") == "skip" ? core::CatchUp::kSkip : core::CatchUp::kLatest;
-  spec.overlap = request.string_field("overlap") == "allow" ? core::Overlap::kAllow : core::Overlap::kSkip;
+  spec.catch_up =
+      request.string_field("catchUp") == "skip" ? core::CatchUp::kSkip : core::CatchUp::kLatest;
+  spec.overlap =
+      request.string_field("overlap") == "allow" ? core::Overlap::kAllow : core::Overlap::kSkip;
   const std::string_view created_by = request.string_field("sessionId");
   spec.created_by = std::string(created_by);
   const std::string job_id = spec.id;
@@ -652,7 +655,8 @@ void Dispatcher::handle_schedule(Session& session, const Request& request) {
   }
   session.peer().send(protocol::result_line(
       request.id, true,
-      boost::json::object{{"scheduled", true}, {"jobId", job_id}, {"nextRun", millis_or_null(result.next_run)}}));
+      boost::json::object{
+          {"scheduled", true}, {"jobId", job_id}, {"nextRun", millis_or_null(result.next_run)}}));
   reschedule();
 }
 
@@ -687,14 +691,19 @@ void Dispatcher::handle_job_history(Session& session, const Request& request) {
   const auto limit = static_cast<std::size_t>(request.integer_field("limit", kDefaultHistoryLimit));
   if (broker_ != nullptr) {
     // Shared jobs' runs are kept in the broker, whichever daemon ran them.
-    return broker_->job_history(job_id, limit, [this, connection = session.id(), id = std::string(request.id),
-                                                job_id](boost::json::array shared, std::string error) {
-      auto found = sessions_.find(connection);
-      if (found == sessions_.end()) return;
-      found->second->peer().send(
-          error.empty() ? protocol::result_line(id, true, boost::json::object{{"jobId", job_id}, {"runs", std::move(shared)}})
-                        : protocol::error_line(id, "job history unavailable: " + error));
-    });
+    return broker_->job_history(
+        job_id, limit,
+        [this, connection = session.id(), id = std::string(request.id), job_id](
+            boost::json::array shared, std::string error) {
+          auto found = sessions_.find(connection);
+          if (found == sessions_.end()) return;
+          found->second->peer().send(
+              error.empty()
+                  ? protocol::result_line(
+                        id, true,
+                        boost::json::object{{"jobId", job_id}, {"runs", std::move(shared)}})
+                  : protocol::error_line(id, "job history unavailable: " + error));
+        });
   }
   for (const core::JobRun& run : scheduler_.history(job_id, limit)) runs.push_back(run_json(run));
   session.peer().send(protocol::result_line(
@@ -712,7 +721,8 @@ void Dispatcher::handle_run_job(Session& session, const Request& request) {
     return;
   }
   session.peer().send(protocol::result_line(
-      request.id, true, boost::json::object{{"started", true}, {"jobId", job_id}, {"runId", *run_id}}));
+      request.id, true,
+      boost::json::object{{"started", true}, {"jobId", job_id}, {"runId", *run_id}}));
 }
 
 void Dispatcher::publish(const std::string& channel, const boost::json::value& message) {

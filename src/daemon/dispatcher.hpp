@@ -65,7 +65,8 @@ struct DispatcherOptions {
 // Invariants: every open peer has a Session context; a Session's subscriptions are removed from
 // the registry before the Session is destroyed.
 // Thread rule: the event loop thread only.
-class Dispatcher final : public net::PeerHandler, private core::JobPublisher,
+class Dispatcher final : public net::PeerHandler,
+                         private core::JobPublisher,
                          private broker::BrokerListener {
  public:
   // `tokens`, `methods` and `jobs` must outlive the dispatcher. `methods` may be null (a photon

@@ -1,8 +1,8 @@
 // StoredJobs: the scheduler's jobs and runs to and from store records.
 #include "daemon/stored_jobs.hpp"
 
-#include <boost/json.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/json.hpp>
 
 #include <system_error>
 

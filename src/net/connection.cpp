@@ -5,12 +5,12 @@
 #include "protocol/error_messages.hpp"
 #include "protocol/reply.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -210,10 +210,10 @@ void Connection::dispatch_line(std::string_view line) {
 void Connection::reject_long_line() {
   pending_.clear();
   pending_.shrink_to_fit();
-  send(protocol::error_line(
-      protocol::messages::kUnknownId,
-      protocol::fill_message(protocol::messages::kLineTooLong,
-                             std::to_string(server_.limits_.max_line_bytes))));
+  send(
+      protocol::error_line(protocol::messages::kUnknownId,
+                           protocol::fill_message(protocol::messages::kLineTooLong,
+                                                  std::to_string(server_.limits_.max_line_bytes))));
   close_after_flush();
 }
 

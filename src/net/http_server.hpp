@@ -1,6 +1,6 @@
-// The daemon's HTTP/1.1 server (for webhooks and the browser UI), on the daemon's event loop: parses requests with
-// Boost.Beast, enforces limits on size, time and connections, and hands each complete request to an
-// HttpHandler. It knows nothing of webhooks.
+// The daemon's HTTP/1.1 server (for webhooks and the browser UI), on the daemon's event loop:
+// parses requests with Boost.Beast, enforces limits on size, time and connections, and hands each
+// complete request to an HttpHandler. It knows nothing of webhooks.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>

@@ -5,12 +5,12 @@
 #include "protocol/error_messages.hpp"
 #include "protocol/reply.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -30,8 +30,7 @@ constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
 bool is_resource_exhaustion(const boost::system::error_code& ec) {
   return ec == boost::system::errc::too_many_files_open ||
          ec == boost::system::errc::too_many_files_open_in_system ||
-         ec == boost::system::errc::no_buffer_space ||
-         ec == boost::system::errc::not_enough_memory;
+         ec == boost::system::errc::no_buffer_space || ec == boost::system::errc::not_enough_memory;
 }
 
 }  // namespace
@@ -92,7 +91,8 @@ asio::awaitable<void> UnixServer::accept_loop() {
   bool warned_exhaustion = false;
   while (!stopping_) {
     boost::system::error_code ec;
-    stream::socket socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    stream::socket socket =
+        co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (stopping_ || ec == asio::error::operation_aborted) co_return;
     if (ec) {
       if (is_resource_exhaustion(ec)) {

@@ -12,9 +12,9 @@ namespace photon::protocol {
 namespace {
 
 constexpr std::array<std::string_view, kRequestTypeCount> kTypeNames = {
-    "ping",   "shutdown",   "status",   "subscribe", "unsubscribe", "publish",    "command",
-    "prompt_response", "lock", "unlock", "list_locks", "schedule", "unschedule", "list_jobs",
-    "query_lock", "list_methods", "job_history", "run_job",
+    "ping",       "shutdown",        "status",     "subscribe",    "unsubscribe", "publish",
+    "command",    "prompt_response", "lock",       "unlock",       "list_locks",  "schedule",
+    "unschedule", "list_jobs",       "query_lock", "list_methods", "job_history", "run_job",
 };
 
 // C0 controls and DEL, C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F), and the Unicode line and
@@ -105,7 +105,8 @@ std::optional<std::string> field_error(const Request& request, Field field, bool
       if (value == nullptr || !value->is_string() || value->get_string().empty()) {
         return std::string(messages::kMethodNotString);
       }
-      if (value->get_string().size() > kMaxMethodBytes) return std::string(messages::kMethodTooLong);
+      if (value->get_string().size() > kMaxMethodBytes)
+        return std::string(messages::kMethodTooLong);
       if (has_control_character(value->get_string())) return std::string(messages::kMethodControl);
       return std::nullopt;
     case Field::kArgs:
@@ -142,7 +143,8 @@ std::optional<std::string> field_error(const Request& request, Field field, bool
     case Field::kTimezone:
       value = request.find("timezone");
       if (value == nullptr && !required) return std::nullopt;
-      if (value != nullptr && value->is_string() && value->get_string().size() <= kMaxTimezoneBytes) {
+      if (value != nullptr && value->is_string() &&
+          value->get_string().size() <= kMaxTimezoneBytes) {
         return std::nullopt;
       }
       return std::string(messages::kTimezoneNotString);
@@ -229,8 +231,7 @@ bool Request::bool_field(std::string_view key, bool fallback) const {
   return value != nullptr && value->is_bool() ? value->get_bool() : fallback;
 }
 
-std::optional<std::string> validate_fields(const Request& request,
-                                           std::span<const Field> required,
+std::optional<std::string> validate_fields(const Request& request, std::span<const Field> required,
                                            std::span<const Field> optional) {
   for (Field field : required) {
     if (auto error = field_error(request, field, true)) return error;

@@ -107,8 +107,7 @@ using ParseResult = std::variant<Request, RequestError>;
 
 // Checks the fields a request type requires (present and well-formed) and those it may carry
 // (well-formed when present). Returns the error message for the first bad one, or nothing.
-std::optional<std::string> validate_fields(const Request& request,
-                                           std::span<const Field> required,
+std::optional<std::string> validate_fields(const Request& request, std::span<const Field> required,
                                            std::span<const Field> optional);
 
 // Parses request lines, reusing its buffers from one line to the next (so parsing a small

@@ -92,7 +92,7 @@ class UiService final : public net::HttpHandler {
   net::WebStreams streams_;
   std::unordered_set<std::shared_ptr<ApiCall>> calls_;
   ReplayWindow replay_window_;
-  AccessPolicy policy_;                // its port is 0 until set_port()
+  AccessPolicy policy_;  // its port is 0 until set_port()
   std::uint64_t next_stream_request_ = 1;
 };
 

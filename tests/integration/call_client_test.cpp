@@ -27,7 +27,6 @@ using photon::Client;
 using photon::ClientError;
 using photon::PromptRequest;
 
-
 // The photon under test. `ask` asks each prompt of its args in turn and returns the answers;
 // `progress` emits {"step": i} for each step before its result.
 constexpr const char* kManifest = R"toml(

@@ -1,6 +1,6 @@
 // libphoton's client against the real photond binary over its real socket.
-#include "daemon_fixture.hpp"
 #include "photon/client.hpp"
+#include "daemon_fixture.hpp"
 
 #include <gtest/gtest.h>
 
@@ -48,7 +48,8 @@ TEST_F(DaemonFixture, MessagesArrivingDuringARequestAreKeptInOrder) {
 TEST_F(DaemonFixture, HandlersRunFromPoll) {
   Client subscriber = Client::connect("clienttest");
   std::vector<std::string> seen;
-  subscriber.subscribe("jobs:*", [&](const photon::ChannelMessage& message) { seen.push_back(message.channel); });
+  subscriber.subscribe(
+      "jobs:*", [&](const photon::ChannelMessage& message) { seen.push_back(message.channel); });
   subscriber.subscribe("other");
   Client publisher = Client::connect("clienttest");
   publisher.publish("jobs:a", nullptr);

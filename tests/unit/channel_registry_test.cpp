@@ -40,7 +40,8 @@ TEST(ChannelRegistry, WildcardMatchesPrefixAtAnyDepth) {
   RecordingSubscriber board, everything;
   registry.subscribe(board, "board:*", kNoLimit);
   registry.subscribe(everything, "*", kNoLimit);
-  for (auto channel : {"board:a", "board:a:b", "board:", "boar", "other"}) publish(registry, channel);
+  for (auto channel : {"board:a", "board:a:b", "board:", "boar", "other"})
+    publish(registry, channel);
   std::vector<std::string> got;
   for (auto& line : board.received) got.push_back(*line);
   EXPECT_EQ(got, (std::vector<std::string>{"board:a", "board:a:b", "board:"}));

@@ -5,8 +5,8 @@
 #include "fake_method_host.hpp"
 #include "fake_peer.hpp"
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 namespace photon::daemon {
 namespace {
@@ -29,7 +29,6 @@ class NullControl final : public DaemonControl {
   void wake_at(std::optional<std::chrono::steady_clock::time_point> when) override { wake = when; }
   std::optional<std::chrono::steady_clock::time_point> wake;
 };
-
 
 class CommandDispatchTest : public ::testing::Test {
  protected:
@@ -74,7 +73,9 @@ class CommandDispatchTest : public ::testing::Test {
 };
 
 TEST_F(CommandDispatchTest, StartsTheMethodWithArgsSessionAndClientType) {
-  send(0, R"({"type":"command","id":"c1","method":"moveTask","args":{"taskId":1},"sessionId":"s1","clientType":"mcp"})");
+  send(
+      0,
+      R"({"type":"command","id":"c1","method":"moveTask","args":{"taskId":1},"sessionId":"s1","clientType":"mcp"})");
   send(0, R"({"type":"command","id":"c2","method":"moveTask"})");
   ASSERT_EQ(host_.calls.size(), 2u);
   EXPECT_EQ(host_.calls[0].request.method, "moveTask");
@@ -92,26 +93,37 @@ TEST_F(CommandDispatchTest, ArgumentsOutsideTheDeclaredParametersNeverReachTheMe
   EXPECT_TRUE(host_.calls.empty());
   auto lines = take(0);
   ASSERT_EQ(lines.size(), 2u);
-  EXPECT_EQ(lines[0], parse(R"J({"type":"error","id":"c1","error":"method \"moveTask\": parameter \"taskId\" must be a number, not a string; parameters: [taskId] (number)"})J"));
-  EXPECT_EQ(lines[1], parse(R"J({"type":"error","id":"c2","error":"method \"moveTask\": unknown parameter \"task\"; parameters: [taskId] (number)"})J"));
+  EXPECT_EQ(
+      lines[0],
+      parse(
+          R"J({"type":"error","id":"c1","error":"method \"moveTask\": parameter \"taskId\" must be a number, not a string; parameters: [taskId] (number)"})J"));
+  EXPECT_EQ(
+      lines[1],
+      parse(
+          R"J({"type":"error","id":"c2","error":"method \"moveTask\": unknown parameter \"task\"; parameters: [taskId] (number)"})J"));
   EXPECT_EQ(dispatcher_.running_commands(), 0u);
 }
 
 TEST_F(CommandDispatchTest, TheOutcomeIsTheReply) {
   send(0, R"({"type":"command","id":"c1","method":"moveTask"})");
   send(0, R"({"type":"command","id":"c2","method":"moveTask"})");
-  host_.calls[1].observer->on_finish(core::CallOutcome::failure(core::CallStatus::kFailed, "no task 9"));
+  host_.calls[1].observer->on_finish(
+      core::CallOutcome::failure(core::CallStatus::kFailed, "no task 9"));
   host_.calls[0].observer->on_finish(core::CallOutcome::success(parse(R"({"success":true})")));
   auto lines = take(0);
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_EQ(lines[0], parse(R"({"type":"error","id":"c2","error":"no task 9"})"));
-  EXPECT_EQ(lines[1], parse(R"({"type":"result","id":"c1","success":true,"data":{"success":true}})"));
+  EXPECT_EQ(lines[1],
+            parse(R"({"type":"result","id":"c1","success":true,"data":{"success":true}})"));
   EXPECT_EQ(dispatcher_.running_commands(), 0u);
 }
 
 TEST_F(CommandDispatchTest, RefusalsAreErrors) {
   send(0, R"({"type":"command","id":"c1","method":"nope"})");
-  EXPECT_EQ(one(0), parse(R"({"type":"error","id":"c1","error":"unknown method \"nope\"; available: moveTask, ask"})"));
+  EXPECT_EQ(
+      one(0),
+      parse(
+          R"({"type":"error","id":"c1","error":"unknown method \"nope\"; available: moveTask, ask"})"));
   send(0, R"({"type":"command","id":"c2"})");
   EXPECT_EQ(one(0).at("error"), "\"method\" must be a non-empty string");
   send(0, R"({"type":"command","id":"c3","method":"ask","args":[1]})");
@@ -138,7 +150,9 @@ TEST_F(CommandDispatchTest, WithoutMethodsCommandIsRefusedAndListIsEmpty) {
   bare.on_line(peer, R"({"type":"list_methods","id":"l"})");
   ASSERT_EQ(peer.lines.size(), 2u);
   EXPECT_NE(parse(peer.lines[0]).at("error").as_string().find("has no methods"), std::string::npos);
-  EXPECT_EQ(parse(peer.lines[1]), parse(R"({"type":"result","id":"l","success":true,"data":{"photon":"plain","methods":[]}})"));
+  EXPECT_EQ(
+      parse(peer.lines[1]),
+      parse(R"({"type":"result","id":"l","success":true,"data":{"photon":"plain","methods":[]}})"));
   bare.on_close(peer);
 }
 
@@ -156,13 +170,15 @@ TEST_F(CommandDispatchTest, AChannelEmitReachesSubscribersButNotTheCaller) {
   send(2, R"({"type":"subscribe","id":"s","channel":"board:main"})");
   for (std::size_t i = 0; i < 3; ++i) take(i);
   send(0, R"({"type":"command","id":"c1","method":"moveTask"})");
-  host_.calls[0].observer->on_emit(parse(R"({"channel":"board:main","event":"task-moved","data":{"taskId":1}})").as_object());
+  host_.calls[0].observer->on_emit(
+      parse(R"({"channel":"board:main","event":"task-moved","data":{"taskId":1}})").as_object());
   EXPECT_TRUE(take(0).empty());
   for (std::size_t i : {1u, 2u}) {
     auto message = one(i);
     EXPECT_EQ(message.at("type"), "channel_message");
     EXPECT_EQ(message.at("channel"), "board:main");
-    EXPECT_EQ(message.at("message"), parse(R"({"channel":"board:main","event":"task-moved","data":{"taskId":1}})"));
+    EXPECT_EQ(message.at("message"),
+              parse(R"({"channel":"board:main","event":"task-moved","data":{"taskId":1}})"));
   }
 }
 
@@ -182,7 +198,8 @@ TEST_F(CommandDispatchTest, AnEmitToAnInvalidChannelIsReportedToTheCaller) {
   host_.calls[0].observer->on_emit(parse(R"({"channel":"board:*","event":"x"})").as_object());
   auto line = one(0);
   EXPECT_EQ(line.at("type"), "emit");
-  EXPECT_NE(line.at("emitData").at("error").as_string().find("emit not published"), std::string::npos);
+  EXPECT_NE(line.at("emitData").at("error").as_string().find("emit not published"),
+            std::string::npos);
   EXPECT_TRUE(take(1).empty());
 }
 
@@ -190,12 +207,16 @@ TEST_F(CommandDispatchTest, ConcurrentCommandsEachGetTheirOwnPrompt) {
   std::optional<std::optional<boost::json::value>> first, second;
   send(0, R"({"type":"command","id":"c1","method":"ask"})");
   send(0, R"({"type":"command","id":"c2","method":"ask"})");
-  host_.calls[0].observer->on_prompt(parse(R"({"type":"text","message":"One?"})").as_object(), capture(first));
-  host_.calls[1].observer->on_prompt(parse(R"({"type":"confirm","message":"Two?"})").as_object(), capture(second));
+  host_.calls[0].observer->on_prompt(parse(R"({"type":"text","message":"One?"})").as_object(),
+                                     capture(first));
+  host_.calls[1].observer->on_prompt(parse(R"({"type":"confirm","message":"Two?"})").as_object(),
+                                     capture(second));
   auto lines = take(0);
   ASSERT_EQ(lines.size(), 2u);
-  EXPECT_EQ(lines[0], parse(R"({"type":"prompt","id":"c1","prompt":{"type":"text","message":"One?"}})"));
-  EXPECT_EQ(lines[1], parse(R"({"type":"prompt","id":"c2","prompt":{"type":"confirm","message":"Two?"}})"));
+  EXPECT_EQ(lines[0],
+            parse(R"({"type":"prompt","id":"c1","prompt":{"type":"text","message":"One?"}})"));
+  EXPECT_EQ(lines[1],
+            parse(R"({"type":"prompt","id":"c2","prompt":{"type":"confirm","message":"Two?"}})"));
 
   send(0, R"({"type":"prompt_response","id":"c2","promptValue":true})");
   ASSERT_TRUE(second);
@@ -210,7 +231,8 @@ TEST_F(CommandDispatchTest, ConcurrentCommandsEachGetTheirOwnPrompt) {
 TEST_F(CommandDispatchTest, NullDeclinesAndStrayAnswersAreErrors) {
   std::optional<std::optional<boost::json::value>> answer;
   send(0, R"({"type":"command","id":"c1","method":"ask"})");
-  host_.calls[0].observer->on_prompt(parse(R"({"type":"text","message":"?"})").as_object(), capture(answer));
+  host_.calls[0].observer->on_prompt(parse(R"({"type":"text","message":"?"})").as_object(),
+                                     capture(answer));
   take(0);
   send(0, R"({"type":"prompt_response","id":"c1","promptValue":null})");
   ASSERT_TRUE(answer);
@@ -229,7 +251,8 @@ TEST_F(CommandDispatchTest, NullDeclinesAndStrayAnswersAreErrors) {
 TEST_F(CommandDispatchTest, AnUnansweredPromptTimesOut) {
   std::optional<std::optional<boost::json::value>> answer;
   send(0, R"({"type":"command","id":"c1","method":"ask"})");
-  host_.calls[0].observer->on_prompt(parse(R"({"type":"text","message":"?"})").as_object(), capture(answer));
+  host_.calls[0].observer->on_prompt(parse(R"({"type":"text","message":"?"})").as_object(),
+                                     capture(answer));
   ASSERT_TRUE(control_.wake);
   EXPECT_EQ(*control_.wake, clock_.steady() + 30s);
   clock_.advance(30s - 1ms);
@@ -247,14 +270,16 @@ TEST_F(CommandDispatchTest, ACallerThatLeavesLeavesTheMethodWithoutAnswer) {
   send(1, R"({"type":"subscribe","id":"s","channel":"board:*"})");
   take(1);
   send(0, R"({"type":"command","id":"c1","method":"ask"})");
-  host_.calls[0].observer->on_prompt(parse(R"({"type":"text","message":"?"})").as_object(), capture(answer));
+  host_.calls[0].observer->on_prompt(parse(R"({"type":"text","message":"?"})").as_object(),
+                                     capture(answer));
   dispatcher_.on_close(peers_[0]);
   ASSERT_TRUE(answer);
   EXPECT_FALSE(*answer);
   take(0);
   // The method runs on: further prompts get nothing at once, channel emits still publish, and
   // its end goes nowhere.
-  host_.calls[0].observer->on_prompt(parse(R"({"type":"text","message":"again?"})").as_object(), capture(later));
+  host_.calls[0].observer->on_prompt(parse(R"({"type":"text","message":"again?"})").as_object(),
+                                     capture(later));
   ASSERT_TRUE(later);
   EXPECT_FALSE(*later);
   host_.calls[0].observer->on_emit(parse(R"({"channel":"board:a","event":"x"})").as_object());
@@ -267,7 +292,8 @@ TEST_F(CommandDispatchTest, ACallerThatLeavesLeavesTheMethodWithoutAnswer) {
 TEST_F(CommandDispatchTest, AMethodEndingWithAPromptOpenClosesIt) {
   std::optional<std::optional<boost::json::value>> answer;
   send(0, R"({"type":"command","id":"c1","method":"ask"})");
-  host_.calls[0].observer->on_prompt(parse(R"({"type":"text","message":"?"})").as_object(), capture(answer));
+  host_.calls[0].observer->on_prompt(parse(R"({"type":"text","message":"?"})").as_object(),
+                                     capture(answer));
   host_.calls[0].observer->on_finish(core::CallOutcome::success(nullptr));
   ASSERT_TRUE(answer);
   EXPECT_FALSE(control_.wake);
@@ -295,13 +321,16 @@ TEST_F(CommandDispatchTest, AThrowingHandlerAnswersAnErrorAndNamesTheRequest) {
     dispatcher.on_line(peer, line);
     ADD_FAILURE() << "expected net::RequestFailed";
   } catch (const net::RequestFailed& failure) {
-    EXPECT_EQ(std::string(failure.what()),
-              "serving a command request of " + std::to_string(line.size()) +
-                  " bytes failed: std::bad_alloc");
+    EXPECT_EQ(std::string(failure.what()), "serving a command request of " +
+                                               std::to_string(line.size()) +
+                                               " bytes failed: std::bad_alloc");
   }
   auto replies = peer.take();
   ASSERT_EQ(replies.size(), 1u);
-  EXPECT_EQ(parse(replies[0]), parse(R"({"type":"error","id":"c9","error":"internal error while serving this request (the daemon's log says more); the connection stays open"})"));
+  EXPECT_EQ(
+      parse(replies[0]),
+      parse(
+          R"({"type":"error","id":"c9","error":"internal error while serving this request (the daemon's log says more); the connection stays open"})"));
   dispatcher.on_line(peer, R"({"type":"ping","id":"p"})");
   replies = peer.take();
   ASSERT_EQ(replies.size(), 1u);

@@ -4,8 +4,8 @@
 #include "fake_peer.hpp"
 #include "request_mix.hpp"
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 namespace photon::daemon {
 namespace {
@@ -53,29 +53,38 @@ TEST_F(DispatcherTest, PingPongs) {
 }
 
 TEST_F(DispatcherTest, SubscribeUnsubscribeRepliesAsTheSpec) {
-  EXPECT_EQ(request(0, R"({"type":"subscribe","id":"s","channel":"board:a"})"),
-            parse(R"({"type":"result","id":"s","success":true,"data":{"subscribed":true,"channel":"board:a"}})"));
-  EXPECT_EQ(request(0, R"({"type":"unsubscribe","id":"u","channel":"board:a"})"),
-            parse(R"({"type":"result","id":"u","success":true,"data":{"unsubscribed":true,"channel":"board:a"}})"));
+  EXPECT_EQ(
+      request(0, R"({"type":"subscribe","id":"s","channel":"board:a"})"),
+      parse(
+          R"({"type":"result","id":"s","success":true,"data":{"subscribed":true,"channel":"board:a"}})"));
+  EXPECT_EQ(
+      request(0, R"({"type":"unsubscribe","id":"u","channel":"board:a"})"),
+      parse(
+          R"({"type":"result","id":"u","success":true,"data":{"unsubscribed":true,"channel":"board:a"}})"));
 }
 
 TEST_F(DispatcherTest, PublishFansOutToOthersOnly) {
   request(0, R"({"type":"subscribe","id":"s","channel":"board:*"})");
   request(1, R"({"type":"subscribe","id":"s","channel":"board:a"})");
   request(2, R"({"type":"subscribe","id":"s","channel":"board:a"})");
-  auto reply = request(2, R"({"type":"publish","id":"m","channel":"board:a","message":{"event":"x"}})");
+  auto reply =
+      request(2, R"({"type":"publish","id":"m","channel":"board:a","message":{"event":"x"}})");
   EXPECT_EQ(reply.at("data"), parse(R"({"published":true,"channel":"board:a","delivered":2})"));
   EXPECT_TRUE(peers_[2].lines.empty());
   for (std::size_t i : {0u, 1u}) {
     auto lines = peers_[i].take();
     ASSERT_EQ(lines.size(), 1u);
-    EXPECT_EQ(parse(lines[0]), parse(R"({"type":"channel_message","id":"ch_1","channel":"board:a","message":{"event":"x"}})"));
+    EXPECT_EQ(
+        parse(lines[0]),
+        parse(
+            R"({"type":"channel_message","id":"ch_1","channel":"board:a","message":{"event":"x"}})"));
   }
 }
 
 TEST_F(DispatcherTest, MessageIdsAreUniqueAndOrdered) {
   request(0, R"({"type":"subscribe","id":"s","channel":"c"})");
-  for (int i = 0; i < 3; ++i) request(1, R"({"type":"publish","id":"m","channel":"c","message":1})");
+  for (int i = 0; i < 3; ++i)
+    request(1, R"({"type":"publish","id":"m","channel":"c","message":1})");
   auto lines = peers_[0].take();
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(parse(lines[0]).at("id"), "ch_1");
@@ -95,16 +104,20 @@ TEST_F(DispatcherTest, ErrorsNameTheProblemAndEchoTheId) {
             parse(R"({"type":"error","id":"m","error":"publish requires \"message\""})"));
   EXPECT_EQ(request(0, R"({"type":"subscribe","id":7,"channel":"c"})").at("id"), "unknown");
   EXPECT_EQ(request(0, "{not json").at("type"), "error");
-  EXPECT_EQ(request(0, R"({"type":"schedule","id":"l","jobId":"x","method":"m"})"),
-            parse(R"({"type":"error","id":"l","error":"\"cron\" must be a non-empty string of at most 256 bytes"})"));
+  EXPECT_EQ(
+      request(0, R"({"type":"schedule","id":"l","jobId":"x","method":"m"})"),
+      parse(
+          R"({"type":"error","id":"l","error":"\"cron\" must be a non-empty string of at most 256 bytes"})"));
 }
 
 TEST_F(DispatcherTest, SubscriptionLimitIsPerConnection) {
   for (auto channel : {"a", "b", "c"}) {
     request(0, std::string(R"({"type":"subscribe","id":"s","channel":")") + channel + "\"}");
   }
-  EXPECT_EQ(request(0, R"({"type":"subscribe","id":"s","channel":"d"})"),
-            parse(R"j({"type":"error","id":"s","error":"too many subscriptions on this connection (limit 3)"})j"));
+  EXPECT_EQ(
+      request(0, R"({"type":"subscribe","id":"s","channel":"d"})"),
+      parse(
+          R"j({"type":"error","id":"s","error":"too many subscriptions on this connection (limit 3)"})j"));
   EXPECT_EQ(request(0, R"({"type":"subscribe","id":"s","channel":"a"})").at("success"), true);
   EXPECT_EQ(request(1, R"({"type":"subscribe","id":"s","channel":"d"})").at("success"), true);
 }
@@ -121,20 +134,24 @@ TEST_F(DispatcherTest, StatusReportsUptimeOnTheInjectedClock) {
   EXPECT_EQ(data.at("locks"), 0);
   EXPECT_EQ(data.at("channels"), parse(R"([{"channel":"board:*","subscribers":2,"messages":1}])"));
   EXPECT_EQ(data.at("channelCount"), 1);
-  EXPECT_EQ(data.at("counters"),
-            parse(R"({"published":1,"delivered":2,"droppedSlowConsumers":3,"connectionsRefused":4})"));
+  EXPECT_EQ(
+      data.at("counters"),
+      parse(R"({"published":1,"delivered":2,"droppedSlowConsumers":3,"connectionsRefused":4})"));
 }
 
 TEST_F(DispatcherTest, ShutdownRepliesBeforeAskingTheDaemonToStop) {
-  EXPECT_EQ(request(0, R"({"type":"shutdown","id":"x"})"),
-            parse(R"({"type":"result","id":"x","success":true,"data":{"message":"Shutting down"}})"));
+  EXPECT_EQ(
+      request(0, R"({"type":"shutdown","id":"x"})"),
+      parse(R"({"type":"result","id":"x","success":true,"data":{"message":"Shutting down"}})"));
   EXPECT_EQ(control_.shutdowns, 1);
 }
 
 TEST_F(DispatcherTest, LockHolderIsTheSessionElseTheId) {
-  auto by_session = request(0, R"({"type":"lock","id":"l1","sessionId":"cli-1-ab","lockName":"a"})");
+  auto by_session =
+      request(0, R"({"type":"lock","id":"l1","sessionId":"cli-1-ab","lockName":"a"})");
   EXPECT_EQ(by_session.at("data").at("holder"), "cli-1-ab");
-  EXPECT_EQ(by_session.at("data").at("expiresAt").as_int64() - by_session.at("data").at("acquiredAt").as_int64(),
+  EXPECT_EQ(by_session.at("data").at("expiresAt").as_int64() -
+                by_session.at("data").at("acquiredAt").as_int64(),
             30'000);
   auto by_id = request(0, R"({"type":"lock","id":"l2","lockName":"b","lockTimeout":5000})");
   EXPECT_EQ(by_id.at("data").at("holder"), "l2");
@@ -150,7 +167,8 @@ TEST_F(DispatcherTest, WaitingLockIsAnsweredWhenTheTimerGrantsIt) {
   request(0, R"({"type":"lock","id":"l1","sessionId":"A","lockName":"a","lockTimeout":300})");
   ASSERT_TRUE(control_.wake);
   EXPECT_EQ(*control_.wake, clock_.steady() + std::chrono::milliseconds(300));
-  dispatcher_.on_line(peers_[1], R"({"type":"lock","id":"w","sessionId":"B","lockName":"a","lockWait":1000})");
+  dispatcher_.on_line(peers_[1],
+                      R"({"type":"lock","id":"w","sessionId":"B","lockName":"a","lockWait":1000})");
   EXPECT_TRUE(peers_[1].take().empty());  // queued: no reply yet
   clock_.advance(std::chrono::milliseconds(300));
   dispatcher_.on_timer();
@@ -164,22 +182,32 @@ TEST_F(DispatcherTest, WaitingLockIsAnsweredWhenTheTimerGrantsIt) {
 
 TEST_F(DispatcherTest, ClosingAWaitersConnectionDropsItsWait) {
   request(0, R"({"type":"lock","id":"l1","sessionId":"A","lockName":"a"})");
-  dispatcher_.on_line(peers_[1], R"({"type":"lock","id":"w","sessionId":"B","lockName":"a","lockWait":1000})");
+  dispatcher_.on_line(peers_[1],
+                      R"({"type":"lock","id":"w","sessionId":"B","lockName":"a","lockWait":1000})");
   dispatcher_.on_close(peers_[1]);
   request(0, R"({"type":"unlock","id":"u","sessionId":"A","lockName":"a"})");
   EXPECT_TRUE(peers_[1].lines.empty());
-  EXPECT_EQ(request(0, R"({"type":"query_lock","id":"q","lockName":"a"})").at("data"), parse(R"({"lock":null})"));
+  EXPECT_EQ(request(0, R"({"type":"query_lock","id":"q","lockName":"a"})").at("data"),
+            parse(R"({"lock":null})"));
   dispatcher_.on_open(peers_[1]);  // reopened for the fixture's teardown
 }
 
 TEST_F(DispatcherTest, LockFieldErrorsNameTheField) {
-  EXPECT_EQ(request(0, R"({"type":"lock","id":"l","lockName":"a","lockTimeout":0})"),
-            parse(R"j({"type":"error","id":"l","error":"\"lockTimeout\" must be an integer from 1 to 604800000 (milliseconds)"})j"));
-  EXPECT_EQ(request(0, R"({"type":"lock","id":"l","lockName":"a","lockTimeout":3e4})").at("data").at("acquired"), true);
-  EXPECT_EQ(request(0, R"({"type":"unlock","id":"u"})"),
-            parse(R"({"type":"error","id":"u","error":"\"lockName\" must be a non-empty string"})"));
-  EXPECT_EQ(request(0, R"({"type":"lock","id":"l","lockName":"b","releaseOnDisconnect":1})"),
-            parse(R"({"type":"error","id":"l","error":"\"releaseOnDisconnect\" must be true or false"})"));
+  EXPECT_EQ(
+      request(0, R"({"type":"lock","id":"l","lockName":"a","lockTimeout":0})"),
+      parse(
+          R"j({"type":"error","id":"l","error":"\"lockTimeout\" must be an integer from 1 to 604800000 (milliseconds)"})j"));
+  EXPECT_EQ(request(0, R"({"type":"lock","id":"l","lockName":"a","lockTimeout":3e4})")
+                .at("data")
+                .at("acquired"),
+            true);
+  EXPECT_EQ(
+      request(0, R"({"type":"unlock","id":"u"})"),
+      parse(R"({"type":"error","id":"u","error":"\"lockName\" must be a non-empty string"})"));
+  EXPECT_EQ(
+      request(0, R"({"type":"lock","id":"l","lockName":"b","releaseOnDisconnect":1})"),
+      parse(
+          R"({"type":"error","id":"l","error":"\"releaseOnDisconnect\" must be true or false"})"));
 }
 
 // 10,000 requests of random sizes (0 B to 1 MiB of payload) and types on one connection: each is

@@ -3,9 +3,9 @@
 #include "core/embedded_host.hpp"
 #include "fake_clock.hpp"
 
+#include <gtest/gtest.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/json/parse.hpp>
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -111,14 +111,15 @@ struct Probe {
 
   static constexpr std::string_view photon_name = "probe";
   static MethodTable<Probe> methods() {
-    return {{"echo", &Probe::echo, "Returns what it was given", {{"x", "number", "anything", false}}},
-            {"count", &Probe::count, "Counts calls on this instance"},
-            {"fail", &Probe::fail, "Fails"},
-            {"emitMany", &Probe::emit_many, "Emits 100 events"},
-            {"ask", &Probe::ask, "Prompts"},
-            {"overlap", &Probe::overlap, "Measures overlap"},
-            {"meet", &Probe::meet, "Waits for a second caller"},
-            {"spin", &Probe::spin_until_cancelled, "Runs until cancelled"}};
+    return {
+        {"echo", &Probe::echo, "Returns what it was given", {{"x", "number", "anything", false}}},
+        {"count", &Probe::count, "Counts calls on this instance"},
+        {"fail", &Probe::fail, "Fails"},
+        {"emitMany", &Probe::emit_many, "Emits 100 events"},
+        {"ask", &Probe::ask, "Prompts"},
+        {"overlap", &Probe::overlap, "Measures overlap"},
+        {"meet", &Probe::meet, "Waits for a second caller"},
+        {"spin", &Probe::spin_until_cancelled, "Runs until cancelled"}};
   }
 
  private:
@@ -135,9 +136,8 @@ class EmbeddedHostTest : public ::testing::Test {
   }
 
   void make_host(PhotonDefinition definition = define_photon<Probe>(),
-                 EmbeddedHostOptions options = {.threads = 4,
-                                                .session_timeout = 10min,
-                                                .max_sessions = 100}) {
+                 EmbeddedHostOptions options = {
+                     .threads = 4, .session_timeout = 10min, .max_sessions = 100}) {
     host_ = std::make_unique<EmbeddedHost>(loop_.get_executor(), clock_, std::move(definition),
                                            options);
   }
@@ -189,7 +189,8 @@ TEST_F(EmbeddedHostTest, ResultAndContextReachTheObserver) {
   EXPECT_EQ(observer->finishes, 0) << "never reported from inside start()";
   ASSERT_TRUE(finish(observer));
   ASSERT_TRUE(observer->outcome.ok());
-  EXPECT_EQ(observer->outcome.data, json::parse(R"({"args":{"x":1},"session":"s1","clientType":"cli","method":"echo"})"));
+  EXPECT_EQ(observer->outcome.data,
+            json::parse(R"({"args":{"x":1},"session":"s1","clientType":"cli","method":"echo"})"));
   EXPECT_EQ(observer->finishes, 1);
 }
 
@@ -270,7 +271,8 @@ TEST_F(EmbeddedHostTest, APromptIsAnsweredThroughTheObserver) {
   make_host();
   auto observer = call("ask");
   ASSERT_TRUE(run_until([&] { return !observer->prompts.empty(); }));
-  EXPECT_EQ(observer->prompts[0], json::parse(R"({"type":"text","message":"Name?","default":"anonymous"})"));
+  EXPECT_EQ(observer->prompts[0],
+            json::parse(R"({"type":"text","message":"Name?","default":"anonymous"})"));
   observer->answers[0](json::value("Ada"));
   ASSERT_TRUE(finish(observer));
   EXPECT_EQ(observer->outcome.data, "Ada");

@@ -14,8 +14,9 @@ using testing::FakeClock;
 
 class LockTableTest : public ::testing::Test {
  protected:
-  LockRequest request(std::string_view name, std::string_view holder, milliseconds lease = milliseconds(1000),
-                      milliseconds wait = milliseconds(0), ConnectionId connection = 1) {
+  LockRequest request(std::string_view name, std::string_view holder,
+                      milliseconds lease = milliseconds(1000), milliseconds wait = milliseconds(0),
+                      ConnectionId connection = 1) {
     return {name, holder, lease, wait, false, connection};
   }
 
@@ -26,7 +27,8 @@ class LockTableTest : public ::testing::Test {
 
   FakeClock clock_;
   std::vector<std::uint64_t> persisted_;
-  TokenAllocator tokens_{0, [this](std::uint64_t mark) {
+  TokenAllocator tokens_{0,
+                         [this](std::uint64_t mark) {
                            persisted_.push_back(mark);
                            return std::optional<std::string>();
                          },
@@ -194,8 +196,9 @@ TEST_F(LockTableTest, ManyWaitersLeaveCheaplyWhenTheirConnectionsClose) {
   table_.acquire(request("w", "A"), {});
   std::vector<std::optional<LockResult>> results(2000);
   for (std::size_t i = 0; i < results.size(); ++i) {
-    wait_for(request("w", "W" + std::to_string(i), milliseconds(1000), milliseconds(60'000), 10 + i),
-             results[i]);
+    wait_for(
+        request("w", "W" + std::to_string(i), milliseconds(1000), milliseconds(60'000), 10 + i),
+        results[i]);
   }
   for (std::size_t i = 0; i + 1 < results.size(); ++i) table_.drop_connection(10 + i);
   EXPECT_EQ(table_.query("w")->waiters, 1u);
@@ -227,7 +230,8 @@ TEST(LockTableSlowDisk, LeaseStartsAfterTheTokenIsPersisted) {
     return std::optional<std::string>();
   });
   LockTable table(clock, tokens);
-  LockResult result = table.acquire({"w", "A", milliseconds(30'000), milliseconds(0), false, 1}, {});
+  LockResult result =
+      table.acquire({"w", "A", milliseconds(30'000), milliseconds(0), false, 1}, {});
   EXPECT_EQ(result.lock.expires_at - result.lock.acquired_at, milliseconds(30'000));
   clock.advance(milliseconds(29'999));
   EXPECT_TRUE(table.query("w"));
@@ -238,7 +242,8 @@ TEST(LockTableSlowDisk, LeaseStartsAfterTheTokenIsPersisted) {
 TEST(TokenAllocator, ContinuesAboveThePersistedMarkAndRefusesWhenItCannotPersist) {
   bool fail = false;
   TokenAllocator tokens(
-      1000, [&](std::uint64_t) { return fail ? std::optional<std::string>("disk full") : std::nullopt; },
+      1000,
+      [&](std::uint64_t) { return fail ? std::optional<std::string>("disk full") : std::nullopt; },
       2);
   EXPECT_EQ(tokens.next().token, 1001u);
   EXPECT_EQ(tokens.next().token, 1002u);
@@ -273,20 +278,25 @@ TEST(TokenAllocator, NeverIssuesATokenAboveWhatJavaScriptReadsExactly) {
 }
 
 TEST_F(LockTableTest, LimitsAreClearErrors) {
-  LockTable small(clock_, tokens_, {.max_locks = 1, .max_waiters_per_connection = 1, .max_waiters = 2});
+  LockTable small(clock_, tokens_,
+                  {.max_locks = 1, .max_waiters_per_connection = 1, .max_waiters = 2});
   EXPECT_EQ(small.acquire(request("a", "A"), {}).outcome, LockOutcome::kAcquired);
   LockResult over = small.acquire(request("b", "A"), {});
   EXPECT_EQ(over.outcome, LockOutcome::kFailed);
   EXPECT_EQ(over.error, "too many locks held (limit 1)");
-  EXPECT_EQ(small.acquire(request("a", "B", milliseconds(10), milliseconds(10), 5), [](auto&) {}).outcome,
-            LockOutcome::kQueued);
-  LockResult second_wait = small.acquire(request("a", "C", milliseconds(10), milliseconds(10), 5), [](auto&) {});
+  EXPECT_EQ(
+      small.acquire(request("a", "B", milliseconds(10), milliseconds(10), 5), [](auto&) {}).outcome,
+      LockOutcome::kQueued);
+  LockResult second_wait =
+      small.acquire(request("a", "C", milliseconds(10), milliseconds(10), 5), [](auto&) {});
   EXPECT_EQ(second_wait.outcome, LockOutcome::kFailed);
   EXPECT_EQ(second_wait.error, "too many waiting lock requests on this connection (limit 1)");
-  EXPECT_EQ(small.acquire(request("a", "D", milliseconds(10), milliseconds(10), 6), [](auto&) {}).outcome,
-            LockOutcome::kQueued);
-  EXPECT_EQ(small.acquire(request("a", "E", milliseconds(10), milliseconds(10), 7), [](auto&) {}).error,
-            "too many waiting lock requests (limit 2)");
+  EXPECT_EQ(
+      small.acquire(request("a", "D", milliseconds(10), milliseconds(10), 6), [](auto&) {}).outcome,
+      LockOutcome::kQueued);
+  EXPECT_EQ(
+      small.acquire(request("a", "E", milliseconds(10), milliseconds(10), 7), [](auto&) {}).error,
+      "too many waiting lock requests (limit 2)");
 }
 
 }  // namespace

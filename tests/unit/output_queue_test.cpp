@@ -17,7 +17,9 @@ SharedBytes bytes(std::size_t count, char fill = 'x') {
   return make_shared_bytes(std::string(count, fill));
 }
 
-OutputLimits small_limits() { return {.hard_bytes = 1000, .soft_bytes = 100, .soft_duration = seconds(60)}; }
+OutputLimits small_limits() {
+  return {.hard_bytes = 1000, .soft_bytes = 100, .soft_duration = seconds(60)};
+}
 
 TEST(OutputQueue, HardLimitFailsAtOnce) {
   FakeClock clock;

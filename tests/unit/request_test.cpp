@@ -1,8 +1,8 @@
 // Unit tests of the protocol layer: request parsing, field validation and reply serialization.
+#include "protocol/request.hpp"
 #include "common/memory_release.hpp"
 #include "protocol/error_messages.hpp"
 #include "protocol/reply.hpp"
-#include "protocol/request.hpp"
 #include "request_mix.hpp"
 
 #include <gtest/gtest.h>
@@ -19,7 +19,8 @@ RequestError parse_error(RequestParser& parser, std::string_view line) {
 
 TEST(RequestParser, ParsesTypeAndId) {
   RequestParser parser(64);
-  ParseResult result = parser.parse(R"({"type":"subscribe","id":"s1","channel":"board:a","extra":1})");
+  ParseResult result =
+      parser.parse(R"({"type":"subscribe","id":"s1","channel":"board:a","extra":1})");
   ASSERT_TRUE(std::holds_alternative<Request>(result));
   const Request& request = std::get<Request>(result);
   EXPECT_EQ(request.type, RequestType::kSubscribe);
@@ -81,8 +82,8 @@ TEST(RequestParser, UnknownTypeIsNamed) {
 
 TEST(RequestParser, DepthLimitIsEnforced) {
   RequestParser parser(4);
-  EXPECT_TRUE(std::holds_alternative<Request>(
-      parser.parse(R"({"type":"ping","id":"a","x":[[1]]})")));
+  EXPECT_TRUE(
+      std::holds_alternative<Request>(parser.parse(R"({"type":"ping","id":"a","x":[[1]]})")));
   RequestError error = parse_error(parser, R"({"type":"ping","id":"a","x":[[[[[1]]]]]})");
   EXPECT_EQ(error.message, "invalid JSON: nesting is too deep");
 }
@@ -111,9 +112,12 @@ std::optional<std::string> validate(std::string_view line, std::vector<Field> re
 }
 
 TEST(ValidateFields, ChannelRules) {
-  EXPECT_FALSE(validate(R"({"type":"subscribe","id":"a","channel":"board:a"})", {Field::kChannelPattern}));
-  EXPECT_FALSE(validate(R"({"type":"subscribe","id":"a","channel":"board:*"})", {Field::kChannelPattern}));
-  EXPECT_FALSE(validate(R"({"type":"subscribe","id":"a","channel":"*"})", {Field::kChannelPattern}));
+  EXPECT_FALSE(
+      validate(R"({"type":"subscribe","id":"a","channel":"board:a"})", {Field::kChannelPattern}));
+  EXPECT_FALSE(
+      validate(R"({"type":"subscribe","id":"a","channel":"board:*"})", {Field::kChannelPattern}));
+  EXPECT_FALSE(
+      validate(R"({"type":"subscribe","id":"a","channel":"*"})", {Field::kChannelPattern}));
   EXPECT_EQ(validate(R"({"type":"subscribe","id":"a"})", {Field::kChannelPattern}),
             R"("channel" must be a non-empty string)");
   EXPECT_EQ(validate(R"({"type":"subscribe","id":"a","channel":""})", {Field::kChannelPattern}),
@@ -172,33 +176,40 @@ TEST(ValidateFields, NamesRefuseC0C1AndLineSeparators) {
 }
 
 TEST(ValidateFields, Message) {
-  EXPECT_EQ(validate(R"({"type":"publish","id":"a","channel":"c"})", {Field::kChannel, Field::kMessage}),
-            R"(publish requires "message")");
+  EXPECT_EQ(
+      validate(R"({"type":"publish","id":"a","channel":"c"})", {Field::kChannel, Field::kMessage}),
+      R"(publish requires "message")");
   EXPECT_FALSE(validate(R"({"type":"publish","id":"a","channel":"c","message":null})",
                         {Field::kChannel, Field::kMessage}));
 }
 
 TEST(RequestParser, SessionIdMustBeAShortStringOnEveryRequest) {
   RequestParser parser(64);
-  EXPECT_TRUE(std::holds_alternative<Request>(parser.parse(R"({"type":"ping","id":"a","sessionId":"cli-1-ab"})")));
+  EXPECT_TRUE(std::holds_alternative<Request>(
+      parser.parse(R"({"type":"ping","id":"a","sessionId":"cli-1-ab"})")));
   RequestError error = parse_error(parser, R"({"type":"ping","id":"a","sessionId":3})");
   EXPECT_EQ(error.id, "a");
   EXPECT_EQ(error.message, R"("sessionId" must be a string)");
-  error = parse_error(parser, R"({"type":"status","id":"a","sessionId":")" + std::string(257, 's') + "\"}");
+  error = parse_error(parser,
+                      R"({"type":"status","id":"a","sessionId":")" + std::string(257, 's') + "\"}");
   EXPECT_EQ(error.message, R"("sessionId" is longer than 256 bytes)");
 }
 
 TEST(Reply, LinesAreSingleJsonObjectsEndingInNewline) {
   boost::json::object data{{"subscribed", true}, {"channel", "x"}};
   EXPECT_EQ(result_line("i\"d", true, data),
-            "{\"type\":\"result\",\"id\":\"i\\\"d\",\"success\":true,\"data\":{\"subscribed\":true,\"channel\":\"x\"}}\n");
+            "{\"type\":\"result\",\"id\":\"i\\\"d\",\"success\":true,\"data\":{\"subscribed\":true,"
+            "\"channel\":\"x\"}}\n");
   EXPECT_EQ(error_line("unknown", "bad \"x\""),
             "{\"type\":\"error\",\"id\":\"unknown\",\"error\":\"bad \\\"x\\\"\"}\n");
   EXPECT_EQ(pong_line("p"), "{\"type\":\"pong\",\"id\":\"p\"}\n");
-  EXPECT_EQ(channel_message_line(7, "a\n", boost::json::value{1, 2}),
-            "{\"type\":\"channel_message\",\"id\":\"ch_7\",\"channel\":\"a\\n\",\"message\":[1,2]}\n");
-  EXPECT_EQ(boost::json::parse(published_line("q", "c", 3)),
-            boost::json::parse(R"({"type":"result","id":"q","success":true,"data":{"published":true,"channel":"c","delivered":3}})"));
+  EXPECT_EQ(
+      channel_message_line(7, "a\n", boost::json::value{1, 2}),
+      "{\"type\":\"channel_message\",\"id\":\"ch_7\",\"channel\":\"a\\n\",\"message\":[1,2]}\n");
+  EXPECT_EQ(
+      boost::json::parse(published_line("q", "c", 3)),
+      boost::json::parse(
+          R"({"type":"result","id":"q","success":true,"data":{"published":true,"channel":"c","delivered":3}})"));
 }
 
 // A line waits in every subscriber's queue, and the queues' limits count its length: its
@@ -206,7 +217,8 @@ TEST(Reply, LinesAreSingleJsonObjectsEndingInNewline) {
 TEST(Reply, ChannelMessageLinesAllocateAboutTheirLength) {
   const boost::json::value small = boost::json::parse(R"({"task":7,"column":"Done"})");
   const std::string line = channel_message_line(1, "board:main", small);
-  EXPECT_LT(line.capacity(), 2 * line.size() + 64) << line.size() << " bytes in " << line.capacity();
+  EXPECT_LT(line.capacity(), 2 * line.size() + 64)
+      << line.size() << " bytes in " << line.capacity();
   boost::json::array big;
   for (int i = 0; i < 5000; ++i) big.emplace_back("item");
   const std::string long_line = channel_message_line(2, "c", big);
@@ -238,8 +250,8 @@ TEST(RequestParser, AnySequenceOfSizesIsParsedAndNothingIsCarried) {
     const testing::MixedRequest sent = mix.next();
     ParseResult result = parser.parse(sent.line);
     ASSERT_TRUE(std::holds_alternative<Request>(result))
-        << "request " << i << " of " << sent.line.size() << " bytes: "
-        << std::get<RequestError>(result).message;
+        << "request " << i << " of " << sent.line.size()
+        << " bytes: " << std::get<RequestError>(result).message;
     const Request& request = std::get<Request>(result);
     ASSERT_EQ(request.id, sent.id);
     ASSERT_EQ(request_type_name(request.type), sent.type);

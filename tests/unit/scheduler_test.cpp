@@ -4,8 +4,8 @@
 #include "fake_clock.hpp"
 #include "fake_method_host.hpp"
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 #include <algorithm>
 #include <map>
@@ -20,7 +20,6 @@ class FakeHost : public testing::FakeMethodHost {
  public:
   FakeHost() : FakeMethodHost({{"cleanup", "", {}}, {"report", "", {}}}) {}
 };
-
 
 class MemoryStore final : public JobPersistence {
  public:
@@ -136,10 +135,13 @@ TEST_F(SchedulerTest, ScheduleReportsTheNextRunAndPersists) {
 TEST_F(SchedulerTest, RefusalsSayWhy) {
   EXPECT_EQ(scheduler_->schedule(spec("bad", "61 * * * *")).reason,
             "Invalid cron expression: minute 61 is out of range 0-59");
-  EXPECT_EQ(scheduler_->schedule(spec("never", "0 0 30 2 *")).reason.rfind("Invalid cron expression: ", 0), 0u);
+  EXPECT_EQ(scheduler_->schedule(spec("never", "0 0 30 2 *"))
+                .reason.rfind("Invalid cron expression: ", 0),
+            0u);
   JobSpec zone = spec("zone", "* * * * *");
   zone.timezone = "Mars/Base";
-  EXPECT_EQ(scheduler_->schedule(zone).reason, "Invalid time zone: unknown time zone \"Mars/Base\"");
+  EXPECT_EQ(scheduler_->schedule(zone).reason,
+            "Invalid time zone: unknown time zone \"Mars/Base\"");
   EXPECT_EQ(scheduler_->schedule(spec("m", "* * * * *", "nope")).reason, "unknown method \"nope\"");
   EXPECT_TRUE(store_.jobs.empty());
 
@@ -168,8 +170,9 @@ TEST_F(SchedulerTest, AJobRunsItsMethodAtEachSlotInTheSchedulerSession) {
   EXPECT_EQ(job->run_count, 3u);
   EXPECT_EQ(job->last_status, "ok");
   EXPECT_EQ(job->next_run, millis(kMonday + 4min));
-  EXPECT_EQ(publisher_.events(), (std::vector<std::string>{"job-started", "job-completed", "job-started",
-                                                           "job-completed", "job-started", "job-completed"}));
+  EXPECT_EQ(publisher_.events(),
+            (std::vector<std::string>{"job-started", "job-completed", "job-started",
+                                      "job-completed", "job-started", "job-completed"}));
 }
 
 TEST_F(SchedulerTest, EventsCarryTheSpecsFields) {
@@ -351,10 +354,12 @@ TEST_F(SchedulerTest, TimeZonesAndDst) {
   JobSpec new_york = spec("ny", "30 2 * * *");
   new_york.timezone = "America/New_York";
   // 2026-03-08 is the spring-forward day in New York: 02:30 does not exist that night.
-  clock_.jump_wall_clock(std::chrono::sys_seconds(std::chrono::seconds(1772928000)) - kMonday);  // 2026-03-08 00:00 UTC
+  clock_.jump_wall_clock(std::chrono::sys_seconds(std::chrono::seconds(1772928000)) -
+                         kMonday);  // 2026-03-08 00:00 UTC
   ASSERT_TRUE(scheduler_->schedule(new_york).scheduled);
   // 03:00 EDT = 07:00 UTC: the first instant after the gap.
-  EXPECT_EQ(scheduler_->find("ny")->next_run, millis(std::chrono::sys_seconds(std::chrono::seconds(1772953200))));
+  EXPECT_EQ(scheduler_->find("ny")->next_run,
+            millis(std::chrono::sys_seconds(std::chrono::seconds(1772953200))));
 }
 
 }  // namespace

@@ -4,15 +4,14 @@
 #include "fake_clock.hpp"
 #include "fake_method_host.hpp"
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 namespace photon::core {
 namespace {
 
 namespace json = boost::json;
 using FakeHost = testing::FakeMethodHost;
-
 
 class RecordingPublisher final : public JobPublisher {
  public:
@@ -32,8 +31,9 @@ class WebhooksTest : public ::testing::Test {
   }
 
   // Sends a request; returns the response if one came at once.
-  std::optional<WebhookResponse> send(std::string verb, std::string target, std::string body = "{}",
-                                      std::vector<std::pair<std::string, std::string>> headers = {}) {
+  std::optional<WebhookResponse> send(
+      std::string verb, std::string target, std::string body = "{}",
+      std::vector<std::pair<std::string, std::string>> headers = {}) {
     last_.reset();
     service_->handle({1, std::move(verb), std::move(target), std::move(headers), std::move(body)},
                      [this](WebhookResponse response) { last_ = std::move(response); });
@@ -129,8 +129,11 @@ TEST_F(WebhooksTest, FormBodies) {
   ASSERT_EQ(host_.calls.size(), 2u);
   EXPECT_EQ(host_.calls[1].request.args.at("column"), "In Progress");
   EXPECT_EQ(send("POST", "/webhook/moveTask", "payload=%5B1%5D",
-                 {{"content-type", "application/x-www-form-urlencoded"}})->status, 400u);
-  send("POST", "/webhook/moveTask", R"({"taskId":3})", {{"content-type", "application/x-www-form-urlencoded"}});
+                 {{"content-type", "application/x-www-form-urlencoded"}})
+                ->status,
+            400u);
+  send("POST", "/webhook/moveTask", R"({"taskId":3})",
+       {{"content-type", "application/x-www-form-urlencoded"}});
   ASSERT_EQ(host_.calls.size(), 3u);
   EXPECT_EQ(host_.calls[2].request.args.at("taskId"), 3) << "curl -d labels JSON as a form";
 }
@@ -142,7 +145,10 @@ TEST_F(WebhooksTest, CorsAllowsLocalOriginsOnly) {
   EXPECT_TRUE(header(*preflight, "Access-Control-Allow-Methods"));
   auto evil = send("POST", "/webhook/moveTask", "{}", {{"origin", "https://evil.example"}});
   EXPECT_EQ(evil->status, 403u);
-  EXPECT_EQ(send("OPTIONS", "/webhook/moveTask", "", {{"origin", "http://localhost.evil.example:80"}})->status, 403u);
+  EXPECT_EQ(
+      send("OPTIONS", "/webhook/moveTask", "", {{"origin", "http://localhost.evil.example:80"}})
+          ->status,
+      403u);
   EXPECT_TRUE(host_.calls.empty());
   EXPECT_FALSE(send("POST", "/webhook/moveTask", "{}", {{"origin", "http://127.0.0.1:8080"}}));
   host_.calls[0].observer->on_finish(CallOutcome::success(nullptr));
@@ -152,10 +158,15 @@ TEST_F(WebhooksTest, CorsAllowsLocalOriginsOnly) {
 TEST_F(WebhooksTest, TheSharedSecretIsRequiredWhenSet) {
   make({.scheme = WebhookScheme::kSecret, .secrets = {{WebhookScheme::kSecret, "s3cret"}}});
   EXPECT_EQ(send("POST", "/webhook/moveTask")->status, 401u);
-  EXPECT_EQ(send("POST", "/webhook/moveTask", "{}", {{"x-webhook-secret", "s3creT"}})->status, 401u);
+  EXPECT_EQ(send("POST", "/webhook/moveTask", "{}", {{"x-webhook-secret", "s3creT"}})->status,
+            401u);
   EXPECT_FALSE(send("POST", "/webhook/moveTask", "{}", {{"x-webhook-secret", "s3cret"}}));
   ASSERT_EQ(host_.calls.size(), 1u);
-  EXPECT_FALSE(host_.calls[0].request.args.at("_webhook").at("headers").as_object().contains("x-webhook-secret"))
+  EXPECT_FALSE(host_.calls[0]
+                   .request.args.at("_webhook")
+                   .at("headers")
+                   .as_object()
+                   .contains("x-webhook-secret"))
       << "the secret never reaches the method";
 }
 
@@ -163,7 +174,8 @@ TEST_F(WebhooksTest, GithubSignaturesAndPerMethodSchemes) {
   host_ = FakeHost({{"push", "", {}, false, "github"}, {"open", "", {}}});
   make({.secrets = {{WebhookScheme::kGitHub, "It's a Secret to Everybody"}}});
   const std::string body = R"({"ref":"main"})";
-  auto headers = sign_webhook(WebhookScheme::kGitHub, "It's a Secret to Everybody", body, clock_.system(), "");
+  auto headers =
+      sign_webhook(WebhookScheme::kGitHub, "It's a Secret to Everybody", body, clock_.system(), "");
   std::vector<std::pair<std::string, std::string>> lower;
   for (auto& [name, value] : headers) {
     std::string key = name;
@@ -173,14 +185,16 @@ TEST_F(WebhooksTest, GithubSignaturesAndPerMethodSchemes) {
   EXPECT_FALSE(send("POST", "/webhook/push", body, lower));
   auto tampered = send("POST", "/webhook/push", R"({"ref":"evil"})", lower);
   EXPECT_EQ(tampered->status, 401u);
-  EXPECT_FALSE(send("POST", "/webhook/open", body)) << "the default scheme (none) for other methods";
+  EXPECT_FALSE(send("POST", "/webhook/open", body))
+      << "the default scheme (none) for other methods";
   EXPECT_EQ(host_.calls.size(), 2u);
 }
 
 TEST_F(WebhooksTest, StandardWebhooksRefuseReplays) {
   const std::string secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
   make({.scheme = WebhookScheme::kStandard, .secrets = {{WebhookScheme::kStandard, secret}}});
-  auto signed_headers = sign_webhook(WebhookScheme::kStandard, secret, "{}", clock_.system(), "msg_1");
+  auto signed_headers =
+      sign_webhook(WebhookScheme::kStandard, secret, "{}", clock_.system(), "msg_1");
   for (auto& [name, value] : signed_headers) {
     for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }

@@ -21,7 +21,10 @@ struct Probe {
   }
 
   static std::vector<photon::Job> jobs() {
-    return {{.id = "every-second", .method = "tick", .cron = "* * * * * *", .args = {{"from", "probe"}}}};
+    return {{.id = "every-second",
+             .method = "tick",
+             .cron = "* * * * * *",
+             .args = {{"from", "probe"}}}};
   }
 
   boost::json::value tick(photon::Context& context, const boost::json::object& args) {
