@@ -1,6 +1,6 @@
 // photon_micro_bench: Google Benchmark micro-benchmarks of the publish hot path in process:
 // request parsing and validation, channel_message serialization, and channel matching/fan-out.
-#include "core/channel_registry.hpp"
+#include "channels/channel_registry.hpp"
 #include "protocol/reply.hpp"
 #include "protocol/request.hpp"
 

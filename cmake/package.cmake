@@ -61,7 +61,7 @@ set(CPACK_DEBIAN_EMBED_PACKAGE_CONTROL_EXTRA ${PROJECT_SOURCE_DIR}/packaging/deb
 set(CPACK_POST_BUILD_SCRIPTS ${PROJECT_SOURCE_DIR}/cmake/deb_ldconfig_trigger.cmake)
 set(CPACK_COMPONENT_EMBED_DEPENDS client)
 set(CPACK_COMPONENT_DEV_DEPENDS client embed)
-# Webhook authentication loads libcrypto when first used (src/core/crypto_library.hpp), which
+# Webhook authentication loads libcrypto when first used (src/webhooks/crypto_library.hpp), which
 # dpkg-shlibdeps cannot see.
 set(CPACK_DEBIAN_DAEMON_PACKAGE_DEPENDS "libssl3")
 set(CPACK_DEBIAN_EMBED_PACKAGE_DEPENDS "libssl3")

@@ -2,7 +2,7 @@
 // expression that parses must give, from fixed instants in UTC and in New York (next to both DST
 // changes, inside the repeated hour, far ahead), a next fire time after each, on which
 // latest_at_or_before agrees. libFuzzer's -timeout catches an evaluation that does not end.
-#include "core/cron.hpp"
+#include "jobs/cron.hpp"
 
 #include <array>
 #include <cstdint>

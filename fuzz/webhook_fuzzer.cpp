@@ -1,7 +1,7 @@
 // Fuzzes the webhook request handler: the input is one HTTP request in text form (a request line,
 // header lines, an empty line, the body), handed to WebhookService with a fake method host. Every
 // request must get exactly one response with a known status and a JSON body (or none for 204).
-#include "core/webhooks.hpp"
+#include "webhooks/webhooks.hpp"
 #include "fake_clock.hpp"
 
 #include <boost/json.hpp>

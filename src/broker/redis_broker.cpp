@@ -2,7 +2,7 @@
 // records.
 #include "broker/redis_broker.hpp"
 
-#include "core/lock_table.hpp"
+#include "locks/lock_table.hpp"
 #include "protocol/error_messages.hpp"
 
 #include <hiredis/hiredis.h>

@@ -6,7 +6,7 @@
 #include "broker/broker.hpp"
 #include "broker/redis_connection.hpp"
 #include "common/clock.hpp"
-#include "core/scheduler.hpp"
+#include "jobs/scheduler.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>

@@ -1,7 +1,7 @@
 // photonctl cron "EXPR" [--tz ZONE] [-n N] [--after TIME]: the next fire times of an expression.
 #include "cli/cron_command.hpp"
 
-#include "core/cron.hpp"
+#include "jobs/cron.hpp"
 
 #include <date/tz.h>
 #include <boost/json.hpp>

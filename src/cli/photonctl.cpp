@@ -12,7 +12,7 @@
 #include "cli/webhook_command.hpp"
 #include "common/paths.hpp"
 #include "common/units.hpp"
-#include "core/cron.hpp"
+#include "jobs/cron.hpp"
 #include "photon/client.hpp"
 #include "photon/lock_guard.hpp"
 

@@ -5,7 +5,7 @@
 #include "cli/json_text.hpp"
 #include "cli/table.hpp"
 #include "common/paths.hpp"
-#include "core/webhook_auth.hpp"
+#include "webhooks/webhook_auth.hpp"
 #include "photon/client.hpp"
 
 #include <boost/asio/connect.hpp>

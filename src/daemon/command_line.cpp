@@ -4,9 +4,9 @@
 
 #include "broker/redis_url.hpp"
 #include "common/units.hpp"
-#include "core/embedded_host.hpp"
-#include "core/exec_host.hpp"
-#include "core/manifest.hpp"
+#include "methods/embedded_host.hpp"
+#include "methods/exec_host.hpp"
+#include "methods/manifest.hpp"
 #include "daemon/daemon.hpp"
 
 #include <spdlog/spdlog.h>

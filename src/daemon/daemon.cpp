@@ -6,7 +6,7 @@
 #include "common/memory_release.hpp"
 #include "common/paths.hpp"
 #include "common/private_dir.hpp"
-#include "core/token_mark.hpp"
+#include "locks/token_mark.hpp"
 #include "daemon/instance_lock.hpp"
 #include "daemon/log_file.hpp"
 #include "daemon/log_redaction.hpp"
@@ -349,7 +349,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     // Every scheme in use needs its secret; found now, not at the first request.
     auto check = [&](core::WebhookScheme scheme, const std::string& who) {
       if (scheme == core::WebhookScheme::kNone) return;
-      // libcrypto is loaded on first use (core/crypto_library.hpp): loaded now, so that a missing
+      // libcrypto is loaded on first use (webhooks/crypto_library.hpp): loaded now, so that a missing
       // or broken one stops the start instead of failing every request.
       try {
         core::hmac_sha256("photond", "start");
@@ -639,7 +639,7 @@ void run_daemon(const DaemonOptions& options, const std::function<void()>& on_re
   set_up_logging(options, dir, paths);
   raise_descriptor_limit();
   // For the tz database and zone files, which must open a file even when connections have taken
-  // every other descriptor (core/cron.hpp).
+  // every other descriptor (jobs/cron.hpp).
   reserve_descriptors(kReservedDescriptors);
   std::signal(SIGPIPE, SIG_IGN);
 

@@ -2,7 +2,7 @@
 // stay thin: they read validated fields, ask a service, and queue one reply.
 #include "daemon/dispatcher.hpp"
 
-#include "core/method_args.hpp"
+#include "methods/method_args.hpp"
 
 #include "protocol/error_messages.hpp"
 #include "protocol/reply.hpp"

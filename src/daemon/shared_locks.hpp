@@ -5,8 +5,8 @@
 
 #include "broker/broker.hpp"
 #include "common/clock.hpp"
-#include "core/lock_table.hpp"
-#include "core/token_mark.hpp"
+#include "locks/lock_table.hpp"
+#include "locks/token_mark.hpp"
 
 #include <chrono>
 #include <functional>

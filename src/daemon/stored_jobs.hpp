@@ -2,7 +2,7 @@
 // jobs and runs and the store's records.
 #pragma once
 
-#include "core/scheduler.hpp"
+#include "jobs/scheduler.hpp"
 #include "store/job_store.hpp"
 
 #include <filesystem>

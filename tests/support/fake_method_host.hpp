@@ -2,7 +2,7 @@
 // call started, and the test plays the method's part through the call's observer.
 #pragma once
 
-#include "core/method_host.hpp"
+#include "methods/method_host.hpp"
 
 #include <memory>
 #include <utility>

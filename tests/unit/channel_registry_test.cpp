@@ -1,5 +1,5 @@
 // Unit tests of channel subscriptions, wildcard matching and fan-out.
-#include "core/channel_registry.hpp"
+#include "channels/channel_registry.hpp"
 
 #include <gtest/gtest.h>
 

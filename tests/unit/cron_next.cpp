@@ -2,7 +2,7 @@
 // Reads lines `EXPR<TAB>EPOCH_SECONDS<TAB>N[<TAB>ZONE]` on stdin and prints, per line, the N fire
 // times after EPOCH_SECONDS as UTC epoch seconds separated by spaces, or `error: MESSAGE`. ZONE
 // defaults to UTC.
-#include "core/cron.hpp"
+#include "jobs/cron.hpp"
 
 #include <iostream>
 #include <string>

@@ -1,7 +1,7 @@
 // Unit tests of the cron engine: every field form, names, macros, seconds, cronie's
 // day-of-month/day-of-week rule, leap days and month ends, both DST changes in New York and London,
 // exact error messages, bounded evaluation, a year of fire times, and catch-up lookups.
-#include "core/cron.hpp"
+#include "jobs/cron.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

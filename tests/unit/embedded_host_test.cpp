@@ -1,6 +1,6 @@
 // Unit tests of EmbeddedHost: fake photon classes run on the real thread pool, reported back to a
 // real io_context, with a fake clock for session expiry.
-#include "core/embedded_host.hpp"
+#include "methods/embedded_host.hpp"
 #include "fake_clock.hpp"
 
 #include <gtest/gtest.h>

@@ -1,6 +1,6 @@
 // Exec photons with real child processes: the stdout protocol, prompts, failures, timeouts, output
 // bounds, limits, cancellation, and that no child or descriptor outlives its call.
-#include "core/exec_host.hpp"
+#include "methods/exec_host.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/io_context.hpp>

@@ -1,6 +1,6 @@
 // Unit tests of the lock table on a fake clock: exact expiry, extension, holders, FIFO waiters,
 // release on disconnect, and fencing tokens.
-#include "core/lock_table.hpp"
+#include "locks/lock_table.hpp"
 
 #include "fake_clock.hpp"
 

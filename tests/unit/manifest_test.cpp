@@ -1,5 +1,5 @@
 // Manifest parsing: every key, the defaults, relative paths, and errors that point at the line.
-#include "core/manifest.hpp"
+#include "methods/manifest.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // check_call_args: a call's arguments against its method's declared parameters.
-#include "core/method_args.hpp"
+#include "methods/method_args.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/json/parse.hpp>

@@ -1,6 +1,6 @@
 // Unit tests of the Scheduler with a fake clock, a fake method host, and in-memory persistence and
 // publishing: slots, missed-run and overlap policies, restarts, declared jobs.
-#include "core/scheduler.hpp"
+#include "jobs/scheduler.hpp"
 #include "fake_clock.hpp"
 #include "fake_method_host.hpp"
 

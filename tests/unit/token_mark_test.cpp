@@ -1,7 +1,7 @@
 // Unit tests of the token mark that covers broker-issued fencing tokens on disk: a token is covered
 // only after a save that includes it has succeeded, saves are grouped, failures are reported and
 // retried, and the floor includes what was seen. The "writer thread" runs when the test says.
-#include "core/token_mark.hpp"
+#include "locks/token_mark.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // Unit tests of webhook authentication: known-answer vectors (RFC 4231, GitHub's and Standard
 // Webhooks' published examples, a Stripe vector computed with python3), every way a request can be
 // refused, sign/verify round trips, the replay cache, and headers of a megabyte.
-#include "core/webhook_auth.hpp"
+#include "webhooks/webhook_auth.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // Unit tests of WebhookService: routing, CORS, authentication, bodies as arguments, replies and
 // async mode, with a fake method host and a fake clock.
-#include "core/webhooks.hpp"
+#include "webhooks/webhooks.hpp"
 #include "fake_clock.hpp"
 #include "fake_method_host.hpp"
 

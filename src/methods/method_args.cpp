@@ -1,5 +1,5 @@
 // Checking a call's arguments against its method's declared parameters (method_args.hpp).
-#include "core/method_args.hpp"
+#include "methods/method_args.hpp"
 
 #include <boost/json/value.hpp>
 

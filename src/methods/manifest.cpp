@@ -1,9 +1,9 @@
 // Manifest loading: toml++ parses, this file checks every key and value and says where a problem
 // is, so a typo in a manifest stops the daemon at start-up instead of surfacing at the first call.
-#include "core/manifest.hpp"
+#include "methods/manifest.hpp"
 
 #include "common/units.hpp"
-#include "core/webhook_auth.hpp"
+#include "webhooks/webhook_auth.hpp"
 
 #include <toml++/toml.h>
 #include <boost/json/array.hpp>

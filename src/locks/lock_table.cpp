@@ -1,5 +1,5 @@
 // The lock table: acquisition, extension, release, FIFO hand-over to waiters, exact expiry.
-#include "core/lock_table.hpp"
+#include "locks/lock_table.hpp"
 
 #include "protocol/error_messages.hpp"
 

@@ -160,7 +160,7 @@ class ReplayCache {
 
 // Building blocks (OpenSSL underneath). Those that use it (hmac_sha256, base64_encode,
 // base64_decode, constant_time_equal, and so verify_webhook) load libcrypto at their first call
-// (core/crypto_library.hpp) and throw std::runtime_error when it cannot be loaded.
+// (webhooks/crypto_library.hpp) and throw std::runtime_error when it cannot be loaded.
 
 // The raw 32 bytes of HMAC-SHA256(key, data); any key length, including empty. Throws
 // std::runtime_error if OpenSSL fails (out of memory, no SHA-256 in the loaded providers).

@@ -1,5 +1,5 @@
 // Channel subscriptions and fan-out.
-#include "core/channel_registry.hpp"
+#include "channels/channel_registry.hpp"
 
 #include <algorithm>
 

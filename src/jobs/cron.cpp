@@ -1,5 +1,5 @@
 // Parsing and evaluation of cron expressions; the rules are in docs/scheduler.md.
-#include "core/cron.hpp"
+#include "jobs/cron.hpp"
 
 #include "common/descriptor_reserve.hpp"
 

@@ -2,8 +2,8 @@
 // timeouts, working directories and environments (the format: docs/methods.md (Exec photons)).
 #pragma once
 
-#include "core/method_host.hpp"
-#include "core/scheduler.hpp"
+#include "methods/method_host.hpp"
+#include "jobs/scheduler.hpp"
 
 #include <chrono>
 #include <cstddef>

@@ -4,9 +4,9 @@
 #pragma once
 
 #include "common/clock.hpp"
-#include "core/method_host.hpp"
-#include "core/scheduler.hpp"
-#include "core/webhook_auth.hpp"
+#include "methods/method_host.hpp"
+#include "jobs/scheduler.hpp"
+#include "webhooks/webhook_auth.hpp"
 
 #include <chrono>
 #include <cstdint>

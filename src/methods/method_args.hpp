@@ -2,7 +2,7 @@
 // and every job at `schedule`, go through it, so each client gets the same refusal.
 #pragma once
 
-#include "core/method_host.hpp"
+#include "methods/method_host.hpp"
 
 #include <boost/json/object.hpp>
 

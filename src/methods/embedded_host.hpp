@@ -3,7 +3,7 @@
 #pragma once
 
 #include "common/clock.hpp"
-#include "core/method_host.hpp"
+#include "methods/method_host.hpp"
 #include "photon/photon.hpp"
 
 #include <boost/asio/any_io_executor.hpp>

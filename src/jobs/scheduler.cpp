@@ -1,8 +1,8 @@
 // Scheduler: slots by the wall clock, missed-slot and overlap policies, runs through the method
 // host, events on jobs:<photon>, every change handed to persistence.
-#include "core/scheduler.hpp"
+#include "jobs/scheduler.hpp"
 
-#include "core/method_args.hpp"
+#include "methods/method_args.hpp"
 #include "protocol/request.hpp"
 
 #include <algorithm>

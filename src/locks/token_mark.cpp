@@ -1,5 +1,5 @@
 // Grouped, durable saves of the fencing-token high-water mark.
-#include "core/token_mark.hpp"
+#include "locks/token_mark.hpp"
 
 #include <algorithm>
 #include <utility>

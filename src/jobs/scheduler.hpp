@@ -4,8 +4,8 @@
 #pragma once
 
 #include "common/clock.hpp"
-#include "core/cron.hpp"
-#include "core/method_host.hpp"
+#include "jobs/cron.hpp"
+#include "methods/method_host.hpp"
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>

@@ -1,6 +1,6 @@
 // WebhookService: route, check the origin and the signature, turn the body into arguments, call
 // the method, answer with its outcome (or at once with 202 in async mode).
-#include "core/webhooks.hpp"
+#include "webhooks/webhooks.hpp"
 
 #include "common/utf8.hpp"
 #include "protocol/request.hpp"

@@ -1,5 +1,5 @@
 // Loads libcrypto with dlopen on first use (see crypto_library.hpp for why it is not linked).
-#include "core/crypto_library.hpp"
+#include "webhooks/crypto_library.hpp"
 
 #include <dlfcn.h>
 

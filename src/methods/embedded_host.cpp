@@ -1,6 +1,6 @@
 // EmbeddedHost: sessions and their instances on the loop thread, method bodies on the pool, and
 // every report back to the loop through one strand (so a call's emits arrive before its end).
-#include "core/embedded_host.hpp"
+#include "methods/embedded_host.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>

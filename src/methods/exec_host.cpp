@@ -9,7 +9,7 @@
 // (addchdir_np), no inherited descriptors (addclosefrom_np), default signal dispositions, and
 // exec errors reported to the parent. Exit is watched the way Boost.Process v2 does it on Linux:
 // a pidfd in an asio descriptor.
-#include "core/exec_host.hpp"
+#include "methods/exec_host.hpp"
 
 #include "common/utf8.hpp"
 

@@ -3,8 +3,8 @@
 // photons)).
 #pragma once
 
-#include "core/manifest.hpp"
-#include "core/method_host.hpp"
+#include "methods/manifest.hpp"
+#include "methods/method_host.hpp"
 
 #include <boost/asio/io_context.hpp>
 

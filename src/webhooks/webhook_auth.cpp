@@ -1,8 +1,8 @@
 // Webhook signature checks and signing; the header formats are those of GitHub, Stripe and
 // https://www.standardwebhooks.com/ (see the contracts in the header).
-#include "core/webhook_auth.hpp"
+#include "webhooks/webhook_auth.hpp"
 
-#include "core/crypto_library.hpp"
+#include "webhooks/crypto_library.hpp"
 
 #include <cctype>
 #include <cstdlib>
