@@ -4,13 +4,13 @@
 #pragma once
 
 #include "broker/broker.hpp"
+#include "channels/channel_registry.hpp"
 #include "common/clock.hpp"
 #include "common/shared_bytes.hpp"
-#include "channels/channel_registry.hpp"
+#include "daemon/shared_locks.hpp"
+#include "jobs/scheduler.hpp"
 #include "locks/lock_table.hpp"
 #include "methods/method_host.hpp"
-#include "jobs/scheduler.hpp"
-#include "daemon/shared_locks.hpp"
 #include "net/peer.hpp"
 #include "protocol/request.hpp"
 
@@ -81,6 +81,7 @@ class Dispatcher final : public net::PeerHandler,
   // if serving it threw (out of memory, a bug).
   void on_line(net::Peer& peer, std::string_view line) override;
   void on_close(net::Peer& peer) override;
+  std::string refusal_line(net::TransportRefusal reason, std::uint64_t value) const override;
 
   // The time asked for with DaemonControl::wake_at has come: expire leases, end waits, give up
   // on unanswered prompts.
