@@ -89,8 +89,6 @@ constexpr std::array kLimitOptional{Field::kLimit};
 constexpr std::int64_t kDefaultHistoryLimit = 20;
 constexpr std::int64_t kDefaultLockTimeoutMs = 30'000;
 constexpr std::string_view kDefaultSession = "default";
-// An unknown method's error lists at most this many of the available ones.
-constexpr std::size_t kMethodsListedInError = 50;
 constexpr std::size_t kStatusChannelsListed = 1000;
 
 // The holder of a lock request: its session, else its id (as the spec's daemon does).
@@ -109,7 +107,7 @@ boost::json::object lock_json(const core::LockView& lock) {
 }
 
 std::string held_by(std::string_view name, std::string_view holder) {
-  return "lock \"" + std::string(name) + "\" is held by " + std::string(holder);
+  return protocol::fill_message(protocol::messages::kLockHeldBy, {name, holder});
 }
 
 // The reply line to a lock request, for every outcome but kQueued.
@@ -130,7 +128,10 @@ std::string lock_reply(std::string_view id, std::string_view name, const core::L
     }
     case LockOutcome::kRefused: {
       std::string reason = held_by(name, result.lock.holder);
-      if (timed_out) reason = "timed out after " + std::to_string(waited_ms) + " ms: " + reason;
+      if (timed_out) {
+        reason = protocol::fill_message(protocol::messages::kLockWaitTimedOut,
+                                        {std::to_string(waited_ms), reason});
+      }
       return protocol::result_line(
           id, false,
           boost::json::object{{"acquired", false},
@@ -143,7 +144,7 @@ std::string lock_reply(std::string_view id, std::string_view name, const core::L
     case LockOutcome::kFailed:
       break;
   }
-  return protocol::error_line(id, result.error);
+  return protocol::error_line(id, result.refusal);
 }
 
 }  // namespace
@@ -292,7 +293,7 @@ void Dispatcher::handle_ping(Session& session, const Request& request) {
 
 void Dispatcher::handle_shutdown(Session& session, const Request& request) {
   session.peer().send(protocol::result_line(
-      request.id, true, boost::json::object{{"message", protocol::messages::kShuttingDown}}));
+      request.id, true, boost::json::object{{"message", protocol::messages::kShutdownAccepted}}));
   control_.request_shutdown();
 }
 
@@ -340,11 +341,10 @@ void Dispatcher::handle_subscribe(Session& session, const Request& request) {
   if (outcome == Outcome::kLimitReached || outcome == Outcome::kTotalLimitReached) {
     const bool own = outcome == Outcome::kLimitReached;
     session.peer().send(protocol::error_line(
-        request.id,
-        protocol::fill_message(
-            own ? protocol::messages::kTooManySubscriptions
-                : protocol::messages::kTooManySubscriptionsInDaemon,
-            std::to_string(own ? options_.max_subscriptions : options_.max_total_subscriptions))));
+        request.id, own ? Refused{RefusalCode::kTooManySubscriptions,
+                                  {std::to_string(options_.max_subscriptions)}}
+                        : Refused{RefusalCode::kTooManySubscriptionsInDaemon,
+                                  {std::to_string(options_.max_total_subscriptions)}}));
     return;
   }
   session.peer().send(protocol::result_line(
@@ -440,42 +440,31 @@ void Dispatcher::handle_query_lock(Session& session, const Request& request) {
 void Dispatcher::handle_command(Session& session, const Request& request) {
   const std::string_view method = request.string_field("method");
   if (methods_ == nullptr) {
-    session.peer().send(protocol::error_line(
-        request.id, "photon \"" + options_.photon_name +
-                        "\" has no methods (serve a manifest with --manifest, or a C++ photon)"));
+    session.peer().send(
+        protocol::error_line(request.id, Refused{RefusalCode::kNoMethods, {options_.photon_name}}));
     return;
   }
   const core::MethodInfo* info = core::find_method(*methods_, method);
   if (info == nullptr) {
-    std::string available;
-    const auto& all = methods_->methods();
-    for (std::size_t i = 0; i < all.size() && i < kMethodsListedInError; ++i) {
-      available += (i == 0 ? "" : ", ") + all[i].name;
-    }
-    if (all.size() > kMethodsListedInError) {
-      available += " and " + std::to_string(all.size() - kMethodsListedInError) + " more";
-    }
-    session.peer().send(protocol::error_line(
-        request.id, "unknown method \"" + std::string(method) +
-                        "\"; available: " + (available.empty() ? "none" : available)));
+    session.peer().send(
+        protocol::error_line(request.id, core::unknown_method(method, methods_->methods())));
     return;
   }
   if (session.commands.contains(request.id)) {
     session.peer().send(protocol::error_line(
-        request.id, "a command with id \"" + std::string(request.id) +
-                        "\" is already running on this connection (ids must be unique)"));
+        request.id, Refused{RefusalCode::kCommandIdInUse, {std::string(request.id)}}));
     return;
   }
   if (session.commands.size() >= options_.max_commands_per_connection) {
     session.peer().send(protocol::error_line(
-        request.id, "too many commands running on this connection (limit " +
-                        std::to_string(options_.max_commands_per_connection) + ")"));
+        request.id, Refused{RefusalCode::kTooManyCommandsOnConnection,
+                            {std::to_string(options_.max_commands_per_connection)}}));
     return;
   }
   if (running_commands_ >= options_.max_running_commands) {
     session.peer().send(
-        protocol::error_line(request.id, "too many commands running in the daemon (limit " +
-                                             std::to_string(options_.max_running_commands) + ")"));
+        protocol::error_line(request.id, Refused{RefusalCode::kTooManyCommandsInDaemon,
+                                                 {std::to_string(options_.max_running_commands)}}));
     return;
   }
   core::CallRequest call_request;
@@ -499,8 +488,7 @@ void Dispatcher::handle_prompt_response(Session& session, const Request& request
   auto found = session.commands.find(request.id);
   if (found == session.commands.end()) {
     session.peer().send(protocol::error_line(
-        request.id,
-        "no command with id \"" + std::string(request.id) + "\" is running on this connection"));
+        request.id, Refused{RefusalCode::kNoCommandRunning, {std::string(request.id)}}));
     return;
   }
   // An answer to a prompt that has timed out already is dropped: the command's own reply is
@@ -684,7 +672,8 @@ void Dispatcher::handle_list_jobs(Session& session, const Request& request) {
 void Dispatcher::handle_job_history(Session& session, const Request& request) {
   const std::string job_id(request.string_field("jobId"));
   if (scheduler_.find(job_id) == nullptr) {
-    session.peer().send(protocol::error_line(request.id, "no job \"" + job_id + "\""));
+    session.peer().send(
+        protocol::error_line(request.id, Refused{RefusalCode::kNoSuchJob, {job_id}}));
     return;
   }
   boost::json::array runs;
@@ -702,7 +691,8 @@ void Dispatcher::handle_job_history(Session& session, const Request& request) {
                   ? protocol::result_line(
                         id, true,
                         boost::json::object{{"jobId", job_id}, {"runs", std::move(shared)}})
-                  : protocol::error_line(id, "job history unavailable: " + error));
+                  : protocol::error_line(
+                        id, Refused{RefusalCode::kJobHistoryUnavailable, {std::move(error)}}));
         });
   }
   for (const core::JobRun& run : scheduler_.history(job_id, limit)) runs.push_back(run_json(run));

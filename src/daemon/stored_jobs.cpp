@@ -1,6 +1,8 @@
 // StoredJobs: the scheduler's jobs and runs to and from store records.
 #include "daemon/stored_jobs.hpp"
 
+#include "protocol/error_messages.hpp"
+
 #include <spdlog/spdlog.h>
 #include <boost/json.hpp>
 
@@ -33,7 +35,7 @@ store::JobStore* StoredJobs::writable() {
 
 std::optional<std::string> StoredJobs::unavailable() {
   if (writable() != nullptr) return std::nullopt;
-  return "jobs cannot be saved now (" + open_error_ + "); try again";
+  return protocol::describe({RefusalCode::kJobStoreUnavailable, {open_error_}});
 }
 
 std::vector<core::JobState> StoredJobs::load_jobs() {

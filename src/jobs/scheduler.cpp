@@ -3,6 +3,7 @@
 #include "jobs/scheduler.hpp"
 
 #include "methods/method_args.hpp"
+#include "protocol/error_messages.hpp"
 #include "protocol/request.hpp"
 
 #include <algorithm>
@@ -87,9 +88,10 @@ bool Scheduler::busy(const Job& job) const {
 }
 
 std::optional<std::string> Scheduler::prepare(const JobSpec& spec, Job& job) const {
-  if (methods_ == nullptr) return std::string("this photon has no methods to schedule");
+  if (methods_ == nullptr) return std::string(protocol::messages::kNothingToSchedule);
   const MethodInfo* method = find_method(*methods_, spec.method);
-  if (method == nullptr) return "unknown method \"" + spec.method + "\"";
+  if (method == nullptr)
+    return protocol::describe(unknown_method(spec.method, methods_->methods()));
   if (auto problem = check_call_args(*method, spec.args)) return problem;
   try {
     job.expression = CronExpression::parse(spec.cron);
@@ -233,11 +235,11 @@ void Scheduler::declare(const std::vector<JobSpec>& declared) {
 ScheduleResult Scheduler::schedule(JobSpec spec) {
   auto existing = jobs_.find(spec.id);
   if (existing == jobs_.end() && jobs_.size() >= options_.max_jobs) {
-    return {false, std::nullopt, "too many jobs (limit " + std::to_string(options_.max_jobs) + ")"};
+    return {false, std::nullopt,
+            protocol::describe({RefusalCode::kTooManyJobs, {std::to_string(options_.max_jobs)}})};
   }
   if (existing != jobs_.end() && existing->second.state.spec.declared) {
-    return {false, std::nullopt,
-            "job \"" + spec.id + "\" is declared by the photon; change it where it is declared"};
+    return {false, std::nullopt, protocol::fill_message(protocol::messages::kJobDeclared, spec.id)};
   }
   Job prepared;
   if (auto reason = prepare(spec, prepared)) return {false, std::nullopt, *reason};
@@ -390,8 +392,8 @@ std::uint64_t Scheduler::fire(Job& job, sys_seconds slot, sys_seconds now, bool 
                    now_ms,
                    "skipped",
                    running_elsewhere || job.state.spec.overlap == Overlap::kSkip
-                       ? "the previous run was still running"
-                       : "too many runs of this job are running"};
+                       ? std::string(protocol::messages::kPreviousRunRunning)
+                       : std::string(protocol::sentence_of(RefusalCode::kTooManyJobRuns))};
     job.state.last_status = "skipped";
     update.last_status = job.state.last_status;
     record(job, std::move(skipped));

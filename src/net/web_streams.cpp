@@ -286,8 +286,7 @@ class WebSocketStream final : public WebStream {
       }
       if (!ws_.got_text()) {
         send(protocol::error_line(protocol::messages::kUnknownId,
-                                  "binary messages are not accepted: send each request as "
-                                  "one text message"));
+                                  protocol::messages::kBinaryWebSocketMessage));
       } else {
         std::string_view message(static_cast<const char*>(buffer.data().data()), buffer.size());
         while (!message.empty() && (message.back() == '\n' || message.back() == '\r')) {

@@ -142,7 +142,8 @@ TEST_F(SchedulerTest, RefusalsSayWhy) {
   zone.timezone = "Mars/Base";
   EXPECT_EQ(scheduler_->schedule(zone).reason,
             "Invalid time zone: unknown time zone \"Mars/Base\"");
-  EXPECT_EQ(scheduler_->schedule(spec("m", "* * * * *", "nope")).reason, "unknown method \"nope\"");
+  EXPECT_EQ(scheduler_->schedule(spec("m", "* * * * *", "nope")).reason,
+            "unknown method \"nope\"; available: cleanup, report");
   EXPECT_TRUE(store_.jobs.empty());
 
   RecordingPublisher publisher;
