@@ -10,6 +10,7 @@
 #include "cli/table.hpp"
 #include "cli/ui_command.hpp"
 #include "cli/webhook_command.hpp"
+#include "common/exit_codes.hpp"
 #include "common/paths.hpp"
 #include "common/units.hpp"
 #include "jobs/cron.hpp"
@@ -40,13 +41,11 @@
 namespace {
 
 using photon::ClientError;
-
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitNotRunning = 3;
-// EX_TEMPFAIL, as flock(1) -E and lockfile tools use it: the lock is busy, try again later.
-constexpr int kExitNotAcquired = 75;
+using photon::kExitFailed;
+using photon::kExitNotAcquired;
+using photon::kExitNotRunning;
+using photon::kExitOk;
+using photon::kExitUsage;
 
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
