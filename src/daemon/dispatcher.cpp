@@ -590,28 +590,28 @@ boost::json::object job_json(const core::JobState& job) {
           {"args", job.spec.args},
           {"cron", job.spec.cron},
           {"timezone", job.spec.timezone},
-          {"catchUp", job.spec.catch_up == core::CatchUp::kLatest ? "latest" : "skip"},
-          {"overlap", job.spec.overlap == core::Overlap::kSkip ? "skip" : "allow"},
+          {"catchUp", core::to_string(job.spec.catch_up)},
+          {"overlap", core::to_string(job.spec.overlap)},
           {"lastRun", millis_or_null(job.last_run)},
           {"nextRun", millis_or_null(job.next_run)},
           {"runCount", job.run_count},
           {"createdAt", job.created_at},
           {"createdBy", job.spec.created_by},
           {"declared", job.spec.declared},
-          {"lastStatus", job.last_status},
+          {"lastStatus", job.last_status ? core::to_string(*job.last_status) : ""},
           {"lastError", job.last_error}};
 }
 
 boost::json::object run_json(const core::JobRun& run) {
   boost::json::object json{
       {"runId", run.run_id},
-      {"trigger", run.trigger},
+      {"trigger", core::to_string(run.trigger)},
       {"scheduledFor", run.scheduled_for},
       {"startedAt", run.started_at},
       {"endedAt", millis_or_null(run.ended_at)},
       {"durationMs", run.ended_at ? boost::json::value(*run.ended_at - run.started_at)
                                   : boost::json::value(nullptr)},
-      {"status", run.status},
+      {"status", core::to_string(run.status)},
       {"error", run.error},
       {"interrupted", run.interrupted},
       {"foundAt", millis_or_null(run.found_at)}};
@@ -627,15 +627,16 @@ void Dispatcher::handle_schedule(Session& session, const Request& request) {
   spec.cron = std::string(request.string_field("cron"));
   if (const boost::json::value* args = request.find("args")) spec.args = args->get_object();
   spec.timezone = std::string(request.string_field("timezone"));
+  // Validated by the request parser: absent (the default) or a spelling parse_* knows.
   spec.catch_up =
-      request.string_field("catchUp") == "skip" ? core::CatchUp::kSkip : core::CatchUp::kLatest;
+      core::parse_catch_up(request.string_field("catchUp")).value_or(core::CatchUp::kLatest);
   spec.overlap =
-      request.string_field("overlap") == "allow" ? core::Overlap::kAllow : core::Overlap::kSkip;
+      core::parse_overlap(request.string_field("overlap")).value_or(core::Overlap::kSkip);
   const std::string_view created_by = request.string_field("sessionId");
   spec.created_by = std::string(created_by);
   const std::string job_id = spec.id;
-  const core::ScheduleResult result = scheduler_.schedule(std::move(spec));
-  if (!result.scheduled) {
+  const auto result = scheduler_.schedule(std::move(spec));
+  if (!result.ok()) {
     session.peer().send(protocol::result_line(
         request.id, false,
         boost::json::object{{"scheduled", false}, {"jobId", job_id}, {"reason", result.reason}}));
@@ -644,17 +645,17 @@ void Dispatcher::handle_schedule(Session& session, const Request& request) {
   session.peer().send(protocol::result_line(
       request.id, true,
       boost::json::object{
-          {"scheduled", true}, {"jobId", job_id}, {"nextRun", millis_or_null(result.next_run)}}));
+          {"scheduled", true}, {"jobId", job_id}, {"nextRun", millis_or_null(*result.value)}}));
   reschedule();
 }
 
 void Dispatcher::handle_unschedule(Session& session, const Request& request) {
   const std::string job_id(request.string_field("jobId"));
-  std::string reason;
-  if (!scheduler_.unschedule(job_id, reason)) {
+  const auto result = scheduler_.unschedule(job_id);
+  if (!result.ok()) {
     session.peer().send(protocol::result_line(
         request.id, false,
-        boost::json::object{{"unscheduled", false}, {"jobId", job_id}, {"reason", reason}}));
+        boost::json::object{{"unscheduled", false}, {"jobId", job_id}, {"reason", result.reason}}));
     return;
   }
   session.peer().send(protocol::result_line(
@@ -702,17 +703,16 @@ void Dispatcher::handle_job_history(Session& session, const Request& request) {
 
 void Dispatcher::handle_run_job(Session& session, const Request& request) {
   const std::string job_id(request.string_field("jobId"));
-  std::string reason;
-  const std::optional<std::uint64_t> run_id = scheduler_.run_now(job_id, reason);
-  if (!run_id) {
+  const auto run_id = scheduler_.run_now(job_id);
+  if (!run_id.ok()) {
     session.peer().send(protocol::result_line(
         request.id, false,
-        boost::json::object{{"started", false}, {"jobId", job_id}, {"reason", reason}}));
+        boost::json::object{{"started", false}, {"jobId", job_id}, {"reason", run_id.reason}}));
     return;
   }
   session.peer().send(protocol::result_line(
       request.id, true,
-      boost::json::object{{"started", true}, {"jobId", job_id}, {"runId", *run_id}}));
+      boost::json::object{{"started", true}, {"jobId", job_id}, {"runId", *run_id.value}}));
 }
 
 void Dispatcher::publish(const std::string& channel, const boost::json::value& message) {

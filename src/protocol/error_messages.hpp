@@ -77,6 +77,12 @@ inline constexpr std::string_view kNothingToSchedule = "this photon has no metho
 inline constexpr std::string_view kJobDeclared =
     "job \"%\" is declared by the photon; change it where it is declared";
 inline constexpr std::string_view kPreviousRunRunning = "the previous run was still running";
+inline constexpr std::string_view kSlotMissed =
+    "the daemon was not running (or the clock jumped) at the scheduled time";
+inline constexpr std::string_view kDeclaredJobStays =
+    "job \"%\" is declared by the photon and cannot be unscheduled";
+inline constexpr std::string_view kJobRunning = "job \"%\" is running (overlap: skip)";
+inline constexpr std::string_view kJobRunsAtLimit = "% runs of job \"%\" are running (limit %)";
 
 // Methods, beyond the refusal codes: why a call failed.
 inline constexpr std::string_view kSessionNotCreated =
