@@ -6,12 +6,12 @@
 #include "common/memory_release.hpp"
 #include "common/paths.hpp"
 #include "common/private_dir.hpp"
-#include "locks/token_mark.hpp"
 #include "daemon/instance_lock.hpp"
 #include "daemon/log_file.hpp"
 #include "daemon/log_redaction.hpp"
 #include "daemon/service_manager.hpp"
 #include "daemon/stored_jobs.hpp"
+#include "locks/token_mark.hpp"
 #include "store/token_file.hpp"
 #include "ui/ui_service.hpp"
 
@@ -349,8 +349,8 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     // Every scheme in use needs its secret; found now, not at the first request.
     auto check = [&](core::WebhookScheme scheme, const std::string& who) {
       if (scheme == core::WebhookScheme::kNone) return;
-      // libcrypto is loaded on first use (webhooks/crypto_library.hpp): loaded now, so that a missing
-      // or broken one stops the start instead of failing every request.
+      // libcrypto is loaded on first use (webhooks/crypto_library.hpp): loaded now, so that a
+      // missing or broken one stops the start instead of failing every request.
       try {
         core::hmac_sha256("photond", "start");
       } catch (const std::exception& error) {
