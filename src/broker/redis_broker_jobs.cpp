@@ -29,16 +29,15 @@ json::value millis_or_null(const std::optional<core::EpochMillis>& millis) {
 // A job's definition as stored in photon:NAME:jobs: what schedule (or a declaration) says, and
 // nothing its runs change, so that equal definitions are equal strings.
 std::string definition_json(const core::JobSpec& spec) {
-  return json::serialize(
-      json::object{{"id", spec.id},
-                   {"method", spec.method},
-                   {"args", spec.args},
-                   {"cron", spec.cron},
-                   {"timezone", spec.timezone},
-                   {"catchUp", spec.catch_up == core::CatchUp::kLatest ? "latest" : "skip"},
-                   {"overlap", spec.overlap == core::Overlap::kSkip ? "skip" : "allow"},
-                   {"createdBy", spec.created_by},
-                   {"declared", spec.declared}});
+  return json::serialize(json::object{{"id", spec.id},
+                                      {"method", spec.method},
+                                      {"args", spec.args},
+                                      {"cron", spec.cron},
+                                      {"timezone", spec.timezone},
+                                      {"catchUp", core::to_string(spec.catch_up)},
+                                      {"overlap", core::to_string(spec.overlap)},
+                                      {"createdBy", spec.created_by},
+                                      {"declared", spec.declared}});
 }
 
 // A definition as definition_json wrote it; nothing when it is not one (written by something else).
@@ -61,8 +60,8 @@ std::optional<core::JobState> parse_definition(std::string_view text) {
     job.spec.args = args->get_object();
   }
   job.spec.timezone = string("timezone");
-  job.spec.catch_up = string("catchUp") == "skip" ? core::CatchUp::kSkip : core::CatchUp::kLatest;
-  job.spec.overlap = string("overlap") == "allow" ? core::Overlap::kAllow : core::Overlap::kSkip;
+  job.spec.catch_up = core::parse_catch_up(string("catchUp")).value_or(core::CatchUp::kLatest);
+  job.spec.overlap = core::parse_overlap(string("overlap")).value_or(core::Overlap::kSkip);
   job.spec.created_by = string("createdBy");
   const json::value* declared = object.if_contains("declared");
   job.spec.declared = declared != nullptr && declared->is_bool() && declared->get_bool();
@@ -80,7 +79,7 @@ std::optional<core::JobState> job_of(const redisReply* row, std::size_t first) {
   job->run_count =
       static_cast<std::uint64_t>(std::max<std::int64_t>(0, integer_in(field[2]).value_or(0)));
   job->last_run = integer_in(field[3]);
-  job->last_status = std::string(text_of(field[4]));
+  job->last_status = core::parse_run_status(text_of(field[4]));
   job->last_error = std::string(text_of(field[5]));
   return job;
 }
@@ -215,7 +214,7 @@ void RedisBroker::send_job_write(const std::string& id, std::optional<core::JobS
                std::to_string(job->created_at),
                std::to_string(job->run_count),
                job->last_run ? std::to_string(*job->last_run) : std::string(),
-               job->last_status,
+               job->last_status ? std::string(core::to_string(*job->last_status)) : "",
                job->last_error};
   } else {
     command = {"EVAL",
@@ -275,7 +274,8 @@ void RedisBroker::send_record_update(const std::string& id, const core::RecordUp
       channel_prefix_ + "jobs",
       job_notice(id)};
   if (update.last_status) {
-    command.insert(command.end(), {"lastStatus", *update.last_status});
+    command.insert(command.end(),
+                   {"lastStatus", std::string(core::to_string(*update.last_status))});
   }
   if (update.last_error) command.insert(command.end(), {"lastError", *update.last_error});
   // At most once: an update whose answer was lost may have been applied, so it is not repeated.
@@ -284,15 +284,15 @@ void RedisBroker::send_record_update(const std::string& id, const core::RecordUp
 
 void RedisBroker::save_run(const core::JobRun& run) {
   // A run is shared once it has ended; one running is seen on the daemon that runs it.
-  if (run.status == "running" || commands_->state() != LinkState::kReady) return;
+  if (run.status == core::RunStatus::kRunning || commands_->state() != LinkState::kReady) return;
   json::object entry{{"runId", run.run_id},
-                     {"trigger", run.trigger},
+                     {"trigger", core::to_string(run.trigger)},
                      {"scheduledFor", run.scheduled_for},
                      {"startedAt", run.started_at},
                      {"endedAt", millis_or_null(run.ended_at)},
                      {"durationMs", run.ended_at ? json::value(*run.ended_at - run.started_at)
                                                  : json::value(nullptr)},
-                     {"status", run.status},
+                     {"status", core::to_string(run.status)},
                      {"error", run.error},
                      {"interrupted", run.interrupted},
                      {"foundAt", millis_or_null(run.found_at)},

@@ -50,12 +50,13 @@ void RedisBroker::acquire(const std::string& name, const std::string& holder,
         const std::int64_t code = integer_of(reply->element[0]);
         if (code == 3) {
           result.outcome = SharedLockOutcome::kLimitReached;
-          result.error = "too many locks held (limit " + std::to_string(options_.max_locks) + ")";
+          result.error = protocol::describe(
+              {RefusalCode::kTooManyLocks, {std::to_string(options_.max_locks)}});
           return done(std::move(result));
         }
         if (code == 4) {
           result.outcome = SharedLockOutcome::kNoToken;
-          result.error = std::string(protocol::messages::kFencingTokensExhausted);
+          result.error = protocol::describe({RefusalCode::kTokensExhausted, {}});
           return done(std::move(result));
         }
         result.outcome = code == 1   ? SharedLockOutcome::kAcquired

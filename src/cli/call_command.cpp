@@ -3,11 +3,11 @@
 #include "cli/call_command.hpp"
 
 #include "cli/connect.hpp"
-#include "cli/exit_codes.hpp"
 #include "cli/json_text.hpp"
 #include "cli/print.hpp"
 #include "cli/prompter.hpp"
 #include "cli/table.hpp"
+#include "common/exit_codes.hpp"
 #include "photon/client.hpp"
 
 #include <boost/json.hpp>

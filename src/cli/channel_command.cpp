@@ -3,8 +3,8 @@
 #include "cli/channel_command.hpp"
 
 #include "cli/connect.hpp"
-#include "cli/exit_codes.hpp"
 #include "cli/print.hpp"
+#include "common/exit_codes.hpp"
 #include "photon/client.hpp"
 
 #include <boost/json.hpp>

@@ -2,9 +2,9 @@
 // of what a command throws to its message and exit status.
 #include "cli/command_line.hpp"
 
-#include "cli/exit_codes.hpp"
 #include "cli/prompter.hpp"
 #include "cli/suggest.hpp"
+#include "common/exit_codes.hpp"
 #include "common/units.hpp"
 #include "photon/client.hpp"
 

@@ -1,6 +1,8 @@
 // photonctl cron "EXPR" [--tz ZONE] [-n N] [--after TIME]: the next fire times of an expression.
 #include "cli/cron_command.hpp"
 
+#include "common/exit_codes.hpp"
+
 #include "jobs/cron.hpp"
 
 #include <date/tz.h>
@@ -16,10 +18,6 @@ namespace {
 
 using std::chrono::seconds;
 using std::chrono::sys_seconds;
-
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
 
 // Reads `text` left to right; every read reports whether it matched.
 class Cursor {

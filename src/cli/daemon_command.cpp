@@ -4,8 +4,8 @@
 #include "cli/daemon_command.hpp"
 
 #include "cli/connect.hpp"
-#include "cli/exit_codes.hpp"
 #include "cli/print.hpp"
+#include "common/exit_codes.hpp"
 #include "common/paths.hpp"
 #include "photon/client.hpp"
 

@@ -4,10 +4,11 @@
 
 #include "cli/call_command.hpp"
 #include "cli/connect.hpp"
-#include "cli/exit_codes.hpp"
 #include "cli/print.hpp"
 #include "cli/table.hpp"
+#include "common/exit_codes.hpp"
 #include "jobs/cron.hpp"
+#include "jobs/job_words.hpp"
 #include "photon/client.hpp"
 
 #include <date/tz.h>
@@ -183,8 +184,9 @@ int cmd_unschedule(const Globals& globals, const std::string& name, const std::s
 // The duration of a history entry: "1.2s"-like, "-" for a slot that did not run, "unknown" for a
 // run cut short by a crash (its end was never seen), "running".
 std::string run_duration(const boost::json::object& run) {
-  const std::string_view status = text_field(run, "status");
-  if (status == "skipped" || status == "missed") return "-";
+  using photon::core::RunStatus;
+  const auto status = photon::core::parse_run_status(text_field(run, "status"));
+  if (status == RunStatus::kSkipped || status == RunStatus::kMissed) return "-";
   if (const boost::json::value* interrupted = run.if_contains("interrupted");
       interrupted != nullptr && interrupted->is_bool() && interrupted->get_bool()) {
     return "unknown";
@@ -256,10 +258,13 @@ int wait_for_run(const Globals& globals, photon::Client& client, const std::stri
         id->to_number<std::uint64_t>() != run_id) {
       continue;
     }
-    outcome = boost::json::object{{"jobId", job_id},
-                                  {"runId", run_id},
-                                  {"status", kind == "job-completed" ? "ok" : "failed"},
-                                  {"error", text_field(data->get_object(), "error")}};
+    outcome = boost::json::object{
+        {"jobId", job_id},
+        {"runId", run_id},
+        {"status",
+         photon::core::to_string(kind == "job-completed" ? photon::core::RunStatus::kOk
+                                                         : photon::core::RunStatus::kFailed)},
+        {"error", text_field(data->get_object(), "error")}};
   }
   // The record says how the run ended exactly (timed_out, cancelled) and how long it took. It is
   // among the latest runs (the daemon keeps 100 per job), unless the job was unscheduled meanwhile.
@@ -281,7 +286,7 @@ int wait_for_run(const Globals& globals, photon::Client& client, const std::stri
           ? " in " + photon::cli::human_duration(millis->to_number<long long>())
           : "";
   if (globals.json) print_json(*outcome);
-  if (status == "ok") {
+  if (photon::core::parse_run_status(status) == photon::core::RunStatus::kOk) {
     if (!globals.json) std::cout << run_name << ": ok" << took << "\n";
     return kExitOk;
   }

@@ -3,9 +3,9 @@
 #include "cli/lock_command.hpp"
 
 #include "cli/connect.hpp"
-#include "cli/exit_codes.hpp"
 #include "cli/print.hpp"
 #include "cli/table.hpp"
+#include "common/exit_codes.hpp"
 #include "photon/client.hpp"
 #include "photon/lock_guard.hpp"
 

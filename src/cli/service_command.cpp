@@ -1,28 +1,29 @@
 // photonctl service: writes or removes a photon's systemd user units (see service_command.hpp).
 #include "cli/service_command.hpp"
 
+#include "common/atomic_file.hpp"
+#include "common/exit_codes.hpp"
 #include "common/paths.hpp"
 #include "common/units.hpp"
 
 #include <boost/json.hpp>
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <system_error>
 #include <vector>
 
 namespace photon::cli {
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
 
 // The packaged units name the daemon at its installed path; install names the one it runs with.
 constexpr std::string_view kPackagedDaemon = "/usr/bin/photond";
@@ -90,14 +91,15 @@ bool write_file(const fs::path& path, const std::string& text) {
   if (fs::exists(path, ec) && read_file(path) == text) return false;
   fs::create_directories(path.parent_path(), ec);
   if (ec) throw Refused("cannot create " + path.parent_path().string() + ": " + ec.message());
-  const fs::path temporary = path.string() + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out.flush()) throw Refused("cannot write " + temporary.string());
+  const std::string directory = path.parent_path().string();
+  const int dir_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) {
+    throw Refused("cannot open " + directory + ": " + std::generic_category().message(errno));
   }
-  fs::rename(temporary, path, ec);
-  if (ec) throw Refused("cannot write " + path.string() + ": " + ec.message());
+  // Units are read by the service manager, not secret: world-readable as systemctl writes them.
+  auto error = write_file_atomically(dir_fd, path.filename().string(), text, true, 0644, directory);
+  ::close(dir_fd);
+  if (error) throw Refused(*error);
   return true;
 }
 

@@ -3,9 +3,9 @@
 #include "cli/status_command.hpp"
 
 #include "cli/connect.hpp"
-#include "cli/exit_codes.hpp"
 #include "cli/print.hpp"
 #include "cli/table.hpp"
+#include "common/exit_codes.hpp"
 #include "common/paths.hpp"
 #include "photon/client.hpp"
 

@@ -2,6 +2,7 @@
 // where a desktop session is there to show it, opens it with xdg-open (or $BROWSER).
 #include "cli/ui_command.hpp"
 
+#include "common/exit_codes.hpp"
 #include "common/paths.hpp"
 #include "common/private_dir.hpp"
 #include "photon/client.hpp"
@@ -25,11 +26,6 @@ namespace photon::cli {
 namespace json = boost::json;
 
 namespace {
-
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitNotRunning = 3;
 
 std::string text_of(const json::object& object, std::string_view key) {
   const json::value* value = object.if_contains(key);

@@ -4,6 +4,7 @@
 
 #include "cli/json_text.hpp"
 #include "cli/table.hpp"
+#include "common/exit_codes.hpp"
 #include "common/paths.hpp"
 #include "photon/client.hpp"
 #include "webhooks/webhook_auth.hpp"
@@ -35,11 +36,6 @@ namespace http = beast::http;
 namespace json = boost::json;
 using core::WebhookScheme;
 using tcp = boost::asio::ip::tcp;
-
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitNotRunning = 3;
 
 // A response body larger than this is refused (the daemon's own are small JSON objects).
 constexpr std::uint64_t kMaxResponseBytes = 16u << 20;

@@ -1,6 +1,8 @@
 // The owner and mode checks of a private directory, and file operations relative to its descriptor.
 #include "common/private_dir.hpp"
 
+#include "common/atomic_file.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -13,7 +15,6 @@ namespace photon {
 namespace {
 
 constexpr mode_t kWritableByOthers = S_IWGRP | S_IWOTH;
-constexpr std::string_view kTemporarySuffix = ".tmp";
 
 std::string octal_mode(mode_t mode) {
   char text[8];
@@ -221,46 +222,7 @@ int PrivateDir::open_file(std::string_view name, int flags, mode_t mode) const {
 
 std::optional<std::string> PrivateDir::replace_file(std::string_view name, std::string_view text,
                                                     bool durable) const {
-  const std::string target(name);
-  const std::string temporary = target + std::string(kTemporarySuffix);
-  auto failure = [&](int error, const std::string& what) {
-    ::unlinkat(fd_, temporary.c_str(), 0);
-    return what + ": " + std::generic_category().message(error);
-  };
-  // A leftover of a crash between create and rename: ours (the directory is), so removed.
-  if (::unlinkat(fd_, temporary.c_str(), 0) != 0 && errno != ENOENT) {
-    return "cannot remove " + shown(temporary).string() + ": " +
-           std::generic_category().message(errno);
-  }
-  const int fd =
-      ::openat(fd_, temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    // Not failure(): the entry that is there was not made by us.
-    return "cannot create " + shown(temporary).string() + ": " +
-           std::generic_category().message(errno);
-  }
-  std::size_t written = 0;
-  while (written < text.size()) {
-    const ssize_t count = ::write(fd, text.data() + written, text.size() - written);
-    if (count < 0 && errno == EINTR) continue;
-    if (count <= 0) {
-      const int error = count < 0 ? errno : EIO;
-      ::close(fd);
-      return failure(error, "cannot write " + shown(temporary).string());
-    }
-    written += static_cast<std::size_t>(count);
-  }
-  if (durable && ::fsync(fd) != 0) {
-    const int error = errno;
-    ::close(fd);
-    return failure(error, "cannot sync " + shown(temporary).string());
-  }
-  ::close(fd);
-  if (::renameat(fd_, temporary.c_str(), fd_, target.c_str()) != 0) {
-    return failure(errno, "cannot rename " + shown(temporary).string() + " to " + target);
-  }
-  if (durable) ::fsync(fd_);
-  return std::nullopt;
+  return write_file_atomically(fd_, name, text, durable, 0600, path_.string());
 }
 
 std::optional<struct stat> PrivateDir::status(std::string_view name) const {

@@ -3,8 +3,10 @@
 
 #include <cctype>
 #include <charconv>
+#include <cstdint>
 #include <limits>
 #include <string>
+#include <utility>
 
 namespace photon {
 namespace {
@@ -70,6 +72,26 @@ std::optional<std::size_t> parse_bytes(std::string_view text) {
   auto bytes = multiply(value, factor);
   if (!bytes || *bytes > std::numeric_limits<std::size_t>::max()) return std::nullopt;
   return static_cast<std::size_t>(*bytes);
+}
+
+std::string format_bytes(std::size_t bytes) {
+  constexpr std::pair<std::size_t, char> kUnits[] = {
+      {1u << 30, 'g'}, {1u << 20, 'm'}, {1u << 10, 'k'}};
+  for (const auto& [unit, suffix] : kUnits) {
+    if (bytes != 0 && bytes % unit == 0) return std::to_string(bytes / unit) + suffix;
+  }
+  return std::to_string(bytes);
+}
+
+std::string format_duration(std::chrono::milliseconds duration) {
+  using namespace std::chrono;
+  const auto ms = duration.count();
+  constexpr std::pair<std::int64_t, const char*> kUnits[] = {
+      {86'400'000, "d"}, {3'600'000, "h"}, {60'000, "m"}, {1000, "s"}};
+  for (const auto& [unit, suffix] : kUnits) {
+    if (ms != 0 && ms % unit == 0) return std::to_string(ms / unit) + suffix;
+  }
+  return std::to_string(ms) + "ms";
 }
 
 }  // namespace photon

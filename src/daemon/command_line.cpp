@@ -3,6 +3,8 @@
 #include "daemon/command_line.hpp"
 
 #include "broker/redis_url.hpp"
+#include "common/defaults.hpp"
+#include "common/exit_codes.hpp"
 #include "common/units.hpp"
 #include "daemon/daemon.hpp"
 #include "methods/embedded_host.hpp"
@@ -35,37 +37,34 @@ using photon::daemon::HostEnvironment;
 std::string program_name = "photond";
 using photon::daemon::StartupError;
 
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
-
 // Flags as typed; converted (and checked) after parsing so errors read like usage errors.
 struct ServeFlags {
   std::string name;
   bool detach = false;
   std::string idle_timeout = "0";
   std::string log_level = "info";
-  std::string max_line_bytes = "1m";
-  std::size_t max_json_depth = 64;
-  std::size_t max_subscriptions = 4096;
-  std::size_t max_connections = 10000;
-  std::size_t max_locks = 10000;
-  std::size_t max_total_subscriptions = 1000000;
-  std::string output_hard_limit = "32m";
-  std::string output_soft_limit = "8m";
-  std::string output_soft_seconds = "60";
+  std::string max_line_bytes = format_bytes(defaults::kMaxLineBytes);
+  std::size_t max_json_depth = defaults::kMaxJsonDepth;
+  std::size_t max_subscriptions = defaults::kMaxSubscriptions;
+  std::size_t max_connections = defaults::kMaxConnections;
+  std::size_t max_locks = defaults::kMaxLocks;
+  std::size_t max_total_subscriptions = defaults::kMaxTotalSubscriptions;
+  std::string output_hard_limit = format_bytes(defaults::kOutputHardBytes);
+  std::string output_soft_limit = format_bytes(defaults::kOutputSoftBytes);
+  std::string output_soft_seconds = std::to_string(defaults::kOutputSoftTime.count());
   std::string manifest;
-  std::string prompt_timeout = "5m";
-  std::string missed_after = "60s";
+  std::string prompt_timeout = format_duration(defaults::kPromptTimeout);
+  std::string missed_after = format_duration(defaults::kMissedAfter);
   std::string webhook_port;  // empty: $PHOTON_WEBHOOK_PORT, else off
   std::string webhook_bind = "127.0.0.1";
   std::string webhook_auth;  // empty: "secret" when $PHOTON_WEBHOOK_SECRET is set, else "none"
   std::vector<std::string> webhook_methods;
   std::vector<std::string> webhook_cors_origins;
-  std::string webhook_max_body = "1m";
+  std::string webhook_max_body = format_bytes(defaults::kWebhookMaxBody);
   std::string ui_port;  // empty: $PHOTON_UI_PORT, else off
   std::vector<std::string> ui_allowed_origins;
-  std::string session_timeout = "10m";
-  std::size_t method_threads = 8;
+  std::string session_timeout = format_duration(defaults::kSessionTimeout);
+  std::size_t method_threads = defaults::kMethodThreads;
   std::string broker;  // empty: $PHOTON_CHANNEL_BROKER=redis with $PHOTON_REDIS_URL or $REDIS_URL,
                        // else none
 };
@@ -385,7 +384,7 @@ int serve_foreground(const DaemonOptions& options) {
     return error.exit_code();
   } catch (const std::exception& error) {
     std::cerr << program_name << ": " << error.what() << "\n";
-    return kExitFailure;
+    return kExitFailed;
   }
 }
 
@@ -396,12 +395,12 @@ int serve_detached(DaemonOptions options) {
   int report[2];
   if (::pipe2(report, O_CLOEXEC) != 0) {
     std::perror((program_name + ": pipe").c_str());
-    return kExitFailure;
+    return kExitFailed;
   }
   const pid_t child = ::fork();
   if (child < 0) {
     std::perror((program_name + ": fork").c_str());
-    return kExitFailure;
+    return kExitFailed;
   }
   if (child > 0) {
     ::close(report[1]);
@@ -414,7 +413,7 @@ int serve_detached(DaemonOptions options) {
     if (text.rfind("ready ", 0) == 0) return 0;
     if (text.empty()) {
       std::cerr << program_name << ": the daemon exited before it was ready\n";
-      return kExitFailure;
+      return kExitFailed;
     }
     const auto space = text.find(' ');
     std::cerr << program_name << ": " << text.substr(space + 1) << "\n";
@@ -437,8 +436,8 @@ int serve_detached(DaemonOptions options) {
       write_all(report[1], std::to_string(error.exit_code()) + " " + error.what());
     return error.exit_code();
   } catch (const std::exception& error) {
-    if (report[1] >= 0) write_all(report[1], std::to_string(kExitFailure) + " " + error.what());
-    return kExitFailure;
+    if (report[1] >= 0) write_all(report[1], std::to_string(kExitFailed) + " " + error.what());
+    return kExitFailed;
   }
 }
 

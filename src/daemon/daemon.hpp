@@ -4,6 +4,7 @@
 
 #include "broker/redis_url.hpp"
 #include "common/clock.hpp"
+#include "common/defaults.hpp"
 #include "common/paths.hpp"
 #include "daemon/dispatcher.hpp"
 #include "methods/method_host.hpp"
@@ -54,20 +55,20 @@ struct DaemonOptions {
   bool log_to_stderr = true;
   std::chrono::milliseconds shutdown_grace{2000};
   net::ServerLimits server_limits;
-  std::size_t max_json_depth = 64;
-  std::size_t max_subscriptions = 4096;
-  std::size_t max_locks = 10'000;
-  std::size_t max_total_subscriptions = 1'000'000;
+  std::size_t max_json_depth = defaults::kMaxJsonDepth;
+  std::size_t max_subscriptions = defaults::kMaxSubscriptions;
+  std::size_t max_locks = defaults::kMaxLocks;
+  std::size_t max_total_subscriptions = defaults::kMaxTotalSubscriptions;
   // The photon's methods; none (`command` is refused) when empty.
   HostFactory make_host;
   // Cron jobs the photon declares (manifest or C++), present from start.
   std::vector<core::JobSpec> declared_jobs;
-  std::chrono::seconds missed_after{60};
+  std::chrono::seconds missed_after = defaults::kMissedAfter;
   // The webhook endpoint; off when empty.
   std::optional<WebhookSettings> webhook;
   // The browser listener; off when empty.
   std::optional<UiSettings> ui;
-  std::chrono::milliseconds prompt_timeout{5 * 60 * 1000};
+  std::chrono::milliseconds prompt_timeout = defaults::kPromptTimeout;
   // Join the photon's daemons on other hosts through this Redis (docs/scaling.md); none: alone.
   std::optional<broker::RedisUrl> broker;
 };

@@ -89,8 +89,6 @@ constexpr std::array kLimitOptional{Field::kLimit};
 constexpr std::int64_t kDefaultHistoryLimit = 20;
 constexpr std::int64_t kDefaultLockTimeoutMs = 30'000;
 constexpr std::string_view kDefaultSession = "default";
-// An unknown method's error lists at most this many of the available ones.
-constexpr std::size_t kMethodsListedInError = 50;
 constexpr std::size_t kStatusChannelsListed = 1000;
 
 // The holder of a lock request: its session, else its id (as the spec's daemon does).
@@ -109,7 +107,7 @@ boost::json::object lock_json(const core::LockView& lock) {
 }
 
 std::string held_by(std::string_view name, std::string_view holder) {
-  return "lock \"" + std::string(name) + "\" is held by " + std::string(holder);
+  return protocol::fill_message(protocol::messages::kLockHeldBy, {name, holder});
 }
 
 // The reply line to a lock request, for every outcome but kQueued.
@@ -130,7 +128,10 @@ std::string lock_reply(std::string_view id, std::string_view name, const core::L
     }
     case LockOutcome::kRefused: {
       std::string reason = held_by(name, result.lock.holder);
-      if (timed_out) reason = "timed out after " + std::to_string(waited_ms) + " ms: " + reason;
+      if (timed_out) {
+        reason = protocol::fill_message(protocol::messages::kLockWaitTimedOut,
+                                        {std::to_string(waited_ms), reason});
+      }
       return protocol::result_line(
           id, false,
           boost::json::object{{"acquired", false},
@@ -143,7 +144,7 @@ std::string lock_reply(std::string_view id, std::string_view name, const core::L
     case LockOutcome::kFailed:
       break;
   }
-  return protocol::error_line(id, result.error);
+  return protocol::error_line(id, result.refusal);
 }
 
 }  // namespace
@@ -227,7 +228,7 @@ std::string Dispatcher::refusal_line(net::TransportRefusal reason, std::uint64_t
       message = with_value(messages::kTooManyConnections);
       break;
     case net::TransportRefusal::kBinaryMessage:
-      message = messages::kBinaryMessage;
+      message = messages::kBinaryWebSocketMessage;
       break;
   }
   return protocol::error_line(messages::kUnknownId, message);
@@ -318,7 +319,7 @@ void Dispatcher::handle_ping(Session& session, const Request& request) {
 
 void Dispatcher::handle_shutdown(Session& session, const Request& request) {
   session.peer().send(protocol::result_line(
-      request.id, true, boost::json::object{{"message", protocol::messages::kShuttingDown}}));
+      request.id, true, boost::json::object{{"message", protocol::messages::kShutdownAccepted}}));
   control_.request_shutdown();
 }
 
@@ -366,11 +367,10 @@ void Dispatcher::handle_subscribe(Session& session, const Request& request) {
   if (outcome == Outcome::kLimitReached || outcome == Outcome::kTotalLimitReached) {
     const bool own = outcome == Outcome::kLimitReached;
     session.peer().send(protocol::error_line(
-        request.id,
-        protocol::fill_message(
-            own ? protocol::messages::kTooManySubscriptions
-                : protocol::messages::kTooManySubscriptionsInDaemon,
-            std::to_string(own ? options_.max_subscriptions : options_.max_total_subscriptions))));
+        request.id, own ? Refused{RefusalCode::kTooManySubscriptions,
+                                  {std::to_string(options_.max_subscriptions)}}
+                        : Refused{RefusalCode::kTooManySubscriptionsInDaemon,
+                                  {std::to_string(options_.max_total_subscriptions)}}));
     return;
   }
   session.peer().send(protocol::result_line(
@@ -466,42 +466,31 @@ void Dispatcher::handle_query_lock(Session& session, const Request& request) {
 void Dispatcher::handle_command(Session& session, const Request& request) {
   const std::string_view method = request.string_field("method");
   if (methods_ == nullptr) {
-    session.peer().send(protocol::error_line(
-        request.id, "photon \"" + options_.photon_name +
-                        "\" has no methods (serve a manifest with --manifest, or a C++ photon)"));
+    session.peer().send(
+        protocol::error_line(request.id, Refused{RefusalCode::kNoMethods, {options_.photon_name}}));
     return;
   }
   const core::MethodInfo* info = core::find_method(*methods_, method);
   if (info == nullptr) {
-    std::string available;
-    const auto& all = methods_->methods();
-    for (std::size_t i = 0; i < all.size() && i < kMethodsListedInError; ++i) {
-      available += (i == 0 ? "" : ", ") + all[i].name;
-    }
-    if (all.size() > kMethodsListedInError) {
-      available += " and " + std::to_string(all.size() - kMethodsListedInError) + " more";
-    }
-    session.peer().send(protocol::error_line(
-        request.id, "unknown method \"" + std::string(method) +
-                        "\"; available: " + (available.empty() ? "none" : available)));
+    session.peer().send(
+        protocol::error_line(request.id, core::unknown_method(method, methods_->methods())));
     return;
   }
   if (session.commands.contains(request.id)) {
     session.peer().send(protocol::error_line(
-        request.id, "a command with id \"" + std::string(request.id) +
-                        "\" is already running on this connection (ids must be unique)"));
+        request.id, Refused{RefusalCode::kCommandIdInUse, {std::string(request.id)}}));
     return;
   }
   if (session.commands.size() >= options_.max_commands_per_connection) {
     session.peer().send(protocol::error_line(
-        request.id, "too many commands running on this connection (limit " +
-                        std::to_string(options_.max_commands_per_connection) + ")"));
+        request.id, Refused{RefusalCode::kTooManyCommandsOnConnection,
+                            {std::to_string(options_.max_commands_per_connection)}}));
     return;
   }
   if (running_commands_ >= options_.max_running_commands) {
     session.peer().send(
-        protocol::error_line(request.id, "too many commands running in the daemon (limit " +
-                                             std::to_string(options_.max_running_commands) + ")"));
+        protocol::error_line(request.id, Refused{RefusalCode::kTooManyCommandsInDaemon,
+                                                 {std::to_string(options_.max_running_commands)}}));
     return;
   }
   core::CallRequest call_request;
@@ -525,8 +514,7 @@ void Dispatcher::handle_prompt_response(Session& session, const Request& request
   auto found = session.commands.find(request.id);
   if (found == session.commands.end()) {
     session.peer().send(protocol::error_line(
-        request.id,
-        "no command with id \"" + std::string(request.id) + "\" is running on this connection"));
+        request.id, Refused{RefusalCode::kNoCommandRunning, {std::string(request.id)}}));
     return;
   }
   // An answer to a prompt that has timed out already is dropped: the command's own reply is
@@ -628,28 +616,28 @@ boost::json::object job_json(const core::JobState& job) {
           {"args", job.spec.args},
           {"cron", job.spec.cron},
           {"timezone", job.spec.timezone},
-          {"catchUp", job.spec.catch_up == core::CatchUp::kLatest ? "latest" : "skip"},
-          {"overlap", job.spec.overlap == core::Overlap::kSkip ? "skip" : "allow"},
+          {"catchUp", core::to_string(job.spec.catch_up)},
+          {"overlap", core::to_string(job.spec.overlap)},
           {"lastRun", millis_or_null(job.last_run)},
           {"nextRun", millis_or_null(job.next_run)},
           {"runCount", job.run_count},
           {"createdAt", job.created_at},
           {"createdBy", job.spec.created_by},
           {"declared", job.spec.declared},
-          {"lastStatus", job.last_status},
+          {"lastStatus", job.last_status ? core::to_string(*job.last_status) : ""},
           {"lastError", job.last_error}};
 }
 
 boost::json::object run_json(const core::JobRun& run) {
   boost::json::object json{
       {"runId", run.run_id},
-      {"trigger", run.trigger},
+      {"trigger", core::to_string(run.trigger)},
       {"scheduledFor", run.scheduled_for},
       {"startedAt", run.started_at},
       {"endedAt", millis_or_null(run.ended_at)},
       {"durationMs", run.ended_at ? boost::json::value(*run.ended_at - run.started_at)
                                   : boost::json::value(nullptr)},
-      {"status", run.status},
+      {"status", core::to_string(run.status)},
       {"error", run.error},
       {"interrupted", run.interrupted},
       {"foundAt", millis_or_null(run.found_at)}};
@@ -665,15 +653,16 @@ void Dispatcher::handle_schedule(Session& session, const Request& request) {
   spec.cron = std::string(request.string_field("cron"));
   if (const boost::json::value* args = request.find("args")) spec.args = args->get_object();
   spec.timezone = std::string(request.string_field("timezone"));
+  // Validated by the request parser: absent (the default) or a spelling parse_* knows.
   spec.catch_up =
-      request.string_field("catchUp") == "skip" ? core::CatchUp::kSkip : core::CatchUp::kLatest;
+      core::parse_catch_up(request.string_field("catchUp")).value_or(core::CatchUp::kLatest);
   spec.overlap =
-      request.string_field("overlap") == "allow" ? core::Overlap::kAllow : core::Overlap::kSkip;
+      core::parse_overlap(request.string_field("overlap")).value_or(core::Overlap::kSkip);
   const std::string_view created_by = request.string_field("sessionId");
   spec.created_by = std::string(created_by);
   const std::string job_id = spec.id;
-  const core::ScheduleResult result = scheduler_.schedule(std::move(spec));
-  if (!result.scheduled) {
+  const auto result = scheduler_.schedule(std::move(spec));
+  if (!result.ok()) {
     session.peer().send(protocol::result_line(
         request.id, false,
         boost::json::object{{"scheduled", false}, {"jobId", job_id}, {"reason", result.reason}}));
@@ -682,17 +671,17 @@ void Dispatcher::handle_schedule(Session& session, const Request& request) {
   session.peer().send(protocol::result_line(
       request.id, true,
       boost::json::object{
-          {"scheduled", true}, {"jobId", job_id}, {"nextRun", millis_or_null(result.next_run)}}));
+          {"scheduled", true}, {"jobId", job_id}, {"nextRun", millis_or_null(*result.value)}}));
   reschedule();
 }
 
 void Dispatcher::handle_unschedule(Session& session, const Request& request) {
   const std::string job_id(request.string_field("jobId"));
-  std::string reason;
-  if (!scheduler_.unschedule(job_id, reason)) {
+  const auto result = scheduler_.unschedule(job_id);
+  if (!result.ok()) {
     session.peer().send(protocol::result_line(
         request.id, false,
-        boost::json::object{{"unscheduled", false}, {"jobId", job_id}, {"reason", reason}}));
+        boost::json::object{{"unscheduled", false}, {"jobId", job_id}, {"reason", result.reason}}));
     return;
   }
   session.peer().send(protocol::result_line(
@@ -710,7 +699,8 @@ void Dispatcher::handle_list_jobs(Session& session, const Request& request) {
 void Dispatcher::handle_job_history(Session& session, const Request& request) {
   const std::string job_id(request.string_field("jobId"));
   if (scheduler_.find(job_id) == nullptr) {
-    session.peer().send(protocol::error_line(request.id, "no job \"" + job_id + "\""));
+    session.peer().send(
+        protocol::error_line(request.id, Refused{RefusalCode::kNoSuchJob, {job_id}}));
     return;
   }
   boost::json::array runs;
@@ -728,7 +718,8 @@ void Dispatcher::handle_job_history(Session& session, const Request& request) {
                   ? protocol::result_line(
                         id, true,
                         boost::json::object{{"jobId", job_id}, {"runs", std::move(shared)}})
-                  : protocol::error_line(id, "job history unavailable: " + error));
+                  : protocol::error_line(
+                        id, Refused{RefusalCode::kJobHistoryUnavailable, {std::move(error)}}));
         });
   }
   for (const core::JobRun& run : scheduler_.history(job_id, limit)) runs.push_back(run_json(run));
@@ -738,17 +729,16 @@ void Dispatcher::handle_job_history(Session& session, const Request& request) {
 
 void Dispatcher::handle_run_job(Session& session, const Request& request) {
   const std::string job_id(request.string_field("jobId"));
-  std::string reason;
-  const std::optional<std::uint64_t> run_id = scheduler_.run_now(job_id, reason);
-  if (!run_id) {
+  const auto run_id = scheduler_.run_now(job_id);
+  if (!run_id.ok()) {
     session.peer().send(protocol::result_line(
         request.id, false,
-        boost::json::object{{"started", false}, {"jobId", job_id}, {"reason", reason}}));
+        boost::json::object{{"started", false}, {"jobId", job_id}, {"reason", run_id.reason}}));
     return;
   }
   session.peer().send(protocol::result_line(
       request.id, true,
-      boost::json::object{{"started", true}, {"jobId", job_id}, {"runId", *run_id}}));
+      boost::json::object{{"started", true}, {"jobId", job_id}, {"runId", *run_id.value}}));
 }
 
 void Dispatcher::publish(const std::string& channel, const boost::json::value& message) {

@@ -6,6 +6,7 @@
 #include "broker/broker.hpp"
 #include "channels/channel_registry.hpp"
 #include "common/clock.hpp"
+#include "common/defaults.hpp"
 #include "common/shared_bytes.hpp"
 #include "daemon/shared_locks.hpp"
 #include "jobs/scheduler.hpp"
@@ -47,18 +48,18 @@ class DaemonControl {
 
 struct DispatcherOptions {
   std::string photon_name;
-  std::size_t max_json_depth = 64;
-  std::size_t max_subscriptions = 4096;
+  std::size_t max_json_depth = defaults::kMaxJsonDepth;
+  std::size_t max_subscriptions = defaults::kMaxSubscriptions;
   core::LockLimits lock_limits;
-  std::size_t max_total_subscriptions = 1'000'000;
+  std::size_t max_total_subscriptions = defaults::kMaxTotalSubscriptions;
   // How long a method's prompt waits for its answer before the method gets none.
-  std::chrono::milliseconds prompt_timeout{5 * 60 * 1000};
+  std::chrono::milliseconds prompt_timeout = defaults::kPromptTimeout;
   // Commands running at once: per connection, and in the daemon.
   std::size_t max_commands_per_connection = 256;
   std::size_t max_running_commands = 4096;
   std::size_t max_jobs = 10'000;
   // A job's slot noticed later than this counts as missed (the catch-up policy applies).
-  std::chrono::seconds missed_after{60};
+  std::chrono::seconds missed_after = defaults::kMissedAfter;
 };
 
 // Parses each line, validates it against its row of the table and calls the row's handler.

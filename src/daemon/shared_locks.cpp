@@ -12,7 +12,9 @@ using std::chrono::milliseconds;
 // reconnected must not leave it waiting for its whole wait.
 constexpr milliseconds kRetryAtLeastEvery{1000};
 
-std::string unavailable(const std::string& error) { return "lock service unavailable: " + error; }
+Refused unavailable(const std::string& error) {
+  return {RefusalCode::kLockServiceUnavailable, {error}};
+}
 
 std::string held_by(std::string_view name, std::string_view holder) {
   return "lock \"" + std::string(name) + "\" is held by " + std::string(holder);
@@ -49,7 +51,14 @@ void SharedLocks::lock(SharedLockCall call) {
   if (call.wait.count() > 0 &&
       (waiters_.size() >= limits_.max_waiters ||
        waiters_of(call.connection) >= limits_.max_waiters_per_connection)) {
-    send_(call.connection, protocol::error_line(call.id, "too many waiting lock requests"));
+    const bool per_connection = waiters_of(call.connection) >= limits_.max_waiters_per_connection;
+    send_(
+        call.connection,
+        protocol::error_line(
+            call.id, per_connection ? Refused{RefusalCode::kTooManyLockWaitersOnConnection,
+                                              {std::to_string(limits_.max_waiters_per_connection)}}
+                                    : Refused{RefusalCode::kTooManyLockWaiters,
+                                              {std::to_string(limits_.max_waiters)}}));
     return;
   }
   std::uint64_t waiter_id = 0;
@@ -94,9 +103,7 @@ void SharedLocks::answered(SharedLockCall call, std::uint64_t waiter_id,
       line = protocol::error_line(call.id, unavailable(result.error));
       break;
     case SharedLockOutcome::kNoToken:
-      line = protocol::error_line(
-          call.id,
-          protocol::fill_message(protocol::messages::kFencingTokenNotIssued, result.error));
+      line = protocol::error_line(call.id, result.error);
       break;
     case SharedLockOutcome::kLimitReached: {
       // A waiter that queued for a held lock keeps waiting when it finds the lock free but the
@@ -169,10 +176,8 @@ void SharedLocks::granted(SharedLockCall call, std::uint64_t waiter_id,
   if (waiter_id != 0 && !waiters_.contains(waiter_id)) return give_back();
   if (error) {
     give_back();
-    return finish(
-        call, waiter_id, false,
-        protocol::error_line(
-            call.id, protocol::fill_message(protocol::messages::kFencingTokenNotIssued, *error)));
+    return finish(call, waiter_id, false,
+                  protocol::error_line(call.id, Refused{RefusalCode::kTokenNotIssued, {*error}}));
   }
   boost::json::object data{{"acquired", true},
                            {"lockName", call.name},

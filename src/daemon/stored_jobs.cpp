@@ -1,6 +1,8 @@
 // StoredJobs: the scheduler's jobs and runs to and from store records.
 #include "daemon/stored_jobs.hpp"
 
+#include "protocol/error_messages.hpp"
+
 #include <spdlog/spdlog.h>
 #include <boost/json.hpp>
 
@@ -33,7 +35,7 @@ store::JobStore* StoredJobs::writable() {
 
 std::optional<std::string> StoredJobs::unavailable() {
   if (writable() != nullptr) return std::nullopt;
-  return "jobs cannot be saved now (" + open_error_ + "); try again";
+  return protocol::describe({RefusalCode::kJobStoreUnavailable, {open_error_}});
 }
 
 std::vector<core::JobState> StoredJobs::load_jobs() {
@@ -52,15 +54,15 @@ std::vector<core::JobState> StoredJobs::load_jobs() {
     }
     job.spec.cron = std::move(record.cron);
     job.spec.timezone = std::move(record.timezone);
-    job.spec.catch_up = record.catch_up == "skip" ? core::CatchUp::kSkip : core::CatchUp::kLatest;
-    job.spec.overlap = record.overlap == "allow" ? core::Overlap::kAllow : core::Overlap::kSkip;
+    job.spec.catch_up = core::parse_catch_up(record.catch_up).value_or(core::CatchUp::kLatest);
+    job.spec.overlap = core::parse_overlap(record.overlap).value_or(core::Overlap::kSkip);
     job.spec.created_by = std::move(record.created_by);
     job.spec.declared = record.declared;
     job.created_at = record.created_at_ms;
     job.last_run = record.last_run_ms;
     job.next_run = record.next_run_ms;
     job.run_count = record.run_count;
-    job.last_status = std::move(record.last_status);
+    job.last_status = core::parse_run_status(record.last_status);
     job.last_error = std::move(record.last_error);
     jobs.push_back(std::move(job));
   }
@@ -71,10 +73,12 @@ std::vector<core::JobRun> StoredJobs::load_runs(std::size_t per_job) {
   std::vector<core::JobRun> runs;
   if (!store_) return runs;
   for (store::RunRecord& record : store_->load_runs(per_job)) {
-    runs.push_back({record.run_id, std::move(record.job_id), std::move(record.trigger),
+    // A status no version wrote reads as a failure, a trigger as the schedule's.
+    runs.push_back({record.run_id, std::move(record.job_id),
+                    core::parse_trigger(record.trigger).value_or(core::Trigger::kSchedule),
                     record.scheduled_for_ms, record.started_at_ms, record.ended_at_ms,
-                    std::move(record.status), std::move(record.error), record.interrupted,
-                    record.found_at_ms});
+                    core::parse_run_status(record.status).value_or(core::RunStatus::kFailed),
+                    std::move(record.error), record.interrupted, record.found_at_ms});
   }
   return runs;
 }
@@ -86,14 +90,14 @@ void StoredJobs::save_job(const core::JobState& job) {
   record.args_json = boost::json::serialize(job.spec.args);
   record.cron = job.spec.cron;
   record.timezone = job.spec.timezone;
-  record.catch_up = job.spec.catch_up == core::CatchUp::kSkip ? "skip" : "latest";
-  record.overlap = job.spec.overlap == core::Overlap::kAllow ? "allow" : "skip";
+  record.catch_up = std::string(core::to_string(job.spec.catch_up));
+  record.overlap = std::string(core::to_string(job.spec.overlap));
   record.created_at_ms = job.created_at;
   record.created_by = job.spec.created_by;
   record.last_run_ms = job.last_run;
   record.next_run_ms = job.next_run;
   record.run_count = job.run_count;
-  record.last_status = job.last_status;
+  record.last_status = job.last_status ? std::string(core::to_string(*job.last_status)) : "";
   record.last_error = job.last_error;
   record.declared = job.spec.declared;
   if (store::JobStore* store = writable()) store->save_job(std::move(record));
@@ -105,8 +109,10 @@ void StoredJobs::delete_job(const std::string& id) {
 
 void StoredJobs::save_run(const core::JobRun& run) {
   if (store::JobStore* store = writable()) {
-    store->save_run({run.run_id, run.job_id, run.trigger, run.scheduled_for, run.started_at,
-                     run.ended_at, run.status, run.error, run.interrupted, run.found_at});
+    store->save_run({run.run_id, run.job_id, std::string(core::to_string(run.trigger)),
+                     run.scheduled_for, run.started_at, run.ended_at,
+                     std::string(core::to_string(run.status)), run.error, run.interrupted,
+                     run.found_at});
   }
 }
 

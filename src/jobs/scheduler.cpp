@@ -3,6 +3,7 @@
 #include "jobs/scheduler.hpp"
 
 #include "methods/method_args.hpp"
+#include "protocol/error_messages.hpp"
 #include "protocol/request.hpp"
 
 #include <algorithm>
@@ -23,19 +24,19 @@ sys_seconds from_millis(EpochMillis millis) {
   return sys_seconds(std::chrono::floor<seconds>(milliseconds(millis)));
 }
 
-std::string status_name(CallStatus status) {
+RunStatus run_status(CallStatus status) {
   switch (status) {
     case CallStatus::kOk:
-      return "ok";
+      return RunStatus::kOk;
     case CallStatus::kTimedOut:
-      return "timed_out";
+      return RunStatus::kTimedOut;
     case CallStatus::kCancelled:
-      return "cancelled";
+      return RunStatus::kCancelled;
     case CallStatus::kBusy:
     case CallStatus::kFailed:
       break;
   }
-  return "failed";
+  return RunStatus::kFailed;
 }
 
 }  // namespace
@@ -87,9 +88,10 @@ bool Scheduler::busy(const Job& job) const {
 }
 
 std::optional<std::string> Scheduler::prepare(const JobSpec& spec, Job& job) const {
-  if (methods_ == nullptr) return std::string("this photon has no methods to schedule");
+  if (methods_ == nullptr) return std::string(protocol::messages::kNothingToSchedule);
   const MethodInfo* method = find_method(*methods_, spec.method);
-  if (method == nullptr) return "unknown method \"" + spec.method + "\"";
+  if (method == nullptr)
+    return protocol::describe(unknown_method(spec.method, methods_->methods()));
   if (auto problem = check_call_args(*method, spec.args)) return problem;
   try {
     job.expression = CronExpression::parse(spec.cron);
@@ -116,7 +118,7 @@ bool Scheduler::load_pending_zone(Job& job) {
   } catch (const CronError& error) {
     // The name stopped being a zone (the tz database changed under us): kept, but invalid.
     job.expression.reset();
-    job.state.last_status = "invalid";
+    job.state.last_status = RunStatus::kInvalid;
     job.state.last_error = std::string("Invalid time zone: ") + error.what();
     job.state.next_run.reset();
     earliest_stale_ = true;
@@ -141,7 +143,7 @@ void Scheduler::restore(std::vector<JobState> jobs, std::vector<JobRun> runs,
     Job job;
     if (auto reason = prepare(state.spec, job); reason && !pending(job)) {
       // Kept as it is (a method may come back with the next manifest), but it cannot fire.
-      state.last_status = "invalid";
+      state.last_status = RunStatus::kInvalid;
       state.last_error = *reason;
       state.next_run.reset();
       job.expression.reset();
@@ -154,10 +156,10 @@ void Scheduler::restore(std::vector<JobState> jobs, std::vector<JobRun> runs,
     auto found = jobs_.find(run.job_id);
     if (found == jobs_.end()) continue;
     last_run_id_ = std::max(last_run_id_, run.run_id);
-    if (run.status == "running") {
+    if (run.status == RunStatus::kRunning) {
       // The daemon stopped (crashed) while it ran: a failure whose end nobody saw. Its end stays
       // unknown (no made-up duration); what is known is when this start found it.
-      run.status = "failed";
+      run.status = RunStatus::kFailed;
       run.error = "the daemon stopped while it ran";
       run.ended_at.reset();
       run.interrupted = true;
@@ -199,8 +201,9 @@ void Scheduler::declare(const std::vector<JobSpec>& declared) {
       existing->second.state.spec = std::move(copy);
       existing->second.expression = std::move(job.expression);
       existing->second.zone = job.zone;
-      existing->second.state.last_status =
-          existing->second.state.last_status == "invalid" ? "" : existing->second.state.last_status;
+      if (existing->second.state.last_status == RunStatus::kInvalid) {
+        existing->second.state.last_status.reset();
+      }
       if (pending(existing->second)) {
         if (changed) existing->second.state.next_run.reset();  // computed once the zone loads
       } else if (changed || !existing->second.state.next_run) {
@@ -230,18 +233,23 @@ void Scheduler::declare(const std::vector<JobSpec>& declared) {
   }
 }
 
-ScheduleResult Scheduler::schedule(JobSpec spec) {
+JobResult<std::optional<EpochMillis>> Scheduler::schedule(JobSpec spec) {
   auto existing = jobs_.find(spec.id);
   if (existing == jobs_.end() && jobs_.size() >= options_.max_jobs) {
-    return {false, std::nullopt, "too many jobs (limit " + std::to_string(options_.max_jobs) + ")"};
+    return JobResult<std::optional<EpochMillis>>::refused(
+        protocol::describe({RefusalCode::kTooManyJobs, {std::to_string(options_.max_jobs)}}));
   }
   if (existing != jobs_.end() && existing->second.state.spec.declared) {
-    return {false, std::nullopt,
-            "job \"" + spec.id + "\" is declared by the photon; change it where it is declared"};
+    return JobResult<std::optional<EpochMillis>>::refused(
+        protocol::fill_message(protocol::messages::kJobDeclared, spec.id));
   }
   Job prepared;
-  if (auto reason = prepare(spec, prepared)) return {false, std::nullopt, *reason};
-  if (auto reason = persistence_.unavailable()) return {false, std::nullopt, *reason};
+  if (auto reason = prepare(spec, prepared)) {
+    return JobResult<std::optional<EpochMillis>>::refused(std::move(*reason));
+  }
+  if (auto reason = persistence_.unavailable()) {
+    return JobResult<std::optional<EpochMillis>>::refused(std::move(*reason));
+  }
 
   Job& job = existing != jobs_.end() ? existing->second : jobs_[spec.id];
   if (existing == jobs_.end()) job.state.created_at = epoch_millis(clock_.system());
@@ -249,50 +257,46 @@ ScheduleResult Scheduler::schedule(JobSpec spec) {
   job.state.spec = std::move(spec);
   job.expression = std::move(prepared.expression);
   job.zone = prepared.zone;
-  if (job.state.last_status == "invalid") job.state.last_status.clear();
+  if (job.state.last_status == RunStatus::kInvalid) job.state.last_status.reset();
   compute_next(job, now_seconds());
   persistence_.save_job(job.state);
-  return {true, job.state.next_run, {}};
+  return JobResult<std::optional<EpochMillis>>::done(job.state.next_run);
 }
 
-bool Scheduler::unschedule(const std::string& id, std::string& reason) {
+JobResult<Unscheduled> Scheduler::unschedule(const std::string& id) {
   auto found = jobs_.find(id);
   if (found == jobs_.end()) {
-    reason = "no job \"" + id + "\"";
-    return false;
+    return JobResult<Unscheduled>::refused(protocol::describe({RefusalCode::kNoSuchJob, {id}}));
   }
   if (found->second.state.spec.declared) {
-    reason = "job \"" + id + "\" is declared by the photon and cannot be unscheduled";
-    return false;
+    return JobResult<Unscheduled>::refused(
+        protocol::fill_message(protocol::messages::kDeclaredJobStays, id));
   }
   // A run in progress finishes; its end is published but no longer recorded.
   jobs_.erase(found);
   earliest_stale_ = true;
   persistence_.delete_job(id);
-  return true;
+  return JobResult<Unscheduled>::done({});
 }
 
-std::optional<std::uint64_t> Scheduler::run_now(const std::string& id, std::string& reason) {
+JobResult<std::uint64_t> Scheduler::run_now(const std::string& id) {
   auto found = jobs_.find(id);
   if (found == jobs_.end()) {
-    reason = "no job \"" + id + "\"";
-    return std::nullopt;
+    return JobResult<std::uint64_t>::refused(protocol::describe({RefusalCode::kNoSuchJob, {id}}));
   }
   Job& job = found->second;
-  if (!job.expression) {
-    reason = job.state.last_error;
-    return std::nullopt;
-  }
+  if (!job.expression) return JobResult<std::uint64_t>::refused(job.state.last_error);
   if (busy(job)) {
-    reason = job.state.spec.overlap == Overlap::kSkip
-                 ? "job \"" + id + "\" is running (overlap: skip)"
-                 : std::to_string(job.in_flight.size()) + " runs of job \"" + id +
-                       "\" are running (limit " + std::to_string(options_.max_runs_per_job) + ")";
-    return std::nullopt;
+    return JobResult<std::uint64_t>::refused(
+        job.state.spec.overlap == Overlap::kSkip
+            ? protocol::fill_message(protocol::messages::kJobRunning, id)
+            : protocol::fill_message(protocol::messages::kJobRunsAtLimit,
+                                     {std::to_string(job.in_flight.size()), id,
+                                      std::to_string(options_.max_runs_per_job)}));
   }
-  const std::uint64_t run_id = start_run(job, "manual", epoch_millis(clock_.system()));
+  const std::uint64_t run_id = start_run(job, Trigger::kManual, epoch_millis(clock_.system()));
   persistence_.update_record(job.state, RecordUpdate{.last_run = job.state.last_run});
-  return run_id;
+  return JobResult<std::uint64_t>::done(run_id);
 }
 
 std::vector<const JobState*> Scheduler::jobs() const {
@@ -384,15 +388,15 @@ std::uint64_t Scheduler::fire(Job& job, sys_seconds slot, sys_seconds now, bool 
     // skipped, late or not.
     JobRun skipped{++last_run_id_,
                    id,
-                   missed ? "catch-up" : "schedule",
+                   missed ? Trigger::kCatchUp : Trigger::kSchedule,
                    to_millis(slot),
                    now_ms,
                    now_ms,
-                   "skipped",
+                   RunStatus::kSkipped,
                    running_elsewhere || job.state.spec.overlap == Overlap::kSkip
-                       ? "the previous run was still running"
-                       : "too many runs of this job are running"};
-    job.state.last_status = "skipped";
+                       ? std::string(protocol::messages::kPreviousRunRunning)
+                       : std::string(protocol::sentence_of(RefusalCode::kTooManyJobRuns))};
+    job.state.last_status = RunStatus::kSkipped;
     update.last_status = job.state.last_status;
     record(job, std::move(skipped));
     publish_event(
@@ -402,16 +406,15 @@ std::uint64_t Scheduler::fire(Job& job, sys_seconds slot, sys_seconds now, bool 
   }
   if (!missed ||
       (job.state.spec.catch_up == CatchUp::kLatest && late <= options_.catch_up_window)) {
-    const std::uint64_t run_id = start_run(job, missed ? "catch-up" : "schedule", to_millis(slot));
+    const std::uint64_t run_id =
+        start_run(job, missed ? Trigger::kCatchUp : Trigger::kSchedule, to_millis(slot));
     update.last_run = job.state.last_run;
     return run_id;
   }
   JobRun record_of_miss{
-      ++last_run_id_, id,
-      "schedule",     to_millis(slot),
-      now_ms,         now_ms,
-      "missed",       "the daemon was not running (or the clock jumped) at the scheduled time"};
-  job.state.last_status = "missed";
+      ++last_run_id_, id,     Trigger::kSchedule, to_millis(slot),
+      now_ms,         now_ms, RunStatus::kMissed, std::string(protocol::messages::kSlotMissed)};
+  job.state.last_status = RunStatus::kMissed;
   update.last_status = job.state.last_status;
   record(job, std::move(record_of_miss));
   return 0;
@@ -433,7 +436,7 @@ void Scheduler::adopt(JobState state) {
   job.state = std::move(state);
   if (reason && !pending(prepared)) {
     job.expression.reset();
-    job.state.last_status = "invalid";
+    job.state.last_status = RunStatus::kInvalid;
     job.state.last_error = *reason;
     job.state.next_run.reset();
   } else {
@@ -477,19 +480,23 @@ std::optional<std::chrono::steady_clock::time_point> Scheduler::next_wake() cons
   return any_pending_ ? std::min(retry, clock_.steady() + wait) : clock_.steady() + wait;
 }
 
-std::uint64_t Scheduler::start_run(Job& job, const std::string& trigger,
-                                   EpochMillis scheduled_for) {
+std::uint64_t Scheduler::start_run(Job& job, Trigger trigger, EpochMillis scheduled_for) {
   const std::uint64_t run_id = ++last_run_id_;
   const EpochMillis now = epoch_millis(clock_.system());
   job.in_flight.insert(run_id);
   job.state.last_run = now;
-  record(
-      job,
-      JobRun{run_id, job.state.spec.id, trigger, scheduled_for, now, std::nullopt, "running", {}});
+  record(job, JobRun{run_id,
+                     job.state.spec.id,
+                     trigger,
+                     scheduled_for,
+                     now,
+                     std::nullopt,
+                     RunStatus::kRunning,
+                     {}});
   publish_event("job-started", {{"jobId", job.state.spec.id},
                                 {"method", job.state.spec.method},
                                 {"runId", run_id},
-                                {"trigger", trigger},
+                                {"trigger", to_string(trigger)},
                                 {"scheduledFor", scheduled_for}});
   // Calls of jobs run in their own session, as if one more client called.
   methods_->start({job.state.spec.method, job.state.spec.args, "scheduler", "scheduler"},
@@ -515,12 +522,12 @@ void Scheduler::run_finished(const std::string& job_id, std::uint64_t run_id,
     method = job.state.spec.method;
     ++job.state.run_count;
     run_count = job.state.run_count;
-    job.state.last_status = status_name(outcome.status);
+    job.state.last_status = run_status(outcome.status);
     job.state.last_error = outcome.ok() ? "" : outcome.error;
     for (auto run = job.history.rbegin(); run != job.history.rend(); ++run) {
       if (run->run_id != run_id) continue;
       run->ended_at = epoch_millis(clock_.system());
-      run->status = job.state.last_status;
+      run->status = *job.state.last_status;
       run->error = job.state.last_error;
       persistence_.save_run(*run);
       break;

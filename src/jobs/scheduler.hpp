@@ -5,6 +5,7 @@
 
 #include "common/clock.hpp"
 #include "jobs/cron.hpp"
+#include "jobs/job_words.hpp"
 #include "methods/method_host.hpp"
 
 #include <boost/json/object.hpp>
@@ -24,9 +25,6 @@
 
 namespace photon::core {
 
-enum class CatchUp { kLatest, kSkip };  // a missed slot: run once for the latest, or skip it
-enum class Overlap { kSkip, kAllow };   // a slot due while the last run still runs
-
 // What `schedule` (or the photon's own declaration) asks for.
 struct JobSpec {
   std::string id;
@@ -45,11 +43,11 @@ using EpochMillis = std::int64_t;
 struct JobRun {
   std::uint64_t run_id = 0;
   std::string job_id;
-  std::string trigger;  // "schedule", "catch-up" or "manual"
+  Trigger trigger = Trigger::kSchedule;
   EpochMillis scheduled_for = 0;
   EpochMillis started_at = 0;
-  std::optional<EpochMillis> ended_at;  // none while running, or when interrupted
-  std::string status;  // "running", "ok", "failed", "timed_out", "cancelled", "skipped", "missed"
+  std::optional<EpochMillis> ended_at;     // none while running, or when interrupted
+  RunStatus status = RunStatus::kRunning;  // never kInvalid
   std::string error;
   // Cut short by a crash of the daemon: its end is unknown (no ended_at), and `found_at` is when
   // the next start found it (status "failed").
@@ -64,7 +62,7 @@ struct JobState {
   std::optional<EpochMillis> last_run;
   std::optional<EpochMillis> next_run;
   std::uint64_t run_count = 0;
-  std::string last_status;
+  std::optional<RunStatus> last_status;  // none: no run yet (or the job became valid again)
   std::string last_error;
 };
 
@@ -73,7 +71,7 @@ struct JobState {
 struct RecordUpdate {
   std::optional<EpochMillis> last_run;  // a run started then
   std::uint64_t runs_ended = 0;         // runs to add to the count
-  std::optional<std::string> last_status;
+  std::optional<RunStatus> last_status;
   std::optional<std::string> last_error;
 };
 
@@ -145,12 +143,19 @@ struct SchedulerOptions {
   std::function<const date::time_zone&(std::string_view)> zones = cron_zone;
 };
 
-// The outcome of schedule(): the job's next run, or why it was refused.
-struct ScheduleResult {
-  bool scheduled = false;
-  std::optional<EpochMillis> next_run;
+// The outcome of a request to the scheduler (schedule, unschedule, run_now): `value` when it was
+// done, else why not (`reason`, the sentence the client reads).
+template <typename T>
+struct JobResult {
+  std::optional<T> value;
   std::string reason;
+
+  static JobResult done(T result) { return {std::move(result), {}}; }
+  static JobResult refused(std::string why) { return {std::nullopt, std::move(why)}; }
+  bool ok() const { return value.has_value(); }
 };
+
+struct Unscheduled {};  // unschedule's value: the job is gone
 
 // Invariants: every job has a parsed expression and a next_run unless its expression can no longer
 // fire, or it is invalid (an unknown method or zone: kept, never fired); a job runs at most once at
@@ -179,13 +184,13 @@ class Scheduler {
   // A job another daemon removed: gone here too, without persisting.
   void forget(const std::string& id);
 
-  // Creates or replaces job `spec.id`.
-  ScheduleResult schedule(JobSpec spec);
-  // Removes a job; false when there is none. Declared jobs are refused with `reason`.
-  bool unschedule(const std::string& id, std::string& reason);
-  // Runs a job now (trigger "manual"); refused (with `reason`) when unknown, or running under
-  // overlap kSkip. Returns the run id.
-  std::optional<std::uint64_t> run_now(const std::string& id, std::string& reason);
+  // Creates or replaces job `spec.id`; its next run (none: the expression never fires again).
+  JobResult<std::optional<EpochMillis>> schedule(JobSpec spec);
+  // Removes a job; refused when there is none, or when the photon declares it.
+  JobResult<Unscheduled> unschedule(const std::string& id);
+  // Runs a job now (trigger kManual); refused when unknown, invalid, or busy (running under
+  // overlap kSkip, or at max_runs_per_job). The run's id.
+  JobResult<std::uint64_t> run_now(const std::string& id);
 
   std::vector<const JobState*> jobs() const;  // sorted by id
   const JobState* find(const std::string& id) const;
@@ -230,7 +235,7 @@ class Scheduler {
   // A claim of `slot` of job `job_id` answered.
   void claimed(const std::string& job_id, std::chrono::sys_seconds slot, bool exclusive,
                ClaimOutcome outcome);
-  std::uint64_t start_run(Job& job, const std::string& trigger, EpochMillis scheduled_for);
+  std::uint64_t start_run(Job& job, Trigger trigger, EpochMillis scheduled_for);
   void record(Job& job, JobRun run);
   void run_finished(const std::string& job_id, std::uint64_t run_id, const CallOutcome& outcome);
   void publish_event(const char* event, boost::json::object data);

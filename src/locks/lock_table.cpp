@@ -1,19 +1,19 @@
 // The lock table: acquisition, extension, release, FIFO hand-over to waiters, exact expiry.
 #include "locks/lock_table.hpp"
 
-#include "protocol/error_messages.hpp"
-
 #include <algorithm>
 
 namespace photon::core {
 
 TokenAllocator::Next TokenAllocator::next() {
   if (last_ >= kMaxFencingToken) {
-    return {0, std::string(protocol::messages::kFencingTokensExhausted)};
+    return {0, Refused{RefusalCode::kTokensExhausted, {}}};
   }
   if (last_ >= reserved_) {
     const std::uint64_t mark = std::min(last_ + block_, kMaxFencingToken);
-    if (auto error = persist_(mark)) return {0, std::move(error)};
+    if (auto error = persist_(mark)) {
+      return {0, Refused{RefusalCode::kTokenNotIssued, {std::move(*error)}}};
+    }
     reserved_ = mark;
   }
   return {++last_, std::nullopt};
@@ -56,14 +56,10 @@ LockResult LockTable::acquire(const LockRequest& request, LockWaitDone on_done) 
     if (locks_.size() >= limits_.max_locks) {
       return {LockOutcome::kFailed,
               {},
-              "too many locks held (limit " + std::to_string(limits_.max_locks) + ")"};
+              {RefusalCode::kTooManyLocks, {std::to_string(limits_.max_locks)}}};
     }
     TokenAllocator::Next token = tokens_.next();
-    if (token.error) {
-      return {LockOutcome::kFailed,
-              {},
-              protocol::fill_message(protocol::messages::kFencingTokenNotIssued, *token.error)};
-    }
+    if (token.refusal) return {LockOutcome::kFailed, {}, std::move(*token.refusal)};
     // The lease starts after the token is issued: issuing may have waited for the disk.
     const Instant at = now();
     it = locks_.emplace(std::string(request.name), Lock{}).first;
@@ -92,12 +88,10 @@ LockResult LockTable::acquire(const LockRequest& request, LockWaitDone on_done) 
       waiters_.size() >= limits_.max_waiters) {
     const bool per_connection = of_connection >= limits_.max_waiters_per_connection;
     return {LockOutcome::kFailed, view(it->first, lock),
-            std::string(per_connection ? "too many waiting lock requests on this connection"
-                                       : "too many waiting lock requests") +
-                " (limit " +
-                std::to_string(per_connection ? limits_.max_waiters_per_connection
-                                              : limits_.max_waiters) +
-                ")"};
+            per_connection
+                ? Refused{RefusalCode::kTooManyLockWaitersOnConnection,
+                          {std::to_string(limits_.max_waiters_per_connection)}}
+                : Refused{RefusalCode::kTooManyLockWaiters, {std::to_string(limits_.max_waiters)}}};
   }
   const std::uint64_t id = next_waiter_id_++;
   Waiter waiter{id,
@@ -150,11 +144,8 @@ void LockTable::free_lock(LockMap::iterator it) {
   while (!lock.waiters.empty()) {
     Waiter waiter = remove_waiter(lock, lock.waiters.begin()->first);
     TokenAllocator::Next token = tokens_.next();
-    if (token.error) {
-      waiter.on_done(
-          {LockOutcome::kFailed,
-           {},
-           protocol::fill_message(protocol::messages::kFencingTokenNotIssued, *token.error)});
+    if (token.refusal) {
+      waiter.on_done({LockOutcome::kFailed, {}, std::move(*token.refusal)});
       continue;
     }
     const Instant at = now();

@@ -3,6 +3,8 @@
 #pragma once
 
 #include "common/clock.hpp"
+#include "common/defaults.hpp"
+#include "common/refusal.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -37,11 +39,11 @@ class TokenAllocator {
   TokenAllocator(std::uint64_t issued_up_to, Persist persist, std::uint64_t block = 1000)
       : last_(issued_up_to), reserved_(issued_up_to), persist_(std::move(persist)), block_(block) {}
 
-  // The next token, or the error that kept the new mark from being persisted, or the tokens
-  // reaching kMaxFencingToken (no token is issued then).
+  // The next token, or why none is issued: kTokenNotIssued with the error that kept the new mark
+  // from being persisted, or kTokensExhausted once the tokens reach kMaxFencingToken.
   struct Next {
     std::uint64_t token = 0;
-    std::optional<std::string> error;
+    std::optional<Refused> refusal;
   };
   Next next();
 
@@ -76,13 +78,13 @@ enum class LockOutcome {
   kExtended,  // the holder locked again: lease renewed, same token
   kRefused,   // held by another holder (lock = its state); for a waiter, the wait ran out
   kQueued,    // held by another; the request waits and its callback will be called
-  kFailed,    // not served (limit reached, token not persisted); see LockResult::error
+  kFailed,    // not served (limit reached, token not issued); see LockResult::refusal
 };
 
 struct LockResult {
   LockOutcome outcome;
-  LockView lock;      // the lock's state after the request (for kRefused: the other holder's)
-  std::string error;  // for kFailed
+  LockView lock;    // the lock's state after the request (for kRefused: the other holder's)
+  Refused refusal;  // for kFailed: a lock limit or a token refusal, with its values
 };
 
 // Called once for a queued request: with kAcquired when granted, kRefused when the wait ran out.
@@ -96,7 +98,7 @@ struct ReleaseResult {
 };
 
 struct LockLimits {
-  std::size_t max_locks = 10'000;
+  std::size_t max_locks = defaults::kMaxLocks;
   std::size_t max_waiters_per_connection = 1024;
   std::size_t max_waiters = 100'000;  // in the whole daemon
 };

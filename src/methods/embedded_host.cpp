@@ -161,16 +161,16 @@ void EmbeddedHost::finish_later(std::shared_ptr<CallObserver> observer, CallOutc
 
 void EmbeddedHost::start(CallRequest request, std::shared_ptr<CallObserver> observer) {
   if (cancelled_->load()) {
-    return finish_later(std::move(observer), CallOutcome::failure(CallStatus::kCancelled,
-                                                                  "the daemon is shutting down"));
+    return finish_later(std::move(observer),
+                        CallOutcome::refused(CallStatus::kCancelled, {RefusalCode::kShuttingDown}));
   }
   auto session = sessions_.find(request.session_id);
   if (session == sessions_.end()) {
     if (sessions_.size() >= options_.max_sessions) {
       return finish_later(
           std::move(observer),
-          CallOutcome::failure(CallStatus::kBusy, "too many sessions (limit " +
-                                                      std::to_string(options_.max_sessions) + ")"));
+          CallOutcome::refused(CallStatus::kBusy, {RefusalCode::kTooManySessions,
+                                                   {std::to_string(options_.max_sessions)}}));
     }
     session = sessions_.emplace(request.session_id, Session{}).first;
     session->second.instance = std::make_shared<Instance>();
@@ -208,12 +208,12 @@ void EmbeddedHost::run(SessionMap::iterator session, Pending call) {
     bool instance_failed = false;
     if (!instance->object) {
       instance_failed = true;
-      outcome = CallOutcome::failure(CallStatus::kFailed,
-                                     "could not create the photon for session \"" +
-                                         call.request.session_id + "\": " + instance->error);
+      outcome = CallOutcome::failure(
+          CallStatus::kFailed, protocol::fill_message(protocol::messages::kSessionNotCreated,
+                                                      {call.request.session_id, instance->error}));
     } else if (entry == nullptr) {
-      outcome = CallOutcome::failure(CallStatus::kFailed,
-                                     "unknown method \"" + call.request.method + "\"");
+      outcome =
+          CallOutcome::refused(CallStatus::kFailed, unknown_method(call.request.method, methods()));
     } else {
       CallContext context(loop_, call.observer, call.request, cancelled_);
       try {
@@ -222,9 +222,9 @@ void EmbeddedHost::run(SessionMap::iterator session, Pending call) {
       } catch (const std::exception& error) {
         outcome = CallOutcome::failure(CallStatus::kFailed, error.what());
       } catch (...) {
-        outcome =
-            CallOutcome::failure(CallStatus::kFailed, "method \"" + call.request.method +
-                                                          "\" threw a non-standard exception");
+        outcome = CallOutcome::failure(
+            CallStatus::kFailed,
+            protocol::fill_message(protocol::messages::kNonStandardException, call.request.method));
       }
     }
     asio::post(loop_, [this, session_id = call.request.session_id, observer = call.observer,
@@ -265,7 +265,7 @@ void EmbeddedHost::cancel_all(std::function<void()> done) {
     for (Pending& queued : session.queue) {
       --running_;
       finish_later(std::move(queued.observer),
-                   CallOutcome::failure(CallStatus::kCancelled, "the daemon is shutting down"));
+                   CallOutcome::refused(CallStatus::kCancelled, {RefusalCode::kShuttingDown}));
     }
     session.queue.clear();
   }

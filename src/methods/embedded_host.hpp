@@ -3,6 +3,7 @@
 #pragma once
 
 #include "common/clock.hpp"
+#include "common/defaults.hpp"
 #include "methods/method_host.hpp"
 #include "photon/photon.hpp"
 
@@ -21,9 +22,9 @@ namespace photon::core {
 
 struct EmbeddedHostOptions {
   // Threads that run methods. A method waiting for a prompt's answer holds its thread.
-  std::size_t threads = 8;
+  std::size_t threads = defaults::kMethodThreads;
   // A session whose instance has had no call for this long is dropped (its instance destroyed).
-  std::chrono::milliseconds session_timeout{10 * 60 * 1000};
+  std::chrono::milliseconds session_timeout = defaults::kSessionTimeout;
   // Sessions alive at once; a call that would create one more is refused (kBusy).
   std::size_t max_sessions = 10'000;
 };

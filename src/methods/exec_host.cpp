@@ -30,7 +30,6 @@ namespace asio = boost::asio;
 using boost::system::error_code;
 
 constexpr std::size_t kStderrTail = 2048;
-constexpr std::string_view kShuttingDown = "the daemon is shutting down";
 
 // The variables the daemon sets for every call; inherited values of these never reach a child.
 constexpr std::array<std::string_view, 5> kPhotonEnv = {
@@ -180,7 +179,9 @@ class ExecHost::Call : public std::enable_shared_from_this<Call> {
   // cancel_all: the daemon is shutting down.
   void cancel() {
     stop(CallStatus::kCancelled,
-         "method " + name_ + " was cancelled: " + std::string(kShuttingDown), false);
+         "method " + name_ +
+             " was cancelled: " + std::string(protocol::sentence_of(RefusalCode::kShuttingDown)),
+         false);
   }
 
   // The host is going away (or the child cannot be watched): kill and reap now, deliver nothing
@@ -456,33 +457,33 @@ ExecHost::~ExecHost() {
 void ExecHost::start(CallRequest request, std::shared_ptr<CallObserver> observer) {
   if (cancelling_) {
     return post_outcome(std::move(observer),
-                        CallOutcome::failure(CallStatus::kCancelled, std::string(kShuttingDown)));
+                        CallOutcome::refused(CallStatus::kCancelled, {RefusalCode::kShuttingDown}));
   }
   const auto found = by_name_.find(request.method);
   if (found == by_name_.end()) {
     return post_outcome(
         std::move(observer),
-        CallOutcome::failure(CallStatus::kFailed, "unknown method \"" + request.method + "\""));
+        CallOutcome::refused(CallStatus::kFailed, unknown_method(request.method, methods())));
   }
   const std::size_t index = found->second;
   const ExecMethod& method = manifest_.methods[index];
   if (method.max_concurrent != 0 && running_per_method_[index] >= method.max_concurrent) {
     spdlog::debug("method {} refused: max_concurrent {} reached", method.info.name,
                   method.max_concurrent);
-    return post_outcome(std::move(observer),
-                        CallOutcome::failure(CallStatus::kBusy,
-                                             "method " + method.info.name + " is already running " +
-                                                 std::to_string(running_per_method_[index]) +
-                                                 " times (max_concurrent " +
-                                                 std::to_string(method.max_concurrent) + ")"));
+    return post_outcome(
+        std::move(observer),
+        CallOutcome::refused(CallStatus::kBusy,
+                             {RefusalCode::kMethodAtMaxConcurrent,
+                              {method.info.name, std::to_string(running_per_method_[index]),
+                               std::to_string(method.max_concurrent)}}));
   }
   if (calls_.size() >= options_.max_running) {
     spdlog::debug("method {} refused: {} methods running", method.info.name, calls_.size());
     return post_outcome(
         std::move(observer),
-        CallOutcome::failure(CallStatus::kBusy, std::to_string(calls_.size()) +
-                                                    " methods are running already (limit " +
-                                                    std::to_string(options_.max_running) + ")"));
+        CallOutcome::refused(CallStatus::kBusy, {RefusalCode::kTooManyMethodsRunning,
+                                                 {std::to_string(calls_.size()),
+                                                  std::to_string(options_.max_running)}}));
   }
   auto call = std::make_shared<Call>(*this, next_call_id_++, index, observer);
   if (auto error = call->launch(request)) {

@@ -3,6 +3,9 @@
 // request, and later jobs and webhooks, call methods only through this interface.
 #pragma once
 
+#include "common/refusal.hpp"
+#include "protocol/error_messages.hpp"
+
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
@@ -63,6 +66,10 @@ struct CallOutcome {
   static CallOutcome failure(CallStatus status, std::string error) {
     return {status, nullptr, std::move(error)};
   }
+  // A host's refusal (the daemon's words, from the catalogue; `failure` carries the method's own).
+  static CallOutcome refused(CallStatus status, const Refused& refusal) {
+    return {status, nullptr, protocol::describe(refusal)};
+  }
   bool ok() const { return status == CallStatus::kOk; }
 };
 
@@ -120,6 +127,23 @@ inline const MethodInfo* find_method(const MethodHost& host, std::string_view na
     if (method.name == name) return &method;
   }
   return nullptr;
+}
+
+// An unknown method's refusal lists at most this many of the available ones.
+inline constexpr std::size_t kMethodsListedInError = 50;
+
+// The refusal of an unknown method `name`, with the available ones: at most kMethodsListedInError
+// names, then "and N more"; "none" when there are none.
+inline Refused unknown_method(std::string_view name, const std::vector<MethodInfo>& methods) {
+  std::string available;
+  for (std::size_t i = 0; i < methods.size() && i < kMethodsListedInError; ++i) {
+    available += (i == 0 ? "" : ", ") + methods[i].name;
+  }
+  if (methods.size() > kMethodsListedInError) {
+    available += " and " + std::to_string(methods.size() - kMethodsListedInError) + " more";
+  }
+  return {RefusalCode::kUnknownMethod,
+          {std::string(name), available.empty() ? std::string("none") : std::move(available)}};
 }
 
 }  // namespace photon::core

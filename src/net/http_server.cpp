@@ -36,18 +36,11 @@ using boost::system::error_code;
 
 namespace {
 
-// The sentences a client reads in the `error` of the server's own responses; '%' is filled in.
+// The sentences of the server's own error responses are the catalogue's.
 namespace messages {
-constexpr std::string_view kHeaderTooLarge = "request header exceeds % bytes";
-constexpr std::string_view kBodyTooLarge = "body exceeds % bytes";
-constexpr std::string_view kHeaderTimeout = "request header not received within % ms";
-constexpr std::string_view kBodyTimeout = "request body not received within % ms";
-constexpr std::string_view kMalformed = "malformed HTTP request: %";
-constexpr std::string_view kTooManyConnections = "too many connections (limit %); try again later";
-constexpr std::string_view kHandlerFailed = "internal error while handling the request";
-constexpr std::string_view kNotAnswered = "internal error: the request was not answered";
-constexpr std::string_view kInvalidResponse = "internal error: invalid response";
-constexpr std::string_view kShuttingDown = "the daemon is shutting down";
+using namespace protocol::messages::http;
+using protocol::messages::kTooManyConnections;
+constexpr std::string_view kShuttingDown = protocol::sentence_of(RefusalCode::kShuttingDown);
 }  // namespace messages
 
 constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);

@@ -3,6 +3,8 @@
 // complete request to an HttpHandler. It knows nothing of webhooks.
 #pragma once
 
+#include "common/defaults.hpp"
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -30,7 +32,7 @@ struct HttpLimits {
   std::size_t max_header_bytes = 16 * 1024;
   // Beyond: 413 and close. Sent as soon as Content-Length says so, without reading the body (and
   // instead of 100 Continue); for a chunked body, when the limit is crossed.
-  std::size_t max_body_bytes = 1024 * 1024;
+  std::size_t max_body_bytes = defaults::kWebhookMaxBody;
   // From the connection's opening (first request) or from the first byte of the next request
   // (kept-alive connection) to the end of the headers; beyond: 408 and close. A slow-loris client
   // that trickles its headers is closed after this.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "common/clock.hpp"
+#include "common/defaults.hpp"
 #include "common/shared_bytes.hpp"
 
 #include <sys/uio.h>
@@ -17,9 +18,9 @@
 namespace photon::net {
 
 struct OutputLimits {
-  std::size_t hard_bytes = 32u << 20;
-  std::size_t soft_bytes = 8u << 20;
-  std::chrono::steady_clock::duration soft_duration = std::chrono::seconds(60);
+  std::size_t hard_bytes = defaults::kOutputHardBytes;
+  std::size_t soft_bytes = defaults::kOutputSoftBytes;
+  std::chrono::steady_clock::duration soft_duration = defaults::kOutputSoftTime;
 };
 
 // Lines are held in chunks. A shared line (a fan-out) stays shared: the queue keeps a reference,

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "common/clock.hpp"
+#include "common/defaults.hpp"
 #include "common/private_dir.hpp"
 #include "net/output_queue.hpp"
 #include "net/peer.hpp"
@@ -26,8 +27,8 @@ namespace photon::net {
 class Connection;
 
 struct ServerLimits {
-  std::size_t max_line_bytes = 1u << 20;
-  std::size_t max_connections = 10000;
+  std::size_t max_line_bytes = defaults::kMaxLineBytes;
+  std::size_t max_connections = defaults::kMaxConnections;
   OutputLimits output;
   // Reading from a connection pauses while this much output is queued to it.
   std::size_t pause_reading_bytes = 1u << 20;

@@ -2,6 +2,8 @@
 // pieces to avoid building a JSON tree per message; strings still go through Boost.JSON's escaper.
 #include "protocol/reply.hpp"
 
+#include "protocol/error_messages.hpp"
+
 #include <array>
 
 namespace photon::protocol {
@@ -62,6 +64,10 @@ std::string error_line(std::string_view id, std::string_view message) {
   append_json_string(out, message);
   out += "}\n";
   return out;
+}
+
+std::string error_line(std::string_view id, const Refused& refused) {
+  return error_line(id, describe(refused));
 }
 
 std::string emit_line(std::string_view id, const boost::json::object& data) {

@@ -2,6 +2,8 @@
 // line, newline included, ready to be written in a single write.
 #pragma once
 
+#include "common/refusal.hpp"
+
 #include <boost/json.hpp>
 
 #include <cstdint>
@@ -15,6 +17,9 @@ std::string result_line(std::string_view id, bool success, const boost::json::va
 
 // {"type":"error","id":ID,"error":MESSAGE}
 std::string error_line(std::string_view id, std::string_view message);
+
+// {"type":"error","id":ID,"error":SENTENCE}: a refusal, in its sentence from the catalogue.
+std::string error_line(std::string_view id, const Refused& refused);
 
 // {"type":"emit","id":ID,"emitData":DATA}: a running command's progress, to its caller.
 std::string emit_line(std::string_view id, const boost::json::object& data);

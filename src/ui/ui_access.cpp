@@ -2,6 +2,7 @@
 #include "ui/ui_access.hpp"
 
 #include "common/text.hpp"
+#include "protocol/error_messages.hpp"
 
 #include <boost/url/parse.hpp>
 
@@ -11,6 +12,8 @@
 
 namespace photon::ui {
 namespace {
+
+namespace words = protocol::messages::http;
 
 bool is_loopback_name(std::string_view host) {
   return host == "127.0.0.1" || host == "localhost" || host == "[::1]";
@@ -47,14 +50,11 @@ std::optional<Refusal> check_host_and_origin(const AccessPolicy& policy,
                                              std::optional<std::string_view> host,
                                              std::optional<std::string_view> origin) {
   const std::string port = std::to_string(policy.port);
-  if (!host) return Refusal{403, "a Host header is required"};
+  if (!host) return Refusal{403, std::string(words::kHostMissing)};
   const std::string host_text = ascii_lower(*host);
   const auto [name, host_port] = split_host(host_text);
   if (!is_loopback_name(name) || (!host_port.empty() && host_port != port)) {
-    return Refusal{403, "host \"" + std::string(*host) +
-                            "\" is not this listener's loopback address (127.0.0.1, localhost or "
-                            "[::1] with port " +
-                            port + ")"};
+    return Refusal{403, protocol::fill_message(words::kHostNotLoopback, {*host, port})};
   }
   if (!origin) return std::nullopt;
   const std::string origin_text = ascii_lower(*origin);
@@ -65,8 +65,7 @@ std::optional<Refusal> check_host_and_origin(const AccessPolicy& policy,
                  policy.allowed_origins.end()) {
     return std::nullopt;
   }
-  return Refusal{403,
-                 "origin \"" + std::string(*origin) + "\" is not allowed (see --ui-allow-origin)"};
+  return Refusal{403, protocol::fill_message(words::kOriginNotAllowed, *origin)};
 }
 
 std::optional<std::string> cors_origin(const AccessPolicy& policy,

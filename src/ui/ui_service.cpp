@@ -3,6 +3,7 @@
 #include "ui/ui_service.hpp"
 
 #include "common/text.hpp"
+#include "protocol/error_messages.hpp"
 #include "protocol/reply.hpp"
 #include "protocol/request.hpp"
 #include "ui/stream_events.hpp"
@@ -27,6 +28,7 @@ namespace photon::ui {
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
 namespace json = boost::json;
+namespace words = protocol::messages::http;
 
 namespace {
 
@@ -91,7 +93,7 @@ class UiService::ApiCall final : public net::Peer, public std::enable_shared_fro
     timeout_.expires_after(service_.options_.api_timeout);
     timeout_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (ec || self->answered_) return;
-      self->answer(error_response(504, "the daemon did not answer in time"));
+      self->answer(error_response(504, words::kNoAnswerInTime));
       self->end();
     });
     const std::string line =
@@ -113,7 +115,7 @@ class UiService::ApiCall final : public net::Peer, public std::enable_shared_fro
     if (ended_) return;
     ended_ = true;
     timeout_.cancel();
-    if (!answered_) answer(error_response(503, "the daemon is shutting down"));
+    if (!answered_) answer(error_response(503, protocol::sentence_of(RefusalCode::kShuttingDown)));
     if (opened_) service_.dispatcher_.on_close(*this);
     // Erasing may destroy this object; the caller may be a member of it, so the last reference
     // goes next turn.
@@ -131,7 +133,7 @@ class UiService::ApiCall final : public net::Peer, public std::enable_shared_fro
     options.max_depth = kMaxReplyDepth;
     json::value reply = json::parse(line, ec, {}, options);
     if (ec || !reply.is_object()) {
-      answer(error_response(500, "the daemon's reply could not be read"));
+      answer(error_response(500, words::kUnreadableReply));
       if (!in_dispatch_) asio::post(service_.io_, [self = shared_from_this()] { self->end(); });
       return;
     }
@@ -185,7 +187,7 @@ UiService::~UiService() {
 }
 
 void UiService::handle(net::HttpRequest request, net::HttpRespond respond) {
-  if (policy_.port == 0) return respond(error_response(503, "the listener is starting"));
+  if (policy_.port == 0) return respond(error_response(503, words::kListenerStarting));
   if (auto refusal =
           check_host_and_origin(policy_, request.header("host"), request.header("origin"))) {
     spdlog::info("ui req {}: {} {} refused: {} (from {})", request.id, request.method,
@@ -212,12 +214,12 @@ void UiService::handle(net::HttpRequest request, net::HttpRespond respond) {
     return respond(std::move(response));
   }
   if (request.method != "GET" && request.method != "HEAD") {
-    auto response = error_response(405, "only GET is served here");
+    auto response = error_response(405, words::kOnlyGet);
     response.headers.emplace_back("Allow", "GET, HEAD");
     return respond(std::move(response));
   }
   std::optional<UiTarget> target = parse_target(request.target);
-  if (!target) return respond(error_response(400, "malformed request target"));
+  if (!target) return respond(error_response(400, words::kMalformedTarget));
 
   if (target->path == "/") {
     net::HttpResponse response;
@@ -239,13 +241,12 @@ void UiService::handle(net::HttpRequest request, net::HttpRespond respond) {
   const auto api = std::find_if(kApi.begin(), kApi.end(),
                                 [&](const auto& entry) { return entry.first == target->path; });
   const bool known = api != kApi.end() || target->path == "/ws" || target->path == "/events";
-  if (!known) return respond(error_response(404, "no such page: " + target->path));
+  if (!known)
+    return respond(error_response(404, protocol::fill_message(words::kNoSuchPage, target->path)));
   if (!token_matches(policy_, target->token, request.header("authorization"))) {
     spdlog::info("ui req {}: {} {}: 401 missing or wrong token (from {})", request.id,
                  request.method, target->path, request.remote);
-    auto response = error_response(401,
-                                   "a valid token is required (photonctl ui NAME shows the "
-                                   "URL with it)");
+    auto response = error_response(401, words::kTokenRequired);
     response.headers.emplace_back("WWW-Authenticate", "Bearer");
     return respond(std::move(response));
   }
@@ -259,7 +260,7 @@ void UiService::handle(net::HttpRequest request, net::HttpRespond respond) {
   if (!last_text.empty()) {
     last_event_id = parse_event_id(last_text);
     if (!last_event_id) {
-      return respond(error_response(400, "Last-Event-ID must be an event id (a number)"));
+      return respond(error_response(400, words::kBadLastEventId));
     }
   }
   std::string extra_headers;
@@ -272,8 +273,9 @@ void UiService::serve_api(std::string_view request_type, net::HttpRespond respon
 }
 
 std::optional<net::HttpResponse> UiService::stream_refusal() const {
-  if (streams_.closing()) return error_response(503, "the daemon is shutting down");
-  if (streams_.full()) return error_response(503, "too many open WebSockets and event streams");
+  if (streams_.closing())
+    return error_response(503, protocol::sentence_of(RefusalCode::kShuttingDown));
+  if (streams_.full()) return error_response(503, words::kTooManyStreams);
   return std::nullopt;
 }
 
@@ -284,7 +286,7 @@ net::HttpResponse UiService::open_websocket(const net::HttpRequest& request) {
   upgrade.version(11);
   for (const auto& [name, value] : request.headers) upgrade.insert(name, value);
   if (!boost::beast::websocket::is_upgrade(upgrade)) {
-    auto response = error_response(426, "/ws is a WebSocket: send Upgrade: websocket");
+    auto response = error_response(426, words::kNotAWebSocket);
     response.headers.emplace_back("Upgrade", "websocket");
     return response;
   }
@@ -331,18 +333,18 @@ net::HttpResponse UiService::open_event_stream(std::vector<std::string> channels
                                                std::optional<std::uint64_t> last_event_id,
                                                std::string extra_headers) {
   if (channels.empty()) {
-    return error_response(400, "name at least one channel: /events?channel=board:*");
+    return error_response(400, words::kNoChannels);
   }
   if (channels.size() > options_.max_event_channels) {
-    return error_response(400, "at most " + std::to_string(options_.max_event_channels) +
-                                   " channels per event stream");
+    return error_response(400, protocol::fill_message(words::kTooManyChannels,
+                                                      std::to_string(options_.max_event_channels)));
   }
   // The same channel twice is one subscription (a second subscribe would be refused).
   std::sort(channels.begin(), channels.end());
   channels.erase(std::unique(channels.begin(), channels.end()), channels.end());
   for (const std::string& channel : channels) {
     if (auto problem = protocol::channel_name_error(channel, true)) {
-      return error_response(400, "channel \"" + channel + "\": " + *problem);
+      return error_response(400, protocol::fill_message(words::kBadChannel, {channel, *problem}));
     }
   }
   if (auto refusal = stream_refusal()) return *refusal;

@@ -2,7 +2,9 @@
 // the method, answer with its outcome (or at once with 202 in async mode).
 #include "webhooks/webhooks.hpp"
 
+#include "common/defaults.hpp"
 #include "common/utf8.hpp"
+#include "protocol/error_messages.hpp"
 #include "protocol/request.hpp"
 
 #include <boost/json.hpp>
@@ -17,8 +19,10 @@ namespace photon::core {
 namespace {
 
 namespace json = boost::json;
+namespace words = protocol::messages::http;
+using protocol::fill_message;
 
-constexpr std::size_t kMaxJsonDepth = 64;
+constexpr std::size_t kMaxJsonDepth = defaults::kMaxJsonDepth;
 
 std::string error_body(std::string_view message) {
   return json::serialize(json::object{{"error", message}});
@@ -82,7 +86,7 @@ class WebhookService::Call final : public CallObserver {
     if (auto owner = service_.lock()) {
       (*owner)->finished(*this, outcome);
     } else if (respond && !async) {
-      respond(error_response(503, "the daemon is shutting down"));
+      respond(error_response(503, protocol::sentence_of(RefusalCode::kShuttingDown)));
     }
   }
 
@@ -155,7 +159,8 @@ void WebhookService::handle(WebhookRequest request, WebhookRespond respond) {
   if (auto origin = header(request, "origin")) {
     std::optional<std::string> allowed = allowed_origin(*origin);
     if (!allowed)
-      return respond(error_response(403, "origin " + valid_utf8(*origin) + " is not allowed"));
+      return respond(
+          error_response(403, fill_message(words::kWebhookOriginNotAllowed, valid_utf8(*origin))));
     cors.emplace_back("Access-Control-Allow-Origin", *allowed);
     cors.emplace_back("Vary", "Origin");
   }
@@ -163,18 +168,19 @@ void WebhookService::handle(WebhookRequest request, WebhookRespond respond) {
     response.headers.insert(response.headers.end(), cors.begin(), cors.end());
     respond(std::move(response));
   };
-  if (stopping_) return answer(error_response(503, "the daemon is shutting down"));
+  if (stopping_)
+    return answer(error_response(503, protocol::sentence_of(RefusalCode::kShuttingDown)));
 
   // The origin form ("/webhook/m?x=1") is what senders use; the absolute form
   // ("http://host/webhook/m") must be accepted too (RFC 9112, 3.2.2).
   boost::system::result<boost::urls::url_view> url =
       request.target.starts_with("/") ? boost::urls::parse_origin_form(request.target)
                                       : boost::urls::parse_absolute_uri(request.target);
-  if (!url) return answer(error_response(400, "invalid request target"));
+  if (!url) return answer(error_response(400, words::kInvalidTarget));
   std::vector<std::string> segments;
   for (const auto& segment : url->segments()) segments.push_back(std::string(segment));
   if (segments.size() != 2 || segments[0] != "webhook" || segments[1].empty()) {
-    return answer(error_response(404, "no such endpoint: webhooks are POST /webhook/{method}"));
+    return answer(error_response(404, words::kNoSuchEndpoint));
   }
   const std::string& method = segments[1];
 
@@ -188,12 +194,13 @@ void WebhookService::handle(WebhookRequest request, WebhookRespond respond) {
     return answer(std::move(preflight));
   }
   if (request.method != "POST") {
-    WebhookResponse refused = error_response(405, "HTTP method not allowed: use POST");
+    WebhookResponse refused = error_response(405, words::kPostOnly);
     refused.headers.emplace_back("Allow", "POST, OPTIONS");
     return answer(std::move(refused));
   }
   if (!callable(method)) {
-    return answer(error_response(404, "unknown method \"" + valid_utf8(method) + "\""));
+    return answer(
+        error_response(404, fill_message(words::kUnknownWebhookMethod, valid_utf8(method))));
   }
 
   const WebhookScheme scheme = scheme_for(method);
@@ -218,7 +225,7 @@ void WebhookService::handle(WebhookRequest request, WebhookRespond respond) {
   // `curl -d '{...}'` labels JSON as a form: a body that is a JSON object is taken as one.
   if (iequals_prefix(content_type, "application/x-www-form-urlencoded") && !looks_like_json) {
     auto encoded = boost::urls::parse_query(request.body);
-    if (!encoded) return answer(error_response(400, "invalid form body"));
+    if (!encoded) return answer(error_response(400, words::kInvalidForm));
     boost::urls::encoding_opts form;
     form.space_as_plus = true;
     for (const auto& param : boost::urls::params_view(request.body, form)) {
@@ -228,7 +235,7 @@ void WebhookService::handle(WebhookRequest request, WebhookRespond respond) {
     if (args.size() == 1 && args.contains("payload") && args["payload"].is_string()) {
       auto payload = parse_object(args["payload"].as_string());
       if (auto* error = std::get_if<std::string>(&payload))
-        return answer(error_response(400, "payload: " + *error));
+        return answer(error_response(400, fill_message(words::kBadPayload, *error)));
       args = std::move(std::get<json::object>(payload));
     }
   } else if (!request.body.empty()) {
@@ -263,14 +270,14 @@ void WebhookService::handle(WebhookRequest request, WebhookRespond respond) {
 
   // The limit first: a delivery refused with 429 may be retried with the same webhook-id.
   if (running_ >= options_.max_running) {
-    return answer(error_response(429, std::to_string(running_) +
-                                          " webhook calls are running (limit " +
-                                          std::to_string(options_.max_running) + "); retry later"));
+    return answer(error_response(
+        429, fill_message(words::kTooManyWebhookCalls,
+                          {std::to_string(running_), std::to_string(options_.max_running)})));
   }
   if (scheme == WebhookScheme::kStandard &&
       !replays_.first_delivery(delivery_id, clock_.system())) {
     return answer(
-        error_response(401, "webhook-id " + valid_utf8(delivery_id) + " was already delivered"));
+        error_response(401, fill_message(words::kAlreadyDelivered, valid_utf8(delivery_id))));
   }
   publisher_.publish("webhooks:" + options_.photon_name,
                      json::object{{"event", "webhook-received"},

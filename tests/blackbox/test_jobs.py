@@ -382,7 +382,8 @@ class JobsTest(BlackboxTest):
         c = self.client(d)
         self.assertEqual(self.refused_schedule(c, "bad", "tick", "61 * * * *"),
                          "Invalid cron expression: minute 61 is out of range 0-59")
-        self.assertEqual(self.refused_schedule(c, "bad", "nope", EVERY_SECOND), 'unknown method "nope"')
+        self.assertEqual(self.refused_schedule(c, "bad", "nope", EVERY_SECOND),
+                         'unknown method "nope"; available: tick, slow, fail, hang')
         self.assertEqual(self.refused_schedule(c, "bad", "tick", "0 9 * * *", timezone="Mars/Base"),
                          'Invalid time zone: unknown time zone "Mars/Base"')
         self.assertEqual(self.jobs(c), {})

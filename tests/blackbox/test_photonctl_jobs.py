@@ -103,7 +103,7 @@ class JobsCtlTest(BlackboxTest):
     def test_schedule_refusals_exit_1_with_the_reason(self):
         for args, reason in [
             (("bad", "tick", "61 * * * *"), "Invalid cron expression: minute 61 is out of range 0-59"),
-            (("bad", "nope", "* * * * *"), 'unknown method "nope"'),
+            (("bad", "nope", "* * * * *"), 'unknown method "nope"; available: tick, echo, slow, fail'),
             (("bad", "tick", "* * * * *", "--tz", "Mars/Base"), 'Invalid time zone: unknown time zone "Mars/Base"'),
             (("nightly", "tick", "* * * * *"),
              'job "nightly" is declared by the photon; change it where it is declared'),

@@ -14,7 +14,7 @@ import sys
 ALLOWED = {
     "common": set(),
     # The catalogue of client-visible sentences: every layer that answers clients may use it.
-    "words": set(),
+    "words": {"common"},
     "protocol": {"common", "words"},
     "channels": {"common"},
     "locks": {"common", "words"},

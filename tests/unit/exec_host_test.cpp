@@ -554,7 +554,7 @@ TEST_F(ExecHostTest, UnknownMethodFails) {
   make_host({shell("m", "true")});
   const CallOutcome outcome = call("other");
   EXPECT_EQ(outcome.status, CallStatus::kFailed);
-  EXPECT_EQ(outcome.error, "unknown method \"other\"");
+  EXPECT_EQ(outcome.error, "unknown method \"other\"; available: m");
 }
 
 TEST_F(ExecHostTest, MaxConcurrentRefusesWithBusy) {

@@ -249,7 +249,9 @@ TEST(TokenAllocator, ContinuesAboveThePersistedMarkAndRefusesWhenItCannotPersist
   EXPECT_EQ(tokens.next().token, 1002u);
   fail = true;
   TokenAllocator::Next refused = tokens.next();
-  EXPECT_EQ(refused.error, "disk full");
+  ASSERT_TRUE(refused.refusal);
+  EXPECT_EQ(refused.refusal->code, RefusalCode::kTokenNotIssued);
+  EXPECT_EQ(refused.refusal->values, std::vector<std::string>{"disk full"});
   fail = false;
   EXPECT_EQ(tokens.next().token, 1003u);
 }
@@ -265,15 +267,14 @@ TEST(TokenAllocator, NeverIssuesATokenAboveWhatJavaScriptReadsExactly) {
   EXPECT_EQ(persisted, (std::vector<std::uint64_t>{kMaxFencingToken}));  // the block is cut short
   TokenAllocator::Next refused = tokens.next();
   EXPECT_EQ(refused.token, 0u);
-  EXPECT_EQ(refused.error,
-            "the next token would exceed 9007199254740991 (2^53 - 1, the largest integer a "
-            "JavaScript number holds exactly)");
+  ASSERT_TRUE(refused.refusal);
+  EXPECT_EQ(refused.refusal->code, RefusalCode::kTokensExhausted);
   FakeClock clock;
   LockTable table(clock, tokens);
   LockResult result =
       table.acquire({"w", "A", milliseconds(30'000), milliseconds(0), false, 1}, {});
   EXPECT_EQ(result.outcome, LockOutcome::kFailed);
-  EXPECT_EQ(result.error.substr(0, 30), "cannot issue a fencing token: ");
+  EXPECT_EQ(result.refusal.code, RefusalCode::kTokensExhausted);
   EXPECT_FALSE(table.query("w"));
 }
 
@@ -283,20 +284,23 @@ TEST_F(LockTableTest, LimitsAreClearErrors) {
   EXPECT_EQ(small.acquire(request("a", "A"), {}).outcome, LockOutcome::kAcquired);
   LockResult over = small.acquire(request("b", "A"), {});
   EXPECT_EQ(over.outcome, LockOutcome::kFailed);
-  EXPECT_EQ(over.error, "too many locks held (limit 1)");
+  EXPECT_EQ(over.refusal.code, RefusalCode::kTooManyLocks);
+  EXPECT_EQ(over.refusal.values, std::vector<std::string>{"1"});
   EXPECT_EQ(
       small.acquire(request("a", "B", milliseconds(10), milliseconds(10), 5), [](auto&) {}).outcome,
       LockOutcome::kQueued);
   LockResult second_wait =
       small.acquire(request("a", "C", milliseconds(10), milliseconds(10), 5), [](auto&) {});
   EXPECT_EQ(second_wait.outcome, LockOutcome::kFailed);
-  EXPECT_EQ(second_wait.error, "too many waiting lock requests on this connection (limit 1)");
+  EXPECT_EQ(second_wait.refusal.code, RefusalCode::kTooManyLockWaitersOnConnection);
+  EXPECT_EQ(second_wait.refusal.values, std::vector<std::string>{"1"});
   EXPECT_EQ(
       small.acquire(request("a", "D", milliseconds(10), milliseconds(10), 6), [](auto&) {}).outcome,
       LockOutcome::kQueued);
-  EXPECT_EQ(
-      small.acquire(request("a", "E", milliseconds(10), milliseconds(10), 7), [](auto&) {}).error,
-      "too many waiting lock requests (limit 2)");
+  LockResult third_wait =
+      small.acquire(request("a", "E", milliseconds(10), milliseconds(10), 7), [](auto&) {});
+  EXPECT_EQ(third_wait.refusal.code, RefusalCode::kTooManyLockWaiters);
+  EXPECT_EQ(third_wait.refusal.values, std::vector<std::string>{"2"});
 }
 
 }  // namespace

@@ -124,9 +124,9 @@ class SchedulerTest : public ::testing::Test {
 };
 
 TEST_F(SchedulerTest, ScheduleReportsTheNextRunAndPersists) {
-  ScheduleResult result = scheduler_->schedule(spec("hourly", "0 * * * *"));
-  ASSERT_TRUE(result.scheduled) << result.reason;
-  EXPECT_EQ(result.next_run, millis(kMonday + 1h));
+  auto result = scheduler_->schedule(spec("hourly", "0 * * * *"));
+  ASSERT_TRUE(result.ok()) << result.reason;
+  EXPECT_EQ(*result.value, millis(kMonday + 1h));
   ASSERT_TRUE(store_.jobs.contains("hourly"));
   EXPECT_EQ(store_.jobs["hourly"].spec.created_by, "cli-1");
   EXPECT_EQ(store_.jobs["hourly"].created_at, millis(kMonday));
@@ -142,17 +142,18 @@ TEST_F(SchedulerTest, RefusalsSayWhy) {
   zone.timezone = "Mars/Base";
   EXPECT_EQ(scheduler_->schedule(zone).reason,
             "Invalid time zone: unknown time zone \"Mars/Base\"");
-  EXPECT_EQ(scheduler_->schedule(spec("m", "* * * * *", "nope")).reason, "unknown method \"nope\"");
+  EXPECT_EQ(scheduler_->schedule(spec("m", "* * * * *", "nope")).reason,
+            "unknown method \"nope\"; available: cleanup, report");
   EXPECT_TRUE(store_.jobs.empty());
 
   RecordingPublisher publisher;
   MemoryStore store;
   Scheduler no_methods({.photon_name = "x"}, clock_, nullptr, store, publisher);
-  EXPECT_FALSE(no_methods.schedule(spec("a", "* * * * *")).scheduled);
+  EXPECT_FALSE(no_methods.schedule(spec("a", "* * * * *")).ok());
 }
 
 TEST_F(SchedulerTest, AJobRunsItsMethodAtEachSlotInTheSchedulerSession) {
-  ASSERT_TRUE(scheduler_->schedule(spec("every-minute", "* * * * *")).scheduled);
+  ASSERT_TRUE(scheduler_->schedule(spec("every-minute", "* * * * *")).ok());
   run_for(59s);
   EXPECT_TRUE(host_.calls.empty());
   run_for(1s);
@@ -168,7 +169,7 @@ TEST_F(SchedulerTest, AJobRunsItsMethodAtEachSlotInTheSchedulerSession) {
   }
   const JobState* job = scheduler_->find("every-minute");
   EXPECT_EQ(job->run_count, 3u);
-  EXPECT_EQ(job->last_status, "ok");
+  EXPECT_EQ(job->last_status, RunStatus::kOk);
   EXPECT_EQ(job->next_run, millis(kMonday + 4min));
   EXPECT_EQ(publisher_.events(),
             (std::vector<std::string>{"job-started", "job-completed", "job-started",
@@ -176,7 +177,7 @@ TEST_F(SchedulerTest, AJobRunsItsMethodAtEachSlotInTheSchedulerSession) {
 }
 
 TEST_F(SchedulerTest, EventsCarryTheSpecsFields) {
-  ASSERT_TRUE(scheduler_->schedule(spec("j", "* * * * *")).scheduled);
+  ASSERT_TRUE(scheduler_->schedule(spec("j", "* * * * *")).ok());
   run_for(60s);
   host_.calls[0].observer->on_finish(CallOutcome::failure(CallStatus::kFailed, "disk full"));
   run_for(60s);
@@ -189,48 +190,48 @@ TEST_F(SchedulerTest, EventsCarryTheSpecsFields) {
   EXPECT_EQ(failed.at("data").at("error"), "disk full");
   const json::value& completed = publisher_.messages[3].second;
   EXPECT_EQ(completed.at("data").at("runCount"), 2);
-  EXPECT_EQ(scheduler_->find("j")->last_status, "ok");
+  EXPECT_EQ(scheduler_->find("j")->last_status, RunStatus::kOk);
   auto history = scheduler_->history("j", 10);
   ASSERT_EQ(history.size(), 2u);
-  EXPECT_EQ(history[0].status, "ok");
-  EXPECT_EQ(history[1].status, "failed");
+  EXPECT_EQ(history[0].status, RunStatus::kOk);
+  EXPECT_EQ(history[1].status, RunStatus::kFailed);
   EXPECT_EQ(history[1].error, "disk full");
   EXPECT_EQ(store_.runs.size(), 2u);
 }
 
 TEST_F(SchedulerTest, AnOverlappingSlotIsSkippedAndRecorded) {
-  ASSERT_TRUE(scheduler_->schedule(spec("slow", "* * * * *")).scheduled);
+  ASSERT_TRUE(scheduler_->schedule(spec("slow", "* * * * *")).ok());
   run_for(60s);
   ASSERT_EQ(host_.calls.size(), 1u);
   run_for(60s);  // the first run is still running
   EXPECT_EQ(host_.calls.size(), 1u);
   auto history = scheduler_->history("slow", 10);
   ASSERT_EQ(history.size(), 2u);
-  EXPECT_EQ(history[0].status, "skipped");
+  EXPECT_EQ(history[0].status, RunStatus::kSkipped);
   EXPECT_EQ(publisher_.events().back(), "job-skipped");
-  std::string reason;
-  EXPECT_FALSE(scheduler_->run_now("slow", reason));
-  EXPECT_NE(reason.find("is running"), std::string::npos);
+  const auto refused = scheduler_->run_now("slow");
+  EXPECT_FALSE(refused.ok());
+  EXPECT_EQ(refused.reason, "job \"slow\" is running (overlap: skip)");
 }
 
 TEST_F(SchedulerTest, OverlapAllowRunsBoth) {
   JobSpec allow = spec("both", "* * * * *");
   allow.overlap = Overlap::kAllow;
-  ASSERT_TRUE(scheduler_->schedule(allow).scheduled);
+  ASSERT_TRUE(scheduler_->schedule(allow).ok());
   run_for(120s);
   EXPECT_EQ(host_.calls.size(), 2u);
   EXPECT_EQ(scheduler_->running(), 2u);
 }
 
 TEST_F(SchedulerTest, AMissedSlotIsCaughtUpOnceByDefault) {
-  ASSERT_TRUE(scheduler_->schedule(spec("daily", "0 3 * * *")).scheduled);
+  ASSERT_TRUE(scheduler_->schedule(spec("daily", "0 3 * * *")).ok());
   // The machine sleeps through 3:00 on two days (the steady clock stops; the wall clock moves).
   clock_.jump_wall_clock(2 * 24h + 5h);
   scheduler_->tick();
   ASSERT_EQ(host_.calls.size(), 1u) << "one catch-up run, not two";
   auto history = scheduler_->history("daily", 10);
   ASSERT_EQ(history.size(), 1u);
-  EXPECT_EQ(history[0].trigger, "catch-up");
+  EXPECT_EQ(history[0].trigger, Trigger::kCatchUp);
   EXPECT_EQ(history[0].scheduled_for, millis(kMonday + 2 * 24h + 3h)) << "the latest missed slot";
   EXPECT_EQ(scheduler_->find("daily")->next_run, millis(kMonday + 3 * 24h + 3h));
 }
@@ -238,17 +239,17 @@ TEST_F(SchedulerTest, AMissedSlotIsCaughtUpOnceByDefault) {
 TEST_F(SchedulerTest, CatchUpSkipAndOldSlotsAreRecordedAsMissed) {
   JobSpec skip = spec("skip", "0 3 * * *");
   skip.catch_up = CatchUp::kSkip;
-  ASSERT_TRUE(scheduler_->schedule(skip).scheduled);
-  ASSERT_TRUE(scheduler_->schedule(spec("old", "0 3 * * 1")).scheduled);  // Mondays only
+  ASSERT_TRUE(scheduler_->schedule(skip).ok());
+  ASSERT_TRUE(scheduler_->schedule(spec("old", "0 3 * * 1")).ok());  // Mondays only
   clock_.jump_wall_clock(2 * 24h);  // Wednesday 00:00: Monday 3:00 is 45 h ago
   scheduler_->tick();
   EXPECT_TRUE(host_.calls.empty());
-  EXPECT_EQ(scheduler_->find("skip")->last_status, "missed");
-  EXPECT_EQ(scheduler_->find("old")->last_status, "missed") << "older than 24 h";
+  EXPECT_EQ(scheduler_->find("skip")->last_status, RunStatus::kMissed);
+  EXPECT_EQ(scheduler_->find("old")->last_status, RunStatus::kMissed) << "older than 24 h";
 }
 
 TEST_F(SchedulerTest, AWallClockJumpBackDoesNotRepeatSlots) {
-  ASSERT_TRUE(scheduler_->schedule(spec("m", "* * * * *")).scheduled);
+  ASSERT_TRUE(scheduler_->schedule(spec("m", "* * * * *")).ok());
   run_for(60s);
   finish_all();
   clock_.jump_wall_clock(-30min);
@@ -259,13 +260,13 @@ TEST_F(SchedulerTest, AWallClockJumpBackDoesNotRepeatSlots) {
 TEST_F(SchedulerTest, SecondsLevelJobsFireEverySecond) {
   JobSpec fast = spec("fast", "*/2 * * * * *");
   fast.overlap = Overlap::kAllow;
-  ASSERT_TRUE(scheduler_->schedule(fast).scheduled);
+  ASSERT_TRUE(scheduler_->schedule(fast).ok());
   run_for(10s);
   EXPECT_EQ(host_.calls.size(), 5u);
 }
 
 TEST_F(SchedulerTest, NextWakeIsBoundedSoClockChangesAreNoticed) {
-  ASSERT_TRUE(scheduler_->schedule(spec("yearly", "@yearly")).scheduled);
+  ASSERT_TRUE(scheduler_->schedule(spec("yearly", "@yearly")).ok());
   auto wake = scheduler_->next_wake();
   ASSERT_TRUE(wake);
   EXPECT_EQ(*wake, clock_.steady() + 30s);
@@ -273,30 +274,29 @@ TEST_F(SchedulerTest, NextWakeIsBoundedSoClockChangesAreNoticed) {
 }
 
 TEST_F(SchedulerTest, UnscheduleAndReplace) {
-  ASSERT_TRUE(scheduler_->schedule(spec("j", "0 * * * *")).scheduled);
-  ScheduleResult replaced = scheduler_->schedule(spec("j", "30 * * * *"));
-  ASSERT_TRUE(replaced.scheduled);
-  EXPECT_EQ(replaced.next_run, millis(kMonday + 30min));
+  ASSERT_TRUE(scheduler_->schedule(spec("j", "0 * * * *")).ok());
+  auto replaced = scheduler_->schedule(spec("j", "30 * * * *"));
+  ASSERT_TRUE(replaced.ok());
+  EXPECT_EQ(*replaced.value, millis(kMonday + 30min));
   EXPECT_EQ(scheduler_->size(), 1u);
-  std::string reason;
-  EXPECT_TRUE(scheduler_->unschedule("j", reason));
-  EXPECT_FALSE(scheduler_->unschedule("j", reason));
-  EXPECT_EQ(reason, "no job \"j\"");
+  EXPECT_TRUE(scheduler_->unschedule("j").ok());
+  const auto again = scheduler_->unschedule("j");
+  EXPECT_FALSE(again.ok());
+  EXPECT_EQ(again.reason, "no job \"j\"");
   EXPECT_EQ(store_.deleted, std::vector<std::string>{"j"});
 }
 
 TEST_F(SchedulerTest, RunNowRunsAtOnce) {
-  ASSERT_TRUE(scheduler_->schedule(spec("j", "@yearly")).scheduled);
-  std::string reason;
-  auto run = scheduler_->run_now("j", reason);
-  ASSERT_TRUE(run);
+  ASSERT_TRUE(scheduler_->schedule(spec("j", "@yearly")).ok());
+  auto run = scheduler_->run_now("j");
+  ASSERT_TRUE(run.ok());
   ASSERT_EQ(host_.calls.size(), 1u);
-  EXPECT_EQ(scheduler_->history("j", 1)[0].trigger, "manual");
-  EXPECT_FALSE(scheduler_->run_now("nope", reason));
+  EXPECT_EQ(scheduler_->history("j", 1)[0].trigger, Trigger::kManual);
+  EXPECT_EQ(scheduler_->run_now("nope").reason, "no job \"nope\"");
 }
 
 TEST_F(SchedulerTest, ARestartRestoresJobsAndCatchesUp) {
-  ASSERT_TRUE(scheduler_->schedule(spec("hourly", "0 * * * *")).scheduled);
+  ASSERT_TRUE(scheduler_->schedule(spec("hourly", "0 * * * *")).ok());
   run_for(3600s);
   ASSERT_EQ(host_.calls.size(), 1u);
   const std::uint64_t cut_short = scheduler_->history("hourly", 1)[0].run_id;
@@ -310,7 +310,7 @@ TEST_F(SchedulerTest, ARestartRestoresJobsAndCatchesUp) {
   std::vector<JobRun> runs;
   for (auto& [id, run] : store_.runs) runs.push_back(run);
   scheduler_->restore(jobs, runs, cut_short);
-  EXPECT_EQ(store_.runs[cut_short].status, "failed") << "a run the crash cut short";
+  EXPECT_EQ(store_.runs[cut_short].status, RunStatus::kFailed) << "a run the crash cut short";
   // Its end is unknown: no end, no duration; when this start found it is recorded.
   EXPECT_FALSE(store_.runs[cut_short].ended_at);
   EXPECT_TRUE(store_.runs[cut_short].interrupted);
@@ -318,7 +318,7 @@ TEST_F(SchedulerTest, ARestartRestoresJobsAndCatchesUp) {
   scheduler_->tick();
   ASSERT_EQ(host_.calls.size(), 1u);
   auto history = scheduler_->history("hourly", 10);
-  EXPECT_EQ(history[0].trigger, "catch-up");
+  EXPECT_EQ(history[0].trigger, Trigger::kCatchUp);
   EXPECT_GT(history[0].run_id, cut_short) << "run ids keep increasing across restarts";
 }
 
@@ -328,16 +328,15 @@ TEST_F(SchedulerTest, DeclaredJobsAreRestoredAndCannotBeUnscheduled) {
   const JobState* job = scheduler_->find("nightly");
   ASSERT_NE(job, nullptr);
   EXPECT_TRUE(job->spec.declared);
-  std::string reason;
-  EXPECT_FALSE(scheduler_->unschedule("nightly", reason));
-  EXPECT_NE(reason.find("declared"), std::string::npos);
-  EXPECT_FALSE(scheduler_->schedule(spec("nightly", "* * * * *")).scheduled);
+  EXPECT_EQ(scheduler_->unschedule("nightly").reason,
+            "job \"nightly\" is declared by the photon and cannot be unscheduled");
+  EXPECT_FALSE(scheduler_->schedule(spec("nightly", "* * * * *")).ok());
   JobSpec broken = spec("broken", "0 0 30 2 *");
   EXPECT_THROW(scheduler_->declare({broken}), CronError);
 }
 
 TEST_F(SchedulerTest, ChannelEmitsOfJobsArePublishedAndPromptsGetNoAnswer) {
-  ASSERT_TRUE(scheduler_->schedule(spec("j", "* * * * *")).scheduled);
+  ASSERT_TRUE(scheduler_->schedule(spec("j", "* * * * *")).ok());
   run_for(60s);
   auto& observer = host_.calls[0].observer;
   observer->on_emit({{"channel", "board:main"}, {"event", "cleaned"}});
@@ -356,10 +355,31 @@ TEST_F(SchedulerTest, TimeZonesAndDst) {
   // 2026-03-08 is the spring-forward day in New York: 02:30 does not exist that night.
   clock_.jump_wall_clock(std::chrono::sys_seconds(std::chrono::seconds(1772928000)) -
                          kMonday);  // 2026-03-08 00:00 UTC
-  ASSERT_TRUE(scheduler_->schedule(new_york).scheduled);
+  ASSERT_TRUE(scheduler_->schedule(new_york).ok());
   // 03:00 EDT = 07:00 UTC: the first instant after the gap.
   EXPECT_EQ(scheduler_->find("ny")->next_run,
             millis(std::chrono::sys_seconds(std::chrono::seconds(1772953200))));
+}
+
+// Each enum's spellings read back as the same value, and text no version wrote is refused.
+TEST(JobWords, EverySpellingReadsBack) {
+  for (auto value :
+       {RunStatus::kRunning, RunStatus::kOk, RunStatus::kFailed, RunStatus::kTimedOut,
+        RunStatus::kCancelled, RunStatus::kSkipped, RunStatus::kMissed, RunStatus::kInvalid}) {
+    EXPECT_EQ(parse_run_status(to_string(value)), value) << to_string(value);
+  }
+  for (auto value : {Trigger::kSchedule, Trigger::kCatchUp, Trigger::kManual}) {
+    EXPECT_EQ(parse_trigger(to_string(value)), value);
+  }
+  EXPECT_EQ(to_string(Trigger::kCatchUp), "catch-up");
+  EXPECT_EQ(to_string(RunStatus::kTimedOut), "timed_out");
+  EXPECT_EQ(parse_catch_up("skip"), CatchUp::kSkip);
+  EXPECT_EQ(parse_catch_up(to_string(CatchUp::kLatest)), CatchUp::kLatest);
+  EXPECT_EQ(parse_overlap("allow"), Overlap::kAllow);
+  EXPECT_EQ(parse_overlap(to_string(Overlap::kSkip)), Overlap::kSkip);
+  EXPECT_FALSE(parse_run_status("OK"));
+  EXPECT_FALSE(parse_trigger(""));
+  EXPECT_FALSE(parse_overlap("never"));
 }
 
 }  // namespace
@@ -391,7 +411,7 @@ class ScriptedClaims final : public FireClaims {
 TEST_F(SchedulerTest, WithClaimsOnlyAWonSlotRuns) {
   ScriptedClaims claims;
   scheduler_->set_claims(&claims);
-  ASSERT_TRUE(scheduler_->schedule(spec("every", "* * * * * *")).scheduled);
+  ASSERT_TRUE(scheduler_->schedule(spec("every", "* * * * * *")).ok());
   run_for(1s);
   ASSERT_EQ(claims.claims.size(), 1u);
   EXPECT_EQ(claims.claims[0].job_id, "every");
@@ -411,7 +431,7 @@ TEST_F(SchedulerTest, WithClaimsOnlyAWonSlotRuns) {
 TEST_F(SchedulerTest, AClaimDecidedAfterTheJobWentRunsNothing) {
   ScriptedClaims claims;
   scheduler_->set_claims(&claims);
-  ASSERT_TRUE(scheduler_->schedule(spec("every", "* * * * * *")).scheduled);
+  ASSERT_TRUE(scheduler_->schedule(spec("every", "* * * * * *")).ok());
   run_for(1s);
   ASSERT_EQ(claims.claims.size(), 1u);
   scheduler_->forget("every");
@@ -423,7 +443,7 @@ TEST_F(SchedulerTest, AClaimDecidedAfterTheJobWentRunsNothing) {
 TEST_F(SchedulerTest, AnExclusiveRunHoldsItsJobUntilItEndsAndASlotWonWhileItRunsIsSkipped) {
   ScriptedClaims claims;
   scheduler_->set_claims(&claims);
-  ASSERT_TRUE(scheduler_->schedule(spec("every", "* * * * * *")).scheduled);
+  ASSERT_TRUE(scheduler_->schedule(spec("every", "* * * * * *")).ok());
   run_for(1s);
   ASSERT_EQ(claims.claims.size(), 1u);
   EXPECT_TRUE(claims.claims[0].exclusive);  // overlap "skip"
@@ -437,22 +457,21 @@ TEST_F(SchedulerTest, AnExclusiveRunHoldsItsJobUntilItEndsAndASlotWonWhileItRuns
   ASSERT_EQ(claims.claims.size(), 2u);
   claims.claims[1].answer(ClaimOutcome::kWonWhileRunning);
   EXPECT_EQ(host_.calls.size(), 1u);
-  EXPECT_EQ(scheduler_->history("every", 1)[0].status, "skipped");
-  EXPECT_EQ(store_.updates.back().second.last_status, "skipped");
+  EXPECT_EQ(scheduler_->history("every", 1)[0].status, RunStatus::kSkipped);
+  EXPECT_EQ(store_.updates.back().second.last_status, RunStatus::kSkipped);
   EXPECT_TRUE(claims.ended.empty());
   // The run ends: its record first, then the job is freed.
   finish_all();
   EXPECT_EQ(store_.updates.back().second.runs_ended, 1u);
-  EXPECT_EQ(store_.updates.back().second.last_status, "ok");
+  EXPECT_EQ(store_.updates.back().second.last_status, RunStatus::kOk);
   EXPECT_EQ(claims.ended, std::vector<std::string>{"every"});
 }
 
 TEST_F(SchedulerTest, AHeldClaimThatStartsNoRunIsFreedAtOnce) {
   ScriptedClaims claims;
   scheduler_->set_claims(&claims);
-  ASSERT_TRUE(scheduler_->schedule(spec("every", "* * * * * *")).scheduled);
-  std::string reason;
-  ASSERT_TRUE(scheduler_->run_now("every", reason));  // a manual run holds nothing in Redis
+  ASSERT_TRUE(scheduler_->schedule(spec("every", "* * * * * *")).ok());
+  ASSERT_TRUE(scheduler_->run_now("every").ok());  // a manual run holds nothing in Redis
   run_for(1s);
   ASSERT_EQ(claims.claims.size(), 1u);
   claims.claims[0].answer(ClaimOutcome::kWon);
@@ -461,7 +480,7 @@ TEST_F(SchedulerTest, AHeldClaimThatStartsNoRunIsFreedAtOnce) {
   // Overlap "allow": claims are not exclusive.
   JobSpec allow = spec("allow", "* * * * * *");
   allow.overlap = Overlap::kAllow;
-  ASSERT_TRUE(scheduler_->schedule(allow).scheduled);
+  ASSERT_TRUE(scheduler_->schedule(allow).ok());
   run_for(1s);
   const auto of_allow =
       std::find_if(claims.claims.begin(), claims.claims.end(),
@@ -473,7 +492,7 @@ TEST_F(SchedulerTest, AHeldClaimThatStartsNoRunIsFreedAtOnce) {
 TEST_F(SchedulerTest, ARunEndingAfterItsJobWentFreesTheJobAndRecordsNothing) {
   ScriptedClaims claims;
   scheduler_->set_claims(&claims);
-  ASSERT_TRUE(scheduler_->schedule(spec("every", "* * * * * *")).scheduled);
+  ASSERT_TRUE(scheduler_->schedule(spec("every", "* * * * * *")).ok());
   run_for(1s);
   claims.claims[0].answer(ClaimOutcome::kWon);
   ASSERT_EQ(host_.calls.size(), 1u);
@@ -488,7 +507,7 @@ TEST_F(SchedulerTest, AdoptTakesAnotherDaemonsJobWithoutPersistingIt) {
   JobState shared;
   shared.spec = spec("hourly", "0 * * * *");
   shared.run_count = 4;
-  shared.last_status = "ok";
+  shared.last_status = RunStatus::kOk;
   scheduler_->adopt(shared);
   EXPECT_TRUE(store_.jobs.empty());
   const JobState* job = scheduler_->find("hourly");
@@ -508,7 +527,7 @@ TEST_F(SchedulerTest, AdoptTakesAnotherDaemonsJobWithoutPersistingIt) {
   JobState foreign;
   foreign.spec = spec("other", "* * * * *", "elsewhere");
   scheduler_->adopt(foreign);
-  EXPECT_EQ(scheduler_->find("other")->last_status, "invalid");
+  EXPECT_EQ(scheduler_->find("other")->last_status, RunStatus::kInvalid);
   EXPECT_FALSE(scheduler_->find("other")->next_run);
   scheduler_->forget("hourly");
   EXPECT_EQ(scheduler_->find("hourly"), nullptr);
@@ -519,19 +538,19 @@ TEST_F(SchedulerTest, AdoptTakesAnotherDaemonsJobWithoutPersistingIt) {
 // nowhere: the next schedule looks the zone up again and succeeds.
 TEST_F(SchedulerTest, AZoneThatCannotBeLoadedNowIsRefusedAndTriedAgain) {
   zones_down_ = true;
-  const ScheduleResult refused = scheduler_->schedule(spec("hourly", "0 * * * *"));
-  EXPECT_FALSE(refused.scheduled);
+  const auto refused = scheduler_->schedule(spec("hourly", "0 * * * *"));
+  EXPECT_FALSE(refused.ok());
   EXPECT_NE(refused.reason.find("cannot be loaded now"), std::string::npos) << refused.reason;
   EXPECT_EQ(scheduler_->size(), 0u);
   EXPECT_TRUE(store_.jobs.empty());
-  const ScheduleResult again = scheduler_->schedule(spec("hourly", "0 * * * *"));
-  EXPECT_FALSE(again.scheduled);
+  const auto again = scheduler_->schedule(spec("hourly", "0 * * * *"));
+  EXPECT_FALSE(again.ok());
   EXPECT_EQ(zone_lookups_, 2);  // looked up each time
 
   zones_down_ = false;
-  const ScheduleResult accepted = scheduler_->schedule(spec("hourly", "0 * * * *"));
-  ASSERT_TRUE(accepted.scheduled) << accepted.reason;
-  EXPECT_EQ(accepted.next_run, millis(kMonday + 1h));
+  const auto accepted = scheduler_->schedule(spec("hourly", "0 * * * *"));
+  ASSERT_TRUE(accepted.ok()) << accepted.reason;
+  EXPECT_EQ(*accepted.value, millis(kMonday + 1h));
   EXPECT_TRUE(store_.jobs.contains("hourly"));
   // An unknown zone stays a refusal of its own kind.
   JobSpec mars = spec("mars", "0 * * * *");
@@ -543,7 +562,7 @@ TEST_F(SchedulerTest, AZoneThatCannotBeLoadedNowIsRefusedAndTriedAgain) {
 // invalid, fires nothing meanwhile, is retried every zone_retry (not in a busy loop), and once the
 // zone loads it fires: the slot it missed meanwhile by the catch-up policy, then on schedule.
 TEST_F(SchedulerTest, ARestoredJobWhoseZoneCannotBeLoadedIsRetriedAndFires) {
-  ASSERT_TRUE(scheduler_->schedule(spec("hourly", "0 * * * *")).scheduled);
+  ASSERT_TRUE(scheduler_->schedule(spec("hourly", "0 * * * *")).ok());
   const EpochMillis next = *scheduler_->find("hourly")->next_run;
   scheduler_.reset();
 
@@ -555,7 +574,7 @@ TEST_F(SchedulerTest, ARestoredJobWhoseZoneCannotBeLoadedIsRetriedAndFires) {
   const JobState* restored = scheduler_->find("hourly");
   ASSERT_NE(restored, nullptr);
   EXPECT_EQ(restored->next_run, next) << "nextRun is null only for an expression that cannot fire";
-  EXPECT_NE(restored->last_status, "invalid");
+  EXPECT_NE(restored->last_status, RunStatus::kInvalid);
   // Retried every second, never in a busy loop.
   const auto wake = scheduler_->next_wake();
   ASSERT_TRUE(wake);
@@ -568,12 +587,12 @@ TEST_F(SchedulerTest, ARestoredJobWhoseZoneCannotBeLoadedIsRetriedAndFires) {
   zones_down_ = false;
   run_for(1s);
   ASSERT_EQ(host_.calls.size(), 1u) << "the missed slot, caught up";
-  EXPECT_EQ(scheduler_->history("hourly", 1)[0].trigger, "catch-up");
+  EXPECT_EQ(scheduler_->history("hourly", 1)[0].trigger, Trigger::kCatchUp);
   EXPECT_EQ(scheduler_->find("hourly")->next_run, millis(kMonday + 2h));
   finish_all();
   run_for(1h);
   EXPECT_EQ(host_.calls.size(), 1u) << "then on schedule";
-  EXPECT_EQ(scheduler_->history("hourly", 1)[0].trigger, "schedule");
+  EXPECT_EQ(scheduler_->history("hourly", 1)[0].trigger, Trigger::kSchedule);
 }
 
 // Nothing accepted is lost: while the persistence cannot keep a job, schedule is refused with its
@@ -581,12 +600,12 @@ TEST_F(SchedulerTest, ARestoredJobWhoseZoneCannotBeLoadedIsRetriedAndFires) {
 TEST_F(SchedulerTest, AJobIsOnlyAcceptedWhenItCanBeKept) {
   store_.unavailable_reason =
       "jobs cannot be saved now (cannot open demo.db: Too many open files); try again";
-  const ScheduleResult refused = scheduler_->schedule(spec("hourly", "0 * * * *"));
-  EXPECT_FALSE(refused.scheduled);
+  const auto refused = scheduler_->schedule(spec("hourly", "0 * * * *"));
+  EXPECT_FALSE(refused.ok());
   EXPECT_EQ(refused.reason, *store_.unavailable_reason);
   EXPECT_EQ(scheduler_->size(), 0u);
   store_.unavailable_reason.reset();
-  EXPECT_TRUE(scheduler_->schedule(spec("hourly", "0 * * * *")).scheduled);
+  EXPECT_TRUE(scheduler_->schedule(spec("hourly", "0 * * * *")).ok());
   EXPECT_TRUE(store_.jobs.contains("hourly"));
 }
 

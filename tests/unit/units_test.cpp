@@ -35,5 +35,24 @@ TEST(ParseBytes, SuffixesArePowersOf1024) {
   EXPECT_FALSE(parse_bytes("99999999999999999999"));
 }
 
+// The flags' --help shows the defaults of common/defaults.hpp in these words; each reads back as
+// the same value.
+TEST(Units, FormattedDefaultsReadBack) {
+  EXPECT_EQ(format_bytes(1u << 20), "1m");
+  EXPECT_EQ(format_bytes(32u << 20), "32m");
+  EXPECT_EQ(format_bytes(64 * 1024), "64k");
+  EXPECT_EQ(format_bytes(1000), "1000");
+  EXPECT_EQ(format_duration(std::chrono::minutes(5)), "5m");
+  EXPECT_EQ(format_duration(std::chrono::seconds(60)), "1m");
+  EXPECT_EQ(format_duration(milliseconds(1500)), "1500ms");
+  EXPECT_EQ(format_duration(std::chrono::hours(48)), "2d");
+  for (std::size_t bytes : {std::size_t{1}, std::size_t{1000}, std::size_t{3} << 30}) {
+    EXPECT_EQ(parse_bytes(format_bytes(bytes)), bytes);
+  }
+  for (auto ms : {milliseconds(1), milliseconds(60'000), milliseconds(90'000)}) {
+    EXPECT_EQ(parse_duration(format_duration(ms)), ms);
+  }
+}
+
 }  // namespace
 }  // namespace photon
