@@ -2,6 +2,8 @@
 // stay thin: they read validated fields, ask a service, and queue one reply.
 #include "daemon/dispatcher.hpp"
 
+#include "daemon/lock_replies.hpp"
+#include "locks/local_lock_service.hpp"
 #include "methods/method_args.hpp"
 
 #include "protocol/error_messages.hpp"
@@ -99,53 +101,6 @@ std::string_view holder_of(const Request& request) {
   return session.empty() ? request.id : session;
 }
 
-boost::json::object lock_json(const core::LockView& lock) {
-  return {{"name", lock.name},
-          {"holder", lock.holder},
-          {"acquiredAt", epoch_millis(lock.acquired_at)},
-          {"expiresAt", epoch_millis(lock.expires_at)},
-          {"token", lock.token},
-          {"waiters", lock.waiters}};
-}
-
-std::string held_by(std::string_view name, std::string_view holder) {
-  return "lock \"" + std::string(name) + "\" is held by " + std::string(holder);
-}
-
-// The reply line to a lock request, for every outcome but kQueued.
-std::string lock_reply(std::string_view id, std::string_view name, const core::LockResult& result,
-                       bool timed_out, std::int64_t waited_ms) {
-  using core::LockOutcome;
-  switch (result.outcome) {
-    case LockOutcome::kAcquired:
-    case LockOutcome::kExtended: {
-      boost::json::object data{{"acquired", true},
-                               {"lockName", name},
-                               {"holder", result.lock.holder},
-                               {"acquiredAt", epoch_millis(result.lock.acquired_at)},
-                               {"expiresAt", epoch_millis(result.lock.expires_at)},
-                               {"token", result.lock.token}};
-      if (result.outcome == LockOutcome::kExtended) data["extended"] = true;
-      return protocol::result_line(id, true, data);
-    }
-    case LockOutcome::kRefused: {
-      std::string reason = held_by(name, result.lock.holder);
-      if (timed_out) reason = "timed out after " + std::to_string(waited_ms) + " ms: " + reason;
-      return protocol::result_line(
-          id, false,
-          boost::json::object{{"acquired", false},
-                              {"lockName", name},
-                              {"holder", result.lock.holder},
-                              {"expiresAt", epoch_millis(result.lock.expires_at)},
-                              {"reason", reason}});
-    }
-    case LockOutcome::kQueued:
-    case LockOutcome::kFailed:
-      break;
-  }
-  return protocol::error_line(id, result.error);
-}
-
 }  // namespace
 
 const Dispatcher::Route& Dispatcher::route_for(RequestType type) {
@@ -183,7 +138,7 @@ Dispatcher::Dispatcher(DispatcherOptions options, const Clock& clock, DaemonCont
       control_(control),
       parser_(options_.max_json_depth),
       channels_(options_.max_total_subscriptions),
-      locks_(clock, tokens, options_.lock_limits),
+      locks_(std::make_unique<core::LocalLockService>(clock, tokens, options_.lock_limits)),
       started_steady_(clock.steady()),
       started_system_(clock.system()),
       methods_(methods),
@@ -202,7 +157,7 @@ Dispatcher::~Dispatcher() = default;
 
 void Dispatcher::on_open(net::Peer& peer) {
   auto session = std::make_unique<Session>(peer, next_connection_id_++);
-  if (broker_ != nullptr) sessions_.emplace(session->id(), session.get());
+  sessions_.emplace(session->id(), session.get());
   peer.set_context(std::move(session));
   ++open_sessions_;
 }
@@ -211,11 +166,8 @@ void Dispatcher::on_close(net::Peer& peer) {
   auto* session = static_cast<Session*>(peer.context());
   if (session == nullptr) return;
   channels_.unsubscribe_all(*session);
-  locks_.drop_connection(session->id());
-  if (shared_locks_) {
-    sessions_.erase(session->id());
-    shared_locks_->connection_closed(session->id());
-  }
+  sessions_.erase(session->id());
+  locks_->connection_closed(session->id());
   // Its commands run on without a caller: prompts get no answer, the rest goes nowhere.
   for (auto& [id, call] : session->commands) {
     call->session = nullptr;
@@ -228,8 +180,7 @@ void Dispatcher::on_close(net::Peer& peer) {
 }
 
 void Dispatcher::on_timer() {
-  locks_.expire_due();
-  if (shared_locks_) shared_locks_->expire_due();
+  locks_->expire_due();
   scheduler_.tick();
   const auto now = clock_.steady();
   while (!prompt_deadlines_.empty() && prompt_deadlines_.begin()->first <= now) {
@@ -239,16 +190,12 @@ void Dispatcher::on_timer() {
 }
 
 void Dispatcher::reschedule() {
-  std::optional<std::chrono::steady_clock::time_point> next = locks_.next_deadline();
+  std::optional<std::chrono::steady_clock::time_point> next = locks_->next_deadline();
   if (!prompt_deadlines_.empty()) {
     const auto prompt = prompt_deadlines_.begin()->first;
     if (!next || prompt < *next) next = prompt;
   }
   if (auto jobs = scheduler_.next_wake(); jobs && (!next || *jobs < *next)) next = jobs;
-  if (shared_locks_) {
-    if (auto waits = shared_locks_->next_deadline(); waits && (!next || *waits < *next))
-      next = waits;
-  }
   control_.wake_at(next);
 }
 
@@ -315,7 +262,7 @@ void Dispatcher::handle_status(Session& session, const Request& request) {
       {"startedAt", epoch_millis(started_system_)},
       {"uptimeMs", uptime.count()},
       {"connections", open_sessions_},
-      {"locks", locks_.size()},
+      {"locks", locks_->held()},
       {"channels", std::move(channels)},
       {"channelCount", counts.size()},
       {"jobs",
@@ -367,14 +314,7 @@ void Dispatcher::handle_publish(Session& session, const Request& request) {
 
 void Dispatcher::handle_lock(Session& session, const Request& request) {
   const std::string_view name = request.string_field("lockName");
-  if (shared_locks_) {
-    return shared_locks_->lock(
-        {session.id(), std::string(request.id), std::string(name), std::string(holder_of(request)),
-         std::chrono::milliseconds(request.integer_field("lockTimeout", kDefaultLockTimeoutMs)),
-         std::chrono::milliseconds(request.integer_field("lockWait", 0)),
-         request.bool_field("releaseOnDisconnect", false)});
-  }
-  core::LockRequest lock_request{
+  const core::LockRequest lock_request{
       .name = name,
       .holder = holder_of(request),
       .lease =
@@ -383,58 +323,48 @@ void Dispatcher::handle_lock(Session& session, const Request& request) {
       .release_on_disconnect = request.bool_field("releaseOnDisconnect", false),
       .connection = session.id(),
   };
-  // A queued request is answered later, by the call that grants it or ends its wait; the
-  // session outlives the waiter (drop_connection removes waiters before a session goes).
-  auto answer_later = [&session, id = std::string(request.id), lock_name = std::string(name),
-                       waited_ms = lock_request.wait.count()](const core::LockResult& result) {
-    session.peer().send(lock_reply(id, lock_name, result, true, waited_ms));
-  };
-  const core::LockResult result = locks_.acquire(lock_request, answer_later);
-  if (result.outcome != core::LockOutcome::kQueued) {
-    session.peer().send(lock_reply(request.id, name, result, false, 0));
-  }
+  // Answered now, or later (a waiter granted or timed out, the broker's answer) to the
+  // connection if it is still open.
+  locks_->acquire(lock_request, [this, connection = session.id(), id = std::string(request.id),
+                                 lock_name = std::string(name),
+                                 wait = lock_request.wait](const core::LockResult& result) {
+    return send_to(connection, lock_reply(id, lock_name, result, wait));
+  });
   reschedule();
 }
 
 void Dispatcher::handle_unlock(Session& session, const Request& request) {
   const std::string_view name = request.string_field("lockName");
-  if (shared_locks_) {
-    return shared_locks_->unlock(session.id(), std::string(request.id), std::string(name),
-                                 std::string(holder_of(request)));
-  }
-  const core::ReleaseResult result = locks_.release(name, holder_of(request));
-  if (result.outcome == core::ReleaseOutcome::kHeldByOther) {
-    session.peer().send(protocol::result_line(
-        request.id, false,
-        boost::json::object{
-            {"released", false}, {"lockName", name}, {"reason", held_by(name, result.holder)}}));
-  } else {
-    session.peer().send(protocol::result_line(
-        request.id, true, boost::json::object{{"released", true}, {"lockName", name}}));
-  }
+  locks_->release(session.id(), name, holder_of(request),
+                  [this, connection = session.id(), id = std::string(request.id),
+                   lock_name = std::string(name)](const core::ReleaseResult& result) {
+                    send_to(connection, unlock_reply(id, lock_name, result));
+                  });
   reschedule();
 }
 
 void Dispatcher::handle_list_locks(Session& session, const Request& request) {
-  if (shared_locks_) return shared_locks_->list(session.id(), std::string(request.id));
-  boost::json::array locks;
-  for (const core::LockView& lock : locks_.list()) locks.push_back(lock_json(lock));
-  session.peer().send(
-      protocol::result_line(request.id, true, boost::json::object{{"locks", std::move(locks)}}));
+  locks_->list([this, connection = session.id(),
+                id = std::string(request.id)](const core::LockListResult& result) {
+    send_to(connection, list_locks_reply(id, result));
+  });
   reschedule();
 }
 
 void Dispatcher::handle_query_lock(Session& session, const Request& request) {
-  if (shared_locks_) {
-    return shared_locks_->query(session.id(), std::string(request.id),
-                                std::string(request.string_field("lockName")));
-  }
-  std::optional<core::LockView> lock = locks_.query(request.string_field("lockName"));
-  boost::json::value found =
-      lock ? boost::json::value(lock_json(*lock)) : boost::json::value(nullptr);
-  session.peer().send(
-      protocol::result_line(request.id, true, boost::json::object{{"lock", std::move(found)}}));
+  locks_->query(request.string_field("lockName"),
+                [this, connection = session.id(),
+                 id = std::string(request.id)](const core::LockQueryResult& result) {
+                  send_to(connection, query_lock_reply(id, result));
+                });
   reschedule();
+}
+
+bool Dispatcher::send_to(core::ConnectionId connection, std::string line) {
+  auto found = sessions_.find(connection);
+  if (found == sessions_.end()) return false;
+  found->second->peer().send(std::move(line));
+  return true;
 }
 
 void Dispatcher::handle_command(Session& session, const Request& request) {
@@ -761,15 +691,10 @@ namespace photon::daemon {
 void Dispatcher::set_broker(broker::Broker& broker, core::TokenMark& tokens) {
   broker_ = &broker;
   broker.set_listener(this);
-  shared_locks_ = std::make_unique<SharedLocks>(
-      clock_, broker, tokens, options_.lock_limits,
-      [this](core::ConnectionId connection, const std::string& line) {
-        auto found = sessions_.find(connection);
-        if (found == sessions_.end()) return false;
-        found->second->peer().send(line);
-        return true;
-      },
-      [this] { reschedule(); });
+  auto shared = std::make_unique<broker::BrokerLockService>(
+      clock_, broker, tokens, options_.lock_limits, [this] { reschedule(); });
+  shared_locks_ = shared.get();
+  locks_ = std::move(shared);
 }
 
 void Dispatcher::remote_message(std::string_view channel, const boost::json::value& message) {
@@ -779,7 +704,7 @@ void Dispatcher::remote_message(std::string_view channel, const boost::json::val
 }
 
 void Dispatcher::lock_released(std::string_view name) {
-  if (shared_locks_) shared_locks_->lock_released(name);
+  if (shared_locks_ != nullptr) shared_locks_->lock_released(name);
   reschedule();
 }
 

@@ -4,13 +4,13 @@
 #pragma once
 
 #include "broker/broker.hpp"
+#include "broker/broker_lock_service.hpp"
+#include "channels/channel_registry.hpp"
 #include "common/clock.hpp"
 #include "common/shared_bytes.hpp"
-#include "channels/channel_registry.hpp"
-#include "locks/lock_table.hpp"
-#include "methods/method_host.hpp"
 #include "jobs/scheduler.hpp"
-#include "daemon/shared_locks.hpp"
+#include "locks/lock_service.hpp"
+#include "methods/method_host.hpp"
 #include "net/peer.hpp"
 #include "protocol/request.hpp"
 
@@ -88,7 +88,7 @@ class Dispatcher final : public net::PeerHandler,
 
   // Whether any client holds state that should keep the daemon alive (for the idle timeout).
   std::size_t open_sessions() const { return open_sessions_; }
-  std::size_t held_locks() const { return locks_.size(); }
+  std::size_t held_locks() const { return locks_->held(); }
   std::size_t running_commands() const { return running_commands_; }
   // The cron jobs (the daemon restores them from its store at start).
   core::Scheduler& scheduler() { return scheduler_; }
@@ -155,6 +155,8 @@ class Dispatcher final : public net::PeerHandler,
                               const boost::json::value& message);
 
   void serve_line(net::Peer& peer, std::string_view line);
+  // Queues `line` to connection `connection`; false when it has closed.
+  bool send_to(core::ConnectionId connection, std::string line);
 
   // What a method's emit, prompt and end do (CommandCall forwards here).
   void command_emitted(CommandCall& call, boost::json::object event);
@@ -171,7 +173,8 @@ class Dispatcher final : public net::PeerHandler,
   std::optional<protocol::RequestType> serving_type_;
   std::string serving_id_;
   core::ChannelRegistry channels_;
-  core::LockTable locks_;
+  // The local table's service, or with a broker the broker's.
+  std::unique_ptr<core::LockService> locks_;
   std::chrono::steady_clock::time_point started_steady_;
   std::chrono::system_clock::time_point started_system_;
   std::uint64_t next_message_sequence_ = 1;
@@ -192,7 +195,7 @@ class Dispatcher final : public net::PeerHandler,
   core::Scheduler scheduler_;
   // With a broker: its locks replace locks_, and sessions are found by id for its late answers.
   broker::Broker* broker_ = nullptr;
-  std::unique_ptr<SharedLocks> shared_locks_;
+  broker::BrokerLockService* shared_locks_ = nullptr;
   std::unordered_map<core::ConnectionId, Session*> sessions_;
   // Calls hold a weak reference: a method still running in its host when the dispatcher is gone
   // (daemon teardown) then reports to nobody.

@@ -54,15 +54,11 @@ LockResult LockTable::acquire(const LockRequest& request, LockWaitDone on_done) 
   auto it = locks_.find(request.name);
   if (it == locks_.end()) {
     if (locks_.size() >= limits_.max_locks) {
-      return {LockOutcome::kFailed,
-              {},
-              "too many locks held (limit " + std::to_string(limits_.max_locks) + ")"};
+      return {LockOutcome::kRefused, {}, LockRefusal::kTooManyLocks, limits_.max_locks, {}};
     }
     TokenAllocator::Next token = tokens_.next();
     if (token.error) {
-      return {LockOutcome::kFailed,
-              {},
-              protocol::fill_message(protocol::messages::kFencingTokenNotIssued, *token.error)};
+      return {LockOutcome::kRefused, {}, LockRefusal::kTokenNotIssued, 0, std::move(*token.error)};
     }
     // The lease starts after the token is issued: issuing may have waited for the disk.
     const Instant at = now();
@@ -73,7 +69,7 @@ LockResult LockTable::acquire(const LockRequest& request, LockWaitDone on_done) 
     lock.token = token.token;
     set_expiry(it->first, lock, at.steady + request.lease, at);
     if (request.release_on_disconnect) bind(it->first, lock, request.connection);
-    return {LockOutcome::kAcquired, view(it->first, lock), {}};
+    return {LockOutcome::kAcquired, view(it->first, lock)};
   }
 
   const Instant at = now();
@@ -81,9 +77,11 @@ LockResult LockTable::acquire(const LockRequest& request, LockWaitDone on_done) 
   if (lock.holder == request.holder) {
     set_expiry(it->first, lock, at.steady + request.lease, at);
     if (request.release_on_disconnect) bind(it->first, lock, request.connection);
-    return {LockOutcome::kExtended, view(it->first, lock), {}};
+    return {LockOutcome::kExtended, view(it->first, lock)};
   }
-  if (request.wait.count() <= 0) return {LockOutcome::kRefused, view(it->first, lock), {}};
+  if (request.wait.count() <= 0) {
+    return {LockOutcome::kRefused, view(it->first, lock), LockRefusal::kHeld, 0, {}};
+  }
 
   auto waiting = connection_waiters_.find(request.connection);
   const std::size_t of_connection =
@@ -91,13 +89,12 @@ LockResult LockTable::acquire(const LockRequest& request, LockWaitDone on_done) 
   if (of_connection >= limits_.max_waiters_per_connection ||
       waiters_.size() >= limits_.max_waiters) {
     const bool per_connection = of_connection >= limits_.max_waiters_per_connection;
-    return {LockOutcome::kFailed, view(it->first, lock),
-            std::string(per_connection ? "too many waiting lock requests on this connection"
-                                       : "too many waiting lock requests") +
-                " (limit " +
-                std::to_string(per_connection ? limits_.max_waiters_per_connection
-                                              : limits_.max_waiters) +
-                ")"};
+    return {
+        LockOutcome::kRefused,
+        view(it->first, lock),
+        per_connection ? LockRefusal::kTooManyWaitersOnConnection : LockRefusal::kTooManyWaiters,
+        per_connection ? limits_.max_waiters_per_connection : limits_.max_waiters,
+        {}};
   }
   const std::uint64_t id = next_waiter_id_++;
   Waiter waiter{id,
@@ -112,7 +109,7 @@ LockResult LockTable::acquire(const LockRequest& request, LockWaitDone on_done) 
   connection_waiters_[request.connection].insert(id);
   lock.waiting_holders[waiter.holder].insert(id);
   lock.waiters.emplace(id, std::move(waiter));
-  return {LockOutcome::kQueued, view(it->first, lock), {}};
+  return {LockOutcome::kQueued, view(it->first, lock)};
 }
 
 LockTable::Waiter LockTable::remove_waiter(Lock& lock, std::uint64_t waiter_id) {
@@ -136,10 +133,10 @@ LockTable::Waiter LockTable::remove_waiter(Lock& lock, std::uint64_t waiter_id) 
 ReleaseResult LockTable::release(std::string_view name, std::string_view holder) {
   expire_due();
   auto it = locks_.find(name);
-  if (it == locks_.end()) return {ReleaseOutcome::kNotHeld, {}};
-  if (it->second.holder != holder) return {ReleaseOutcome::kHeldByOther, it->second.holder};
+  if (it == locks_.end()) return {ReleaseOutcome::kNotHeld, {}, {}};
+  if (it->second.holder != holder) return {ReleaseOutcome::kHeldByOther, it->second.holder, {}};
   free_lock(it);
-  return {ReleaseOutcome::kReleased, {}};
+  return {ReleaseOutcome::kReleased, {}, {}};
 }
 
 void LockTable::free_lock(LockMap::iterator it) {
@@ -152,9 +149,7 @@ void LockTable::free_lock(LockMap::iterator it) {
     TokenAllocator::Next token = tokens_.next();
     if (token.error) {
       waiter.on_done(
-          {LockOutcome::kFailed,
-           {},
-           protocol::fill_message(protocol::messages::kFencingTokenNotIssued, *token.error)});
+          {LockOutcome::kRefused, {}, LockRefusal::kTokenNotIssued, 0, std::move(*token.error)});
       continue;
     }
     const Instant at = now();
@@ -163,7 +158,7 @@ void LockTable::free_lock(LockMap::iterator it) {
     lock.token = token.token;
     set_expiry(name, lock, at.steady + waiter.lease, at);
     if (waiter.release_on_disconnect) bind(name, lock, waiter.connection);
-    waiter.on_done({LockOutcome::kAcquired, view(name, lock), {}});
+    waiter.on_done({LockOutcome::kAcquired, view(name, lock)});
     // The new holder's other queued requests are now extensions, answered at once.
     if (auto same = lock.waiting_holders.find(lock.holder); same != lock.waiting_holders.end()) {
       const std::set<std::uint64_t> ids = same->second;
@@ -171,7 +166,7 @@ void LockTable::free_lock(LockMap::iterator it) {
         Waiter extension = remove_waiter(lock, id);
         set_expiry(name, lock, std::max(lock.expires, at.steady + extension.lease), at);
         if (extension.release_on_disconnect) bind(name, lock, extension.connection);
-        extension.on_done({LockOutcome::kExtended, view(name, lock), {}});
+        extension.on_done({LockOutcome::kExtended, view(name, lock)});
       }
     }
     return;
@@ -182,7 +177,8 @@ void LockTable::free_lock(LockMap::iterator it) {
 void LockTable::time_out_waiter(std::uint64_t waiter_id) {
   auto it = locks_.find(waiters_.at(waiter_id).lock_name);
   Waiter timed_out = remove_waiter(it->second, waiter_id);
-  timed_out.on_done({LockOutcome::kRefused, view(it->first, it->second), {}});
+  timed_out.on_done(
+      {LockOutcome::kRefused, view(it->first, it->second), LockRefusal::kWaitTimedOut, 0, {}});
 }
 
 void LockTable::expire_due() {

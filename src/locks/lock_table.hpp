@@ -74,25 +74,40 @@ struct LockRequest {
 enum class LockOutcome {
   kAcquired,  // a new acquisition with a new token
   kExtended,  // the holder locked again: lease renewed, same token
-  kRefused,   // held by another holder (lock = its state); for a waiter, the wait ran out
+  kRefused,   // not granted; LockResult::refusal says why
   kQueued,    // held by another; the request waits and its callback will be called
-  kFailed,    // not served (limit reached, token not persisted); see LockResult::error
+};
+
+// Why a lock request was not granted. The protocol layer turns each into what the client reads
+// (daemon/lock_replies.hpp); the lock services never write a sentence.
+enum class LockRefusal : std::uint8_t {
+  kNone,
+  kHeld,                        // held by another holder (LockResult::lock is theirs)
+  kWaitTimedOut,                // a queued request's wait ran out (lock: the other holder's)
+  kTooManyLocks,                // LockResult::limit locks are held already
+  kTooManyWaiters,              // LockResult::limit requests wait in the daemon already
+  kTooManyWaitersOnConnection,  // LockResult::limit requests of its connection wait already
+  kTokenNotIssued,              // no fencing token could be issued; LockResult::detail says why
+  kUnavailable,                 // a shared lock service could not answer; detail says why
 };
 
 struct LockResult {
   LockOutcome outcome;
-  LockView lock;      // the lock's state after the request (for kRefused: the other holder's)
-  std::string error;  // for kFailed
+  LockView lock;  // the lock's state after the request (refused as held: the other holder's)
+  LockRefusal refusal = LockRefusal::kNone;
+  std::uint64_t limit = 0;  // for the kTooMany refusals
+  std::string detail;       // for kTokenNotIssued and kUnavailable
 };
 
 // Called once for a queued request: with kAcquired when granted, kRefused when the wait ran out.
 using LockWaitDone = std::function<void(const LockResult&)>;
 
-enum class ReleaseOutcome { kReleased, kNotHeld, kHeldByOther };
+enum class ReleaseOutcome { kReleased, kNotHeld, kHeldByOther, kUnavailable };
 
 struct ReleaseResult {
   ReleaseOutcome outcome;
   std::string holder;  // for kHeldByOther
+  std::string detail;  // for kUnavailable: why the shared lock service could not answer
 };
 
 struct LockLimits {

@@ -45,6 +45,7 @@ TEST_F(LockTableTest, AcquireThenRefuseAnotherHolder) {
 
   LockResult second = table_.acquire(request("w", "B"), {});
   EXPECT_EQ(second.outcome, LockOutcome::kRefused);
+  EXPECT_EQ(second.refusal, LockRefusal::kHeld);
   EXPECT_EQ(second.lock.holder, "A");  // the holder that refused B
 }
 
@@ -139,6 +140,7 @@ TEST_F(LockTableTest, WaitRunsOutWithARefusal) {
   table_.expire_due();
   ASSERT_TRUE(b);
   EXPECT_EQ(b->outcome, LockOutcome::kRefused);
+  EXPECT_EQ(b->refusal, LockRefusal::kWaitTimedOut);
   EXPECT_EQ(b->lock.holder, "A");
   EXPECT_EQ(table_.query("w")->waiters, 0u);
 }
@@ -272,8 +274,9 @@ TEST(TokenAllocator, NeverIssuesATokenAboveWhatJavaScriptReadsExactly) {
   LockTable table(clock, tokens);
   LockResult result =
       table.acquire({"w", "A", milliseconds(30'000), milliseconds(0), false, 1}, {});
-  EXPECT_EQ(result.outcome, LockOutcome::kFailed);
-  EXPECT_EQ(result.error.substr(0, 30), "cannot issue a fencing token: ");
+  EXPECT_EQ(result.outcome, LockOutcome::kRefused);
+  EXPECT_EQ(result.refusal, LockRefusal::kTokenNotIssued);
+  EXPECT_EQ(result.detail.substr(0, 26), "the next token would excee");
   EXPECT_FALSE(table.query("w"));
 }
 
@@ -282,21 +285,24 @@ TEST_F(LockTableTest, LimitsAreClearErrors) {
                   {.max_locks = 1, .max_waiters_per_connection = 1, .max_waiters = 2});
   EXPECT_EQ(small.acquire(request("a", "A"), {}).outcome, LockOutcome::kAcquired);
   LockResult over = small.acquire(request("b", "A"), {});
-  EXPECT_EQ(over.outcome, LockOutcome::kFailed);
-  EXPECT_EQ(over.error, "too many locks held (limit 1)");
+  EXPECT_EQ(over.outcome, LockOutcome::kRefused);
+  EXPECT_EQ(over.refusal, LockRefusal::kTooManyLocks);
+  EXPECT_EQ(over.limit, 1u);
   EXPECT_EQ(
       small.acquire(request("a", "B", milliseconds(10), milliseconds(10), 5), [](auto&) {}).outcome,
       LockOutcome::kQueued);
   LockResult second_wait =
       small.acquire(request("a", "C", milliseconds(10), milliseconds(10), 5), [](auto&) {});
-  EXPECT_EQ(second_wait.outcome, LockOutcome::kFailed);
-  EXPECT_EQ(second_wait.error, "too many waiting lock requests on this connection (limit 1)");
+  EXPECT_EQ(second_wait.outcome, LockOutcome::kRefused);
+  EXPECT_EQ(second_wait.refusal, LockRefusal::kTooManyWaitersOnConnection);
+  EXPECT_EQ(second_wait.limit, 1u);
   EXPECT_EQ(
       small.acquire(request("a", "D", milliseconds(10), milliseconds(10), 6), [](auto&) {}).outcome,
       LockOutcome::kQueued);
-  EXPECT_EQ(
-      small.acquire(request("a", "E", milliseconds(10), milliseconds(10), 7), [](auto&) {}).error,
-      "too many waiting lock requests (limit 2)");
+  LockResult third_wait =
+      small.acquire(request("a", "E", milliseconds(10), milliseconds(10), 7), [](auto&) {});
+  EXPECT_EQ(third_wait.refusal, LockRefusal::kTooManyWaiters);
+  EXPECT_EQ(third_wait.limit, 2u);
 }
 
 }  // namespace
