@@ -4,10 +4,10 @@
 
 #include "broker/redis_url.hpp"
 #include "common/units.hpp"
+#include "daemon/daemon.hpp"
 #include "methods/embedded_host.hpp"
 #include "methods/exec_host.hpp"
 #include "methods/manifest.hpp"
-#include "daemon/daemon.hpp"
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>

@@ -6,12 +6,12 @@
 #include "common/memory_release.hpp"
 #include "common/paths.hpp"
 #include "common/private_dir.hpp"
-#include "locks/token_mark.hpp"
 #include "daemon/instance_lock.hpp"
 #include "daemon/log_file.hpp"
 #include "daemon/log_redaction.hpp"
 #include "daemon/service_manager.hpp"
 #include "daemon/stored_jobs.hpp"
+#include "locks/token_mark.hpp"
 #include "store/token_file.hpp"
 #include "ui/ui_service.hpp"
 
@@ -119,8 +119,9 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
         broker_tokens_(make_broker_tokens(token_mark)),
         methods_(make_host()),
         broker_(make_broker()),
-        dispatcher_(dispatcher_options(options), clock_, *this, tokens_, methods_.get(),
-                    broker_ ? static_cast<core::JobPersistence*>(broker_.get()) : jobs_.get()),
+        services_(service_options(options), clock_, tokens_, methods_.get(),
+                  broker_ ? static_cast<core::JobPersistence*>(broker_.get()) : jobs_.get()),
+        dispatcher_({.max_json_depth = options.max_json_depth}, services_, *this),
         signals_(io_, SIGINT, SIGTERM),
         idle_timer_(io_),
         watchdog_timer_(io_),
@@ -141,16 +142,16 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     if (options.webhook) make_webhook_endpoint(*options.webhook);
     if (options.ui) make_ui_listener(*options.ui);
     if (broker_) {
-      dispatcher_.set_broker(*broker_, *broker_tokens_);
-      dispatcher_.scheduler().set_claims(broker_.get());
-      broker_->attach_scheduler(dispatcher_.scheduler());
+      services_.set_broker(*broker_, *broker_tokens_);
+      services_.scheduler().set_claims(broker_.get());
+      broker_->attach_scheduler(services_.scheduler());
     }
   }
 
   ~Daemon() override {
     set_memory_release_scheduler(nullptr);
     // The UI service goes before the dispatcher; nothing may be recorded into it after.
-    dispatcher_.set_message_tap(nullptr);
+    services_.set_message_tap(nullptr);
   }
 
   void flush_jobs() { jobs_->flush(); }
@@ -263,21 +264,21 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     // Shared jobs come from Redis once connected; the local store is not theirs.
     if (broker_) {
       try {
-        dispatcher_.scheduler().declare(options_.declared_jobs);
+        services_.scheduler().declare(options_.declared_jobs);
       } catch (const core::CronError& error) {
         throw StartupError(2, error.what());
       }
       return;
     }
     try {
-      dispatcher_.scheduler().restore(jobs_->load_jobs(),
-                                      jobs_->load_runs(store::JobStore::kDefaultHistoryPerJob),
-                                      jobs_->last_run_id());
+      services_.scheduler().restore(jobs_->load_jobs(),
+                                    jobs_->load_runs(store::JobStore::kDefaultHistoryPerJob),
+                                    jobs_->last_run_id());
     } catch (const store::StoreError& error) {
       throw StartupError(1, error.what());
     }
     try {
-      dispatcher_.scheduler().declare(options_.declared_jobs);
+      services_.scheduler().declare(options_.declared_jobs);
     } catch (const core::CronError& error) {
       throw StartupError(2, error.what());
     }
@@ -349,8 +350,8 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     // Every scheme in use needs its secret; found now, not at the first request.
     auto check = [&](core::WebhookScheme scheme, const std::string& who) {
       if (scheme == core::WebhookScheme::kNone) return;
-      // libcrypto is loaded on first use (webhooks/crypto_library.hpp): loaded now, so that a missing
-      // or broken one stops the start instead of failing every request.
+      // libcrypto is loaded on first use (webhooks/crypto_library.hpp): loaded now, so that a
+      // missing or broken one stops the start instead of failing every request.
       try {
         core::hmac_sha256("photond", "start");
       } catch (const std::exception& error) {
@@ -384,7 +385,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
       }
     }
     webhooks_ = std::make_unique<core::WebhookService>(std::move(options), clock_, methods_.get(),
-                                                       dispatcher_.publisher());
+                                                       services_.publisher());
     // A method without authentication on an address others can reach would be anyone's to call.
     if (!settings.bind.is_loopback() && methods_) {
       for (const core::MethodInfo& method : methods_->methods()) {
@@ -408,10 +409,8 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     options.streams.output = options_.server_limits.output;
     options.streams.pause_reading_bytes = options_.server_limits.pause_reading_bytes;
     ui_ = std::make_unique<ui::UiService>(io_, *this, clock_, std::move(options));
-    dispatcher_.set_message_tap(
-        [this](std::uint64_t id, std::string_view channel, const SharedBytes& line) {
-          ui_->record(id, channel, line);
-        });
+    services_.set_message_tap([this](std::uint64_t id, std::string_view channel,
+                                     const SharedBytes& line) { ui_->record(id, channel, line); });
     ui_http_ = std::make_unique<net::HttpServer>(io_, *ui_, settings.limits);
   }
 
@@ -426,15 +425,13 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     return "http://" + host + ":" + std::to_string(endpoint.port()) + "/webhook/";
   }
 
-  static DispatcherOptions dispatcher_options(const DaemonOptions& options) {
-    DispatcherOptions result{options.photon_name,
-                             options.max_json_depth,
-                             options.max_subscriptions,
-                             {.max_locks = options.max_locks},
-                             options.max_total_subscriptions};
-    result.prompt_timeout = options.prompt_timeout;
-    result.missed_after = options.missed_after;
-    return result;
+  static ServiceOptions service_options(const DaemonOptions& options) {
+    return {.photon_name = options.photon_name,
+            .max_subscriptions = options.max_subscriptions,
+            .max_total_subscriptions = options.max_total_subscriptions,
+            .lock_limits = {.max_locks = options.max_locks},
+            .prompt_timeout = options.prompt_timeout,
+            .missed_after = options.missed_after};
   }
 
   // With a broker, Redis issues the tokens and this mark covers the ones handed out here, saved
@@ -475,8 +472,8 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   // lock is held, no method runs (a caller may have left one running), no job is scheduled (it
   // could not fire in a daemon that has exited) and no webhook endpoint waits for callers.
   bool idle() {
-    return dispatcher_.open_sessions() == 0 && dispatcher_.held_locks() == 0 &&
-           (!methods_ || methods_->stats().running == 0) && dispatcher_.scheduler().size() == 0 &&
+    return dispatcher_.open_sessions() == 0 && services_.locks().held() == 0 &&
+           (!methods_ || methods_->stats().running == 0) && services_.scheduler().size() == 0 &&
            !http_ && !ui_http_;
   }
 
@@ -566,8 +563,9 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   std::unique_ptr<asio::thread_pool> token_writer_;
   std::unique_ptr<core::TokenMark> broker_tokens_;
   std::unique_ptr<core::MethodHost> methods_;
-  // Before the dispatcher (its job persistence); its connections drop their callbacks when it goes.
+  // Before the services (their job persistence); its connections drop their callbacks when it goes.
   std::unique_ptr<broker::RedisBroker> broker_;
+  Services services_;
   Dispatcher dispatcher_;
   asio::signal_set signals_;
   asio::steady_timer idle_timer_;

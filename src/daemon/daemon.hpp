@@ -5,11 +5,11 @@
 #include "broker/redis_url.hpp"
 #include "common/clock.hpp"
 #include "common/paths.hpp"
-#include "methods/method_host.hpp"
-#include "webhooks/webhooks.hpp"
 #include "daemon/dispatcher.hpp"
+#include "methods/method_host.hpp"
 #include "net/http_server.hpp"
 #include "net/unix_server.hpp"
+#include "webhooks/webhooks.hpp"
 
 #include <spdlog/common.h>
 #include <boost/asio/io_context.hpp>
