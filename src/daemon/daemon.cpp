@@ -101,16 +101,19 @@ void write_private_file(const PrivateDir& dir, const std::string& name, const st
   if (auto error = dir.replace_file(name, text, false)) throw StartupError(1, *error);
 }
 
+}  // namespace
+
 // The running daemon: owns the loop and everything on it.
-class Daemon final : public DaemonControl, public net::PeerHandler, public net::HttpHandler {
+class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public net::HttpHandler {
  public:
-  Daemon(const DaemonOptions& options, const PrivateDir& dir, const PhotonPaths& paths,
-         std::uint64_t token_mark, std::unique_ptr<StoredJobs> jobs,
-         std::optional<int> inherited_listener)
+  Impl(const DaemonOptions& options, const Clock& clock, const PrivateDir& dir,
+       const PhotonPaths& paths, std::uint64_t token_mark, std::unique_ptr<StoredJobs> jobs,
+       std::optional<int> inherited_listener)
       : options_(options),
         dir_(dir),
         paths_(paths),
         inherited_listener_(inherited_listener),
+        clock_(clock),
         jobs_(std::move(jobs)),
         tokens_(token_mark,
                 [this](std::uint64_t mark) {
@@ -148,7 +151,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     }
   }
 
-  ~Daemon() override {
+  ~Impl() override {
     set_memory_release_scheduler(nullptr);
     // The UI service goes before the dispatcher; nothing may be recorded into it after.
     services_.set_message_tap(nullptr);
@@ -321,11 +324,13 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
       lock_timer_armed_ = false;
       return;
     }
-    if (lock_timer_armed_ && lock_timer_.expiry() == *when) return;
+    if (lock_timer_armed_ && wake_for_ == *when) return;
     lock_timer_armed_ = true;
-    // The timer runs on the steady clock, as leases do; expire_due() checks the time itself, so
-    // an early or late wake-up is harmless.
-    lock_timer_.expires_at(*when);
+    wake_for_ = *when;
+    // The loop's timer waits for the daemon's clock to reach `when` (the system's steady clock
+    // in a running daemon); expire_due() checks the time itself, so an early or late wake-up is
+    // harmless.
+    lock_timer_.expires_after(*when - clock_.steady());
     lock_timer_.async_wait([this](boost::system::error_code ec) {
       if (ec) return;
       lock_timer_armed_ = false;
@@ -335,8 +340,19 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
 
   void on_open(net::Peer& peer) override {
     idle_timer_.cancel();
+    idle_deadline_.reset();
     dispatcher_.on_open(peer);
   }
+
+  // The clock may have passed a deadline: the services do what is due, and the idle timeout
+  // fires if its time has come.
+  void check_deadlines() {
+    if (stopping_) return;
+    dispatcher_.on_timer();
+    check_idle();
+  }
+  bool stopping() const { return stopping_; }
+  asio::io_context& loop() { return io_; }
   void on_line(net::Peer& peer, std::string_view line) override { dispatcher_.on_line(peer, line); }
   void on_close(net::Peer& peer) override {
     dispatcher_.on_close(peer);
@@ -488,17 +504,27 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     });
   }
 
-  // Counts from the last disconnect; when the timeout passes with other work still going on (a
-  // lock held by a client that left), it counts again from then.
+  // Counts from the last disconnect, on the daemon's clock; when the timeout passes with other
+  // work still going on (a lock held by a client that left), it counts again from then.
   void arm_idle_timer() {
     if (options_.idle_timeout.count() == 0 || stopping_ || dispatcher_.open_sessions() > 0) return;
-    idle_timer_.expires_after(options_.idle_timeout);
+    idle_deadline_ = clock_.steady() + options_.idle_timeout;
+    wait_for_idle_deadline();
+  }
+
+  void wait_for_idle_deadline() {
+    idle_timer_.expires_after(*idle_deadline_ - clock_.steady());
     idle_timer_.async_wait([this](boost::system::error_code ec) {
-      if (ec) return;
-      if (!idle()) return arm_idle_timer();
-      spdlog::info("idle for {} ms; shutting down", options_.idle_timeout.count());
-      begin_shutdown();
+      if (!ec) check_idle();
     });
+  }
+
+  void check_idle() {
+    if (!idle_deadline_ || stopping_) return;
+    if (clock_.steady() < *idle_deadline_) return wait_for_idle_deadline();
+    if (!idle()) return arm_idle_timer();
+    spdlog::info("idle for {} ms; shutting down", options_.idle_timeout.count());
+    begin_shutdown();
   }
 
   void begin_shutdown() {
@@ -553,7 +579,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   const PhotonPaths& paths_;
   // The listening socket systemd passed (socket activation); none when the daemon binds its own.
   std::optional<int> inherited_listener_;
-  SystemClock clock_;
+  const Clock& clock_;
   asio::io_context io_{1};
   // Before the dispatcher, so queued job writes are flushed after the scheduler is gone.
   std::unique_ptr<StoredJobs> jobs_;
@@ -574,6 +600,9 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   asio::steady_timer shutdown_timer_;
   asio::steady_timer memory_release_timer_;
   bool lock_timer_armed_ = false;
+  std::chrono::steady_clock::time_point wake_for_;
+  // When the idle timeout fires if nothing happens first; none while a client is connected.
+  std::optional<std::chrono::steady_clock::time_point> idle_deadline_;
   bool stopping_ = false;
   bool closing_ = false;
   // The webhook endpoint (when configured): after the dispatcher, whose publisher it uses.
@@ -587,7 +616,28 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   net::UnixServer server_;
 };
 
-}  // namespace
+Daemon::Daemon(const DaemonOptions& options, const Clock& clock, const PrivateDir& dir,
+               const PhotonPaths& paths, std::uint64_t token_mark, std::unique_ptr<StoredJobs> jobs,
+               std::optional<int> inherited_listener)
+    : impl_(std::make_unique<Impl>(options, clock, dir, paths, token_mark, std::move(jobs),
+                                   inherited_listener)) {}
+Daemon::~Daemon() = default;
+void Daemon::load_jobs() { impl_->load_jobs(); }
+void Daemon::listen() {
+  impl_->listen();
+  impl_->listen_ui();
+}
+void Daemon::run() { impl_->run(); }
+void Daemon::remove_files() {
+  impl_->remove_socket_file();
+  impl_->remove_ui_file();
+}
+std::size_t Daemon::stuck_calls() const { return impl_->stuck_calls(); }
+void Daemon::flush_jobs() { impl_->flush_jobs(); }
+net::PeerHandler& Daemon::connections() { return *impl_; }
+boost::asio::io_context& Daemon::loop() { return impl_->loop(); }
+void Daemon::check_deadlines() { impl_->check_deadlines(); }
+bool Daemon::stopping() const { return impl_->stopping(); }
 
 void run_daemon(const DaemonOptions& options, const std::function<void()>& on_ready) {
   if (auto error = photon_name_error(options.photon_name)) throw StartupError(2, *error);
@@ -653,11 +703,11 @@ void run_daemon(const DaemonOptions& options, const std::function<void()>& on_re
   } catch (const store::StoreError& error) {
     throw StartupError(1, error.what());
   }
-  Daemon daemon(options, dir, paths, token_mark, std::move(jobs), inherited);
+  const SystemClock clock;
+  Daemon daemon(options, clock, dir, paths, token_mark, std::move(jobs), inherited);
   daemon.load_jobs();
   try {
     daemon.listen();
-    daemon.listen_ui();
   } catch (const boost::system::system_error& error) {
     throw StartupError(1, error.what());
   }
@@ -666,8 +716,7 @@ void run_daemon(const DaemonOptions& options, const std::function<void()>& on_re
   on_ready();
   notify_ready("serving \"" + options.photon_name + "\" on " + paths.socket.string());
   daemon.run();
-  daemon.remove_socket_file();
-  daemon.remove_ui_file();
+  daemon.remove_files();
   if (const std::size_t stuck = daemon.stuck_calls(); stuck > 0) {
     // A method that ignores Context::cancelled() would keep the process alive for ever: its
     // thread cannot be stopped from outside, so the process ends without waiting for it.
