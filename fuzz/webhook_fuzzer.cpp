@@ -1,8 +1,8 @@
 // Fuzzes the webhook request handler: the input is one HTTP request in text form (a request line,
 // header lines, an empty line, the body), handed to WebhookService with a fake method host. Every
 // request must get exactly one response with a known status and a JSON body (or none for 204).
-#include "webhooks/webhooks.hpp"
 #include "fake_clock.hpp"
+#include "webhooks/webhooks.hpp"
 
 #include <boost/json.hpp>
 

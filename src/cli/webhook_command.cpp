@@ -5,8 +5,8 @@
 #include "cli/json_text.hpp"
 #include "cli/table.hpp"
 #include "common/paths.hpp"
-#include "webhooks/webhook_auth.hpp"
 #include "photon/client.hpp"
+#include "webhooks/webhook_auth.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>

@@ -358,6 +358,9 @@ class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public
     dispatcher_.on_close(peer);
     arm_idle_timer();
   }
+  std::string refusal_line(net::TransportRefusal reason, std::uint64_t value) const override {
+    return dispatcher_.refusal_line(reason, value);
+  }
 
  private:
   void make_webhook_endpoint(const WebhookSettings& settings) {

@@ -160,6 +160,32 @@ void Dispatcher::on_open(net::Peer& peer) {
   peer.set_context(std::move(session));
 }
 
+std::string Dispatcher::refusal_line(net::TransportRefusal reason, std::uint64_t value) const {
+  namespace messages = protocol::messages;
+  const auto with_value = [value](std::string_view message_template) {
+    return protocol::fill_message(message_template, std::to_string(value));
+  };
+  std::string message;
+  switch (reason) {
+    case net::TransportRefusal::kLineTooLong:
+      message = with_value(messages::kLineTooLong);
+      break;
+    case net::TransportRefusal::kNoCredentials:
+      message = messages::kNoPeerCredentials;
+      break;
+    case net::TransportRefusal::kPermissionDenied:
+      message = with_value(messages::kPermissionDenied);
+      break;
+    case net::TransportRefusal::kTooManyConnections:
+      message = with_value(messages::kTooManyConnections);
+      break;
+    case net::TransportRefusal::kBinaryMessage:
+      message = messages::kBinaryMessage;
+      break;
+  }
+  return protocol::error_line(messages::kUnknownId, message);
+}
+
 void Dispatcher::on_close(net::Peer& peer) {
   auto* session = static_cast<Session*>(peer.context());
   if (session == nullptr) return;

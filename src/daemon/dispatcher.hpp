@@ -63,6 +63,7 @@ class Dispatcher final : public net::PeerHandler, private CallListener {
   // if serving it threw (out of memory, a bug).
   void on_line(net::Peer& peer, std::string_view line) override;
   void on_close(net::Peer& peer) override;
+  std::string refusal_line(net::TransportRefusal reason, std::uint64_t value) const override;
 
   // The time asked for with DaemonControl::wake_at has come: the services do what is due.
   void on_timer();

@@ -2,8 +2,8 @@
 // timeouts, working directories and environments (the format: docs/methods.md (Exec photons)).
 #pragma once
 
-#include "methods/method_host.hpp"
 #include "jobs/scheduler.hpp"
+#include "methods/method_host.hpp"
 
 #include <chrono>
 #include <cstddef>

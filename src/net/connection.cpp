@@ -2,8 +2,6 @@
 #include "net/connection.hpp"
 
 #include "net/unix_server.hpp"
-#include "protocol/error_messages.hpp"
-#include "protocol/reply.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
@@ -210,10 +208,8 @@ void Connection::dispatch_line(std::string_view line) {
 void Connection::reject_long_line() {
   pending_.clear();
   pending_.shrink_to_fit();
-  send(
-      protocol::error_line(protocol::messages::kUnknownId,
-                           protocol::fill_message(protocol::messages::kLineTooLong,
-                                                  std::to_string(server_.limits_.max_line_bytes))));
+  send(server_.handler_.refusal_line(TransportRefusal::kLineTooLong,
+                                     server_.limits_.max_line_bytes));
   close_after_flush();
 }
 

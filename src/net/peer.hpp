@@ -4,6 +4,7 @@
 
 #include "common/shared_bytes.hpp"
 
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -47,10 +48,22 @@ class RequestFailed : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Why the transport answered a client itself, before or instead of the handler.
+enum class TransportRefusal {
+  kLineTooLong,         // `value`: the line bound in bytes; the connection then closes
+  kNoCredentials,       // the peer's credentials could not be read; `value` unused
+  kPermissionDenied,    // `value`: the peer's uid
+  kTooManyConnections,  // `value`: the connection bound
+  kBinaryMessage,       // a WebSocket binary message; `value` unused
+};
+
 // Implemented by the layer that serves requests (the daemon's dispatcher).
 class PeerHandler {
  public:
   virtual ~PeerHandler() = default;
+  // The line (newline included) that tells a client why the transport refused it: the handler
+  // speaks the protocol, the transport only frames and sends bytes.
+  virtual std::string refusal_line(TransportRefusal reason, std::uint64_t value) const = 0;
   virtual void on_open(Peer& peer) = 0;
   // One line without its terminator; never empty.
   virtual void on_line(Peer& peer, std::string_view line) = 0;

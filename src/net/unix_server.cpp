@@ -2,8 +2,6 @@
 #include "net/unix_server.hpp"
 
 #include "net/connection.hpp"
-#include "protocol/error_messages.hpp"
-#include "protocol/reply.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
@@ -122,27 +120,25 @@ void UnixServer::admit(stream::socket socket) {
   ucred credentials{};
   socklen_t length = sizeof credentials;
   if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) {
-    return refuse(socket, "cannot read peer credentials");
+    return refuse(socket, TransportRefusal::kNoCredentials, 0);
   }
   if (credentials.uid != 0 && credentials.uid != ::geteuid()) {
     spdlog::warn("refused a connection from uid {} (pid {})", credentials.uid, credentials.pid);
-    return refuse(socket, protocol::fill_message(protocol::messages::kPermissionDenied,
-                                                 std::to_string(credentials.uid)));
+    return refuse(socket, TransportRefusal::kPermissionDenied, credentials.uid);
   }
   if (connections_.size() >= limits_.max_connections) {
     spdlog::warn("refused a connection: {} connections open", connections_.size());
-    return refuse(socket, protocol::fill_message(protocol::messages::kTooManyConnections,
-                                                 std::to_string(limits_.max_connections)));
+    return refuse(socket, TransportRefusal::kTooManyConnections, limits_.max_connections);
   }
   auto connection = std::make_shared<Connection>(std::move(socket), *this);
   connections_.emplace(connection.get(), connection);
   connection->start();
 }
 
-void UnixServer::refuse(stream::socket& socket, std::string_view reason) {
+void UnixServer::refuse(stream::socket& socket, TransportRefusal reason, std::uint64_t value) {
   ++connections_refused_;
   // A fresh socket's send buffer is empty, so this short line goes out whole or not at all.
-  const std::string line = protocol::error_line(protocol::messages::kUnknownId, reason);
+  const std::string line = handler_.refusal_line(reason, value);
   [[maybe_unused]] ssize_t ignored =
       ::send(socket.native_handle(), line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
   boost::system::error_code ec;

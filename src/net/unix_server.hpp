@@ -69,7 +69,8 @@ class UnixServer {
 
   boost::asio::awaitable<void> accept_loop();
   void admit(boost::asio::local::stream_protocol::socket socket);
-  void refuse(boost::asio::local::stream_protocol::socket& socket, std::string_view reason);
+  void refuse(boost::asio::local::stream_protocol::socket& socket, TransportRefusal reason,
+              std::uint64_t value);
   void remove(Connection* connection);
   void finish_shutdown_if_done();
 

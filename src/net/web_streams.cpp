@@ -2,7 +2,6 @@
 // bounds, and a registry that closes them all at shutdown.
 #include "net/web_streams.hpp"
 
-#include "protocol/error_messages.hpp"
 #include "protocol/reply.hpp"
 
 #include <spdlog/spdlog.h>
@@ -285,9 +284,7 @@ class WebSocketStream final : public WebStream {
         co_return;
       }
       if (!ws_.got_text()) {
-        send(protocol::error_line(protocol::messages::kUnknownId,
-                                  "binary messages are not accepted: send each request as "
-                                  "one text message"));
+        send(owner_.handler_.refusal_line(TransportRefusal::kBinaryMessage, 0));
       } else {
         std::string_view message(static_cast<const char*>(buffer.data().data()), buffer.size());
         while (!message.empty() && (message.back() == '\n' || message.back() == '\r')) {

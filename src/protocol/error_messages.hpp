@@ -61,6 +61,9 @@ inline constexpr std::string_view kPermissionDenied =
     "permission denied: uid % is not the daemon's owner";
 inline constexpr std::string_view kTooManyConnections =
     "too many connections (limit %); try again later";
+inline constexpr std::string_view kNoPeerCredentials = "cannot read peer credentials";
+inline constexpr std::string_view kBinaryMessage =
+    "binary messages are not accepted: send each request as one text message";
 inline constexpr std::string_view kShuttingDown = "Shutting down";
 inline constexpr std::string_view kFencingTokenNotIssued = "cannot issue a fencing token: %";
 inline constexpr std::string_view kFencingTokensExhausted =

@@ -4,8 +4,8 @@
 #pragma once
 
 #include "common/clock.hpp"
-#include "methods/method_host.hpp"
 #include "jobs/scheduler.hpp"
+#include "methods/method_host.hpp"
 #include "webhooks/webhook_auth.hpp"
 
 #include <chrono>

@@ -13,23 +13,25 @@ import sys
 # except where a folder holds the interface its users see and the implementation above it.
 ALLOWED = {
     "common": set(),
-    "protocol": {"common"},
+    # The catalogue of client-visible sentences: every layer that answers clients may use it.
+    "words": set(),
+    "protocol": {"common", "words"},
     "channels": {"common"},
-    "locks": {"common"},
-    "method_api": {"common", "protocol", "public"},
-    "jobs": {"common", "protocol", "method_api"},
-    "webhooks": {"common", "protocol", "method_api", "jobs"},
-    "methods": {"common", "protocol", "method_api", "jobs", "webhooks", "public"},
+    "locks": {"common", "words"},
+    "method_api": {"common", "words", "protocol", "public"},
+    "jobs": {"common", "words", "protocol", "method_api"},
+    "webhooks": {"common", "words", "protocol", "method_api", "jobs"},
+    "methods": {"common", "words", "protocol", "method_api", "jobs", "webhooks", "public"},
     "store": {"common"},
-    "net": {"common"},
-    "broker_api": {"common", "protocol", "channels", "locks", "jobs"},
-    "broker": {"common", "protocol", "channels", "locks", "jobs", "broker_api"},
-    "ui": {"common", "protocol", "net"},
-    "daemon": {"common", "protocol", "channels", "locks", "method_api", "jobs", "webhooks",
+    "net": {"common", "words"},
+    "broker_api": {"common", "words", "protocol", "channels", "locks", "jobs"},
+    "broker": {"common", "words", "protocol", "channels", "locks", "jobs", "broker_api"},
+    "ui": {"common", "words", "protocol", "net"},
+    "daemon": {"common", "words", "protocol", "channels", "locks", "method_api", "jobs", "webhooks",
                "methods", "store", "net", "broker_api", "broker", "ui", "public"},
     "embed": {"daemon", "public"},
     "client": {"common", "public"},
-    "cli": {"common", "protocol", "jobs", "webhooks", "public"},
+    "cli": {"common", "words", "protocol", "jobs", "webhooks", "public"},
     "public": set(),
 }
 
@@ -39,6 +41,7 @@ FILE_LAYERS = {
     "methods/method_args.hpp": "method_api",
     "methods/method_args.cpp": "method_api",
     "broker/broker.hpp": "broker_api",
+    "protocol/error_messages.hpp": "words",
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
