@@ -1,6 +1,8 @@
 // The Redis broker: daemons of one photon on several hosts, pointed at one Redis, share channels,
 // locks and jobs. Redis does the work (PUBLISH/PSUBSCRIBE, keys with expiry, Lua scripts for
-// compare-and-set); this class is the adapter. Keys and channels live under photon:NAME:.
+// compare-and-set, src/broker/lua/); this class is the adapter. Keys and channels live under
+// photon:NAME:. Its connections and channels are in redis_broker.cpp, its locks in
+// redis_broker_locks.cpp, its jobs in redis_broker_jobs.cpp.
 #pragma once
 
 #include "broker/broker.hpp"
@@ -103,6 +105,8 @@ class RedisBroker final : public Broker, public core::FireClaims, public core::J
   std::string running_key(const std::string& id) const { return prefix_ + "running:" + id; }
   std::string job_notice(const std::string& id) const { return instance_id_ + " " + id; }
   LinkState overall() const;
+  // 64 random bits in hex: the daemon's instance id, and a new epoch of the Redis data set.
+  static std::string random_id();
 
   boost::asio::io_context& loop_;
   const Clock& clock_;

@@ -1,98 +1,40 @@
-// Exec photons: one child process per call, spawned with posix_spawn and watched with asio.
-//
-// Why not Boost.Process v2 (Boost 1.81), which DESIGN.md names: its POSIX launcher closes the
-// wrong descriptors (close_handles.ipp compares each whitelisted fd with itself, so every fd from
-// 3 up to its error pipe that lacks FD_CLOEXEC leaks into the child: we saw it), it forks the
-// whole daemon and re-registers every descriptor of the io_context in the child before exec
-// (notify_fork), and its error_code overload for an execution context throws. posix_spawn does
-// what we need in one call, vfork-fast: process group (POSIX_SPAWN_SETPGROUP), working directory
-// (addchdir_np), no inherited descriptors (addclosefrom_np), default signal dispositions, and
-// exec errors reported to the parent. Exit is watched the way Boost.Process v2 does it on Linux:
-// a pidfd in an asio descriptor.
+// Exec photons: one child process per call (methods/child_process.hpp); the call speaks the
+// protocol with it (arguments on stdin, emit/prompt/result/error lines on stdout), bounds its
+// output, and turns its exit, timeout or cancellation into the call's outcome.
 #include "methods/exec_host.hpp"
 
 #include "common/utf8.hpp"
+#include "methods/child_process.hpp"
 
 #include <spdlog/spdlog.h>
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <cstring>
-#include <deque>
 #include <optional>
 #include <string_view>
-#include <system_error>
 #include <utility>
-#include <variant>
 
 namespace photon::core {
 namespace {
 
 namespace asio = boost::asio;
-namespace fs = std::filesystem;
 using boost::system::error_code;
 
 constexpr std::size_t kStderrTail = 2048;
-constexpr std::size_t kReadChunk = 64 * 1024;
-constexpr std::size_t kStderrChunk = 16 * 1024;
-constexpr std::chrono::milliseconds kExitPollInterval{20};
 constexpr std::string_view kShuttingDown = "the daemon is shutting down";
 
 // The variables the daemon sets for every call; inherited values of these never reach a child.
 constexpr std::array<std::string_view, 5> kPhotonEnv = {
     "PHOTON_NAME", "PHOTON_METHOD", "PHOTON_SESSION_ID", "PHOTON_CLIENT_TYPE", "PHOTON_SOCKET"};
-
-// Owns one file descriptor.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(other.release()) {}
-  Fd& operator=(Fd&& other) noexcept {
-    reset(other.release());
-    return *this;
-  }
-  ~Fd() { reset(); }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
-
-struct Pipe {
-  Fd read;
-  Fd write;
-};
-
-std::optional<Pipe> make_pipe() {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return std::nullopt;
-  return Pipe{Fd(fds[0]), Fd(fds[1])};
-}
-
-void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
-
-std::string errno_text(int error) { return std::generic_category().message(error); }
 
 // "30 s", "250 ms", "5 min": how timeouts read in messages.
 std::string duration_text(std::chrono::milliseconds duration) {
@@ -134,92 +76,11 @@ std::vector<std::string> child_environment(
   return env;
 }
 
-// Where argv[0] is: relative to the working directory when it has a '/', else found in PATH the
-// way execvp would (relative PATH entries count from the working directory).
-std::optional<std::string> find_program(const std::string& name, const fs::path& working_dir,
-                                        std::string_view path) {
-  if (name.find('/') != std::string::npos) {
-    const fs::path program(name);
-    return (program.is_absolute() ? program : working_dir / program).string();
-  }
-  while (true) {
-    const auto colon = path.find(':');
-    const std::string_view entry = path.substr(0, colon);
-    fs::path dir = entry.empty() ? working_dir : fs::path(entry);
-    if (dir.is_relative()) dir = working_dir / dir;
-    const std::string candidate = (dir / name).string();
-    struct stat info {};
-    if (::stat(candidate.c_str(), &info) == 0 && S_ISREG(info.st_mode) &&
-        ::access(candidate.c_str(), X_OK) == 0) {
-      return candidate;
-    }
-    if (colon == std::string_view::npos) return std::nullopt;
-    path.remove_prefix(colon + 1);
-  }
-}
-
-struct Spawned {
-  pid_t pid = -1;
-  Fd stdin_write;
-  Fd stdout_read;
-  Fd stderr_read;
-};
-
-// posix_spawn with the child's stdio on fresh pipes, in its own process group, in `working_dir`,
-// with no other descriptor and default signal handling. Returns the error in words on failure.
-std::variant<Spawned, std::string> spawn_child(const std::string& program,
-                                               const std::vector<std::string>& argv,
-                                               const std::vector<std::string>& env,
-                                               const fs::path& working_dir) {
-  auto in = make_pipe();
-  auto out = make_pipe();
-  auto err = make_pipe();
-  if (!in || !out || !err) return "cannot create a pipe: " + errno_text(errno);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
-  ::posix_spawn_file_actions_init(&actions);
-  ::posix_spawnattr_init(&attr);
-  ::posix_spawn_file_actions_addchdir_np(&actions, working_dir.c_str());
-  ::posix_spawn_file_actions_adddup2(&actions, in->read.get(), STDIN_FILENO);
-  ::posix_spawn_file_actions_adddup2(&actions, out->write.get(), STDOUT_FILENO);
-  ::posix_spawn_file_actions_adddup2(&actions, err->write.get(), STDERR_FILENO);
-  ::posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
-  sigset_t all;
-  sigset_t none;
-  ::sigfillset(&all);
-  ::sigemptyset(&none);
-  ::posix_spawnattr_setsigdefault(&attr, &all);
-  ::posix_spawnattr_setsigmask(&attr, &none);
-  ::posix_spawnattr_setpgroup(&attr, 0);
-  ::posix_spawnattr_setflags(
-      &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-
-  std::vector<char*> argv_ptrs;
-  for (const std::string& arg : argv) argv_ptrs.push_back(const_cast<char*>(arg.c_str()));
-  argv_ptrs.push_back(nullptr);
-  std::vector<char*> env_ptrs;
-  for (const std::string& entry : env) env_ptrs.push_back(const_cast<char*>(entry.c_str()));
-  env_ptrs.push_back(nullptr);
-
-  pid_t pid = -1;
-  const int error =
-      ::posix_spawn(&pid, program.c_str(), &actions, &attr, argv_ptrs.data(), env_ptrs.data());
-  ::posix_spawn_file_actions_destroy(&actions);
-  ::posix_spawnattr_destroy(&attr);
-  if (error != 0) return errno_text(error);
-
-  set_nonblocking(in->write.get());
-  set_nonblocking(out->read.get());
-  set_nonblocking(err->read.get());
-  return Spawned{pid, std::move(in->write), std::move(out->read), std::move(err->read)};
-}
-
 }  // namespace
 
-// One call: its child, its pipes, its timers, what its stdout said so far.
-// Invariants: pid_ is not reaped before exited_ is set, so signalling -pid_ reaches the child's
-// group until then; after abandon() (host destroyed) handlers only return.
+// One call: its child, its timers, what its stdout said so far.
+// Invariants: the outcome is delivered once, after the child was reaped and its stdout and stderr
+// were read to the end (or abandoned); after abandon() (host destroyed) handlers only return.
 class ExecHost::Call : public std::enable_shared_from_this<Call> {
  public:
   Call(ExecHost& host, std::uint64_t id, std::size_t method_index,
@@ -232,14 +93,10 @@ class ExecHost::Call : public std::enable_shared_from_this<Call> {
         max_output_(host.options_.max_output_bytes),
         kill_grace_(host.options_.kill_grace),
         observer_(std::move(observer)),
-        stdin_(host.loop_),
-        stdout_(host.loop_),
-        stderr_(host.loop_),
-        pidfd_(host.loop_),
+        child_(std::make_shared<ChildProcess>(host.loop_)),
         deadline_(host.loop_),
         grace_(host.loop_),
-        drain_(host.loop_),
-        exit_poll_(host.loop_) {}
+        drain_(host.loop_) {}
 
   std::uint64_t id() const { return id_; }
   std::size_t method_index() const { return method_index_; }
@@ -267,39 +124,26 @@ class ExecHost::Call : public std::enable_shared_from_this<Call> {
     const std::string& argv0 = method.argv.front();
     const auto program = find_program(argv0, method.working_dir, path);
     if (!program) return "cannot start method " + name_ + ": " + argv0 + " not found in PATH";
-    auto spawned =
-        spawn_child(*program, method.argv, child_environment(overrides), method.working_dir);
-    if (auto* error = std::get_if<std::string>(&spawned)) {
+    if (auto error = child_->spawn({.program = *program,
+                                    .argv = method.argv,
+                                    .env = child_environment(overrides),
+                                    .working_dir = method.working_dir,
+                                    .close_stdin_when_written = !interactive_})) {
+      if (error->started) {
+        abandon();
+        return "cannot watch method " + name_ + ": " + error->message;
+      }
       return "cannot start method " + name_ + ": " + argv0 + " (in " + method.working_dir.string() +
-             "): " + *error;
+             "): " + error->message;
     }
-    Spawned& child = std::get<Spawned>(spawned);
-    pid_ = child.pid;
-    error_code ec;
-    auto adopt = [&ec](asio::posix::stream_descriptor& descriptor, Fd& fd) {
-      if (!ec) descriptor.assign(fd.get(), ec);
-      if (!ec) fd.release();
-    };
-    adopt(stdin_, child.stdin_write);
-    adopt(stdout_, child.stdout_read);
-    adopt(stderr_, child.stderr_read);
-    if (ec) {
-      abandon();
-      return "cannot watch method " + name_ + ": " + ec.message();
-    }
-    Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
-    if (pidfd.get() >= 0) adopt(pidfd_, pidfd);  // on failure: polled
-
-    stdout_buffer_.resize(kReadChunk);
-    stderr_buffer_.resize(kStderrChunk);
     read_stdout();
     read_stderr();
     watch_exit();
     deadline_.expires_after(method.timeout);
     deadline_.async_wait([self = shared_from_this(), timeout = method.timeout](error_code ec) {
-      if (ec || self->abandoned_ || self->exited_) return;
-      spdlog::warn("method {} (pid {}) timed out after {}; stopping it", self->name_, self->pid_,
-                   duration_text(timeout));
+      if (ec || self->abandoned_ || self->child_->exited()) return;
+      spdlog::warn("method {} (pid {}) timed out after {}; stopping it", self->name_,
+                   self->child_->pid(), duration_text(timeout));
       self->stop(CallStatus::kTimedOut,
                  "method " + self->name_ + " timed out after " + duration_text(timeout), false);
     });
@@ -316,21 +160,20 @@ class ExecHost::Call : public std::enable_shared_from_this<Call> {
     line_ = std::string();
     close_stdin();
     deadline_.cancel();
-    if (exited_) {
+    if (child_->exited()) {
       // Only the pipes are left: stop waiting for them.
       close_output();
       return;
     }
     if (kill_now) {
-      signal_group(SIGKILL);
-      error_code ignored;
-      stdout_.close(ignored);
+      child_->signal(SIGKILL);
+      child_->close_stdout();
       return;
     }
-    signal_group(SIGTERM);
+    child_->signal(SIGTERM);
     grace_.expires_after(kill_grace_);
     grace_.async_wait([self = shared_from_this()](error_code ec) {
-      if (!ec && !self->abandoned_ && !self->exited_) self->signal_group(SIGKILL);
+      if (!ec && !self->abandoned_ && !self->child_->exited()) self->child_->signal(SIGKILL);
     });
   }
 
@@ -346,64 +189,18 @@ class ExecHost::Call : public std::enable_shared_from_this<Call> {
     abandoned_ = true;
     host_ = nullptr;
     observer_.reset();
-    if (!exited_) {
-      signal_group(SIGKILL);
-      while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
-      }
-      exited_ = true;
-    }
-    error_code ignored;
-    stdin_.close(ignored);
-    stdout_.close(ignored);
-    stderr_.close(ignored);
-    pidfd_.close(ignored);
+    child_->kill_and_reap();
     deadline_.cancel();
     grace_.cancel();
     drain_.cancel();
-    exit_poll_.cancel();
   }
 
  private:
-  void signal_group(int signo) {
-    if (exited_ || pid_ <= 0) return;
-    ::kill(-pid_, signo);
-    ::kill(pid_, signo);  // in case the child left its group
-  }
-
   // --- stdin ---
 
-  void write_stdin(std::string line) {
-    if (!stdin_.is_open()) return;
-    stdin_queue_.push_back(std::move(line));
-    if (!writing_) write_next();
-  }
+  void write_stdin(std::string line) { child_->write_stdin(std::move(line)); }
 
-  void write_next() {
-    if (stdin_queue_.empty()) {
-      if (!interactive_) close_stdin();
-      return;
-    }
-    writing_ = true;
-    asio::async_write(stdin_, asio::buffer(stdin_queue_.front()),
-                      [self = shared_from_this()](error_code ec, std::size_t) {
-                        self->writing_ = false;
-                        if (self->abandoned_) return;
-                        if (ec) {
-                          // The child closed its stdin or exited: it wants no more input.
-                          self->close_stdin();
-                          return;
-                        }
-                        self->stdin_queue_.pop_front();
-                        self->write_next();
-                      });
-  }
-
-  void close_stdin() {
-    error_code ignored;
-    stdin_.close(ignored);
-    // A pending write still refers to the front element until its handler runs.
-    if (!writing_) stdin_queue_.clear();
-  }
+  void close_stdin() { child_->close_stdin(); }
 
   void answer(std::optional<boost::json::value> value) {
     if (finished_ || stopped_ || abandoned_) return;
@@ -413,23 +210,19 @@ class ExecHost::Call : public std::enable_shared_from_this<Call> {
   // --- stdout and stderr ---
 
   void read_stdout() {
-    stdout_.async_read_some(
-        asio::buffer(stdout_buffer_), [self = shared_from_this()](error_code ec, std::size_t size) {
-          if (self->abandoned_) return;
-          if (size > 0 && !self->stopped_) {
-            self->on_stdout(std::string_view(self->stdout_buffer_.data(), size));
-          }
-          if (ec || !self->stdout_.is_open()) {
-            self->stdout_done();
-            return;
-          }
-          self->read_stdout();
-        });
+    child_->read_stdout([self = shared_from_this()](error_code ec, std::string_view data) {
+      if (self->abandoned_) return;
+      if (!data.empty() && !self->stopped_) self->on_stdout(data);
+      if (ec || !self->child_->stdout_open()) {
+        self->stdout_done();
+        return;
+      }
+      self->read_stdout();
+    });
   }
 
   void stdout_done() {
-    error_code ignored;
-    stdout_.close(ignored);
+    child_->close_stdout();
     if (!line_.empty() && !stopped_) {
       // A last line without a newline counts like any other.
       std::string last = std::move(line_);
@@ -437,34 +230,29 @@ class ExecHost::Call : public std::enable_shared_from_this<Call> {
       handle_line(last);
     }
     stdout_open_ = false;
-    stdout_buffer_ = std::vector<char>();
     maybe_finish();
   }
 
   void read_stderr() {
-    stderr_.async_read_some(
-        asio::buffer(stderr_buffer_), [self = shared_from_this()](error_code ec, std::size_t size) {
-          if (self->abandoned_) return;
-          self->stderr_tail_.append(self->stderr_buffer_.data(), size);
-          if (self->stderr_tail_.size() > 2 * kStderrTail) {
-            self->stderr_tail_.erase(0, self->stderr_tail_.size() - kStderrTail);
-          }
-          if (ec) {
-            error_code ignored;
-            self->stderr_.close(ignored);
-            self->stderr_open_ = false;
-            self->stderr_buffer_ = std::vector<char>();
-            self->maybe_finish();
-            return;
-          }
-          self->read_stderr();
-        });
+    child_->read_stderr([self = shared_from_this()](error_code ec, std::string_view data) {
+      if (self->abandoned_) return;
+      self->stderr_tail_.append(data);
+      if (self->stderr_tail_.size() > 2 * kStderrTail) {
+        self->stderr_tail_.erase(0, self->stderr_tail_.size() - kStderrTail);
+      }
+      if (ec) {
+        self->child_->close_stderr();
+        self->stderr_open_ = false;
+        self->maybe_finish();
+        return;
+      }
+      self->read_stderr();
+    });
   }
 
   void close_output() {
-    error_code ignored;
-    stdout_.close(ignored);
-    stderr_.close(ignored);
+    child_->close_stdout();
+    child_->close_stderr();
   }
 
   // Splits stdout into lines; the memory kept is bounded by max_output_ twice (plain output and
@@ -549,46 +337,17 @@ class ExecHost::Call : public std::enable_shared_from_this<Call> {
   // --- exit ---
 
   void watch_exit() {
-    if (pidfd_.is_open()) {
-      pidfd_.async_wait(asio::posix::descriptor_base::wait_read,
-                        [self = shared_from_this()](error_code ec) {
-                          if (self->abandoned_) return;
-                          if (ec) {
-                            // Not expected; polling still works.
-                            error_code ignored;
-                            self->pidfd_.close(ignored);
-                          }
-                          self->check_exit();
-                        });
-      return;
-    }
-    exit_poll_.expires_after(kExitPollInterval);
-    exit_poll_.async_wait([self = shared_from_this()](error_code ec) {
-      if (!ec && !self->abandoned_) self->check_exit();
+    child_->wait_exit([self = shared_from_this()](std::optional<int> status) {
+      if (!self->abandoned_) self->child_exited(status);
     });
   }
 
-  void check_exit() {
-    siginfo_t info{};
-    // WNOWAIT: the zombie keeps the process group id reserved while we kill what is left in it.
-    const int waited = ::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT);
-    error_code ignored;
-    if ((waited == 0 && info.si_pid == 0) || (waited != 0 && errno == EINTR)) {
-      // Still running though woken: the pidfd's edge is spent, so poll from now on.
-      pidfd_.close(ignored);
-      return watch_exit();
-    }
-    if (waited == 0) {
-      ::kill(-pid_, SIGKILL);
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) status_ = status;
-    }
-    // Without a status (ECHILD: someone else reaped our child) status_ stays empty.
-    exited_ = true;
-    pidfd_.close(ignored);
+  // The child was reaped (its group killed): only its pipes may be left.
+  void child_exited(std::optional<int> status) {
+    // Without a status (someone else reaped our child) status_ stays empty.
+    status_ = status;
     deadline_.cancel();
     grace_.cancel();
-    exit_poll_.cancel();
     close_stdin();
     if (stdout_open_ || stderr_open_) {
       // The group is dead; a process that left it may still hold our pipes.
@@ -603,7 +362,7 @@ class ExecHost::Call : public std::enable_shared_from_this<Call> {
   // --- the end ---
 
   void maybe_finish() {
-    if (finished_ || abandoned_ || !exited_ || stdout_open_ || stderr_open_) return;
+    if (finished_ || abandoned_ || !child_->exited() || stdout_open_ || stderr_open_) return;
     finished_ = true;
     drain_.cancel();
     host_->call_finished(*this, outcome());
@@ -658,8 +417,7 @@ class ExecHost::Call : public std::enable_shared_from_this<Call> {
   const std::chrono::milliseconds kill_grace_;
   std::shared_ptr<CallObserver> observer_;
 
-  pid_t pid_ = -1;
-  bool exited_ = false;        // reaped (or lost); its group was killed
+  std::shared_ptr<ChildProcess> child_;
   std::optional<int> status_;  // wait status, when reaped here
   bool stdout_open_ = true;
   bool stderr_open_ = true;
@@ -667,19 +425,10 @@ class ExecHost::Call : public std::enable_shared_from_this<Call> {
   bool abandoned_ = false;              // the host is gone
   std::optional<CallOutcome> stopped_;  // the outcome stop() decided
 
-  asio::posix::stream_descriptor stdin_;
-  asio::posix::stream_descriptor stdout_;
-  asio::posix::stream_descriptor stderr_;
-  asio::posix::stream_descriptor pidfd_;
-  asio::steady_timer deadline_;   // the method's timeout
-  asio::steady_timer grace_;      // SIGTERM sent: SIGKILL when this expires
-  asio::steady_timer drain_;      // child exited: stop waiting for its pipes when this expires
-  asio::steady_timer exit_poll_;  // without a pidfd
+  asio::steady_timer deadline_;  // the method's timeout
+  asio::steady_timer grace_;     // SIGTERM sent: SIGKILL when this expires
+  asio::steady_timer drain_;     // child exited: stop waiting for its pipes when this expires
 
-  std::deque<std::string> stdin_queue_;
-  bool writing_ = false;
-  std::vector<char> stdout_buffer_;
-  std::vector<char> stderr_buffer_;
   std::string line_;         // stdout since the last newline
   std::string plain_;        // stdout lines that were not protocol
   std::string stderr_tail_;  // the last bytes of stderr (up to twice kStderrTail)

@@ -2,8 +2,6 @@
 // bounds, and a registry that closes them all at shutdown.
 #include "net/web_streams.hpp"
 
-#include "protocol/reply.hpp"
-
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
@@ -32,10 +30,6 @@ using boost::system::error_code;
 
 namespace {
 
-// The lines an event stream turns into events, by how protocol/reply.cpp writes them.
-constexpr std::string_view kChannelMessagePrefix = R"({"type":"channel_message","id":"ch_)";
-constexpr std::string_view kErrorPrefix = R"({"type":"error",)";
-constexpr std::string_view kGapPrefix = R"({"type":"events_gap",)";
 // How much queued output one write of an event stream takes.
 constexpr std::size_t kEventWriteBytes = 64 * 1024;
 // The first bytes of an event stream: the response header (the body ends when the connection
@@ -345,24 +339,15 @@ class EventStream final : public WebStream {
  protected:
   void enqueue_line(std::string_view line) override {
     line = without_newline(line);
-    if (line.starts_with(kChannelMessagePrefix)) {
-      // The id is the daemon's message id without its "ch_" prefix: increasing, so a browser
-      // reconnecting with it gets what it missed. Read off the line, which starts with it.
-      const std::string_view digits = line.substr(kChannelMessagePrefix.size());
-      const std::string_view id = digits.substr(0, digits.find('"'));
-      std::string event;
-      event.reserve(line.size() + id.size() + 16);
-      if (!id.empty()) event.append("id: ").append(id).append("\n");
-      event.append("data: ").append(line).append("\n\n");
-      enqueue(std::move(event));
-    } else if (line.starts_with(kGapPrefix)) {
-      enqueue(std::string("event: photon-gap\ndata: ").append(line).append("\n\n"));
-    } else if (line.starts_with(kErrorPrefix)) {
-      // Only a refused subscribe sends an event stream an error: a stream that cannot receive
-      // what it asked for ends (the browser reconnects after `retry`).
-      enqueue(std::string("event: photon-error\ndata: ").append(line).append("\n\n"));
-      close_after_flush();
-    }
+    const std::optional<StreamEvent> found = owner_.protocol_.event_of(line);
+    if (!found) return;
+    std::string event;
+    event.reserve(found->name.size() + found->id.size() + line.size() + 24);
+    if (!found->name.empty()) event.append("event: ").append(found->name).append("\n");
+    if (!found->id.empty()) event.append("id: ").append(found->id).append("\n");
+    event.append("data: ").append(line).append("\n\n");
+    enqueue(std::move(event));
+    if (found->last) close_after_flush();
   }
 
   asio::awaitable<bool> write_queued() override {
@@ -430,8 +415,8 @@ class EventStream final : public WebStream {
 // ---- WebStreams
 
 WebStreams::WebStreams(asio::io_context& io, PeerHandler& handler, const Clock& clock,
-                       WebStreamLimits limits)
-    : io_(io), handler_(handler), clock_(clock), limits_(limits) {}
+                       WebStreamLimits limits, WebStreamProtocol protocol)
+    : io_(io), handler_(handler), clock_(clock), limits_(limits), protocol_(std::move(protocol)) {}
 
 WebStreams::~WebStreams() {
   auto open = std::move(streams_);

@@ -1,6 +1,7 @@
 // Browser connections that stay open after their HTTP request: a WebSocket carrying the daemon's
-// protocol (one message per text frame) and a Server-Sent Events stream of channel messages. Both
-// are Peers, so the dispatcher serves them exactly as it serves Unix-socket connections.
+// protocol (one message per text frame) and a Server-Sent Events stream of the events the layer
+// above picks out of its lines. Both are Peers, so the dispatcher serves them exactly as it serves
+// Unix-socket connections.
 #pragma once
 
 #include "common/clock.hpp"
@@ -18,7 +19,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 namespace photon::net {
@@ -38,6 +41,21 @@ struct WebStreamLimits {
   std::size_t max_streams = 256;
 };
 
+// What an event stream makes of one line its handler sends it: the event the client gets.
+struct StreamEvent {
+  std::string_view name;  // the `event:` field; empty: none (the browser's "message")
+  std::string_view id;    // the `id:` field; empty: none
+  bool last = false;      // the stream ends once this event is written
+};
+
+// What the streams carry, known by the layer that speaks it (the UI service), so that this
+// transport knows nothing of the daemon's protocol.
+struct WebStreamProtocol {
+  // The event for one line (without its newline) the handler sends an event stream, whose `data:`
+  // is the line; nothing: the line is not for the client (a reply to a subscribe, say).
+  std::function<std::optional<StreamEvent>(std::string_view line)> event_of;
+};
+
 class WebStream;
 
 // The open web streams: created here, handed to the PeerHandler, closed together at shutdown.
@@ -46,7 +64,7 @@ class WebStream;
 class WebStreams {
  public:
   WebStreams(boost::asio::io_context& io, PeerHandler& handler, const Clock& clock,
-             WebStreamLimits limits);
+             WebStreamLimits limits, WebStreamProtocol protocol);
   ~WebStreams();
   WebStreams(const WebStreams&) = delete;
   WebStreams& operator=(const WebStreams&) = delete;
@@ -57,9 +75,8 @@ class WebStreams {
                       boost::beast::http::request<boost::beast::http::string_body> upgrade);
 
   // Writes a `text/event-stream` response header and hands the peer to the handler; then
-  // `subscribe` is called with it (the caller sends it the subscribe requests it stands for). Only
-  // `channel_message` lines are written to the client, as events with an `id:` line; errors
-  // become `photon-error` events; every other line (the subscribe replies) is dropped.
+  // `subscribe` is called with it (the caller sends it the subscribe requests it stands for). Each
+  // line the handler sends it becomes the event the protocol's event_of makes of it, or nothing.
   // `extra_headers`: complete header lines ("Name: value\r\n") added to the response's (CORS).
   void open_event_stream(boost::asio::ip::tcp::socket socket, std::string extra_headers,
                          const std::function<void(Peer&)>& subscribe);
@@ -86,6 +103,7 @@ class WebStreams {
   PeerHandler& handler_;
   const Clock& clock_;
   WebStreamLimits limits_;
+  WebStreamProtocol protocol_;
   std::unordered_map<WebStream*, std::shared_ptr<WebStream>> streams_;
   std::uint64_t dropped_slow_consumers_ = 0;
   std::unique_ptr<boost::asio::steady_timer> grace_timer_;

@@ -5,6 +5,7 @@
 #include "common/text.hpp"
 #include "protocol/reply.hpp"
 #include "protocol/request.hpp"
+#include "ui/stream_events.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/beast/http.hpp>
@@ -169,7 +170,7 @@ UiService::UiService(asio::io_context& io, net::PeerHandler& dispatcher, const C
     : io_(io),
       dispatcher_(dispatcher),
       options_(std::move(options)),
-      streams_(io, dispatcher, clock, options_.streams),
+      streams_(io, dispatcher, clock, options_.streams, web_stream_protocol()),
       replay_window_(options_.replay_messages, options_.replay_bytes) {
   policy_.token = options_.token;
   for (const std::string& origin : options_.allowed_origins) {

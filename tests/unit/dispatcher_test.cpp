@@ -51,6 +51,22 @@ class DispatcherTest : public ::testing::Test {
   FakePeer peers_[3];
 };
 
+// The lines the transport sends when it refuses a client are the protocol's error lines.
+TEST_F(DispatcherTest, WordsTheTransportsRefusals) {
+  EXPECT_EQ(
+      dispatcher_.refusal_line(net::TransportRefusal::kLineTooLong, 1024),
+      R"({"type":"error","id":"unknown","error":"line exceeds 1024 bytes; closing the connection"})"
+      "\n");
+  EXPECT_EQ(
+      dispatcher_.refusal_line(net::TransportRefusal::kBinaryMessage, 0),
+      R"({"type":"error","id":"unknown","error":"binary messages are not accepted: send each request as one text message"})"
+      "\n");
+  EXPECT_EQ(
+      dispatcher_.refusal_line(net::TransportRefusal::kPermissionDenied, 1001),
+      R"({"type":"error","id":"unknown","error":"permission denied: uid 1001 is not the daemon's owner"})"
+      "\n");
+}
+
 TEST_F(DispatcherTest, PingPongs) {
   EXPECT_EQ(request(0, R"({"type":"ping","id":"p1"})"), parse(R"({"type":"pong","id":"p1"})"));
 }

@@ -1,0 +1,24 @@
+// The daemon's lines as the dashboard's web streams carry them: which lines of an event stream
+// become Server-Sent Events, and what a WebSocket answers a binary message with. The transport
+// (net/web_streams.hpp) is given these and knows no protocol itself.
+#pragma once
+
+#include "net/web_streams.hpp"
+
+#include <optional>
+#include <string_view>
+
+namespace photon::ui {
+
+// The event for `line`, a line the dispatcher sends an event stream (without its newline): a
+// channel_message has its message id without "ch_" as the event id (increasing, so a browser
+// reconnecting with it gets what it missed); an events_gap is a `photon-gap` event; an error (only
+// a refused subscribe sends one) is a `photon-error` event that ends the stream (the browser
+// reconnects after `retry`); any other line (a subscribe's reply) is nothing. The event's id
+// points into `line`.
+std::optional<net::StreamEvent> stream_event_of(std::string_view line);
+
+// stream_event_of, and the protocol's error line for a WebSocket's binary message.
+net::WebStreamProtocol web_stream_protocol();
+
+}  // namespace photon::ui

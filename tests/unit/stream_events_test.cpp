@@ -1,0 +1,57 @@
+// The dashboard's event streams pick their events out of the daemon's own lines (ui/ tells the
+// transport how; net/ knows no protocol): a channel message carries its id, a gap and a refusal
+// are named events (the refusal ends the stream), and replies are not for the browser.
+#include "ui/stream_events.hpp"
+
+#include "protocol/reply.hpp"
+
+#include <gtest/gtest.h>
+#include <boost/json.hpp>
+
+#include <string>
+
+namespace photon::ui {
+namespace {
+
+// A line as the dispatcher sends it, without its newline (as the stream hands it over).
+std::string_view unterminated(const std::string& line) {
+  return std::string_view(line).substr(0, line.size() - 1);
+}
+
+TEST(StreamEvents, ChannelMessageIsAnEventWithItsIdWithoutPrefix) {
+  const std::string line =
+      protocol::channel_message_line(4711, "board:1", boost::json::object{{"card", 3}});
+  const auto event = stream_event_of(unterminated(line));
+  ASSERT_TRUE(event.has_value());
+  EXPECT_EQ(event->id, "4711");
+  EXPECT_EQ(event->name, "");
+  EXPECT_FALSE(event->last);
+}
+
+TEST(StreamEvents, RefusedSubscribeIsALastPhotonErrorEvent) {
+  const std::string line = protocol::error_line("events-0-0", "channel name too long");
+  const auto event = stream_event_of(unterminated(line));
+  ASSERT_TRUE(event.has_value());
+  EXPECT_EQ(event->name, "photon-error");
+  EXPECT_EQ(event->id, "");
+  EXPECT_TRUE(event->last);
+}
+
+TEST(StreamEvents, GapIsAPhotonGapEvent) {
+  const std::string line = boost::json::serialize(boost::json::object{
+      {"type", "events_gap"}, {"lastEventId", 12}, {"message", "messages may have been missed"}});
+  const auto event = stream_event_of(line);
+  ASSERT_TRUE(event.has_value());
+  EXPECT_EQ(event->name, "photon-gap");
+  EXPECT_FALSE(event->last);
+}
+
+TEST(StreamEvents, RepliesAreNotEvents) {
+  const std::string subscribed = protocol::result_line(
+      "events-0-0", true, boost::json::object{{"subscribed", true}, {"channel", "board:*"}});
+  EXPECT_FALSE(stream_event_of(unterminated(subscribed)).has_value());
+  EXPECT_FALSE(stream_event_of(unterminated(protocol::pong_line("p"))).has_value());
+}
+
+}  // namespace
+}  // namespace photon::ui
