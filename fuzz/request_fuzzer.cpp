@@ -122,11 +122,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   photon::core::TokenAllocator tokens(0,
                                       [](std::uint64_t) { return std::optional<std::string>(); });
   ScriptedHost host;
-  photon::daemon::DispatcherOptions options{
-      "fuzz", 16, 8, {.max_locks = 16, .max_waiters_per_connection = 4}};
-  options.prompt_timeout = std::chrono::milliseconds(20);
-  options.max_commands_per_connection = 8;
-  photon::daemon::Dispatcher dispatcher(options, clock, control, tokens, &host);
+  photon::daemon::ServiceOptions options{
+      .photon_name = "fuzz",
+      .max_subscriptions = 8,
+      .lock_limits = {.max_locks = 16, .max_waiters_per_connection = 4},
+      .prompt_timeout = std::chrono::milliseconds(20),
+      .max_commands_per_connection = 8};
+  photon::daemon::Services services(options, clock, tokens, &host);
+  photon::daemon::Dispatcher dispatcher({.max_json_depth = 16}, services, control);
   photon::testing::FakePeer peers[2];
   for (auto& peer : peers) dispatcher.on_open(peer);
 
@@ -155,6 +158,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   // Commands whose caller has left run to their end.
   for (int i = 0; i < 3; ++i) host.step();
-  if (dispatcher.running_commands() != 0) std::abort();
+  if (services.calls().running() != 0) std::abort();
   return 0;
 }

@@ -33,8 +33,9 @@ enum class SharedLockOutcome { kAcquired, kExtended, kRefused, kLimitReached, kN
 struct SharedLockResult {
   SharedLockOutcome outcome = SharedLockOutcome::kFailed;
   SharedLock lock;    // for kRefused: the other holder's
-  std::string error;  // for kFailed: why the lock service could not answer; for kLimitReached and
-                      // kNoToken: which limit
+  std::string error;  // for kFailed: why the lock service could not answer
+                      // (kLimitReached: the photon's lock limit; kNoToken: the next token
+                      // would pass kMaxFencingToken)
 };
 
 enum class SharedReleaseOutcome { kReleased, kNotHeld, kHeldByOther, kFailed };

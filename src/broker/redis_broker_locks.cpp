@@ -5,7 +5,6 @@
 #include "broker/redis_broker.hpp"
 #include "broker/redis_reply.hpp"
 #include "locks/lock_table.hpp"
-#include "protocol/error_messages.hpp"
 
 #include <hiredis/hiredis.h>
 
@@ -50,13 +49,10 @@ void RedisBroker::acquire(const std::string& name, const std::string& holder,
         const std::int64_t code = integer_of(reply->element[0]);
         if (code == 3) {
           result.outcome = SharedLockOutcome::kLimitReached;
-          result.error = protocol::describe(
-              {RefusalCode::kTooManyLocks, {std::to_string(options_.max_locks)}});
           return done(std::move(result));
         }
         if (code == 4) {
           result.outcome = SharedLockOutcome::kNoToken;
-          result.error = protocol::describe({RefusalCode::kTokensExhausted, {}});
           return done(std::move(result));
         }
         result.outcome = code == 1   ? SharedLockOutcome::kAcquired

@@ -101,16 +101,19 @@ void write_private_file(const PrivateDir& dir, const std::string& name, const st
   if (auto error = dir.replace_file(name, text, false)) throw StartupError(1, *error);
 }
 
+}  // namespace
+
 // The running daemon: owns the loop and everything on it.
-class Daemon final : public DaemonControl, public net::PeerHandler, public net::HttpHandler {
+class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public net::HttpHandler {
  public:
-  Daemon(const DaemonOptions& options, const PrivateDir& dir, const PhotonPaths& paths,
-         std::uint64_t token_mark, std::unique_ptr<StoredJobs> jobs,
-         std::optional<int> inherited_listener)
+  Impl(const DaemonOptions& options, const Clock& clock, const PrivateDir& dir,
+       const PhotonPaths& paths, std::uint64_t token_mark, std::unique_ptr<StoredJobs> jobs,
+       std::optional<int> inherited_listener)
       : options_(options),
         dir_(dir),
         paths_(paths),
         inherited_listener_(inherited_listener),
+        clock_(clock),
         jobs_(std::move(jobs)),
         tokens_(token_mark,
                 [this](std::uint64_t mark) {
@@ -119,8 +122,9 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
         broker_tokens_(make_broker_tokens(token_mark)),
         methods_(make_host()),
         broker_(make_broker()),
-        dispatcher_(dispatcher_options(options), clock_, *this, tokens_, methods_.get(),
-                    broker_ ? static_cast<core::JobPersistence*>(broker_.get()) : jobs_.get()),
+        services_(service_options(options), clock_, tokens_, methods_.get(),
+                  broker_ ? static_cast<core::JobPersistence*>(broker_.get()) : jobs_.get()),
+        dispatcher_({.max_json_depth = options.max_json_depth}, services_, *this),
         signals_(io_, SIGINT, SIGTERM),
         idle_timer_(io_),
         watchdog_timer_(io_),
@@ -141,16 +145,16 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     if (options.webhook) make_webhook_endpoint(*options.webhook);
     if (options.ui) make_ui_listener(*options.ui);
     if (broker_) {
-      dispatcher_.set_broker(*broker_, *broker_tokens_);
-      dispatcher_.scheduler().set_claims(broker_.get());
-      broker_->attach_scheduler(dispatcher_.scheduler());
+      services_.set_broker(*broker_, *broker_tokens_);
+      services_.scheduler().set_claims(broker_.get());
+      broker_->attach_scheduler(services_.scheduler());
     }
   }
 
-  ~Daemon() override {
+  ~Impl() override {
     set_memory_release_scheduler(nullptr);
     // The UI service goes before the dispatcher; nothing may be recorded into it after.
-    dispatcher_.set_message_tap(nullptr);
+    services_.set_message_tap(nullptr);
   }
 
   void flush_jobs() { jobs_->flush(); }
@@ -263,21 +267,21 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     // Shared jobs come from Redis once connected; the local store is not theirs.
     if (broker_) {
       try {
-        dispatcher_.scheduler().declare(options_.declared_jobs);
+        services_.scheduler().declare(options_.declared_jobs);
       } catch (const core::CronError& error) {
         throw StartupError(2, error.what());
       }
       return;
     }
     try {
-      dispatcher_.scheduler().restore(jobs_->load_jobs(),
-                                      jobs_->load_runs(store::JobStore::kDefaultHistoryPerJob),
-                                      jobs_->last_run_id());
+      services_.scheduler().restore(jobs_->load_jobs(),
+                                    jobs_->load_runs(store::JobStore::kDefaultHistoryPerJob),
+                                    jobs_->last_run_id());
     } catch (const store::StoreError& error) {
       throw StartupError(1, error.what());
     }
     try {
-      dispatcher_.scheduler().declare(options_.declared_jobs);
+      services_.scheduler().declare(options_.declared_jobs);
     } catch (const core::CronError& error) {
       throw StartupError(2, error.what());
     }
@@ -320,11 +324,13 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
       lock_timer_armed_ = false;
       return;
     }
-    if (lock_timer_armed_ && lock_timer_.expiry() == *when) return;
+    if (lock_timer_armed_ && wake_for_ == *when) return;
     lock_timer_armed_ = true;
-    // The timer runs on the steady clock, as leases do; expire_due() checks the time itself, so
-    // an early or late wake-up is harmless.
-    lock_timer_.expires_at(*when);
+    wake_for_ = *when;
+    // The loop's timer waits for the daemon's clock to reach `when` (the system's steady clock
+    // in a running daemon); expire_due() checks the time itself, so an early or late wake-up is
+    // harmless.
+    lock_timer_.expires_after(*when - clock_.steady());
     lock_timer_.async_wait([this](boost::system::error_code ec) {
       if (ec) return;
       lock_timer_armed_ = false;
@@ -334,8 +340,19 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
 
   void on_open(net::Peer& peer) override {
     idle_timer_.cancel();
+    idle_deadline_.reset();
     dispatcher_.on_open(peer);
   }
+
+  // The clock may have passed a deadline: the services do what is due, and the idle timeout
+  // fires if its time has come.
+  void check_deadlines() {
+    if (stopping_) return;
+    dispatcher_.on_timer();
+    check_idle();
+  }
+  bool stopping() const { return stopping_; }
+  asio::io_context& loop() { return io_; }
   void on_line(net::Peer& peer, std::string_view line) override { dispatcher_.on_line(peer, line); }
   void on_close(net::Peer& peer) override {
     dispatcher_.on_close(peer);
@@ -387,7 +404,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
       }
     }
     webhooks_ = std::make_unique<core::WebhookService>(std::move(options), clock_, methods_.get(),
-                                                       dispatcher_.publisher());
+                                                       services_.publisher());
     // A method without authentication on an address others can reach would be anyone's to call.
     if (!settings.bind.is_loopback() && methods_) {
       for (const core::MethodInfo& method : methods_->methods()) {
@@ -411,10 +428,8 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     options.streams.output = options_.server_limits.output;
     options.streams.pause_reading_bytes = options_.server_limits.pause_reading_bytes;
     ui_ = std::make_unique<ui::UiService>(io_, *this, clock_, std::move(options));
-    dispatcher_.set_message_tap(
-        [this](std::uint64_t id, std::string_view channel, const SharedBytes& line) {
-          ui_->record(id, channel, line);
-        });
+    services_.set_message_tap([this](std::uint64_t id, std::string_view channel,
+                                     const SharedBytes& line) { ui_->record(id, channel, line); });
     ui_http_ = std::make_unique<net::HttpServer>(io_, *ui_, settings.limits);
   }
 
@@ -429,15 +444,13 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     return "http://" + host + ":" + std::to_string(endpoint.port()) + "/webhook/";
   }
 
-  static DispatcherOptions dispatcher_options(const DaemonOptions& options) {
-    DispatcherOptions result{options.photon_name,
-                             options.max_json_depth,
-                             options.max_subscriptions,
-                             {.max_locks = options.max_locks},
-                             options.max_total_subscriptions};
-    result.prompt_timeout = options.prompt_timeout;
-    result.missed_after = options.missed_after;
-    return result;
+  static ServiceOptions service_options(const DaemonOptions& options) {
+    return {.photon_name = options.photon_name,
+            .max_subscriptions = options.max_subscriptions,
+            .max_total_subscriptions = options.max_total_subscriptions,
+            .lock_limits = {.max_locks = options.max_locks},
+            .prompt_timeout = options.prompt_timeout,
+            .missed_after = options.missed_after};
   }
 
   // With a broker, Redis issues the tokens and this mark covers the ones handed out here, saved
@@ -478,8 +491,8 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   // lock is held, no method runs (a caller may have left one running), no job is scheduled (it
   // could not fire in a daemon that has exited) and no webhook endpoint waits for callers.
   bool idle() {
-    return dispatcher_.open_sessions() == 0 && dispatcher_.held_locks() == 0 &&
-           (!methods_ || methods_->stats().running == 0) && dispatcher_.scheduler().size() == 0 &&
+    return dispatcher_.open_sessions() == 0 && services_.locks().held() == 0 &&
+           (!methods_ || methods_->stats().running == 0) && services_.scheduler().size() == 0 &&
            !http_ && !ui_http_;
   }
 
@@ -494,17 +507,27 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
     });
   }
 
-  // Counts from the last disconnect; when the timeout passes with other work still going on (a
-  // lock held by a client that left), it counts again from then.
+  // Counts from the last disconnect, on the daemon's clock; when the timeout passes with other
+  // work still going on (a lock held by a client that left), it counts again from then.
   void arm_idle_timer() {
     if (options_.idle_timeout.count() == 0 || stopping_ || dispatcher_.open_sessions() > 0) return;
-    idle_timer_.expires_after(options_.idle_timeout);
+    idle_deadline_ = clock_.steady() + options_.idle_timeout;
+    wait_for_idle_deadline();
+  }
+
+  void wait_for_idle_deadline() {
+    idle_timer_.expires_after(*idle_deadline_ - clock_.steady());
     idle_timer_.async_wait([this](boost::system::error_code ec) {
-      if (ec) return;
-      if (!idle()) return arm_idle_timer();
-      spdlog::info("idle for {} ms; shutting down", options_.idle_timeout.count());
-      begin_shutdown();
+      if (!ec) check_idle();
     });
+  }
+
+  void check_idle() {
+    if (!idle_deadline_ || stopping_) return;
+    if (clock_.steady() < *idle_deadline_) return wait_for_idle_deadline();
+    if (!idle()) return arm_idle_timer();
+    spdlog::info("idle for {} ms; shutting down", options_.idle_timeout.count());
+    begin_shutdown();
   }
 
   void begin_shutdown() {
@@ -559,7 +582,7 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   const PhotonPaths& paths_;
   // The listening socket systemd passed (socket activation); none when the daemon binds its own.
   std::optional<int> inherited_listener_;
-  SystemClock clock_;
+  const Clock& clock_;
   asio::io_context io_{1};
   // Before the dispatcher, so queued job writes are flushed after the scheduler is gone.
   std::unique_ptr<StoredJobs> jobs_;
@@ -569,8 +592,9 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   std::unique_ptr<asio::thread_pool> token_writer_;
   std::unique_ptr<core::TokenMark> broker_tokens_;
   std::unique_ptr<core::MethodHost> methods_;
-  // Before the dispatcher (its job persistence); its connections drop their callbacks when it goes.
+  // Before the services (their job persistence); its connections drop their callbacks when it goes.
   std::unique_ptr<broker::RedisBroker> broker_;
+  Services services_;
   Dispatcher dispatcher_;
   asio::signal_set signals_;
   asio::steady_timer idle_timer_;
@@ -579,6 +603,9 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   asio::steady_timer shutdown_timer_;
   asio::steady_timer memory_release_timer_;
   bool lock_timer_armed_ = false;
+  std::chrono::steady_clock::time_point wake_for_;
+  // When the idle timeout fires if nothing happens first; none while a client is connected.
+  std::optional<std::chrono::steady_clock::time_point> idle_deadline_;
   bool stopping_ = false;
   bool closing_ = false;
   // The webhook endpoint (when configured): after the dispatcher, whose publisher it uses.
@@ -592,7 +619,28 @@ class Daemon final : public DaemonControl, public net::PeerHandler, public net::
   net::UnixServer server_;
 };
 
-}  // namespace
+Daemon::Daemon(const DaemonOptions& options, const Clock& clock, const PrivateDir& dir,
+               const PhotonPaths& paths, std::uint64_t token_mark, std::unique_ptr<StoredJobs> jobs,
+               std::optional<int> inherited_listener)
+    : impl_(std::make_unique<Impl>(options, clock, dir, paths, token_mark, std::move(jobs),
+                                   inherited_listener)) {}
+Daemon::~Daemon() = default;
+void Daemon::load_jobs() { impl_->load_jobs(); }
+void Daemon::listen() {
+  impl_->listen();
+  impl_->listen_ui();
+}
+void Daemon::run() { impl_->run(); }
+void Daemon::remove_files() {
+  impl_->remove_socket_file();
+  impl_->remove_ui_file();
+}
+std::size_t Daemon::stuck_calls() const { return impl_->stuck_calls(); }
+void Daemon::flush_jobs() { impl_->flush_jobs(); }
+net::PeerHandler& Daemon::connections() { return *impl_; }
+boost::asio::io_context& Daemon::loop() { return impl_->loop(); }
+void Daemon::check_deadlines() { impl_->check_deadlines(); }
+bool Daemon::stopping() const { return impl_->stopping(); }
 
 void run_daemon(const DaemonOptions& options, const std::function<void()>& on_ready) {
   if (auto error = photon_name_error(options.photon_name)) throw StartupError(2, *error);
@@ -658,11 +706,11 @@ void run_daemon(const DaemonOptions& options, const std::function<void()>& on_re
   } catch (const store::StoreError& error) {
     throw StartupError(1, error.what());
   }
-  Daemon daemon(options, dir, paths, token_mark, std::move(jobs), inherited);
+  const SystemClock clock;
+  Daemon daemon(options, clock, dir, paths, token_mark, std::move(jobs), inherited);
   daemon.load_jobs();
   try {
     daemon.listen();
-    daemon.listen_ui();
   } catch (const boost::system::system_error& error) {
     throw StartupError(1, error.what());
   }
@@ -671,8 +719,7 @@ void run_daemon(const DaemonOptions& options, const std::function<void()>& on_re
   on_ready();
   notify_ready("serving \"" + options.photon_name + "\" on " + paths.socket.string());
   daemon.run();
-  daemon.remove_socket_file();
-  daemon.remove_ui_file();
+  daemon.remove_files();
   if (const std::size_t stuck = daemon.stuck_calls(); stuck > 0) {
     // A method that ignores Context::cancelled() would keep the process alive for ever: its
     // thread cannot be stopped from outside, so the process ends without waiting for it.

@@ -6,6 +6,7 @@
 #include "common/clock.hpp"
 #include "common/defaults.hpp"
 #include "common/paths.hpp"
+#include "common/private_dir.hpp"
 #include "daemon/dispatcher.hpp"
 #include "methods/method_host.hpp"
 #include "net/http_server.hpp"
@@ -16,7 +17,10 @@
 #include <boost/asio/io_context.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -83,6 +87,55 @@ class StartupError : public std::runtime_error {
 
  private:
   int exit_code_;
+};
+
+class StoredJobs;
+
+// The running daemon of one photon: its loop, transport, services and dispatcher, its timers (the
+// services' deadlines, the idle timeout, the shutdown grace) on the clock it is given. run_daemon
+// makes one with the system clock; tests make one with a fake clock and drive it in process.
+// Thread rule: the thread that calls run() (or, in tests, drives loop()) only.
+class Daemon {
+ public:
+  // Makes the services and the transport (nothing listens yet). `dir` (the checked daemons
+  // directory), `paths`, `options` and `clock` must outlive the daemon; `token_mark` is the
+  // fencing-token mark on disk; `jobs` is the job store (opened or not); `inherited_listener` a
+  // listening socket systemd passed. Throws StartupError for an unusable configuration.
+  Daemon(const DaemonOptions& options, const Clock& clock, const PrivateDir& dir,
+         const PhotonPaths& paths, std::uint64_t token_mark, std::unique_ptr<StoredJobs> jobs,
+         std::optional<int> inherited_listener);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Jobs as the store kept them, then the photon's own; throws StartupError for a bad declaration.
+  void load_jobs();
+  // Listens on the socket, the webhook endpoint and the browser listener that are configured;
+  // throws StartupError (leaving no socket file) when one cannot listen.
+  void listen();
+  // Serves until SIGTERM, SIGINT, a `shutdown` request or the idle timeout.
+  void run();
+  // Removes the socket file (unless systemd's) and the browser listener's file.
+  void remove_files();
+  // Calls still running once the loop has stopped (methods that ignored cancellation).
+  std::size_t stuck_calls() const;
+  // Writes queued job records now.
+  void flush_jobs();
+
+  // For in-process use: what serves the Unix socket's connections (open, lines, close)...
+  net::PeerHandler& connections();
+  // ...the loop the daemon's work is posted to (poll it to run what is ready)...
+  boost::asio::io_context& loop();
+  // ...and what the loop's timers do when the clock reaches a deadline: the services do what is
+  // due, and the idle timeout shuts the daemon down if its time has come (a fake clock moved by a
+  // test reaches deadlines that no timer of the loop waits for).
+  void check_deadlines();
+  // Whether a shutdown has begun (a `shutdown` request, a signal, the idle timeout).
+  bool stopping() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 // Runs the daemon on the calling thread until SIGTERM, SIGINT, a `shutdown` request or the idle

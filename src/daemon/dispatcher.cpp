@@ -2,23 +2,23 @@
 // stay thin: they read validated fields, ask a service, and queue one reply.
 #include "daemon/dispatcher.hpp"
 
-#include "methods/method_args.hpp"
-
+#include "daemon/lock_replies.hpp"
 #include "protocol/error_messages.hpp"
 #include "protocol/reply.hpp"
 
 #include <unistd.h>
 
 #include <array>
+#include <iterator>
+#include <vector>
 
 namespace photon::daemon {
 
 using protocol::Field;
 using protocol::Request;
-using protocol::RequestType;
 
-// A client connection's state: its peer, its identity as a channel subscriber, and the commands
-// it has running (by request id, which is also how their prompts are answered).
+// A client connection's state: its peer and its identity as a channel subscriber and to the
+// services (its connection id).
 class Dispatcher::Session final : public net::PeerContext, public core::Subscriber {
  public:
   Session(net::Peer& peer, core::ConnectionId id) : peer_(peer), id_(id) {}
@@ -26,48 +26,9 @@ class Dispatcher::Session final : public net::PeerContext, public core::Subscrib
   net::Peer& peer() { return peer_; }
   core::ConnectionId id() const { return id_; }
 
-  std::map<std::string, std::shared_ptr<CommandCall>, std::less<>> commands;
-
  private:
   net::Peer& peer_;
   core::ConnectionId id_;
-};
-
-// One running `command`: the observer its method host reports to. It outlives its connection
-// when the caller leaves (the method runs on; what it sends then goes nowhere but its channels).
-// Thread rule: the event loop thread only.
-class Dispatcher::CommandCall final : public core::CallObserver {
-  std::weak_ptr<Dispatcher*> dispatcher_;
-
- public:
-  CommandCall(std::weak_ptr<Dispatcher*> dispatcher, Session& session, std::string id,
-              std::string method)
-      : dispatcher_(std::move(dispatcher)),
-        session(&session),
-        id(std::move(id)),
-        method(std::move(method)) {}
-
-  void on_emit(boost::json::object event) override {
-    if (auto owner = dispatcher_.lock()) (*owner)->command_emitted(*this, std::move(event));
-  }
-  void on_prompt(boost::json::object prompt, core::PromptAnswer answer) override {
-    if (auto owner = dispatcher_.lock()) {
-      (*owner)->command_prompted(*this, std::move(prompt), std::move(answer));
-    } else {
-      answer(std::nullopt);
-    }
-  }
-  void on_finish(core::CallOutcome outcome) override {
-    if (auto owner = dispatcher_.lock()) (*owner)->command_finished(*this, std::move(outcome));
-  }
-
-  // Null once the caller's connection has closed.
-  Session* session;
-  const std::string id;
-  const std::string method;
-  // The prompt waiting for its answer, if any, and its entry in prompt_deadlines_.
-  core::PromptAnswer pending_answer;
-  std::multimap<std::chrono::steady_clock::time_point, CommandCall*>::iterator deadline;
 };
 
 namespace {
@@ -89,6 +50,8 @@ constexpr std::array kLimitOptional{Field::kLimit};
 constexpr std::int64_t kDefaultHistoryLimit = 20;
 constexpr std::int64_t kDefaultLockTimeoutMs = 30'000;
 constexpr std::string_view kDefaultSession = "default";
+// An unknown method's error lists at most this many of the available ones.
+constexpr std::size_t kMethodsListedInError = 50;
 constexpr std::size_t kStatusChannelsListed = 1000;
 
 // The holder of a lock request: its session, else its id (as the spec's daemon does).
@@ -97,115 +60,104 @@ std::string_view holder_of(const Request& request) {
   return session.empty() ? request.id : session;
 }
 
-boost::json::object lock_json(const core::LockView& lock) {
-  return {{"name", lock.name},
-          {"holder", lock.holder},
-          {"acquiredAt", epoch_millis(lock.acquired_at)},
-          {"expiresAt", epoch_millis(lock.expires_at)},
-          {"token", lock.token},
-          {"waiters", lock.waiters}};
-}
-
-std::string held_by(std::string_view name, std::string_view holder) {
-  return protocol::fill_message(protocol::messages::kLockHeldBy, {name, holder});
-}
-
-// The reply line to a lock request, for every outcome but kQueued.
-std::string lock_reply(std::string_view id, std::string_view name, const core::LockResult& result,
-                       bool timed_out, std::int64_t waited_ms) {
-  using core::LockOutcome;
-  switch (result.outcome) {
-    case LockOutcome::kAcquired:
-    case LockOutcome::kExtended: {
-      boost::json::object data{{"acquired", true},
-                               {"lockName", name},
-                               {"holder", result.lock.holder},
-                               {"acquiredAt", epoch_millis(result.lock.acquired_at)},
-                               {"expiresAt", epoch_millis(result.lock.expires_at)},
-                               {"token", result.lock.token}};
-      if (result.outcome == LockOutcome::kExtended) data["extended"] = true;
-      return protocol::result_line(id, true, data);
-    }
-    case LockOutcome::kRefused: {
-      std::string reason = held_by(name, result.lock.holder);
-      if (timed_out) {
-        reason = protocol::fill_message(protocol::messages::kLockWaitTimedOut,
-                                        {std::to_string(waited_ms), reason});
+// What the caller of a command that was not started reads.
+std::string call_refusal_message(const CallRefused& refused, std::string_view photon,
+                                 std::string_view method, std::string_view id,
+                                 const core::MethodHost* methods) {
+  switch (refused.code) {
+    case CallRefusal::kNoMethods:
+      return "photon \"" + std::string(photon) +
+             "\" has no methods (serve a manifest with --manifest, or a C++ photon)";
+    case CallRefusal::kUnknownMethod: {
+      std::string available;
+      const auto& all = methods->methods();
+      for (std::size_t i = 0; i < all.size() && i < kMethodsListedInError; ++i) {
+        available += (i == 0 ? "" : ", ") + all[i].name;
       }
-      return protocol::result_line(
-          id, false,
-          boost::json::object{{"acquired", false},
-                              {"lockName", name},
-                              {"holder", result.lock.holder},
-                              {"expiresAt", epoch_millis(result.lock.expires_at)},
-                              {"reason", reason}});
+      if (all.size() > kMethodsListedInError) {
+        available += " and " + std::to_string(all.size() - kMethodsListedInError) + " more";
+      }
+      return "unknown method \"" + std::string(method) +
+             "\"; available: " + (available.empty() ? "none" : available);
     }
-    case LockOutcome::kQueued:
-    case LockOutcome::kFailed:
+    case CallRefusal::kDuplicateId:
+      return "a command with id \"" + std::string(id) +
+             "\" is already running on this connection (ids must be unique)";
+    case CallRefusal::kTooManyOnConnection:
+      return "too many commands running on this connection (limit " +
+             std::to_string(refused.limit) + ")";
+    case CallRefusal::kTooManyInDaemon:
+      return "too many commands running in the daemon (limit " + std::to_string(refused.limit) +
+             ")";
+    case CallRefusal::kBadArgs:
       break;
   }
-  return protocol::error_line(id, result.refusal);
+  return refused.detail;
 }
 
 }  // namespace
 
-const Dispatcher::Route& Dispatcher::route_for(RequestType type) {
-  // Indexed by RequestType; the static_assert below keeps the two in step.
-  static const std::array<Route, protocol::kRequestTypeCount> kRoutes = {{
-      {RequestType::kPing, &Dispatcher::handle_ping, kNone, kNone},
-      {RequestType::kShutdown, &Dispatcher::handle_shutdown, kNone, kNone},
-      {RequestType::kStatus, &Dispatcher::handle_status, kNone, kNone},
-      {RequestType::kSubscribe, &Dispatcher::handle_subscribe, kChannelPattern, kNone},
-      {RequestType::kUnsubscribe, &Dispatcher::handle_unsubscribe, kChannelPattern, kNone},
-      {RequestType::kPublish, &Dispatcher::handle_publish, kPublishFields, kNone},
-      {RequestType::kCommand, &Dispatcher::handle_command, kCommandRequired, kCommandOptional},
-      {RequestType::kPromptResponse, &Dispatcher::handle_prompt_response, kPromptResponseRequired,
-       kNone},
-      {RequestType::kLock, &Dispatcher::handle_lock, kLockName, kLockOptional},
-      {RequestType::kUnlock, &Dispatcher::handle_unlock, kLockName, kNone},
-      {RequestType::kListLocks, &Dispatcher::handle_list_locks, kNone, kNone},
-      {RequestType::kSchedule, &Dispatcher::handle_schedule, kScheduleRequired, kScheduleOptional},
-      {RequestType::kUnschedule, &Dispatcher::handle_unschedule, kJobId, kNone},
-      {RequestType::kListJobs, &Dispatcher::handle_list_jobs, kNone, kNone},
-      {RequestType::kQueryLock, &Dispatcher::handle_query_lock, kLockName, kNone},
-      {RequestType::kListMethods, &Dispatcher::handle_list_methods, kNone, kNone},
-      {RequestType::kJobHistory, &Dispatcher::handle_job_history, kJobId, kLimitOptional},
-      {RequestType::kRunJob, &Dispatcher::handle_run_job, kJobId, kNone},
-  }};
-  static_assert(kRoutes.size() == protocol::kRequestTypeCount);
-  return kRoutes[static_cast<std::size_t>(type)];
+// The table of request types: one row per type, with its wire name, the fields it requires and
+// may carry, and its handler. Types whose subsystem a daemon does not host are still here, so the
+// client hears why rather than "unknown".
+const Dispatcher::Route Dispatcher::kRoutes[] = {
+    {"ping", &Dispatcher::handle_ping, kNone, kNone},
+    {"shutdown", &Dispatcher::handle_shutdown, kNone, kNone},
+    {"status", &Dispatcher::handle_status, kNone, kNone},
+    {"subscribe", &Dispatcher::handle_subscribe, kChannelPattern, kNone},
+    {"unsubscribe", &Dispatcher::handle_unsubscribe, kChannelPattern, kNone},
+    {"publish", &Dispatcher::handle_publish, kPublishFields, kNone},
+    {"command", &Dispatcher::handle_command, kCommandRequired, kCommandOptional},
+    {"prompt_response", &Dispatcher::handle_prompt_response, kPromptResponseRequired, kNone},
+    {"lock", &Dispatcher::handle_lock, kLockName, kLockOptional},
+    {"unlock", &Dispatcher::handle_unlock, kLockName, kNone},
+    {"list_locks", &Dispatcher::handle_list_locks, kNone, kNone},
+    {"schedule", &Dispatcher::handle_schedule, kScheduleRequired, kScheduleOptional},
+    {"unschedule", &Dispatcher::handle_unschedule, kJobId, kNone},
+    {"list_jobs", &Dispatcher::handle_list_jobs, kNone, kNone},
+    {"query_lock", &Dispatcher::handle_query_lock, kLockName, kNone},
+    {"list_methods", &Dispatcher::handle_list_methods, kNone, kNone},
+    {"job_history", &Dispatcher::handle_job_history, kJobId, kLimitOptional},
+    {"run_job", &Dispatcher::handle_run_job, kJobId, kNone},
+};
+
+const Dispatcher::Route* Dispatcher::route_for(std::string_view name) {
+  for (const Route& route : kRoutes) {
+    if (route.name == name) return &route;
+  }
+  return nullptr;
 }
 
-Dispatcher::Dispatcher(DispatcherOptions options, const Clock& clock, DaemonControl& control,
-                       core::TokenAllocator& tokens, core::MethodHost* methods,
-                       core::JobPersistence* jobs)
-    : options_(std::move(options)),
-      clock_(clock),
+std::span<const std::string_view> Dispatcher::request_types() {
+  static const std::vector<std::string_view> kNames = [] {
+    std::vector<std::string_view> names;
+    for (const Route& route : kRoutes) names.push_back(route.name);
+    return names;
+  }();
+  return kNames;
+}
+
+Dispatcher::Dispatcher(DispatcherOptions options, Services& services, DaemonControl& control)
+    : options_(options),
+      services_(services),
+      clock_(services.clock()),
       control_(control),
       parser_(options_.max_json_depth),
-      channels_(options_.max_total_subscriptions),
-      locks_(clock, tokens, options_.lock_limits),
-      started_steady_(clock.steady()),
-      started_system_(clock.system()),
-      methods_(methods),
-      scheduler_({.photon_name = options_.photon_name,
-                  .max_jobs = options_.max_jobs,
-                  .missed_after = options_.missed_after},
-                 clock, methods, jobs != nullptr ? *jobs : memory_only_jobs_, *this) {
-  for (std::size_t i = 0; i < protocol::kRequestTypeCount; ++i) {
-    if (static_cast<std::size_t>(route_for(static_cast<RequestType>(i)).type) != i) {
-      throw std::logic_error("dispatch table is out of order");
-    }
-  }
+      started_steady_(clock_.steady()),
+      started_system_(clock_.system()) {
+  services_.calls().set_listener(this, [this] { reschedule(); });
+  services_.set_deadline_changed([this] { reschedule(); });
 }
 
-Dispatcher::~Dispatcher() = default;
+Dispatcher::~Dispatcher() {
+  services_.calls().set_listener(nullptr, nullptr);
+  services_.set_deadline_changed(nullptr);
+}
 
 void Dispatcher::on_open(net::Peer& peer) {
   auto session = std::make_unique<Session>(peer, next_connection_id_++);
-  if (broker_ != nullptr) sessions_.emplace(session->id(), session.get());
+  sessions_.emplace(session->id(), session.get());
   peer.set_context(std::move(session));
-  ++open_sessions_;
 }
 
 std::string Dispatcher::refusal_line(net::TransportRefusal reason, std::uint64_t value) const {
@@ -237,46 +189,24 @@ std::string Dispatcher::refusal_line(net::TransportRefusal reason, std::uint64_t
 void Dispatcher::on_close(net::Peer& peer) {
   auto* session = static_cast<Session*>(peer.context());
   if (session == nullptr) return;
-  channels_.unsubscribe_all(*session);
-  locks_.drop_connection(session->id());
-  if (shared_locks_) {
-    sessions_.erase(session->id());
-    shared_locks_->connection_closed(session->id());
-  }
-  // Its commands run on without a caller: prompts get no answer, the rest goes nowhere.
-  for (auto& [id, call] : session->commands) {
-    call->session = nullptr;
-    if (call->pending_answer) answer_prompt(*call, std::nullopt);
-  }
-  session->commands.clear();
+  sessions_.erase(session->id());
+  services_.connection_closed(session->id(), *session);
   reschedule();
   peer.set_context(nullptr);
-  --open_sessions_;
 }
 
 void Dispatcher::on_timer() {
-  locks_.expire_due();
-  if (shared_locks_) shared_locks_->expire_due();
-  scheduler_.tick();
-  const auto now = clock_.steady();
-  while (!prompt_deadlines_.empty() && prompt_deadlines_.begin()->first <= now) {
-    answer_prompt(*prompt_deadlines_.begin()->second, std::nullopt);
-  }
+  services_.expire_due();
   reschedule();
 }
 
-void Dispatcher::reschedule() {
-  std::optional<std::chrono::steady_clock::time_point> next = locks_.next_deadline();
-  if (!prompt_deadlines_.empty()) {
-    const auto prompt = prompt_deadlines_.begin()->first;
-    if (!next || prompt < *next) next = prompt;
-  }
-  if (auto jobs = scheduler_.next_wake(); jobs && (!next || *jobs < *next)) next = jobs;
-  if (shared_locks_) {
-    if (auto waits = shared_locks_->next_deadline(); waits && (!next || *waits < *next))
-      next = waits;
-  }
-  control_.wake_at(next);
+void Dispatcher::reschedule() { control_.wake_at(services_.next_deadline()); }
+
+bool Dispatcher::send_to(core::ConnectionId connection, std::string line) {
+  auto found = sessions_.find(connection);
+  if (found == sessions_.end()) return false;
+  found->second->peer().send(std::move(line));
+  return true;
 }
 
 void Dispatcher::on_line(net::Peer& peer, std::string_view line) {
@@ -285,8 +215,7 @@ void Dispatcher::on_line(net::Peer& peer, std::string_view line) {
   } catch (const std::exception& exception) {
     // No valid request is meant to end here. The client hears an error for its id rather than a
     // dropped connection, and the log names the request by type and size (never its content).
-    const std::string_view type =
-        serving_type_ ? protocol::request_type_name(*serving_type_) : std::string_view("unparsed");
+    const std::string_view type = serving_type_.empty() ? "unparsed" : serving_type_;
     peer.send(protocol::error_line(serving_id_, protocol::messages::kInternalError));
     throw net::RequestFailed("serving a " + std::string(type) + " request of " +
                              std::to_string(line.size()) + " bytes failed: " + exception.what());
@@ -294,7 +223,7 @@ void Dispatcher::on_line(net::Peer& peer, std::string_view line) {
 }
 
 void Dispatcher::serve_line(net::Peer& peer, std::string_view line) {
-  serving_type_.reset();
+  serving_type_ = {};
   serving_id_ = protocol::messages::kUnknownId;
   auto* session = static_cast<Session*>(peer.context());
   protocol::ParseResult parsed = parser_.parse(line);
@@ -303,14 +232,18 @@ void Dispatcher::serve_line(net::Peer& peer, std::string_view line) {
     return;
   }
   const Request& request = std::get<Request>(parsed);
-  serving_type_ = request.type;
+  const Route* route = route_for(request.type);
+  if (route == nullptr) {
+    peer.send(protocol::error_line(request.id, protocol::unknown_type_message(request.type)));
+    return;
+  }
+  serving_type_ = route->name;
   serving_id_.assign(request.id);
-  const Route& route = route_for(request.type);
-  if (auto error = protocol::validate_fields(request, route.required, route.optional)) {
+  if (auto error = protocol::validate_fields(request, route->required, route->optional)) {
     peer.send(protocol::error_line(request.id, *error));
     return;
   }
-  (this->*route.handler)(*session, request);
+  (this->*route->handler)(*session, request);
 }
 
 void Dispatcher::handle_ping(Session& session, const Request& request) {
@@ -325,7 +258,7 @@ void Dispatcher::handle_shutdown(Session& session, const Request& request) {
 
 void Dispatcher::handle_status(Session& session, const Request& request) {
   // The list is capped so a daemon with a million channels still answers in one bounded line.
-  const std::vector<core::ChannelCount> counts = channels_.channel_counts();
+  const std::vector<core::ChannelCount> counts = services_.channels().channel_counts();
   boost::json::array channels;
   for (std::size_t i = 0; i < counts.size() && i < kStatusChannelsListed; ++i) {
     channels.push_back(boost::json::object{{"channel", counts[i].channel},
@@ -333,29 +266,31 @@ void Dispatcher::handle_status(Session& session, const Request& request) {
                                            {"messages", counts[i].messages}});
   }
   const TransportCounters transport = control_.transport_counters();
+  const core::ChannelRegistry& registry = services_.channels();
+  const core::MethodHost* methods = services_.methods();
   const auto uptime =
       std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady() - started_steady_);
   boost::json::object data{
-      {"name", options_.photon_name},
+      {"name", services_.options().photon_name},
       {"pid", static_cast<std::int64_t>(::getpid())},
       {"version", PHOTON_VERSION},
       {"startedAt", epoch_millis(started_system_)},
       {"uptimeMs", uptime.count()},
-      {"connections", open_sessions_},
-      {"locks", locks_.size()},
+      {"connections", sessions_.size()},
+      {"locks", services_.locks().held()},
       {"channels", std::move(channels)},
       {"channelCount", counts.size()},
-      {"jobs",
-       boost::json::object{{"count", scheduler_.size()}, {"running", scheduler_.running()}}},
-      {"methods", boost::json::object{{"count", methods_ ? methods_->methods().size() : 0},
-                                      {"running", running_commands_},
-                                      {"sessions", methods_ ? methods_->stats().sessions : 0}}},
-      {"counters", boost::json::object{{"published", channels_.published()},
-                                       {"delivered", channels_.delivered()},
+      {"jobs", boost::json::object{{"count", services_.scheduler().size()},
+                                   {"running", services_.scheduler().running()}}},
+      {"methods", boost::json::object{{"count", methods ? methods->methods().size() : 0},
+                                      {"running", services_.calls().running()},
+                                      {"sessions", methods ? methods->stats().sessions : 0}}},
+      {"counters", boost::json::object{{"published", registry.published()},
+                                       {"delivered", registry.delivered()},
                                        {"droppedSlowConsumers", transport.dropped_slow_consumers},
                                        {"connectionsRefused", transport.connections_refused}}},
   };
-  if (broker_ != nullptr) data["broker"] = broker_->status();
+  if (const broker::Broker* broker = services_.broker()) data["broker"] = broker->status();
   for (auto& [key, value] : control_.extra_status()) data[key] = std::move(value);
   session.peer().send(protocol::result_line(request.id, true, data));
 }
@@ -363,14 +298,16 @@ void Dispatcher::handle_status(Session& session, const Request& request) {
 void Dispatcher::handle_subscribe(Session& session, const Request& request) {
   std::string_view channel = request.string_field("channel");
   using Outcome = core::ChannelRegistry::SubscribeOutcome;
-  const Outcome outcome = channels_.subscribe(session, channel, options_.max_subscriptions);
+  const ServiceOptions& limits = services_.options();
+  const Outcome outcome =
+      services_.channels().subscribe(session, channel, limits.max_subscriptions);
   if (outcome == Outcome::kLimitReached || outcome == Outcome::kTotalLimitReached) {
     const bool own = outcome == Outcome::kLimitReached;
     session.peer().send(protocol::error_line(
         request.id, own ? Refused{RefusalCode::kTooManySubscriptions,
-                                  {std::to_string(options_.max_subscriptions)}}
+                                  {std::to_string(limits.max_subscriptions)}}
                         : Refused{RefusalCode::kTooManySubscriptionsInDaemon,
-                                  {std::to_string(options_.max_total_subscriptions)}}));
+                                  {std::to_string(limits.max_total_subscriptions)}}));
     return;
   }
   session.peer().send(protocol::result_line(
@@ -379,7 +316,7 @@ void Dispatcher::handle_subscribe(Session& session, const Request& request) {
 
 void Dispatcher::handle_unsubscribe(Session& session, const Request& request) {
   std::string_view channel = request.string_field("channel");
-  channels_.unsubscribe(session, channel);
+  services_.channels().unsubscribe(session, channel);
   session.peer().send(protocol::result_line(
       request.id, true, boost::json::object{{"unsubscribed", true}, {"channel", channel}}));
 }
@@ -387,20 +324,13 @@ void Dispatcher::handle_unsubscribe(Session& session, const Request& request) {
 void Dispatcher::handle_publish(Session& session, const Request& request) {
   std::string_view channel = request.string_field("channel");
   const boost::json::value& message = *request.find("message");
-  const std::size_t delivered = publish_message(channel, &session, message);
+  const std::size_t delivered = services_.publish(channel, &session, message);
   session.peer().send(protocol::published_line(request.id, channel, delivered));
 }
 
 void Dispatcher::handle_lock(Session& session, const Request& request) {
   const std::string_view name = request.string_field("lockName");
-  if (shared_locks_) {
-    return shared_locks_->lock(
-        {session.id(), std::string(request.id), std::string(name), std::string(holder_of(request)),
-         std::chrono::milliseconds(request.integer_field("lockTimeout", kDefaultLockTimeoutMs)),
-         std::chrono::milliseconds(request.integer_field("lockWait", 0)),
-         request.bool_field("releaseOnDisconnect", false)});
-  }
-  core::LockRequest lock_request{
+  const core::LockRequest lock_request{
       .name = name,
       .holder = holder_of(request),
       .lease =
@@ -409,127 +339,80 @@ void Dispatcher::handle_lock(Session& session, const Request& request) {
       .release_on_disconnect = request.bool_field("releaseOnDisconnect", false),
       .connection = session.id(),
   };
-  // A queued request is answered later, by the call that grants it or ends its wait; the
-  // session outlives the waiter (drop_connection removes waiters before a session goes).
-  auto answer_later = [&session, id = std::string(request.id), lock_name = std::string(name),
-                       waited_ms = lock_request.wait.count()](const core::LockResult& result) {
-    session.peer().send(lock_reply(id, lock_name, result, true, waited_ms));
-  };
-  const core::LockResult result = locks_.acquire(lock_request, answer_later);
-  if (result.outcome != core::LockOutcome::kQueued) {
-    session.peer().send(lock_reply(request.id, name, result, false, 0));
-  }
+  // Answered now, or later (a waiter granted or timed out, the broker's answer) to the
+  // connection if it is still open.
+  services_.locks().acquire(
+      lock_request,
+      [this, connection = session.id(), id = std::string(request.id), lock_name = std::string(name),
+       wait = lock_request.wait](const core::LockResult& result) {
+        return send_to(connection, lock_reply(id, lock_name, result, wait));
+      });
   reschedule();
 }
 
 void Dispatcher::handle_unlock(Session& session, const Request& request) {
   const std::string_view name = request.string_field("lockName");
-  if (shared_locks_) {
-    return shared_locks_->unlock(session.id(), std::string(request.id), std::string(name),
-                                 std::string(holder_of(request)));
-  }
-  const core::ReleaseResult result = locks_.release(name, holder_of(request));
-  if (result.outcome == core::ReleaseOutcome::kHeldByOther) {
-    session.peer().send(protocol::result_line(
-        request.id, false,
-        boost::json::object{
-            {"released", false}, {"lockName", name}, {"reason", held_by(name, result.holder)}}));
-  } else {
-    session.peer().send(protocol::result_line(
-        request.id, true, boost::json::object{{"released", true}, {"lockName", name}}));
-  }
+  services_.locks().release(session.id(), name, holder_of(request),
+                            [this, connection = session.id(), id = std::string(request.id),
+                             lock_name = std::string(name)](const core::ReleaseResult& result) {
+                              send_to(connection, unlock_reply(id, lock_name, result));
+                            });
   reschedule();
 }
 
 void Dispatcher::handle_list_locks(Session& session, const Request& request) {
-  if (shared_locks_) return shared_locks_->list(session.id(), std::string(request.id));
-  boost::json::array locks;
-  for (const core::LockView& lock : locks_.list()) locks.push_back(lock_json(lock));
-  session.peer().send(
-      protocol::result_line(request.id, true, boost::json::object{{"locks", std::move(locks)}}));
+  services_.locks().list([this, connection = session.id(),
+                          id = std::string(request.id)](const core::LockListResult& result) {
+    send_to(connection, list_locks_reply(id, result));
+  });
   reschedule();
 }
 
 void Dispatcher::handle_query_lock(Session& session, const Request& request) {
-  if (shared_locks_) {
-    return shared_locks_->query(session.id(), std::string(request.id),
-                                std::string(request.string_field("lockName")));
-  }
-  std::optional<core::LockView> lock = locks_.query(request.string_field("lockName"));
-  boost::json::value found =
-      lock ? boost::json::value(lock_json(*lock)) : boost::json::value(nullptr);
-  session.peer().send(
-      protocol::result_line(request.id, true, boost::json::object{{"lock", std::move(found)}}));
+  services_.locks().query(request.string_field("lockName"),
+                          [this, connection = session.id(),
+                           id = std::string(request.id)](const core::LockQueryResult& result) {
+                            send_to(connection, query_lock_reply(id, result));
+                          });
   reschedule();
 }
 
 void Dispatcher::handle_command(Session& session, const Request& request) {
   const std::string_view method = request.string_field("method");
-  if (methods_ == nullptr) {
-    session.peer().send(
-        protocol::error_line(request.id, Refused{RefusalCode::kNoMethods, {options_.photon_name}}));
-    return;
-  }
-  const core::MethodInfo* info = core::find_method(*methods_, method);
-  if (info == nullptr) {
-    session.peer().send(
-        protocol::error_line(request.id, core::unknown_method(method, methods_->methods())));
-    return;
-  }
-  if (session.commands.contains(request.id)) {
-    session.peer().send(protocol::error_line(
-        request.id, Refused{RefusalCode::kCommandIdInUse, {std::string(request.id)}}));
-    return;
-  }
-  if (session.commands.size() >= options_.max_commands_per_connection) {
-    session.peer().send(protocol::error_line(
-        request.id, Refused{RefusalCode::kTooManyCommandsOnConnection,
-                            {std::to_string(options_.max_commands_per_connection)}}));
-    return;
-  }
-  if (running_commands_ >= options_.max_running_commands) {
-    session.peer().send(
-        protocol::error_line(request.id, Refused{RefusalCode::kTooManyCommandsInDaemon,
-                                                 {std::to_string(options_.max_running_commands)}}));
-    return;
-  }
   core::CallRequest call_request;
   call_request.method = std::string(method);
   if (const boost::json::value* args = request.find("args")) call_request.args = args->get_object();
-  if (auto problem = core::check_call_args(*info, call_request.args)) {
-    session.peer().send(protocol::error_line(request.id, *problem));
-    return;
-  }
   const std::string_view session_id = request.string_field("sessionId");
   call_request.session_id = std::string(session_id.empty() ? kDefaultSession : session_id);
   call_request.client_type = std::string(request.string_field("clientType"));
-  auto call =
-      std::make_shared<CommandCall>(self_, session, std::string(request.id), call_request.method);
-  session.commands.emplace(call->id, call);
-  ++running_commands_;
-  methods_->start(std::move(call_request), std::move(call));
+  if (auto refused = services_.calls().start(session.id(), &session, std::string(request.id),
+                                             std::move(call_request))) {
+    session.peer().send(protocol::error_line(
+        request.id, call_refusal_message(*refused, services_.options().photon_name, method,
+                                         request.id, services_.methods())));
+  }
 }
 
 void Dispatcher::handle_prompt_response(Session& session, const Request& request) {
-  auto found = session.commands.find(request.id);
-  if (found == session.commands.end()) {
-    session.peer().send(protocol::error_line(
-        request.id, Refused{RefusalCode::kNoCommandRunning, {std::string(request.id)}}));
-    return;
-  }
+  const boost::json::value& value = *request.find("promptValue");
   // An answer to a prompt that has timed out already is dropped: the command's own reply is
   // still to come on this id, and an error here would read as its failure.
-  CommandCall& call = *found->second;
-  if (!call.pending_answer) return;
-  const boost::json::value& value = *request.find("promptValue");
-  answer_prompt(call, value.is_null() ? std::nullopt : std::optional<boost::json::value>(value));
-  reschedule();
+  const auto outcome = services_.calls().answer(
+      session.id(), request.id,
+      value.is_null() ? std::nullopt : std::optional<boost::json::value>(value));
+  if (outcome == MethodCalls::AnswerOutcome::kNoCommand) {
+    session.peer().send(protocol::error_line(
+        request.id,
+        "no command with id \"" + std::string(request.id) + "\" is running on this connection"));
+    return;
+  }
+  if (outcome == MethodCalls::AnswerOutcome::kAnswered) reschedule();
 }
 
 void Dispatcher::handle_list_methods(Session& session, const Request& request) {
   boost::json::array methods;
-  if (methods_ != nullptr) {
-    for (const core::MethodInfo& method : methods_->methods()) {
+  if (const core::MethodHost* host = services_.methods()) {
+    for (const core::MethodInfo& method : host->methods()) {
       boost::json::array params;
       for (const core::ParamInfo& param : method.params) {
         params.push_back(boost::json::object{{"name", param.name},
@@ -542,66 +425,33 @@ void Dispatcher::handle_list_methods(Session& session, const Request& request) {
                                             {"params", std::move(params)}});
     }
   }
-  session.peer().send(protocol::result_line(
-      request.id, true,
-      boost::json::object{{"photon", options_.photon_name}, {"methods", std::move(methods)}}));
+  session.peer().send(
+      protocol::result_line(request.id, true,
+                            boost::json::object{{"photon", services_.options().photon_name},
+                                                {"methods", std::move(methods)}}));
 }
 
-void Dispatcher::command_emitted(CommandCall& call, boost::json::object event) {
-  const boost::json::value* channel = event.if_contains("channel");
-  if (channel == nullptr) {
-    if (call.session != nullptr) call.session->peer().send(protocol::emit_line(call.id, event));
-    return;
-  }
-  // The whole event is the message, as the spec's daemon publishes it; the caller's own
-  // connection is excluded like any publisher's.
-  std::optional<std::string> invalid =
-      channel->is_string() ? protocol::channel_name_error(channel->get_string(), false)
-                           : std::optional<std::string>(protocol::messages::kChannelNotString);
-  if (invalid) {
-    // The method's mistake, not the caller's: the caller sees it as progress, so it is noticed.
-    if (call.session != nullptr) {
-      call.session->peer().send(protocol::emit_line(
-          call.id, boost::json::object{{"error", "emit not published: " + *invalid},
-                                       {"event", std::move(event)}}));
-    }
-    return;
-  }
-  const std::string name(channel->get_string());
-  const boost::json::value message(std::move(event));
-  publish_message(name, call.session, message);
+void Dispatcher::call_emitted(core::ConnectionId caller, std::string_view id,
+                              const boost::json::object& event) {
+  send_to(caller, protocol::emit_line(id, event));
 }
 
-void Dispatcher::command_prompted(CommandCall& call, boost::json::object prompt,
-                                  core::PromptAnswer answer) {
-  // No caller to ask, or a second prompt while one waits (one question at a time per call).
-  if (call.session == nullptr || call.pending_answer) {
-    answer(std::nullopt);
-    return;
-  }
-  call.pending_answer = std::move(answer);
-  call.deadline = prompt_deadlines_.emplace(clock_.steady() + options_.prompt_timeout, &call);
-  call.session->peer().send(protocol::prompt_line(call.id, prompt));
-  reschedule();
+void Dispatcher::call_emit_refused(core::ConnectionId caller, std::string_view id,
+                                   boost::json::object event, std::string_view problem) {
+  send_to(caller, protocol::emit_line(id, boost::json::object{{"error", "emit not published: " +
+                                                                            std::string(problem)},
+                                                              {"event", std::move(event)}}));
 }
 
-void Dispatcher::answer_prompt(CommandCall& call, std::optional<boost::json::value> answer) {
-  core::PromptAnswer pending = std::move(call.pending_answer);
-  call.pending_answer = nullptr;
-  prompt_deadlines_.erase(call.deadline);
-  pending(std::move(answer));
+void Dispatcher::call_prompted(core::ConnectionId caller, std::string_view id,
+                               const boost::json::object& prompt) {
+  send_to(caller, protocol::prompt_line(id, prompt));
 }
 
-void Dispatcher::command_finished(CommandCall& call, core::CallOutcome outcome) {
-  --running_commands_;
-  if (call.pending_answer) answer_prompt(call, std::nullopt);
-  Session* session = call.session;
-  if (session == nullptr) return;
-  session->peer().send(outcome.ok() ? protocol::result_line(call.id, true, outcome.data)
-                                    : protocol::error_line(call.id, outcome.error));
-  const std::string id = call.id;
-  session->commands.erase(id);  // may destroy `call`
-  reschedule();
+void Dispatcher::call_finished(core::ConnectionId caller, std::string_view id,
+                               const core::CallOutcome& outcome) {
+  send_to(caller, outcome.ok() ? protocol::result_line(id, true, outcome.data)
+                               : protocol::error_line(id, outcome.error));
 }
 
 namespace {
@@ -653,7 +503,6 @@ void Dispatcher::handle_schedule(Session& session, const Request& request) {
   spec.cron = std::string(request.string_field("cron"));
   if (const boost::json::value* args = request.find("args")) spec.args = args->get_object();
   spec.timezone = std::string(request.string_field("timezone"));
-  // Validated by the request parser: absent (the default) or a spelling parse_* knows.
   spec.catch_up =
       core::parse_catch_up(request.string_field("catchUp")).value_or(core::CatchUp::kLatest);
   spec.overlap =
@@ -661,7 +510,7 @@ void Dispatcher::handle_schedule(Session& session, const Request& request) {
   const std::string_view created_by = request.string_field("sessionId");
   spec.created_by = std::string(created_by);
   const std::string job_id = spec.id;
-  const auto result = scheduler_.schedule(std::move(spec));
+  const auto result = services_.scheduler().schedule(std::move(spec));
   if (!result.ok()) {
     session.peer().send(protocol::result_line(
         request.id, false,
@@ -677,7 +526,7 @@ void Dispatcher::handle_schedule(Session& session, const Request& request) {
 
 void Dispatcher::handle_unschedule(Session& session, const Request& request) {
   const std::string job_id(request.string_field("jobId"));
-  const auto result = scheduler_.unschedule(job_id);
+  const auto result = services_.scheduler().unschedule(job_id);
   if (!result.ok()) {
     session.peer().send(protocol::result_line(
         request.id, false,
@@ -691,45 +540,44 @@ void Dispatcher::handle_unschedule(Session& session, const Request& request) {
 
 void Dispatcher::handle_list_jobs(Session& session, const Request& request) {
   boost::json::array jobs;
-  for (const core::JobState* job : scheduler_.jobs()) jobs.push_back(job_json(*job));
+  for (const core::JobState* job : services_.scheduler().jobs()) jobs.push_back(job_json(*job));
   session.peer().send(
       protocol::result_line(request.id, true, boost::json::object{{"jobs", std::move(jobs)}}));
 }
 
 void Dispatcher::handle_job_history(Session& session, const Request& request) {
   const std::string job_id(request.string_field("jobId"));
-  if (scheduler_.find(job_id) == nullptr) {
+  if (services_.scheduler().find(job_id) == nullptr) {
     session.peer().send(
         protocol::error_line(request.id, Refused{RefusalCode::kNoSuchJob, {job_id}}));
     return;
   }
   boost::json::array runs;
   const auto limit = static_cast<std::size_t>(request.integer_field("limit", kDefaultHistoryLimit));
-  if (broker_ != nullptr) {
+  if (broker::Broker* broker = services_.broker()) {
     // Shared jobs' runs are kept in the broker, whichever daemon ran them.
-    return broker_->job_history(
+    return broker->job_history(
         job_id, limit,
         [this, connection = session.id(), id = std::string(request.id), job_id](
             boost::json::array shared, std::string error) {
-          auto found = sessions_.find(connection);
-          if (found == sessions_.end()) return;
-          found->second->peer().send(
-              error.empty()
-                  ? protocol::result_line(
-                        id, true,
-                        boost::json::object{{"jobId", job_id}, {"runs", std::move(shared)}})
-                  : protocol::error_line(
-                        id, Refused{RefusalCode::kJobHistoryUnavailable, {std::move(error)}}));
+          send_to(connection,
+                  error.empty()
+                      ? protocol::result_line(
+                            id, true,
+                            boost::json::object{{"jobId", job_id}, {"runs", std::move(shared)}})
+                      : protocol::error_line(
+                            id, Refused{RefusalCode::kJobHistoryUnavailable, {std::move(error)}}));
         });
   }
-  for (const core::JobRun& run : scheduler_.history(job_id, limit)) runs.push_back(run_json(run));
+  for (const core::JobRun& run : services_.scheduler().history(job_id, limit))
+    runs.push_back(run_json(run));
   session.peer().send(protocol::result_line(
       request.id, true, boost::json::object{{"jobId", job_id}, {"runs", std::move(runs)}}));
 }
 
 void Dispatcher::handle_run_job(Session& session, const Request& request) {
   const std::string job_id(request.string_field("jobId"));
-  const auto run_id = scheduler_.run_now(job_id);
+  const auto run_id = services_.scheduler().run_now(job_id);
   if (!run_id.ok()) {
     session.peer().send(protocol::result_line(
         request.id, false,
@@ -740,65 +588,5 @@ void Dispatcher::handle_run_job(Session& session, const Request& request) {
       request.id, true,
       boost::json::object{{"started", true}, {"jobId", job_id}, {"runId", *run_id.value}}));
 }
-
-void Dispatcher::publish(const std::string& channel, const boost::json::value& message) {
-  publish_message(channel, nullptr, message);
-}
-
-std::size_t Dispatcher::publish_message(std::string_view channel, const core::Subscriber* exclude,
-                                        const boost::json::value& message) {
-  if (broker_ != nullptr) broker_->forward(channel, message);
-  return deliver_locally(channel, exclude, message);
-}
-
-std::size_t Dispatcher::deliver_locally(std::string_view channel, const core::Subscriber* exclude,
-                                        const boost::json::value& message) {
-  SharedBytes line;
-  std::uint64_t sequence = 0;
-  const auto make_line = [&] {
-    if (!line) {
-      sequence = next_message_sequence_++;
-      line = make_shared_bytes(protocol::channel_message_line(sequence, channel, message));
-    }
-    return line;
-  };
-  const std::size_t delivered = channels_.publish(channel, exclude, make_line);
-  if (message_tap_) {
-    make_line();
-    message_tap_(sequence, channel, line);
-  }
-  return delivered;
-}
-
-}  // namespace photon::daemon
-
-namespace photon::daemon {
-
-void Dispatcher::set_broker(broker::Broker& broker, core::TokenMark& tokens) {
-  broker_ = &broker;
-  broker.set_listener(this);
-  shared_locks_ = std::make_unique<SharedLocks>(
-      clock_, broker, tokens, options_.lock_limits,
-      [this](core::ConnectionId connection, const std::string& line) {
-        auto found = sessions_.find(connection);
-        if (found == sessions_.end()) return false;
-        found->second->peer().send(line);
-        return true;
-      },
-      [this] { reschedule(); });
-}
-
-void Dispatcher::remote_message(std::string_view channel, const boost::json::value& message) {
-  // What another daemon forwards is checked like a client's publish: Redis is shared ground.
-  if (protocol::channel_name_error(channel, false)) return;
-  deliver_locally(channel, nullptr, message);
-}
-
-void Dispatcher::lock_released(std::string_view name) {
-  if (shared_locks_) shared_locks_->lock_released(name);
-  reschedule();
-}
-
-void Dispatcher::shared_state_changed() { reschedule(); }
 
 }  // namespace photon::daemon

@@ -1,27 +1,24 @@
 // The dispatch table: every request type, the fields it requires and may carry, and the function
 // that serves it. This file is the index of the protocol; adding a request type is one row and
-// one handler.
+// one handler. Handlers parse, ask a service (daemon/services.hpp) and write the reply.
 #pragma once
 
-#include "broker/broker.hpp"
-#include "channels/channel_registry.hpp"
 #include "common/clock.hpp"
 #include "common/defaults.hpp"
-#include "common/shared_bytes.hpp"
-#include "daemon/shared_locks.hpp"
-#include "jobs/scheduler.hpp"
-#include "locks/lock_table.hpp"
-#include "methods/method_host.hpp"
+#include "daemon/method_calls.hpp"
+#include "daemon/services.hpp"
 #include "net/peer.hpp"
 #include "protocol/request.hpp"
 
+#include <boost/json/object.hpp>
+
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
-#include <map>
-#include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 namespace photon::daemon {
@@ -47,34 +44,19 @@ class DaemonControl {
 };
 
 struct DispatcherOptions {
-  std::string photon_name;
   std::size_t max_json_depth = defaults::kMaxJsonDepth;
-  std::size_t max_subscriptions = defaults::kMaxSubscriptions;
-  core::LockLimits lock_limits;
-  std::size_t max_total_subscriptions = defaults::kMaxTotalSubscriptions;
-  // How long a method's prompt waits for its answer before the method gets none.
-  std::chrono::milliseconds prompt_timeout = defaults::kPromptTimeout;
-  // Commands running at once: per connection, and in the daemon.
-  std::size_t max_commands_per_connection = 256;
-  std::size_t max_running_commands = 4096;
-  std::size_t max_jobs = 10'000;
-  // A job's slot noticed later than this counts as missed (the catch-up policy applies).
-  std::chrono::seconds missed_after = defaults::kMissedAfter;
 };
 
-// Parses each line, validates it against its row of the table and calls the row's handler.
-// Invariants: every open peer has a Session context; a Session's subscriptions are removed from
-// the registry before the Session is destroyed.
+// Parses each line, finds its row of the table, validates the fields the row names and calls the
+// row's handler.
+// Invariants: every open peer has a Session context, found by its connection id in sessions_; a
+// Session's subscriptions, lock waits and commands leave the services before it is destroyed.
 // Thread rule: the event loop thread only.
-class Dispatcher final : public net::PeerHandler,
-                         private core::JobPublisher,
-                         private broker::BrokerListener {
+class Dispatcher final : public net::PeerHandler, private CallListener {
  public:
-  // `tokens`, `methods` and `jobs` must outlive the dispatcher. `methods` may be null (a photon
-  // with no methods: `command` is refused); `jobs` may be null (jobs are then kept in memory only).
-  Dispatcher(DispatcherOptions options, const Clock& clock, DaemonControl& control,
-             core::TokenAllocator& tokens, core::MethodHost* methods = nullptr,
-             core::JobPersistence* jobs = nullptr);
+  // `services` and `control` must outlive the dispatcher; it tells `control` when the services
+  // next need on_timer().
+  Dispatcher(DispatcherOptions options, Services& services, DaemonControl& control);
   ~Dispatcher() override;
 
   void on_open(net::Peer& peer) override;
@@ -84,43 +66,27 @@ class Dispatcher final : public net::PeerHandler,
   void on_close(net::Peer& peer) override;
   std::string refusal_line(net::TransportRefusal reason, std::uint64_t value) const override;
 
-  // The time asked for with DaemonControl::wake_at has come: expire leases, end waits, give up
-  // on unanswered prompts.
+  // The time asked for with DaemonControl::wake_at has come: the services do what is due.
   void on_timer();
 
-  // Whether any client holds state that should keep the daemon alive (for the idle timeout).
-  std::size_t open_sessions() const { return open_sessions_; }
-  std::size_t held_locks() const { return locks_.size(); }
-  std::size_t running_commands() const { return running_commands_; }
-  // The cron jobs (the daemon restores them from its store at start).
-  core::Scheduler& scheduler() { return scheduler_; }
-  // Where job events, webhook events and their methods' channel emits are published.
-  core::JobPublisher& publisher() { return *this; }
-  // Joins this daemon to the other daemons of its photon (before any connection opens): publishes
-  // are forwarded, locks and job history are the broker's. `tokens` (the fencing-token mark the
-  // broker's tokens are covered by before a reply carries them) and `broker` must outlive the
-  // dispatcher.
-  void set_broker(broker::Broker& broker, core::TokenMark& tokens);
+  // Connections open now (the idle timeout waits for none).
+  std::size_t open_sessions() const { return sessions_.size(); }
 
-  // Told of every channel message published, after its delivery, with its id (the N of "ch_N")
-  // and its line: the UI keeps recent ones for event streams that reconnect. With a tap, the line
-  // is built even when nobody receives it.
-  using MessageTap =
-      std::function<void(std::uint64_t id, std::string_view channel, const SharedBytes& line)>;
-  void set_message_tap(MessageTap tap) { message_tap_ = std::move(tap); }
+  // The wire names of the request types, in the table's order.
+  static std::span<const std::string_view> request_types();
 
  private:
   class Session;
-  class CommandCall;
-  friend class CommandCall;
   using Handler = void (Dispatcher::*)(Session&, const protocol::Request&);
+  // One row of the table.
   struct Route {
-    protocol::RequestType type;
+    std::string_view name;
     Handler handler;
     std::span<const protocol::Field> required;
     std::span<const protocol::Field> optional;
   };
-  static const Route& route_for(protocol::RequestType type);
+  static const Route kRoutes[];
+  static const Route* route_for(std::string_view name);
 
   void handle_ping(Session& session, const protocol::Request& request);
   void handle_shutdown(Session& session, const protocol::Request& request);
@@ -140,66 +106,37 @@ class Dispatcher final : public net::PeerHandler,
   void handle_list_jobs(Session& session, const protocol::Request& request);
   void handle_job_history(Session& session, const protocol::Request& request);
   void handle_run_job(Session& session, const protocol::Request& request);
-  // JobPublisher: job events and jobs' channel emits, to every subscriber.
-  void publish(const std::string& channel, const boost::json::value& message) override;
-  // BrokerListener: what the other daemons of the photon did.
-  void remote_message(std::string_view channel, const boost::json::value& message) override;
-  void lock_released(std::string_view name) override;
-  void shared_state_changed() override;
-  // Tells the daemon when the lock table, a prompt or a job next needs on_timer().
+
+  // CallListener: a command's events, to its caller.
+  void call_emitted(core::ConnectionId caller, std::string_view id,
+                    const boost::json::object& event) override;
+  void call_emit_refused(core::ConnectionId caller, std::string_view id, boost::json::object event,
+                         std::string_view problem) override;
+  void call_prompted(core::ConnectionId caller, std::string_view id,
+                     const boost::json::object& prompt) override;
+  void call_finished(core::ConnectionId caller, std::string_view id,
+                     const core::CallOutcome& outcome) override;
+
+  // Tells the daemon when the services next need on_timer().
   void reschedule();
-  // Publishes `message` on `channel`: to the photon's other daemons (with a broker), and to every
-  // matching subscriber here but `exclude` (may be null). Returns the number of deliveries here.
-  std::size_t publish_message(std::string_view channel, const core::Subscriber* exclude,
-                              const boost::json::value& message);
-  // The local half: the line is built once, only if someone receives it (or the tap wants it).
-  std::size_t deliver_locally(std::string_view channel, const core::Subscriber* exclude,
-                              const boost::json::value& message);
-
   void serve_line(net::Peer& peer, std::string_view line);
-
-  // What a method's emit, prompt and end do (CommandCall forwards here).
-  void command_emitted(CommandCall& call, boost::json::object event);
-  void command_prompted(CommandCall& call, boost::json::object prompt, core::PromptAnswer answer);
-  void command_finished(CommandCall& call, core::CallOutcome outcome);
-  // Ends the wait of `call`'s prompt, handing `answer` to the method.
-  void answer_prompt(CommandCall& call, std::optional<boost::json::value> answer);
+  // Queues `line` to connection `connection`; false when it has closed.
+  bool send_to(core::ConnectionId connection, std::string line);
 
   DispatcherOptions options_;
+  Services& services_;
   const Clock& clock_;
   DaemonControl& control_;
   protocol::RequestParser parser_;
   // The request being served, named in the log and in the error if serving it throws.
-  std::optional<protocol::RequestType> serving_type_;
+  std::string_view serving_type_;
   std::string serving_id_;
-  core::ChannelRegistry channels_;
-  core::LockTable locks_;
   std::chrono::steady_clock::time_point started_steady_;
   std::chrono::system_clock::time_point started_system_;
-  std::uint64_t next_message_sequence_ = 1;
-  std::size_t open_sessions_ = 0;
   core::ConnectionId next_connection_id_ = 1;
-  core::MethodHost* methods_;
-  std::size_t running_commands_ = 0;
-  // Prompts waiting for an answer, by deadline (the call keeps its own entry's iterator).
-  std::multimap<std::chrono::steady_clock::time_point, CommandCall*> prompt_deadlines_;
-  // Jobs kept in memory only, when the daemon gives no store.
-  class MemoryOnlyJobs final : public core::JobPersistence {
-    void save_job(const core::JobState&) override {}
-    void delete_job(const std::string&) override {}
-    void update_record(const core::JobState&, const core::RecordUpdate&) override {}
-    void save_run(const core::JobRun&) override {}
-  };
-  MemoryOnlyJobs memory_only_jobs_;
-  core::Scheduler scheduler_;
-  // With a broker: its locks replace locks_, and sessions are found by id for its late answers.
-  broker::Broker* broker_ = nullptr;
-  std::unique_ptr<SharedLocks> shared_locks_;
+  // Open connections by id, for answers that come later (a lock granted, a broker's answer, a
+  // command's events).
   std::unordered_map<core::ConnectionId, Session*> sessions_;
-  // Calls hold a weak reference: a method still running in its host when the dispatcher is gone
-  // (daemon teardown) then reports to nobody.
-  MessageTap message_tap_;
-  std::shared_ptr<Dispatcher*> self_ = std::make_shared<Dispatcher*>(this);
 };
 
 }  // namespace photon::daemon

@@ -4,6 +4,21 @@
 #include <algorithm>
 
 namespace photon::core {
+namespace {
+
+// A lock refused because no fencing token could be issued for it.
+LockResult token_refused(const Refused& refused) {
+  if (refused.code == RefusalCode::kTokensExhausted) {
+    return {LockOutcome::kRefused, {}, LockRefusal::kTokensExhausted, 0, {}};
+  }
+  return {LockOutcome::kRefused,
+          {},
+          LockRefusal::kTokenNotIssued,
+          0,
+          refused.values.empty() ? std::string() : refused.values.front()};
+}
+
+}  // namespace
 
 TokenAllocator::Next TokenAllocator::next() {
   if (last_ >= kMaxFencingToken) {
@@ -54,12 +69,12 @@ LockResult LockTable::acquire(const LockRequest& request, LockWaitDone on_done) 
   auto it = locks_.find(request.name);
   if (it == locks_.end()) {
     if (locks_.size() >= limits_.max_locks) {
-      return {LockOutcome::kFailed,
-              {},
-              {RefusalCode::kTooManyLocks, {std::to_string(limits_.max_locks)}}};
+      return {LockOutcome::kRefused, {}, LockRefusal::kTooManyLocks, limits_.max_locks, {}};
     }
     TokenAllocator::Next token = tokens_.next();
-    if (token.refusal) return {LockOutcome::kFailed, {}, std::move(*token.refusal)};
+    if (token.error) {
+      return token_refused(*token.error);
+    }
     // The lease starts after the token is issued: issuing may have waited for the disk.
     const Instant at = now();
     it = locks_.emplace(std::string(request.name), Lock{}).first;
@@ -69,7 +84,7 @@ LockResult LockTable::acquire(const LockRequest& request, LockWaitDone on_done) 
     lock.token = token.token;
     set_expiry(it->first, lock, at.steady + request.lease, at);
     if (request.release_on_disconnect) bind(it->first, lock, request.connection);
-    return {LockOutcome::kAcquired, view(it->first, lock), {}};
+    return {LockOutcome::kAcquired, view(it->first, lock)};
   }
 
   const Instant at = now();
@@ -77,9 +92,11 @@ LockResult LockTable::acquire(const LockRequest& request, LockWaitDone on_done) 
   if (lock.holder == request.holder) {
     set_expiry(it->first, lock, at.steady + request.lease, at);
     if (request.release_on_disconnect) bind(it->first, lock, request.connection);
-    return {LockOutcome::kExtended, view(it->first, lock), {}};
+    return {LockOutcome::kExtended, view(it->first, lock)};
   }
-  if (request.wait.count() <= 0) return {LockOutcome::kRefused, view(it->first, lock), {}};
+  if (request.wait.count() <= 0) {
+    return {LockOutcome::kRefused, view(it->first, lock), LockRefusal::kHeld, 0, {}};
+  }
 
   auto waiting = connection_waiters_.find(request.connection);
   const std::size_t of_connection =
@@ -87,11 +104,12 @@ LockResult LockTable::acquire(const LockRequest& request, LockWaitDone on_done) 
   if (of_connection >= limits_.max_waiters_per_connection ||
       waiters_.size() >= limits_.max_waiters) {
     const bool per_connection = of_connection >= limits_.max_waiters_per_connection;
-    return {LockOutcome::kFailed, view(it->first, lock),
-            per_connection
-                ? Refused{RefusalCode::kTooManyLockWaitersOnConnection,
-                          {std::to_string(limits_.max_waiters_per_connection)}}
-                : Refused{RefusalCode::kTooManyLockWaiters, {std::to_string(limits_.max_waiters)}}};
+    return {
+        LockOutcome::kRefused,
+        view(it->first, lock),
+        per_connection ? LockRefusal::kTooManyWaitersOnConnection : LockRefusal::kTooManyWaiters,
+        per_connection ? limits_.max_waiters_per_connection : limits_.max_waiters,
+        {}};
   }
   const std::uint64_t id = next_waiter_id_++;
   Waiter waiter{id,
@@ -106,7 +124,7 @@ LockResult LockTable::acquire(const LockRequest& request, LockWaitDone on_done) 
   connection_waiters_[request.connection].insert(id);
   lock.waiting_holders[waiter.holder].insert(id);
   lock.waiters.emplace(id, std::move(waiter));
-  return {LockOutcome::kQueued, view(it->first, lock), {}};
+  return {LockOutcome::kQueued, view(it->first, lock)};
 }
 
 LockTable::Waiter LockTable::remove_waiter(Lock& lock, std::uint64_t waiter_id) {
@@ -130,10 +148,10 @@ LockTable::Waiter LockTable::remove_waiter(Lock& lock, std::uint64_t waiter_id) 
 ReleaseResult LockTable::release(std::string_view name, std::string_view holder) {
   expire_due();
   auto it = locks_.find(name);
-  if (it == locks_.end()) return {ReleaseOutcome::kNotHeld, {}};
-  if (it->second.holder != holder) return {ReleaseOutcome::kHeldByOther, it->second.holder};
+  if (it == locks_.end()) return {ReleaseOutcome::kNotHeld, {}, {}};
+  if (it->second.holder != holder) return {ReleaseOutcome::kHeldByOther, it->second.holder, {}};
   free_lock(it);
-  return {ReleaseOutcome::kReleased, {}};
+  return {ReleaseOutcome::kReleased, {}, {}};
 }
 
 void LockTable::free_lock(LockMap::iterator it) {
@@ -144,8 +162,8 @@ void LockTable::free_lock(LockMap::iterator it) {
   while (!lock.waiters.empty()) {
     Waiter waiter = remove_waiter(lock, lock.waiters.begin()->first);
     TokenAllocator::Next token = tokens_.next();
-    if (token.refusal) {
-      waiter.on_done({LockOutcome::kFailed, {}, std::move(*token.refusal)});
+    if (token.error) {
+      waiter.on_done(token_refused(*token.error));
       continue;
     }
     const Instant at = now();
@@ -154,7 +172,7 @@ void LockTable::free_lock(LockMap::iterator it) {
     lock.token = token.token;
     set_expiry(name, lock, at.steady + waiter.lease, at);
     if (waiter.release_on_disconnect) bind(name, lock, waiter.connection);
-    waiter.on_done({LockOutcome::kAcquired, view(name, lock), {}});
+    waiter.on_done({LockOutcome::kAcquired, view(name, lock)});
     // The new holder's other queued requests are now extensions, answered at once.
     if (auto same = lock.waiting_holders.find(lock.holder); same != lock.waiting_holders.end()) {
       const std::set<std::uint64_t> ids = same->second;
@@ -162,7 +180,7 @@ void LockTable::free_lock(LockMap::iterator it) {
         Waiter extension = remove_waiter(lock, id);
         set_expiry(name, lock, std::max(lock.expires, at.steady + extension.lease), at);
         if (extension.release_on_disconnect) bind(name, lock, extension.connection);
-        extension.on_done({LockOutcome::kExtended, view(name, lock), {}});
+        extension.on_done({LockOutcome::kExtended, view(name, lock)});
       }
     }
     return;
@@ -173,7 +191,8 @@ void LockTable::free_lock(LockMap::iterator it) {
 void LockTable::time_out_waiter(std::uint64_t waiter_id) {
   auto it = locks_.find(waiters_.at(waiter_id).lock_name);
   Waiter timed_out = remove_waiter(it->second, waiter_id);
-  timed_out.on_done({LockOutcome::kRefused, view(it->first, it->second), {}});
+  timed_out.on_done(
+      {LockOutcome::kRefused, view(it->first, it->second), LockRefusal::kWaitTimedOut, 0, {}});
 }
 
 void LockTable::expire_due() {

@@ -3,7 +3,6 @@
 #pragma once
 
 #include "common/clock.hpp"
-#include "common/defaults.hpp"
 #include "common/refusal.hpp"
 
 #include <chrono>
@@ -39,11 +38,11 @@ class TokenAllocator {
   TokenAllocator(std::uint64_t issued_up_to, Persist persist, std::uint64_t block = 1000)
       : last_(issued_up_to), reserved_(issued_up_to), persist_(std::move(persist)), block_(block) {}
 
-  // The next token, or why none is issued: kTokenNotIssued with the error that kept the new mark
-  // from being persisted, or kTokensExhausted once the tokens reach kMaxFencingToken.
+  // The next token, or the error that kept the new mark from being persisted, or the tokens
+  // reaching kMaxFencingToken (no token is issued then).
   struct Next {
     std::uint64_t token = 0;
-    std::optional<Refused> refusal;
+    std::optional<Refused> error;  // kTokenNotIssued (why) or kTokensExhausted
   };
   Next next();
 
@@ -76,29 +75,45 @@ struct LockRequest {
 enum class LockOutcome {
   kAcquired,  // a new acquisition with a new token
   kExtended,  // the holder locked again: lease renewed, same token
-  kRefused,   // held by another holder (lock = its state); for a waiter, the wait ran out
+  kRefused,   // not granted; LockResult::refusal says why
   kQueued,    // held by another; the request waits and its callback will be called
-  kFailed,    // not served (limit reached, token not issued); see LockResult::refusal
+};
+
+// Why a lock request was not granted. The protocol layer turns each into what the client reads
+// (daemon/lock_replies.hpp); the lock services never write a sentence.
+enum class LockRefusal : std::uint8_t {
+  kNone,
+  kHeld,                        // held by another holder (LockResult::lock is theirs)
+  kWaitTimedOut,                // a queued request's wait ran out (lock: the other holder's)
+  kTooManyLocks,                // LockResult::limit locks are held already
+  kTooManyWaiters,              // LockResult::limit requests wait in the daemon already
+  kTooManyWaitersOnConnection,  // LockResult::limit requests of its connection wait already
+  kTokenNotIssued,              // no fencing token could be issued; LockResult::detail says why
+  kTokensExhausted,             // the next token would pass kMaxFencingToken
+  kUnavailable,                 // a shared lock service could not answer; detail says why
 };
 
 struct LockResult {
   LockOutcome outcome;
-  LockView lock;    // the lock's state after the request (for kRefused: the other holder's)
-  Refused refusal;  // for kFailed: a lock limit or a token refusal, with its values
+  LockView lock;  // the lock's state after the request (refused as held: the other holder's)
+  LockRefusal refusal = LockRefusal::kNone;
+  std::uint64_t limit = 0;  // for the kTooMany refusals
+  std::string detail;       // for kTokenNotIssued and kUnavailable
 };
 
 // Called once for a queued request: with kAcquired when granted, kRefused when the wait ran out.
 using LockWaitDone = std::function<void(const LockResult&)>;
 
-enum class ReleaseOutcome { kReleased, kNotHeld, kHeldByOther };
+enum class ReleaseOutcome { kReleased, kNotHeld, kHeldByOther, kUnavailable };
 
 struct ReleaseResult {
   ReleaseOutcome outcome;
   std::string holder;  // for kHeldByOther
+  std::string detail;  // for kUnavailable: why the shared lock service could not answer
 };
 
 struct LockLimits {
-  std::size_t max_locks = defaults::kMaxLocks;
+  std::size_t max_locks = 10'000;
   std::size_t max_waiters_per_connection = 1024;
   std::size_t max_waiters = 100'000;  // in the whole daemon
 };

@@ -11,12 +11,6 @@
 namespace photon::protocol {
 namespace {
 
-constexpr std::array<std::string_view, kRequestTypeCount> kTypeNames = {
-    "ping",       "shutdown",        "status",     "subscribe",    "unsubscribe", "publish",
-    "command",    "prompt_response", "lock",       "unlock",       "list_locks",  "schedule",
-    "unschedule", "list_jobs",       "query_lock", "list_methods", "job_history", "run_job",
-};
-
 // C0 controls and DEL, C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F), and the Unicode line and
 // paragraph separators (U+2028, U+2029: E2 80 A8, E2 80 A9), which JavaScript and many terminals
 // and log readers treat as line breaks. The text is UTF-8 (Boost.JSON validated it), so matching
@@ -187,15 +181,8 @@ std::optional<std::string> channel_name_error(std::string_view channel, bool all
   return channel_error(&value, allow_wildcard);
 }
 
-std::string_view request_type_name(RequestType type) {
-  return kTypeNames[static_cast<std::size_t>(type)];
-}
-
-std::optional<RequestType> request_type_from_name(std::string_view name) {
-  for (std::size_t i = 0; i < kTypeNames.size(); ++i) {
-    if (kTypeNames[i] == name) return static_cast<RequestType>(i);
-  }
-  return std::nullopt;
+std::string unknown_type_message(std::string_view type) {
+  return "unknown request type \"" + std::string(type.substr(0, 64)) + "\"";
 }
 
 std::string_view Request::string_field(std::string_view key) const {
@@ -323,13 +310,7 @@ ParseResult RequestParser::parse(std::string_view line) {
       return RequestError{std::move(echo_id), std::string(messages::kSessionIdTooLong)};
     }
   }
-  std::string_view type_name = type->get_string();
-  auto request_type = request_type_from_name(type_name);
-  if (!request_type) {
-    std::string shown(type_name.substr(0, 64));
-    return RequestError{std::move(echo_id), "unknown request type \"" + shown + "\""};
-  }
-  return Request{*request_type, id->get_string(), &object};
+  return Request{type->get_string(), id->get_string(), &object};
 }
 
 }  // namespace photon::protocol

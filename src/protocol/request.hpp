@@ -16,33 +16,6 @@
 
 namespace photon::protocol {
 
-// Every request type of the spec, plus our extensions. Types whose subsystem a daemon does not
-// host are still recognised, so the client hears "not supported" rather than "unknown".
-enum class RequestType : std::uint8_t {
-  kPing,
-  kShutdown,
-  kStatus,
-  kSubscribe,
-  kUnsubscribe,
-  kPublish,
-  kCommand,
-  kPromptResponse,
-  kLock,
-  kUnlock,
-  kListLocks,
-  kSchedule,
-  kUnschedule,
-  kListJobs,
-  kQueryLock,
-  kListMethods,
-  kJobHistory,
-  kRunJob,
-};
-inline constexpr std::size_t kRequestTypeCount = 18;
-
-std::string_view request_type_name(RequestType type);
-std::optional<RequestType> request_type_from_name(std::string_view name);
-
 // A field a request type needs or may carry; each has one validation rule (see field_error).
 enum class Field : std::uint8_t {
   kChannel,         // non-empty string ≤ 256 bytes, no C0/C1 controls or U+2028/U+2029, no '*'
@@ -81,11 +54,12 @@ std::optional<std::string> channel_name_error(std::string_view channel, bool all
 // The integer a JSON number stands for (an integral double such as 3e4 counts), or nothing.
 std::optional<std::int64_t> integer_value(const boost::json::value& value);
 
-// A request that passed the generic checks: an object with a known `type`, a string `id`, and,
-// when present, a string `sessionId` (these hold for every request type).
+// A request that passed the generic checks: an object with a string `type`, a string `id`, and,
+// when present, a string `sessionId` (these hold for every request type). Whether the type is one
+// the daemon serves is for the table of request types (daemon/dispatcher.cpp) to say.
 // It borrows the parsed JSON: valid until the RequestParser that produced it parses again.
 struct Request {
-  RequestType type;
+  std::string_view type;
   std::string_view id;
   const boost::json::object* fields;
 
@@ -105,6 +79,9 @@ struct RequestError {
 
 using ParseResult = std::variant<Request, RequestError>;
 
+// What a client that sent a request of a type nobody serves is told.
+std::string unknown_type_message(std::string_view type);
+
 // Checks the fields a request type requires (present and well-formed) and those it may carry
 // (well-formed when present). Returns the error message for the first bad one, or nothing.
 std::optional<std::string> validate_fields(const Request& request, std::span<const Field> required,
@@ -122,7 +99,7 @@ class RequestParser {
  public:
   explicit RequestParser(std::size_t max_json_depth);
 
-  // `line` holds one line without its terminator. Success: a Request with a known type, a
+  // `line` holds one line without its terminator. Success: a Request with a string type, a
   // string id and a valid sessionId if any. Failure: the error to send back (malformed JSON, not
   // an object, too deep, bad type, id or sessionId).
   ParseResult parse(std::string_view line);

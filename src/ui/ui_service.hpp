@@ -61,7 +61,7 @@ class UiService final : public net::HttpHandler {
   ~UiService() override;
 
   void set_port(std::uint16_t port) { policy_.port = port; }
-  // Keeps a published channel message for replay (see Dispatcher::set_message_tap).
+  // Keeps a published channel message for replay (see daemon::Services::set_message_tap).
   void record(std::uint64_t id, std::string_view channel, const SharedBytes& line);
   void handle(net::HttpRequest request, net::HttpRespond respond) override;
 

@@ -1,6 +1,7 @@
 // Unit tests of the catalogue of client-visible sentences: every refusal code has one sentence, the
 // values fill it in order, and a refusal a service returns reaches the client as that sentence.
 #include "daemon/dispatcher.hpp"
+#include "daemon/services.hpp"
 #include "fake_clock.hpp"
 #include "fake_peer.hpp"
 #include "protocol/error_messages.hpp"
@@ -54,9 +55,8 @@ class RecordingControl final : public daemon::DaemonControl {
 // refuse with codes, and the client reads the catalogue's sentence with the code's values.
 class RefusalReachesTheClient : public ::testing::Test {
  protected:
-  static daemon::DispatcherOptions options() {
-    daemon::DispatcherOptions result{"kanban"};
-    result.max_subscriptions = 1;
+  static daemon::ServiceOptions options() {
+    daemon::ServiceOptions result{.photon_name = "kanban", .max_subscriptions = 1};
     result.lock_limits.max_locks = 1;
     return result;
   }
@@ -81,7 +81,8 @@ class RefusalReachesTheClient : public ::testing::Test {
                                                    : std::nullopt;
                                },
                                1};
-  daemon::Dispatcher dispatcher_{options(), clock_, control_, tokens_};
+  daemon::Services services_{options(), clock_, tokens_};
+  daemon::Dispatcher dispatcher_{{}, services_, control_};
   testing::FakePeer peer_;
 };
 

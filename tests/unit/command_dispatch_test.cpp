@@ -32,7 +32,7 @@ class NullControl final : public DaemonControl {
 
 class CommandDispatchTest : public ::testing::Test {
  protected:
-  CommandDispatchTest() : dispatcher_(options(), clock_, control_, tokens_, &host_) {
+  CommandDispatchTest() {
     for (auto& peer : peers_) dispatcher_.on_open(peer);
   }
   ~CommandDispatchTest() override {
@@ -40,8 +40,8 @@ class CommandDispatchTest : public ::testing::Test {
       if (peer.context() != nullptr) dispatcher_.on_close(peer);
     }
   }
-  static DispatcherOptions options() {
-    DispatcherOptions result{"kanban"};
+  static ServiceOptions options() {
+    ServiceOptions result{"kanban"};
     result.prompt_timeout = 30s;
     result.max_commands_per_connection = 3;
     return result;
@@ -68,7 +68,8 @@ class CommandDispatchTest : public ::testing::Test {
   NullControl control_;
   core::TokenAllocator tokens_{0, [](std::uint64_t) { return std::optional<std::string>(); }};
   FakeHost host_;
-  Dispatcher dispatcher_;
+  Services services_{options(), clock_, tokens_, &host_};
+  Dispatcher dispatcher_{{}, services_, control_};
   FakePeer peers_[3];
 };
 
@@ -84,7 +85,7 @@ TEST_F(CommandDispatchTest, StartsTheMethodWithArgsSessionAndClientType) {
   EXPECT_EQ(host_.calls[0].request.client_type, "mcp");
   EXPECT_EQ(host_.calls[1].request.session_id, "default") << "no sessionId: the default session";
   EXPECT_TRUE(peers_[0].lines.empty()) << "no reply until the method ends";
-  EXPECT_EQ(dispatcher_.running_commands(), 2u);
+  EXPECT_EQ(services_.calls().running(), 2u);
 }
 
 TEST_F(CommandDispatchTest, ArgumentsOutsideTheDeclaredParametersNeverReachTheMethod) {
@@ -101,7 +102,7 @@ TEST_F(CommandDispatchTest, ArgumentsOutsideTheDeclaredParametersNeverReachTheMe
       lines[1],
       parse(
           R"J({"type":"error","id":"c2","error":"method \"moveTask\": unknown parameter \"task\"; parameters: [taskId] (number)"})J"));
-  EXPECT_EQ(dispatcher_.running_commands(), 0u);
+  EXPECT_EQ(services_.calls().running(), 0u);
 }
 
 TEST_F(CommandDispatchTest, TheOutcomeIsTheReply) {
@@ -115,7 +116,7 @@ TEST_F(CommandDispatchTest, TheOutcomeIsTheReply) {
   EXPECT_EQ(lines[0], parse(R"({"type":"error","id":"c2","error":"no task 9"})"));
   EXPECT_EQ(lines[1],
             parse(R"({"type":"result","id":"c1","success":true,"data":{"success":true}})"));
-  EXPECT_EQ(dispatcher_.running_commands(), 0u);
+  EXPECT_EQ(services_.calls().running(), 0u);
 }
 
 TEST_F(CommandDispatchTest, RefusalsAreErrors) {
@@ -143,7 +144,8 @@ TEST_F(CommandDispatchTest, RefusalsAreErrors) {
 }
 
 TEST_F(CommandDispatchTest, WithoutMethodsCommandIsRefusedAndListIsEmpty) {
-  Dispatcher bare({"plain"}, clock_, control_, tokens_, nullptr);
+  Services bare_services({"plain"}, clock_, tokens_);
+  Dispatcher bare({}, bare_services, control_);
   FakePeer peer;
   bare.on_open(peer);
   bare.on_line(peer, R"({"type":"command","id":"c","method":"x"})");
@@ -286,7 +288,7 @@ TEST_F(CommandDispatchTest, ACallerThatLeavesLeavesTheMethodWithoutAnswer) {
   EXPECT_EQ(one(1).at("type"), "channel_message");
   host_.calls[0].observer->on_finish(core::CallOutcome::success(1));
   EXPECT_TRUE(peers_[0].lines.empty());
-  EXPECT_EQ(dispatcher_.running_commands(), 0u);
+  EXPECT_EQ(services_.calls().running(), 0u);
 }
 
 TEST_F(CommandDispatchTest, AMethodEndingWithAPromptOpenClosesIt) {
@@ -313,7 +315,8 @@ TEST_F(CommandDispatchTest, AThrowingHandlerAnswersAnErrorAndNamesTheRequest) {
       throw std::bad_alloc();
     }
   } host;
-  Dispatcher dispatcher(options(), clock_, control_, tokens_, &host);
+  Services services(options(), clock_, tokens_, &host);
+  Dispatcher dispatcher({}, services, control_);
   FakePeer peer;
   dispatcher.on_open(peer);
   const std::string line = R"({"type":"command","id":"c9","method":"boom"})";

@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
+#include <set>
+
 namespace photon::daemon {
 namespace {
 
@@ -24,7 +26,7 @@ class RecordingControl final : public DaemonControl {
 
 class DispatcherTest : public ::testing::Test {
  protected:
-  DispatcherTest() : dispatcher_({"kanban", 16, 3}, clock_, control_, tokens_) {
+  DispatcherTest() {
     for (auto& peer : peers_) dispatcher_.on_open(peer);
   }
   ~DispatcherTest() override {
@@ -44,7 +46,8 @@ class DispatcherTest : public ::testing::Test {
   testing::FakeClock clock_;
   RecordingControl control_;
   core::TokenAllocator tokens_{0, [](std::uint64_t) { return std::optional<std::string>(); }};
-  Dispatcher dispatcher_;
+  Services services_{{.photon_name = "kanban", .max_subscriptions = 3}, clock_, tokens_};
+  Dispatcher dispatcher_{{.max_json_depth = 16}, services_, control_};
   FakePeer peers_[3];
 };
 
@@ -252,6 +255,38 @@ TEST_F(DispatcherTest, TenThousandRequestsOfAnySizeOnOneConnection) {
     }
   }
   EXPECT_GT(published, 5000u);
+}
+
+// The table is the index of the protocol: every type of the spec and of our extensions, once.
+TEST_F(DispatcherTest, TheTableNamesEveryRequestTypeOnce) {
+  const auto types = Dispatcher::request_types();
+  const std::set<std::string_view> unique(types.begin(), types.end());
+  EXPECT_EQ(unique.size(), types.size());
+  EXPECT_EQ(unique,
+            (std::set<std::string_view>{"ping", "shutdown", "status", "subscribe", "unsubscribe",
+                                        "publish", "command", "prompt_response", "lock", "unlock",
+                                        "list_locks", "schedule", "unschedule", "list_jobs",
+                                        "query_lock", "list_methods", "job_history", "run_job"}));
+}
+
+TEST_F(DispatcherTest, AnUnknownTypeIsNamedWithTheRequestsId) {
+  EXPECT_EQ(request(0, R"({"type":"lokc","id":"q"})"),
+            parse(R"({"type":"error","id":"q","error":"unknown request type \"lokc\""})"));
+  // The id's and sessionId's rules come first, as for every type.
+  EXPECT_EQ(request(0, R"({"type":"lokc","id":"q","sessionId":5})").at("error"),
+            "\"sessionId\" must be a string");
+}
+
+// status.locks counts the locks held now (the idle timeout waits for none).
+TEST_F(DispatcherTest, StatusCountsHeldLocks) {
+  request(0, R"({"type":"lock","id":"l1","lockName":"a","sessionId":"s"})");
+  request(0, R"({"type":"lock","id":"l2","lockName":"b","sessionId":"s"})");
+  EXPECT_EQ(request(1, R"({"type":"status","id":"s"})").at("data").at("locks"), 2);
+  EXPECT_EQ(request(0, R"({"type":"unlock","id":"u","lockName":"a","sessionId":"s"})")
+                .at("data")
+                .at("released"),
+            true);
+  EXPECT_EQ(request(1, R"({"type":"status","id":"s"})").at("data").at("locks"), 1);
 }
 
 }  // namespace

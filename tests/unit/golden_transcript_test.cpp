@@ -88,7 +88,10 @@ std::string escaped(std::string_view bytes) {
 class Transcript {
  public:
   Transcript()
-      : control_(out_), dispatcher_(options(), clock_, control_, tokens_, &host_), choices_(kSeed) {
+      : control_(out_),
+        services_(options(), clock_, tokens_, &host_),
+        dispatcher_({.max_json_depth = 8}, services_, control_),
+        choices_(kSeed) {
     for (std::size_t i = 0; i < kPeers; ++i) open(i);
   }
   ~Transcript() {
@@ -110,9 +113,8 @@ class Transcript {
   }
 
  private:
-  static DispatcherOptions options() {
-    DispatcherOptions result{"golden"};
-    result.max_json_depth = 8;
+  static ServiceOptions options() {
+    ServiceOptions result{"golden"};
     result.max_subscriptions = 12;
     result.prompt_timeout = 20s;
     result.max_commands_per_connection = 4;
@@ -361,6 +363,7 @@ class Transcript {
   TranscriptControl control_;
   core::TokenAllocator tokens_{0, [](std::uint64_t) { return std::optional<std::string>(); }};
   TranscriptHost host_;
+  Services services_;
   Dispatcher dispatcher_;
   Choices choices_;
   std::unique_ptr<testing::FakePeer> peers_[kPeers];

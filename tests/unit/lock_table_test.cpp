@@ -45,6 +45,7 @@ TEST_F(LockTableTest, AcquireThenRefuseAnotherHolder) {
 
   LockResult second = table_.acquire(request("w", "B"), {});
   EXPECT_EQ(second.outcome, LockOutcome::kRefused);
+  EXPECT_EQ(second.refusal, LockRefusal::kHeld);
   EXPECT_EQ(second.lock.holder, "A");  // the holder that refused B
 }
 
@@ -139,6 +140,7 @@ TEST_F(LockTableTest, WaitRunsOutWithARefusal) {
   table_.expire_due();
   ASSERT_TRUE(b);
   EXPECT_EQ(b->outcome, LockOutcome::kRefused);
+  EXPECT_EQ(b->refusal, LockRefusal::kWaitTimedOut);
   EXPECT_EQ(b->lock.holder, "A");
   EXPECT_EQ(table_.query("w")->waiters, 0u);
 }
@@ -249,9 +251,9 @@ TEST(TokenAllocator, ContinuesAboveThePersistedMarkAndRefusesWhenItCannotPersist
   EXPECT_EQ(tokens.next().token, 1002u);
   fail = true;
   TokenAllocator::Next refused = tokens.next();
-  ASSERT_TRUE(refused.refusal);
-  EXPECT_EQ(refused.refusal->code, RefusalCode::kTokenNotIssued);
-  EXPECT_EQ(refused.refusal->values, std::vector<std::string>{"disk full"});
+  ASSERT_TRUE(refused.error.has_value());
+  EXPECT_EQ(refused.error->code, RefusalCode::kTokenNotIssued);
+  EXPECT_EQ(refused.error->values, std::vector<std::string>{"disk full"});
   fail = false;
   EXPECT_EQ(tokens.next().token, 1003u);
 }
@@ -267,14 +269,14 @@ TEST(TokenAllocator, NeverIssuesATokenAboveWhatJavaScriptReadsExactly) {
   EXPECT_EQ(persisted, (std::vector<std::uint64_t>{kMaxFencingToken}));  // the block is cut short
   TokenAllocator::Next refused = tokens.next();
   EXPECT_EQ(refused.token, 0u);
-  ASSERT_TRUE(refused.refusal);
-  EXPECT_EQ(refused.refusal->code, RefusalCode::kTokensExhausted);
+  ASSERT_TRUE(refused.error.has_value());
+  EXPECT_EQ(refused.error->code, RefusalCode::kTokensExhausted);
   FakeClock clock;
   LockTable table(clock, tokens);
   LockResult result =
       table.acquire({"w", "A", milliseconds(30'000), milliseconds(0), false, 1}, {});
-  EXPECT_EQ(result.outcome, LockOutcome::kFailed);
-  EXPECT_EQ(result.refusal.code, RefusalCode::kTokensExhausted);
+  EXPECT_EQ(result.outcome, LockOutcome::kRefused);
+  EXPECT_EQ(result.refusal, LockRefusal::kTokensExhausted);
   EXPECT_FALSE(table.query("w"));
 }
 
@@ -283,24 +285,24 @@ TEST_F(LockTableTest, LimitsAreClearErrors) {
                   {.max_locks = 1, .max_waiters_per_connection = 1, .max_waiters = 2});
   EXPECT_EQ(small.acquire(request("a", "A"), {}).outcome, LockOutcome::kAcquired);
   LockResult over = small.acquire(request("b", "A"), {});
-  EXPECT_EQ(over.outcome, LockOutcome::kFailed);
-  EXPECT_EQ(over.refusal.code, RefusalCode::kTooManyLocks);
-  EXPECT_EQ(over.refusal.values, std::vector<std::string>{"1"});
+  EXPECT_EQ(over.outcome, LockOutcome::kRefused);
+  EXPECT_EQ(over.refusal, LockRefusal::kTooManyLocks);
+  EXPECT_EQ(over.limit, 1u);
   EXPECT_EQ(
       small.acquire(request("a", "B", milliseconds(10), milliseconds(10), 5), [](auto&) {}).outcome,
       LockOutcome::kQueued);
   LockResult second_wait =
       small.acquire(request("a", "C", milliseconds(10), milliseconds(10), 5), [](auto&) {});
-  EXPECT_EQ(second_wait.outcome, LockOutcome::kFailed);
-  EXPECT_EQ(second_wait.refusal.code, RefusalCode::kTooManyLockWaitersOnConnection);
-  EXPECT_EQ(second_wait.refusal.values, std::vector<std::string>{"1"});
+  EXPECT_EQ(second_wait.outcome, LockOutcome::kRefused);
+  EXPECT_EQ(second_wait.refusal, LockRefusal::kTooManyWaitersOnConnection);
+  EXPECT_EQ(second_wait.limit, 1u);
   EXPECT_EQ(
       small.acquire(request("a", "D", milliseconds(10), milliseconds(10), 6), [](auto&) {}).outcome,
       LockOutcome::kQueued);
   LockResult third_wait =
       small.acquire(request("a", "E", milliseconds(10), milliseconds(10), 7), [](auto&) {});
-  EXPECT_EQ(third_wait.refusal.code, RefusalCode::kTooManyLockWaiters);
-  EXPECT_EQ(third_wait.refusal.values, std::vector<std::string>{"2"});
+  EXPECT_EQ(third_wait.refusal, LockRefusal::kTooManyWaiters);
+  EXPECT_EQ(third_wait.limit, 2u);
 }
 
 }  // namespace

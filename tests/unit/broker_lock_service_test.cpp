@@ -1,8 +1,10 @@
-// Shared locks against a broker the test answers by hand, on a fake clock: reply shapes, waiting
-// acquires retried on release notifications and at the holder's expiry, wait deadlines, errors
-// when the broker cannot answer, release on disconnect, and the fencing-token mark: the floor of
-// every ask, and no reply carrying a token before the mark on disk covers it.
-#include "daemon/shared_locks.hpp"
+// The broker's lock service against a broker the test answers by hand, on a fake clock: its answers
+// (as the dispatch layer writes them, daemon/lock_replies.hpp), waiting acquires retried on release
+// notifications and at the holder's expiry, wait deadlines, errors when the broker cannot answer,
+// release on disconnect, the locks counted as held through this daemon, and the fencing-token
+// mark: the floor of every ask, and no answer carrying a token before the mark on disk covers it.
+#include "broker/broker_lock_service.hpp"
+#include "daemon/lock_replies.hpp"
 
 #include "fake_clock.hpp"
 
@@ -11,13 +13,10 @@
 
 #include <deque>
 
-namespace photon::daemon {
+namespace photon::broker {
 namespace {
 
 using namespace std::chrono_literals;
-using broker::SharedLock;
-using broker::SharedLockOutcome;
-using broker::SharedLockResult;
 
 // Records requests; the test answers them in order.
 class ScriptedBroker final : public broker::Broker {
@@ -75,17 +74,46 @@ class ScriptedBroker final : public broker::Broker {
   }
 };
 
-class SharedLocksTest : public ::testing::Test {
+class BrokerLockServiceTest : public ::testing::Test {
  protected:
-  SharedLocksTest()
-      : locks_(
-            clock_, broker_, tokens_, core::LockLimits{},
-            [this](core::ConnectionId connection, const std::string& line) {
-              if (closed_.contains(connection)) return false;
-              sent_.emplace_back(connection, boost::json::parse(line).as_object());
-              return true;
-            },
-            nullptr) {}
+  BrokerLockServiceTest() : locks_(clock_, broker_, tokens_, {.max_locks = 3}, nullptr) {}
+
+  // One `lock` request as the dispatcher reads it.
+  struct Call {
+    core::ConnectionId connection;
+    std::string id, name, holder;
+    std::chrono::milliseconds lease, wait;
+    bool release_on_disconnect;
+  };
+  bool send(core::ConnectionId connection, const std::string& line) {
+    if (closed_.contains(connection)) return false;
+    sent_.emplace_back(connection, boost::json::parse(line).as_object());
+    return true;
+  }
+  void lock(Call call) {
+    locks_.acquire({call.name, call.holder, call.lease, call.wait, call.release_on_disconnect,
+                    call.connection},
+                   [this, call](const core::LockResult& result) {
+                     return send(call.connection,
+                                 daemon::lock_reply(call.id, call.name, result, call.wait));
+                   });
+  }
+  void list(core::ConnectionId connection, std::string id) {
+    locks_.list([this, connection, id](const core::LockListResult& result) {
+      send(connection, daemon::list_locks_reply(id, result));
+    });
+  }
+  void query(core::ConnectionId connection, std::string id, std::string name) {
+    locks_.query(name, [this, connection, id](const core::LockQueryResult& result) {
+      send(connection, daemon::query_lock_reply(id, result));
+    });
+  }
+  void unlock(core::ConnectionId connection, std::string id, std::string name, std::string holder) {
+    locks_.release(connection, name, holder,
+                   [this, connection, id, name](const core::ReleaseResult& result) {
+                     send(connection, daemon::unlock_reply(id, name, result));
+                   });
+  }
 
   boost::json::object take() {
     EXPECT_FALSE(sent_.empty());
@@ -129,11 +157,11 @@ class SharedLocksTest : public ::testing::Test {
                           }};
   std::set<core::ConnectionId> closed_;
   std::deque<std::pair<core::ConnectionId, boost::json::object>> sent_;
-  SharedLocks locks_;
+  BrokerLockService locks_;
 };
 
-TEST_F(SharedLocksTest, AcquiredAndRefusedReplies) {
-  locks_.lock({1, "l1", "board", "cli-1", 30s, 0ms, false});
+TEST_F(BrokerLockServiceTest, AcquiredAndRefusedReplies) {
+  lock({1, "l1", "board", "cli-1", 30s, 0ms, false});
   ASSERT_EQ(broker_.acquires.size(), 1u);
   EXPECT_EQ(broker_.acquires.front().lease, 30s);
   broker_.answer(SharedLockOutcome::kAcquired, "cli-1", now_ms() + 30000, 17);
@@ -143,15 +171,15 @@ TEST_F(SharedLocksTest, AcquiredAndRefusedReplies) {
   EXPECT_EQ(reply["data"].at("token"), 17);
   EXPECT_EQ(reply["data"].at("holder"), "cli-1");
 
-  locks_.lock({1, "l2", "board", "cli-2", 30s, 0ms, false});
+  lock({1, "l2", "board", "cli-2", 30s, 0ms, false});
   broker_.answer(SharedLockOutcome::kRefused, "cli-1", now_ms() + 1000);
   reply = take();
   EXPECT_EQ(reply["success"], false);
   EXPECT_EQ(reply["data"].at("reason"), "lock \"board\" is held by cli-1");
 }
 
-TEST_F(SharedLocksTest, UnreachableBrokerIsAnErrorNeverAGrant) {
-  locks_.lock({1, "l1", "board", "cli-1", 30s, 5000ms, false});
+TEST_F(BrokerLockServiceTest, UnreachableBrokerIsAnErrorNeverAGrant) {
+  lock({1, "l1", "board", "cli-1", 30s, 5000ms, false});
   broker_.answer(SharedLockOutcome::kFailed, "");
   auto reply = take();
   EXPECT_EQ(reply["type"], "error");
@@ -159,8 +187,8 @@ TEST_F(SharedLocksTest, UnreachableBrokerIsAnErrorNeverAGrant) {
   EXPECT_FALSE(locks_.next_deadline());
 }
 
-TEST_F(SharedLocksTest, ThePhotonsLockLimitIsTheLocalTablesError) {
-  locks_.lock({1, "l1", "board", "cli-1", 30s, 5000ms, false});
+TEST_F(BrokerLockServiceTest, ThePhotonsLockLimitIsTheLocalTablesError) {
+  lock({1, "l1", "board", "cli-1", 30s, 5000ms, false});
   broker_.answer(SharedLockOutcome::kLimitReached, "");
   auto reply = take();
   EXPECT_EQ(reply["type"], "error");
@@ -168,8 +196,8 @@ TEST_F(SharedLocksTest, ThePhotonsLockLimitIsTheLocalTablesError) {
   EXPECT_FALSE(locks_.next_deadline());  // the waiter is answered, not kept
 }
 
-TEST_F(SharedLocksTest, AWaiterThatFindsThePhotonAtItsLimitKeepsWaiting) {
-  locks_.lock({1, "w", "board", "me", 30s, 5000ms, false});
+TEST_F(BrokerLockServiceTest, AWaiterThatFindsThePhotonAtItsLimitKeepsWaiting) {
+  lock({1, "w", "board", "me", 30s, 5000ms, false});
   broker_.answer(SharedLockOutcome::kRefused, "other", now_ms() + 300);
   clock_.advance(300ms);
   locks_.expire_due();
@@ -186,8 +214,8 @@ TEST_F(SharedLocksTest, AWaiterThatFindsThePhotonAtItsLimitKeepsWaiting) {
   EXPECT_EQ(reply["data"].at("token"), 9);
 }
 
-TEST_F(SharedLocksTest, WaiterRetriesOnReleaseAndAtExpiryUntilItsDeadline) {
-  locks_.lock({1, "w", "board", "me", 30s, 5000ms, false});
+TEST_F(BrokerLockServiceTest, WaiterRetriesOnReleaseAndAtExpiryUntilItsDeadline) {
+  lock({1, "w", "board", "me", 30s, 5000ms, false});
   broker_.answer(SharedLockOutcome::kRefused, "other", now_ms() + 300);
   EXPECT_TRUE(sent_.empty());
   // Next try when the holder's lease ends (no notification comes for an expiry).
@@ -209,8 +237,8 @@ TEST_F(SharedLocksTest, WaiterRetriesOnReleaseAndAtExpiryUntilItsDeadline) {
   EXPECT_FALSE(locks_.next_deadline());
 }
 
-TEST_F(SharedLocksTest, WaitRunsOut) {
-  locks_.lock({1, "w", "board", "me", 30s, 2500ms, false});
+TEST_F(BrokerLockServiceTest, WaitRunsOut) {
+  lock({1, "w", "board", "me", 30s, 2500ms, false});
   for (int i = 0; i < 3; ++i) {
     broker_.answer(SharedLockOutcome::kRefused, "other", now_ms() + 60000);
     clock_.advance(*locks_.next_deadline() - clock_.steady());
@@ -224,11 +252,11 @@ TEST_F(SharedLocksTest, WaitRunsOut) {
   EXPECT_FALSE(locks_.next_deadline());
 }
 
-TEST_F(SharedLocksTest, ReleaseOnDisconnectAndWaitersLeaveWithTheirConnection) {
-  locks_.lock({1, "l", "bound", "me", 30s, 0ms, true});
+TEST_F(BrokerLockServiceTest, ReleaseOnDisconnectAndWaitersLeaveWithTheirConnection) {
+  lock({1, "l", "bound", "me", 30s, 0ms, true});
   broker_.answer(SharedLockOutcome::kAcquired, "me", now_ms() + 30000);
   take();
-  locks_.lock({2, "w", "bound", "you", 30s, 5000ms, false});
+  lock({2, "w", "bound", "you", 30s, 5000ms, false});
   broker_.answer(SharedLockOutcome::kRefused, "me", now_ms() + 30000);
   closed_.insert(2);
   locks_.connection_closed(2);
@@ -240,8 +268,8 @@ TEST_F(SharedLocksTest, ReleaseOnDisconnectAndWaitersLeaveWithTheirConnection) {
   EXPECT_EQ(broker_.releases.front().holder, "me");
 }
 
-TEST_F(SharedLocksTest, AReleaseOnDisconnectThatCannotReachRedisIsRetriedUntilItDoes) {
-  locks_.lock({1, "l", "bound", "me", 30s, 0ms, true});
+TEST_F(BrokerLockServiceTest, AReleaseOnDisconnectThatCannotReachRedisIsRetriedUntilItDoes) {
+  lock({1, "l", "bound", "me", 30s, 0ms, true});
   broker_.answer(SharedLockOutcome::kAcquired, "me", now_ms() + 30000);
   take();
   closed_.insert(1);
@@ -273,8 +301,8 @@ TEST_F(SharedLocksTest, AReleaseOnDisconnectThatCannotReachRedisIsRetriedUntilIt
   EXPECT_TRUE(broker_.releases.empty());
 }
 
-TEST_F(SharedLocksTest, AGrantForAWaiterThatLeftIsGivenBack) {
-  locks_.lock({3, "w", "n", "gone", 30s, 5000ms, false});
+TEST_F(BrokerLockServiceTest, AGrantForAWaiterThatLeftIsGivenBack) {
+  lock({3, "w", "n", "gone", 30s, 5000ms, false});
   closed_.insert(3);
   locks_.connection_closed(3);
   broker_.answer(SharedLockOutcome::kAcquired, "gone", now_ms() + 30000);
@@ -283,20 +311,20 @@ TEST_F(SharedLocksTest, AGrantForAWaiterThatLeftIsGivenBack) {
   EXPECT_EQ(broker_.releases.front().holder, "gone");
 }
 
-TEST_F(SharedLocksTest, ListShowsLocalWaiters) {
-  locks_.list(1, "ls");
+TEST_F(BrokerLockServiceTest, ListShowsLocalWaiters) {
+  list(1, "ls");
   auto reply = take();
   auto& locks = reply["data"].at("locks").as_array();
   ASSERT_EQ(locks.size(), 1u);
   EXPECT_EQ(locks[0].at("name"), "a");
   EXPECT_EQ(locks[0].at("waiters"), 0);
-  locks_.query(1, "q", "a");
+  query(1, "q", "a");
   EXPECT_EQ(take()["error"], "lock service unavailable: not scripted");
 }
 
-TEST_F(SharedLocksTest, AGrantIsRepliedOnlyOnceTheMarkOnDiskCoversItsToken) {
+TEST_F(BrokerLockServiceTest, AGrantIsRepliedOnlyOnceTheMarkOnDiskCoversItsToken) {
   hold_saves_ = true;
-  locks_.lock({1, "l1", "board", "cli-1", 30s, 0ms, false});
+  lock({1, "l1", "board", "cli-1", 30s, 0ms, false});
   broker_.answer(SharedLockOutcome::kAcquired, "cli-1", now_ms() + 30000, 1'800'000'000'000'017);
   EXPECT_TRUE(sent_.empty());  // written first: a crash now must not let the token be issued again
   run_save();
@@ -305,35 +333,35 @@ TEST_F(SharedLocksTest, AGrantIsRepliedOnlyOnceTheMarkOnDiskCoversItsToken) {
   EXPECT_EQ(reply["success"], true);
   EXPECT_EQ(reply["data"].at("token"), 1'800'000'000'000'017);
   // Extended: the same token, on disk already: answered at once.
-  locks_.lock({1, "l2", "board", "cli-1", 30s, 0ms, false});
+  lock({1, "l2", "board", "cli-1", 30s, 0ms, false});
   broker_.answer(SharedLockOutcome::kExtended, "cli-1", now_ms() + 30000, 1'800'000'000'000'017);
   EXPECT_TRUE(held_saves_.empty());
   EXPECT_EQ(take()["data"].at("extended"), true);
 }
 
-TEST_F(SharedLocksTest, EveryAskIsForATokenAboveAllThisDaemonHandedOutOrSaw) {
-  locks_.lock({1, "l1", "a", "me", 30s, 0ms, false});
+TEST_F(BrokerLockServiceTest, EveryAskIsForATokenAboveAllThisDaemonHandedOutOrSaw) {
+  lock({1, "l1", "a", "me", 30s, 0ms, false});
   EXPECT_EQ(broker_.acquires.front().above, 0u);
   broker_.answer(SharedLockOutcome::kAcquired, "me", now_ms() + 30000, 500);
   take();
-  locks_.lock({1, "l2", "b", "me", 30s, 0ms, false});
+  lock({1, "l2", "b", "me", 30s, 0ms, false});
   EXPECT_EQ(broker_.acquires.front().above, 500u);
   broker_.answer(SharedLockOutcome::kRefused, "other", now_ms() + 30000, 800);  // theirs
   take();
-  locks_.lock({1, "l3", "b", "me", 30s, 0ms, false});
+  lock({1, "l3", "b", "me", 30s, 0ms, false});
   EXPECT_EQ(broker_.acquires.front().above, 800u);
   broker_.answer(SharedLockOutcome::kRefused, "other", now_ms() + 30000, 800);
   take();
-  locks_.list(1, "ls");  // lists a lock with token 3: lower, changes nothing
+  list(1, "ls");  // lists a lock with token 3: lower, changes nothing
   take();
-  locks_.lock({1, "l4", "c", "me", 30s, 0ms, false});
+  lock({1, "l4", "c", "me", 30s, 0ms, false});
   EXPECT_EQ(broker_.acquires.front().above, 800u);
 }
 
-TEST_F(SharedLocksTest, GrantsArrivingDuringASaveShareTheNextOne) {
+TEST_F(BrokerLockServiceTest, GrantsArrivingDuringASaveShareTheNextOne) {
   hold_saves_ = true;
   for (int i = 0; i < 3; ++i) {
-    locks_.lock({1, "l" + std::to_string(i), "n" + std::to_string(i), "me", 30s, 0ms, false});
+    lock({1, "l" + std::to_string(i), "n" + std::to_string(i), "me", 30s, 0ms, false});
   }
   broker_.answer(SharedLockOutcome::kAcquired, "me", now_ms() + 30000, 10);
   broker_.answer(SharedLockOutcome::kAcquired, "me", now_ms() + 30000, 11);
@@ -348,9 +376,9 @@ TEST_F(SharedLocksTest, GrantsArrivingDuringASaveShareTheNextOne) {
   EXPECT_EQ(take()["data"].at("token"), 12);
 }
 
-TEST_F(SharedLocksTest, AGrantWhoseTokenCannotBeWrittenIsAnErrorAndTheLockIsGivenBack) {
+TEST_F(BrokerLockServiceTest, AGrantWhoseTokenCannotBeWrittenIsAnErrorAndTheLockIsGivenBack) {
   save_error_ = "cannot write /p/daemons/x.tokens.tmp: No space left on device";
-  locks_.lock({1, "l1", "board", "cli-1", 30s, 5000ms, false});
+  lock({1, "l1", "board", "cli-1", 30s, 5000ms, false});
   broker_.answer(SharedLockOutcome::kAcquired, "cli-1", now_ms() + 30000, 40);
   auto reply = take();
   EXPECT_EQ(reply["type"], "error");
@@ -363,13 +391,13 @@ TEST_F(SharedLocksTest, AGrantWhoseTokenCannotBeWrittenIsAnErrorAndTheLockIsGive
   EXPECT_FALSE(locks_.next_deadline());  // the waiter was answered
   // The next ask is still above the token that could not be covered.
   save_error_.reset();
-  locks_.lock({1, "l2", "board", "cli-1", 30s, 0ms, false});
+  lock({1, "l2", "board", "cli-1", 30s, 0ms, false});
   EXPECT_EQ(broker_.acquires.front().above, 40u);
 }
 
-TEST_F(SharedLocksTest, AWaiterLeavingWhileItsTokenIsWrittenGivesTheLockBack) {
+TEST_F(BrokerLockServiceTest, AWaiterLeavingWhileItsTokenIsWrittenGivesTheLockBack) {
   hold_saves_ = true;
-  locks_.lock({2, "w", "board", "me", 30s, 5000ms, false});
+  lock({2, "w", "board", "me", 30s, 5000ms, false});
   broker_.answer(SharedLockOutcome::kAcquired, "me", now_ms() + 30000, 50);
   closed_.insert(2);
   locks_.connection_closed(2);
@@ -379,13 +407,57 @@ TEST_F(SharedLocksTest, AWaiterLeavingWhileItsTokenIsWrittenGivesTheLockBack) {
   EXPECT_EQ(broker_.releases.front().holder, "me");
 }
 
-TEST_F(SharedLocksTest, NoTokenLeftIsAClearError) {
-  locks_.lock({1, "l1", "board", "cli-1", 30s, 0ms, false});
+TEST_F(BrokerLockServiceTest, NoTokenLeftIsAClearError) {
+  lock({1, "l1", "board", "cli-1", 30s, 0ms, false});
   broker_.answer(SharedLockOutcome::kNoToken, "");
   auto reply = take();
   EXPECT_EQ(reply["type"], "error");
-  EXPECT_EQ(reply["error"], "cannot issue a fencing token: the next token would exceed 9");
+  EXPECT_EQ(reply["error"],
+            "cannot issue a fencing token: the next token would exceed 9007199254740991 (2^53 - "
+            "1, the largest integer a JavaScript number holds exactly)");
+}
+
+TEST_F(BrokerLockServiceTest, CountsTheLocksHeldThroughThisDaemonUntilReleasedOrExpired) {
+  EXPECT_EQ(locks_.held(), 0u);
+  lock({1, "l1", "a", "me", 30s, 0ms, false});
+  broker_.answer(SharedLockOutcome::kAcquired, "me", now_ms() + 30000, 5);
+  lock({1, "l2", "b", "me", 30s, 0ms, false});
+  broker_.answer(SharedLockOutcome::kAcquired, "me", now_ms() + 1000, 6);
+  lock({1, "l3", "c", "me", 30s, 0ms, false});
+  broker_.answer(SharedLockOutcome::kRefused, "other", now_ms() + 30000, 7);  // not ours
+  EXPECT_EQ(locks_.held(), 2u);
+  // "b"'s lease ends in Redis by itself: it no longer counts.
+  clock_.advance(1s);
+  EXPECT_EQ(locks_.held(), 1u);
+  unlock(1, "u1", "a", "me");
+  ASSERT_EQ(broker_.releases.size(), 1u);
+  auto release = std::move(broker_.releases.front());
+  broker_.releases.pop_front();
+  release.done({SharedReleaseOutcome::kReleased, "", ""});
+  EXPECT_EQ(locks_.held(), 0u);
+  take(), take(), take();
+  auto reply = take();
+  EXPECT_EQ(reply["id"], "u1");
+  EXPECT_EQ(reply["data"].at("released"), true);
+}
+
+TEST_F(BrokerLockServiceTest, WaiterLimitsAreTheLocalTablesErrors) {
+  BrokerLockService small(clock_, broker_, tokens_,
+                          {.max_locks = 3, .max_waiters_per_connection = 1, .max_waiters = 2},
+                          nullptr);
+  auto ask = [&](core::ConnectionId connection, std::string id) {
+    small.acquire({"n", "h" + id, 30s, 5s, false, connection},
+                  [this, connection, id](const core::LockResult& result) {
+                    return send(connection, daemon::lock_reply(id, "n", result, 5s));
+                  });
+  };
+  ask(1, "w1");
+  ask(1, "w2");
+  EXPECT_EQ(take()["error"], "too many waiting lock requests on this connection (limit 1)");
+  ask(2, "w3");
+  ask(3, "w4");
+  EXPECT_EQ(take()["error"], "too many waiting lock requests (limit 2)");
 }
 
 }  // namespace
-}  // namespace photon::daemon
+}  // namespace photon::broker

@@ -1,0 +1,104 @@
+// The services' wiring: publishing with its forwarding and tap, the lock service chosen by the
+// broker's presence, and the deadline they share.
+#include "daemon/services.hpp"
+
+#include "locks/local_lock_service.hpp"
+#include "protocol/reply.hpp"
+#include "protocol/request.hpp"
+
+namespace photon::daemon {
+
+Services::Services(ServiceOptions options, const Clock& clock, core::TokenAllocator& tokens,
+                   core::MethodHost* methods, core::JobPersistence* jobs)
+    : options_(std::move(options)),
+      clock_(clock),
+      methods_(methods),
+      channels_(options_.max_total_subscriptions),
+      locks_(std::make_unique<core::LocalLockService>(clock, tokens, options_.lock_limits)),
+      scheduler_({.photon_name = options_.photon_name,
+                  .max_jobs = options_.max_jobs,
+                  .missed_after = options_.missed_after},
+                 clock, methods, jobs != nullptr ? *jobs : memory_only_jobs_, *this),
+      calls_(clock, methods,
+             {.per_connection = options_.max_commands_per_connection,
+              .in_daemon = options_.max_running_commands,
+              .prompt_timeout = options_.prompt_timeout},
+             [this](std::string_view channel, const core::Subscriber* exclude,
+                    const boost::json::value& message) { publish(channel, exclude, message); }) {}
+
+Services::~Services() = default;
+
+void Services::set_broker(broker::Broker& broker, core::TokenMark& tokens) {
+  broker_ = &broker;
+  broker.set_listener(this);
+  auto shared = std::make_unique<broker::BrokerLockService>(
+      clock_, broker, tokens, options_.lock_limits, [this] { changed(); });
+  shared_locks_ = shared.get();
+  locks_ = std::move(shared);
+}
+
+std::size_t Services::publish(std::string_view channel, const core::Subscriber* exclude,
+                              const boost::json::value& message) {
+  if (broker_ != nullptr) broker_->forward(channel, message);
+  return deliver_locally(channel, exclude, message);
+}
+
+void Services::publish(const std::string& channel, const boost::json::value& message) {
+  publish(channel, nullptr, message);
+}
+
+std::size_t Services::deliver_locally(std::string_view channel, const core::Subscriber* exclude,
+                                      const boost::json::value& message) {
+  SharedBytes line;
+  std::uint64_t sequence = 0;
+  const auto make_line = [&] {
+    if (!line) {
+      sequence = next_message_sequence_++;
+      line = make_shared_bytes(protocol::channel_message_line(sequence, channel, message));
+    }
+    return line;
+  };
+  const std::size_t delivered = channels_.publish(channel, exclude, make_line);
+  if (message_tap_) {
+    make_line();
+    message_tap_(sequence, channel, line);
+  }
+  return delivered;
+}
+
+void Services::remote_message(std::string_view channel, const boost::json::value& message) {
+  // What another daemon forwards is checked like a client's publish: Redis is shared ground.
+  if (protocol::channel_name_error(channel, false)) return;
+  deliver_locally(channel, nullptr, message);
+}
+
+void Services::lock_released(std::string_view name) {
+  if (shared_locks_ != nullptr) shared_locks_->lock_released(name);
+  changed();
+}
+
+void Services::shared_state_changed() { changed(); }
+
+void Services::connection_closed(core::ConnectionId connection, core::Subscriber& subscriber) {
+  channels_.unsubscribe_all(subscriber);
+  locks_->connection_closed(connection);
+  calls_.connection_closed(connection);
+}
+
+void Services::expire_due() {
+  locks_->expire_due();
+  scheduler_.tick();
+  calls_.expire_due();
+}
+
+std::optional<std::chrono::steady_clock::time_point> Services::next_deadline() const {
+  std::optional<std::chrono::steady_clock::time_point> next = locks_->next_deadline();
+  const auto earlier = [&next](std::optional<std::chrono::steady_clock::time_point> when) {
+    if (when && (!next || *when < *next)) next = when;
+  };
+  earlier(calls_.next_deadline());
+  earlier(scheduler_.next_wake());
+  return next;
+}
+
+}  // namespace photon::daemon

@@ -1,0 +1,137 @@
+// The daemon's services, wired once: channels and publishing (with the broker's forwarding and the
+// UI's tap), the lock service, the cron scheduler, the running command calls, and the one deadline
+// they share. The dispatcher serves requests with them; the daemon owns them.
+#pragma once
+
+#include "broker/broker.hpp"
+#include "broker/broker_lock_service.hpp"
+#include "channels/channel_registry.hpp"
+#include "common/clock.hpp"
+#include "common/defaults.hpp"
+#include "common/shared_bytes.hpp"
+#include "daemon/method_calls.hpp"
+#include "jobs/scheduler.hpp"
+#include "locks/lock_service.hpp"
+#include "locks/token_mark.hpp"
+#include "methods/method_host.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace photon::daemon {
+
+struct ServiceOptions {
+  std::string photon_name;
+  std::size_t max_subscriptions = defaults::kMaxSubscriptions;  // per connection
+  std::size_t max_total_subscriptions = defaults::kMaxTotalSubscriptions;
+  core::LockLimits lock_limits;
+  // How long a method's prompt waits for its answer before the method gets none.
+  std::chrono::milliseconds prompt_timeout = defaults::kPromptTimeout;
+  // Commands running at once: per connection, and in the daemon.
+  std::size_t max_commands_per_connection = 256;
+  std::size_t max_running_commands = 4096;
+  std::size_t max_jobs = 10'000;
+  // A job's slot noticed later than this counts as missed (the catch-up policy applies).
+  std::chrono::seconds missed_after = defaults::kMissedAfter;
+};
+
+// Invariants: locks() is the local table's service until set_broker(), the broker's after;
+// every service's next deadline is in next_deadline().
+// Thread rule: the event loop thread only.
+class Services final : private core::JobPublisher, private broker::BrokerListener {
+ public:
+  // `clock`, `tokens`, `methods` and `jobs` must outlive the services. `methods` may be null (a
+  // photon with no methods: commands are refused); `jobs` may be null (jobs are then kept in
+  // memory only).
+  Services(ServiceOptions options, const Clock& clock, core::TokenAllocator& tokens,
+           core::MethodHost* methods = nullptr, core::JobPersistence* jobs = nullptr);
+  ~Services() override;
+  Services(const Services&) = delete;
+  Services& operator=(const Services&) = delete;
+
+  const ServiceOptions& options() const { return options_; }
+  const Clock& clock() const { return clock_; }
+
+  // Called when next_deadline() may have moved outside a request (a broker's answer, a prompt).
+  void set_deadline_changed(std::function<void()> changed) { changed_ = std::move(changed); }
+
+  // Joins this daemon to the other daemons of its photon (before any connection opens): publishes
+  // are forwarded, locks and job history are the broker's. `tokens` (the fencing-token mark the
+  // broker's tokens are covered by before an answer carries them) and `broker` must outlive the
+  // services.
+  void set_broker(broker::Broker& broker, core::TokenMark& tokens);
+  // The broker, or null for a daemon alone.
+  broker::Broker* broker() const { return broker_; }
+
+  core::ChannelRegistry& channels() { return channels_; }
+  // Publishes `message` on `channel`: to the photon's other daemons (with a broker), and to every
+  // matching subscriber here but `exclude` (may be null). Returns the number of deliveries here.
+  std::size_t publish(std::string_view channel, const core::Subscriber* exclude,
+                      const boost::json::value& message);
+  // Where job events, webhook events and their methods' channel emits are published.
+  core::JobPublisher& publisher() { return *this; }
+  // Told of every channel message published, after its delivery, with its id (the N of "ch_N")
+  // and its line: the UI keeps recent ones for event streams that reconnect. With a tap, the line
+  // is built even when nobody receives it.
+  using MessageTap =
+      std::function<void(std::uint64_t id, std::string_view channel, const SharedBytes& line)>;
+  void set_message_tap(MessageTap tap) { message_tap_ = std::move(tap); }
+
+  core::LockService& locks() { return *locks_; }
+  core::Scheduler& scheduler() { return scheduler_; }
+  MethodCalls& calls() { return calls_; }
+  // The photon's methods, or null.
+  core::MethodHost* methods() const { return methods_; }
+
+  // A client connection closed: its subscriptions, lock waits and bound locks, and its commands'
+  // prompts end.
+  void connection_closed(core::ConnectionId connection, core::Subscriber& subscriber);
+  // Does what is due by the clock: leases, waits, job slots, prompts.
+  void expire_due();
+  // When expire_due() next has something to do; nothing when no service waits for the clock.
+  std::optional<std::chrono::steady_clock::time_point> next_deadline() const;
+
+ private:
+  // JobPublisher: job events and jobs' channel emits, to every subscriber.
+  void publish(const std::string& channel, const boost::json::value& message) override;
+  // BrokerListener: what the other daemons of the photon did.
+  void remote_message(std::string_view channel, const boost::json::value& message) override;
+  void lock_released(std::string_view name) override;
+  void shared_state_changed() override;
+  void changed() {
+    if (changed_) changed_();
+  }
+  // The local half of a publish: the line is built once, only if someone receives it (or the tap
+  // wants it).
+  std::size_t deliver_locally(std::string_view channel, const core::Subscriber* exclude,
+                              const boost::json::value& message);
+
+  ServiceOptions options_;
+  const Clock& clock_;
+  core::MethodHost* methods_;
+  std::function<void()> changed_;
+  core::ChannelRegistry channels_;
+  std::uint64_t next_message_sequence_ = 1;
+  MessageTap message_tap_;
+  // The local table's service, or with a broker the broker's (shared_locks_ then points at it).
+  std::unique_ptr<core::LockService> locks_;
+  broker::BrokerLockService* shared_locks_ = nullptr;
+  broker::Broker* broker_ = nullptr;
+  // Jobs kept in memory only, when the daemon gives no store.
+  class MemoryOnlyJobs final : public core::JobPersistence {
+    void save_job(const core::JobState&) override {}
+    void delete_job(const std::string&) override {}
+    void update_record(const core::JobState&, const core::RecordUpdate&) override {}
+    void save_run(const core::JobRun&) override {}
+  };
+  MemoryOnlyJobs memory_only_jobs_;
+  core::Scheduler scheduler_;
+  MethodCalls calls_;
+};
+
+}  // namespace photon::daemon
