@@ -51,7 +51,7 @@ CommandLine::CommandLine(std::string description, std::string version, std::stri
   app_.require_subcommand(1);
   app_.add_flag("--json", globals_.json, "Print JSON for scripts instead of text")
       ->configurable(false);
-  app_.set_version_flag("--version", std::move(version));
+  app_.set_version_flag("--version", version);
   app_.footer(std::move(footer));
   app_.fallthrough();
 }
