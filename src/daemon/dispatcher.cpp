@@ -50,8 +50,6 @@ constexpr std::array kLimitOptional{Field::kLimit};
 constexpr std::int64_t kDefaultHistoryLimit = 20;
 constexpr std::int64_t kDefaultLockTimeoutMs = 30'000;
 constexpr std::string_view kDefaultSession = "default";
-// An unknown method's error lists at most this many of the available ones.
-constexpr std::size_t kMethodsListedInError = 50;
 constexpr std::size_t kStatusChannelsListed = 1000;
 
 // The holder of a lock request: its session, else its id (as the spec's daemon does).
@@ -60,35 +58,23 @@ std::string_view holder_of(const Request& request) {
   return session.empty() ? request.id : session;
 }
 
-// What the caller of a command that was not started reads.
+// What the caller of a command that was not started reads: the catalogue's sentence.
 std::string call_refusal_message(const CallRefused& refused, std::string_view photon,
                                  std::string_view method, std::string_view id,
                                  const core::MethodHost* methods) {
   switch (refused.code) {
     case CallRefusal::kNoMethods:
-      return "photon \"" + std::string(photon) +
-             "\" has no methods (serve a manifest with --manifest, or a C++ photon)";
-    case CallRefusal::kUnknownMethod: {
-      std::string available;
-      const auto& all = methods->methods();
-      for (std::size_t i = 0; i < all.size() && i < kMethodsListedInError; ++i) {
-        available += (i == 0 ? "" : ", ") + all[i].name;
-      }
-      if (all.size() > kMethodsListedInError) {
-        available += " and " + std::to_string(all.size() - kMethodsListedInError) + " more";
-      }
-      return "unknown method \"" + std::string(method) +
-             "\"; available: " + (available.empty() ? "none" : available);
-    }
+      return protocol::describe({RefusalCode::kNoMethods, {std::string(photon)}});
+    case CallRefusal::kUnknownMethod:
+      return protocol::describe(core::unknown_method(method, methods->methods()));
     case CallRefusal::kDuplicateId:
-      return "a command with id \"" + std::string(id) +
-             "\" is already running on this connection (ids must be unique)";
+      return protocol::describe({RefusalCode::kCommandIdInUse, {std::string(id)}});
     case CallRefusal::kTooManyOnConnection:
-      return "too many commands running on this connection (limit " +
-             std::to_string(refused.limit) + ")";
+      return protocol::describe(
+          {RefusalCode::kTooManyCommandsOnConnection, {std::to_string(refused.limit)}});
     case CallRefusal::kTooManyInDaemon:
-      return "too many commands running in the daemon (limit " + std::to_string(refused.limit) +
-             ")";
+      return protocol::describe(
+          {RefusalCode::kTooManyCommandsInDaemon, {std::to_string(refused.limit)}});
     case CallRefusal::kBadArgs:
       break;
   }
