@@ -77,6 +77,12 @@ fuzz: fuzz-build
 test-browser: asan
 	ctest --preset asan -L browser --output-on-failure
 
+# The suite's unit, integration, black-box, model and browser tests RUNS times in a row while
+# stress-ng keeps every core busy; stops at the first failure (docs/testing.md).
+RUNS ?= 10
+stress: asan
+	./scripts/stress-suite build/asan $(RUNS) -j $(JOBS) -L 'unit|integration|blackbox|model|browser'
+
 tsan: deps
 	cmake --preset tsan
 	cmake --build --preset tsan -j $(JOBS)
