@@ -1,6 +1,6 @@
 # photond's entry points. `make run` and `make test` each work alone on a fresh Debian 12 machine
 # (as root, or with sudo): they install what is missing, configure, build, then run or test.
-.PHONY: deps deps-build deps-package build run run-scripts test test-browser asan fuzz-build tsan-build fuzz bench tsan format clean package-build package install test-package
+.PHONY: stress deps deps-build deps-package build run run-scripts test test-browser asan fuzz-build tsan-build fuzz bench tsan format clean package-build package install test-package
 
 JOBS ?= $(shell nproc)
 
