@@ -572,3 +572,14 @@ def assert_nothing_before_pong(c, ident="marker", what="nothing"):
     got = lines_before_pong(c, ident)
     if got:
         raise AssertionError(f"expected {what} before the marker's pong, got {got!r}")
+
+
+def unread_by_daemon(c):
+    """Bytes sent on c that the daemon has not read yet: a Unix stream socket's sent data stays
+    charged to the sender (SIOCOUTQ) until the reader has consumed it. Waiting for 0 is waiting
+    for the daemon to have read, say, a partial line."""
+    import fcntl
+    import struct
+    import termios
+
+    return struct.unpack("i", fcntl.ioctl(c.sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
