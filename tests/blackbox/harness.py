@@ -545,9 +545,9 @@ class BlackboxTest(unittest.TestCase):
         return p
 
 
-# --- bb-locks helpers (lines_before_pong, assert_nothing_before_pong): an absence is checked ---
-# --- with a marker whose reply proves the daemon has handled everything before it, not by   ---
-# --- waiting for time to pass.                                                               ---
+# --- bb-locks helpers (lines_before_pong, assert_nothing_before_pong, unread_by_daemon): an   ---
+# --- absence is checked with a marker whose reply proves the daemon has handled everything     ---
+# --- before it, and a read by the daemon is waited for as an event, not by letting time pass.  ---
 
 
 def lines_before_pong(c, ident="marker"):
