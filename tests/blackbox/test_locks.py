@@ -399,6 +399,26 @@ class ExpiryTest(LockTestCase):
         self.assertGreater(short["token"], long_lived["token"])
 
 
+class SystemClockTest(LockTestCase):
+    """The daemon's own timer on the system clock, which the test clock stands in for elsewhere:
+    a lease that ends grants its waiter, and a wait that runs out is refused. Only the order of
+    the daemon's timestamps is checked (1 ms of rounding between its clocks), no duration."""
+
+    def test_a_lease_ends_and_a_wait_runs_out(self):
+        self.d = self.daemon()
+        a, b, c = self.conn(), self.conn(), self.conn()
+        held = self.acquire(a, "lease", "A", lease=200)
+        b.send(lock_request("lease", "w", session="B", wait=60000))
+        granted = self.assert_acquired(b.reply(), "w", "lease", "B")
+        self.assertGreater(granted["token"], held["token"])
+        self.assertGreaterEqual(granted["acquiredAt"], held["expiresAt"] - 1, (held, granted))
+        kept = self.acquire(a, "kept", "A", lease=600000)
+        data = self.assert_refused(c.call(lock_request("kept", "r", session="C", wait=200)), "r", "kept", "A",
+                                   timed_out=True)
+        self.assertEqual(data["expiresAt"], kept["expiresAt"])
+        self.assertEqual(self.query(a, "kept")["waiters"], 0)
+
+
 class WaitersTest(LockTestCase):
     def setUp(self):
         self.d = self.daemon(test_clock=True)

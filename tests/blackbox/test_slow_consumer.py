@@ -152,6 +152,18 @@ class SlowConsumerTest(BlackboxTest):
         self.finish()
 
 
+    def test_soft_limit_on_the_system_clock(self):
+        # The daemon's own timer, which the test clock stands in for above: the stalled consumer is
+        # cut off without further publishes (when exactly is the test-clock tests' business).
+        self.d = self.daemon(args=["--output-hard-limit", "33554432", "--output-soft-limit", "65536",
+                                   "--output-soft-seconds", "1"])
+        self.setup_clients()
+        for _ in range(16):
+            self.publish_batch()
+        wait_until(lambda: self.dropped() == 1, message="cut off without further publishes")
+        self.finish()
+
+
 class PipelineThrottleTest(BlackboxTest):
     def test_client_pipelining_without_reading_is_slowed_not_cut(self):
         # Replies total 6 MiB, three times the hard limit: only pausing reads keeps the queue under it.
