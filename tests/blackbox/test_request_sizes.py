@@ -61,13 +61,19 @@ class RequestMix:
 
 
 class Subscriber(threading.Thread):
-    """Reads a subscriber connection on its own thread (so its queue never reaches the daemon's bound)
-    and records each channel_message's channel, length and, for some, the message."""
+    """Reads a subscriber connection on its own thread (so its queue never reaches the daemon's bound).
+
+    Counts the channel_message lines and keeps those whose ordinal the test put in `wanted` before
+    publishing them (holding every line would hold all the megabytes sent); keeps every other
+    line with the count of messages before it."""
 
     def __init__(self, sock):
         super().__init__(daemon=True)
         self.sock = sock
-        self.received = []
+        self.wanted = set()
+        self.kept = {}
+        self.count = 0
+        self.others = []
         self.error = None
 
     def run(self):
@@ -83,7 +89,12 @@ class Subscriber(threading.Thread):
                     end = buf.find(b"\n", start)
                     if end < 0:
                         break
-                    self.received.append(bytes(buf[start:end]))
+                    if buf.startswith(b'{"type":"channel_message"', start):
+                        if self.count in self.wanted:
+                            self.kept[self.count] = bytes(buf[start:end])
+                        self.count += 1
+                    else:
+                        self.others.append((self.count, bytes(buf[start:end])))
                     start = end + 1
                 del buf[:start]
         except OSError as error:
@@ -114,10 +125,16 @@ class RequestSizesTest(BlackboxTest):
         sent = []
         window = 16  # requests in flight: the client pipelines, as the protocol allows
         answered = 0
+        publishes = 0
         for _ in range(10000):
             ident, kind, line, published = mix.next()
+            sampled = len(sent) % 97 == 0
+            if kind == "publish":
+                if sampled:
+                    reader.wanted.add(publishes)  # before the daemon can deliver it
+                publishes += 1
             c.send_raw(line)
-            sent.append((ident, kind, published if len(sent) % 97 == 0 else None))
+            sent.append((ident, kind, published if sampled else None))
             while len(sent) - answered >= window:
                 self.check_reply(c.reply(), sent[answered])
                 answered += 1
@@ -130,21 +147,21 @@ class RequestSizesTest(BlackboxTest):
         # subscriber's connection orders after all of them.
         sub.sock.sendall(encode({"type": "ping", "id": "last"}))
 
-        def saw_last():
-            return any(line.startswith(b'{"type":"pong"') for line in reader.received[-3:])
-
-        wait_until(saw_last, timeout=TIMEOUT * 3, message="the subscriber's pong after every delivery")
+        wait_until(lambda: reader.others, timeout=TIMEOUT * 3, message="the subscriber's pong after every delivery")
         self.assertIsNone(reader.error)
-        messages = [line for line in reader.received if line.startswith(b'{"type":"channel_message"')]
-        self.assertEqual(len(messages), len(published))
+        self.assertEqual([(count, json.loads(line)) for count, line in reader.others],
+                         [(len(published), {"type": "pong", "id": "last"})],
+                         "the pong, after every message, and no other line")
+        self.assertEqual(reader.count, len(published))
         checked = 0
-        for (ident, _, request), line in zip(published, messages):
+        for ordinal, (ident, _, request) in enumerate(published):
             if request is not None:
                 channel, message = request
-                delivered = json.loads(line)
+                delivered = json.loads(reader.kept[ordinal])
                 self.assertEqual(delivered["channel"], channel)
                 self.assertEqual(delivered["message"], json.loads(message))
                 checked += 1
+        self.assertEqual(sorted(reader.kept), sorted(reader.wanted))
         self.assertGreater(checked, 50)
         self.assertGreater(len(published), 5000)
         c.ping("still-served")
