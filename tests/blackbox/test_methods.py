@@ -120,16 +120,27 @@ class KanbanTest(BlackboxTest):
     def test_an_unanswered_prompt_times_out_as_no_answer(self):
         d = self.kanban("--prompt-timeout", "300ms", test_clock=True)
         with d.client() as client, d.client() as observer:
+            # 1 ms before the timeout the prompt is still open: its answer is the one the method gets.
+            answered = self.add_task(client, "answered")
+            client.send(command("a", "deleteTask", {"taskId": answered}))
+            self.assertEqual(client.read_json()["type"], "prompt")
+            d.advance(299)
+            assert_nothing_before_pong(client, what="no reply before the prompt timed out")
+            client.send({"type": "prompt_response", "id": "a", "promptValue": True})
+            self.assertEqual(client.read_json()["data"], {"deleted": True, "taskId": answered})
+            # At the timeout the method gets no answer, and does not delete.
             task = self.add_task(client, "maybe")
             client.send(command("d", "deleteTask", {"taskId": task}))
             self.assertEqual(client.read_json()["type"], "prompt")
             d.advance(299)
-            assert_nothing_before_pong(client, what="no reply before the prompt timed out")
             self.assertEqual(observer.status()["methods"]["running"], 1)
             d.advance(1)
             reply = client.read_json()
             self.assertEqual(reply["data"], {"deleted": False, "taskId": task})
             self.assertIn(task, [t["id"] for t in observer.call(command("l", "listTasks"))["data"]["tasks"]])
+            # A late answer is dropped silently; a stray one is an error.
+            client.send({"type": "prompt_response", "id": "d", "promptValue": True})
+            self.assertEqual(client.read_json()["type"], "error")
             # A late answer is dropped silently; a stray one is an error.
             client.send({"type": "prompt_response", "id": "d", "promptValue": True})
             self.assertEqual(client.read_json()["type"], "error")
