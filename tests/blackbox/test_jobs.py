@@ -303,7 +303,8 @@ class JobsTest(BlackboxTest):
         self.assertEqual(self.ticks_tagged("keep"), [{"tag": "keep"}] * 3)
         manual = c.call({"type": "run_job", "id": "m", "jobId": "keep"})
         self.assertEqual(manual["data"]["runId"], started["data"]["runId"] + 1, manual)
-        self.assertEqual(self.jobs(c)["keep"]["runCount"], 3)
+        self.ended(c, [manual["data"]["runId"]])
+        self.assertEqual(self.jobs(c)["keep"]["runCount"], 4)
 
     def test_a_clock_set_back_repeats_no_run(self):
         d = self.serve()
