@@ -583,3 +583,47 @@ def unread_by_daemon(c):
     import termios
 
     return struct.unpack("i", fcntl.ioctl(c.sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+
+
+# ---- Helpers of the jobs, broker, webhooks and ui tests: messages_before_pong, epoch_ms,
+# rfc3339, advance_to.
+
+def messages_before_pong(client, ident="marker"):
+    """Pings on `client` and returns the channel_messages that came before the pong (those an
+    earlier call kept first), oldest first, leaving none kept; any other line there fails. It
+    covers what the daemon itself sent, e.g. the job events of a clock move whose reply came
+    before the ping was sent; not messages that another daemon sends through Redis, which arrive
+    when Redis delivers them."""
+    got = lines_before_pong(client, ident)
+    others = [obj for obj in got if obj.get("type") != "channel_message"]
+    if others:
+        raise AssertionError(f"expected channel messages, then the pong {ident!r}; got {others!r}")
+    return got
+
+
+def epoch_ms(when):
+    """An RFC 3339 date-time ("2026-03-08T01:59:00Z", "...T01:59:00.250+01:00") as epoch
+    milliseconds, the unit of the daemon's wallMs and of its times on the wire."""
+    import datetime
+    moment = datetime.datetime.fromisoformat(when.replace("Z", "+00:00").replace("z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"{when!r} has no offset")
+    return (moment - datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)) // datetime.timedelta(milliseconds=1)
+
+
+def rfc3339(ms):
+    """Epoch milliseconds as an RFC 3339 UTC date-time with milliseconds, for --test-clock=
+    and set_wall."""
+    import datetime
+    moment = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc) + datetime.timedelta(milliseconds=ms)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def advance_to(daemon, when):
+    """Lets time pass on a test-clock daemon (steady and wall clocks move together) until its wall
+    clock reads `when` (epoch ms or RFC 3339); returns the clock's data. Never moves it back."""
+    target = epoch_ms(when) if isinstance(when, str) else int(when)
+    now = daemon.clock()["wallMs"]
+    if target < now:
+        raise AssertionError(f"advance_to {target} would move the clock back from {now}")
+    return daemon.advance(target - now)

@@ -1,6 +1,9 @@
 """Several photond "hosts" (separate PHOTON_DIRs) of one photon joined through a real redis-server
 on a temporary Unix socket: cross-daemon delivery, shared locks and tokens, a job firing once per
-slot across three daemons, and Redis killed and restarted under them."""
+slot across daemons, and Redis killed and restarted under them. The job tests run the daemons on
+test clocks (photond --test-clock) that the test moves alike, so each slot is claimed when the
+test says; leases of locks live in Redis, on its own clock, so the lock tests wait for events with
+no bound on how long Redis takes."""
 import json
 import os
 import shutil
@@ -8,13 +11,17 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 import unittest
 import urllib.request
 
-from harness import PHOTOND, TIMEOUT, BlackboxTest, ctl, encode, wait_until
+from harness import (PHOTOND, TIMEOUT, BlackboxTest, advance_to, ctl, encode, epoch_ms, messages_before_pong,
+                     rfc3339, wait_until)
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+# Where the job tests' clocks start.
+T0 = "2026-03-08T12:00:00Z"
+T0_MS = epoch_ms(T0)
+SECOND = 1000
 
 
 class Redis:
@@ -80,13 +87,16 @@ class ChannelsAcrossDaemons(BrokerTest):
         # Pub/sub ignores Redis's database number; the daemons put it in their channel names.
         staging = [self.connected(self.daemon("br", args=["--broker", self.redis.url + "?db=1"]))
                    for _ in range(2)]
-        production = self.connected(self.host())
-        listeners = [self.client(d) for d in (production, staging[1])]
+        production = [self.connected(self.host()) for _ in range(2)]
+        listeners = [self.client(d) for d in (production[1], staging[1])]
         for listener in listeners:
             listener.subscribe("board:a")
         self.client(staging[0]).publish("board:a", "staging")
         self.assertEqual(listeners[1].next_message()["message"], "staging")
-        listeners[0].assert_silent(0.5)
+        # Redis pushes messages in the order it runs the publishes: a production publish made now
+        # reaches production's listener after staging's would have.
+        self.client(production[0]).publish("board:a", "production")
+        self.assertEqual(listeners[0].next_message()["message"], "production")
 
     def test_the_dashboards_api_lists_the_locks_of_every_daemon(self):
         # list_locks answers later when the locks are in Redis: /api/locks waits for it.
@@ -158,18 +168,21 @@ class ChannelsAcrossDaemons(BrokerTest):
                              ("channel_message", "board:a", {"event": "task-moved", "n": 1}))
             self.assertTrue(message["id"].startswith("ch_"))
         self.assertEqual(set(first), {"type", "id", "channel", "message"})
-        pub.send({"type": "ping", "id": "after"})
-        self.assertEqual(pub.read_json(), {"type": "pong", "id": "after"})
-        nothing.assert_silent(0.3)
-        everything.assert_silent(0.1)
+        # One publisher's messages arrive in order: after its next one, nothing more of the first
+        # can come (`nothing` got none, `everything` one copy).
+        pub.publish("board:b", "marker")
+        for c in (nothing, everything):
+            message = c.next_message()
+            self.assertEqual((message["channel"], message["message"]), ("board:b", "marker"))
 
-        # And back the other way: a daemon drops its own echo, so `local` gets one copy.
+        # And back the other way: a daemon drops its own echo, so `local` gets one copy, and `pub`
+        # (subscribed to *) got none of its own: b's publish, which Redis ran after them, comes
+        # first to both.
         b_pub = self.client(b)
         b_pub.publish("board:a", "from-b")
         self.assertEqual(local.next_message()["message"], "from-b")
         self.assertEqual(pub.next_message()["message"], "from-b")
-        local.assert_silent(0.3)
-        # Nesting as deep as the daemon accepts from a client crosses too.
+        # Nesting as deep as the daemon accepts from a client crosses too (and is local's next).
         deep = "x"
         for _ in range(60):
             deep = [deep]
@@ -271,8 +284,13 @@ class LocksAcrossDaemons(BrokerTest):
         waiter = self.client(b)
         self.assertTrue(holder.call({"type": "lock", "id": "l", "sessionId": "h", "lockName": "w",
                                      "releaseOnDisconnect": True})["success"])
-        waiter.send({"type": "lock", "id": "w1", "sessionId": "w", "lockName": "w", "lockWait": 10000})
-        waiter.assert_silent(0.3)
+        # Leases and waits here are Redis's and the real clock's: the waits are long enough never to
+        # run out, so only the events decide.
+        waiter.send({"type": "lock", "id": "w1", "sessionId": "w", "lockName": "w", "lockWait": 600000})
+        watch = self.client(b)
+        wait_until(lambda: [(lock["name"], lock["waiters"]) for lock in
+                            watch.call({"type": "list_locks", "id": "ls"})["data"]["locks"]] == [("w", 1)],
+                   message="the waiter refused and waiting on b")
         holder.close()  # releaseOnDisconnect: the lock goes with the connection
         reply = waiter.reply()
         self.assertEqual((reply["id"], reply["data"]["acquired"], reply["data"]["holder"]), ("w1", True, "w"))
@@ -280,12 +298,25 @@ class LocksAcrossDaemons(BrokerTest):
         self.assertTrue(waiter.call({"type": "lock", "id": "e", "sessionId": "short", "lockName": "exp",
                                      "lockTimeout": 500})["success"])
         other = self.client(a)
-        started = time.monotonic()
-        reply = other.call({"type": "lock", "id": "e2", "sessionId": "later", "lockName": "exp", "lockWait": 10000})
-        self.assertTrue(reply["data"]["acquired"], reply)
-        self.assertLess(time.monotonic() - started, 5)
-        timed_out = waiter.call({"type": "lock", "id": "t", "sessionId": "x", "lockName": "exp", "lockWait": 300})
-        self.assertFalse(timed_out["success"])
+        reply = other.call({"type": "lock", "id": "e2", "sessionId": "later", "lockName": "exp", "lockWait": 600000})
+        self.assertEqual((reply["id"], reply["data"]["acquired"], reply["data"]["holder"]), ("e2", True, "later"))
+
+    def test_a_wait_for_a_shared_lock_runs_out_on_the_daemons_clock(self):
+        a, b = self.hosts(2, test_clock=T0)
+        holder = self.client(a)
+        self.assertTrue(holder.call({"type": "lock", "id": "l", "sessionId": "h", "lockName": "exp",
+                                     "lockTimeout": 600000})["success"])
+        waiter = self.client(b)
+        waiter.send({"type": "lock", "id": "t", "sessionId": "x", "lockName": "exp", "lockWait": 300})
+        watch = self.client(b)
+        wait_until(lambda: [lock["waiters"] for lock in
+                            watch.call({"type": "list_locks", "id": "ls"})["data"]["locks"]] == [1],
+                   message="the waiter refused and waiting on b")
+        b.advance(299)
+        self.assertEqual(waiter.call({"type": "ping", "id": "p"}), {"type": "pong", "id": "p"}, "still waiting")
+        b.advance(1)  # its last ask, then the refusal
+        timed_out = waiter.reply()
+        self.assertEqual((timed_out["id"], timed_out["success"]), ("t", False), timed_out)
         self.assertTrue(timed_out["data"]["reason"].startswith("timed out after 300 ms"), timed_out)
 
 
@@ -350,80 +381,148 @@ class ReadOnlyRedis(BlackboxTest):
         c.ping()  # and the daemon serves on
 
 
-class JobsAcrossDaemons(BrokerTest):
+class JobHosts(BrokerTest):
+    """Daemons of one photon with an exec manifest, on test clocks from T0, and what the job tests
+    read of them."""
+
+    def job_hosts(self, name, whos, manifest, state=None):
+        """One daemon per entry of `whos` (its WHO), sharing the directory `state` (made when not
+        given); returns (state, daemons)."""
+        state = state or self.make_dir()
+        daemons = []
+        for who in whos:
+            photon_dir = self.make_dir()
+            path = os.path.join(photon_dir, "photon.toml")
+            with open(path, "w") as f:
+                f.write(manifest.replace("@STATE@", state).replace("@WHO@", who))
+            daemons.append(self.connected(self.host(name, args=["--manifest", path], photon_dir=photon_dir,
+                                                    test_clock=T0)))
+        return state, daemons
+
+    def settled(self, d):
+        """A round trip through d's connection to Redis: once it is answered, d has handled the
+        answers to everything it sent Redis before (its claims of slots, the end of its runs), so
+        what those claims started has started and was announced."""
+        with d.client() as c:
+            reply = c.call({"type": "list_locks", "id": "settle"})
+        self.assertIn(reply["type"], ("result", "error"), reply)
+
+    def job_ids(self, d):
+        with d.client() as c:
+            return [j["id"] for j in c.call({"type": "list_jobs", "id": "j"})["data"]["jobs"]]
+
+    def job(self, d, job_id):
+        with d.client() as c:
+            jobs = {j["id"]: j for j in c.call({"type": "list_jobs", "id": "j"})["data"]["jobs"]}
+        return jobs.get(job_id)
+
+    def instance(self, d):
+        with d.client() as c:
+            return c.status()["broker"]["instance"]
+
+    def next_event(self, sub, channel):
+        """The next job event on `sub`, which must come on `channel`."""
+        message = sub.next_message()
+        self.assertEqual(message["channel"], channel, message)
+        return message["message"]
+
+    def quiet(self, sub, daemons):
+        """Asserts that no job event is on its way to `sub` (a connection of daemons[0]) from any
+        of `daemons`: each settles, then publishes a marker that Redis (or, for daemons[0], the
+        daemon itself) delivers after whatever that daemon published before."""
+        for index, d in enumerate(daemons):
+            self.settled(d)
+            with d.client() as c:
+                c.publish(f"mark:{index}", index)
+        marks = set()
+        while marks != set(range(len(daemons))):
+            message = sub.next_message()
+            self.assertTrue(message["channel"].startswith("mark:"), f"a job event came: {message}")
+            marks.add(message["message"])
+
+
+class JobsAcrossDaemons(JobHosts):
+    def test_each_slot_runs_once_across_daemons_whose_clocks_move_alike(self):
+        state, (a, b) = self.job_hosts("jb", "ab", MANIFEST)
+        who = {self.instance(a): "a", self.instance(b): "b"}
+        sub = self.client(a)
+        sub.subscribe("jobs:jb")
+        sub.subscribe("mark:*")
+        ca = self.client(a)
+        reply = ca.call({"type": "schedule", "id": "s", "jobId": "every", "method": "tick", "cron": "* * * * * *",
+                         "overlap": "allow"})
+        self.assertEqual((reply["success"], reply["data"]["nextRun"]), (True, T0_MS + SECOND), reply)
+        # The definition is everyone's, with the same next slot.
+        wait_until(lambda: (self.job(b, "every") or {}).get("nextRun") == T0_MS + SECOND, message="the job on b")
+
+        # Both clocks pass each slot; the first to get there wins its claim (a on odd slots, b on
+        # even ones), the other's claim of the same slot is lost.
+        runs = []
+        for n in range(1, 11):
+            slot = T0_MS + n * SECOND
+            first, second = (a, b) if n % 2 else (b, a)
+            advance_to(first, slot)
+            started = self.next_event(sub, "jobs:jb")
+            self.assertEqual((started["event"], started["data"]["scheduledFor"], started["data"]["trigger"]),
+                             ("job-started", slot, "schedule"), started)
+            advance_to(second, slot)
+            ended = self.next_event(sub, "jobs:jb")
+            self.assertEqual((ended["event"], ended["data"]["runId"]), ("job-completed", started["data"]["runId"]),
+                             ended)
+            self.settled(first)  # its run is in the shared history before the next one ends
+            runs.append(started["data"]["runId"])
+        # No claim of either daemon is still unanswered, and nothing else ran.
+        self.quiet(sub, [a, b])
+        self.assertEqual(read_words(os.path.join(state, "ticks")), ["a", "b"] * 5)
+
+        history = wait_until(lambda: (lambda h: h if len(h) == 10 else None)(
+            ca.call({"type": "job_history", "id": "h", "jobId": "every", "limit": 100})["data"]["runs"]),
+            message="ten runs in the shared history")
+        self.assertEqual([(r["scheduledFor"], who[r["daemon"]], r["status"]) for r in history],
+                         [(T0_MS + n * SECOND, "ab"[(n + 1) % 2], "ok") for n in range(10, 0, -1)])
+        self.assertEqual([r["runId"] for r in history], runs[::-1])
+        for name in "ab":
+            ids = [r["runId"] for r in history if who[r["daemon"]] == name]
+            self.assertEqual(ids, sorted(ids, reverse=True), "run ids increase per daemon")
+        for d in (a, b):
+            wait_until(lambda: self.job(d, "every")["runCount"] == 10, message="the shared count of 10 runs")
+
+        # Removed on a, gone from b: its next slot runs nowhere.
+        self.assertTrue(ca.call({"type": "unschedule", "id": "u", "jobId": "every"})["success"])
+        wait_until(lambda: self.job_ids(b) == [], message="the job gone from b")
+        for d in (a, b):
+            advance_to(d, T0_MS + 11 * SECOND)
+        self.quiet(sub, [a, b])
+        self.assertEqual(len(read_words(os.path.join(state, "ticks"))), 10)
+
     def test_no_slot_older_than_the_last_claimed_one_runs(self):
         # What a daemon waking from a long pause would try: claiming slots before the last one
         # claimed. Moving the job's marker ahead stands for the slots the others ran meanwhile.
-        state = self.make_dir()
-        photon_dir = self.make_dir()
-        manifest = os.path.join(photon_dir, "photon.toml")
-        with open(manifest, "w") as f:
-            f.write(MANIFEST.replace("@STATE@", state).replace("@WHO@", "a"))
-        d = self.connected(self.host("jb", args=["--manifest", manifest], photon_dir=photon_dir))
+        state, (d,) = self.job_hosts("jb", "a", MANIFEST)
         c = self.client(d)
+        c.subscribe("jobs:jb")
         self.assertTrue(c.call({"type": "schedule", "id": "s", "jobId": "every", "method": "tick",
-                                "cron": "* * * * * *"})["success"])
-        ticks = os.path.join(state, "ticks")
-        wait_until(lambda: os.path.exists(ticks), message="a first run")
-        ahead = int(time.time() * 1000) + 4000
-        subprocess.run(["redis-cli", "-s", self.redis.sock, "HSET", "photon:jb:fired:every", "slot", str(ahead)],
-                       check=True, capture_output=True)
-        time.sleep(1.2)  # a run started before the marker moved may end
-        with open(ticks) as f:
-            before = len(f.read().split())
-        time.sleep(2)
-        with open(ticks) as f:
-            self.assertEqual(len(f.read().split()), before, "slots before the marker ran")
-        wait_until(lambda: len(open(ticks).read().split()) > before, message="slots after the marker run")
-
-    def test_a_seconds_job_fires_once_per_slot_over_30_slots_with_three_daemons(self):
-        state = self.make_dir()
-        daemons = []
-        for who in ("a", "b", "c"):
-            photon_dir = self.make_dir()
-            manifest = os.path.join(photon_dir, "photon.toml")
-            with open(manifest, "w") as f:
-                f.write(MANIFEST.replace("@STATE@", state).replace("@WHO@", who))
-            daemons.append(self.connected(self.host("jb", args=["--manifest", manifest], photon_dir=photon_dir)))
-        first = self.client(daemons[0])
-        reply = first.call({"type": "schedule", "id": "s", "jobId": "every", "method": "tick", "cron": "* * * * * *"})
-        self.assertTrue(reply["success"], reply)
-        # The definition is everyone's.
-        for d in daemons[1:]:
-            with d.client() as c:
-                wait_until(lambda: [j["id"] for j in c.call({"type": "list_jobs", "id": "j"})["data"]["jobs"]] == ["every"],
-                           message="job listed on every daemon")
-        time.sleep(31)
-        runs = self.client(daemons[2]).call({"type": "job_history", "id": "h", "jobId": "every",
-                                             "limit": 100})["data"]["runs"]
-        # Every daemon lists the job's shared record (a run may be ending meanwhile).
-        counts = []
-        for d in daemons:
-            with d.client() as c:
-                counts.append(c.call({"type": "list_jobs", "id": "j"})["data"]["jobs"][0]["runCount"])
-        self.assertGreaterEqual(min(counts), 27, counts)
-        self.assertLessEqual(max(counts) - min(counts), 2, counts)
-        self.assertTrue(first.call({"type": "unschedule", "id": "u", "jobId": "every"})["success"])
-        for d in daemons[1:]:
-            with d.client() as c:
-                wait_until(lambda: c.call({"type": "list_jobs", "id": "j"})["data"]["jobs"] == [],
-                           message="job gone from every daemon")
-        time.sleep(1.5)  # the last runs finish
-        # Each slot ran once: no slot twice in the shared history, one trace line per slot.
-        slots = [r["scheduledFor"] for r in runs]
-        self.assertEqual(len(slots), len(set(slots)), runs)
-        self.assertGreaterEqual(len(slots), 28, runs)
-        self.assertTrue(all(r["status"] == "ok" for r in runs), runs)
-        with open(os.path.join(state, "ticks")) as f:
-            ticks = f.read().split()
-        self.assertGreaterEqual(len(ticks), len(slots))
-        self.assertLessEqual(len(ticks), len(slots) + 3, (ticks, slots))
-        self.assertGreater(len(set(ticks)), 1, "the slots are spread over the daemons")
+                                "cron": "* * * * * *", "overlap": "allow"})["success"])
+        advance_to(d, T0_MS + SECOND)
+        started = self.next_event(c, "jobs:jb")
+        self.assertEqual((started["event"], started["data"]["scheduledFor"]), ("job-started", T0_MS + SECOND))
+        self.assertEqual(self.next_event(c, "jobs:jb")["event"], "job-completed")
+        subprocess.run(["redis-cli", "-s", self.redis.sock, "HSET", "photon:jb:fired:every", "slot",
+                        str(T0_MS + 4 * SECOND)], check=True, capture_output=True)
+        for n in (2, 3, 4):
+            advance_to(d, T0_MS + n * SECOND)
+            self.settled(d)  # the claim was answered: lost
+            self.assertEqual(messages_before_pong(c), [], f"slot {n}, not after the marker, ran")
+        advance_to(d, T0_MS + 5 * SECOND)
+        started = self.next_event(c, "jobs:jb")
+        self.assertEqual((started["event"], started["data"]["scheduledFor"]), ("job-started", T0_MS + 5 * SECOND))
+        self.assertEqual(self.next_event(c, "jobs:jb")["event"], "job-completed")
+        self.assertEqual(read_words(os.path.join(state, "ticks")), ["a", "a"])
 
 
 SLOW_MANIFEST = """
 [methods.slow]
-command = 'read -r args; echo start >> "$STATE/slow"; sleep @SECONDS@; echo end >> "$STATE/slow"'
+command = 'read -r args; echo start >> "$STATE/slow"; while [ ! -e "$STATE/gate" ]; do sleep 0.02; done; echo end >> "$STATE/slow"'
 env = { STATE = "@STATE@" }
 
 [methods.tick]
@@ -439,34 +538,31 @@ cron = "* * * * * *"
 
 
 def read_words(path):
-    with open(path) as f:
-        return f.read().split()
+    try:
+        with open(path) as f:
+            return f.read().split()
+    except FileNotFoundError:
+        return []
 
 
-class SharedJobRecords(BrokerTest):
-    """What a job's shared record goes through when daemons finish runs, start and remove jobs."""
+class SharedJobRecords(JobHosts):
+    """What a job's shared record goes through when daemons finish runs, start and remove jobs.
+    Runs of `slow` last until the test creates the file `gate` in the state directory."""
 
-    def slow_hosts(self, count, seconds, extra=""):
-        state = self.make_dir()
-        daemons = []
-        for _ in range(count):
-            photon_dir = self.make_dir()
-            manifest = os.path.join(photon_dir, "photon.toml")
-            with open(manifest, "w") as f:
-                f.write(SLOW_MANIFEST.replace("@STATE@", state).replace("@SECONDS@", str(seconds)) + extra)
-            daemons.append(self.connected(self.host("jr", args=["--manifest", manifest], photon_dir=photon_dir)))
+    def slow_hosts(self, count, extra=""):
+        state, daemons = self.job_hosts("jr", "abcdef"[:count], SLOW_MANIFEST + extra)
+        self.state = state
         return state, daemons
+
+    def open_gate(self):
+        open(os.path.join(self.state, "gate"), "w").close()
 
     def redis_cli(self, *args):
         return subprocess.run(["redis-cli", "-s", self.redis.sock, *args], check=True, capture_output=True,
                               text=True).stdout.strip()
 
-    def job_ids(self, d):
-        with d.client() as c:
-            return [j["id"] for j in c.call({"type": "list_jobs", "id": "j"})["data"]["jobs"]]
-
     def test_a_job_removed_while_another_daemon_runs_it_does_not_come_back(self):
-        state, (a, b) = self.slow_hosts(2, 2)
+        state, (a, b) = self.slow_hosts(2)
         ca, cb = self.client(a), self.client(b)
         self.assertTrue(ca.call({"type": "schedule", "id": "s", "jobId": "report", "method": "slow",
                                  "cron": "0 0 1 1 *"})["success"])
@@ -475,12 +571,13 @@ class SharedJobRecords(BrokerTest):
         events.subscribe("jobs:jr")
         self.assertTrue(cb.call({"type": "run_job", "id": "r", "jobId": "report"})["success"])
         slow = os.path.join(state, "slow")
-        wait_until(lambda: os.path.exists(slow), message="the run started on b")
+        wait_until(lambda: read_words(slow) == ["start"], message="the run started on b")
         # b is paused (a GC pause, a swapped-out host) while the job is removed and its run ends, so
         # b learns of both at once: the removal must win whichever it handles first.
         b.signal(signal.SIGSTOP)
         try:
             self.assertTrue(ca.call({"type": "unschedule", "id": "u", "jobId": "report"})["success"])
+            self.open_gate()
             wait_until(lambda: read_words(slow) == ["start", "end"], message="the run ended")
         finally:
             b.signal(signal.SIGCONT)
@@ -493,61 +590,98 @@ class SharedJobRecords(BrokerTest):
         self.assertEqual(self.redis_cli("HEXISTS", "photon:jr:jobs", "report"), "0")
         self.assertEqual(self.redis_cli("EXISTS", "photon:jr:job:report", "photon:jr:runs:report",
                                         "photon:jr:fired:report"), "0")
-        deadline = time.monotonic() + 1
-        while time.monotonic() < deadline:
-            self.assertEqual((self.job_ids(a), self.job_ids(b)), ([], []))
-            time.sleep(0.1)
+        # Whatever b read from Redis after its run has been answered: the job is gone for both.
+        for d in (a, b):
+            self.settled(d)
+        self.assertEqual((self.job_ids(a), self.job_ids(b)), ([], []))
         self.assertEqual(b.stop(), 0)
         b.start()
         self.connected(b)
         self.assertEqual((self.job_ids(a), self.job_ids(b)), ([], []))
 
     def test_overlap_skip_holds_across_daemons(self):
-        _, daemons = self.slow_hosts(3, 2.5)
-        c = self.client(daemons[0])
-        self.assertTrue(c.call({"type": "schedule", "id": "s", "jobId": "slow", "method": "slow",
-                                "cron": "* * * * * *", "overlap": "skip"})["success"])
+        _, (a, b, c) = self.slow_hosts(3)
+        sub = self.client(a)
+        sub.subscribe("jobs:jr")
+        sub.subscribe("mark:*")
+        self.assertTrue(self.client(a).call({"type": "schedule", "id": "s", "jobId": "slow", "method": "slow",
+                                             "cron": "* * * * * *", "overlap": "skip"})["success"])
+        for d in (b, c):
+            wait_until(lambda: self.job_ids(d) == ["slow"], message="the job on every daemon")
+        who = {self.instance(d): name for d, name in ((a, "a"), (b, "b"), (c, "c"))}
 
-        def finished():
-            runs = c.call({"type": "job_history", "id": "h", "jobId": "slow", "limit": 100})["data"]["runs"]
-            done = [r for r in runs if r["status"] == "ok"]
-            return runs if len(done) >= 3 else None
+        def slot(n, order, expected):
+            """Moves the daemons' clocks to slot n, in this order; the first wins the slot and
+            sends the `expected` event."""
+            advance_to(order[0], T0_MS + n * SECOND)
+            event = self.next_event(sub, "jobs:jr")
+            self.assertEqual((event["event"], event["data"]["scheduledFor"]), (expected, T0_MS + n * SECOND), event)
+            for d in order[1:]:
+                advance_to(d, T0_MS + n * SECOND)
+            return event
 
-        runs = wait_until(finished, timeout=30, message="three runs of the slow job")
-        done = sorted((r["startedAt"], r["endedAt"], r["daemon"]) for r in runs if r["status"] == "ok")
-        for earlier, later in zip(done, done[1:]):
-            self.assertGreaterEqual(later[0], earlier[1], f"runs overlap: {done}")
-        # The slots that came while a run lasted were skipped, by whichever daemon claimed them.
-        self.assertTrue(any(r["status"] == "skipped" for r in runs), runs)
+        first = slot(1, (a, b, c), "job-started")  # runs on a until the gate opens
+        # Slots won while a's run holds the job, by b then c: skipped.
+        skipped = [slot(2, (b, c, a), "job-skipped"), slot(3, (c, a, b), "job-skipped")]
+        self.assertEqual([e["data"] for e in skipped],
+                         [{"jobId": "slow", "method": "slow", "scheduledFor": T0_MS + n * SECOND} for n in (2, 3)])
+        self.quiet(sub, [a, b, c])
+        self.open_gate()
+        ended = self.next_event(sub, "jobs:jr")
+        self.assertEqual((ended["event"], ended["data"]["runId"]), ("job-completed", first["data"]["runId"]))
+        self.settled(a)  # the end of a's run, which frees the job, reached Redis
+        fourth = slot(4, (b, c, a), "job-started")  # b runs it (the gate is open: it ends at once)
+        self.assertEqual(self.next_event(sub, "jobs:jr")["event"], "job-completed")
+        self.quiet(sub, [a, b, c])
+
+        history = wait_until(lambda: (lambda h: h if len(h) == 4 else None)(
+            sub.call({"type": "job_history", "id": "h", "jobId": "slow", "limit": 100})["data"]["runs"]),
+            message="four entries in the shared history")
+        # Newest finished first: a's run ended after the two skips.
+        self.assertEqual([(r["status"], r["scheduledFor"], who[r["daemon"]]) for r in history],
+                         [("ok", T0_MS + 4 * SECOND, "b"), ("ok", T0_MS + SECOND, "a"),
+                          ("skipped", T0_MS + 3 * SECOND, "c"), ("skipped", T0_MS + 2 * SECOND, "b")])
+        self.assertEqual(history[0]["runId"], fourth["data"]["runId"])
 
     def test_a_daemon_starting_keeps_the_shared_run_count_of_a_declared_job(self):
-        _, (a, b) = self.slow_hosts(2, 0, extra=DECLARED_BEAT)
-
-        def run_count(d):
-            with d.client() as c:
-                jobs = c.call({"type": "list_jobs", "id": "j"})["data"]["jobs"]
-            return jobs[0]["runCount"] if jobs else -1
-
-        before = wait_until(lambda: (lambda n: n if n >= 3 else None)(run_count(a)), message="three runs")
+        state, (a, b) = self.slow_hosts(2, extra=DECLARED_BEAT)
+        sub = self.client(a)
+        sub.subscribe("jobs:jr")
+        for n in (1, 2, 3):
+            for d in (a, b):
+                advance_to(d, T0_MS + n * SECOND)
+            self.assertEqual(self.next_event(sub, "jobs:jr")["event"], "job-started")
+            self.assertEqual(self.next_event(sub, "jobs:jr")["event"], "job-completed")
+        for d in (a, b):
+            wait_until(lambda: self.job(d, "beat")["runCount"] == 3, message="three runs counted")
         self.assertEqual(b.stop(), 0)
-        b.spawn()
+
+        # b starts again, where its clock had got to, and declares its job again.
+        again = self.host("jr", args=["--manifest", os.path.join(b.photon_dir, "photon.toml")],
+                          photon_dir=b.photon_dir, start=False, test_clock=rfc3339(T0_MS + 3 * SECOND))
+        again.spawn()
         seen_on_a = []
 
         def b_connected():
-            seen_on_a.append(run_count(a))
-            with b.client() as c:
+            seen_on_a.append(self.job(a, "beat")["runCount"])
+            with again.client() as c:
                 return c.status()["broker"]["state"] == "connected"
 
         wait_until(b_connected, message="b started and connected")
-        # b shows the shared count once it has read it; from then on neither daemon shows it going
-        # back, and a never did while b started.
-        wait_until(lambda: run_count(b) >= before, message="b showing the shared count")
-        deadline = time.monotonic() + 2
-        while time.monotonic() < deadline:
-            seen_on_a.append(run_count(a))
-            self.assertGreaterEqual(run_count(b), before)
-            time.sleep(0.05)
-        self.assertGreaterEqual(min(seen_on_a), before, seen_on_a)
+        # b shows the shared count once it has read it, and a never showed less while b started.
+        wait_until(lambda: (self.job(again, "beat") or {}).get("runCount") == 3, message="b showing the shared count")
+        self.settled(again)  # whatever b wrote as it started has reached Redis
+        self.assertEqual([self.job(d, "beat")["runCount"] for d in (a, again)], [3, 3])
+        self.assertEqual(min(seen_on_a), 3, seen_on_a)
+        # And the next run counts from there, on both (a's last run freed the job in Redis).
+        self.settled(a)
+        for d in (again, a):
+            advance_to(d, T0_MS + 4 * SECOND)
+        self.assertEqual(self.next_event(sub, "jobs:jr")["event"], "job-started")
+        self.assertEqual(self.next_event(sub, "jobs:jr")["event"], "job-completed")
+        for d in (a, again):
+            wait_until(lambda: self.job(d, "beat")["runCount"] == 4, message="four runs counted")
+        self.assertEqual(read_words(os.path.join(state, "ticks")), ["tick"] * 4)
 
 
 class RedisGoesAway(BrokerTest):
@@ -570,14 +704,14 @@ class RedisGoesAway(BrokerTest):
         # Local pub/sub goes on.
         self.assertEqual(ca.publish("x", "local")["data"]["delivered"], 1)
         self.assertEqual(sub_a.next_message()["message"], "local")
-        sub_b.assert_silent(0.3)
+        self.assertGreaterEqual(ca.status()["broker"]["dropped"], 1)
 
         self.redis.start()
         for c in (ca, cb):
             wait_until(lambda: c.status()["broker"]["state"] == "connected", message="broker back")
         self.assertGreaterEqual(ca.status()["broker"]["reconnects"], 1)
         ca.publish("x", "after")
-        self.assertEqual(sub_b.next_message()["message"], "after")
+        self.assertEqual(sub_b.next_message()["message"], "after", "what a published while down never reaches b")
         self.assertTrue(cb.call({"type": "lock", "id": "l2", "sessionId": "s", "lockName": "n"})["success"])
         for d in (a, b):
             self.assertIsNone(d.proc.poll())
@@ -587,48 +721,70 @@ class RedisGoesAway(BrokerTest):
         self.assertIn("connected to redis", log)
 
 
-class JobsWhileRedisIsAway(BrokerTest):
+class JobsWhileRedisIsAway(JobHosts):
     def test_no_fire_while_down_and_jobs_survive_a_redis_that_lost_its_data(self):
-        state = self.make_dir()
-        daemons = []
-        for who in ("a", "b"):
-            photon_dir = self.make_dir()
-            manifest = os.path.join(photon_dir, "photon.toml")
-            with open(manifest, "w") as f:
-                f.write(MANIFEST.replace("@STATE@", state).replace("@WHO@", who))
-            daemons.append(self.connected(self.host("jd", args=["--manifest", manifest], photon_dir=photon_dir)))
-        a, b = (self.client(d) for d in daemons)
-        self.assertTrue(a.call({"type": "schedule", "id": "s", "jobId": "tick", "method": "tick",
-                                "cron": "* * * * * *"})["success"])
+        state, (a, b) = self.job_hosts("jd", "ab", MANIFEST)
+        ca, cb = self.client(a), self.client(b)
+        subs = [self.client(a), self.client(b)]  # each hears its own daemon's runs, Redis or not
+        for sub in subs:
+            sub.subscribe("jobs:jd")
+        self.assertTrue(ca.call({"type": "schedule", "id": "s", "jobId": "tick", "method": "tick",
+                                 "cron": "* * * * * *", "overlap": "allow"})["success"])
+        wait_until(lambda: self.job_ids(b) == ["tick"], message="the job on b")
+        advance_to(a, T0_MS + SECOND)  # a gets there first: a's run
+        for sub in subs:  # heard on a at once, on b through Redis
+            self.assertEqual(self.next_event(sub, "jobs:jd")["event"], "job-started")
+            self.assertEqual(self.next_event(sub, "jobs:jd")["event"], "job-completed")
+        advance_to(b, T0_MS + SECOND)
+        for d in (a, b):
+            self.settled(d)
         ticks = os.path.join(state, "ticks")
+        self.assertEqual(read_words(ticks), ["a"])
 
-        def count():
-            try:
-                with open(ticks) as f:
-                    return len(f.read().split())
-            except FileNotFoundError:
-                return 0
-
-        wait_until(lambda: count() >= 2, message="the job firing")
         self.redis.stop()
-        for c in (a, b):
+        for c in (ca, cb):
             wait_until(lambda: c.status()["broker"]["state"] != "connected", message="broker down")
-        time.sleep(1.2)  # a run started just before may still end
-        before = count()
-        time.sleep(2.5)
-        self.assertEqual(count(), before, "no slot runs while no claim can be made")
+        # No claim can be made: the slots pass on both daemons and run nowhere. A request that
+        # needs Redis, refused after the claims were, marks their end.
+        for n in (2, 3):
+            for d in (a, b):
+                advance_to(d, T0_MS + n * SECOND)
+        for d, sub in zip((a, b), subs):
+            self.settled(d)
+            self.assertEqual([m["message"] for m in messages_before_pong(sub)], [])
+        self.assertEqual(read_words(ticks), ["a"])
 
         # Redis comes back empty (no persistence): the daemons write their jobs back.
         self.redis.start()
-        for c in (a, b):
+        for c in (ca, cb):
             wait_until(lambda: c.status()["broker"]["state"] == "connected", message="broker back")
-            self.assertEqual([j["id"] for j in c.call({"type": "list_jobs", "id": "j"})["data"]["jobs"]], ["tick"])
-        start = count()
-        time.sleep(3.5)
-        self.assertGreaterEqual(count() - start, 2, "firing again")
-        self.assertLessEqual(count() - start, 5, "once per slot")
-        for d in daemons:
+        wait_until(lambda: self.redis_has_job("jd", "tick"), message="the job written back to Redis")
+        for d in (a, b):
+            self.settled(d)  # both have read the jobs since (their syncs after reconnecting were answered)
+            self.assertEqual(
+                self.job_ids(d), ["tick"],
+                "DAEMON BUG (reported, not fixed here; the cause is our reading of the code): after Redis "
+                "lost its data, a daemon whose two "
+                "connections came back one after the other ran two overlapping job syncs; the second "
+                "sync's read, sent before the first wrote the job back, found no job, and the daemon "
+                "forgot its own job although Redis has it again (src/broker/redis_broker_jobs.cpp, "
+                "RedisBroker::sync_jobs: recent_job_writes_ is cleared by the first answer and "
+                "data_lost_ is reset by the second epoch reply)")
+        # The slots missed while Redis was away stay missed; the next one runs once.
+        advance_to(b, T0_MS + 4 * SECOND)
+        started = self.next_event(subs[1], "jobs:jd")
+        self.assertEqual((started["event"], started["data"]["scheduledFor"]), ("job-started", T0_MS + 4 * SECOND))
+        advance_to(a, T0_MS + 4 * SECOND)
+        self.assertEqual(self.next_event(subs[1], "jobs:jd")["event"], "job-completed")
+        for d, sub in zip((a, b), subs):
+            self.settled(d)
+        self.assertEqual(read_words(ticks), ["a", "b"])
+        for d in (a, b):
             self.assertIsNone(d.proc.poll())
+
+    def redis_has_job(self, photon, job_id):
+        return subprocess.run(["redis-cli", "-s", self.redis.sock, "HEXISTS", f"photon:{photon}:jobs", job_id],
+                              capture_output=True, text=True).stdout.strip() == "1"
 
 
 class Configuration(BlackboxTest):

@@ -1,5 +1,7 @@
 # photonctl jobs / schedule / unschedule / history / run-job against a real photond serving an exec
-# photon: the tables, local times with offsets, --json, refusals on stderr, exit codes.
+# photon: the tables, local times with offsets, --json, refusals on stderr, exit codes. The daemon
+# runs on a test clock (from the real time: photonctl prints times relative to its own clock), which
+# the history test moves to fire its job's slots.
 import datetime
 import json
 import os
@@ -51,7 +53,8 @@ class JobsCtlTest(BlackboxTest):
         manifest = os.path.join(self.dir, "photon.toml")
         with open(manifest, "w") as f:
             f.write(MANIFEST)
-        self.d = self.daemon(name="cj", photon_dir=self.dir, args=["--manifest", manifest, "--log-level", "warn"])
+        self.d = self.daemon(name="cj", photon_dir=self.dir, args=["--manifest", manifest, "--log-level", "warn"],
+                             test_clock=True)
         self.c = self.client(self.d)
 
     def ctl(self, *args):
@@ -166,12 +169,16 @@ class JobsCtlTest(BlackboxTest):
 
     def test_history_table(self):
         self.ok("schedule", "cj", "sec", "fail", "* * * * * *")
-        wait_until(lambda: [r for r in self.history("sec") if r["status"] == "failed"][1:], message="two failed runs")
+        for n in (1, 2):
+            self.d.advance(1000)  # one slot each (the clock crosses one whole second)
+            wait_until(lambda: [r["status"] for r in self.history("sec")] == ["failed"] * n, message=f"failed run {n}")
         # Replaced, the job keeps its runs and stops running every second.
         self.ok("schedule", "cj", "sec", "tick", "0 0 1 1 *")
-        wait_until(lambda: all(r["status"] != "running" for r in self.history("sec")), message="the last run's end")
+        self.d.advance(1000)
         self.ok("run-job", "cj", "sec", "--wait")
         runs = self.history("sec")
+        self.assertEqual([(r["trigger"], r["status"]) for r in runs],
+                         [("manual", "ok"), ("schedule", "failed"), ("schedule", "failed")])
         lines = self.ok("history", "cj", "sec", "-n", "1000").splitlines()
         self.assertEqual(cells(lines[0]), ["RUN", "TRIGGER", "SCHEDULED FOR", "STARTED", "DURATION", "STATUS", "ERROR"])
         rows = [cells(line) for line in lines[1:]]

@@ -1,12 +1,18 @@
 # photonctl webhook / webhook-send against a real photond: the endpoint table, --json, each
 # signing scheme with the daemon's own secrets, async mode, refusals and exit codes; and the
 # C++ kanban photon's endpoint.
+import base64
+import hashlib
+import hmac
 import json
 import os
 import re
+import time
 import unittest
+import urllib.error
+import urllib.request
 
-from harness import KANBAN, BlackboxTest, ctl
+from harness import KANBAN, TIMEOUT, BlackboxTest, ctl, messages_before_pong
 
 MANIFEST = r"""
 [methods.echo]
@@ -141,8 +147,33 @@ class WebhookCtlTest(BlackboxTest):
                          ["stripe-signature"], r"^t=\d+,v1=[0-9a-f]{64}$")
 
     def test_standard_sends_are_new_deliveries_each_time(self):
-        for _ in range(3):
-            self.ok("webhook-send", "cw", "std")
+        # The daemon refuses a webhook-id it accepted in the last 10 minutes (a replay): each send
+        # must be a delivery of its own, with an id of its own, and each must reach the method.
+        self.c.subscribe("webhooks:cw")
+        ids = []
+        for n in range(3):
+            status, body = self.sent(self.ok("webhook-send", "cw", "std", f"n={n}"))
+            self.assertEqual(status, "HTTP/1.1 200 OK")
+            self.assertEqual(body["data"]["n"], n)
+            ids.append(body["data"]["_webhook"]["headers"]["webhook-id"])
+            received = self.c.next_message()["message"]
+            self.assertEqual((received["event"], received["data"]["method"]), ("webhook-received", "std"))
+        self.assertEqual(len(set(ids)), 3, ids)
+        for delivery in ids:
+            self.assertRegex(delivery, r"^msg_[0-9a-f]{24}$")
+        # What makes them pass: the same id again is a replay, refused before the method runs.
+        body = b'{"n":0}'
+        key = base64.b64decode(SECRETS["PHOTON_WEBHOOK_SECRET_STANDARD"][len("whsec_"):])
+        timestamp = str(int(time.time()))
+        mac = hmac.new(key, f"{ids[0]}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+        request = urllib.request.Request(self.webhook["url"] + "std", data=body, method="POST", headers={
+            "Content-Type": "application/json", "webhook-id": ids[0], "webhook-timestamp": timestamp,
+            "webhook-signature": "v1," + base64.b64encode(mac).decode()})
+        with self.assertRaises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=TIMEOUT)
+        self.assertEqual(refused.exception.code, 401)
+        self.assertEqual(json.loads(refused.exception.read()), {"error": f"webhook-id {ids[0]} was already delivered"})
+        self.assertEqual(messages_before_pong(self.c), [], "the replay reached no method")
 
     def test_the_shared_secret_variable_serves_every_scheme(self):
         photon_dir = self.make_dir()
