@@ -1542,7 +1542,7 @@ class Soak:
             self.processes.append(p)
 
     def chaos(self, end):
-        schedule = [("kill-S", 0.0), ("stall-long", 12.0), ("redis-restart", 2.0), ("fd-exhaustion", 4.0),
+        schedule = [("warm-up", 0.0), ("kill-S", 0.0), ("stall-long", 12.0), ("redis-restart", 2.0), ("fd-exhaustion", 4.0),
                     ("stall-short", 1.0), ("kill-S", 3.0), ("redis-restart", 0.0)]
         round_seconds = max(8.0, min(25.0, SECONDS / 24))
         i = 0
@@ -1557,6 +1557,8 @@ class Soak:
                 self.restart_redis(amount)
             elif kind == "fd-exhaustion":
                 self.exhaust(amount)
+            elif kind == "warm-up":
+                pass  # traffic only: the daemons' first resource samples are taken after it
             else:
                 window = self.stall(amount, kind)
                 threading.Timer(amount, window.close).start()
