@@ -963,14 +963,14 @@ def browser_ws(shared, reporter, rng, name, target):
         elif kind == "emit":
             reporter.note("method progress emits")
         elif ident in pending:
-            del pending[ident]
+            sent = pending.pop(ident)
             reporter.check("answered")
             if ident.startswith("c"):
                 expected = {"args": {"nonce": f"{name}-{ident[1:]}"}, "answer": f"{name}-{ident[1:]}!"}
                 if kind == "result" and message.get("data") == expected:
                     reporter.check("methods")
                 elif kind == "error":
-                    reporter.excusable("methods", ("kill-S", "fd-exhaustion"), target, now - DEADLINE, now,
+                    reporter.excusable("methods", ("kill-S", "fd-exhaustion"), target, sent, now,
                                        f"ask over WebSocket failed: {message.get('error')}")
                 else:
                     reporter.violation("methods", f"ask {ident} over WebSocket: {str(message)[:300]}")
@@ -1473,9 +1473,15 @@ class Soak:
             INJECT.discard("jobdup")
             slot = sorted(by_slot)[5]
             by_slot[slot].append(dict(by_slot[slot][0], runId=-1))
-        if "jobgap" in INJECT and len(by_slot) > 10:
-            INJECT.discard("jobgap")
-            del by_slot[sorted(by_slot)[6]]
+        if "jobgap" in INJECT and domain == "S" and len(by_slot) > 10:
+            with self.lock:  # a slot far from every kill, so that nothing excuses its absence
+                checked = self.job_checked.get(domain, set())
+                quiet = [s for s in sorted(by_slot)[1:] if s not in checked and s <= horizon - 2000
+                         and not any(w.kind in ("kill-S", "crash") and w.overlaps_wall(s - 3000, s + 3000)
+                                    for w in self.windows)]
+            if quiet:
+                INJECT.discard("jobgap")
+                del by_slot[quiet[0]]
         slots = sorted(s for s in by_slot if s <= horizon)
         done = self.job_checked.setdefault(domain, set())
         # A run cut short by a kill of P2 never reaches the shared history, and the job's run holds
