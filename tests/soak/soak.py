@@ -69,8 +69,10 @@ S_NOFILE = 256
 SOFT_LIMIT = 2 << 20
 SOFT_SECONDS = 3
 HARD_LIMIT = 8 << 20
-# The largest pad that keeps a publish request under --max-line-bytes (1 MiB).
-MAX_PAD = (1 << 20) - 512
+# --max-line-bytes (its default): a publish request of exactly this many bytes (newline apart) is
+# served; one byte more gets an error and the connection is closed (docs/protocol.md).
+LINE_LIMIT = 1 << 20
+MAX_PAD = LINE_LIMIT - 512
 # Resource bounds between rounds, per daemon process (against its first sample).
 FD_SLACK = 32      # descriptors beyond its connections
 RSS_SLACK = 96 << 20  # bytes
@@ -90,7 +92,8 @@ INVARIANTS = [
     ("webhooks", "a signed webhook runs its method; a bad signature is refused with 401"),
     ("job-slots", "every job slot runs once; no slot skipped while the daemon and Redis were up"),
     ("job-catch-up", "slots missed while S was down give at most one run, and one when any was missed"),
-    ("answered", "every request is answered, or its connection closed by an injected fault"),
+    ("answered", "every request is answered, in request order, or its connection closed by an injected fault"),
+    ("line-limit", "a line over 1 MiB gets the documented error, then the connection closes"),
     ("resources", f"descriptors (beyond connections) grow < {FD_SLACK}, RSS < {RSS_SLACK >> 20} MiB"),
     ("availability", "the daemons answer again within the deadline after each fault"),
 ]
@@ -373,9 +376,10 @@ class StreamChecker:
 
 
 def pad_size(rng):
+    """Bytes of padding: 0 to a request of exactly LINE_LIMIT bytes (None)."""
     r = rng.random()
     if r < 0.005:
-        return MAX_PAD
+        return None
     if r < 0.02:
         return rng.randint(256 << 10, MAX_PAD)
     if r < 0.10:
@@ -418,6 +422,20 @@ def publisher(shared, reporter, rng, name, target, rate):
         if "exclusion" in INJECT and g == 20:
             reporter.violation("exclusion", f"{name}: self-test: planted own message")
 
+    def make(size):
+        nonlocal g
+        channel = f"soak:{name}:c{rng.randrange(4)}"
+        body = {"p": name, "g": g, "s": seqs[channel], "t": mono(), "pad": ""}
+        req = {"type": "publish", "id": f"{name}-{g}", "channel": channel, "message": body}
+        if size is None:
+            size = LINE_LIMIT - (len(encode(req)) - 1)  # the request is exactly LINE_LIMIT bytes long
+            reporter.note("publishes of exactly 1 MiB")
+        body["pad"] = "x" * size
+        # The numbers are used whatever the outcome: a publish cut by a crash may have been delivered.
+        g += 1
+        seqs[channel] += 1
+        return req
+
     while not shared.stop.is_set():
         if conn is None:
             conn = connect(shared, target, reporter)
@@ -430,23 +448,24 @@ def publisher(shared, reporter, rng, name, target, rate):
                 conn = None
                 continue
         conn.overdue(reporter)
-        channel = f"soak:{name}:c{rng.randrange(4)}"
-        body = {"p": name, "g": g, "s": seqs[channel], "t": mono(), "pad": "x" * pad_size(rng)}
-        ident = f"{name}-{g}"
-        # The number is used whatever the outcome: a publish cut by a crash may have been delivered.
-        g += 1
-        seqs[channel] += 1
+        if rng.random() < 1 / 300:
+            over_the_limit(shared, reporter, target)
+        # Now and then a burst: twenty 17 KB publishes written at once, replies read afterwards.
+        burst = [make(17 << 10) for _ in range(20)] if rng.random() < 1 / 40 else [make(pad_size(rng))]
         try:
-            reply = request(conn, {"type": "publish", "id": ident, "channel": channel, "message": body},
-                            reporter, on_message=heard)
+            replies = pipeline(conn, burst, reporter, heard)
         except Closed as error:
             lost_connection(reporter, target, conn, error)
             conn = None
             continue
-        if reply is not None:
+        if len(burst) > 1:
+            reporter.note("bursts of 20 pipelined publishes")
+        for req, reply in zip(burst, replies):
+            if reply is None:
+                continue
             if reply.get("type") == "result" and reply.get("success") is True:
                 reporter.note(f"published on {target}")
-                reporter.note(f"bytes published on {target}", len(body["pad"]))
+                reporter.note(f"bytes published on {target}", len(req["message"]["pad"]))
             else:
                 reporter.violation("answered", f"publish refused: {str(reply)[:300]}")
         next_at = max(next_at + period, mono() - 1)
@@ -460,6 +479,69 @@ def publisher(shared, reporter, rng, name, target, rate):
             if message is not None:
                 heard(message)
     if conn:
+        conn.close()
+
+
+def pipeline(conn, requests, reporter, on_message):
+    """Writes requests at once; returns their replies, which must come in request order."""
+    for req in requests:
+        conn.pending[req["id"]] = (mono(), mono() + DEADLINE / 2)
+    conn.sock.settimeout(DEADLINE)
+    try:
+        conn.sock.sendall(b"".join(encode(req) for req in requests))
+    except (BrokenPipeError, ConnectionResetError, socket.timeout) as error:
+        raise Closed(str(error)) from None
+    expected = [req["id"] for req in requests]
+    replies = {}
+
+    def awaited():
+        return [ident for ident in expected if ident not in replies and ident in conn.pending]
+
+    while awaited():
+        reply = conn.read(1.0)
+        if reply is None:
+            conn.overdue(reporter)  # an id reported overdue is awaited no more
+            continue
+        if reply.get("type") in ("channel_message", "emit", "prompt"):
+            on_message(reply)
+            continue
+        first = awaited()[0]
+        conn.settle(reply, reporter)
+        ident = reply.get("id")
+        if ident in expected and ident not in replies:
+            if ident != first:
+                reporter.violation("answered", f"reply for {ident!r} while {first!r} was due first "
+                                               f"(replies out of request order)")
+            replies[ident] = reply
+    return [replies.get(ident) for ident in expected]
+
+
+def over_the_limit(shared, reporter, target):
+    """One line a byte over --max-line-bytes on a connection of its own: the error, then the close."""
+    try:
+        conn = Conn(shared.socket_path(target))
+    except OSError:
+        return  # the daemon is away (a fault): nothing to check
+    try:
+        line = b'{"type":"publish","id":"big","channel":"soak:big","message":"'
+        line += b"z" * (LINE_LIMIT + 1 - len(line) - 2) + b'"}'
+        conn.sock.settimeout(DEADLINE)
+        conn.sock.sendall(line + b"\n")
+        reply = conn.read(DEADLINE / 2)
+        expected = {"type": "error", "id": "unknown",
+                    "error": f"line exceeds {LINE_LIMIT} bytes; closing the connection"}
+        if reply != expected:
+            reporter.violation("line-limit", f"a line of {LINE_LIMIT + 1} bytes got {str(reply)[:300]}")
+            return
+        try:
+            extra = conn.read(DEADLINE / 2)
+            reporter.violation("line-limit", f"the connection stayed open after the error: {str(extra)[:200]}")
+        except Closed:
+            reporter.check("line-limit")
+    except (Closed, OSError) as error:
+        reporter.excusable("line-limit", ("kill-S", "fd-exhaustion"), target, conn.opened, mono(),
+                           f"a line over the limit: {error}")
+    finally:
         conn.close()
 
 
@@ -1176,6 +1258,7 @@ class Soak:
         self.resource_samples = {}  # pid -> first (fds beyond connections, rss)
         self.resource_max = {}
         self.known = collections.Counter()
+        self.holder_reports = []
         self.processes = []
 
     # -- findings
@@ -1326,8 +1409,14 @@ class Soak:
             with self.shared.kills.get_lock():
                 self.shared.kills.value += 1
         d.expected_exit = True
+        inode = socket_inode(d.sock_path)
         d.proc.send_signal(signal.SIGKILL)
         d.proc.wait(timeout=DEADLINE)
+        # The daemon is gone: whatever still accepts on its socket is another process holding it.
+        holders = socket_holders(inode) if inode and answers(d.sock_path) else []
+        if holders:
+            self.notes["kills after which another process still held the socket"] += 1
+            self.holder_reports.append(f"after SIGKILL of {target} (pid {d.proc.pid}): {holders}")
         if pause:
             time.sleep(pause)  # stays down for a few slots of the every-second job
         window.spawn_wall = wall_ms()
@@ -1564,7 +1653,10 @@ class Soak:
     def chaos(self, end):
         schedule = [("kill-S", 0.0), ("stall-long", 12.0), ("redis-restart", 2.0), ("fd-exhaustion", 4.0),
                     ("stall-short", 1.0), ("kill-S", 3.0), ("redis-restart", 0.0), ("kill-P2", 0.0)]
-        round_seconds = max(8.0, min(25.0, SECONDS / 24))
+        if os.environ.get("SOAK_SCHEDULE"):  # e.g. "kill-S:0,redis-restart:2" to repeat some faults only
+            schedule = [(kind, float(amount)) for kind, _, amount in
+                        (item.partition(":") for item in os.environ["SOAK_SCHEDULE"].split(","))]
+        round_seconds = float(os.environ.get("SOAK_ROUND") or max(8.0, min(25.0, SECONDS / 24)))
         i = 0
         while mono() + round_seconds <= end:
             round_end = mono() + round_seconds
@@ -1665,6 +1757,9 @@ class Soak:
             peak = self.resource_max[pid]
             lines.append(f"  resources {target} pid {pid}: descriptors beyond connections {beyond} -> max {peak[1]}, "
                          f"RSS {rss >> 20} -> max {peak[2] >> 20} MiB")
+        if self.holder_reports:
+            lines += ["", "processes found holding a killed daemon's socket:"]
+            lines += [f"  {text}" for text in self.holder_reports[:10]]
         if self.known:
             lines += ["", "known findings:"] + [f"  {n:>6}  {what}" for what, n in self.known.items()]
         if total:
@@ -1675,6 +1770,44 @@ class Soak:
             lines += ["", "PASSED: no violation"]
         print("\n".join(lines), flush=True)
         return 1 if total else 0
+
+
+def answers(path):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(path)
+            return True
+        except OSError:
+            return False
+
+
+def socket_inode(path):
+    """The inode of the listening socket bound to path (from /proc/net/unix), or None."""
+    try:
+        with open("/proc/net/unix") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) >= 8 and fields[7] == path and fields[5] == "01":  # state LISTEN
+                    return fields[6]
+    except OSError:
+        pass
+    return None
+
+
+def socket_holders(inode):
+    """(pid, command line) of every process with the socket open."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+                    found.append((int(pid), cmd[:120]))
+                    break
+        except OSError:
+            continue
+    return found
 
 
 def fd_count(pid):
