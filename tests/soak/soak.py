@@ -99,8 +99,15 @@ INVARIANTS = [
 ]
 FAULTS = ["kill-S", "kill-P2", "redis-restart", "fd-exhaustion", "stall-long", "stall-short"]
 # Daemon bugs this run knows of: (invariant, a piece of the violation's text, the finding's name).
-# A violation that matches is reported under that name, and still fails the run.
-KNOWN_FINDINGS = []
+# A violation that matches is reported under that name, and still fails the run. docs/testing.md
+# says how to reproduce each.
+KNOWN_FINDINGS = [
+    # A SIGKILL just after a slot's run started: the restart records that run as interrupted, then
+    # runs the same slot again (trigger schedule, same scheduledFor).
+    ("job-slots", "run again after a SIGKILL cut its run short", "slot-runs-again-after-kill"),
+    # The restart right after a SIGKILL found the dead daemon's socket still accepting, and refused.
+    ("availability", "a process answers on", "restart-refused-after-kill"),
+]
 
 
 def mono():
@@ -1585,8 +1592,11 @@ class Soak:
             self.check("job-slots")
             entries = by_slot[slot]
             if len(entries) > 1:
-                detail = (f"job slot {slot} ({domain}) handled {len(entries)} times: "
-                          f"{[(r.get('daemon'), r['runId'], r['trigger'], r['status']) for r in entries]}")
+                again = " run again after a SIGKILL cut its run short" if any(
+                    r.get("interrupted") for r in entries) else ""
+                runs_of_slot = [(r.get("daemon"), r["runId"], r["trigger"], r["status"], r["startedAt"])
+                                for r in entries]
+                detail = f"job slot {slot} ({domain}) handled {len(entries)} times{again}: {runs_of_slot}"
                 with self.lock:
                     excuse = domain == "pair" and any(w.kind == "redis-restart" and w.overlaps_wall(slot, slot)
                                                       for w in self.windows)
