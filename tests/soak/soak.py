@@ -1354,6 +1354,7 @@ class Soak:
             try:
                 reply = self.daemons[target].call({"type": "status", "id": "b"}, timeout=5)
                 if reply and reply["data"]["broker"]["state"] == "connected":
+                    self.check("availability")
                     return True
             except (OSError, Closed, KeyError, TypeError):
                 pass
@@ -1380,6 +1381,7 @@ class Soak:
                 got = listener.read(0.2)
                 while got is not None:
                     if got.get("type") == "channel_message":
+                        self.check("availability")
                         return True
                     got = listener.read(0.2)
             self.violate("availability", f"no message from P1 reached P2 within {deadline:.0f} s of Redis's restart")
@@ -1428,7 +1430,9 @@ class Soak:
             time.sleep(pause)  # stays down for a few slots of the every-second job
         window.spawn_wall = wall_ms()
         d.spawn()
-        if not d.ready():
+        if d.ready():
+            self.check("availability")
+        else:
             self.violate("availability", f"{target} did not answer within {DEADLINE:.0f} s of its restart:\n"
                                          f"{d.tail()}")
         if target != "S":
@@ -1483,6 +1487,7 @@ class Soak:
         while mono() < end:
             now = self.connections("S")
             if now is not None and (before is None or now <= before + 2):
+                self.check("availability")
                 break
             time.sleep(0.05)
         else:
