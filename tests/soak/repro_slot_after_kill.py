@@ -15,7 +15,8 @@ import sys
 import tempfile
 import time
 
-PHOTOND = os.environ.get("PHOTOND", "/work/bin/photond")
+PHOTOND = os.environ.get("PHOTOND") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build",
+                                                     "default", "photond")
 DEADLINE = 30.0
 
 

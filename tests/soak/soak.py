@@ -5,18 +5,19 @@ and a webhook endpoint, a lowered RLIMIT_NOFILE), and P1 and P2 sharing one redi
 temporary Unix socket. Worker processes publish (0 B to 1 MiB, exact and wildcard subscriptions),
 subscribe, contend for locks, call a method that prompts, send signed webhooks, and follow channels
 as a browser does (Server-Sent Events with Last-Event-ID, a WebSocket). Cron jobs fire every second
-on S and on the pair. Meanwhile a chaos schedule SIGKILLs and restarts S, restarts Redis under the
-pair, exhausts S's descriptors, and stalls a subscriber.
+on S and on the pair. Meanwhile a chaos schedule SIGKILLs and restarts S and P2, restarts Redis
+under the pair, exhausts S's descriptors, and stalls a subscriber.
 
 Invariants are checked as events happen; each violation is printed at once. The run ends with a
 report (checks and violations per invariant, faults injected) and exits 1 on any violation, 0
 otherwise. docs/testing.md ("Soak and chaos") names the invariants, the faults and their excuses.
 
-Environment: PHOTOND (default /work/bin/photond, else build/default/photond), SOAK_SECONDS (600),
-SOAK_SEED (random), SOAK_DIR (kept when given; else a temporary directory removed at the end),
-SOAK_INJECT (comma-separated checker self-tests, each planting one fake violation: dup, gap, order,
-exclusion, lock, token, reentry, jobdup, jobgap, fd, rss, unanswered, prompt, webhook, sse, silentcut).
-"""
+Environment: PHOTOND (default build/default/photond), SOAK_SECONDS (600),
+SOAK_SEED (random), SOAK_DIR (kept when given; else a temporary directory, kept only on failure),
+SOAK_SCHEDULE ("kill-S:0,redis-restart:2": only these faults, in turn) and SOAK_ROUND (seconds
+between faults), SOAK_INJECT (comma-separated checker self-tests, each planting one fake violation:
+dup, gap, order, exclusion, lock, token, reentry, jobdup, jobgap, fd, rss, unanswered, prompt,
+webhook, sse, silentcut)."""
 
 import collections
 import fcntl
@@ -47,14 +48,7 @@ except ImportError:  # pragma: no cover - reported as a setup error below
 _REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
-def _default_photond():
-    for candidate in (os.path.join(_REPO, "build", "default", "photond"), "/work/bin/photond"):
-        if os.access(candidate, os.X_OK):
-            return candidate
-    return "photond"
-
-
-PHOTOND = os.environ.get("PHOTOND") or _default_photond()
+PHOTOND = os.environ.get("PHOTOND") or os.path.join(_REPO, "build", "default", "photond")
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 SECONDS = float(os.environ.get("SOAK_SECONDS", "600"))
 SEED = int(os.environ.get("SOAK_SEED") or random.SystemRandom().randrange(1 << 31))
