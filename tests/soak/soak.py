@@ -16,8 +16,8 @@ Environment: PHOTOND (default build/default/photond), SOAK_SECONDS (600),
 SOAK_SEED (random), SOAK_DIR (kept when given; else a temporary directory, kept only on failure),
 SOAK_SCHEDULE ("kill-S:0,redis-restart:2": only these faults, in turn) and SOAK_ROUND (seconds
 between faults), SOAK_INJECT (comma-separated checker self-tests, each planting one fake violation:
-dup, gap, order, exclusion, lock, token, reentry, jobdup, jobgap, fd, rss, unanswered, prompt,
-webhook, sse, silentcut)."""
+dup, gap, order, exclusion, lock, token, reentry, jobdup, jobgap, catchup, fd, rss, unanswered,
+prompt, webhook, sse, silentcut, linelimit, availability)."""
 
 import collections
 import fcntl
@@ -531,6 +531,9 @@ def over_the_limit(shared, reporter, target):
         reply = conn.read(DEADLINE / 2)
         expected = {"type": "error", "id": "unknown",
                     "error": f"line exceeds {LINE_LIMIT} bytes; closing the connection"}
+        if "linelimit" in INJECT:
+            INJECT.discard("linelimit")
+            expected = dict(expected, error="self-test: another sentence")
         if reply != expected:
             reporter.violation("line-limit", f"a line of {LINE_LIMIT + 1} bytes got {str(reply)[:300]}")
             return
@@ -1424,7 +1427,7 @@ class Soak:
             time.sleep(pause)  # stays down for a few slots of the every-second job
         window.spawn_wall = wall_ms()
         d.spawn()
-        if d.ready():
+        if d.ready() and not ("availability" in INJECT and INJECT.discard("availability") is None):
             self.check("availability")
         else:
             self.violate("availability", f"{target} did not answer within {DEADLINE:.0f} s of its restart:\n"
@@ -1626,6 +1629,9 @@ class Soak:
                           and any(r["status"] not in ("skipped", "missed") for r in entries)]
                 missed_any = (w.spawn_wall // 1000) * 1000 > w.start_wall
                 self.check("job-catch-up")
+                if "catchup" in INJECT and down:
+                    INJECT.discard("catchup")
+                    down = down + down  # self-test: as if the missed slots ran twice
                 if len(down) > 1:
                     self.violate("job-catch-up", f"{len(down)} runs for slots missed while S was down "
                                                  f"({w.start_wall}..{w.spawn_wall}): {sorted(down)}")
