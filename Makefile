@@ -1,6 +1,6 @@
 # photond's entry points. `make run` and `make test` each work alone on a fresh Debian 12 machine
 # (as root, or with sudo): they install what is missing, configure, build, then run or test.
-.PHONY: stress deps deps-build deps-package build run run-scripts test test-browser asan fuzz-build tsan-build fuzz bench tsan format clean package-build package install test-package
+.PHONY: stress deps deps-build deps-package build run run-scripts test test-browser soak asan fuzz-build tsan-build fuzz bench tsan format clean package-build package install test-package
 
 JOBS ?= $(shell nproc)
 
@@ -63,6 +63,13 @@ install: package-build
 # fuzzing run, the threaded client tests under TSan, and the install tree and Debian packages.
 test: asan package
 	ctest --preset asan -j $(JOBS)
+
+# The soak and chaos run (docs/testing.md) against the default build's photond for SOAK_SECONDS:
+# mixed traffic while daemons are killed, Redis restarted, descriptors exhausted and subscribers
+# stalled; prints a report and fails on any broken invariant. `make test` runs 60 s of it.
+SOAK_SECONDS ?= 600
+soak: deps build
+	PHOTOND=$(CURDIR)/build/default/photond SOAK_SECONDS=$(SOAK_SECONDS) /usr/bin/python3 tests/soak/soak.py
 
 # Installs the packages with dpkg -i, runs them from /usr/bin, builds the out-of-tree examples
 # against them, and removes them (root; refuses when photond is installed already).
