@@ -1,0 +1,264 @@
+# The reference model of what docs/protocol.md, docs/channels.md and docs/locks.md promise: pure Python, no I/O.
+"""What a client of photond should see, worked out from the documents alone.
+
+The model knows connections (by a key that is unique for the test run), their subscriptions, the
+locks with their holders, leases, waiters and release-on-disconnect bindings, and the daemon's clock
+when the test moves it. Each operation returns what the daemon must answer; answers that come later
+on other connections (a waiter granted, a wait timed out) are queued in `expected_async`, and the new
+acquisitions of a step in `grants`, for the driver to compare and to learn the daemon's tokens from.
+
+Rules taken from the documents (quoted where they decide a case):
+- channels: a pattern ending in `*` matches every channel starting with the part before it
+  ("`board:*` matches `board:a` and `board:a:b` (and `board:` itself)"); a connection receives a
+  message once however many of its subscriptions match; the publisher never receives its own;
+  `delivered` counts the connections (of the publisher's daemon) it was queued to.
+- locks: the holder is the `sessionId`; a free lock is acquired with a new token greater than every
+  token before it (consecutive on one daemon); the holder locking again extends the lease to
+  `lockTimeout` from now, with the original `acquiredAt` and `token`; another holder is refused, or
+  waits with `lockWait`, first come first served; when a lock goes to a waiter, every other queued
+  request of that holder is answered at once as an extension; a waiter whose connection closes leaves
+  the queue; a lock taken or extended with `releaseOnDisconnect` ends when that connection closes;
+  "the instant a lease ends the lock is free ... and the first waiter is granted it then"; a
+  wall-clock jump moves no lease and no `expiresAt` already given.
+"""
+
+import dataclasses
+from typing import Dict, List, Optional
+
+
+def matches(subscription, channel):
+    """docs/channels.md: `board:*` matches every channel starting with `board:`; `*` matches all."""
+    if subscription.endswith("*"):
+        return channel.startswith(subscription[:-1])
+    return subscription == channel
+
+
+@dataclasses.dataclass
+class Grant:
+    """One acquisition: its token is learnt from the daemon's reply (the model cannot know the number)."""
+
+    token: Optional[int] = None
+    acquired_at: Optional[int] = None  # wall ms; None until known (real clock: learnt from the reply)
+
+
+@dataclasses.dataclass
+class Waiter:
+    request_id: str
+    conn: int
+    holder: str
+    lease: int
+    wait: int
+    rod: bool
+    deadline: Optional[int]  # steady ms (None on the real clock: the waits are too long to end)
+
+
+@dataclasses.dataclass
+class Lock:
+    holder: str
+    grant: Grant
+    expires: Optional[int]  # steady ms of the lease's end (None on the real clock)
+    expires_at: Optional[int]  # wall ms shown on the wire (None until known on the real clock)
+    lease: int
+    bound: Optional[int] = None  # the connection whose close ends it
+    waiters: List[Waiter] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class Expect:
+    """A reply the daemon owes: kind is acquired, extended, refused, timed_out, released, not_released."""
+
+    conn: int
+    request_id: str
+    kind: str
+    name: str
+    holder: str = ""
+    grant: Optional[Grant] = None
+    lease: int = 0
+    expires_at: Optional[int] = None
+    wait: int = 0
+    lock: Optional[Lock] = None  # for replies whose expiresAt is learnt on the real clock
+
+
+@dataclasses.dataclass
+class GrantEvent:
+    """A new acquisition in a step; `group` orders them (same group: same instant, any order)."""
+
+    group: int
+    name: str
+    grant: Grant
+
+
+class Model:
+    """clock: (steady_ms, wall_ms) when the test moves the daemon's clock, else None (real clock)."""
+
+    def __init__(self, clock=None):
+        self.timed = clock is not None
+        self.steady, self.wall = clock if clock else (None, None)
+        self.subs: Dict[int, set] = {}  # connection key -> subscriptions
+        self.daemon_of: Dict[int, int] = {}  # connection key -> daemon index
+        self.locks: Dict[str, Lock] = {}
+        self.expected_async: List[Expect] = []
+        self.grants: List[GrantEvent] = []
+        self.pending: Dict[int, Dict[str, Waiter]] = {}  # connection -> request id -> waiter
+        self._group = 0
+
+    # ----- connections
+
+    def connect(self, conn, daemon=0):
+        self.subs[conn] = set()
+        self.daemon_of[conn] = daemon
+        self.pending[conn] = {}
+
+    def disconnect(self, conn):
+        """The connection closed: its waiters leave (unanswered), its bound locks are released."""
+        self.begin_step()
+        del self.subs[conn]
+        del self.daemon_of[conn]
+        del self.pending[conn]
+        for lock in self.locks.values():
+            lock.waiters = [w for w in lock.waiters if w.conn != conn]
+        self._group += 1
+        for name in sorted(self.locks):
+            lock = self.locks.get(name)
+            if lock is not None and lock.bound == conn:
+                self._free(name)
+
+    def begin_step(self):
+        self.expected_async = []
+        self.grants = []
+
+    # ----- channels
+
+    def subscribe(self, conn, channel):
+        self.subs[conn].add(channel)
+
+    def unsubscribe(self, conn, channel):
+        self.subs[conn].discard(channel)
+
+    def publish(self, conn, channel):
+        """Returns (the connections that receive it, the publisher daemon's `delivered` count)."""
+        receivers = [other for other, subs in self.subs.items()
+                     if other != conn and any(matches(s, channel) for s in subs)]
+        local = [other for other in receivers if self.daemon_of[other] == self.daemon_of[conn]]
+        return receivers, len(local)
+
+    def subscriber_counts(self, daemon):
+        """status.channels as (channel, subscribers) for the connections of one daemon."""
+        counts = {}
+        for conn, subs in self.subs.items():
+            if self.daemon_of[conn] != daemon:
+                continue
+            for s in subs:
+                counts[s] = counts.get(s, 0) + 1
+        return sorted(counts.items())
+
+    # ----- locks
+
+    def _new_grant(self, name, holder, lease, conn, rod, waiters=None):
+        grant = Grant(acquired_at=self.wall)
+        lock = Lock(holder=holder, grant=grant,
+                    expires=self.steady + lease if self.timed else None,
+                    expires_at=self.wall + lease if self.timed else None,
+                    lease=lease, bound=conn if rod else None, waiters=waiters or [])
+        self.locks[name] = lock
+        self.grants.append(GrantEvent(self._group, name, grant))
+        return lock
+
+    def _extend(self, lock, lease, conn, rod):
+        if self.timed:
+            lock.expires = self.steady + lease
+            lock.expires_at = self.wall + lease
+        else:
+            lock.expires_at = None  # learnt from the reply
+        lock.lease = lease
+        if rod:
+            lock.bound = conn
+
+    def lock(self, conn, request_id, name, holder, lease, wait, rod):
+        """The immediate reply, or None when the request waits (its answer comes later)."""
+        self.begin_step()
+        self._group += 1
+        lock = self.locks.get(name)
+        if lock is None:
+            lock = self._new_grant(name, holder, lease, conn, rod)
+            return Expect(conn, request_id, "acquired", name, holder, lock.grant, lease, lock.expires_at, lock=lock)
+        if lock.holder == holder:
+            self._extend(lock, lease, conn, rod)
+            return Expect(conn, request_id, "extended", name, holder, lock.grant, lease, lock.expires_at, lock=lock)
+        if wait == 0:
+            return Expect(conn, request_id, "refused", name, lock.holder, lock.grant, 0, lock.expires_at, lock=lock)
+        waiter = Waiter(request_id, conn, holder, lease, wait, rod,
+                        self.steady + wait if self.timed else None)
+        lock.waiters.append(waiter)
+        self.pending[conn][request_id] = waiter
+        return None
+
+    def _free(self, name):
+        """Ends the lock, or hands it to its first waiter (and extends that holder's later waiters)."""
+        lock = self.locks.pop(name)
+        if not lock.waiters:
+            return
+        first, rest = lock.waiters[0], lock.waiters[1:]
+        del self.pending[first.conn][first.request_id]
+        new = self._new_grant(name, first.holder, first.lease, first.conn, first.rod,
+                              [w for w in rest if w.holder != first.holder])
+        self.expected_async.append(Expect(first.conn, first.request_id, "acquired", name, first.holder,
+                                          new.grant, first.lease, new.expires_at, lock=new))
+        for same in (w for w in rest if w.holder == first.holder):
+            del self.pending[same.conn][same.request_id]
+            self._extend(new, same.lease, same.conn, same.rod)
+            self.expected_async.append(Expect(same.conn, same.request_id, "extended", name, same.holder,
+                                              new.grant, same.lease, new.expires_at, lock=new))
+
+    def unlock(self, conn, name, holder):
+        self.begin_step()
+        self._group += 1
+        lock = self.locks.get(name)
+        if lock is None:
+            return Expect(conn, "", "released", name)
+        if lock.holder != holder:
+            return Expect(conn, "", "not_released", name, lock.holder)
+        self._free(name)
+        return Expect(conn, "", "released", name)
+
+    def query(self, name):
+        return self.locks.get(name)
+
+    def listing(self):
+        return sorted(self.locks.items())
+
+    # ----- the test clock
+
+    def advance(self, ms):
+        """Time passes: every lease end and wait end up to now+ms, in time order (a lease ending at
+        the instant a wait does is freed first: its first waiter is granted it "then")."""
+        self.begin_step()
+        target = self.steady + ms
+        while True:
+            lease_end = min(((lock.expires, name) for name, lock in self.locks.items()), default=None)
+            wait_end = min(((w.deadline, w.conn, w.request_id, name) for name, lock in self.locks.items()
+                            for w in lock.waiters), default=None)
+            if lease_end is not None and lease_end[0] <= target and (wait_end is None or lease_end[0] <= wait_end[0]):
+                self._move_to(lease_end[0])
+                self._group += 1
+                self._free(lease_end[1])
+            elif wait_end is not None and wait_end[0] <= target:
+                self._move_to(wait_end[0])
+                _, conn, request_id, name = wait_end
+                lock = self.locks[name]
+                waiter = self.pending[conn].pop(request_id)
+                lock.waiters.remove(waiter)
+                self.expected_async.append(Expect(conn, request_id, "timed_out", name, lock.holder, lock.grant,
+                                                  0, lock.expires_at, waiter.wait, lock=lock))
+            else:
+                break
+        self._move_to(target)
+
+    def _move_to(self, steady):
+        self.wall += steady - self.steady
+        self.steady = steady
+
+    def set_wall(self, wall_ms):
+        """A wall-clock jump: no lease moves, and no expiresAt already given changes."""
+        self.begin_step()
+        self.wall = wall_ms
