@@ -7,6 +7,7 @@
 #include "common/exit_codes.hpp"
 #include "common/units.hpp"
 #include "daemon/daemon.hpp"
+#include "daemon/test_clock.hpp"
 #include "methods/embedded_host.hpp"
 #include "methods/exec_host.hpp"
 #include "methods/manifest.hpp"
@@ -65,6 +66,7 @@ struct ServeFlags {
   std::vector<std::string> ui_allowed_origins;
   std::string session_timeout = format_duration(defaults::kSessionTimeout);
   std::size_t method_threads = defaults::kMethodThreads;
+  std::string test_clock;  // empty: the system clock; "now" or an RFC 3339 time: a test clock
   std::string broker;  // empty: $PHOTON_CHANNEL_BROKER=redis with $PHOTON_REDIS_URL or $REDIS_URL,
                        // else none
 };
@@ -150,6 +152,17 @@ DaemonOptions to_options(const ServeFlags& flags) {
   options.webhook = webhook_settings(flags);
   options.ui = ui_settings(flags);
   options.broker = broker_url(flags);
+  if (!flags.test_clock.empty()) {
+    options.test_clock = true;
+    if (flags.test_clock != "now") {
+      options.test_clock_start = photon::daemon::parse_rfc3339(flags.test_clock);
+      if (!options.test_clock_start) {
+        throw StartupError(kExitUsage,
+                           "--test-clock: \"" + flags.test_clock +
+                               "\" is not an RFC 3339 time (e.g. 2026-03-08T01:59:00Z)");
+      }
+    }
+  }
   // Exec methods' children inherit the daemon's environment: the secrets leave it now.
   ::unsetenv(std::string(photon::core::kWebhookSecretVariable).c_str());
   for (auto scheme :
@@ -335,6 +348,11 @@ void add_serve_flags(CLI::App& command, ServeFlags& flags, bool embedded) {
   serve->add_option("--ui-allow-origin", flags.ui_allowed_origins,
                     "Another origin whose pages may use the UI listener (repeatable), e.g. "
                     "http://localhost:5173");
+#ifdef PHOTON_TEST_CLOCK
+  serve->add_flag("--test-clock{now}", flags.test_clock,
+                  "Test builds only: run on a clock that moves only when a test_clock request "
+                  "moves it, from now or from --test-clock=RFC3339 (docs/testing.md)");
+#endif
   serve->add_option(
       "--broker", flags.broker,
       "Share channels, locks and jobs with this photon's daemons on other hosts through "

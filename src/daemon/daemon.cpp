@@ -108,12 +108,13 @@ class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public
  public:
   Impl(const DaemonOptions& options, const Clock& clock, const PrivateDir& dir,
        const PhotonPaths& paths, std::uint64_t token_mark, std::unique_ptr<StoredJobs> jobs,
-       std::optional<int> inherited_listener)
+       std::optional<int> inherited_listener, ManualClock* test_clock)
       : options_(options),
         dir_(dir),
         paths_(paths),
         inherited_listener_(inherited_listener),
         clock_(clock),
+        test_clock_(test_clock),
         jobs_(std::move(jobs)),
         tokens_(token_mark,
                 [this](std::uint64_t mark) {
@@ -324,6 +325,8 @@ class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public
       lock_timer_armed_ = false;
       return;
     }
+    // On a test clock no real time counts: deadlines are checked when a test moves the clock.
+    if (test_clock_ != nullptr) return;
     if (lock_timer_armed_ && wake_for_ == *when) return;
     lock_timer_armed_ = true;
     wake_for_ = *when;
@@ -342,6 +345,21 @@ class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public
     idle_timer_.cancel();
     idle_deadline_.reset();
     dispatcher_.on_open(peer);
+  }
+
+  bool has_test_clock() const override { return test_clock_ != nullptr; }
+
+  void move_test_clock(const ClockMove& move) override {
+    if (stopping_ || test_clock_ == nullptr) return;
+    // The controller's own connection cleared the idle count; it does not keep the daemon busy.
+    if (!idle_deadline_) arm_idle_timer();
+    if (move.set_wall) test_clock_->set_wall_clock(*move.set_wall);
+    test_clock_->advance(move.advance);
+    dispatcher_.on_timer();
+    server_.check_output_deadlines();
+    if (ui_) ui_->check_output_deadlines();
+    // Not from inside the request's handler: an idle shutdown closes its connection.
+    asio::post(io_, [this] { check_idle(); });
   }
 
   // The clock may have passed a deadline: the services do what is due, and the idle timeout
@@ -491,7 +509,7 @@ class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public
   // lock is held, no method runs (a caller may have left one running), no job is scheduled (it
   // could not fire in a daemon that has exited) and no webhook endpoint waits for callers.
   bool idle() {
-    return dispatcher_.open_sessions() == 0 && services_.locks().held() == 0 &&
+    return dispatcher_.open_clients() == 0 && services_.locks().held() == 0 &&
            (!methods_ || methods_->stats().running == 0) && services_.scheduler().size() == 0 &&
            !http_ && !ui_http_;
   }
@@ -510,12 +528,13 @@ class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public
   // Counts from the last disconnect, on the daemon's clock; when the timeout passes with other
   // work still going on (a lock held by a client that left), it counts again from then.
   void arm_idle_timer() {
-    if (options_.idle_timeout.count() == 0 || stopping_ || dispatcher_.open_sessions() > 0) return;
+    if (options_.idle_timeout.count() == 0 || stopping_ || dispatcher_.open_clients() > 0) return;
     idle_deadline_ = clock_.steady() + options_.idle_timeout;
     wait_for_idle_deadline();
   }
 
   void wait_for_idle_deadline() {
+    if (test_clock_ != nullptr) return;  // checked when a test moves the clock
     idle_timer_.expires_after(*idle_deadline_ - clock_.steady());
     idle_timer_.async_wait([this](boost::system::error_code ec) {
       if (!ec) check_idle();
@@ -583,6 +602,8 @@ class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public
   // The listening socket systemd passed (socket activation); none when the daemon binds its own.
   std::optional<int> inherited_listener_;
   const Clock& clock_;
+  // The same clock when a test moves it by hand (--test-clock); null on the system clock.
+  ManualClock* test_clock_;
   asio::io_context io_{1};
   // Before the dispatcher, so queued job writes are flushed after the scheduler is gone.
   std::unique_ptr<StoredJobs> jobs_;
@@ -621,9 +642,9 @@ class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public
 
 Daemon::Daemon(const DaemonOptions& options, const Clock& clock, const PrivateDir& dir,
                const PhotonPaths& paths, std::uint64_t token_mark, std::unique_ptr<StoredJobs> jobs,
-               std::optional<int> inherited_listener)
+               std::optional<int> inherited_listener, ManualClock* test_clock)
     : impl_(std::make_unique<Impl>(options, clock, dir, paths, token_mark, std::move(jobs),
-                                   inherited_listener)) {}
+                                   inherited_listener, test_clock)) {}
 Daemon::~Daemon() = default;
 void Daemon::load_jobs() { impl_->load_jobs(); }
 void Daemon::listen() {
@@ -706,8 +727,17 @@ void run_daemon(const DaemonOptions& options, const std::function<void()>& on_re
   } catch (const store::StoreError& error) {
     throw StartupError(1, error.what());
   }
-  const SystemClock clock;
-  Daemon daemon(options, clock, dir, paths, token_mark, std::move(jobs), inherited);
+  const SystemClock system_clock;
+  // A test build's --test-clock: the daemon's time starts now (or at the wall time asked for)
+  // and moves only when a test_clock request moves it.
+  std::optional<ManualClock> test_clock;
+  if (options.test_clock) {
+    test_clock.emplace(std::chrono::steady_clock::now(),
+                       options.test_clock_start.value_or(std::chrono::system_clock::now()));
+  }
+  const Clock& clock = test_clock ? static_cast<const Clock&>(*test_clock) : system_clock;
+  Daemon daemon(options, clock, dir, paths, token_mark, std::move(jobs), inherited,
+                test_clock ? &*test_clock : nullptr);
   daemon.load_jobs();
   try {
     daemon.listen();

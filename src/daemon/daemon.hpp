@@ -5,6 +5,7 @@
 #include "broker/redis_url.hpp"
 #include "common/clock.hpp"
 #include "common/defaults.hpp"
+#include "common/manual_clock.hpp"
 #include "common/paths.hpp"
 #include "common/private_dir.hpp"
 #include "daemon/dispatcher.hpp"
@@ -75,6 +76,10 @@ struct DaemonOptions {
   std::chrono::milliseconds prompt_timeout = defaults::kPromptTimeout;
   // Join the photon's daemons on other hosts through this Redis (docs/scaling.md); none: alone.
   std::optional<broker::RedisUrl> broker;
+  // A test build's --test-clock (docs/testing.md): time moves only when `test_clock` requests
+  // move it, from the real time or from `test_clock_start` on the wall clock.
+  bool test_clock = false;
+  std::optional<std::chrono::system_clock::time_point> test_clock_start;
 };
 
 // A failure before the daemon is serving, with the process exit code it calls for
@@ -100,10 +105,12 @@ class Daemon {
   // Makes the services and the transport (nothing listens yet). `dir` (the checked daemons
   // directory), `paths`, `options` and `clock` must outlive the daemon; `token_mark` is the
   // fencing-token mark on disk; `jobs` is the job store (opened or not); `inherited_listener` a
-  // listening socket systemd passed. Throws StartupError for an unusable configuration.
+  // listening socket systemd passed; `test_clock`, when not null, is `clock` itself, which
+  // `test_clock` requests then move (deadlines wait for those moves, not for real time). Throws
+  // StartupError for an unusable configuration.
   Daemon(const DaemonOptions& options, const Clock& clock, const PrivateDir& dir,
          const PhotonPaths& paths, std::uint64_t token_mark, std::unique_ptr<StoredJobs> jobs,
-         std::optional<int> inherited_listener);
+         std::optional<int> inherited_listener, ManualClock* test_clock = nullptr);
   ~Daemon();
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;

@@ -25,10 +25,14 @@ class Dispatcher::Session final : public net::PeerContext, public core::Subscrib
   void deliver(const SharedBytes& line) override { peer_.send(line); }
   net::Peer& peer() { return peer_; }
   core::ConnectionId id() const { return id_; }
+  // Whether this connection has moved a test clock (it does not keep the daemon from idling).
+  bool clock_controller() const { return clock_controller_; }
+  void set_clock_controller() { clock_controller_ = true; }
 
  private:
   net::Peer& peer_;
   core::ConnectionId id_;
+  bool clock_controller_ = false;
 };
 
 namespace {
@@ -176,6 +180,7 @@ void Dispatcher::on_close(net::Peer& peer) {
   auto* session = static_cast<Session*>(peer.context());
   if (session == nullptr) return;
   sessions_.erase(session->id());
+  if (session->clock_controller()) --clock_controllers_;
   services_.connection_closed(session->id(), *session);
   reschedule();
   peer.set_context(nullptr);
@@ -219,6 +224,12 @@ void Dispatcher::serve_line(net::Peer& peer, std::string_view line) {
   }
   const Request& request = std::get<Request>(parsed);
   const Route* route = route_for(request.type);
+  if (route == nullptr && request.type == kTestClockRequest && control_.has_test_clock()) {
+    // Not in the table: it exists only in a daemon started with --test-clock.
+    serving_type_ = kTestClockRequest;
+    serving_id_.assign(request.id);
+    return handle_test_clock(*session, request);
+  }
   if (route == nullptr) {
     peer.send(protocol::error_line(request.id, protocol::unknown_type_message(request.type)));
     return;
@@ -230,6 +241,26 @@ void Dispatcher::serve_line(net::Peer& peer, std::string_view line) {
     return;
   }
   (this->*route->handler)(*session, request);
+}
+
+void Dispatcher::handle_test_clock(Session& session, const Request& request) {
+  if (!session.clock_controller()) {
+    session.set_clock_controller();
+    ++clock_controllers_;
+  }
+  std::variant<ClockMove, std::string> move = parse_clock_move(request);
+  if (auto* error = std::get_if<std::string>(&move)) {
+    session.peer().send(protocol::error_line(request.id, *error));
+    return;
+  }
+  // Whatever the move makes due (other sessions' replies, job runs) is done before this reply.
+  control_.move_test_clock(std::get<ClockMove>(move));
+  session.peer().send(protocol::result_line(
+      request.id, true,
+      boost::json::object{{"wallMs", epoch_millis(clock_.system())},
+                          {"steadyMs", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           clock_.steady().time_since_epoch())
+                                           .count()}}));
 }
 
 void Dispatcher::handle_ping(Session& session, const Request& request) {

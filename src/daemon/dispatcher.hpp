@@ -7,6 +7,7 @@
 #include "common/defaults.hpp"
 #include "daemon/method_calls.hpp"
 #include "daemon/services.hpp"
+#include "daemon/test_clock.hpp"
 #include "net/peer.hpp"
 #include "protocol/request.hpp"
 
@@ -41,6 +42,13 @@ class DaemonControl {
   virtual void wake_at(std::optional<std::chrono::steady_clock::time_point> when) = 0;
   // Members the daemon adds to the `status` data (the webhook endpoint's address, say).
   virtual boost::json::object extra_status() const { return {}; }
+  // Whether the daemon runs on a test clock (photond --test-clock, a test build's option):
+  // `test_clock` requests move it. A daemon on the system clock serves no such request.
+  virtual bool has_test_clock() const { return false; }
+  // Moves the test clock, then does everything due at the new time before returning (leases,
+  // waiters, prompts, cron slots; the idle timeout is checked on the next turn). Only called
+  // when has_test_clock().
+  virtual void move_test_clock(const ClockMove& /*move*/) {}
 };
 
 struct DispatcherOptions {
@@ -69,8 +77,11 @@ class Dispatcher final : public net::PeerHandler, private CallListener {
   // The time asked for with DaemonControl::wake_at has come: the services do what is due.
   void on_timer();
 
-  // Connections open now (the idle timeout waits for none).
+  // Connections open now.
   std::size_t open_sessions() const { return sessions_.size(); }
+  // Connections open now other than those that only move a test clock (the idle timeout waits
+  // for none: a test that moves the clock past it is not a client keeping the daemon busy).
+  std::size_t open_clients() const { return sessions_.size() - clock_controllers_; }
 
   // The wire names of the request types, in the table's order.
   static std::span<const std::string_view> request_types();
@@ -106,6 +117,7 @@ class Dispatcher final : public net::PeerHandler, private CallListener {
   void handle_list_jobs(Session& session, const protocol::Request& request);
   void handle_job_history(Session& session, const protocol::Request& request);
   void handle_run_job(Session& session, const protocol::Request& request);
+  void handle_test_clock(Session& session, const protocol::Request& request);
 
   // CallListener: a command's events, to its caller.
   void call_emitted(core::ConnectionId caller, std::string_view id,
@@ -137,6 +149,8 @@ class Dispatcher final : public net::PeerHandler, private CallListener {
   // Open connections by id, for answers that come later (a lock granted, a broker's answer, a
   // command's events).
   std::unordered_map<core::ConnectionId, Session*> sessions_;
+  // Sessions that have sent a test_clock request (see open_clients()).
+  std::size_t clock_controllers_ = 0;
 };
 
 }  // namespace photon::daemon

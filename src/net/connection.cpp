@@ -238,6 +238,11 @@ void Connection::watch_soft_limit() {
   });
 }
 
+void Connection::check_soft_limit() {
+  if (closed_ || overflowed_) return;
+  if (output_.past_soft_duration()) drop_slow_consumer();
+}
+
 void Connection::drop_slow_consumer() {
   overflowed_ = true;
   ++server_.dropped_slow_consumers_;

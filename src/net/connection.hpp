@@ -38,6 +38,10 @@ class Connection final : public Peer, public std::enable_shared_from_this<Connec
   // Closes now, dropping queued output.
   void close();
 
+  // Drops the connection if its output has stayed over the soft limit for the soft duration by
+  // the clock now (a timer checks this too; a test clock moved by hand reaches it first).
+  void check_soft_limit();
+
  private:
   enum class ReadOutcome { kOpen, kEndOfInput, kFailed };
 

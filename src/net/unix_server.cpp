@@ -145,6 +145,11 @@ void UnixServer::refuse(stream::socket& socket, TransportRefusal reason, std::ui
   socket.close(ec);
 }
 
+void UnixServer::check_output_deadlines() {
+  // Dropping posts the close, so connections_ does not change under the loop.
+  for (auto& [raw, connection] : connections_) connection->check_soft_limit();
+}
+
 void UnixServer::remove(Connection* connection) {
   // Keep the object alive until this call's caller (a member of it) has returned.
   auto found = connections_.find(connection);

@@ -61,6 +61,9 @@ class UnixServer {
   // `on_stopped`.
   void shutdown(std::chrono::milliseconds grace, std::function<void()> on_stopped);
 
+  // The clock moved by hand (a test clock): drops the slow consumers whose soft-limit time is up.
+  void check_output_deadlines();
+
   std::size_t connection_count() const { return connections_.size(); }
   std::uint64_t dropped_slow_consumers() const { return dropped_slow_consumers_; }
   std::uint64_t connections_refused() const { return connections_refused_; }

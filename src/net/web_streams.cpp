@@ -88,6 +88,13 @@ class WebStream : public Peer, public std::enable_shared_from_this<WebStream> {
   // Shutdown: says goodbye if the kind of stream has a way to, then closes.
   virtual void go_away() { close(); }
 
+  // Drops the stream if its output has stayed over the soft limit for the soft duration by the
+  // clock now (a timer checks this too; a test clock moved by hand reaches it first).
+  void check_soft_limit() {
+    if (closed_ || overflowed_) return;
+    if (output_.past_soft_duration()) drop_slow_consumer();
+  }
+
  protected:
   // Turns one line of the handler's into what the client gets (empty: nothing).
   virtual void enqueue_line(std::string_view line) = 0;
@@ -446,6 +453,11 @@ void WebStreams::add(std::shared_ptr<WebStream> stream) {
     asio::post(io_, [this, raw] {
       if (auto found = streams_.find(raw); found != streams_.end()) found->second->close();
     });
+}
+
+void WebStreams::check_output_deadlines() {
+  // Dropping posts the close, so streams_ does not change under the loop.
+  for (auto& [raw, stream] : streams_) stream->check_soft_limit();
 }
 
 void WebStreams::remove(WebStream* stream) {

@@ -81,6 +81,9 @@ class WebStreams {
   void open_event_stream(boost::asio::ip::tcp::socket socket, std::string extra_headers,
                          const std::function<void(Peer&)>& subscribe);
 
+  // The clock moved by hand (a test clock): drops the slow streams whose soft-limit time is up.
+  void check_output_deadlines();
+
   std::size_t count() const { return streams_.size(); }
   bool full() const { return streams_.size() >= limits_.max_streams; }
   bool closing() const { return closing_all_; }

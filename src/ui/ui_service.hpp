@@ -67,6 +67,8 @@ class UiService final : public net::HttpHandler {
 
   std::size_t open_streams() const { return streams_.count(); }
   std::uint64_t dropped_slow_consumers() const { return streams_.dropped_slow_consumers(); }
+  // The clock moved by hand (a test clock): slow streams whose soft-limit time is up are dropped.
+  void check_output_deadlines() { streams_.check_output_deadlines(); }
   // Shutdown: closes every WebSocket and event stream (see WebStreams::close_all).
   void close_streams(std::chrono::milliseconds grace, std::function<void()> done) {
     streams_.close_all(grace, std::move(done));

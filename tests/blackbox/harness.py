@@ -241,19 +241,66 @@ def try_ping(path, timeout=2.0):
 class Daemon:
     """One `photond serve NAME` child process in photon_dir. stop() sends SIGTERM and returns the exit code."""
 
-    def __init__(self, photon_dir, name="t", args=(), env=None, preexec_fn=None, program=None):
-        """program: argv that runs a daemon with NAME and args appended (default: photond serve)."""
+    def __init__(self, photon_dir, name="t", args=(), env=None, preexec_fn=None, program=None,
+                 test_clock=None):
+        """program: argv that runs a daemon with NAME and args appended (default: photond serve).
+
+        test_clock: True runs the daemon on a clock that only advance() and set_wall() move, from
+        the real time; an RFC 3339 string starts its wall clock there (docs/testing.md).
+        """
         self.program = list(program) if program else [PHOTOND, "serve"]
         self.photon_dir = photon_dir
         self.preexec_fn = preexec_fn
         self.name = name
         self.args = list(args)
+        if test_clock:
+            self.args.append("--test-clock" if test_clock is True else f"--test-clock={test_clock}")
         self.env = daemon_env(photon_dir, env)
+        self._controller = None  # the test clock's connection (see move_clock)
+        self._controller_pid = None
         self.proc = None
         self.returncode = None
         # stdout+stderr go beside daemons/, or beside PHOTON_DIR when the daemon is to create it.
         out_dir = photon_dir if os.path.isdir(photon_dir) else os.path.dirname(photon_dir)
         self.out_path = os.path.join(out_dir, f"{name}.out")
+
+    def _clock_controller(self):
+        """One connection per daemon process moves its clock. Having sent test_clock, it does not
+        count as a client for the idle timeout."""
+        if self._controller is None or self._controller_pid != self.proc.pid:
+            if self._controller is not None:
+                self._controller.close()
+            self._controller = Client(self.sock_path)
+            self._controller_pid = self.proc.pid
+        return self._controller
+
+    def move_clock(self, **fields):
+        """Sends one test_clock request and returns its data ({"wallMs", "steadyMs"}). The reply
+        comes after the daemon has done what is due at the new time."""
+        reply = self._clock_controller().call({"type": "test_clock", "id": "clock", **fields})
+        if reply.get("type") != "result":
+            raise AssertionError(f"test_clock {fields} failed: {reply}")
+        return reply["data"]
+
+    def advance(self, ms):
+        """Moves the daemon's steady and wall clocks forward by ms (time passes)."""
+        return self.move_clock(advanceMs=int(ms))
+
+    def set_wall(self, when):
+        """Sets the daemon's wall clock alone to `when` (RFC 3339): a clock jump, forward or back."""
+        return self.move_clock(setWall=when)
+
+    def clock(self):
+        """The daemon's test clock now: {"wallMs", "steadyMs"}."""
+        return self.move_clock()
+
+    def wait_connections(self, count):
+        """Waits until the daemon has seen every other connection but `count` close (the clock's
+        own is not counted): what a test does before moving the clock past a timeout that counts
+        from a close."""
+        self.clock()
+        wait_until(lambda: self._clock_controller().status()["connections"] == count + 1,
+                   message=f"{count} connection(s) besides the clock's")
 
     @property
     def sock_path(self):
@@ -323,6 +370,9 @@ class Daemon:
 
     def stop(self, timeout=TIMEOUT):
         """SIGTERM, then wait; SIGKILL when it does not exit in time. Returns the exit code."""
+        if self._controller is not None:
+            self._controller.close()
+            self._controller = None
         if self.proc is None:
             return None
         if self.proc.poll() is None:
@@ -456,10 +506,12 @@ class BlackboxTest(unittest.TestCase):
         shutil.rmtree(path, ignore_errors=True)
 
     def daemon(self, name="t", args=(), photon_dir=None, start=True, check_exit=True, env=None, preexec_fn=None,
-               program=None):
-        """A photond serve (or `program`) in its own (or the given) PHOTON_DIR, stopped at the end of the test."""
+               program=None, test_clock=None):
+        """A photond serve (or `program`) in its own (or the given) PHOTON_DIR, stopped at the end of the test.
+
+        test_clock: see Daemon."""
         photon_dir = photon_dir or self.make_dir()
-        d = Daemon(photon_dir, name, args, env, preexec_fn, program)
+        d = Daemon(photon_dir, name, args, env, preexec_fn, program, test_clock)
         self.addCleanup(self._finish_daemon, d, check_exit)
         if start:
             d.start()
