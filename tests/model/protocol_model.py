@@ -91,7 +91,12 @@ class GrantEvent:
 class Model:
     """clock: (steady_ms, wall_ms) when the test moves the daemon's clock, else None (real clock)."""
 
-    def __init__(self, clock=None):
+    def __init__(self, clock=None, queued_extension_keeps_longer_lease=False):
+        """queued_extension_keeps_longer_lease: a queued request of the new holder, answered as an
+        extension when the lock goes to that holder, keeps the lease if it is longer than its
+        lockTimeout from now (the daemon's behaviour) instead of setting it to lockTimeout from now
+        (the documents' sentence on extensions)."""
+        self.queued_extension_keeps_longer_lease = queued_extension_keeps_longer_lease
         self.timed = clock is not None
         self.steady, self.wall = clock if clock else (None, None)
         self.subs: Dict[int, set] = {}  # connection key -> subscriptions
@@ -111,7 +116,6 @@ class Model:
 
     def disconnect(self, conn):
         """The connection closed: its waiters leave (unanswered), its bound locks are released."""
-        self.begin_step()
         del self.subs[conn]
         del self.daemon_of[conn]
         del self.pending[conn]
@@ -124,8 +128,16 @@ class Model:
                 self._free(name)
 
     def begin_step(self):
+        """A step of the test begins: the answers and acquisitions it causes are collected anew."""
         self.expected_async = []
         self.grants = []
+
+    def next_deadline(self, until):
+        """The earliest lease end or wait end at or before steady time `until`, or None."""
+        times = [lock.expires for lock in self.locks.values()]
+        times += [w.deadline for lock in self.locks.values() for w in lock.waiters]
+        times = [t for t in times if t is not None and t <= until]
+        return min(times, default=None)
 
     # ----- channels
 
@@ -164,19 +176,18 @@ class Model:
         self.grants.append(GrantEvent(self._group, name, grant))
         return lock
 
-    def _extend(self, lock, lease, conn, rod):
-        if self.timed:
+    def _extend(self, lock, lease, conn, rod, keep_longer=False):
+        if not self.timed:
+            lock.expires_at = None  # learnt from the reply
+        elif not (keep_longer and lock.expires >= self.steady + lease):
             lock.expires = self.steady + lease
             lock.expires_at = self.wall + lease
-        else:
-            lock.expires_at = None  # learnt from the reply
         lock.lease = lease
         if rod:
             lock.bound = conn
 
     def lock(self, conn, request_id, name, holder, lease, wait, rod):
         """The immediate reply, or None when the request waits (its answer comes later)."""
-        self.begin_step()
         self._group += 1
         lock = self.locks.get(name)
         if lock is None:
@@ -206,12 +217,11 @@ class Model:
                                           new.grant, first.lease, new.expires_at, lock=new))
         for same in (w for w in rest if w.holder == first.holder):
             del self.pending[same.conn][same.request_id]
-            self._extend(new, same.lease, same.conn, same.rod)
+            self._extend(new, same.lease, same.conn, same.rod, self.queued_extension_keeps_longer_lease)
             self.expected_async.append(Expect(same.conn, same.request_id, "extended", name, same.holder,
                                               new.grant, same.lease, new.expires_at, lock=new))
 
     def unlock(self, conn, name, holder):
-        self.begin_step()
         self._group += 1
         lock = self.locks.get(name)
         if lock is None:
@@ -232,7 +242,6 @@ class Model:
     def advance(self, ms):
         """Time passes: every lease end and wait end up to now+ms, in time order (a lease ending at
         the instant a wait does is freed first: its first waiter is granted it "then")."""
-        self.begin_step()
         target = self.steady + ms
         while True:
             lease_end = min(((lock.expires, name) for name, lock in self.locks.items()), default=None)
@@ -260,5 +269,4 @@ class Model:
 
     def set_wall(self, wall_ms):
         """A wall-clock jump: no lease moves, and no expiresAt already given changes."""
-        self.begin_step()
         self.wall = wall_ms

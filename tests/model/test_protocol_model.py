@@ -35,18 +35,32 @@ SLOTS = 8
 # `a*` but not by `a:*`, `a:b:c` by every pattern of `a`.
 CHANNELS = ["a", "a:", "a:b", "a:bc", "a:b:c", "ab", "b"]
 PATTERNS = ["a*", "a:*", "a:b*", "*"]
-LOCKS = ["x", "y", "z"]
+LOCKS = ["x", "y"]
 # Leases and waits on the test clock, in ms: equal and neighbouring values, so lease ends and wait
 # ends meet. On the real clock every lease and wait is an hour: nothing ends during a test.
 LEASES = [1, 100, 250, 1000, 30000]
-WAITS = [0, 0, 100, 250, 1000]
+WAITS = [0, 100, 250, 1000]
 ADVANCES = [0, 1, 99, 100, 150, 250, 1000, 5000]
 HOUR = 3_600_000
 
 # Divergences between the daemon and the documents that the model found and the lead has not yet
 # decided (the daemon or the documents to change). Each names the case it keeps the generator
 # away from, so the rest of the model still runs; see the report and docs/testing.md.
-KNOWN_DIVERGENCES = {}
+KNOWN_DIVERGENCES = {
+    "advance-jumps": (
+        "test_clock advanceMs jumps the clock, then handles what is due at the end time: every lease "
+        "that ended is freed first, then every wait that ended, all at the new time. A waiter whose "
+        "lockWait ended before the lease did is granted the lock instead of timing out, and a waiter "
+        "granted a lease that ended within the jump gets acquiredAt/expiresAt of the end time and "
+        "keeps the lock (docs/locks.md: the first waiter is granted it the instant the lease ends; "
+        "lockWait waits up to n ms). Until fixed, the model moves the clock to each deadline in turn."),
+    "queued-extension-lease": (
+        "When a lock goes to a waiter, the same holder's other queued requests are answered as "
+        "extensions (docs/locks.md), and an extension sets the lease to lockTimeout from now; the "
+        "daemon keeps the longer of the lease just granted and lockTimeout from now, so a queued "
+        "extension with a shorter lockTimeout answers a later expiresAt than the documents say. "
+        "Until decided, the model expects the daemon's longer lease there."),
+}
 
 
 def now_ms():
@@ -145,7 +159,8 @@ class ProtocolMachine(RuleBasedStateMachine):
         if w.clock:
             data = w.controls[0].request({"type": "test_clock"})["data"]
             clock = (data["steadyMs"], data["wallMs"])
-        self.model = protocol_model.Model(clock)
+        self.model = protocol_model.Model(
+            clock, queued_extension_keeps_longer_lease="queued-extension-lease" in KNOWN_DIVERGENCES)
         self.step_started = now_ms()
         self.closed_this_step = False
 
@@ -184,6 +199,7 @@ class ProtocolMachine(RuleBasedStateMachine):
             assert reply["success"] is True, reply
 
     def begin(self):
+        self.model.begin_step()
         self.w.steps += 1
         self.step_started = now_ms()
         self.closed_this_step = False
@@ -313,7 +329,7 @@ class ProtocolMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.conns)
     @rule(who=st.integers(0, SLOTS - 1), name=st.sampled_from(LOCKS), lease=st.sampled_from(LEASES),
           wait=st.sampled_from(WAITS), rod=st.sampled_from([None, False, True]),
-          as_slot=st.one_of(st.none(), st.integers(0, SLOTS - 1)))
+          as_slot=st.one_of(st.none(), st.integers(0, 3)))
     def lock(self, who, name, lease, wait, rod, as_slot):
         self.begin()
         slot = self.pick_open(who)
@@ -390,12 +406,20 @@ class ProtocolMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.w.clock)
     @rule(ms=st.sampled_from(ADVANCES))
     def advance(self, ms):
+        """Time passes on the daemon's clock: leases and waits that end meanwhile end, in time order."""
         self.begin()
+        target = self.model.steady + ms
+        if "advance-jumps" in KNOWN_DIVERGENCES:
+            while (stop := self.model.next_deadline(target)) is not None and stop > self.model.steady:
+                self._move_clock(stop - self.model.steady)
+        self._move_clock(target - self.model.steady)
+        self.settle()
+
+    def _move_clock(self, ms):
         reply = self.w.controls[0].request({"type": "test_clock", "advanceMs": ms})
         self.model.advance(ms)
         self.expect_equal(reply.get("data"), {"wallMs": self.model.wall, "steadyMs": self.model.steady},
                           f"test_clock advanceMs {ms}", reply)
-        self.settle()
 
     @precondition(lambda self: self.w.clock)
     @rule(seconds=st.sampled_from([-3600, -1, 1, 7200]))
