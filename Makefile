@@ -37,7 +37,7 @@ fuzz-build: deps
 # built under TSan for `make test`.
 tsan-build: deps
 	cmake --preset tsan
-	cmake --build --preset tsan -j $(JOBS) --target photond photon_lock_client_tests photon_method_tests photon_store_tests photon_http_tests
+	cmake --build --preset tsan -j $(JOBS) --target photond photon_lock_client_tests photon_method_tests photon_exec_host_tests photon_store_tests photon_http_tests
 
 asan: deps fuzz-build tsan-build
 	cmake --preset asan

@@ -31,6 +31,15 @@ class InstallTest(BlackboxTest):
                 self.assertIn(f"prefix={self.prefix}\n", f.read())
         self.assertTrue(os.path.isfile(os.path.join(self.libdir, "cmake", "photon", "photon-config.cmake")))
 
+    def test_the_shipped_daemon_has_no_test_clock(self):
+        # --test-clock exists only in test builds (PHOTON_TEST_CLOCK): a shipped daemon refuses it.
+        photond = os.path.join(self.prefix, "bin", "photond")
+        self.assertNotIn("--test-clock", run([photond, "serve", "--help"]))
+        result = subprocess.run([photond, "serve", "t", "--test-clock"], capture_output=True, text=True,
+                                timeout=TIMEOUT, env=dict(os.environ, PHOTON_DIR=self.work))
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("--test-clock", result.stderr)
+
     def test_public_headers_compile_alone_from_the_installed_tree(self):
         # Each header with nothing but the installed include directory: none reaches into src/.
         for header in ("client.hpp", "lock_guard.hpp", "photon.hpp"):
