@@ -64,6 +64,31 @@ class Lock:
 
 
 @dataclasses.dataclass
+class Job:
+    """A job that fires every `period` ms of the wall clock (`*/N * * * *` in UTC)."""
+
+    cron: str
+    period: int
+    catch_up: str
+    overlap: str
+    created_at: int
+    created_by: str
+    next_run: int
+    last_run: Optional[int] = None
+    run_count: int = 0
+    last_status: str = ""
+
+
+@dataclasses.dataclass
+class Run:
+    """A run the step started: announced by job-started, then job-completed."""
+
+    job_id: str
+    trigger: str
+    scheduled_for: Optional[int]
+
+
+@dataclasses.dataclass
 class Expect:
     """A reply the daemon owes: kind is acquired, extended, refused, timed_out, released, not_released."""
 
@@ -105,6 +130,8 @@ class Model:
         self.expected_async: List[Expect] = []
         self.grants: List[GrantEvent] = []
         self.pending: Dict[int, Dict[str, Waiter]] = {}  # connection -> request id -> waiter
+        self.jobs: Dict[str, Job] = {}
+        self.runs: List[Run] = []  # runs started in the step
         self._group = 0
 
     # ----- connections
@@ -131,13 +158,18 @@ class Model:
         """A step of the test begins: the answers and acquisitions it causes are collected anew."""
         self.expected_async = []
         self.grants = []
+        self.runs = []
 
     def next_deadline(self, until):
         """The earliest lease end or wait end at or before steady time `until`, or None."""
         times = [lock.expires for lock in self.locks.values()]
         times += [w.deadline for lock in self.locks.values() for w in lock.waiters]
+        times += [self._steady_of(job.next_run) for job in self.jobs.values()]
         times = [t for t in times if t is not None and t <= until]
         return min(times, default=None)
+
+    def _steady_of(self, wall):
+        return self.steady + (wall - self.wall)
 
     # ----- channels
 
@@ -247,7 +279,12 @@ class Model:
             lease_end = min(((lock.expires, name) for name, lock in self.locks.items()), default=None)
             wait_end = min(((w.deadline, w.conn, w.request_id, name) for name, lock in self.locks.items()
                             for w in lock.waiters), default=None)
-            if lease_end is not None and lease_end[0] <= target and (wait_end is None or lease_end[0] <= wait_end[0]):
+            slot = min(((self._steady_of(job.next_run), job_id) for job_id, job in self.jobs.items()), default=None)
+            if slot is not None and slot[0] <= target and all(
+                    end is None or slot[0] < end[0] for end in (lease_end, wait_end)):
+                self._move_to(slot[0])
+                self._fire(slot[1], "schedule", self.jobs[slot[1]].next_run)
+            elif lease_end is not None and lease_end[0] <= target and (wait_end is None or lease_end[0] <= wait_end[0]):
                 self._move_to(lease_end[0])
                 self._group += 1
                 self._free(lease_end[1])
@@ -268,5 +305,54 @@ class Model:
         self.steady = steady
 
     def set_wall(self, wall_ms):
-        """A wall-clock jump: no lease moves, and no expiresAt already given changes."""
+        """A wall-clock jump: no lease moves, and no expiresAt already given changes. A job whose
+        slots it passed runs once for the latest (`catchUp: latest`, trigger catch-up) or records
+        it missed (`skip`), and its next slot is computed from now (docs/scheduler.md); a jump
+        back leaves every next slot where it was. The test jumps only where the latest slot passed
+        is over --missed-after (60 s) old."""
         self.wall = wall_ms
+        for job_id in sorted(self.jobs):
+            job = self.jobs[job_id]
+            if job.next_run > wall_ms:
+                continue
+            latest = wall_ms // job.period * job.period
+            assert wall_ms - latest > 60_000, "the test jumped to within --missed-after of a slot"
+            if job.catch_up == "latest":
+                self._fire(job_id, "catch-up", latest)
+            else:
+                job.last_status = "missed"
+            job.next_run = latest + job.period
+
+    # ----- jobs
+
+    def _fire(self, job_id, trigger, scheduled_for):
+        """A run starts now (its method returns at once: the driver waits for its end)."""
+        job = self.jobs[job_id]
+        if trigger == "schedule":
+            job.next_run = scheduled_for + job.period
+        job.last_run = self.wall
+        job.run_count += 1
+        job.last_status = "ok"
+        self.runs.append(Run(job_id, trigger, scheduled_for))
+
+    def schedule(self, job_id, period, catch_up, overlap, created_by):
+        """The reply's nextRun: the first slot after now. A replaced job keeps its record (createdAt,
+        lastRun, runCount, lastStatus)."""
+        cron = f"*/{period // 60_000} * * * *"
+        job = self.jobs.get(job_id)
+        next_run = self.wall // 1000 * 1000 // period * period + period
+        if job is None:
+            self.jobs[job_id] = Job(cron, period, catch_up, overlap, self.wall, created_by, next_run)
+        else:  # the record stays (docs/protocol.md); the next slot is worked out from now
+            job.cron, job.period, job.catch_up, job.overlap, job.created_by = cron, period, catch_up, overlap, created_by
+            job.next_run = next_run
+        return self.jobs[job_id].next_run
+
+    def unschedule(self, job_id):
+        return self.jobs.pop(job_id, None) is not None
+
+    def run_job(self, job_id):
+        if job_id not in self.jobs:
+            return False
+        self._fire(job_id, "manual", None)
+        return True

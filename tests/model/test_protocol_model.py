@@ -40,7 +40,19 @@ LOCKS = ["x", "y"]
 # ends meet. On the real clock every lease and wait is an hour: nothing ends during a test.
 LEASES = [1, 100, 250, 1000, 30000]
 WAITS = [0, 100, 250, 1000]
-ADVANCES = [0, 1, 99, 100, 150, 250, 1000, 5000]
+ADVANCES = [0, 1, 99, 100, 150, 250, 1000, 5000, 300_000]
+# Jobs (one daemon on the test clock): every 5 or 10 minutes of the wall clock, in UTC, calling a
+# method that returns at once. Wall-clock jumps land 90 s after a 10-minute boundary, so the latest
+# slot a jump passes is always over --missed-after (60 s) late: a catch-up, never a normal run.
+JOBS = ["j", "k"]
+PERIODS = [300_000, 600_000]
+JOB_EVENTS = "jobs:m"
+MANIFEST = """description = "The model test's photon"
+[methods.tick]
+description = "Returns at once"
+command = ["/bin/sh", "-c", "cat >/dev/null"]
+timeout = "30s"
+"""
 HOUR = 3_600_000
 
 # Divergences between the daemon and the documents that the model found and the lead has not yet
@@ -53,7 +65,9 @@ KNOWN_DIVERGENCES = {
         "lockWait ended before the lease did is granted the lock instead of timing out, and a waiter "
         "granted a lease that ended within the jump gets acquiredAt/expiresAt of the end time and "
         "keeps the lock (docs/locks.md: the first waiter is granted it the instant the lease ends; "
-        "lockWait waits up to n ms). Until fixed, the model moves the clock to each deadline in turn."),
+        "lockWait waits up to n ms). The same holds for cron slots: a slot passed within a move is "
+        "started at its end, late, as a catch-up once over --missed-after. Until fixed, the model "
+        "moves the clock to each deadline (lease end, wait end, cron slot) in turn."),
     "queued-extension-lease": (
         "When a lock goes to a waiter, the same holder's other queued requests are answered as "
         "extensions (docs/locks.md), and an extension sets the lease to lockTimeout from now; the "
@@ -75,6 +89,7 @@ class World:
     def __init__(self, daemons, clock):
         self.count = daemons
         self.clock = clock
+        self.jobs = clock and daemons == 1
         self.redis = Redis() if daemons > 1 else None
         self.daemons = [None] * daemons
         self.controls = [None] * daemons
@@ -95,9 +110,11 @@ class World:
         return args
 
     def _start(self, index):
-        d = start_daemon("m", self._args())
+        d = start_daemon("m", self._args(), MANIFEST if self.jobs else None)
         self.daemons[index] = d
         self.controls[index] = Conn(d.sock_path)
+        if self.jobs:
+            assert self.controls[index].request({"type": "subscribe", "channel": JOB_EVENTS})["success"]
         self.message_ids[index] = {}
         if self.redis:
             wait_until(lambda: self.controls[index].request({"type": "status"})["data"]["broker"]["state"] == "connected",
@@ -155,6 +172,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.expected_inbox = {}  # model key -> [(channel, message)]
         self.seq = 0
         self.last_token = None
+        self.manual_run_ids = []
         clock = None
         if w.clock:
             data = w.controls[0].request({"type": "test_clock"})["data"]
@@ -187,7 +205,7 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     def _open(self, slot, daemon):
         d = self.w.daemons[daemon]
-        conn = Conn(d.sock_path, self.marker)
+        conn = Conn(d.sock_path, self.marker, aside=[JOB_EVENTS])
         conn.daemon = daemon
         self.conns[slot] = conn
         self.next_key += 1
@@ -420,19 +438,117 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.model.advance(ms)
         self.expect_equal(reply.get("data"), {"wallMs": self.model.wall, "steadyMs": self.model.steady},
                           f"test_clock advanceMs {ms}", reply)
+        self.await_runs()
 
     @precondition(lambda self: self.w.clock)
-    @rule(seconds=st.sampled_from([-3600, -1, 1, 7200]))
-    def set_wall(self, seconds):
-        """A wall-clock jump: leases stay where they were, and so does every expiresAt shown."""
+    @rule(tens=st.sampled_from([-6, 0, 1, 12]))
+    def set_wall(self, tens):
+        """A wall-clock jump (an hour back, within ten minutes, ten minutes or two hours forward) to
+        90 s past a 10-minute boundary: leases stay where they were, and so does every expiresAt
+        shown; jobs catch up (or record a miss) once, or keep their next slot after a jump back."""
         self.begin()
-        wall = (self.model.wall // 1000 + seconds) * 1000
+        wall = self.model.wall // 600_000 * 600_000 + tens * 600_000 + 90_000
         iso = datetime.datetime.fromtimestamp(wall / 1000, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         reply = self.w.controls[0].request({"type": "test_clock", "setWall": iso})
         self.model.set_wall(wall)
         self.expect_equal(reply.get("data"), {"wallMs": wall, "steadyMs": self.model.steady},
                           f"test_clock setWall {iso}", reply)
+        self.await_runs()
         self.settle()
+
+    # ----- rules: jobs (one daemon on the test clock)
+
+    @precondition(lambda self: self.w.jobs and self.conns)
+    @rule(who=st.integers(0, SLOTS - 1), job=st.sampled_from(JOBS), period=st.sampled_from(PERIODS),
+          catch_up=st.sampled_from(["latest", "skip"]), overlap=st.sampled_from(["skip", "allow"]))
+    def schedule(self, who, job, period, catch_up, overlap):
+        self.begin()
+        slot = self.pick_open(who)
+        job_id = self.ns + job
+        cron = f"*/{period // 60_000} * * * *"
+        reply = self.conns[slot].request({"type": "schedule", "sessionId": self.holder(slot), "jobId": job_id,
+                                          "method": "tick", "cron": cron, "timezone": "UTC",
+                                          "catchUp": catch_up, "overlap": overlap})
+        next_run = self.model.schedule(job, period, catch_up, overlap, self.holder(slot))
+        self.expect_equal(reply.get("data"), {"scheduled": True, "jobId": job_id, "nextRun": next_run},
+                          f"schedule {job} {cron}", reply)
+        self.settle()
+
+    @precondition(lambda self: self.w.jobs and self.conns)
+    @rule(who=st.integers(0, SLOTS - 1), job=st.sampled_from(JOBS))
+    def unschedule(self, who, job):
+        self.begin()
+        slot = self.pick_open(who)
+        job_id = self.ns + job
+        reply = self.conns[slot].request({"type": "unschedule", "jobId": job_id})
+        if self.model.unschedule(job):
+            self.expect_equal(reply.get("data"), {"unscheduled": True, "jobId": job_id}, f"unschedule {job}", reply)
+        else:
+            self.expect_equal(reply.get("data"), {"unscheduled": False, "jobId": job_id, "reason": f'no job "{job_id}"'},
+                              f"unschedule {job} (none)", reply)
+        self.settle()
+
+    @precondition(lambda self: self.w.jobs and self.conns)
+    @rule(who=st.integers(0, SLOTS - 1), job=st.sampled_from(JOBS))
+    def run_job(self, who, job):
+        self.begin()
+        slot = self.pick_open(who)
+        job_id = self.ns + job
+        reply = self.conns[slot].request({"type": "run_job", "jobId": job_id})
+        data = reply.get("data") or {}
+        if self.model.run_job(job):
+            assert reply.get("success") is True and data.get("started") is True and isinstance(data.get("runId"), int), \
+                f"run_job {job}: {reply!r}"
+            self.manual_run_ids.append(data["runId"])
+        else:
+            assert reply.get("success") is False and data.get("started") is False, f"run_job {job} (none): {reply!r}"
+        self.await_runs()
+        self.settle()
+
+    @precondition(lambda self: self.w.jobs and self.conns)
+    @rule(who=st.integers(0, SLOTS - 1))
+    def list_jobs(self, who):
+        self.begin()
+        slot = self.pick_open(who)
+        reply = self.conns[slot].request({"type": "list_jobs"})
+        listed = [j for j in reply["data"]["jobs"] if j["id"].startswith(self.ns)]
+        expected = []
+        for job_id in sorted(self.model.jobs):
+            job = self.model.jobs[job_id]
+            expected.append({"id": self.ns + job_id, "method": "tick", "args": {}, "cron": job.cron,
+                             "lastRun": job.last_run, "nextRun": job.next_run, "runCount": job.run_count,
+                             "createdAt": job.created_at, "createdBy": job.created_by, "timezone": "UTC",
+                             "catchUp": job.catch_up, "overlap": job.overlap, "declared": False,
+                             "lastStatus": job.last_status, "lastError": ""})
+        self.expect_equal(listed, expected, "list_jobs")
+        self.settle()
+
+    def await_runs(self):
+        """Waits for the end of every run the model started (job-completed on jobs:m), so no run
+        is still going when the clock moves on; checks the events against the model."""
+        runs, self.model.runs = self.model.runs, []
+        if not runs:
+            return
+        control = self.w.controls[0]
+
+        def events(kind):
+            return [m["message"] for m in control.inbox if m["message"].get("event") == kind]
+
+        control.wait_for(lambda c: len(events("job-completed")) + len(events("job-failed")) >= len(runs))
+        started = events("job-started")
+        assert not events("job-failed") and not events("job-skipped"), f"job events: {control.inbox!r}"
+        got = sorted((e["data"]["jobId"], e["data"]["trigger"], e["data"]["scheduledFor"] if e["data"]["trigger"] != "manual" else None)
+                     for e in started)
+        want = sorted((self.ns + r.job_id, r.trigger, r.scheduled_for) for r in runs)
+        self.expect_equal(got, want, "runs started (jobId, trigger, scheduledFor)")
+        run_ids = [e["data"]["runId"] for e in started]
+        assert run_ids == sorted(run_ids) and len(set(run_ids)) == len(run_ids), f"run ids {run_ids}"
+        for e in events("job-completed"):
+            job = self.model.jobs.get(e["data"]["jobId"][len(self.ns):])
+            assert e["data"]["runId"] in run_ids and e["data"]["method"] == "tick", e
+            if job is not None:
+                assert e["data"]["runCount"] == job.run_count, f"runCount {e!r}, model {job.run_count}"
+        control.inbox.clear()
 
     # ----- checks
 
@@ -544,6 +660,10 @@ class ProtocolMachine(RuleBasedStateMachine):
                               f"messages of slot {slot} (subscriptions: {self.describe_subs()})")
             conn.inbox.clear()
             self.expected_inbox[key] = []
+        if self.w.jobs:
+            control = self.w.controls[0]
+            control.sync()
+            assert not control.inbox, f"job events the model does not expect: {control.inbox!r}"
         self.check_tokens()
         self.check_status()
 
@@ -584,6 +704,8 @@ class ProtocolMachine(RuleBasedStateMachine):
             counts = dict(self.model.subscriber_counts(index))
             if self.marker and expected_conns > 1:
                 counts[self.marker] = expected_conns - 1
+            if self.w.jobs:
+                counts[JOB_EVENTS] = 1
             listed = {e["channel"]: e["subscribers"] for e in status["channels"]}
             self.expect_equal(listed, counts, f"status.channels of daemon {index}")
 
@@ -598,6 +720,11 @@ class ProtocolMachine(RuleBasedStateMachine):
                 wait_until(lambda: control.request({"type": "status"})["data"]["connections"] == 1,
                            message=f"daemon {index} to drop the example's connections")
             control = self.w.controls[0]
+            if self.w.jobs:
+                for job in control.request({"type": "list_jobs"})["data"]["jobs"]:
+                    if job["id"].startswith(self.ns):
+                        control.request({"type": "unschedule", "jobId": job["id"]})
+                control.inbox.clear()
             for entry in control.request({"type": "list_locks"})["data"]["locks"]:
                 if entry["name"].startswith(self.ns):
                     control.request({"type": "unlock", "sessionId": entry["holder"], "lockName": entry["name"]})

@@ -26,7 +26,7 @@ class Conn:
     every other line in `replies` by id, so a reply that comes late (a lock waiter's) is kept until
     asked for."""
 
-    def __init__(self, path, marker_channel=None):
+    def __init__(self, path, marker_channel=None, aside=()):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(TIMEOUT)
         self.sock.connect(path)
@@ -35,6 +35,8 @@ class Conn:
         self.markers = []  # messages on the marker channel
         self.replies = {}  # id -> reply object
         self.marker_channel = marker_channel
+        self.aside = set(aside)  # channels whose messages go to `set_aside` (job events)
+        self.set_aside = []
         self.next_id = 0
         self.eof = False
 
@@ -77,6 +79,8 @@ class Conn:
         if obj.get("type") == "channel_message":
             if obj.get("channel") == self.marker_channel:
                 self.markers.append(obj)
+            elif obj.get("channel") in self.aside:
+                self.set_aside.append(obj)
             else:
                 self.inbox.append(obj)
             return
@@ -105,6 +109,12 @@ class Conn:
         reply = self.wait_reply(ident)
         if reply != {"type": "pong", "id": ident}:
             raise AssertionError(f"bad pong: {reply!r}")
+
+    def wait_for(self, predicate, timeout=TIMEOUT):
+        """Reads until predicate(self) holds."""
+        deadline = time.monotonic() + timeout
+        while not predicate(self):
+            self._pump(deadline)
 
     def wait_marker(self, nonce, timeout=TIMEOUT):
         """Reads until the marker message `nonce` arrives (messages published before it by the same
@@ -178,9 +188,16 @@ def has_test_clock():
     return "--test-clock" in help_text
 
 
-def start_daemon(name, args):
-    """A photond serve NAME in a fresh PHOTON_DIR, answering; the caller stops it."""
-    d = Daemon(make_tmpdir(), name, args)
+def start_daemon(name, args, manifest=None):
+    """A photond serve NAME in a fresh PHOTON_DIR (with `manifest`'s text as its --manifest),
+    answering; the caller stops it."""
+    photon_dir = make_tmpdir()
+    if manifest is not None:
+        path = os.path.join(photon_dir, "photon.toml")
+        with open(path, "w") as f:
+            f.write(manifest)
+        args = [*args, "--manifest", path]
+    d = Daemon(photon_dir, name, args)
     d.start()
     return d
 
