@@ -68,6 +68,7 @@ class Job:
     """A job that fires every `period` ms of the wall clock (`*/N * * * *` in UTC)."""
 
     cron: str
+    method: str  # "tick" returns at once; "hold" runs until the test lets it end
     period: int
     catch_up: str
     overlap: str
@@ -86,6 +87,8 @@ class Run:
     job_id: str
     trigger: str
     scheduled_for: Optional[int]
+    method: str = "tick"
+    orphan: bool = False  # its job was unscheduled while it ran ("a run in progress finishes")
 
 
 @dataclasses.dataclass
@@ -132,6 +135,8 @@ class Model:
         self.pending: Dict[int, Dict[str, Waiter]] = {}  # connection -> request id -> waiter
         self.jobs: Dict[str, Job] = {}
         self.runs: List[Run] = []  # runs started in the step
+        self.skipped: List[tuple] = []  # (job id, scheduledFor) of slots the step skipped
+        self.running: List[Run] = []  # runs of "hold" methods still going
         self._group = 0
 
     # ----- connections
@@ -159,6 +164,7 @@ class Model:
         self.expected_async = []
         self.grants = []
         self.runs = []
+        self.skipped = []
 
     def next_deadline(self, until):
         """The earliest lease end or wait end at or before steady time `until`, or None."""
@@ -317,7 +323,7 @@ class Model:
                 continue
             latest = wall_ms // job.period * job.period
             assert wall_ms - latest > 60_000, "the test jumped to within --missed-after of a slot"
-            if job.catch_up == "latest":
+            if job.catch_up == "latest" or self.busy(job_id):
                 self._fire(job_id, "catch-up", latest)
             else:
                 job.last_status = "missed"
@@ -325,34 +331,70 @@ class Model:
 
     # ----- jobs
 
-    def _fire(self, job_id, trigger, scheduled_for):
-        """A run starts now (its method returns at once: the driver waits for its end)."""
-        job = self.jobs[job_id]
-        if trigger == "schedule":
-            job.next_run = scheduled_for + job.period
-        job.last_run = self.wall
-        job.run_count += 1
-        job.last_status = "ok"
-        self.runs.append(Run(job_id, trigger, scheduled_for))
+    def busy(self, job_id):
+        """A run of the job still goes: overlap "skip" skips the slot; "allow" up to 16 at once."""
+        going = sum(1 for run in self.running if run.job_id == job_id and not run.orphan)
+        return going >= (1 if self.jobs[job_id].overlap == "skip" else 16)
 
-    def schedule(self, job_id, period, catch_up, overlap, created_by):
+    def has_orphans(self, job_id):
+        return any(run.job_id == job_id and run.orphan for run in self.running)
+
+    def _fire(self, job_id, trigger, scheduled_for):
+        """A slot (or run_job) comes: with overlap "skip" and a run still going it is skipped
+        (job-skipped, lastStatus skipped; "late or not", docs/scheduler.md); otherwise a run starts
+        now. A "tick" run ends at once (the driver waits for its end), a "hold" run when released."""
+        job = self.jobs[job_id]
+        if trigger != "manual":
+            job.next_run = scheduled_for + job.period
+        if self.busy(job_id):
+            job.last_status = "skipped"
+            self.skipped.append((job_id, scheduled_for))
+            return
+        job.last_run = self.wall
+        run = Run(job_id, trigger, scheduled_for, job.method)
+        self.runs.append(run)
+        if job.method == "hold":
+            self.running.append(run)
+        else:
+            self._end(run)
+
+    def _end(self, run):
+        job = self.jobs.get(run.job_id)
+        if job is not None and not run.orphan:
+            job.run_count += 1
+            job.last_status = "ok"
+
+    def release(self):
+        """The held runs end (in any order); returns them."""
+        ended, self.running = self.running, []
+        for run in ended:
+            self._end(run)
+        return ended
+
+    def schedule(self, job_id, method, period, catch_up, overlap, created_by):
         """The reply's nextRun: the first slot after now. A replaced job keeps its record (createdAt,
         lastRun, runCount, lastStatus)."""
         cron = f"*/{period // 60_000} * * * *"
         job = self.jobs.get(job_id)
         next_run = self.wall // 1000 * 1000 // period * period + period
         if job is None:
-            self.jobs[job_id] = Job(cron, period, catch_up, overlap, self.wall, created_by, next_run)
+            self.jobs[job_id] = Job(cron, method, period, catch_up, overlap, self.wall, created_by, next_run)
         else:  # the record stays (docs/protocol.md); the next slot is worked out from now
-            job.cron, job.period, job.catch_up, job.overlap, job.created_by = cron, period, catch_up, overlap, created_by
+            job.cron, job.method, job.period = cron, method, period
+            job.catch_up, job.overlap, job.created_by = catch_up, overlap, created_by
             job.next_run = next_run
         return self.jobs[job_id].next_run
 
     def unschedule(self, job_id):
+        for run in self.running:
+            if run.job_id == job_id:
+                run.orphan = True
         return self.jobs.pop(job_id, None) is not None
 
     def run_job(self, job_id):
-        if job_id not in self.jobs:
+        """run_job: refused for an unknown job, or while a run of an overlap "skip" job runs."""
+        job = self.jobs.get(job_id)
+        if job is None or (job.overlap == "skip" and self.busy(job_id)):
             return False
         self._fire(job_id, "manual", None)
         return True

@@ -16,6 +16,7 @@ program for a time budget: `python3 tests/model/test_protocol_model.py --seconds
 import argparse
 import datetime
 import os
+import shutil
 import sys
 import time
 import unittest
@@ -28,7 +29,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import protocol_model  # noqa: E402
-from wire import TIMEOUT, Conn, Redis, finish_daemon, has_test_clock, start_daemon, wait_until  # noqa: E402
+from wire import TIMEOUT, Conn, Redis, finish_daemon, has_test_clock, make_tmpdir, start_daemon, wait_until  # noqa: E402
 
 SLOTS = 8
 # Channel names after the example's namespace: `a:` is matched by `a:*` (docs/channels.md), `ab` by
@@ -52,6 +53,11 @@ MANIFEST = """description = "The model test's photon"
 description = "Returns at once"
 command = ["/bin/sh", "-c", "cat >/dev/null"]
 timeout = "30s"
+
+[methods.hold]
+description = "Runs until the test opens its gate (a file), so runs overlap the next slots"
+command = ["/bin/sh", "-c", "cat >/dev/null; while [ ! -e '{gate}' ]; do sleep 0.01; done"]
+timeout = "10m"
 """
 HOUR = 3_600_000
 
@@ -74,6 +80,12 @@ KNOWN_DIVERGENCES = {
         "daemon keeps the longer of the lease just granted and lockTimeout from now, so a queued "
         "extension with a shorter lockTimeout answers a later expiresAt than the documents say. "
         "Until decided, the model expects the daemon's longer lease there."),
+    "run-end-method": (
+        "job-completed names the method of the job as it is when the run ends, not the method the "
+        "run called (its job-started's): a run of a job replaced meanwhile with another method "
+        "ends naming the new one, and a run of a job unscheduled meanwhile (\"a run in progress "
+        "finishes\", docs/protocol.md) ends with \"method\": \"\" and \"runCount\": 0. Until "
+        "fixed, the model expects the job's current method (\"\" when it is gone) there."),
 }
 
 
@@ -90,6 +102,8 @@ class World:
         self.count = daemons
         self.clock = clock
         self.jobs = clock and daemons == 1
+        self.gate_dir = make_tmpdir()
+        self.gate = os.path.join(self.gate_dir, "gate")  # while it exists, "hold" runs end
         self.redis = Redis() if daemons > 1 else None
         self.daemons = [None] * daemons
         self.controls = [None] * daemons
@@ -110,7 +124,7 @@ class World:
         return args
 
     def _start(self, index):
-        d = start_daemon("m", self._args(), MANIFEST if self.jobs else None)
+        d = start_daemon("m", self._args(), MANIFEST.replace("{gate}", self.gate) if self.jobs else None)
         self.daemons[index] = d
         self.controls[index] = Conn(d.sock_path)
         if self.jobs:
@@ -151,6 +165,7 @@ class World:
                 reports.append(f"daemon {index} exited with {code} on SIGTERM:\n{output}")
         if self.redis:
             self.redis.stop()
+        shutil.rmtree(self.gate_dir, ignore_errors=True)
         return reports
 
 
@@ -167,6 +182,9 @@ class ProtocolMachine(RuleBasedStateMachine):
         w = self.world
         w.ensure()
         self.w = w
+        for control in w.controls:  # nothing left over from an example that failed
+            control.sync()
+            control.inbox.clear()
         self.ns = w.namespace()
         self.marker = self.ns + "!marker" if w.count > 1 else None
         self.conns = {}  # slot -> Conn
@@ -176,6 +194,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.seq = 0
         self.last_token = None
         self.manual_run_ids = []
+        self.run_ids = {}  # id(model Run) -> the daemon's runId
         clock = None
         if w.clock:
             data = w.controls[0].request({"type": "test_clock"})["data"]
@@ -462,17 +481,23 @@ class ProtocolMachine(RuleBasedStateMachine):
     # ----- rules: jobs (one daemon on the test clock)
 
     @precondition(lambda self: self.w.jobs and self.conns)
-    @rule(who=st.integers(0, SLOTS - 1), job=st.sampled_from(JOBS), period=st.sampled_from(PERIODS),
-          catch_up=st.sampled_from(["latest", "skip"]), overlap=st.sampled_from(["skip", "allow"]))
-    def schedule(self, who, job, period, catch_up, overlap):
+    @rule(who=st.integers(0, SLOTS - 1), job=st.sampled_from(JOBS), method=st.sampled_from(["tick", "hold"]),
+          period=st.sampled_from(PERIODS), catch_up=st.sampled_from(["latest", "skip"]),
+          overlap=st.sampled_from(["skip", "allow"]))
+    def schedule(self, who, job, method, period, catch_up, overlap):
         self.begin()
         slot = self.pick_open(who)
+        if self.model.has_orphans(job):
+            # A run of the job removed is still going: whether it counts for the job scheduled
+            # again under its id is not said locally (docs/scaling.md: "may count that run").
+            self.settle()
+            return
         job_id = self.ns + job
         cron = f"*/{period // 60_000} * * * *"
         reply = self.conns[slot].request({"type": "schedule", "sessionId": self.holder(slot), "jobId": job_id,
-                                          "method": "tick", "cron": cron, "timezone": "UTC",
+                                          "method": method, "cron": cron, "timezone": "UTC",
                                           "catchUp": catch_up, "overlap": overlap})
-        next_run = self.model.schedule(job, period, catch_up, overlap, self.holder(slot))
+        next_run = self.model.schedule(job, method, period, catch_up, overlap, self.holder(slot))
         self.expect_equal(reply.get("data"), {"scheduled": True, "jobId": job_id, "nextRun": next_run},
                           f"schedule {job} {cron}", reply)
         self.settle()
@@ -518,7 +543,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         expected = []
         for job_id in sorted(self.model.jobs):
             job = self.model.jobs[job_id]
-            expected.append({"id": self.ns + job_id, "method": "tick", "args": {}, "cron": job.cron,
+            expected.append({"id": self.ns + job_id, "method": job.method, "args": {}, "cron": job.cron,
                              "lastRun": job.last_run, "nextRun": job.next_run, "runCount": job.run_count,
                              "createdAt": job.created_at, "createdBy": job.created_by, "timezone": "UTC",
                              "catchUp": job.catch_up, "overlap": job.overlap, "declared": False,
@@ -526,34 +551,79 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.expect_equal(listed, expected, "list_jobs")
         self.settle()
 
+    @precondition(lambda self: self.w.jobs and self.model.running)
+    @rule()
+    def release_runs(self):
+        """The held runs end: each ends with job-completed and counts for its job."""
+        self.begin()
+        ended = self.model.release()
+        control = self.w.controls[0]
+        with open(self.w.gate, "w"):
+            pass
+        try:
+            control.wait_for(lambda c: len(self.job_events("job-completed")) + len(self.job_events("job-failed")) >= len(ended))
+        finally:
+            os.unlink(self.w.gate)
+        assert not self.job_events("job-failed"), f"job events: {control.inbox!r}"
+        completed = self.job_events("job-completed")
+        self.expect_equal(sorted((e["data"]["runId"], e["data"]["jobId"], e["data"]["method"]) for e in completed),
+                          sorted((self.run_ids[id(r)], self.ns + r.job_id, self.ended_method(r)) for r in ended),
+                          "runs ended (runId, jobId, method)", control.inbox)
+        for job_id in {r.job_id for r in ended if not r.orphan}:
+            job = self.model.jobs[job_id]
+            counts = sorted(e["data"]["runCount"] for e in completed if e["data"]["jobId"] == self.ns + job_id)
+            self.expect_equal(counts, list(range(job.run_count - len(counts) + 1, job.run_count + 1)),
+                              f"runCount of the runs of {job_id} that ended", control.inbox)
+        control.inbox.clear()
+        self.settle()
+
+    def ended_method(self, run):
+        """The method job-completed names: the run's (the documents), or, while the divergence
+        run-end-method stands, the job's current one ("" when it is gone)."""
+        if "run-end-method" not in KNOWN_DIVERGENCES:
+            return run.method
+        job = None if run.orphan else self.model.jobs.get(run.job_id)
+        return job.method if job is not None else ""
+
+    def job_events(self, kind):
+        return [m["message"] for m in self.w.controls[0].inbox if m["message"].get("event") == kind]
+
     def await_runs(self):
-        """Waits for the end of every run the model started (job-completed on jobs:m), so no run
-        is still going when the clock moves on; checks the events against the model."""
+        """Checks the runs the step started and the slots it skipped against the job events on
+        jobs:m, and waits for the end of each run that returns at once (so none is still going
+        when the clock moves on)."""
         runs, self.model.runs = self.model.runs, []
+        skipped, self.model.skipped = self.model.skipped, []
         if not self.w.jobs:
             return
         control = self.w.controls[0]
-
-        def events(kind):
-            return [m["message"] for m in control.inbox if m["message"].get("event") == kind]
-
         # The runs due started before the reply to the clock move or run_job: their job-started
-        # (and any job-skipped) came before the pong; their ends come when their methods return.
+        # and job-skipped came before the pong; their ends come when their methods return.
         control.sync()
-        started = events("job-started")
-        got = sorted((e["data"]["jobId"], e["data"]["trigger"], e["data"]["scheduledFor"] if e["data"]["trigger"] != "manual" else None)
-                     for e in started)
-        want = sorted((self.ns + r.job_id, r.trigger, r.scheduled_for) for r in runs)
-        self.expect_equal(got, want, "runs started (jobId, trigger, scheduledFor)", control.inbox)
-        if not runs:
-            return
-        control.wait_for(lambda c: len(events("job-completed")) + len(events("job-failed")) >= len(runs))
-        assert not events("job-failed") and not events("job-skipped"), f"job events: {control.inbox!r}"
+        started = self.job_events("job-started")
+        got = sorted((e["data"]["jobId"], e["data"]["method"], e["data"]["trigger"],
+                      e["data"]["scheduledFor"] if e["data"]["trigger"] != "manual" else None) for e in started)
+        want = sorted((self.ns + r.job_id, r.method, r.trigger, r.scheduled_for) for r in runs)
+        self.expect_equal(got, want, "runs started (jobId, method, trigger, scheduledFor)", control.inbox)
+        got = sorted((e["data"]["jobId"], e["data"]["scheduledFor"]) for e in self.job_events("job-skipped"))
+        self.expect_equal(got, sorted((self.ns + j, t) for j, t in skipped), "slots skipped (jobId, scheduledFor)",
+                          control.inbox)
         run_ids = [e["data"]["runId"] for e in started]
         assert run_ids == sorted(run_ids) and len(set(run_ids)) == len(run_ids), f"run ids {run_ids}"
-        for e in events("job-completed"):
+        # Bind each model run to its run id (same job and trigger: in start order).
+        for run in runs:
+            for e in started:
+                key = (self.ns + run.job_id, run.trigger)
+                if (e["data"]["jobId"], e["data"]["trigger"]) == key and e["data"]["runId"] not in self.run_ids.values():
+                    self.run_ids[id(run)] = e["data"]["runId"]
+                    break
+        quick = [r for r in runs if r.method == "tick"]
+        if quick:
+            control.wait_for(lambda c: len(self.job_events("job-completed")) + len(self.job_events("job-failed")) >= len(quick))
+        assert not self.job_events("job-failed"), f"job events: {control.inbox!r}"
+        for e in self.job_events("job-completed"):
+            assert e["data"]["runId"] in [self.run_ids[id(r)] for r in quick], f"an unexpected run ended: {e!r}"
             job = self.model.jobs.get(e["data"]["jobId"][len(self.ns):])
-            assert e["data"]["runId"] in run_ids and e["data"]["method"] == "tick", e
             if job is not None:
                 assert e["data"]["runCount"] == job.run_count, f"runCount {e!r}, model {job.run_count}"
         control.inbox.clear()
@@ -732,6 +802,14 @@ class ProtocolMachine(RuleBasedStateMachine):
                 for job in control.request({"type": "list_jobs"})["data"]["jobs"]:
                     if job["id"].startswith(self.ns):
                         control.request({"type": "unschedule", "jobId": job["id"]})
+                if self.model.running:
+                    with open(self.w.gate, "w"):
+                        pass
+                    try:
+                        control.wait_for(lambda c: len(self.job_events("job-completed")) >= len(self.model.running))
+                    finally:
+                        os.unlink(self.w.gate)
+                control.sync()
                 control.inbox.clear()
             for entry in control.request({"type": "list_locks"})["data"]["locks"]:
                 if entry["name"].startswith(self.ns):
@@ -836,7 +914,7 @@ class Regressions(unittest.TestCase):
         try:
             state.two_connections()
             state.set_wall(tens=0)  # 90 s past a 10-minute boundary: the next slot in 210 s
-            state.schedule(catch_up='skip', job='j', overlap='skip', period=300000, who=0)
+            state.schedule(catch_up='skip', job='j', method='tick', overlap='skip', period=300000, who=0)
             state.advance(ms=300000)  # the slot comes 90 s before the move ends: a run, not a miss
             state.list_jobs(who=0)
         finally:
@@ -853,6 +931,32 @@ class Regressions(unittest.TestCase):
             state.lock(as_slot=None, lease=100, name='x', rod=None, wait=1000, who=0)
             state.unlock(as_slot=None, name='x', who=1)  # h0 gets it for 1000 ms, then 100 from now
             state.query_lock(name='x', who=0)
+        finally:
+            state.teardown()
+
+    @unittest.skipIf("run-end-method" in KNOWN_DIVERGENCES,
+                     "DIVERGENCE run-end-method: " + KNOWN_DIVERGENCES.get("run-end-method", ""))
+    def test_a_run_of_a_job_unscheduled_meanwhile_ends_naming_its_method(self):
+        state = self.machine()
+        try:
+            state.two_connections()
+            state.schedule(catch_up='latest', job='j', method='hold', overlap='skip', period=300000, who=0)
+            state.run_job(job='j', who=0)
+            state.unschedule(job='j', who=0)
+            state.release_runs()  # job-completed says method "" (job-started said "hold")
+        finally:
+            state.teardown()
+
+    @unittest.skipIf("run-end-method" in KNOWN_DIVERGENCES,
+                     "DIVERGENCE run-end-method: " + KNOWN_DIVERGENCES.get("run-end-method", ""))
+    def test_a_run_of_a_job_replaced_meanwhile_ends_naming_its_method(self):
+        state = self.machine()
+        try:
+            state.two_connections()
+            state.schedule(catch_up='latest', job='j', method='hold', overlap='skip', period=300000, who=0)
+            state.set_wall(tens=1)  # a catch-up run of "hold" starts
+            state.schedule(catch_up='latest', job='j', method='tick', overlap='skip', period=300000, who=0)
+            state.release_runs()  # job-completed says method "tick"
         finally:
             state.teardown()
 
@@ -883,9 +987,9 @@ class Regressions(unittest.TestCase):
         state = self.machine()
         try:
             state.two_connections()
-            state.schedule(catch_up='latest', job='k', overlap='skip', period=300000, who=0)
+            state.schedule(catch_up='latest', job='k', method='tick', overlap='skip', period=300000, who=0)
             state.set_wall(tens=-6)
-            state.schedule(catch_up='latest', job='k', overlap='skip', period=300000, who=0)
+            state.schedule(catch_up='latest', job='k', method='tick', overlap='skip', period=300000, who=0)
         finally:
             state.teardown()
 
