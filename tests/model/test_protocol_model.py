@@ -29,7 +29,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import protocol_model  # noqa: E402
-from wire import TIMEOUT, Conn, Redis, finish_daemon, has_test_clock, make_tmpdir, start_daemon, wait_until  # noqa: E402
+from wire import (TIMEOUT, Conn, Redis, finish_daemon, has_test_clock, make_tmpdir, restart_daemon,  # noqa: E402
+                  start_daemon, wait_until)
 
 SLOTS = 8
 # Channel names after the example's namespace: `a:` is matched by `a:*` (docs/channels.md), `ab` by
@@ -123,8 +124,18 @@ class World:
             args.append("--test-clock")
         return args
 
-    def _start(self, index):
-        d = start_daemon("m", self._args(), MANIFEST.replace("{gate}", self.gate) if self.jobs else None)
+    def _start(self, index, restart_at=None):
+        """Starts daemon `index` in a fresh PHOTON_DIR, or (restart_at: an RFC 3339 time for its
+        test clock) stops it and starts it again in its own."""
+        if restart_at is None:
+            d = start_daemon("m", self._args(), MANIFEST.replace("{gate}", self.gate) if self.jobs else None)
+        else:
+            self.controls[index].close()
+            args = [a for a in self._args() if a != "--test-clock"] + [f"--test-clock={restart_at}"]
+            code, output, d = restart_daemon(self.daemons[index], args)
+            if code != 0:
+                self.crashes.append(f"daemon {index} exited with {code} on SIGTERM (restart):\n{output}")
+                raise AssertionError(f"photond exited with {code} on SIGTERM")
         self.daemons[index] = d
         self.controls[index] = Conn(d.sock_path)
         if self.jobs:
@@ -133,7 +144,7 @@ class World:
         if self.redis:
             wait_until(lambda: self.controls[index].request({"type": "status"})["data"]["broker"]["state"] == "connected",
                        message="the daemon connected to Redis")
-        elif index == 0:
+        elif index == 0 and restart_at is None:
             self.token_max = None  # a fresh PHOTON_DIR: tokens start again
 
     def ensure(self):
@@ -476,6 +487,28 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.expect_equal(reply.get("data"), {"wallMs": wall, "steadyMs": self.model.steady},
                           f"test_clock setWall {iso}", reply)
         self.await_runs()
+        self.settle()
+
+    @precondition(lambda self: self.w.jobs and not self.model.locks and not self.model.running)
+    @rule()
+    def restart(self):
+        """The daemon stops (SIGTERM, exit 0) and starts again in its PHOTON_DIR, its clock going on
+        from the same wall time: connections are gone, tokens go on above every token before
+        (docs/locks.md), jobs and their records survive (docs/scheduler.md). Only without held
+        locks or running runs: what a restart does to those is not said."""
+        self.begin()
+        for slot in list(self.conns):
+            self.conns.pop(slot).close()
+            key = self.keys.pop(slot)
+            del self.expected_inbox[key]
+            self.model.disconnect(key)
+        wall = self.model.wall // 1000 * 1000  # whole seconds; before any slot not yet run
+        iso = datetime.datetime.fromtimestamp(wall / 1000, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.w._start(0, restart_at=iso)
+        data = self.w.controls[0].request({"type": "test_clock"})["data"]
+        assert data["wallMs"] == wall, f"restarted with --test-clock={iso}, the clock says {data}"
+        self.model.steady, self.model.wall = data["steadyMs"], wall
+        self.last_token = None  # a restart may skip up to 999 tokens (docs/locks.md)
         self.settle()
 
     # ----- rules: jobs (one daemon on the test clock)

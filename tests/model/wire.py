@@ -202,6 +202,19 @@ def start_daemon(name, args, manifest=None):
     return d
 
 
+def restart_daemon(d, args):
+    """Stops `d` (SIGTERM) and starts photond serve again in the same PHOTON_DIR with `args` (and
+    the same manifest); returns (exit code of the old one, its output if not 0, the new daemon)."""
+    code = d.stop()
+    output = d.output() if code not in (None, 0) else None
+    manifest = os.path.join(d.photon_dir, "photon.toml")
+    if os.path.exists(manifest):
+        args = [*args, "--manifest", manifest]
+    new = Daemon(d.photon_dir, d.name, args)
+    new.start()
+    return code, output, new
+
+
 def finish_daemon(d):
     """Stops the daemon (SIGTERM); returns its output when it did not exit 0 (crash, ASan report)."""
     code = d.stop()
