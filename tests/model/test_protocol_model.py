@@ -87,6 +87,16 @@ KNOWN_DIVERGENCES = {
         "ends naming the new one, and a run of a job unscheduled meanwhile (\"a run in progress "
         "finishes\", docs/protocol.md) ends with \"method\": \"\" and \"runCount\": 0. Until "
         "fixed, the model expects the job's current method (\"\" when it is gone) there."),
+    "broker-rod-bindings": (
+        "With a broker, releaseOnDisconnect is remembered per connection as (lock, holder) until "
+        "that connection unlocks it, and the connection's close frees the lock if the holder holds "
+        "it then. One daemon binds the lock to the connection of the last request that asked and "
+        "ends the binding with the lock. So with a broker (docs/scaling.md promises the replies of "
+        "docs/locks.md): a lock extended with releaseOnDisconnect from a second connection ends when "
+        "the first closes (one daemon: only when the second does); and a lock released through "
+        "another connection, then acquired again by the same holder WITHOUT releaseOnDisconnect, is "
+        "freed when the first connection closes. Until fixed, the model of the two-daemon world "
+        "follows the broker's bindings."),
 }
 
 
@@ -187,6 +197,7 @@ class ProtocolMachine(RuleBasedStateMachine):
     # How the known divergences are worked around (a regression test turns them off to show them).
     step_advances = "advance-jumps" in KNOWN_DIVERGENCES
     queued_extension_keeps_longer_lease = "queued-extension-lease" in KNOWN_DIVERGENCES
+    broker_rod_bindings = "broker-rod-bindings" in KNOWN_DIVERGENCES
 
     def __init__(self):
         super().__init__()
@@ -211,7 +222,8 @@ class ProtocolMachine(RuleBasedStateMachine):
             data = w.controls[0].request({"type": "test_clock"})["data"]
             clock = (data["steadyMs"], data["wallMs"])
         self.model = protocol_model.Model(
-            clock, queued_extension_keeps_longer_lease=self.queued_extension_keeps_longer_lease)
+            clock, queued_extension_keeps_longer_lease=self.queued_extension_keeps_longer_lease,
+            bindings_by_connection=w.count > 1 and self.broker_rod_bindings)
         self.step_started = now_ms()
         self.closed_this_step = False
 
@@ -489,13 +501,14 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.await_runs()
         self.settle()
 
-    @precondition(lambda self: self.w.jobs and not self.model.locks and not self.model.running)
+    @precondition(lambda self: self.w.jobs and self.model.jobs and not self.model.locks and not self.model.running)
     @rule()
     def restart(self):
         """The daemon stops (SIGTERM, exit 0) and starts again in its PHOTON_DIR, its clock going on
         from the same wall time: connections are gone, tokens go on above every token before
         (docs/locks.md), jobs and their records survive (docs/scheduler.md). Only without held
-        locks or running runs: what a restart does to those is not said."""
+        locks or running runs (what a restart does to those is not said), and with a job to keep
+        (a restart costs more than any other step, so it comes only when it has more to show)."""
         self.begin()
         for slot in list(self.conns):
             self.conns.pop(slot).close()
@@ -1023,6 +1036,60 @@ class Regressions(unittest.TestCase):
             state.schedule(catch_up='latest', job='k', method='tick', overlap='skip', period=300000, who=0)
             state.set_wall(tens=-6)
             state.schedule(catch_up='latest', job='k', method='tick', overlap='skip', period=300000, who=0)
+        finally:
+            state.teardown()
+
+
+class BrokerRegressions(unittest.TestCase):
+    """Minimal sequences of the two-daemon world (slot 0 on daemon 0, slot 1 on daemon 1)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.world = World(2, clock=False)
+
+    @classmethod
+    def tearDownClass(cls):
+        reports = cls.world.stop()
+        if reports:
+            raise AssertionError("\n".join(reports))
+
+    def machine(self, **workarounds):
+        return type("ProtocolModel", (ProtocolMachine,), {"world": self.world, **workarounds})()
+
+    @unittest.skipIf("broker-rod-bindings" in KNOWN_DIVERGENCES,
+                     "DIVERGENCE broker-rod-bindings: " + KNOWN_DIVERGENCES.get("broker-rod-bindings", ""))
+    def test_a_lock_extended_with_release_on_disconnect_follows_the_last_connection(self):
+        state = self.machine(broker_rod_bindings=False)
+        try:
+            state.two_connections()
+            state.lock(as_slot=None, lease=1000, name='y', rod=True, wait=0, who=0)  # slot 0 as h0
+            state.lock(as_slot=0, lease=1000, name='y', rod=True, wait=0, who=1)  # slot 1 as h0: extended
+            state.disconnect(graceful=True, who=0)  # slot 0 closes: the broker frees y
+            state.query_lock(name='y', who=0)
+        finally:
+            state.teardown()
+
+    @unittest.skipIf("broker-rod-bindings" in KNOWN_DIVERGENCES,
+                     "DIVERGENCE broker-rod-bindings: " + KNOWN_DIVERGENCES.get("broker-rod-bindings", ""))
+    def test_a_close_does_not_free_a_later_lock_taken_without_release_on_disconnect(self):
+        state = self.machine(broker_rod_bindings=False)
+        try:
+            state.two_connections()
+            state.lock(as_slot=None, lease=1000, name='y', rod=True, wait=0, who=0)  # slot 0 as h0
+            state.unlock(as_slot=0, name='y', who=1)  # slot 1 releases it as h0
+            state.lock(as_slot=0, lease=1000, name='y', rod=False, wait=0, who=1)  # and takes it, no rod
+            state.disconnect(graceful=True, who=0)  # slot 0 closes: the broker frees y
+            state.query_lock(name='y', who=0)
+        finally:
+            state.teardown()
+
+    def test_channels_cross_daemons_once_per_connection(self):
+        state = self.machine()
+        try:
+            state.two_connections()
+            state.subscribe(channel='a:*', who=1)
+            state.subscribe(channel='<all>', who=1)
+            state.publish(channels=['a:', 'a:b', 'ab'], who=0)
         finally:
             state.teardown()
 
