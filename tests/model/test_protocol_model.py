@@ -29,7 +29,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import protocol_model  # noqa: E402
-from wire import (TIMEOUT, Conn, Redis, finish_daemon, has_test_clock, make_tmpdir, restart_daemon,  # noqa: E402
+from wire import (Conn, Redis, finish_daemon, has_test_clock, make_tmpdir, restart_daemon,  # noqa: E402
                   start_daemon, wait_until)
 
 SLOTS = 8
@@ -215,7 +215,6 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.expected_inbox = {}  # model key -> [(channel, message)]
         self.seq = 0
         self.last_token = None
-        self.manual_run_ids = []
         self.run_ids = {}  # id(model Run) -> the daemon's runId
         clock = None
         if w.clock:
@@ -385,9 +384,6 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.settle()
 
     # ----- rules: locks
-
-    def lock_strategy_ok(self, wait):
-        return self.w.count == 1 or wait == 0
 
     @precondition(lambda self: self.conns)
     @rule(who=st.integers(0, SLOTS - 1), name=st.sampled_from(LOCKS), lease=st.sampled_from(LEASES),
@@ -573,7 +569,6 @@ class ProtocolMachine(RuleBasedStateMachine):
         if self.model.run_job(job):
             assert reply.get("success") is True and data.get("started") is True and isinstance(data.get("runId"), int), \
                 f"run_job {job}: {reply!r}"
-            self.manual_run_ids.append(data["runId"])
         else:
             assert reply.get("success") is False and data.get("started") is False, f"run_job {job} (none): {reply!r}"
         self.await_runs()
