@@ -1,6 +1,6 @@
 # photond's entry points. `make run` and `make test` each work alone on a fresh Debian 12 machine
 # (as root, or with sudo): they install what is missing, configure, build, then run or test.
-.PHONY: deps deps-build deps-package build run run-scripts test test-browser model asan fuzz-build tsan-build fuzz bench tsan format clean package-build package install test-package
+.PHONY: stress deps deps-build deps-package build run run-scripts test test-browser model asan fuzz-build tsan-build fuzz bench tsan format clean package-build package install test-package
 
 JOBS ?= $(shell nproc)
 
@@ -85,6 +85,12 @@ fuzz: fuzz-build
 # Only the real-browser test of the dashboard (headless Chromium); `make test` runs it too.
 test-browser: asan
 	ctest --preset asan -L browser --output-on-failure
+
+# The suite's unit, integration, black-box, model and browser tests RUNS times in a row while
+# stress-ng keeps every core busy; stops at the first failure (docs/testing.md).
+RUNS ?= 10
+stress: asan
+	./scripts/stress-suite build/asan $(RUNS) -j $(JOBS) -L 'unit|integration|blackbox|model|browser'
 
 tsan: deps
 	cmake --preset tsan

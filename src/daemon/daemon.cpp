@@ -356,6 +356,7 @@ class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public
     if (move.set_wall) test_clock_->set_wall_clock(*move.set_wall);
     test_clock_->advance(move.advance);
     dispatcher_.on_timer();
+    if (methods_) methods_->check_deadlines();
     server_.check_output_deadlines();
     if (ui_) ui_->check_output_deadlines();
     // Not from inside the request's handler: an idle shutdown closes its connection.

@@ -47,6 +47,7 @@ class EmbeddedHost final : public MethodHost {
   // Drops every idle session older than the session timeout (a timer calls it; tests call it
   // after moving a fake clock).
   void expire_idle_sessions();
+  void check_deadlines() override { expire_idle_sessions(); }
 
  private:
   struct Instance;

@@ -119,6 +119,10 @@ class MethodHost {
   // queued calls finish kCancelled without starting. `done` runs on the loop thread once no
   // call is running.
   virtual void cancel_all(std::function<void()> done) = 0;
+
+  // The daemon's clock was moved by hand (a test clock): whatever the host times by that clock is
+  // done now if due (embedded sessions idle past their timeout end). Its own timers check too.
+  virtual void check_deadlines() {}
 };
 
 // A method by name, or null.

@@ -543,3 +543,43 @@ class BlackboxTest(unittest.TestCase):
 
         self.addCleanup(finish)
         return p
+
+
+# --- bb-locks helpers (lines_before_pong, assert_nothing_before_pong, unread_by_daemon): an   ---
+# --- absence is checked with a marker whose reply proves the daemon has handled everything     ---
+# --- before it, and a read by the daemon is waited for as an event, not by letting time pass.  ---
+
+
+def lines_before_pong(c, ident="marker"):
+    """Sends a ping on c and returns every object the daemon wrote to c before the pong (channel
+    messages kept by earlier reads first).
+
+    The daemon handles a connection's requests in order on one loop: whatever an earlier request,
+    a clock move it replied to, or another connection's acknowledged publish wrote to c is on the
+    wire before the pong."""
+    c.send({"type": "ping", "id": ident})
+    got = list(c.pending)
+    c.pending.clear()
+    while True:
+        obj = c.read_json()
+        if obj == {"type": "pong", "id": ident}:
+            return got
+        got.append(obj)
+
+
+def assert_nothing_before_pong(c, ident="marker", what="nothing"):
+    """Fails unless the daemon wrote nothing to c before the pong of a ping sent now."""
+    got = lines_before_pong(c, ident)
+    if got:
+        raise AssertionError(f"expected {what} before the marker's pong, got {got!r}")
+
+
+def unread_by_daemon(c):
+    """Bytes sent on c that the daemon has not read yet: a Unix stream socket's sent data stays
+    charged to the sender (SIOCOUTQ) until the reader has consumed it. Waiting for 0 is waiting
+    for the daemon to have read, say, a partial line."""
+    import fcntl
+    import struct
+    import termios
+
+    return struct.unpack("i", fcntl.ioctl(c.sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]

@@ -1,16 +1,16 @@
 """What only the C++ embedding API declares, through the real daemon: a photon's own cron job
 (photon::Job) and methods marked webhook-callable with their own scheme (tests/blackbox/photons/
-probe.cpp, a program that is its own daemon through photon::serve)."""
+probe.cpp, a program that is its own daemon through photon::serve). It runs on its test clock, from
+half past a second, so each advance of 1000 ms crosses exactly one slot of the every-second job."""
 import hashlib
 import hmac
 import http.client
 import json
 import os
-import time
 import unittest
 import urllib.parse
 
-from harness import BlackboxTest, wait_until
+from harness import BlackboxTest
 
 _REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PROBE = os.environ.get("PROBE_PHOTON", os.path.join(_REPO, "build", "asan", "tests", "blackbox", "probe_photon"))
@@ -33,7 +33,8 @@ class EmbeddingTest(BlackboxTest):
         super().setUp()
         self.d = self.daemon("probe", program=[PROBE],
                              args=["--log-level", "warn", "--webhook-port", "0"],
-                             env={"PHOTON_WEBHOOK_SECRET_GITHUB": GITHUB_SECRET})
+                             env={"PHOTON_WEBHOOK_SECRET_GITHUB": GITHUB_SECRET},
+                             test_clock="2026-03-08T01:59:00.500Z")
         self.c = self.d.client()
         self.addCleanup(self.c.close)
 
@@ -47,10 +48,19 @@ class EmbeddingTest(BlackboxTest):
         self.assertEqual([(j["id"], j["method"], j["cron"], j["declared"], j["createdBy"]) for j in jobs],
                          [("every-second", "tick", "* * * * * *", True, "photon")])
         self.assertEqual(jobs[0]["args"], {"from": "probe"})
-        wait_until(lambda: self.command("ticks") >= 2, message="two ticks")
+        self.assertEqual(self.command("ticks"), 0, "a tick before the clock reached a slot")
+        watcher = self.d.client()
+        self.addCleanup(watcher.close)
+        watcher.subscribe("jobs:probe")
+        for count in (1, 2):
+            self.d.advance(1000)  # over one slot
+            while True:
+                message = watcher.next_message()["message"]
+                if message["event"] == "job-completed" and message["data"]["jobId"] == "every-second":
+                    break
+            self.assertEqual(self.command("ticks"), count)
         runs = self.c.call({"type": "job_history", "id": "h", "jobId": "every-second"})["data"]["runs"]
-        self.assertTrue(runs)
-        self.assertTrue(all(run["status"] in ("ok", "running") for run in runs), runs)
+        self.assertEqual([run["status"] for run in runs], ["ok", "ok"], runs)
         reply = self.c.call({"type": "unschedule", "id": "u", "jobId": "every-second"})
         self.assertEqual(reply["success"], False)
         self.assertIn("declared", reply["data"]["reason"])

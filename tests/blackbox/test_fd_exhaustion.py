@@ -2,7 +2,8 @@
 and more connections held than it can accept): what it must open lazily then (the tz database and
 zone files, the SQLite job database, an exec method's pipes, the fencing-token file) is refused with a reason or served,
 never a closed connection and never a failure remembered after the connections are gone; a job
-accepted then is kept (it survives a restart) and fires."""
+accepted then is kept (it survives a restart) and fires. The daemon runs on its test clock: a job
+fires when the test moves the clock over its next slot, not when a real second has passed."""
 import os
 import resource
 import time
@@ -35,7 +36,7 @@ class FdExhaustionTest(BlackboxTest):
                 f.write(MANIFEST)
         return self.daemon("fd", args=["--manifest", os.path.join(photon_dir, "photon.toml"),
                                        "--log-level", "warn"],
-                           photon_dir=photon_dir, preexec_fn=limit_descriptors)
+                           photon_dir=photon_dir, preexec_fn=limit_descriptors, test_clock=True)
 
     def exhaust(self, d):
         """Connects HELD clients and waits until the daemon has every descriptor its limit allows
@@ -57,9 +58,11 @@ class FdExhaustionTest(BlackboxTest):
         return c.call({"type": "schedule", "id": f"s-{job_id}", "jobId": job_id, "method": "hello",
                        "cron": "* * * * * *", "timezone": timezone})
 
-    def assert_fires(self, c, job_id):
-        """Waits for a run of `job_id` to complete (job-completed on jobs:fd)."""
+    def assert_fires(self, d, c, job_id):
+        """Moves the clock over the next slot of `job_id` (every second) and waits for its run to
+        complete (job-completed on jobs:fd)."""
         c.subscribe("jobs:fd", ident=f"sub-{job_id}")
+        d.advance(1000)
         deadline = time.monotonic() + TIMEOUT
         while True:
             message = c.next_message(timeout=max(0.1, deadline - time.monotonic()))
@@ -104,7 +107,7 @@ class FdExhaustionTest(BlackboxTest):
             self.assertIsNotNone(reply["data"]["nextRun"], reply)
         call = control.call({"type": "command", "id": "c2", "method": "hello", "args": {}})
         self.assertEqual((call["type"], call.get("data")), ("result", 1), call)
-        self.assert_fires(control, "during")
+        self.assert_fires(d, control, "during")
         control.close()
         d.stop()
 
@@ -136,7 +139,7 @@ class FdExhaustionTest(BlackboxTest):
         self.assertEqual((lock["type"], lock["data"]["acquired"], lock["data"]["token"]), ("result", True, 1), lock)
         reply = self.schedule(control, "after")
         self.assertEqual(reply["data"]["scheduled"], True, reply)
-        self.assert_fires(control, "after")
+        self.assert_fires(d, control, "after")
         control.close()
         photon_dir = d.photon_dir
         d.stop()

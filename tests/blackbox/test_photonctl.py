@@ -105,7 +105,7 @@ class PubSubTest(CtlTest):
         self.assertTrue(r.stderr.strip())
 
     def test_sub_timeout_before_count_exits_1(self):
-        r = self.ctl(self.dir, "sub", "kanban", "quiet", "--count", "1", "--timeout", "1s")
+        r = self.ctl(self.dir, "sub", "kanban", "quiet", "--count", "1", "--timeout", "200ms")
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertEqual(r.stdout.strip(), "")
 

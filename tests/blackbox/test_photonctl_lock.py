@@ -1,5 +1,6 @@
 # photonctl lock / locks / unlock against a real photond: flock(1)-style mutual exclusion of commands,
-# the fencing token in the environment, lease renewal, signals, exit codes.
+# the fencing token in the environment, lease renewal, signals, exit codes. The daemon runs on its test
+# clock: a wait runs out, and a lease would end, only when the test moves the clock.
 import json
 import os
 import select
@@ -11,17 +12,39 @@ import unittest
 
 from harness import TIMEOUT, BlackboxTest, ctl, pid_alive, wait_until
 
-# A command that records when it held the lock: "start TOKEN T" and "end TOKEN T" lines appended to
-# argv[1], T on the system-wide monotonic clock, holding for argv[2] seconds in between.
+# A command that records its turn with the lock: "start TOKEN" and "end TOKEN" lines appended to
+# argv[1]. Of argv[2] runs in all, it holds the lock until every run that has not started yet waits
+# for the lock (query_lock's waiters), so a run let in beside it would write its "start" in between,
+# or leave this one waiting for a waiter that never comes (exit 1 at a generous deadline).
 RECORDER = """
-import os, sys, time
-path, hold = sys.argv[1], float(sys.argv[2])
+import json, os, socket, sys, time
+path, total = sys.argv[1], int(sys.argv[2])
 token = os.environ["PHOTON_LOCK_TOKEN"]
 def note(what):
     with open(path, "a") as f:
-        f.write(f"{what} {token} {time.monotonic()!r}\\n")
+        f.write(f"{what} {token}\\n")
+def waiters():
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(os.path.join(os.environ["PHOTON_DIR"], "daemons", "t.sock"))
+        s.sendall(b'{"type":"query_lock","id":"q","lockName":"L"}\\n')
+        reply = b""
+        while not reply.endswith(b"\\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                sys.exit("the daemon closed the connection")
+            reply += chunk
+    return json.loads(reply)["data"]["lock"]["waiters"]
+try:
+    with open(path) as f:
+        before = sum(line.startswith("start") for line in f)
+except FileNotFoundError:
+    before = 0
 note("start")
-time.sleep(hold)
+deadline = time.monotonic() + 60
+while waiters() < total - before - 1:
+    if time.monotonic() > deadline:
+        sys.exit(f"token {token}: the other runs never all waited")
+    time.sleep(0.02)
 note("end")
 """
 
@@ -38,7 +61,7 @@ time.sleep(60)
 
 class LockCtlTest(BlackboxTest):
     def setUp(self):
-        self.d = self.daemon(name="t")
+        self.d = self.daemon(name="t", test_clock=True)
         self.dir = self.d.photon_dir
         self.watch = self.client(self.d)
 
@@ -89,43 +112,41 @@ class LockCtlTest(BlackboxTest):
                 got += chunk
         return got.decode()
 
-    def read_intervals(self, path):
-        starts, ends = {}, {}
+    def read_turns(self, path, runs):
+        """The tokens of the runs in the order they held the lock, checking that each run's "end"
+        came before the next run's "start"."""
         with open(path) as f:
-            for line in f:
-                what, token, at = line.split()
-                (starts if what == "start" else ends)[int(token)] = float(at)
-        self.assertEqual(set(starts), set(ends), f"a command did not finish: {starts} {ends}")
-        return sorted((starts[t], ends[t], t) for t in starts)
+            record = [line.split() for line in f]
+        tokens = [int(token) for _, token in record[::2]]
+        self.assertEqual(record, [[what, str(token)] for token in tokens for what in ("start", "end")],
+                         "runs overlapped or did not finish")
+        self.assertEqual(len(tokens), runs, record)
+        return tokens
 
     # --- lock ----------------------------------------------------------------------------------------
 
     def test_competing_commands_run_strictly_one_after_the_other(self):
         record = self.path("record")
-        procs = [self.spawn("lock", "t", "L", "--wait", "60s", "--", *self.python(RECORDER, record, "0.3"))
+        procs = [self.spawn("lock", "t", "L", "--wait", "60s", "--", *self.python(RECORDER, record, "4"))
                  for _ in range(4)]
         for p in procs:
             code, out, err = self.finish(p)
             self.assertEqual(code, 0, err)
-        intervals = self.read_intervals(record)
-        self.assertEqual(len(intervals), 4, intervals)
-        for (start, end, token), (next_start, _, next_token) in zip(intervals, intervals[1:]):
-            self.assertLess(end, next_start, f"command with token {token} overlapped {next_token}: {intervals}")
-            self.assertLess(token, next_token, f"tokens must increase in the order of holding: {intervals}")
+        tokens = self.read_turns(record, 4)
+        self.assertEqual(tokens, sorted(set(tokens)), "tokens must increase in the order of holding")
         self.assertIsNone(self.query("L"), "released after the last command")
 
     def test_runs_sharing_a_session_still_exclude_each_other(self):
         # Regression: with the same $PHOTON_SESSION_ID the second run counted as the same holder.
         record = self.path("record")
         env = {"PHOTON_SESSION_ID": "shared-session"}
-        procs = [self.spawn("lock", "t", "L", "--wait", "60s", "--", *self.python(RECORDER, record, "0.3"), env=env)
+        procs = [self.spawn("lock", "t", "L", "--wait", "60s", "--", *self.python(RECORDER, record, "2"), env=env)
                  for _ in range(2)]
         for p in procs:
             code, out, err = self.finish(p)
             self.assertEqual(code, 0, err)
-        intervals = self.read_intervals(record)
-        self.assertEqual(len(intervals), 2, intervals)
-        self.assertLess(intervals[0][1], intervals[1][0], f"the two runs overlapped: {intervals}")
+        first, second = self.read_turns(record, 2)
+        self.assertLess(first, second)
 
     def test_token_and_name_in_the_environment(self):
         script = 'echo "$PHOTON_LOCK_NAME $PHOTON_LOCK_TOKEN"'
@@ -172,12 +193,15 @@ class LockCtlTest(BlackboxTest):
         self.assertEqual(r.returncode, 75, r.stderr)
         self.assertIn("holder-x", r.stderr)
         self.assertFalse(os.path.exists(marker), "the command ran without the lock")
-        start = time.monotonic()
-        r = ctl(self.dir, "lock", "t", "L", "--wait", "300ms", "--", "touch", marker)
-        self.assertEqual(r.returncode, 75, r.stderr)
-        self.assertGreaterEqual(time.monotonic() - start, 0.3)
-        self.assertIn("timed out", r.stderr)
-        self.assertIn("holder-x", r.stderr)
+        p = self.spawn("lock", "t", "L", "--wait", "300ms", "--", "touch", marker)
+        wait_until(lambda: self.query("L")["waiters"] == 1, message="photonctl queued")
+        self.d.advance(299)
+        self.assertEqual(self.query("L")["waiters"], 1, "gave up before its --wait ran out")
+        self.d.advance(1)
+        code, _, err = self.finish(p)
+        self.assertEqual(code, 75, err)
+        self.assertIn("timed out", err)
+        self.assertIn("holder-x", err)
         self.assertFalse(os.path.exists(marker))
         self.assertEqual(self.query("L")["holder"], "holder-x")
 
@@ -195,21 +219,23 @@ class LockCtlTest(BlackboxTest):
         self.assertGreater(int(out), 0)
 
     def test_renewal_keeps_a_short_lock_across_a_long_command(self):
-        p = self.spawn("lock", "t", "L", "--ttl", "1s", "--", "sleep", "3")
+        # The daemon's clock moves to 1 ms before the lease's end, three times over: the lock stays
+        # the command's only because photonctl renews it (every ttl/3 of real time) in between.
+        go = self.path("go")
+        p = self.spawn("lock", "t", "L", "--ttl", "1500ms", "--", "sh", "-c",
+                       'while [ ! -e "$1" ]; do sleep 0.05; done', "sh", go)
         lock = wait_until(lambda: self.query("L"), message="lock held")
         other = self.client(self.d)
-        # The command starts once the lock is granted, so it runs until 3 s after acquiredAt at the
-        # earliest: the checks run until 2.5 s after acquiredAt (on the monotonic clock), not 2.5 s
-        # after the test first saw the lock, which a loaded machine can make late enough that the
-        # command ends, and its lock is released, while the checks still run.
-        end = time.monotonic() + lock["acquiredAt"] / 1000 + 2.5 - time.time()
-        while p.poll() is None and time.monotonic() < end:
+        for _ in range(3):
+            now = self.d.advance(1499)["wallMs"]
+            self.assertEqual(self.query("L")["token"], lock["token"])
+            wait_until(lambda: self.query("L")["expiresAt"] == now + 1500, message="a renewal after the move")
             reply = self.lock_call(other, "L", "other-session", lockTimeout=1000)
             self.assertFalse(reply["success"], f"another session got the lock while the command ran: {reply}")
             self.assertEqual(reply["data"]["holder"], lock["holder"])
             self.assertEqual(self.query("L")["token"], lock["token"], "renewals keep the token")
-            time.sleep(0.1)
-        self.assertGreaterEqual(time.monotonic(), end, "the command ended early")
+        self.assertIsNone(p.poll(), "the command ended before it was told to")
+        open(go, "w").close()
         code, _, err = self.finish(p)
         self.assertEqual(code, 0, err)
         self.assertNotIn("lost", err)
@@ -320,7 +346,7 @@ class LockCtlTest(BlackboxTest):
         self.assertEqual([(x["name"], x["holder"], x["token"], x["acquiredAt"], x["waiters"]) for x in locks],
                          [("a:2", "bob", a["token"], a["acquiredAt"], 0),
                           ("b:1", "alice", b["token"], b["acquiredAt"], 0)])
-        self.assertLessEqual(locks[1]["expiresAt"], b["expiresAt"])
+        self.assertEqual([x["expiresAt"] for x in locks], [a["expiresAt"], b["expiresAt"]])
 
     def test_unlock_as_a_session(self):
         self.hold_lock("L", session="alice")

@@ -4,7 +4,8 @@ import socket
 import threading
 import unittest
 
-from harness import TIMEOUT, BlackboxTest, Client, encode, wait_until
+from harness import (TIMEOUT, BlackboxTest, Client, assert_nothing_before_pong, encode, unread_by_daemon,
+                     wait_until)
 
 
 
@@ -127,8 +128,7 @@ class ErrorsTest(BlackboxTest):
 
     def test_nothing_is_sent_on_connect(self):
         fresh = self.client(self.d)
-        fresh.assert_silent(0.5)
-        fresh.ping()
+        assert_nothing_before_pong(fresh, what="nothing before the first reply")
 
     def test_crlf_and_blank_lines(self):
         self.c.send_raw(b'{"type":"ping","id":"crlf"}\r\n')
@@ -137,7 +137,7 @@ class ErrorsTest(BlackboxTest):
         self.assertEqual(self.c.read_json(), {"type": "pong", "id": "after-blank"})
         self.assertEqual(self.c.read_json(), {"type": "pong", "id": "next"})
         self.c.send_raw(b"\r\n\n")
-        self.c.assert_silent(0.3)
+        assert_nothing_before_pong(self.c, what="no reply to blank lines")
 
     def test_pipelined_requests_reply_in_order(self):
         sub = self.client(self.d)
@@ -169,8 +169,14 @@ class ErrorsTest(BlackboxTest):
         self.assertEqual(self.c.read_json(), {"type": "pong", "id": "split"})
 
     def test_no_reply_before_the_newline(self):
+        # A complete request without its newline, read by the daemon; then a tail that makes the
+        # whole line invalid. The one reply is the error for the whole line: no pong for its start.
         self.c.send_raw(b'{"type":"ping","id":"wait"}')
-        self.c.assert_silent(0.3)
+        wait_until(lambda: unread_by_daemon(self.c) == 0, message="the daemon to read the partial line")
+        self.c.send_raw(b" trailing\n")
+        self.assert_error(self.c.read_json(), "unknown")
+        self.c.send_raw(b'{"type":"ping","id":"wait"}')
+        wait_until(lambda: unread_by_daemon(self.c) == 0, message="the daemon to read the partial line")
         self.c.send_raw(b"\n")
         self.assertEqual(self.c.read_json(), {"type": "pong", "id": "wait"})
 

@@ -9,13 +9,17 @@ import unittest
 from harness import TIMEOUT, BlackboxTest, encode, wait_until
 
 MAX_LINE = 1 << 20  # the daemon's default --max-line-bytes ("1m")
-TEXT = ("abcdefghijklmnopqrstuvwxyz" * (MAX_LINE // 26 + 1))[:MAX_LINE]
-NUMBERS = "123," * (MAX_LINE // 4)
+TEXT = (b"abcdefghijklmnopqrstuvwxyz" * (MAX_LINE // 26 + 1))[:MAX_LINE]
+NUMBERS = b"123," * (MAX_LINE // 4)
 
 
 class RequestMix:
     """A seeded stream of valid requests: payload sizes log-uniform from 0 B up to what fits in one
-    line, as strings, arrays of numbers or nested objects, mixed with pings, status, locks."""
+    line, as strings, arrays of numbers or nested objects, mixed with pings, status, locks.
+
+    A publish's line is built from slices of TEXT and NUMBERS, which are their own JSON (letters
+    need no escaping; "123,...,0" is the array's compact form): encoding hundreds of megabytes with
+    json.dumps, and parsing the arrays back, took most of the test's time in the client."""
 
     def __init__(self, seed):
         self.random = random.Random(seed)
@@ -27,39 +31,49 @@ class RequestMix:
         return min(room, int(2 ** self.random.uniform(0, math.log2(room))))
 
     def next(self):
+        """(id, type, the request's line, the publish's channel and message JSON or None)."""
         self.count += 1
         ident = f"r{self.count}"
         kind = self.random.randrange(10)
         if kind == 0:
-            return ident, "ping", {"type": "ping", "id": ident}, 0
+            return ident, "ping", encode({"type": "ping", "id": ident}), None
         if kind == 1:
-            return ident, "status", {"type": "status", "id": ident}, 0
+            return ident, "status", encode({"type": "status", "id": ident}), None
         if kind in (2, 3):
             request = {"type": "lock" if kind == 2 else "unlock", "id": ident, "lockName": f"mix:{self.count % 4}",
                        "sessionId": "mix"}
             if kind == 2:
                 request["timeout"] = 60000
-            return ident, request["type"], request, 0
+            return ident, request["type"], encode(request), None
         room = MAX_LINE - 200
         size = self.size(room)
         shape = kind % 3
         if shape == 0:
-            message = TEXT[:size]
+            message = b'"' + TEXT[:size] + b'"'
         elif shape == 1:
-            message = json.loads("[" + NUMBERS[: size // 4 * 4] + "0]")
+            message = b"[" + NUMBERS[: size // 4 * 4] + b"0]"
         else:
-            message = {"a": {"b": [TEXT[:size], {"c": None}]}, "d": True}
-        return ident, "publish", {"type": "publish", "id": ident, "channel": f"mix:{kind}", "message": message}, size
+            message = b'{"a":{"b":["' + TEXT[:size] + b'",{"c":null}]},"d":true}'
+        channel = f"mix:{kind}"
+        line = b'{"type":"publish","id":"%s","channel":"%s","message":%s}\n' % (
+            ident.encode(), channel.encode(), message)
+        return ident, "publish", line, (channel, message)
 
 
 class Subscriber(threading.Thread):
-    """Reads a subscriber connection on its own thread (so its queue never reaches the daemon's bound)
-    and records each channel_message's channel, length and, for some, the message."""
+    """Reads a subscriber connection on its own thread (so its queue never reaches the daemon's bound).
+
+    Counts the channel_message lines and keeps those whose ordinal the test put in `wanted` before
+    publishing them (holding every line would hold all the megabytes sent); keeps every other
+    line with the count of messages before it."""
 
     def __init__(self, sock):
         super().__init__(daemon=True)
         self.sock = sock
-        self.received = []
+        self.wanted = set()
+        self.kept = {}
+        self.count = 0
+        self.others = []
         self.error = None
 
     def run(self):
@@ -75,7 +89,12 @@ class Subscriber(threading.Thread):
                     end = buf.find(b"\n", start)
                     if end < 0:
                         break
-                    self.received.append(bytes(buf[start:end]))
+                    if buf.startswith(b'{"type":"channel_message"', start):
+                        if self.count in self.wanted:
+                            self.kept[self.count] = bytes(buf[start:end])
+                        self.count += 1
+                    else:
+                        self.others.append((self.count, bytes(buf[start:end])))
                     start = end + 1
                 del buf[:start]
         except OSError as error:
@@ -106,10 +125,16 @@ class RequestSizesTest(BlackboxTest):
         sent = []
         window = 16  # requests in flight: the client pipelines, as the protocol allows
         answered = 0
+        publishes = 0
         for _ in range(10000):
-            ident, kind, request, size = mix.next()
-            c.send_raw(encode(request))
-            sent.append((ident, kind, request if len(sent) % 97 == 0 else None))
+            ident, kind, line, published = mix.next()
+            sampled = len(sent) % 97 == 0
+            if kind == "publish":
+                if sampled:
+                    reader.wanted.add(publishes)  # before the daemon can deliver it
+                publishes += 1
+            c.send_raw(line)
+            sent.append((ident, kind, published if sampled else None))
             while len(sent) - answered >= window:
                 self.check_reply(c.reply(), sent[answered])
                 answered += 1
@@ -122,18 +147,22 @@ class RequestSizesTest(BlackboxTest):
         # subscriber's connection orders after all of them.
         sub.sock.sendall(encode({"type": "ping", "id": "last"}))
 
-        def saw_last():
-            return any(line.startswith(b'{"type":"pong"') for line in reader.received[-3:])
-
-        wait_until(saw_last, timeout=TIMEOUT * 3, message="the subscriber's pong after every delivery")
+        wait_until(lambda: reader.others, timeout=TIMEOUT * 3, message="the subscriber's pong after every delivery")
         self.assertIsNone(reader.error)
-        messages = [line for line in reader.received if line.startswith(b'{"type":"channel_message"')]
-        self.assertEqual(len(messages), len(published))
-        for (ident, _, request), line in zip(published, messages):
+        self.assertEqual([(count, json.loads(line)) for count, line in reader.others],
+                         [(len(published), {"type": "pong", "id": "last"})],
+                         "the pong, after every message, and no other line")
+        self.assertEqual(reader.count, len(published))
+        checked = 0
+        for ordinal, (ident, _, request) in enumerate(published):
             if request is not None:
-                delivered = json.loads(line)
-                self.assertEqual(delivered["channel"], request["channel"])
-                self.assertEqual(delivered["message"], request["message"])
+                channel, message = request
+                delivered = json.loads(reader.kept[ordinal])
+                self.assertEqual(delivered["channel"], channel)
+                self.assertEqual(delivered["message"], json.loads(message))
+                checked += 1
+        self.assertEqual(sorted(reader.kept), sorted(reader.wanted))
+        self.assertGreater(checked, 50)
         self.assertGreater(len(published), 5000)
         c.ping("still-served")
 

@@ -1,11 +1,12 @@
 # Output-queue bounds: a subscriber that never reads is cut off and counted, others keep receiving everything.
+# The soft limit's grace period runs on the daemon's test clock: kept at grace - 1 ms, cut at the grace.
 import json
 import socket
 import threading
 import time
 import unittest
 
-from harness import TIMEOUT, BlackboxTest, Client, encode, wait_until, subscriber_counts
+from harness import TIMEOUT, BlackboxTest, Client, encode, subscriber_counts, unread_by_daemon, wait_until
 
 PAD = "x" * 4096
 BATCH = 16
@@ -122,34 +123,44 @@ class SlowConsumerTest(BlackboxTest):
 
     def test_soft_limit_cuts_off_after_its_grace_period(self):
         self.d = self.daemon(args=["--output-hard-limit", "33554432", "--output-soft-limit", "65536",
-                                   "--output-soft-seconds", "1"])
+                                   "--output-soft-seconds", "1"], test_clock=True)
         self.setup_clients()
-        # About 1 MiB: well over the soft limit plus kernel buffers, far under the hard limit.
+        # About 1 MiB: well over the soft limit plus kernel buffers, far under the hard limit. The
+        # clock stands still meanwhile, so the queue crossed the soft limit at the clock's now.
         for _ in range(16):
             self.publish_batch()
-        deadline = time.monotonic() + TIMEOUT
-        while self.dropped() == 0:
-            self.assertLess(time.monotonic(), deadline, "never cut off by the soft limit")
-            self.publish_batch(size=1, pad="")
-            time.sleep(0.1)
+        self.d.advance(999)
+        self.publish_batch(size=1, pad="")  # queued 1 ms before the grace ends: kept
+        self.assertEqual(self.dropped(), 0, "cut off before its grace period")
+        self.d.advance(1)
+        self.assertEqual(self.dropped(), 1, "not cut off when its grace period ended")
         self.finish()
-        self.assertLess(self.seq * len(PAD), 8 << 20)
 
 
     def test_soft_limit_cuts_off_a_queue_that_stopped_growing(self):
         # Regression: the soft limit was only checked when a new line was queued, so a consumer
         # that stalled after one burst kept its queue forever.
         self.d = self.daemon(args=["--output-hard-limit", "33554432", "--output-soft-limit", "65536",
-                                   "--output-soft-seconds", "1"])
+                                   "--output-soft-seconds", "1"], test_clock=True)
         self.setup_clients()
-        # The queue can only cross the soft limit once the burst has begun, so the cut cannot come
-        # before burst_start + 1 s. (Timed from the burst's end, as it was, a burst that a loaded
-        # machine stretched past 0.5 s after the crossing made a correct cut look early.)
-        burst_start = time.monotonic()
         for _ in range(16):
             self.publish_batch()
-        wait_until(lambda: self.dropped() == 1, timeout=TIMEOUT, message="cut off without further publishes")
-        self.assertGreaterEqual(time.monotonic() - burst_start, 1.0, "cut off before its grace period")
+        self.d.advance(999)
+        self.assertEqual(self.dropped(), 0, "cut off before its grace period")
+        self.d.advance(1)  # no publish since the burst: only the clock can cut it off
+        self.assertEqual(self.dropped(), 1, "not cut off when its grace period ended")
+        self.finish()
+
+
+    def test_soft_limit_on_the_system_clock(self):
+        # The daemon's own timer, which the test clock stands in for above: the stalled consumer is
+        # cut off without further publishes (when exactly is the test-clock tests' business).
+        self.d = self.daemon(args=["--output-hard-limit", "33554432", "--output-soft-limit", "65536",
+                                   "--output-soft-seconds", "1"])
+        self.setup_clients()
+        for _ in range(16):
+            self.publish_batch()
+        wait_until(lambda: self.dropped() == 1, message="cut off without further publishes")
         self.finish()
 
 
@@ -173,7 +184,11 @@ class PipelineThrottleTest(BlackboxTest):
         c.sock.settimeout(TIMEOUT * 3)
         t = threading.Thread(target=writer, daemon=True)
         t.start()
-        t.join(3)  # give a daemon that does not pause reading time to overfill the queue
+        # Reading starts once the daemon has stopped reading the requests (64 KiB of them left
+        # unread) or has read them all: a daemon that does not pause has by then queued far more
+        # than the hard limit of replies, and is cut off.
+        wait_until(lambda: not t.is_alive() or unread_by_daemon(c) >= 65536,
+                   message="the daemon to pause reading or the requests all sent")
         data = bytearray()
         lines_read = 0
         deadline = time.monotonic() + TIMEOUT * 3
