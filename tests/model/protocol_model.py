@@ -1,4 +1,4 @@
-# The reference model of what docs/protocol.md, docs/channels.md and docs/locks.md promise: pure Python, no I/O.
+# The reference model of what docs/protocol.md, channels.md, locks.md and scheduler.md promise: pure Python, no I/O.
 """What a client of photond should see, worked out from the documents alone.
 
 The model knows connections (by a key that is unique for the test run), their subscriptions, the
@@ -20,6 +20,11 @@ Rules taken from the documents (quoted where they decide a case):
   the queue; a lock taken or extended with `releaseOnDisconnect` ends when that connection closes;
   "the instant a lease ends the lock is free ... and the first waiter is granted it then"; a
   wall-clock jump moves no lease and no `expiresAt` already given.
+- jobs: a slot runs when its time comes, with `overlap: "skip"` not while a run of the job goes
+  on (recorded as skipped); a wall-clock jump past slots runs the latest once as a catch-up
+  (`catchUp: "latest"`) or records it missed (`"skip"`), and the next slot is computed from the
+  new time; a jump back repeats nothing; a replaced job keeps its record; `runCount` counts the
+  runs that ended; a run in progress finishes when its job is removed.
 """
 
 import dataclasses

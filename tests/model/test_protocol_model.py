@@ -1,7 +1,8 @@
 # Model-based test of the wire protocol: random operations on up to 8 connections of the real photond, compared with protocol_model after every step.
 """Hypothesis drives the real daemon (PHOTOND) over its Unix socket with random sequences of
 connects, disconnects, subscribes, publishes, lock requests (with leases, waits and
-releaseOnDisconnect), lock queries and, when the daemon was built with the test clock, clock moves;
+releaseOnDisconnect), lock queries and, when the daemon was built with the test clock, clock moves,
+cron jobs (scheduled, replaced, removed, run by hand, overlapping) and restarts of the daemon;
 after every step it compares every reply, every channel message, every late lock answer, the tokens
 and the daemon's status with protocol_model.Model. A divergence is shrunk by Hypothesis to a minimal
 sequence, which it prints (docs/testing.md, "The model test").
@@ -11,6 +12,8 @@ sharing one Redis (what docs/scaling.md promises across daemons: channels, locks
 
 Runs under unittest (ctest: a bounded number of examples, MODEL_EXAMPLES and MODEL_STEPS), or as a
 program for a time budget: `python3 tests/model/test_protocol_model.py --seconds 600` (`make model`).
+Minimal sequences worth keeping are replayed by the Regressions classes; KNOWN_DIVERGENCES names the
+cases where the daemon and the documents disagree, each skipped in its regression test by name.
 """
 
 import argparse
