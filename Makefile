@@ -1,6 +1,6 @@
 # photond's entry points. `make run` and `make test` each work alone on a fresh Debian 12 machine
 # (as root, or with sudo): they install what is missing, configure, build, then run or test.
-.PHONY: stress deps deps-build deps-package build run run-scripts test test-browser soak asan fuzz-build tsan-build fuzz bench tsan format clean package-build package install test-package
+.PHONY: stress deps deps-build deps-package build run run-scripts test test-browser soak model asan fuzz-build tsan-build fuzz bench tsan format clean package-build package install test-package
 
 JOBS ?= $(shell nproc)
 
@@ -70,6 +70,15 @@ test: asan package
 SOAK_SECONDS ?= 600
 soak: deps build
 	PHOTOND=$(CURDIR)/build/default/photond SOAK_SECONDS=$(SOAK_SECONDS) /usr/bin/python3 tests/soak/soak.py
+
+# The model test for MODEL_SECONDS (default 600): random operation sequences on the default build's
+# photond, one daemon and two sharing a Redis, compared with the model after every step; exits
+# non-zero on the first divergence, with its shrunk sequence (docs/testing.md, "The model test").
+MODEL_SECONDS ?= 600
+model: deps
+	cmake --preset default
+	cmake --build --preset default -j $(JOBS) --target photond
+	PHOTOND=build/default/photond MODEL_SECONDS=$(MODEL_SECONDS) /usr/bin/python3 tests/model/test_protocol_model.py
 
 # Installs the packages with dpkg -i, runs them from /usr/bin, builds the out-of-tree examples
 # against them, and removes them (root; refuses when photond is installed already).
