@@ -397,7 +397,7 @@ TEST_F(SchedulerTest, ARunEndsNamingTheMethodItCalled) {
   ASSERT_TRUE(scheduler_->schedule(spec("failed", "@yearly")).ok());
   ASSERT_TRUE(scheduler_->run_now("failed").ok());
   ASSERT_TRUE(scheduler_->schedule(spec("failed", "@yearly", "report")).ok());
-  host_.calls[0].observer->on_finish(CallOutcome::failure(CallStatus::kFailed, "disk full"));
+  finish_all(CallOutcome::failure(CallStatus::kFailed, "disk full"));
 
   std::vector<json::value> ends;
   for (const auto& [channel, message] : publisher_.messages) {
