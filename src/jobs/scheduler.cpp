@@ -7,6 +7,7 @@
 #include "protocol/request.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace photon::core {
 namespace {
@@ -44,8 +45,12 @@ RunStatus run_status(CallStatus status) {
 // Reports one run's end (and its method's channel emits) back to the scheduler.
 class Scheduler::RunObserver final : public CallObserver {
  public:
-  RunObserver(std::weak_ptr<Scheduler*> scheduler, std::string job_id, std::uint64_t run_id)
-      : scheduler_(std::move(scheduler)), job_id_(std::move(job_id)), run_id_(run_id) {}
+  RunObserver(std::weak_ptr<Scheduler*> scheduler, std::string job_id, std::string method,
+              std::uint64_t run_id)
+      : scheduler_(std::move(scheduler)),
+        job_id_(std::move(job_id)),
+        method_(std::move(method)),
+        run_id_(run_id) {}
 
   void on_emit(boost::json::object event) override {
     // Progress has no one to go to; channel events are published as a command's are.
@@ -60,12 +65,14 @@ class Scheduler::RunObserver final : public CallObserver {
   // Nobody is there to answer a job's prompt.
   void on_prompt(boost::json::object, PromptAnswer answer) override { answer(std::nullopt); }
   void on_finish(CallOutcome outcome) override {
-    if (auto owner = scheduler_.lock()) (*owner)->run_finished(job_id_, run_id_, outcome);
+    if (auto owner = scheduler_.lock()) (*owner)->run_finished(job_id_, method_, run_id_, outcome);
   }
 
  private:
   std::weak_ptr<Scheduler*> scheduler_;
   std::string job_id_;
+  // The method this run called: its job may be replaced (another method) or gone by its end.
+  std::string method_;
   std::uint64_t run_id_;
 };
 
@@ -156,6 +163,11 @@ void Scheduler::restore(std::vector<JobState> jobs, std::vector<JobRun> runs,
     auto found = jobs_.find(run.job_id);
     if (found == jobs_.end()) continue;
     last_run_id_ = std::max(last_run_id_, run.run_id);
+    if (run.trigger != Trigger::kManual) {
+      // A scheduled slot (a manual run's scheduled_for is its start, not a slot).
+      std::optional<EpochMillis>& handled = found->second.handled_through;
+      handled = std::max(handled.value_or(run.scheduled_for), run.scheduled_for);
+    }
     if (run.status == RunStatus::kRunning) {
       // The daemon stopped (crashed) while it ran: a failure whose end nobody saw. Its end stays
       // unknown (no made-up duration); what is known is when this start found it.
@@ -168,6 +180,11 @@ void Scheduler::restore(std::vector<JobState> jobs, std::vector<JobRun> runs,
       JobState& state = found->second.state;
       ++state.run_count;
       RecordUpdate update{.runs_ended = 1};
+      if (!state.last_run || *state.last_run < run.started_at) {
+        // Its start reached the store before the job's record did.
+        state.last_run = run.started_at;
+        update.last_run = state.last_run;
+      }
       if (!state.last_run || *state.last_run <= run.started_at) {
         state.last_status = run.status;
         state.last_error = run.error;
@@ -254,6 +271,7 @@ JobResult<std::optional<EpochMillis>> Scheduler::schedule(JobSpec spec) {
   Job& job = existing != jobs_.end() ? existing->second : jobs_[spec.id];
   if (existing == jobs_.end()) job.state.created_at = epoch_millis(clock_.system());
   // A replaced job keeps its record (runs, counts); its definition and next slot are new.
+  job.handled_through.reset();
   job.state.spec = std::move(spec);
   job.expression = std::move(prepared.expression);
   job.zone = prepared.zone;
@@ -339,6 +357,14 @@ void Scheduler::tick() {
     const sys_seconds slot =
         job.expression->latest_at_or_before(now, first_due - seconds(1), *job.zone)
             .value_or(first_due);
+    // Only the first slot due after a restart can be one the restored history shows handled.
+    const std::optional<EpochMillis> handled = std::exchange(job.handled_through, std::nullopt);
+    if (handled && to_millis(slot) <= *handled) {
+      // Handled before the daemon stopped (its next slot had not reached the store): not again.
+      compute_next(job, std::max(now, from_millis(*handled)));
+      if (claims_ == nullptr) persistence_.save_job(job.state);
+      continue;
+    }
     if (claims_ == nullptr) {
       RecordUpdate ignored;  // the whole job is saved below
       fire(job, slot, now, false, ignored);
@@ -499,8 +525,9 @@ std::uint64_t Scheduler::start_run(Job& job, Trigger trigger, EpochMillis schedu
                                 {"trigger", to_string(trigger)},
                                 {"scheduledFor", scheduled_for}});
   // Calls of jobs run in their own session, as if one more client called.
-  methods_->start({job.state.spec.method, job.state.spec.args, "scheduler", "scheduler"},
-                  std::make_shared<RunObserver>(self_, job.state.spec.id, run_id));
+  methods_->start(
+      {job.state.spec.method, job.state.spec.args, "scheduler", "scheduler"},
+      std::make_shared<RunObserver>(self_, job.state.spec.id, job.state.spec.method, run_id));
   return run_id;
 }
 
@@ -510,16 +537,16 @@ void Scheduler::record(Job& job, JobRun run) {
   while (job.history.size() > options_.history_per_job) job.history.pop_front();
 }
 
-void Scheduler::run_finished(const std::string& job_id, std::uint64_t run_id,
-                             const CallOutcome& outcome) {
+void Scheduler::run_finished(const std::string& job_id, const std::string& method,
+                             std::uint64_t run_id, const CallOutcome& outcome) {
   auto found = jobs_.find(job_id);
-  std::string method;
+  // The job's count with this run in it; 0 when the run counts for no job (its job was
+  // unscheduled while it ran, perhaps scheduled again since as a new job).
   std::uint64_t run_count = 0;
   // The run belongs to the job only if the job started it (a job unscheduled and scheduled again
   // under the same id is a new job, which this run must not count for).
   if (found != jobs_.end() && found->second.in_flight.erase(run_id) == 1) {
     Job& job = found->second;
-    method = job.state.spec.method;
     ++job.state.run_count;
     run_count = job.state.run_count;
     job.state.last_status = run_status(outcome.status);

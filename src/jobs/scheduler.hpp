@@ -214,6 +214,11 @@ class Scheduler {
     // once the bounded history has dropped it).
     std::set<std::uint64_t> in_flight;
     std::deque<JobRun> history;  // oldest first, bounded
+    // The latest slot the restored history shows handled (run, skipped or missed). The run of a
+    // slot may reach the store in an earlier transaction than the job's next slot, so a daemon
+    // killed in between restarts with next_run still at that slot: a slot at or before this one
+    // is never handled again. Cleared once the job's first slot due after the restart is handled.
+    std::optional<EpochMillis> handled_through;
   };
 
   // Whether a slot due now must be skipped (a run still runs under overlap kSkip, or the cap of
@@ -237,7 +242,10 @@ class Scheduler {
                ClaimOutcome outcome);
   std::uint64_t start_run(Job& job, Trigger trigger, EpochMillis scheduled_for);
   void record(Job& job, JobRun run);
-  void run_finished(const std::string& job_id, std::uint64_t run_id, const CallOutcome& outcome);
+  // Run `run_id` of job `job_id`, which called `method`, ended: recorded, and announced naming
+  // that method (whatever the job's method is now).
+  void run_finished(const std::string& job_id, const std::string& method, std::uint64_t run_id,
+                    const CallOutcome& outcome);
   void publish_event(const char* event, boost::json::object data);
   std::chrono::sys_seconds now_seconds() const;
 

@@ -69,12 +69,6 @@ HOUR = 3_600_000
 # decided (the daemon or the documents to change). Each names the case it keeps the generator
 # away from, so the rest of the model still runs; see the report and docs/testing.md.
 KNOWN_DIVERGENCES = {
-    "run-end-method": (
-        "job-completed names the method of the job as it is when the run ends, not the method the "
-        "run called (its job-started's): a run of a job replaced meanwhile with another method "
-        "ends naming the new one, and a run of a job unscheduled meanwhile (\"a run in progress "
-        "finishes\", docs/protocol.md) ends with \"method\": \"\" and \"runCount\": 0. Until "
-        "fixed, the model expects the job's current method (\"\" when it is gone) there."),
     "broker-rod-bindings": (
         "With a broker, releaseOnDisconnect is remembered per connection as (lock, holder) until "
         "that connection unlocks it, and the connection's close frees the lock if the holder holds "
@@ -598,8 +592,12 @@ class ProtocolMachine(RuleBasedStateMachine):
         assert not self.job_events("job-failed"), f"job events: {control.inbox!r}"
         completed = self.job_events("job-completed")
         self.expect_equal(sorted((e["data"]["runId"], e["data"]["jobId"], e["data"]["method"]) for e in completed),
-                          sorted((self.run_ids[id(r)], self.ns + r.job_id, self.ended_method(r)) for r in ended),
+                          sorted((self.run_ids[id(r)], self.ns + r.job_id, r.method) for r in ended),
                           "runs ended (runId, jobId, method)", control.inbox)
+        # A run whose job was unscheduled while it ran counts for no job (docs/scheduler.md).
+        orphans = {self.run_ids[id(r)] for r in ended if r.orphan}
+        self.expect_equal(sorted(e["data"]["runCount"] for e in completed if e["data"]["runId"] in orphans),
+                          [0] * len(orphans), "runCount of the runs whose job was unscheduled", control.inbox)
         for job_id in {r.job_id for r in ended if not r.orphan}:
             job = self.model.jobs[job_id]
             counts = sorted(e["data"]["runCount"] for e in completed if e["data"]["jobId"] == self.ns + job_id)
@@ -607,14 +605,6 @@ class ProtocolMachine(RuleBasedStateMachine):
                               f"runCount of the runs of {job_id} that ended", control.inbox)
         control.inbox.clear()
         self.settle()
-
-    def ended_method(self, run):
-        """The method job-completed names: the run's (the documents), or, while the divergence
-        run-end-method stands, the job's current one ("" when it is gone)."""
-        if "run-end-method" not in KNOWN_DIVERGENCES:
-            return run.method
-        job = None if run.orphan else self.model.jobs.get(run.job_id)
-        return job.method if job is not None else ""
 
     def job_events(self, kind):
         return [m["message"] for m in self.w.controls[0].inbox if m["message"].get("event") == kind]
@@ -963,8 +953,6 @@ class Regressions(unittest.TestCase):
         finally:
             state.teardown()
 
-    @unittest.skipIf("run-end-method" in KNOWN_DIVERGENCES,
-                     "DIVERGENCE run-end-method: " + KNOWN_DIVERGENCES.get("run-end-method", ""))
     def test_a_run_of_a_job_unscheduled_meanwhile_ends_naming_its_method(self):
         state = self.machine()
         try:
@@ -972,12 +960,10 @@ class Regressions(unittest.TestCase):
             state.schedule(catch_up='latest', job='j', method='hold', overlap='skip', period=300000, who=0)
             state.run_job(job='j', who=0)
             state.unschedule(job='j', who=0)
-            state.release_runs()  # job-completed says method "" (job-started said "hold")
+            state.release_runs()  # job-completed said method "" (job-started said "hold")
         finally:
             state.teardown()
 
-    @unittest.skipIf("run-end-method" in KNOWN_DIVERGENCES,
-                     "DIVERGENCE run-end-method: " + KNOWN_DIVERGENCES.get("run-end-method", ""))
     def test_a_run_of_a_job_replaced_meanwhile_ends_naming_its_method(self):
         state = self.machine()
         try:
@@ -985,7 +971,7 @@ class Regressions(unittest.TestCase):
             state.schedule(catch_up='latest', job='j', method='hold', overlap='skip', period=300000, who=0)
             state.set_wall(tens=1)  # a catch-up run of "hold" starts
             state.schedule(catch_up='latest', job='j', method='tick', overlap='skip', period=300000, who=0)
-            state.release_runs()  # job-completed says method "tick"
+            state.release_runs()  # job-completed said method "tick" (job-started said "hold")
         finally:
             state.teardown()
 

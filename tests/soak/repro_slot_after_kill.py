@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# Reproduces the soak's known finding slot-runs-again-after-kill (docs/testing.md); not run by ctest.
+# Reproduces the soak's finding slot-runs-again-after-kill, fixed since (docs/testing.md); not run by ctest.
 """SIGKILLs photond just after a job slot's run started and restarts it at once, ROUNDS times
 (default 20), then reads job_history: a slot with two runs (the interrupted one and a second run of
 the same scheduledFor) is the finding. Exit 1 when it shows, 0 when every slot ran once.

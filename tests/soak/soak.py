@@ -96,9 +96,6 @@ FAULTS = ["kill-S", "kill-P2", "redis-restart", "fd-exhaustion", "stall-long", "
 # A violation that matches is reported under that name, and still fails the run. docs/testing.md
 # says how to reproduce each.
 KNOWN_FINDINGS = [
-    # A SIGKILL just after a slot's run started: the restart records that run as interrupted, then
-    # runs the same slot again (trigger schedule, same scheduledFor).
-    ("job-slots", "run again after a SIGKILL cut its run short", "slot-runs-again-after-kill"),
     # The restart right after a SIGKILL found the dead daemon's socket still accepting, and refused.
     ("availability", "a process answers on", "restart-refused-after-kill"),
 ]

@@ -322,6 +322,107 @@ TEST_F(SchedulerTest, ARestartRestoresJobsAndCatchesUp) {
   EXPECT_GT(history[0].run_id, cut_short) << "run ids keep increasing across restarts";
 }
 
+// The SQLite store may commit a run's start in an earlier transaction than the job's next slot
+// (the writer wakes between the two writes). A daemon killed in between restarts with the run
+// recorded and next_run still at the run's slot: that slot must not run again.
+TEST_F(SchedulerTest, ASlotWhoseRunWasRecordedIsNotRunAgainAfterAKill) {
+  ASSERT_TRUE(scheduler_->schedule(spec("every", "* * * * * *")).ok());
+  const JobState committed = store_.jobs.at("every");  // the job's row as the disk has it
+  run_for(1s);
+  ASSERT_EQ(host_.calls.size(), 1u);
+  const JobRun started = scheduler_->history("every", 1)[0];
+  ASSERT_EQ(started.scheduled_for, millis(kMonday + 1s));
+  host_.calls.clear();  // SIGKILL: the run dies with the daemon
+  scheduler_.reset();
+
+  // Restarted at once, within the slot's second: the run's row, not the job's new next_run.
+  make_scheduler();
+  scheduler_->restore({committed}, {store_.runs.at(started.run_id)}, started.run_id);
+  scheduler_->tick();
+  EXPECT_TRUE(host_.calls.empty()) << "the slot of the interrupted run started again";
+  auto history = scheduler_->history("every", 10);
+  ASSERT_EQ(history.size(), 1u);
+  EXPECT_EQ(history[0].run_id, started.run_id);
+  EXPECT_EQ(history[0].status, RunStatus::kFailed);
+  EXPECT_TRUE(history[0].interrupted);
+  const JobState* job = scheduler_->find("every");
+  EXPECT_EQ(job->next_run, millis(kMonday + 2s)) << "the next run is the next slot";
+  EXPECT_EQ(job->last_run, started.started_at);
+  EXPECT_EQ(job->run_count, 1u);
+  EXPECT_EQ(store_.jobs.at("every").next_run, millis(kMonday + 2s)) << "and it is saved";
+
+  run_for(1s);
+  ASSERT_EQ(host_.calls.size(), 1u);
+  history = scheduler_->history("every", 10);
+  ASSERT_EQ(history.size(), 2u);
+  EXPECT_EQ(history[0].scheduled_for, millis(kMonday + 2s));
+  EXPECT_EQ(history[0].trigger, Trigger::kSchedule);
+  EXPECT_GT(history[0].run_id, started.run_id);
+}
+
+// The same kill, restarted after three slots passed: one run, for the latest of them.
+TEST_F(SchedulerTest, AfterAKillThatLeftNextRunBehindTheSlotsMissedRunOnce) {
+  ASSERT_TRUE(scheduler_->schedule(spec("every", "* * * * * *")).ok());
+  const JobState committed = store_.jobs.at("every");
+  run_for(1s);
+  const JobRun started = scheduler_->history("every", 1)[0];
+  host_.calls.clear();
+  scheduler_.reset();
+
+  clock_.advance(3s);
+  make_scheduler();
+  scheduler_->restore({committed}, {store_.runs.at(started.run_id)}, started.run_id);
+  scheduler_->tick();
+  ASSERT_EQ(host_.calls.size(), 1u);
+  auto history = scheduler_->history("every", 10);
+  ASSERT_EQ(history.size(), 2u);
+  EXPECT_EQ(history[0].scheduled_for, millis(kMonday + 4s));
+  EXPECT_EQ(history[0].trigger, Trigger::kSchedule);
+  EXPECT_EQ(history[1].run_id, started.run_id);
+  EXPECT_EQ(scheduler_->find("every")->next_run, millis(kMonday + 5s));
+}
+
+// A run names the method it called when it ends, whatever became of its job meanwhile; runCount
+// is its job's count, 0 when it counts for no job (the job was unscheduled).
+TEST_F(SchedulerTest, ARunEndsNamingTheMethodItCalled) {
+  ASSERT_TRUE(scheduler_->schedule(spec("replaced", "* * * * *")).ok());
+  run_for(60s);
+  ASSERT_EQ(host_.calls.size(), 1u);
+  ASSERT_TRUE(scheduler_->schedule(spec("replaced", "* * * * *", "report")).ok());
+  finish_all();
+  ASSERT_TRUE(scheduler_->schedule(spec("gone", "@yearly")).ok());
+  ASSERT_TRUE(scheduler_->run_now("gone").ok());
+  ASSERT_TRUE(scheduler_->unschedule("gone").ok());
+  finish_all();
+  ASSERT_TRUE(scheduler_->schedule(spec("failed", "@yearly")).ok());
+  ASSERT_TRUE(scheduler_->run_now("failed").ok());
+  ASSERT_TRUE(scheduler_->schedule(spec("failed", "@yearly", "report")).ok());
+  finish_all(CallOutcome::failure(CallStatus::kFailed, "disk full"));
+
+  std::vector<json::value> ends;
+  for (const auto& [channel, message] : publisher_.messages) {
+    if (message.at("event") != "job-started") ends.push_back(message.at("data"));
+  }
+  ASSERT_EQ(ends.size(), 3u);
+  EXPECT_EQ(ends[0].at("jobId"), "replaced");
+  EXPECT_EQ(ends[0].at("method"), "cleanup");
+  EXPECT_EQ(ends[0].at("runCount"), 1);
+  EXPECT_EQ(ends[1].at("jobId"), "gone");
+  EXPECT_EQ(ends[1].at("method"), "cleanup");
+  EXPECT_EQ(ends[1].at("runCount"), 0);
+  EXPECT_EQ(ends[2].at("jobId"), "failed");
+  EXPECT_EQ(ends[2].at("method"), "cleanup");
+  EXPECT_EQ(ends[2].at("error"), "disk full");
+  EXPECT_EQ(scheduler_->find("replaced")->run_count, 1u);
+  // The next run of the replaced job calls, and names, its new method.
+  run_for(60s);
+  ASSERT_EQ(host_.calls.size(), 1u);
+  EXPECT_EQ(host_.calls[0].request.method, "report");
+  finish_all();
+  EXPECT_EQ(publisher_.messages.back().second.at("data").at("method"), "report");
+  EXPECT_EQ(publisher_.messages.back().second.at("data").at("runCount"), 2);
+}
+
 TEST_F(SchedulerTest, DeclaredJobsAreRestoredAndCannotBeUnscheduled) {
   JobSpec declared = spec("nightly", "0 2 * * *");
   scheduler_->declare({declared});
