@@ -904,8 +904,6 @@ class Regressions(unittest.TestCase):
             self.skipTest("photond was built without PHOTON_TEST_CLOCK")
         return type("ProtocolModel", (ProtocolMachine,), {"world": self.world, **workarounds})()
 
-    @unittest.skipIf("advance-jumps" in KNOWN_DIVERGENCES,
-                     "DIVERGENCE advance-jumps: " + KNOWN_DIVERGENCES.get("advance-jumps", ""))
     def test_a_wait_that_ends_before_the_lease_times_out(self):
         state = self.machine(step_advances=False)
         try:
@@ -916,8 +914,6 @@ class Regressions(unittest.TestCase):
         finally:
             state.teardown()
 
-    @unittest.skipIf("advance-jumps" in KNOWN_DIVERGENCES,
-                     "DIVERGENCE advance-jumps: " + KNOWN_DIVERGENCES.get("advance-jumps", ""))
     def test_a_waiter_is_granted_the_instant_the_lease_ends(self):
         state = self.machine(step_advances=False)
         try:
@@ -928,8 +924,6 @@ class Regressions(unittest.TestCase):
         finally:
             state.teardown()
 
-    @unittest.skipIf("advance-jumps" in KNOWN_DIVERGENCES,
-                     "DIVERGENCE advance-jumps: " + KNOWN_DIVERGENCES.get("advance-jumps", ""))
     def test_a_slot_passed_while_time_passes_runs_on_time(self):
         state = self.machine(step_advances=False)
         try:
