@@ -139,16 +139,13 @@ class RedisBroker final : public Broker, public core::FireClaims, public core::J
   std::set<std::string> running_keys_to_free_;
   bool renewing_ = false;
   boost::asio::steady_timer renew_timer_;
-  // Jobs written (or removed) since the last sync began: an answer to that sync's HGETALL may
-  // predate them, so it must not make this daemon forget them.
-  std::set<std::string> recent_job_writes_;
-  bool syncing_ = false;  // a sync's HGETALL is unanswered
   // Local writes of jobs while reads are in flight, by job: the write's number (see
   // note_local_write). Cleared whenever no read is in flight, so it holds a few entries at most.
   std::map<std::string, std::uint64_t> local_writes_;
   std::uint64_t local_write_count_ = 0;
   std::size_t reads_in_flight_ = 0;
-  // The Redis data set last seen (photon:NAME:epoch), and whether the last connect found another.
+  // The Redis data set last seen (photon:NAME:epoch), and whether a connect found another whose
+  // write-back is still owed (until the next read of every job is answered).
   std::string epoch_;
   bool data_lost_ = false;
   boost::asio::steady_timer flush_timer_;
