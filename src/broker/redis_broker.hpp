@@ -54,9 +54,12 @@ class RedisBroker final : public Broker, public core::FireClaims, public core::J
   void set_listener(BrokerListener* listener) override { listener_ = listener; }
   void forward(std::string_view channel, const boost::json::value& message) override;
   void acquire(const std::string& name, const std::string& holder, std::chrono::milliseconds lease,
-               std::uint64_t above, std::function<void(SharedLockResult)> done) override;
+               std::uint64_t above, std::optional<std::uint64_t> bind_to,
+               std::function<void(SharedLockResult)> done) override;
   void release(const std::string& name, const std::string& holder,
                std::function<void(SharedReleaseResult)> done) override;
+  void release_bound(const std::string& name, std::uint64_t connection,
+                     std::function<void(SharedReleaseResult)> done) override;
   void query(const std::string& name,
              std::function<void(std::optional<SharedLock>, std::string)> done) override;
   void list(std::size_t limit,
@@ -101,6 +104,13 @@ class RedisBroker final : public Broker, public core::FireClaims, public core::J
   void note_local_write(const std::string& id);
   bool written_here_since(const std::string& id, std::uint64_t read_sent_at) const;
   void read_done();
+  // A connection of this daemon as a lock's binding names it in Redis (unique across daemons).
+  std::string binding(std::uint64_t connection) const {
+    return instance_id_ + ":" + std::to_string(connection);
+  }
+  // release.lua: by `holder`, or (with a binding) only while the lock is bound to it.
+  void release_lock(const std::string& name, const std::string& holder, const std::string& bound,
+                    std::function<void(SharedReleaseResult)> done);
   std::string record_key(const std::string& id) const { return prefix_ + "job:" + id; }
   std::string running_key(const std::string& id) const { return prefix_ + "running:" + id; }
   std::string job_notice(const std::string& id) const { return instance_id_ + " " + id; }

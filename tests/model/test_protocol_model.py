@@ -90,16 +90,6 @@ KNOWN_DIVERGENCES = {
         "ends naming the new one, and a run of a job unscheduled meanwhile (\"a run in progress "
         "finishes\", docs/protocol.md) ends with \"method\": \"\" and \"runCount\": 0. Until "
         "fixed, the model expects the job's current method (\"\" when it is gone) there."),
-    "broker-rod-bindings": (
-        "With a broker, releaseOnDisconnect is remembered per connection as (lock, holder) until "
-        "that connection unlocks it, and the connection's close frees the lock if the holder holds "
-        "it then. One daemon binds the lock to the connection of the last request that asked and "
-        "ends the binding with the lock. So with a broker (docs/scaling.md promises the replies of "
-        "docs/locks.md): a lock extended with releaseOnDisconnect from a second connection ends when "
-        "the first closes (one daemon: only when the second does); and a lock released through "
-        "another connection, then acquired again by the same holder WITHOUT releaseOnDisconnect, is "
-        "freed when the first connection closes. Until fixed, the model of the two-daemon world "
-        "follows the broker's bindings."),
 }
 
 
@@ -200,7 +190,6 @@ class ProtocolMachine(RuleBasedStateMachine):
     # How the known divergences are worked around (a regression test turns them off to show them).
     step_advances = "advance-jumps" in KNOWN_DIVERGENCES
     queued_extension_keeps_longer_lease = "queued-extension-lease" in KNOWN_DIVERGENCES
-    broker_rod_bindings = "broker-rod-bindings" in KNOWN_DIVERGENCES
 
     def __init__(self):
         super().__init__()
@@ -224,8 +213,7 @@ class ProtocolMachine(RuleBasedStateMachine):
             data = w.controls[0].request({"type": "test_clock"})["data"]
             clock = (data["steadyMs"], data["wallMs"])
         self.model = protocol_model.Model(
-            clock, queued_extension_keeps_longer_lease=self.queued_extension_keeps_longer_lease,
-            bindings_by_connection=w.count > 1 and self.broker_rod_bindings)
+            clock, queued_extension_keeps_longer_lease=self.queued_extension_keeps_longer_lease)
         self.step_started = now_ms()
         self.closed_this_step = False
 
@@ -1054,29 +1042,25 @@ class BrokerRegressions(unittest.TestCase):
     def machine(self, **workarounds):
         return type("ProtocolModel", (ProtocolMachine,), {"world": self.world, **workarounds})()
 
-    @unittest.skipIf("broker-rod-bindings" in KNOWN_DIVERGENCES,
-                     "DIVERGENCE broker-rod-bindings: " + KNOWN_DIVERGENCES.get("broker-rod-bindings", ""))
     def test_a_lock_extended_with_release_on_disconnect_follows_the_last_connection(self):
-        state = self.machine(broker_rod_bindings=False)
+        state = self.machine()
         try:
             state.two_connections()
             state.lock(as_slot=None, lease=1000, name='y', rod=True, wait=0, who=0)  # slot 0 as h0
             state.lock(as_slot=0, lease=1000, name='y', rod=True, wait=0, who=1)  # slot 1 as h0: extended
-            state.disconnect(graceful=True, who=0)  # slot 0 closes: the broker frees y
+            state.disconnect(graceful=True, who=0)  # slot 0 closes: y stays (bound to slot 1)
             state.query_lock(name='y', who=0)
         finally:
             state.teardown()
 
-    @unittest.skipIf("broker-rod-bindings" in KNOWN_DIVERGENCES,
-                     "DIVERGENCE broker-rod-bindings: " + KNOWN_DIVERGENCES.get("broker-rod-bindings", ""))
     def test_a_close_does_not_free_a_later_lock_taken_without_release_on_disconnect(self):
-        state = self.machine(broker_rod_bindings=False)
+        state = self.machine()
         try:
             state.two_connections()
             state.lock(as_slot=None, lease=1000, name='y', rod=True, wait=0, who=0)  # slot 0 as h0
             state.unlock(as_slot=0, name='y', who=1)  # slot 1 releases it as h0
             state.lock(as_slot=0, lease=1000, name='y', rod=False, wait=0, who=1)  # and takes it, no rod
-            state.disconnect(graceful=True, who=0)  # slot 0 closes: the broker frees y
+            state.disconnect(graceful=True, who=0)  # slot 0 closes: y stays (bound to none)
             state.query_lock(name='y', who=0)
         finally:
             state.teardown()
