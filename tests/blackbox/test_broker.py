@@ -809,7 +809,7 @@ class JobsWhileRedisIsAway(JobHosts):
         self.settled(a)  # both syncs answered
         self.assertEqual(self.job_ids(a), ["yearly"])
         with open(a.log_path) as f:
-            self.assertIn("lost its data; writing this daemon's jobs back", f.read())
+            self.assertIn("lost its data (restarted without persistence?); writing this daemon's jobs back", f.read())
 
     def redis_has_job(self, photon, job_id):
         return subprocess.run(["redis-cli", "-s", self.redis.sock, "HEXISTS", f"photon:{photon}:jobs", job_id],
