@@ -3,6 +3,8 @@
 // notifications and at the holder's expiry, wait deadlines, errors when the broker cannot answer,
 // release on disconnect, the locks counted as held through this daemon, and the fencing-token
 // mark: the floor of every ask, and no answer carrying a token before the mark on disk covers it.
+// Then two daemons' services over one store that keeps locks as the Lua scripts do: the
+// releaseOnDisconnect bindings follow one daemon's rule across connections and daemons.
 #include "broker/broker_lock_service.hpp"
 #include "daemon/lock_replies.hpp"
 
