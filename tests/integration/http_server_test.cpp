@@ -40,7 +40,7 @@ using Response = http::response<http::string_body>;
 
 // How long a client waits for something that should come. Generous: sanitizer builds are slow,
 // and a test that passes only waits as long as the server takes.
-constexpr Millis kWait = 5s;
+constexpr Millis kWait = 15s;  // a deadline only a failing test reaches, even on a loaded machine
 
 Millis elapsed_since(SteadyClock::time_point start) {
   return std::chrono::duration_cast<Millis>(SteadyClock::now() - start);
@@ -448,11 +448,11 @@ TEST_F(HttpServerTest, RefusesAnOversizedContentLengthWithoutReadingTheBody) {
   // The body timeout is long: a prompt answer shows the server did not wait for the body.
   start({.max_body_bytes = 1024, .body_timeout = 30s});
   Client client(port_);
-  const auto start_time = SteadyClock::now();
   ASSERT_TRUE(client.send("POST /big HTTP/1.1\r\nHost: test\r\nContent-Length: 10000000\r\n\r\n"));
+  // read_response gives up after kWait, well before the 30 s body timeout: an answer at all
+  // shows the server did not wait for the body.
   const auto response = client.read_response();
   ASSERT_TRUE(response);
-  EXPECT_LT(elapsed_since(start_time), kWait);
   EXPECT_EQ(response->result_int(), 413u);
   EXPECT_EQ(response->body(), R"({"error":"body exceeds 1024 bytes"})");
   EXPECT_EQ(field(*response, "Content-Type"), "application/json");
@@ -520,8 +520,10 @@ TEST_F(HttpServerTest, ClosesASlowLorisAfterTheHeaderTimeout) {
   const std::string request = get("/", "X-Slow: " + std::string(100, 'x') + "\r\n");
   const auto start_time = SteadyClock::now();
   std::optional<Response> response;
+  std::size_t sent = 0;
   for (const char byte : request) {
     if (!client.send(std::string_view(&byte, 1))) break;
+    ++sent;
     response = client.read_response(200ms);
     if (response) break;
   }
@@ -529,8 +531,9 @@ TEST_F(HttpServerTest, ClosesASlowLorisAfterTheHeaderTimeout) {
   ASSERT_TRUE(response);
   EXPECT_EQ(response->result_int(), 408u);
   EXPECT_EQ(response->body(), R"({"error":"request header not received within 500 ms"})");
-  EXPECT_GE(elapsed, 450ms);
-  EXPECT_LT(elapsed, 2s);  // the trickle would take 24 s
+  EXPECT_GE(elapsed, 450ms);  // a timer never fires early, however loaded the machine
+  // The answer came while the header was still trickling in (a byte per 200 ms: 24 s in all).
+  EXPECT_LT(sent, request.size());
   EXPECT_TRUE(client.closed_within());
   EXPECT_TRUE(handler_.requests().empty());
 }

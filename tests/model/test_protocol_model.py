@@ -69,21 +69,6 @@ HOUR = 3_600_000
 # decided (the daemon or the documents to change). Each names the case it keeps the generator
 # away from, so the rest of the model still runs; see the report and docs/testing.md.
 KNOWN_DIVERGENCES = {
-    "advance-jumps": (
-        "test_clock advanceMs jumps the clock, then handles what is due at the end time: every lease "
-        "that ended is freed first, then every wait that ended, all at the new time. A waiter whose "
-        "lockWait ended before the lease did is granted the lock instead of timing out, and a waiter "
-        "granted a lease that ended within the jump gets acquiredAt/expiresAt of the end time and "
-        "keeps the lock (docs/locks.md: the first waiter is granted it the instant the lease ends; "
-        "lockWait waits up to n ms). The same holds for cron slots: a slot passed within a move is "
-        "started at its end, late, as a catch-up once over --missed-after. Until fixed, the model "
-        "moves the clock to each deadline (lease end, wait end, cron slot) in turn."),
-    "queued-extension-lease": (
-        "When a lock goes to a waiter, the same holder's other queued requests are answered as "
-        "extensions (docs/locks.md), and an extension sets the lease to lockTimeout from now; the "
-        "daemon keeps the longer of the lease just granted and lockTimeout from now, so a queued "
-        "extension with a shorter lockTimeout answers a later expiresAt than the documents say. "
-        "Until decided, the model expects the daemon's longer lease there."),
     "run-end-method": (
         "job-completed names the method of the job as it is when the run ends, not the method the "
         "run called (its job-started's): a run of a job replaced meanwhile with another method "
@@ -189,7 +174,9 @@ class ProtocolMachine(RuleBasedStateMachine):
     world = None
     # How the known divergences are worked around (a regression test turns them off to show them).
     step_advances = "advance-jumps" in KNOWN_DIVERGENCES
-    queued_extension_keeps_longer_lease = "queued-extension-lease" in KNOWN_DIVERGENCES
+    # docs/locks.md: queued requests of a waiter's holder, answered as extensions when the lock goes
+    # to it, keep the longest lease asked (none shortens the lease just granted).
+    queued_extension_keeps_longer_lease = True
 
     def __init__(self):
         super().__init__()
@@ -952,16 +939,14 @@ class Regressions(unittest.TestCase):
         finally:
             state.teardown()
 
-    @unittest.skipIf("queued-extension-lease" in KNOWN_DIVERGENCES,
-                     "DIVERGENCE queued-extension-lease: " + KNOWN_DIVERGENCES.get("queued-extension-lease", ""))
-    def test_a_queued_extension_sets_the_lease_from_now(self):
-        state = self.machine(queued_extension_keeps_longer_lease=False)
+    def test_a_queued_extension_does_not_shorten_the_lease_just_granted(self):
+        state = self.machine(queued_extension_keeps_longer_lease=True)
         try:
             state.two_connections()
             state.lock(as_slot=1, lease=30000, name='x', rod=None, wait=0, who=1)
             state.lock(as_slot=None, lease=1000, name='x', rod=None, wait=1000, who=0)
             state.lock(as_slot=None, lease=100, name='x', rod=None, wait=1000, who=0)
-            state.unlock(as_slot=None, name='x', who=1)  # h0 gets it for 1000 ms, then 100 from now
+            state.unlock(as_slot=None, name='x', who=1)  # h0 gets it for 1000 ms; the 100 ms one keeps 1000
             state.query_lock(name='x', who=0)
         finally:
             state.teardown()
