@@ -72,11 +72,20 @@ class Broker {
   // A new acquisition's token is greater than every token issued before by any daemon of the
   // photon, as far as the broker knows, and greater than `above` (what this daemon has handed
   // out or seen: the broker may have lost what it knew).
+  // `bind_to`: the connection of this daemon that asked for releaseOnDisconnect; a granted
+  // request binds the lock to it, whoever bound it before. A new acquisition without it is bound
+  // to no connection; an extension without it keeps the lock's binding. The binding ends with the
+  // lock. (One daemon's rule, src/locks/lock_table.cpp, kept where every daemon sees it.)
   virtual void acquire(const std::string& name, const std::string& holder,
                        std::chrono::milliseconds lease, std::uint64_t above,
+                       std::optional<std::uint64_t> bind_to,
                        std::function<void(SharedLockResult)> done) = 0;
   virtual void release(const std::string& name, const std::string& holder,
                        std::function<void(SharedReleaseResult)> done) = 0;
+  // `connection` of this daemon closed: releases the lock only while it is bound to that
+  // connection, whoever holds it (kHeldByOther while it is bound to another or to none).
+  virtual void release_bound(const std::string& name, std::uint64_t connection,
+                             std::function<void(SharedReleaseResult)> done) = 0;
   // The lock, or nothing when free; or an error.
   virtual void query(const std::string& name,
                      std::function<void(std::optional<SharedLock>, std::string error)> done) = 0;

@@ -85,7 +85,9 @@ void BrokerLockService::attempt(Call call, std::uint64_t waiter_id) {
   const std::string name = call.name;
   const std::string holder = call.holder;
   const milliseconds lease = call.lease;
-  broker_.acquire(name, holder, lease, tokens_.floor(),
+  const auto bind_to =
+      call.release_on_disconnect ? std::optional<std::uint64_t>(call.connection) : std::nullopt;
+  broker_.acquire(name, holder, lease, tokens_.floor(), bind_to,
                   [alive = std::weak_ptr<BrokerLockService*>(self_), call = std::move(call),
                    waiter_id](SharedLockResult result) mutable {
                     if (auto owner = alive.lock())
@@ -101,6 +103,8 @@ void BrokerLockService::answered(Call call, std::uint64_t waiter_id,
   if (waiting && waiter == waiters_.end()) {
     if (result.outcome == SharedLockOutcome::kAcquired) {
       broker_.release(call.name, call.holder, [](SharedReleaseResult) {});
+    } else if (result.outcome == SharedLockOutcome::kExtended && call.release_on_disconnect) {
+      release_orphan(call.name, call.connection);  // just bound to the closed connection
     }
     return;
   }
@@ -172,7 +176,11 @@ void BrokerLockService::granted(Call call, std::uint64_t waiter_id, const Shared
   // Given back when nobody will hear of it, or when its token could be issued again after a
   // restart (the mark could not be written): no client holds it then.
   const auto give_back = [&] {
-    if (acquired) broker_.release(call.name, call.holder, [](SharedReleaseResult) {});
+    if (acquired) {
+      broker_.release(call.name, call.holder, [](SharedReleaseResult) {});
+    } else if (call.release_on_disconnect) {
+      release_orphan(call.name, call.connection);  // an extension bound to a closed connection
+    }
   };
   if (waiter_id != 0 && !waiters_.contains(waiter_id)) return give_back();
   if (error) {
@@ -191,11 +199,12 @@ void BrokerLockService::finish(const Call& call, std::uint64_t waiter_id, const 
   const bool granted =
       result.outcome == LockOutcome::kAcquired || result.outcome == LockOutcome::kExtended;
   if ((*call.done)(result)) {
-    if (granted && call.release_on_disconnect)
-      bound_[call.connection].emplace(call.name, call.holder);
+    if (granted && call.release_on_disconnect) bound_[call.connection].insert(call.name);
   } else if (acquired && call.release_on_disconnect) {
     forget(call.name, call.holder);
     broker_.release(call.name, call.holder, [](SharedReleaseResult) {});
+  } else if (granted && call.release_on_disconnect) {
+    release_orphan(call.name, call.connection);  // extended and bound to a closed connection
   }
   if (changed_) changed_();
 }
@@ -223,15 +232,17 @@ void BrokerLockService::forget(const std::string& name, const std::string& holde
 void BrokerLockService::release(core::ConnectionId connection, std::string_view name,
                                 std::string_view holder, core::ReleaseDone done) {
   std::pair<std::string, std::string> key{std::string(name), std::string(holder)};
-  if (auto bound = bound_.find(connection); bound != bound_.end()) {
-    bound->second.erase(key);
-    if (bound->second.empty()) bound_.erase(bound);
-  }
   broker_.release(key.first, key.second,
-                  [alive = std::weak_ptr<BrokerLockService*>(self_), key,
+                  [alive = std::weak_ptr<BrokerLockService*>(self_), key, connection,
                    done = std::move(done)](SharedReleaseResult result) {
                     auto owner = alive.lock();
                     if (!owner) return;
+                    // The lock ended (or was not held): no binding of it remains. A refused
+                    // release leaves the lock, and its binding, as they were.
+                    if (result.outcome == SharedReleaseOutcome::kReleased ||
+                        result.outcome == SharedReleaseOutcome::kNotHeld) {
+                      (*owner)->unbind(connection, key.first);
+                    }
                     switch (result.outcome) {
                       case SharedReleaseOutcome::kFailed:
                         return done({core::ReleaseOutcome::kUnavailable, {}, result.error});
@@ -289,27 +300,35 @@ void BrokerLockService::connection_closed(core::ConnectionId connection) {
   if (auto bound = bound_.find(connection); bound != bound_.end()) {
     auto locks = std::move(bound->second);
     bound_.erase(bound);
-    for (const auto& [name, holder] : locks) {
-      forget(name, holder);
-      release_orphan(name, holder);
-    }
+    for (const std::string& name : locks) release_orphan(name, connection);
   }
 }
 
-void BrokerLockService::release_orphan(std::string name, std::string holder) {
-  broker_.release(
-      name, holder,
-      [alive = std::weak_ptr<BrokerLockService*>(self_), name, holder](SharedReleaseResult result) {
+void BrokerLockService::unbind(core::ConnectionId connection, const std::string& name) {
+  if (auto bound = bound_.find(connection); bound != bound_.end()) {
+    bound->second.erase(name);
+    if (bound->second.empty()) bound_.erase(bound);
+  }
+}
+
+void BrokerLockService::release_orphan(std::string name, core::ConnectionId connection) {
+  broker_.release_bound(
+      name, connection,
+      [alive = std::weak_ptr<BrokerLockService*>(self_), name,
+       connection](SharedReleaseResult result) {
         auto owner = alive.lock();
         if (!owner) return;
         BrokerLockService& self = **owner;
         if (result.outcome != SharedReleaseOutcome::kFailed) {
-          self.orphaned_.erase({name, holder});
+          self.orphaned_.erase({name, connection});
+          // Freed, or gone already: no longer held through this daemon. Bound elsewhere (a
+          // later request asked for it): held as it was.
+          if (result.outcome != SharedReleaseOutcome::kHeldByOther) self.held_here_.erase(name);
           return;
         }
-        if (self.orphaned_.size() >= kMaxOrphans && !self.orphaned_.contains({name, holder}))
+        if (self.orphaned_.size() >= kMaxOrphans && !self.orphaned_.contains({name, connection}))
           return;
-        self.orphaned_.emplace(name, holder);
+        self.orphaned_.emplace(name, connection);
         if (!self.orphans_retry_at_) {
           self.orphans_retry_at_ = self.clock_.steady() + std::chrono::seconds(1);
           if (self.changed_) self.changed_();
@@ -336,7 +355,7 @@ void BrokerLockService::expire_due() {
   if (orphans_retry_at_ && *orphans_retry_at_ <= now) {
     orphans_retry_at_.reset();
     const auto orphans = orphaned_;
-    for (const auto& [name, holder] : orphans) release_orphan(name, holder);
+    for (const auto& [name, connection] : orphans) release_orphan(name, connection);
   }
   std::vector<std::uint64_t> due;
   for (auto& [waiter_id, waiter] : waiters_) {

@@ -37,7 +37,8 @@ class BrokerLockService final : public core::LockService {
                core::ReleaseDone done) override;
   void query(std::string_view name, core::QueryDone done) override;
   void list(core::ListDone done) override;
-  // Its waiters leave; the locks it took with releaseOnDisconnect are released.
+  // Its waiters leave; the locks bound to it are released: those whose last request with
+  // releaseOnDisconnect came through it, on any daemon (the binding is kept in the broker).
   void connection_closed(core::ConnectionId connection) override;
   // Retries waiters whose holder's lease has ended; answers waiters whose wait ran out; retries
   // releases of departed connections' locks that could not reach Redis.
@@ -82,8 +83,11 @@ class BrokerLockService final : public core::LockService {
   void finish(const Call& call, std::uint64_t waiter_id, const core::LockResult& result,
               bool acquired = false);
   void remove_waiter(std::uint64_t waiter_id);
-  // Releases (name, holder) for a connection that has gone; kept for a retry if Redis is away.
-  void release_orphan(std::string name, std::string holder);
+  // Releases `name` if it is still bound to `connection`, which has gone; kept for a retry if
+  // Redis is away.
+  void release_orphan(std::string name, core::ConnectionId connection);
+  // `connection` released `name` (or found it free): its close need not release it.
+  void unbind(core::ConnectionId connection, const std::string& name);
   std::size_t waiters_of(core::ConnectionId connection) const;
   std::size_t waiters_on(const std::string& name) const;
   core::LockView view(const SharedLock& lock) const;
@@ -98,13 +102,15 @@ class BrokerLockService final : public core::LockService {
   std::map<std::uint64_t, Waiter> waiters_;
   std::unordered_map<std::string, std::set<std::uint64_t>> by_name_;
   std::unordered_map<core::ConnectionId, std::set<std::uint64_t>> by_connection_;
-  // Locks taken with releaseOnDisconnect, per connection: (name, holder).
-  std::unordered_map<core::ConnectionId, std::set<std::pair<std::string, std::string>>> bound_;
+  // Locks granted with releaseOnDisconnect, per connection, until it releases them: those its
+  // close asks the broker to release if they are still bound to it (the broker knows whether a
+  // later request, on any daemon, bound them elsewhere or the lock ended).
+  std::unordered_map<core::ConnectionId, std::set<std::string>> bound_;
   // Locks granted through this daemon: name -> (holder, lease end in epoch milliseconds).
   std::unordered_map<std::string, std::pair<std::string, EpochMillis>> held_here_;
-  // Releases on disconnect that could not reach Redis: (name, holder), retried every second
-  // until Redis answers (a release checks the holder, so a late one frees nothing of another's).
-  std::set<std::pair<std::string, std::string>> orphaned_;
+  // Releases on disconnect that could not reach Redis: (name, connection), retried every second
+  // until Redis answers (a release checks the binding, so a late one frees nothing of another's).
+  std::set<std::pair<std::string, core::ConnectionId>> orphaned_;
   std::optional<SteadyTime> orphans_retry_at_;
   std::uint64_t next_waiter_id_ = 1;
   // Broker answers that arrive after this object is gone find nobody.

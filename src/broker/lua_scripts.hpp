@@ -9,7 +9,7 @@ namespace photon::broker::lua {
 
 // Locks (redis_broker_locks.cpp).
 std::string_view acquire();  // acquire.lua: take, extend or report a lock; a new fencing token
-std::string_view release();  // release.lua: release by the holder; waiters hear of it
+std::string_view release();  // release.lua: release by the holder or the binding; waiters hear
 std::string_view query();    // query.lua: one lock
 std::string_view list();     // list.lua: the photon's locks from its index
 

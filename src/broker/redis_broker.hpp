@@ -54,9 +54,12 @@ class RedisBroker final : public Broker, public core::FireClaims, public core::J
   void set_listener(BrokerListener* listener) override { listener_ = listener; }
   void forward(std::string_view channel, const boost::json::value& message) override;
   void acquire(const std::string& name, const std::string& holder, std::chrono::milliseconds lease,
-               std::uint64_t above, std::function<void(SharedLockResult)> done) override;
+               std::uint64_t above, std::optional<std::uint64_t> bind_to,
+               std::function<void(SharedLockResult)> done) override;
   void release(const std::string& name, const std::string& holder,
                std::function<void(SharedReleaseResult)> done) override;
+  void release_bound(const std::string& name, std::uint64_t connection,
+                     std::function<void(SharedReleaseResult)> done) override;
   void query(const std::string& name,
              std::function<void(std::optional<SharedLock>, std::string)> done) override;
   void list(std::size_t limit,
@@ -101,6 +104,13 @@ class RedisBroker final : public Broker, public core::FireClaims, public core::J
   void note_local_write(const std::string& id);
   bool written_here_since(const std::string& id, std::uint64_t read_sent_at) const;
   void read_done();
+  // A connection of this daemon as a lock's binding names it in Redis (unique across daemons).
+  std::string binding(std::uint64_t connection) const {
+    return instance_id_ + ":" + std::to_string(connection);
+  }
+  // release.lua: by `holder`, or (with a binding) only while the lock is bound to it.
+  void release_lock(const std::string& name, const std::string& holder, const std::string& bound,
+                    std::function<void(SharedReleaseResult)> done);
   std::string record_key(const std::string& id) const { return prefix_ + "job:" + id; }
   std::string running_key(const std::string& id) const { return prefix_ + "running:" + id; }
   std::string job_notice(const std::string& id) const { return instance_id_ + " " + id; }
@@ -139,16 +149,13 @@ class RedisBroker final : public Broker, public core::FireClaims, public core::J
   std::set<std::string> running_keys_to_free_;
   bool renewing_ = false;
   boost::asio::steady_timer renew_timer_;
-  // Jobs written (or removed) since the last sync began: an answer to that sync's HGETALL may
-  // predate them, so it must not make this daemon forget them.
-  std::set<std::string> recent_job_writes_;
-  bool syncing_ = false;  // a sync's HGETALL is unanswered
   // Local writes of jobs while reads are in flight, by job: the write's number (see
   // note_local_write). Cleared whenever no read is in flight, so it holds a few entries at most.
   std::map<std::string, std::uint64_t> local_writes_;
   std::uint64_t local_write_count_ = 0;
   std::size_t reads_in_flight_ = 0;
-  // The Redis data set last seen (photon:NAME:epoch), and whether the last connect found another.
+  // The Redis data set last seen (photon:NAME:epoch), and whether a connect found another whose
+  // write-back is still owed (until the next read of every job is answered).
   std::string epoch_;
   bool data_lost_ = false;
   boost::asio::steady_timer flush_timer_;

@@ -195,7 +195,6 @@ void RedisBroker::write_job(const std::string& id, std::optional<core::JobState>
     pending_jobs_.insert_or_assign(id, std::move(job));
     return;
   }
-  if (syncing_) recent_job_writes_.insert(id);
   send_job_write(id, std::move(job));
 }
 
@@ -339,8 +338,10 @@ void RedisBroker::sync_jobs() {
                      [this](const redisReply* reply, const std::string&) {
                        if (reply == nullptr || reply->type != REDIS_REPLY_STRING) return;
                        const std::string epoch(text_of(reply));
-                       data_lost_ = !epoch_.empty() && epoch != epoch_;
-                       if (data_lost_) {
+                       // Owed until a read of every job has been answered and written the jobs
+                       // back: a later sync's epoch (the same new one) does not cancel it.
+                       if (!epoch_.empty() && epoch != epoch_) {
+                         data_lost_ = true;
                          spdlog::warn(
                              "broker: redis at {} lost its data (restarted without persistence?); "
                              "writing this daemon's jobs back",
@@ -348,19 +349,12 @@ void RedisBroker::sync_jobs() {
                        }
                        epoch_ = epoch;
                      });
-  // Jobs written from here on are kept even if the answer below lacks them (it may have been read
-  // before they were written).
-  recent_job_writes_.clear();
-  syncing_ = true;
   // What was written here while Redis was away goes first, in that order: definitions (each wins
   // over what others wrote meanwhile, as if it had been written last), then the records, which
   // change only jobs that still exist (a job removed elsewhere meanwhile stays removed).
   auto pending = std::move(pending_jobs_);
   pending_jobs_.clear();
-  for (auto& [id, job] : pending) {
-    recent_job_writes_.insert(id);
-    send_job_write(id, std::move(job));
-  }
+  for (auto& [id, job] : pending) send_job_write(id, std::move(job));
   auto records = std::move(pending_records_);
   pending_records_.clear();
   for (const auto& [id, update] : records) send_record_update(id, update);
@@ -386,22 +380,24 @@ void RedisBroker::sync_jobs() {
           if (auto job = job_of(row, 1)) scheduler_->adopt(std::move(*job));
         }
         // Jobs the others removed while this daemon was away go; the photon's own are written back,
-        // and all of them when Redis lost its data (nobody removed them then).
+        // and all of them when Redis lost its data (nobody removed them then). A job written here
+        // since this read was sent is absent from its answer for that reason alone: kept. (Syncs
+        // overlap: each connection made again starts one, and the first answer's write-backs go
+        // after the second read.)
+        const bool write_back_all = std::exchange(data_lost_, false);
         std::vector<std::string> gone;
         for (const core::JobState* job : scheduler_->jobs()) {
-          if (shared.contains(job->spec.id) || recent_job_writes_.contains(job->spec.id) ||
+          if (shared.contains(job->spec.id) || written_here_since(job->spec.id, sent_at) ||
               pending_jobs_.contains(job->spec.id)) {
             continue;
           }
-          if (job->spec.declared || data_lost_) {
+          if (job->spec.declared || write_back_all) {
             save_job(*job);
           } else {
             gone.push_back(job->spec.id);
           }
         }
         for (const std::string& id : gone) scheduler_->forget(id);
-        recent_job_writes_.clear();  // needed only until this answer
-        syncing_ = false;
         if (listener_ != nullptr) listener_->shared_state_changed();
       });
 }

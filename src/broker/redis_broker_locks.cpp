@@ -29,13 +29,14 @@ std::optional<SharedLock> lock_of(const redisReply* row, std::size_t prefix_leng
 
 void RedisBroker::acquire(const std::string& name, const std::string& holder,
                           std::chrono::milliseconds lease, std::uint64_t above,
+                          std::optional<std::uint64_t> bind_to,
                           std::function<void(SharedLockResult)> done) {
   const std::int64_t now = epoch_millis(clock_.system());
   commands_->command(
       {"EVAL", std::string(lua::acquire()), "3", prefix_ + "lock:" + name, prefix_ + "fence",
        prefix_ + "locks", holder, std::to_string(lease.count()), std::to_string(now), instance_id_,
-       std::to_string(above), name, std::to_string(options_.max_locks),
-       prefix_ + "lock:", std::to_string(core::kMaxFencingToken)},
+       std::to_string(above), name, std::to_string(options_.max_locks), prefix_ + "lock:",
+       std::to_string(core::kMaxFencingToken), bind_to ? binding(*bind_to) : std::string()},
       [this, name, done = std::move(done)](const redisReply* reply, const std::string& error) {
         SharedLockResult result;
         if (auto why = failure(reply, error)) {
@@ -68,8 +69,19 @@ void RedisBroker::acquire(const std::string& name, const std::string& holder,
 
 void RedisBroker::release(const std::string& name, const std::string& holder,
                           std::function<void(SharedReleaseResult)> done) {
+  release_lock(name, holder, {}, std::move(done));
+}
+
+void RedisBroker::release_bound(const std::string& name, std::uint64_t connection,
+                                std::function<void(SharedReleaseResult)> done) {
+  release_lock(name, {}, binding(connection), std::move(done));
+}
+
+void RedisBroker::release_lock(const std::string& name, const std::string& holder,
+                               const std::string& bound,
+                               std::function<void(SharedReleaseResult)> done) {
   commands_->command({"EVAL", std::string(lua::release()), "2", prefix_ + "lock:" + name,
-                      prefix_ + "locks", holder, channel_prefix_ + "unlock:" + name, name},
+                      prefix_ + "locks", holder, channel_prefix_ + "unlock:" + name, name, bound},
                      [done = std::move(done)](const redisReply* reply, const std::string& error) {
                        SharedReleaseResult result;
                        if (auto why = failure(reply, error)) {

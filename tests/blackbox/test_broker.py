@@ -407,6 +407,10 @@ class JobHosts(BrokerTest):
             reply = c.call({"type": "list_locks", "id": "settle"})
         self.assertIn(reply["type"], ("result", "error"), reply)
 
+    def redis_cli(self, *args):
+        return subprocess.run(["redis-cli", "-s", self.redis.sock, *args], check=True, capture_output=True,
+                              text=True).stdout.strip()
+
     def job_ids(self, d):
         with d.client() as c:
             return [j["id"] for j in c.call({"type": "list_jobs", "id": "j"})["data"]["jobs"]]
@@ -556,10 +560,6 @@ class SharedJobRecords(JobHosts):
 
     def open_gate(self):
         open(os.path.join(self.state, "gate"), "w").close()
-
-    def redis_cli(self, *args):
-        return subprocess.run(["redis-cli", "-s", self.redis.sock, *args], check=True, capture_output=True,
-                              text=True).stdout.strip()
 
     def test_a_job_removed_while_another_daemon_runs_it_does_not_come_back(self):
         state, (a, b) = self.slow_hosts(2)
@@ -763,13 +763,9 @@ class JobsWhileRedisIsAway(JobHosts):
             self.settled(d)  # both have read the jobs since (their syncs after reconnecting were answered)
             self.assertEqual(
                 self.job_ids(d), ["tick"],
-                "DAEMON BUG (reported, not fixed here; the cause is our reading of the code): after Redis "
-                "lost its data, a daemon whose two "
-                "connections came back one after the other ran two overlapping job syncs; the second "
-                "sync's read, sent before the first wrote the job back, found no job, and the daemon "
-                "forgot its own job although Redis has it again (src/broker/redis_broker_jobs.cpp, "
-                "RedisBroker::sync_jobs: recent_job_writes_ is cleared by the first answer and "
-                "data_lost_ is reset by the second epoch reply)")
+                "after Redis lost its data, a daemon forgot a job that Redis has again (its two "
+                "connections came back one after the other and their job syncs overlapped; see "
+                "test_overlapping_syncs_after_redis_lost_its_data_keep_the_jobs_written_back)")
         # The slots missed while Redis was away stay missed; the next one runs once.
         advance_to(b, T0_MS + 4 * SECOND)
         started = self.next_event(subs[1], "jobs:jd")
@@ -781,6 +777,39 @@ class JobsWhileRedisIsAway(JobHosts):
         self.assertEqual(read_words(ticks), ["a", "b"])
         for d in (a, b):
             self.assertIsNone(d.proc.poll())
+
+    def test_overlapping_syncs_after_redis_lost_its_data_keep_the_jobs_written_back(self):
+        # A daemon reads every job when its command connection to Redis is made again, and again
+        # when its subscriber connection is (notices were missed meanwhile). Redis lost its data
+        # (flushed) and holds every script (CLIENT PAUSE WRITE) while the daemon's two connections
+        # come back one after the other, so the second read is sent before the first is answered:
+        # the first answer finds no job and writes the daemon's job back, after the second read
+        # went. That read's answer, without the job, must not make the daemon forget it.
+        _, (a,) = self.job_hosts("jl", "a", MANIFEST)
+        ca = self.client(a)
+        self.assertTrue(ca.call({"type": "schedule", "id": "s", "jobId": "yearly", "method": "tick",
+                                 "cron": "0 0 1 1 *"})["success"])
+        wait_until(lambda: self.redis_has_job("jl", "yearly"), message="the job in Redis")
+        before = ca.status()["broker"]["reconnects"]
+
+        def reconnected(count):
+            broker = ca.status()["broker"]
+            return broker["state"] == "connected" and broker["reconnects"] == before + count
+
+        self.redis_cli("FLUSHALL")
+        self.redis_cli("CLIENT", "PAUSE", "600000", "WRITE")
+        try:
+            self.redis_cli("CLIENT", "KILL", "TYPE", "normal")  # the command connection
+            wait_until(lambda: reconnected(1), message="the command connection back (its sync held)")
+            self.redis_cli("CLIENT", "KILL", "TYPE", "pubsub")
+            wait_until(lambda: reconnected(2), message="the subscriber back (a second sync held)")
+        finally:
+            self.redis_cli("CLIENT", "UNPAUSE")
+        wait_until(lambda: self.redis_has_job("jl", "yearly"), message="the job written back to Redis")
+        self.settled(a)  # both syncs answered
+        self.assertEqual(self.job_ids(a), ["yearly"])
+        with open(a.log_path) as f:
+            self.assertIn("lost its data (restarted without persistence?); writing this daemon's jobs back", f.read())
 
     def redis_has_job(self, photon, job_id):
         return subprocess.run(["redis-cli", "-s", self.redis.sock, "HEXISTS", f"photon:{photon}:jobs", job_id],

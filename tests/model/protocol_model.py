@@ -124,19 +124,12 @@ class GrantEvent:
 class Model:
     """clock: (steady_ms, wall_ms) when the test moves the daemon's clock, else None (real clock)."""
 
-    def __init__(self, clock=None, queued_extension_keeps_longer_lease=False, bindings_by_connection=False):
+    def __init__(self, clock=None, queued_extension_keeps_longer_lease=False):
         """queued_extension_keeps_longer_lease: a queued request of the new holder, answered as an
         extension when the lock goes to that holder, keeps the lease if it is longer than its
         lockTimeout from now (the daemon's behaviour) instead of setting it to lockTimeout from now
         (the documents' sentence on extensions)."""
         self.queued_extension_keeps_longer_lease = queued_extension_keeps_longer_lease
-        # bindings_by_connection: what the daemons sharing a broker do with releaseOnDisconnect:
-        # each connection whose lock request asked for it remembers (lock, holder) until it
-        # unlocks them itself, and its close frees the lock if that holder holds it then, whoever
-        # acquired or extended it since. One daemon binds the lock to the connection of the last
-        # request that asked, and a release ends the binding.
-        self.bindings_by_connection = bindings_by_connection
-        self.bindings: Dict[int, set] = {}
         self.timed = clock is not None
         self.steady, self.wall = clock if clock else (None, None)
         self.subs: Dict[int, set] = {}  # connection key -> subscriptions
@@ -166,12 +159,6 @@ class Model:
         for lock in self.locks.values():
             lock.waiters = [w for w in lock.waiters if w.conn != conn]
         self._group += 1
-        if self.bindings_by_connection:
-            for name, holder in sorted(self.bindings.pop(conn, ())):
-                lock = self.locks.get(name)
-                if lock is not None and lock.holder == holder:
-                    self._free(name)
-            return
         for name in sorted(self.locks):
             lock = self.locks.get(name)
             if lock is not None and lock.bound == conn:
@@ -246,8 +233,6 @@ class Model:
         """The immediate reply, or None when the request waits (its answer comes later)."""
         self._group += 1
         lock = self.locks.get(name)
-        if rod and (lock is None or lock.holder == holder):
-            self.bindings.setdefault(conn, set()).add((name, holder))
         if lock is None:
             lock = self._new_grant(name, holder, lease, conn, rod)
             return Expect(conn, request_id, "acquired", name, holder, lock.grant, lease, lock.expires_at, lock=lock)
@@ -280,7 +265,6 @@ class Model:
                                               new.grant, same.lease, new.expires_at, lock=new))
 
     def unlock(self, conn, name, holder):
-        self.bindings.get(conn, set()).discard((name, holder))
         self._group += 1
         lock = self.locks.get(name)
         if lock is None:

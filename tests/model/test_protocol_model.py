@@ -69,16 +69,6 @@ HOUR = 3_600_000
 # decided (the daemon or the documents to change). Each names the case it keeps the generator
 # away from, so the rest of the model still runs; see the report and docs/testing.md.
 KNOWN_DIVERGENCES = {
-    "broker-rod-bindings": (
-        "With a broker, releaseOnDisconnect is remembered per connection as (lock, holder) until "
-        "that connection unlocks it, and the connection's close frees the lock if the holder holds "
-        "it then. One daemon binds the lock to the connection of the last request that asked and "
-        "ends the binding with the lock. So with a broker (docs/scaling.md promises the replies of "
-        "docs/locks.md): a lock extended with releaseOnDisconnect from a second connection ends when "
-        "the first closes (one daemon: only when the second does); and a lock released through "
-        "another connection, then acquired again by the same holder WITHOUT releaseOnDisconnect, is "
-        "freed when the first connection closes. Until fixed, the model of the two-daemon world "
-        "follows the broker's bindings."),
 }
 
 
@@ -181,7 +171,6 @@ class ProtocolMachine(RuleBasedStateMachine):
     # docs/locks.md: queued requests of a waiter's holder, answered as extensions when the lock goes
     # to it, keep the longest lease asked (none shortens the lease just granted).
     queued_extension_keeps_longer_lease = True
-    broker_rod_bindings = "broker-rod-bindings" in KNOWN_DIVERGENCES
 
     def __init__(self):
         super().__init__()
@@ -205,8 +194,7 @@ class ProtocolMachine(RuleBasedStateMachine):
             data = w.controls[0].request({"type": "test_clock"})["data"]
             clock = (data["steadyMs"], data["wallMs"])
         self.model = protocol_model.Model(
-            clock, queued_extension_keeps_longer_lease=self.queued_extension_keeps_longer_lease,
-            bindings_by_connection=w.count > 1 and self.broker_rod_bindings)
+            clock, queued_extension_keeps_longer_lease=self.queued_extension_keeps_longer_lease)
         self.step_started = now_ms()
         self.closed_this_step = False
 
@@ -1019,29 +1007,25 @@ class BrokerRegressions(unittest.TestCase):
     def machine(self, **workarounds):
         return type("ProtocolModel", (ProtocolMachine,), {"world": self.world, **workarounds})()
 
-    @unittest.skipIf("broker-rod-bindings" in KNOWN_DIVERGENCES,
-                     "DIVERGENCE broker-rod-bindings: " + KNOWN_DIVERGENCES.get("broker-rod-bindings", ""))
     def test_a_lock_extended_with_release_on_disconnect_follows_the_last_connection(self):
-        state = self.machine(broker_rod_bindings=False)
+        state = self.machine()
         try:
             state.two_connections()
             state.lock(as_slot=None, lease=1000, name='y', rod=True, wait=0, who=0)  # slot 0 as h0
             state.lock(as_slot=0, lease=1000, name='y', rod=True, wait=0, who=1)  # slot 1 as h0: extended
-            state.disconnect(graceful=True, who=0)  # slot 0 closes: the broker frees y
+            state.disconnect(graceful=True, who=0)  # slot 0 closes: y stays (bound to slot 1)
             state.query_lock(name='y', who=0)
         finally:
             state.teardown()
 
-    @unittest.skipIf("broker-rod-bindings" in KNOWN_DIVERGENCES,
-                     "DIVERGENCE broker-rod-bindings: " + KNOWN_DIVERGENCES.get("broker-rod-bindings", ""))
     def test_a_close_does_not_free_a_later_lock_taken_without_release_on_disconnect(self):
-        state = self.machine(broker_rod_bindings=False)
+        state = self.machine()
         try:
             state.two_connections()
             state.lock(as_slot=None, lease=1000, name='y', rod=True, wait=0, who=0)  # slot 0 as h0
             state.unlock(as_slot=0, name='y', who=1)  # slot 1 releases it as h0
             state.lock(as_slot=0, lease=1000, name='y', rod=False, wait=0, who=1)  # and takes it, no rod
-            state.disconnect(graceful=True, who=0)  # slot 0 closes: the broker frees y
+            state.disconnect(graceful=True, who=0)  # slot 0 closes: y stays (bound to none)
             state.query_lock(name='y', who=0)
         finally:
             state.teardown()

@@ -3,6 +3,8 @@
 // notifications and at the holder's expiry, wait deadlines, errors when the broker cannot answer,
 // release on disconnect, the locks counted as held through this daemon, and the fencing-token
 // mark: the floor of every ask, and no answer carrying a token before the mark on disk covers it.
+// Then two daemons' services over one store that keeps locks as the Lua scripts do: the
+// releaseOnDisconnect bindings follow one daemon's rule across connections and daemons.
 #include "broker/broker_lock_service.hpp"
 #include "daemon/lock_replies.hpp"
 
@@ -12,6 +14,7 @@
 #include <boost/json.hpp>
 
 #include <deque>
+#include <map>
 
 namespace photon::broker {
 namespace {
@@ -25,11 +28,14 @@ class ScriptedBroker final : public broker::Broker {
     std::string name, holder;
     std::chrono::milliseconds lease;
     std::uint64_t above;
+    std::optional<std::uint64_t> bind_to;
     std::function<void(SharedLockResult)> done;
   };
+  // By the holder; or, on a close, by the connection the lock must still be bound to (holder "").
   struct Release {
     std::string name, holder;
     std::function<void(broker::SharedReleaseResult)> done;
+    std::uint64_t connection = 0;
   };
   std::deque<Acquire> acquires;
   std::deque<Release> releases;
@@ -37,12 +43,17 @@ class ScriptedBroker final : public broker::Broker {
   void set_listener(broker::BrokerListener*) override {}
   void forward(std::string_view, const boost::json::value&) override {}
   void acquire(const std::string& name, const std::string& holder, std::chrono::milliseconds lease,
-               std::uint64_t above, std::function<void(SharedLockResult)> done) override {
-    acquires.push_back({name, holder, lease, above, std::move(done)});
+               std::uint64_t above, std::optional<std::uint64_t> bind_to,
+               std::function<void(SharedLockResult)> done) override {
+    acquires.push_back({name, holder, lease, above, bind_to, std::move(done)});
   }
   void release(const std::string& name, const std::string& holder,
                std::function<void(broker::SharedReleaseResult)> done) override {
     releases.push_back({name, holder, std::move(done)});
+  }
+  void release_bound(const std::string& name, std::uint64_t connection,
+                     std::function<void(broker::SharedReleaseResult)> done) override {
+    releases.push_back({name, "", std::move(done), connection});
   }
   void query(const std::string&,
              std::function<void(std::optional<SharedLock>, std::string)> done) override {
@@ -254,9 +265,11 @@ TEST_F(BrokerLockServiceTest, WaitRunsOut) {
 
 TEST_F(BrokerLockServiceTest, ReleaseOnDisconnectAndWaitersLeaveWithTheirConnection) {
   lock({1, "l", "bound", "me", 30s, 0ms, true});
+  ASSERT_EQ(broker_.acquires.front().bind_to, 1u);  // bound to connection 1 where Redis keeps it
   broker_.answer(SharedLockOutcome::kAcquired, "me", now_ms() + 30000);
   take();
   lock({2, "w", "bound", "you", 30s, 5000ms, false});
+  EXPECT_FALSE(broker_.acquires.front().bind_to);
   broker_.answer(SharedLockOutcome::kRefused, "me", now_ms() + 30000);
   closed_.insert(2);
   locks_.connection_closed(2);
@@ -265,7 +278,7 @@ TEST_F(BrokerLockServiceTest, ReleaseOnDisconnectAndWaitersLeaveWithTheirConnect
   locks_.connection_closed(1);
   ASSERT_EQ(broker_.releases.size(), 1u);
   EXPECT_EQ(broker_.releases.front().name, "bound");
-  EXPECT_EQ(broker_.releases.front().holder, "me");
+  EXPECT_EQ(broker_.releases.front().connection, 1u);  // only while still bound to it
 }
 
 TEST_F(BrokerLockServiceTest, AReleaseOnDisconnectThatCannotReachRedisIsRetriedUntilItDoes) {
@@ -291,7 +304,7 @@ TEST_F(BrokerLockServiceTest, AReleaseOnDisconnectThatCannotReachRedisIsRetriedU
   clock_.advance(1s);
   locks_.expire_due();
   ASSERT_EQ(broker_.releases.size(), 1u);
-  EXPECT_EQ(broker_.releases.front().holder, "me");
+  EXPECT_EQ(broker_.releases.front().connection, 1u);
   auto release = std::move(broker_.releases.front());
   broker_.releases.pop_front();
   release.done({broker::SharedReleaseOutcome::kReleased, "me", ""});
@@ -457,6 +470,219 @@ TEST_F(BrokerLockServiceTest, WaiterLimitsAreTheLocalTablesErrors) {
   ask(2, "w3");
   ask(3, "w4");
   EXPECT_EQ(take()["error"], "too many waiting lock requests (limit 2)");
+}
+
+// The locks as Redis keeps them for every daemon of a photon (src/broker/lua/acquire.lua and
+// release.lua), on the test's clock: what the daemons of a test share.
+struct SharedStore {
+  struct Entry {
+    std::string holder;
+    std::uint64_t token = 0;
+    EpochMillis acquired = 0;
+    EpochMillis expires = 0;
+    std::string bound;  // DAEMON:CONNECTION, or "" (acquire.lua's field `bound`)
+  };
+  explicit SharedStore(const Clock& clock) : clock(clock) {}
+  const Clock& clock;
+  std::map<std::string, Entry> locks;
+  std::uint64_t fence = 0;
+  // Answers are given later, in order, as a broker gives them (run()).
+  std::deque<std::function<void()>> answers;
+
+  Entry* find(const std::string& name) {
+    auto it = locks.find(name);
+    if (it == locks.end()) return nullptr;
+    if (it->second.expires <= epoch_millis(clock.system())) {
+      locks.erase(it);
+      return nullptr;
+    }
+    return &it->second;
+  }
+  void run() {
+    while (!answers.empty()) {
+      auto next = std::move(answers.front());
+      answers.pop_front();
+      next();
+    }
+  }
+};
+
+// One daemon's broker on the shared store.
+class StoreBroker final : public broker::Broker {
+ public:
+  StoreBroker(SharedStore& store, std::string instance)
+      : store_(store), instance_(std::move(instance)) {}
+  void set_listener(broker::BrokerListener*) override {}
+  void forward(std::string_view, const boost::json::value&) override {}
+  void acquire(const std::string& name, const std::string& holder, std::chrono::milliseconds lease,
+               std::uint64_t above, std::optional<std::uint64_t> bind_to,
+               std::function<void(SharedLockResult)> done) override {
+    const std::string bound = bind_to ? binding(*bind_to) : "";
+    store_.answers.push_back([this, name, holder, lease, above, bound, done = std::move(done)] {
+      const EpochMillis now = epoch_millis(store_.clock.system());
+      SharedLockResult result;
+      SharedStore::Entry* entry = store_.find(name);
+      if (entry == nullptr) {
+        store_.fence = std::max(store_.fence, above) + 1;
+        entry = &store_.locks[name];
+        *entry = {holder, store_.fence, now, now + lease.count(), bound};
+        result.outcome = SharedLockOutcome::kAcquired;
+      } else if (entry->holder == holder) {
+        entry->expires = now + lease.count();
+        if (!bound.empty()) entry->bound = bound;
+        result.outcome = SharedLockOutcome::kExtended;
+      } else {
+        result.outcome = SharedLockOutcome::kRefused;
+      }
+      result.lock = {name, entry->holder, entry->acquired, entry->expires, entry->token};
+      done(result);
+    });
+  }
+  void release(const std::string& name, const std::string& holder,
+               std::function<void(broker::SharedReleaseResult)> done) override {
+    store_.answers.push_back([this, name, holder, done = std::move(done)] {
+      SharedStore::Entry* entry = store_.find(name);
+      if (entry == nullptr) return done({SharedReleaseOutcome::kNotHeld, "", ""});
+      if (entry->holder != holder)
+        return done({SharedReleaseOutcome::kHeldByOther, entry->holder, ""});
+      store_.locks.erase(name);
+      done({SharedReleaseOutcome::kReleased, holder, ""});
+    });
+  }
+  void release_bound(const std::string& name, std::uint64_t connection,
+                     std::function<void(broker::SharedReleaseResult)> done) override {
+    store_.answers.push_back([this, name, connection, done = std::move(done)] {
+      SharedStore::Entry* entry = store_.find(name);
+      if (entry == nullptr) return done({SharedReleaseOutcome::kNotHeld, "", ""});
+      if (entry->bound != binding(connection))
+        return done({SharedReleaseOutcome::kHeldByOther, entry->holder, ""});
+      const std::string holder = entry->holder;
+      store_.locks.erase(name);
+      done({SharedReleaseOutcome::kReleased, holder, ""});
+    });
+  }
+  void query(const std::string& name,
+             std::function<void(std::optional<SharedLock>, std::string)> done) override {
+    store_.answers.push_back([this, name, done = std::move(done)] {
+      SharedStore::Entry* entry = store_.find(name);
+      if (entry == nullptr) return done(std::nullopt, {});
+      done(SharedLock{name, entry->holder, entry->acquired, entry->expires, entry->token}, {});
+    });
+  }
+  void list(std::size_t, std::function<void(std::vector<SharedLock>, std::string)> done) override {
+    done({}, "not scripted");
+  }
+  void job_history(const std::string&, std::size_t,
+                   std::function<void(boost::json::array, std::string)> done) override {
+    done({}, {});
+  }
+  boost::json::object status() const override { return {}; }
+
+ private:
+  std::string binding(std::uint64_t connection) const {
+    return instance_ + ":" + std::to_string(connection);
+  }
+  SharedStore& store_;
+  std::string instance_;
+};
+
+// Two daemons of one photon, each with its lock service over its broker, sharing one store: the
+// releaseOnDisconnect bindings as one daemon keeps them (src/locks/lock_table.cpp): a lock is
+// bound to the connection of the last request that asked for it (an acquisition or an
+// extension), until the lock ends; a close frees only the locks bound to that connection.
+class SharedBindingTest : public ::testing::Test {
+ protected:
+  struct Daemon {
+    Daemon(SharedBindingTest& test, std::string instance)
+        : broker(test.store_, std::move(instance)),
+          tokens(
+              0, [](std::uint64_t) { return std::optional<std::string>(); },
+              [](std::function<void()> work, std::function<void()> then) {
+                work();
+                then();
+              }),
+          locks(test.clock_, broker, tokens, {}, nullptr) {}
+    StoreBroker broker;
+    core::TokenMark tokens;
+    BrokerLockService locks;
+  };
+
+  // A lock request of `connection` on `daemon`; returns the reply's outcome as the wire says it.
+  std::string lock(Daemon& daemon, core::ConnectionId connection, const std::string& holder,
+                   bool release_on_disconnect) {
+    std::string outcome = "unanswered";
+    daemon.locks.acquire({"y", holder, 30s, 0ms, release_on_disconnect, connection},
+                         [&outcome](const core::LockResult& result) {
+                           outcome = result.outcome == core::LockOutcome::kAcquired   ? "acquired"
+                                     : result.outcome == core::LockOutcome::kExtended ? "extended"
+                                                                                      : "refused";
+                           return true;
+                         });
+    store_.run();
+    return outcome;
+  }
+  bool unlock(Daemon& daemon, core::ConnectionId connection, const std::string& holder) {
+    bool released = false;
+    daemon.locks.release(connection, "y", holder, [&released](const core::ReleaseResult& result) {
+      released = result.outcome == core::ReleaseOutcome::kReleased;
+    });
+    store_.run();
+    return released;
+  }
+  void close(Daemon& daemon, core::ConnectionId connection) {
+    daemon.locks.connection_closed(connection);
+    store_.run();
+  }
+  // Who holds "y" now ("" when nobody does).
+  std::string holder_of_y() {
+    std::string holder = "unanswered";
+    a_.locks.query("y", [&holder](const core::LockQueryResult& result) {
+      holder = result.lock ? result.lock->holder : "";
+    });
+    store_.run();
+    return holder;
+  }
+
+  testing::FakeClock clock_;
+  SharedStore store_{clock_};
+  Daemon a_{*this, "a"};
+  Daemon b_{*this, "b"};
+};
+
+TEST_F(SharedBindingTest, ALockExtendedWithReleaseOnDisconnectFollowsTheLastConnection) {
+  // Connection 2 on the same daemon, then on another daemon: one rule.
+  for (Daemon* second : {&a_, &b_}) {
+    SCOPED_TRACE(second == &a_ ? "one daemon" : "two daemons");
+    ASSERT_EQ(lock(a_, 1, "h0", true), "acquired");
+    ASSERT_EQ(lock(*second, 2, "h0", true), "extended");  // now bound to connection 2
+    close(a_, 1);
+    EXPECT_EQ(holder_of_y(), "h0");
+    close(*second, 2);
+    EXPECT_EQ(holder_of_y(), "");
+  }
+}
+
+TEST_F(SharedBindingTest, ACloseDoesNotFreeALaterLockTakenWithoutReleaseOnDisconnect) {
+  for (Daemon* second : {&a_, &b_}) {
+    SCOPED_TRACE(second == &a_ ? "one daemon" : "two daemons");
+    ASSERT_EQ(lock(a_, 1, "h0", true), "acquired");
+    ASSERT_TRUE(unlock(*second, 2, "h0"));  // the binding ends with the lock
+    ASSERT_EQ(lock(*second, 2, "h0", false), "acquired");
+    close(a_, 1);
+    EXPECT_EQ(holder_of_y(), "h0");
+    close(*second, 2);
+    EXPECT_EQ(holder_of_y(), "h0");  // bound to no connection: it ends with its lease
+    ASSERT_TRUE(unlock(a_, 3, "h0"));
+  }
+}
+
+TEST_F(SharedBindingTest, AnExtensionWithoutReleaseOnDisconnectKeepsTheBinding) {
+  ASSERT_EQ(lock(a_, 1, "h0", true), "acquired");
+  ASSERT_EQ(lock(b_, 2, "h0", false), "extended");
+  close(b_, 2);
+  EXPECT_EQ(holder_of_y(), "h0");
+  close(a_, 1);
+  EXPECT_EQ(holder_of_y(), "");
 }
 
 }  // namespace

@@ -10,8 +10,11 @@
 -- those were at most its clock then); and the daemon's floor plus one (what it handed out or
 -- saw, which holds when Redis's clock went back). The counter keeps the token. A token above
 -- the largest a JavaScript number holds exactly is refused (4), and nothing is taken.
+-- The field `bound` names the daemon's connection the lock ends with (releaseOnDisconnect,
+-- release.lua): set by a grant that asks for it, kept by an extension that does not, empty on a
+-- new acquisition that does not.
 -- KEYS: lock, fence counter, index. ARGV: holder, lease ms, now ms, daemon, floor, name, max
--- locks, lock key prefix, largest token. Numbers go to redis.call as numbers: Redis writes them
+-- locks, lock key prefix, largest token, binding (empty: none asked). Numbers go to redis.call as numbers: Redis writes them
 -- with 17 digits, exactly (Lua's own tostring would round them to 14).
 local h = redis.call('HGET', KEYS[1], 'holder')
 if not h then
@@ -30,7 +33,8 @@ if not h then
   if tonumber(ARGV[5]) + 1 > t then t = tonumber(ARGV[5]) + 1 end
   if t > tonumber(ARGV[9]) then return {4, '', 0, 0, 0} end
   redis.call('SET', KEYS[2], t)
-  redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'token', t, 'acquired', ARGV[3], 'daemon', ARGV[4])
+  redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'token', t, 'acquired', ARGV[3], 'daemon', ARGV[4],
+             'bound', ARGV[10])
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   redis.call('ZADD', KEYS[3], tonumber(ARGV[3]) + tonumber(ARGV[2]), ARGV[6])
   return {1, ARGV[1], t, tonumber(ARGV[3]), tonumber(ARGV[2])}
@@ -38,6 +42,7 @@ end
 local t = tonumber(redis.call('HGET', KEYS[1], 'token'))
 local a = tonumber(redis.call('HGET', KEYS[1], 'acquired'))
 if h == ARGV[1] then
+  if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'bound', ARGV[10]) end
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   redis.call('ZADD', KEYS[3], tonumber(ARGV[3]) + tonumber(ARGV[2]), ARGV[6])
   return {2, h, t, a, tonumber(ARGV[2])}
