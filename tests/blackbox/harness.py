@@ -404,6 +404,47 @@ class Daemon:
         return "\n".join(parts)
 
 
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+class RedisServer:
+    """A redis-server without persistence listening on `sock` only; restartable on the same path."""
+
+    def __init__(self, directory, extra=()):
+        self.dir = directory
+        self.sock = os.path.join(directory, "redis.sock")
+        self.proc = None
+        self.extra = list(extra)
+
+    def start(self):
+        out = open(os.path.join(self.dir, "redis.out"), "ab")
+        try:
+            self.proc = subprocess.Popen(
+                [REDIS_SERVER, "--port", "0", "--unixsocket", self.sock, "--unixsocketperm", "700",
+                 "--save", "", "--appendonly", "no", "--dir", self.dir, *self.extra],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        finally:
+            out.close()
+        wait_until(self.answers, message="redis-server answering on its socket")
+
+    def answers(self):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(2)
+            s.connect(self.sock)
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=TIMEOUT)
+        self.proc = None
+
+    @property
+    def url(self):
+        return "unix://" + self.sock
+
+
 def ctl(photon_dir, *args, input=None, timeout=TIMEOUT * 2, env=None):
     """Runs photonctl with PHOTON_DIR set; returns the CompletedProcess (text mode)."""
     return subprocess.run([PHOTONCTL, *args], env=daemon_env(photon_dir, env), input=input,

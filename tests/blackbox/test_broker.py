@@ -6,7 +6,6 @@ test says; leases of locks live in Redis, on its own clock, so the lock tests wa
 no bound on how long Redis takes."""
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -14,57 +13,18 @@ import threading
 import unittest
 import urllib.request
 
-from harness import (PHOTOND, TIMEOUT, BlackboxTest, advance_to, ctl, encode, epoch_ms, messages_before_pong,
-                     rfc3339, wait_until)
+from harness import (PHOTOND, TIMEOUT, BlackboxTest, RedisServer, advance_to, ctl, encode, epoch_ms,
+                     messages_before_pong, rfc3339, wait_until)
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 # Where the job tests' clocks start.
 T0 = "2026-03-08T12:00:00Z"
 T0_MS = epoch_ms(T0)
 SECOND = 1000
 
 
-class Redis:
-    """A redis-server without persistence listening on `sock` only; restartable on the same path."""
-
-    def __init__(self, directory, extra=()):
-        self.dir = directory
-        self.sock = os.path.join(directory, "redis.sock")
-        self.proc = None
-        self.extra = list(extra)
-
-    def start(self):
-        out = open(os.path.join(self.dir, "redis.out"), "ab")
-        try:
-            self.proc = subprocess.Popen(
-                [REDIS_SERVER, "--port", "0", "--unixsocket", self.sock, "--unixsocketperm", "700",
-                 "--save", "", "--appendonly", "no", "--dir", self.dir, *self.extra],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-        finally:
-            out.close()
-        wait_until(self.answers, message="redis-server answering on its socket")
-
-    def answers(self):
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(2)
-            s.connect(self.sock)
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=TIMEOUT)
-        self.proc = None
-
-    @property
-    def url(self):
-        return "unix://" + self.sock
-
-
 class BrokerTest(BlackboxTest):
     def setUp(self):
-        self.redis = Redis(self.make_dir())
+        self.redis = RedisServer(self.make_dir())
         self.redis.start()
         self.addCleanup(self.redis.stop)
 
@@ -365,7 +325,7 @@ env = { STATE = "@STATE@", WHO = "@WHO@" }
 class ReadOnlyRedis(BlackboxTest):
     def test_a_read_only_replica_is_left_for_a_new_connection(self):
         # What a daemon finds after a failover demoted its Redis: writes refused with READONLY.
-        replica = Redis(self.make_dir(), extra=["--replicaof", "127.0.0.1", "1"])
+        replica = RedisServer(self.make_dir(), extra=["--replicaof", "127.0.0.1", "1"])
         replica.start()
         self.addCleanup(replica.stop)
         d = self.daemon("br", args=["--broker", replica.url])

@@ -12,9 +12,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "blackbox"))
 
-from harness import PHOTOND, TIMEOUT, Daemon, make_tmpdir, wait_until  # noqa: E402
+from harness import PHOTOND, TIMEOUT, Daemon, RedisServer, make_tmpdir, wait_until  # noqa: E402
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
 class Closed(Exception):
@@ -144,37 +143,16 @@ class Conn:
             pass
 
 
-class Redis:
-    """A redis-server without persistence on a Unix socket in its own directory."""
+class Redis(RedisServer):
+    """A redis-server without persistence on a Unix socket in a directory of its own, started now
+    and removed with its directory by stop()."""
 
     def __init__(self):
-        self.dir = make_tmpdir()
-        self.sock = os.path.join(self.dir, "redis.sock")
-        out = open(os.path.join(self.dir, "redis.out"), "ab")
-        try:
-            self.proc = subprocess.Popen(
-                [REDIS_SERVER, "--port", "0", "--unixsocket", self.sock, "--unixsocketperm", "700",
-                 "--save", "", "--appendonly", "no", "--dir", self.dir],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-        finally:
-            out.close()
-        wait_until(self._answers, message="redis-server answering on its socket")
-
-    def _answers(self):
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(2)
-            s.connect(self.sock)
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-
-    @property
-    def url(self):
-        return "unix://" + self.sock
+        super().__init__(make_tmpdir())
+        self.start()
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=TIMEOUT)
+        super().stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
