@@ -445,6 +445,13 @@ class RedisServer:
         return "unix://" + self.sock
 
 
+def photond_has_test_clock(photond=None):
+    """Whether this photond was built with the test clock (PHOTON_TEST_CLOCK: --test-clock)."""
+    help_text = subprocess.run([photond or PHOTOND, "serve", "--help"], capture_output=True, text=True,
+                               timeout=TIMEOUT, stdin=subprocess.DEVNULL).stdout
+    return "--test-clock" in help_text
+
+
 def ctl(photon_dir, *args, input=None, timeout=TIMEOUT * 2, env=None):
     """Runs photonctl with PHOTON_DIR set; returns the CompletedProcess (text mode)."""
     return subprocess.run([PHOTONCTL, *args], env=daemon_env(photon_dir, env), input=input,
