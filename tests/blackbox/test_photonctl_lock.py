@@ -292,11 +292,18 @@ class LockCtlTest(BlackboxTest):
         wait_until(lambda: self.query("L"), message="lock held")
         holder = self.query("L")["holder"]
         self.assertEqual(holder, f"ctl-session/lock-{p.pid}", "one holder per run, under the session")
+        # The other session waits first, so the unlock hands it the lock at once: a renewal of
+        # photonctl's that came between the unlock and a later request would take the lock back
+        # (it did, on a loaded machine).
+        other = self.client(self.d)
+        other.send({"type": "lock", "id": "lock:L", "sessionId": "other-session", "lockName": "L",
+                    "lockTimeout": 60000, "lockWait": 60000})
+        wait_until(lambda: self.query("L")["waiters"] == 1, message="the other session waiting")
         r = ctl(self.dir, "unlock", "t", "L", "--session", holder)
         self.assertEqual(r.returncode, 0, r.stderr)
-        other = self.client(self.d)
-        reply = self.lock_call(other, "L", "other-session", lockTimeout=60000, lockWait=5000)
+        reply = other.reply()
         self.assertTrue(reply["success"], reply)
+        self.assertEqual(reply["data"]["holder"], "other-session", reply)
         warned = self.stderr_until(p, "lost")
         open(go, "w").close()
         code, out, err = self.finish(p)
