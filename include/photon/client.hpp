@@ -220,6 +220,14 @@ class Client {
   // kConnection, kProtocol.
   LockResult acquire_lock(std::string_view name, const LockOptions& options = {});
 
+  // Renews the lease of lock `name` that this session holds under fencing token `token`
+  // (`renewToken`): extended (same token) for options.ttl from now, or refused when the lease has
+  // ended, whoever holds the lock now; a renewal never takes a free lock and never waits
+  // (options.wait is ignored). With options.release_on_disconnect the lock is also bound to this
+  // connection. Throws ClientError as acquire_lock does.
+  LockResult renew_lock(std::string_view name, std::uint64_t token,
+                        const LockOptions& options = {});
+
   // Releases lock `name` if this session holds it. Released, also when nobody held it; not
   // released when another session holds it (reason names it). Throws ClientError.
   LockRelease release_lock(std::string_view name);

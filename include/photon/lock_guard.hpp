@@ -22,12 +22,13 @@ namespace photon {
 // each other's lock), else a session of this guard alone ("<default_session_id()>/g<N>"), so two
 // guards exclude each other also within one process.
 //
-// The lease is lost when a renewal is refused (the lease ran out and the lock went to another
-// session, or was granted again with a new token), fails (connection closed, daemon restarted) or
-// gets no answer before the lease ends by the guard's conservative reckoning (ttl from the moment
-// the last granted request was sent). lost() is then true for good and the renewals stop; the
-// guard still owns its (now stale) lease until release(). A lease alone never guarantees
-// exclusion: pass token() to the protected resource and let it refuse older tokens
+// Renewals are Client::renew_lock with the guard's token: once the lease has ended they never
+// take the lock again. The lease is lost when a renewal is refused (the lease ran out: the lock is
+// free, another session's, or the same session's under a newer token), fails (connection closed,
+// daemon restarted) or gets no answer before the lease ends by the guard's conservative reckoning
+// (ttl from the moment the last granted request was sent). lost() is then true for good and the
+// renewals stop; the guard still owns its (now stale) lease until release(). A lease alone never
+// guarantees exclusion: pass token() to the protected resource and let it refuse older tokens
 // (docs/locks.md).
 //
 // Thread rule: one thread at a time uses a guard, as with Client. The renewal thread is internal;
@@ -37,7 +38,8 @@ class LockGuard {
   // Acquires `lock_name` from photon `photon_name`'s daemon (or the one listening on `socket`)
   // over a new connection, waiting up to options.wait when another session holds it. Returns a
   // guard that owns the lock, or one that owns nothing when the lock was refused or the wait ran
-  // out. A wait is followed by one renewal, so the lease is reckoned from a known instant.
+  // out. A wait is followed by one renewal, so the lease is reckoned from a known instant (if the
+  // lease ended before that renewal, the guard owns nothing and result() says so).
   // Throws what Client::connect and Client::acquire_lock throw: ClientError (kNotRunning,
   // kRefused for an invalid request, kTimeout, ...), std::invalid_argument for a bad photon name.
   static LockGuard acquire(std::string_view photon_name, std::string_view lock_name,

@@ -76,9 +76,12 @@ class Broker {
   // request binds the lock to it, whoever bound it before. A new acquisition without it is bound
   // to no connection; an extension without it keeps the lock's binding. The binding ends with the
   // lock. (One daemon's rule, src/locks/lock_table.cpp, kept where every daemon sees it.)
+  // `renew_token` non-zero: only an extension of `holder`'s lock under that token is granted; a
+  // free lock or another token is kRefused (with the lock as it is now, holder empty when free)
+  // and nothing is taken.
   virtual void acquire(const std::string& name, const std::string& holder,
                        std::chrono::milliseconds lease, std::uint64_t above,
-                       std::optional<std::uint64_t> bind_to,
+                       std::optional<std::uint64_t> bind_to, std::uint64_t renew_token,
                        std::function<void(SharedLockResult)> done) = 0;
   virtual void release(const std::string& name, const std::string& holder,
                        std::function<void(SharedReleaseResult)> done) = 0;

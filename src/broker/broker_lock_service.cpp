@@ -56,6 +56,7 @@ void BrokerLockService::acquire(const core::LockRequest& request, core::LockDone
             request.lease,
             request.wait,
             request.release_on_disconnect,
+            request.renew_token,
             std::make_shared<core::LockDone>(std::move(done))};
   if (call.wait.count() > 0) {
     const bool per_connection = waiters_of(call.connection) >= limits_.max_waiters_per_connection;
@@ -87,7 +88,7 @@ void BrokerLockService::attempt(Call call, std::uint64_t waiter_id) {
   const milliseconds lease = call.lease;
   const auto bind_to =
       call.release_on_disconnect ? std::optional<std::uint64_t>(call.connection) : std::nullopt;
-  broker_.acquire(name, holder, lease, tokens_.floor(), bind_to,
+  broker_.acquire(name, holder, lease, tokens_.floor(), bind_to, call.renew_token,
                   [alive = std::weak_ptr<BrokerLockService*>(self_), call = std::move(call),
                    waiter_id](SharedLockResult result) mutable {
                     if (auto owner = alive.lock())
@@ -145,7 +146,12 @@ void BrokerLockService::answered(Call call, std::uint64_t waiter_id,
       return;
     case SharedLockOutcome::kRefused: {
       tokens_.observe(result.lock.token);
-      held_here_.erase(call.name);  // another holds it now
+      held_here_.erase(call.name);  // another holds it now (or, refusing a renewal, nobody)
+      if (call.renew_token != 0) {
+        // A renewal never waits (the request's rules refuse lockWait with it).
+        return finish(call, waiter_id,
+                      {LockOutcome::kRefused, view(result.lock), LockRefusal::kLeaseEnded, 0, {}});
+      }
       const auto now = clock_.steady();
       if (waiting && now < waiter->second.deadline) {
         // Asked again when the holder's lease ends (expiry sends no notification), on a release

@@ -61,6 +61,7 @@ class BrokerLockService final : public core::LockService {
     std::chrono::milliseconds lease{30'000};
     std::chrono::milliseconds wait{0};
     bool release_on_disconnect = false;
+    std::uint64_t renew_token = 0;  // non-zero: a renewal, refused (kLeaseEnded) unless extended
     std::shared_ptr<core::LockDone> done;
   };
   struct Waiter {

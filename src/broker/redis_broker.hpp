@@ -54,7 +54,7 @@ class RedisBroker final : public Broker, public core::FireClaims, public core::J
   void set_listener(BrokerListener* listener) override { listener_ = listener; }
   void forward(std::string_view channel, const boost::json::value& message) override;
   void acquire(const std::string& name, const std::string& holder, std::chrono::milliseconds lease,
-               std::uint64_t above, std::optional<std::uint64_t> bind_to,
+               std::uint64_t above, std::optional<std::uint64_t> bind_to, std::uint64_t renew_token,
                std::function<void(SharedLockResult)> done) override;
   void release(const std::string& name, const std::string& holder,
                std::function<void(SharedReleaseResult)> done) override;

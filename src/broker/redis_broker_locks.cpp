@@ -29,14 +29,15 @@ std::optional<SharedLock> lock_of(const redisReply* row, std::size_t prefix_leng
 
 void RedisBroker::acquire(const std::string& name, const std::string& holder,
                           std::chrono::milliseconds lease, std::uint64_t above,
-                          std::optional<std::uint64_t> bind_to,
+                          std::optional<std::uint64_t> bind_to, std::uint64_t renew_token,
                           std::function<void(SharedLockResult)> done) {
   const std::int64_t now = epoch_millis(clock_.system());
   commands_->command(
       {"EVAL", std::string(lua::acquire()), "3", prefix_ + "lock:" + name, prefix_ + "fence",
        prefix_ + "locks", holder, std::to_string(lease.count()), std::to_string(now), instance_id_,
        std::to_string(above), name, std::to_string(options_.max_locks), prefix_ + "lock:",
-       std::to_string(core::kMaxFencingToken), bind_to ? binding(*bind_to) : std::string()},
+       std::to_string(core::kMaxFencingToken), bind_to ? binding(*bind_to) : std::string(),
+       renew_token == 0 ? std::string() : std::to_string(renew_token)},
       [this, name, done = std::move(done)](const redisReply* reply, const std::string& error) {
         SharedLockResult result;
         if (auto why = failure(reply, error)) {

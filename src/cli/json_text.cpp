@@ -1,4 +1,5 @@
-// Loose parsing of command-line values and an indented printer (Boost.JSON only prints compact).
+// Loose parsing of command-line values, an indented printer (Boost.JSON only prints compact), and
+// reading a string member of a daemon reply.
 #include "cli/json_text.hpp"
 
 #include <boost/json.hpp>
@@ -51,6 +52,11 @@ std::string pretty_json(const boost::json::value& value) {
   std::string out;
   pretty(value, out, 0);
   return out;
+}
+
+std::string string_member(const boost::json::object& object, std::string_view key) {
+  const boost::json::value* value = object.if_contains(key);
+  return value != nullptr && value->is_string() ? std::string(value->get_string()) : std::string();
 }
 
 }  // namespace photon::cli

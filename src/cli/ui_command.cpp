@@ -2,6 +2,7 @@
 // where a desktop session is there to show it, opens it with xdg-open (or $BROWSER).
 #include "cli/ui_command.hpp"
 
+#include "cli/json_text.hpp"
 #include "common/exit_codes.hpp"
 #include "common/paths.hpp"
 #include "common/private_dir.hpp"
@@ -26,11 +27,6 @@ namespace photon::cli {
 namespace json = boost::json;
 
 namespace {
-
-std::string text_of(const json::object& object, std::string_view key) {
-  const json::value* value = object.if_contains(key);
-  return value != nullptr && value->is_string() ? std::string(value->get_string()) : std::string();
-}
 
 // The program that opens URLs here, or empty when there is no desktop session to open one in.
 std::string opener() {
@@ -144,7 +140,7 @@ int UiCommand::run(bool as_json) const {
               << " has no UI listener: start it with --ui-port N (or PHOTON_UI_PORT)\n";
     return kExitFailed;
   }
-  const std::string url = text_of(ui->get_object(), "url");
+  const std::string url = string_member(ui->get_object(), "url");
   const PhotonPaths paths = photon::photon_paths(name_);
   const auto file = paths.ui_file;
   // Connecting checked the directory; it is opened once more and its files read through it.
@@ -159,12 +155,12 @@ int UiCommand::run(bool as_json) const {
       dir ? read_private_file(*dir, file.filename().string()) : std::nullopt;
   boost::system::error_code ec;
   json::value saved = text ? json::parse(*text, ec) : json::value();
-  if (!text || ec || !saved.is_object() || text_of(saved.get_object(), "url") != url) {
+  if (!text || ec || !saved.is_object() || string_member(saved.get_object(), "url") != url) {
     std::cerr << "photonctl: cannot read the UI token from " << file.string()
               << " (it belongs to the daemon's owner)\n";
     return kExitFailed;
   }
-  const std::string address = url + "#token=" + text_of(saved.get_object(), "token");
+  const std::string address = url + "#token=" + string_member(saved.get_object(), "token");
   bool opened = false;
   if (!print_only_) {
     if (const std::string program = opener(); !program.empty()) {

@@ -2,6 +2,7 @@
 // request signed as the scheme says and sent with Beast's synchronous HTTP client.
 #include "cli/webhook_command.hpp"
 
+#include "cli/command_line.hpp"
 #include "cli/json_text.hpp"
 #include "cli/table.hpp"
 #include "common/exit_codes.hpp"
@@ -40,11 +41,6 @@ using tcp = boost::asio::ip::tcp;
 // A response body larger than this is refused (the daemon's own are small JSON objects).
 constexpr std::uint64_t kMaxResponseBytes = 16u << 20;
 
-// A mistake on the command line (or in the environment it relies on): exit 2.
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
 // The daemon answers, but it has no webhook endpoint, or no status for it: exit 1.
 struct NoEndpoint : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -61,22 +57,17 @@ json::object endpoint_of(const std::string& name) {
   return webhook->get_object();
 }
 
-std::string text_of(const json::object& object, std::string_view key) {
-  const json::value* value = object.if_contains(key);
-  return value != nullptr && value->is_string() ? std::string(value->get_string()) : std::string();
-}
-
 // The scheme that protects `method`, as the daemon reports it (its own, else the default).
 std::string scheme_of(const json::object& endpoint, std::string_view method) {
   if (const json::value* methods = endpoint.if_contains("methods");
       methods && methods->is_array()) {
     for (const json::value& entry : methods->get_array()) {
-      if (entry.is_object() && text_of(entry.get_object(), "name") == method) {
-        return text_of(entry.get_object(), "auth");
+      if (entry.is_object() && string_member(entry.get_object(), "name") == method) {
+        return string_member(entry.get_object(), "auth");
       }
     }
   }
-  return text_of(endpoint, "auth");
+  return string_member(endpoint, "auth");
 }
 
 // `method` as one path segment.
@@ -239,8 +230,8 @@ int WebhookCommands::show(bool json) const {
     std::cout << json::serialize(endpoint) << "\n";
     return kExitOk;
   }
-  const std::string url = text_of(endpoint, "url");
-  const std::string fallback = text_of(endpoint, "auth");
+  const std::string url = string_member(endpoint, "url");
+  const std::string fallback = string_member(endpoint, "auth");
   std::cout << "url             " << url << "\n"
             << "authentication  " << fallback << " (unless a method names its own)\n";
   if (const json::value* running = endpoint.if_contains("running")) {
@@ -260,8 +251,8 @@ int WebhookCommands::show(bool json) const {
       methods && methods->is_array()) {
     for (const json::value& entry : methods->get_array()) {
       if (!entry.is_object()) continue;
-      const std::string method = text_of(entry.get_object(), "name");
-      const std::string auth = text_of(entry.get_object(), "auth");
+      const std::string method = string_member(entry.get_object(), "name");
+      const std::string auth = string_member(entry.get_object(), "auth");
       note(auth);
       if (example.empty()) example = method;
       table.add_row({method, auth, url + path_segment(method)});
@@ -313,7 +304,7 @@ int WebhookCommands::send(bool json) const {
   }
   if (async_) headers.emplace_back("Prefer", "respond-async");
 
-  const HttpResult result = post(text_of(endpoint, "url"), method_, headers, body);
+  const HttpResult result = post(string_member(endpoint, "url"), method_, headers, body);
   boost::system::error_code ec;
   json::value parsed = json::parse(result.body, ec);
   const bool ok = result.status >= 200 && result.status < 300;

@@ -464,16 +464,10 @@ void Client::unsubscribe(std::string_view channel) {
   std::erase_if(handlers_, [&](const auto& entry) { return entry.first == channel; });
 }
 
-LockResult Client::acquire_lock(std::string_view name, const LockOptions& options) {
-  boost::json::object request{{"type", "lock"},
-                              {"lockName", name},
-                              {"lockTimeout", options.ttl.count()},
-                              {"lockWait", options.wait.count()}};
-  if (options.release_on_disconnect) request["releaseOnDisconnect"] = true;
-  // A waiting lock is answered when granted or when its wait ends: the wait is part of the timeout.
-  const auto timeout =
-      saturating_add(options_.timeout, std::max(options.wait, std::chrono::milliseconds(0)));
-  const boost::json::object reply = exchange(std::move(request), timeout);
+namespace {
+
+// The `lock` reply as a LockResult: acquired or extended, or refused with the reason.
+LockResult lock_result(const boost::json::object& reply) {
   const boost::json::object& data = data_of(reply);
   const auto* acquired = data.if_contains("acquired");
   if (acquired == nullptr || !acquired->is_bool() || acquired->get_bool() == refused(reply)) {
@@ -492,6 +486,30 @@ LockResult Client::acquire_lock(std::string_view name, const LockOptions& option
     result.reason = string_field(data, "reason");
   }
   return result;
+}
+
+}  // namespace
+
+LockResult Client::acquire_lock(std::string_view name, const LockOptions& options) {
+  boost::json::object request{{"type", "lock"},
+                              {"lockName", name},
+                              {"lockTimeout", options.ttl.count()},
+                              {"lockWait", options.wait.count()}};
+  if (options.release_on_disconnect) request["releaseOnDisconnect"] = true;
+  // A waiting lock is answered when granted or when its wait ends: the wait is part of the timeout.
+  const auto timeout =
+      saturating_add(options_.timeout, std::max(options.wait, std::chrono::milliseconds(0)));
+  return lock_result(exchange(std::move(request), timeout));
+}
+
+LockResult Client::renew_lock(std::string_view name, std::uint64_t token,
+                              const LockOptions& options) {
+  boost::json::object request{{"type", "lock"},
+                              {"lockName", name},
+                              {"lockTimeout", options.ttl.count()},
+                              {"renewToken", token}};
+  if (options.release_on_disconnect) request["releaseOnDisconnect"] = true;
+  return lock_result(exchange(std::move(request), options_.timeout));
 }
 
 LockRelease Client::release_lock(std::string_view name) {

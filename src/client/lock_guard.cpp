@@ -99,8 +99,9 @@ bool LockGuard::State::renew_once() {
   if (left.count() > 0) {
     client.set_timeout(std::min(timeout, left));
     try {
-      const LockResult renewal = client.acquire_lock(name, options);
-      // A new token means the lease had ended: whoever relied on the old one may have been overrun.
+      // Only the lease under this token is renewed: once it has ended the lock is never taken
+      // again behind the owner's back (whoever relied on the old token may have been overrun).
+      const LockResult renewal = client.renew_lock(name, token, options);
       if (renewal.acquired && renewal.extended && renewal.token == token) {
         granted_from = sent;
         return true;
@@ -139,12 +140,13 @@ LockGuard LockGuard::acquire_with(Client client, std::string_view lock_name, Loc
     // that it is reckoned from a known instant.
     sent = Clock::now();
     try {
-      LockResult renewal = client.acquire_lock(lock_name, options);
-      // Refused: the lease ended before the renewal and another session has the lock now. A new
-      // token: it ended, and this session got the lock again.
+      LockResult renewal = client.renew_lock(lock_name, guard.result_.token, options);
+      // Refused: the lease ended before the renewal (the lock is free or someone else's now),
+      // and the guard owns nothing.
       if (!renewal.acquired || renewal.token != guard.result_.token) {
         guard.result_ = std::move(renewal);
-        if (!guard.result_.acquired) return guard;
+        guard.result_.acquired = false;
+        return guard;
       }
     } catch (const ClientError&) {
       // The daemon went away right after granting the lock: the guard holds it, but as lost.

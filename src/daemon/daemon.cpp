@@ -148,6 +148,7 @@ class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public
         spdlog::debug("gave free heap memory back after {} bytes of queues drained", freed);
       });
     });
+    if (test_clock_ != nullptr) server_.follow_manual_clock();
     if (options.webhook) make_webhook_endpoint(*options.webhook);
     if (options.ui) make_ui_listener(*options.ui);
     if (broker_) {
@@ -319,7 +320,7 @@ class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public
 
   TransportCounters transport_counters() const override {
     return {server_.dropped_slow_consumers() + (ui_ ? ui_->dropped_slow_consumers() : 0),
-            server_.connections_refused()};
+            server_.connections_refused(), server_.accept_pauses()};
   }
 
   void wake_at(std::optional<std::chrono::steady_clock::time_point> when) override {
@@ -389,7 +390,7 @@ class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public
   void do_what_is_due() {
     dispatcher_.on_timer();
     if (methods_) methods_->check_deadlines();
-    server_.check_output_deadlines();
+    server_.check_deadlines();
     if (ui_) ui_->check_output_deadlines();
   }
 

@@ -42,7 +42,7 @@ constexpr std::array kChannelPattern{Field::kChannelPattern};
 constexpr std::array kPublishFields{Field::kChannel, Field::kMessage};
 constexpr std::array kLockName{Field::kLockName};
 constexpr std::array kLockOptional{Field::kLockTimeout, Field::kLockWait,
-                                   Field::kReleaseOnDisconnect};
+                                   Field::kReleaseOnDisconnect, Field::kRenewToken};
 constexpr std::array kCommandRequired{Field::kMethod};
 constexpr std::array kCommandOptional{Field::kArgs, Field::kClientType};
 constexpr std::array kPromptResponseRequired{Field::kPromptValue};
@@ -305,7 +305,8 @@ void Dispatcher::handle_status(Session& session, const Request& request) {
       {"counters", boost::json::object{{"published", registry.published()},
                                        {"delivered", registry.delivered()},
                                        {"droppedSlowConsumers", transport.dropped_slow_consumers},
-                                       {"connectionsRefused", transport.connections_refused}}},
+                                       {"connectionsRefused", transport.connections_refused},
+                                       {"acceptPauses", transport.accept_pauses}}},
   };
   if (const broker::Broker* broker = services_.broker()) data["broker"] = broker->status();
   for (auto& [key, value] : control_.extra_status()) data[key] = std::move(value);
@@ -355,14 +356,15 @@ void Dispatcher::handle_lock(Session& session, const Request& request) {
       .wait = std::chrono::milliseconds(request.integer_field("lockWait", 0)),
       .release_on_disconnect = request.bool_field("releaseOnDisconnect", false),
       .connection = session.id(),
+      .renew_token = static_cast<std::uint64_t>(request.integer_field("renewToken", 0)),
   };
   // Answered now, or later (a waiter granted or timed out, the broker's answer) to the
   // connection if it is still open.
   services_.locks().acquire(
-      lock_request,
-      [this, connection = session.id(), id = std::string(request.id), lock_name = std::string(name),
-       wait = lock_request.wait](const core::LockResult& result) {
-        return send_to(connection, lock_reply(id, lock_name, result, wait));
+      lock_request, [this, connection = session.id(), id = std::string(request.id),
+                     lock_name = std::string(name), wait = lock_request.wait,
+                     renew_token = lock_request.renew_token](const core::LockResult& result) {
+        return send_to(connection, lock_reply(id, lock_name, result, wait, renew_token));
       });
   reschedule();
 }

@@ -28,6 +28,7 @@ namespace photon::daemon {
 struct TransportCounters {
   std::uint64_t dropped_slow_consumers = 0;
   std::uint64_t connections_refused = 0;
+  std::uint64_t accept_pauses = 0;  // the Unix socket's, out of descriptors or memory
 };
 
 // What handlers may ask of the daemon around them.

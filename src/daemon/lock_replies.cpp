@@ -45,6 +45,7 @@ std::string refusal_message(const core::LockResult& result) {
     case LockRefusal::kNone:
     case LockRefusal::kHeld:
     case LockRefusal::kWaitTimedOut:
+    case LockRefusal::kLeaseEnded:
       break;
   }
   return std::string(protocol::messages::kInternalError);
@@ -53,7 +54,7 @@ std::string refusal_message(const core::LockResult& result) {
 }  // namespace
 
 std::string lock_reply(std::string_view id, std::string_view name, const core::LockResult& result,
-                       std::chrono::milliseconds wait) {
+                       std::chrono::milliseconds wait, std::uint64_t renew_token) {
   using core::LockOutcome;
   if (result.outcome == LockOutcome::kAcquired || result.outcome == LockOutcome::kExtended) {
     boost::json::object data{{"acquired", true},
@@ -78,6 +79,18 @@ std::string lock_reply(std::string_view id, std::string_view name, const core::L
                             {"holder", result.lock.holder},
                             {"expiresAt", epoch_millis(result.lock.expires_at)},
                             {"reason", reason}});
+  }
+  if (result.refusal == LockRefusal::kLeaseEnded) {
+    // Not taken: the holder, if any, is whoever holds the lock now (another session, or this one
+    // under a newer token).
+    boost::json::object data{
+        {"acquired", false},
+        {"lockName", name},
+        {"holder", result.lock.holder},
+        {"reason", protocol::fill_message(protocol::messages::kLockLeaseEnded,
+                                          {name, std::to_string(renew_token)})}};
+    if (!result.lock.holder.empty()) data["expiresAt"] = epoch_millis(result.lock.expires_at);
+    return protocol::result_line(id, false, data);
   }
   return protocol::error_line(id, refusal_message(result));
 }

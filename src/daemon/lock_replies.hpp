@@ -5,15 +5,17 @@
 #include "locks/lock_service.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
 namespace photon::daemon {
 
 // The reply to `lock` request `id` for `name` (never kQueued): granted, refused as held (timed
-// out after `wait` when the refusal says so), or the error of any other refusal.
+// out after `wait` when the refusal says so), refused as a renewal of `renew_token` whose lease
+// ended, or the error of any other refusal.
 std::string lock_reply(std::string_view id, std::string_view name, const core::LockResult& result,
-                       std::chrono::milliseconds wait);
+                       std::chrono::milliseconds wait, std::uint64_t renew_token = 0);
 // The reply to `unlock`.
 std::string unlock_reply(std::string_view id, std::string_view name,
                          const core::ReleaseResult& result);

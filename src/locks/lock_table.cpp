@@ -67,6 +67,15 @@ void LockTable::bind(const std::string& name, Lock& lock, std::optional<Connecti
 LockResult LockTable::acquire(const LockRequest& request, LockWaitDone on_done) {
   expire_due();
   auto it = locks_.find(request.name);
+  if (request.renew_token != 0) {
+    const bool still_held = it != locks_.end() && it->second.holder == request.holder &&
+                            it->second.token == request.renew_token;
+    if (!still_held) {
+      LockView now_held = it == locks_.end() ? LockView{.name = std::string(request.name)}
+                                             : view(it->first, it->second);
+      return {LockOutcome::kRefused, std::move(now_held), LockRefusal::kLeaseEnded, 0, {}};
+    }
+  }
   if (it == locks_.end()) {
     if (locks_.size() >= limits_.max_locks) {
       return {LockOutcome::kRefused, {}, LockRefusal::kTooManyLocks, limits_.max_locks, {}};

@@ -70,6 +70,9 @@ struct LockRequest {
   std::chrono::milliseconds wait{0};  // zero: refuse at once when held
   bool release_on_disconnect = false;
   ConnectionId connection = 0;
+  // Non-zero: a renewal, granted only as an extension of the holder's lock under this token;
+  // a free lock, another token or another holder is refused (kLeaseEnded) and nothing is taken.
+  std::uint64_t renew_token = 0;
 };
 
 enum class LockOutcome {
@@ -91,6 +94,7 @@ enum class LockRefusal : std::uint8_t {
   kTokenNotIssued,              // no fencing token could be issued; LockResult::detail says why
   kTokensExhausted,             // the next token would pass kMaxFencingToken
   kUnavailable,                 // a shared lock service could not answer; detail says why
+  kLeaseEnded,  // a renewal whose token the holder no longer holds (LockResult::lock: the lock now)
 };
 
 struct LockResult {

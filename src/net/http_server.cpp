@@ -3,6 +3,7 @@
 #include "net/http_server.hpp"
 
 #include "common/text.hpp"
+#include "net/accept_backoff.hpp"
 #include "protocol/error_messages.hpp"
 
 #include <spdlog/spdlog.h>
@@ -43,7 +44,6 @@ using protocol::messages::kTooManyConnections;
 constexpr std::string_view kShuttingDown = protocol::sentence_of(RefusalCode::kShuttingDown);
 }  // namespace messages
 
-constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
 // After the last response, how long and how much input is read and dropped before closing (see
 // HttpConnection::linger).
 constexpr auto kLingerTime = std::chrono::seconds(1);
@@ -52,12 +52,6 @@ constexpr std::size_t kLingerReadBytes = 16 * 1024;
 // A read buffer that grew past this (a large body) gives its memory back between requests.
 constexpr std::size_t kKeptBufferCapacity = 64 * 1024;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-
-bool is_resource_exhaustion(const error_code& ec) {
-  return ec == boost::system::errc::too_many_files_open ||
-         ec == boost::system::errc::too_many_files_open_in_system ||
-         ec == boost::system::errc::no_buffer_space || ec == boost::system::errc::not_enough_memory;
-}
 
 // Beast's parse errors (as opposed to socket errors).
 bool is_http_error(const error_code& ec) {

@@ -1,6 +1,7 @@
 // The listener: accept loop with descriptor-exhaustion back-off, peer-uid check, graceful stop.
 #include "net/unix_server.hpp"
 
+#include "net/accept_backoff.hpp"
 #include "net/connection.hpp"
 
 #include <spdlog/spdlog.h>
@@ -20,18 +21,6 @@
 namespace photon::net {
 namespace asio = boost::asio;
 using stream = asio::local::stream_protocol;
-
-namespace {
-
-constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
-
-bool is_resource_exhaustion(const boost::system::error_code& ec) {
-  return ec == boost::system::errc::too_many_files_open ||
-         ec == boost::system::errc::too_many_files_open_in_system ||
-         ec == boost::system::errc::no_buffer_space || ec == boost::system::errc::not_enough_memory;
-}
-
-}  // namespace
 
 UnixServer::UnixServer(asio::io_context& io, PeerHandler& handler, const Clock& clock,
                        ServerLimits limits)
@@ -101,8 +90,15 @@ asio::awaitable<void> UnixServer::accept_loop() {
                        connections_.size());
           warned_exhaustion = true;
         }
-        backoff_timer_.expires_after(kAcceptBackoff);
+        ++accept_pauses_;
+        backoff_until_ = clock_.steady() + kAcceptBackoff;
+        if (manual_clock_) {
+          backoff_timer_.expires_at(asio::steady_timer::time_point::max());  // check_deadlines
+        } else {
+          backoff_timer_.expires_after(kAcceptBackoff);
+        }
         co_await backoff_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        backoff_until_.reset();
       } else {
         spdlog::error("accept: {}", ec.message());
       }
@@ -145,9 +141,10 @@ void UnixServer::refuse(stream::socket& socket, TransportRefusal reason, std::ui
   socket.close(ec);
 }
 
-void UnixServer::check_output_deadlines() {
+void UnixServer::check_deadlines() {
   // Dropping posts the close, so connections_ does not change under the loop.
   for (auto& [raw, connection] : connections_) connection->check_soft_limit();
+  if (backoff_until_ && clock_.steady() >= *backoff_until_) backoff_timer_.cancel();
 }
 
 void UnixServer::remove(Connection* connection) {

@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 
 namespace photon::net {
@@ -61,10 +62,16 @@ class UnixServer {
   // `on_stopped`.
   void shutdown(std::chrono::milliseconds grace, std::function<void()> on_stopped);
 
-  // The clock moved by hand (a test clock): drops the slow consumers whose soft-limit time is up.
-  void check_output_deadlines();
+  // The clock is a test clock, which only requests move: the accept back-off then ends when
+  // check_deadlines() finds its time has come rather than on a real timer.
+  void follow_manual_clock() { manual_clock_ = true; }
+  // The clock moved by hand (a test clock): drops the slow consumers whose soft-limit time is up
+  // and ends an accept back-off whose time has come.
+  void check_deadlines();
 
   std::size_t connection_count() const { return connections_.size(); }
+  // How often accepting paused for kAcceptBackoff because descriptors or memory ran out.
+  std::uint64_t accept_pauses() const { return accept_pauses_; }
   std::uint64_t dropped_slow_consumers() const { return dropped_slow_consumers_; }
   std::uint64_t connections_refused() const { return connections_refused_; }
 
@@ -91,6 +98,10 @@ class UnixServer {
   std::array<char, 64 * 1024> read_scratch_;
   std::function<void()> on_stopped_;
   bool stopping_ = false;
+  bool manual_clock_ = false;
+  // While accepting is paused: when it resumes, on clock_.
+  std::optional<std::chrono::steady_clock::time_point> backoff_until_;
+  std::uint64_t accept_pauses_ = 0;
   std::uint64_t dropped_slow_consumers_ = 0;
   std::uint64_t connections_refused_ = 0;
 };

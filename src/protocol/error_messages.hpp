@@ -33,6 +33,10 @@ inline constexpr std::string_view kLockNameControl =
     "\"lockName\" contains a control character or a line separator";
 inline constexpr std::string_view kReleaseOnDisconnectNotBool =
     "\"releaseOnDisconnect\" must be true or false";
+inline constexpr std::string_view kRenewTokenInvalid =
+    "\"renewToken\" must be an integer from 1 to 9007199254740991 (a fencing token)";
+inline constexpr std::string_view kRenewTokenWithWait =
+    "\"renewToken\" cannot be combined with a \"lockWait\" above 0: a renewal never waits";
 inline constexpr std::string_view kMethodNotString = "\"method\" must be a non-empty string";
 inline constexpr std::string_view kMethodTooLong = "\"method\" is longer than 256 bytes";
 inline constexpr std::string_view kMethodControl =
@@ -72,6 +76,8 @@ inline constexpr std::string_view kBinaryWebSocketMessage =
 // Lock replies' `reason` (result data, not errors).
 inline constexpr std::string_view kLockHeldBy = "lock \"%\" is held by %";
 inline constexpr std::string_view kLockWaitTimedOut = "timed out after % ms: %";
+inline constexpr std::string_view kLockLeaseEnded =
+    "the lease of lock \"%\" under token % has ended: the lock was not taken again";
 
 // Jobs, beyond the refusal codes.
 inline constexpr std::string_view kNothingToSchedule = "this photon has no methods to schedule";

@@ -93,6 +93,17 @@ std::optional<std::string> field_error(const Request& request, Field field, bool
         return std::nullopt;
       }
       return std::string(messages::kReleaseOnDisconnectNotBool);
+    case Field::kRenewToken: {
+      value = request.find("renewToken");
+      if (value == nullptr && !required) return std::nullopt;
+      const std::optional<std::int64_t> token = value ? integer_value(*value) : std::nullopt;
+      if (!token || *token < 1 || *token > kMaxRenewToken) {
+        return std::string(messages::kRenewTokenInvalid);
+      }
+      if (request.integer_field("lockWait", 0) > 0)
+        return std::string(messages::kRenewTokenWithWait);
+      return std::nullopt;
+    }
     case Field::kMethod:
       value = request.find("method");
       if (value == nullptr && !required) return std::nullopt;

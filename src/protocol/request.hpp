@@ -25,11 +25,12 @@ enum class Field : std::uint8_t {
   kLockTimeout,     // integer milliseconds, 1 ≤ n ≤ kMaxLockTimeoutMs
   kLockWait,        // integer milliseconds, 0 ≤ n ≤ kMaxLockWaitMs
   kReleaseOnDisconnect,  // boolean
-  kMethod,               // non-empty string ≤ 256 bytes, no C0/C1 controls or U+2028/U+2029
-  kArgs,                 // a JSON object
-  kClientType,           // string ≤ 64 bytes
-  kPromptValue,          // any JSON value, must be present (null declines the prompt)
-  kJobId,                // as kLockName ("jobId")
+  kRenewToken,   // integer 1 ≤ n ≤ kMaxRenewToken; a renewal never waits (no lockWait > 0)
+  kMethod,       // non-empty string ≤ 256 bytes, no C0/C1 controls or U+2028/U+2029
+  kArgs,         // a JSON object
+  kClientType,   // string ≤ 64 bytes
+  kPromptValue,  // any JSON value, must be present (null declines the prompt)
+  kJobId,        // as kLockName ("jobId")
   kCron,      // non-empty string ≤ 256 bytes (the expression itself is checked by the scheduler)
   kTimezone,  // string ≤ 64 bytes ("timezone"; empty: the daemon's zone)
   kCatchUp,   // "latest" or "skip"
@@ -47,6 +48,9 @@ inline constexpr std::size_t kMaxCronBytes = 256;
 inline constexpr std::size_t kMaxTimezoneBytes = 64;
 inline constexpr std::int64_t kMaxLockTimeoutMs = 7LL * 24 * 3600 * 1000;
 inline constexpr std::int64_t kMaxLockWaitMs = 24LL * 3600 * 1000;
+// The largest fencing token (2^53 - 1, locks/lock_table.hpp's kMaxFencingToken), so the largest
+// token a renewal can name.
+inline constexpr std::int64_t kMaxRenewToken = (std::int64_t{1} << 53) - 1;
 
 // Why `channel` is not a valid channel name (a pattern when `allow_wildcard`), or nothing.
 std::optional<std::string> channel_name_error(std::string_view channel, bool allow_wildcard);

@@ -238,6 +238,32 @@ class LocksAcrossDaemons(BrokerTest):
         other = clients[2].call({"type": "unlock", "id": "u", "sessionId": "on-c", "lockName": "a-lock"})
         self.assertEqual(other["data"]["released"], False)
 
+    def test_a_renewal_on_any_daemon_extends_only_the_lease_under_its_token(self):
+        a, b = self.hosts(2)
+        on_a, on_b = self.client(a), self.client(b)
+
+        def lock(client, ident, session, **fields):
+            return client.call({"type": "lock", "id": ident, "sessionId": session, "lockName": "rn", **fields})
+
+        first = lock(on_a, "l1", "h")
+        self.assertTrue(first["success"], first)
+        token = first["data"]["token"]
+        renewed = lock(on_b, "r1", "h", renewToken=token)
+        self.assertEqual((renewed["success"], renewed["data"].get("extended"), renewed["data"]["token"]),
+                         (True, True, token), renewed)
+        self.assertTrue(on_b.call({"type": "unlock", "id": "u", "sessionId": "h", "lockName": "rn"})["success"])
+        ended = lock(on_a, "r2", "h", renewToken=token)
+        self.assertEqual(ended["data"], {"acquired": False, "lockName": "rn", "holder": "",
+                                         "reason": f'the lease of lock "rn" under token {token} has ended: '
+                                                   "the lock was not taken again"}, ended)
+        self.assertIsNone(on_b.call({"type": "query_lock", "id": "q", "lockName": "rn"})["data"]["lock"])
+        other = lock(on_b, "l2", "g")
+        self.assertTrue(other["success"], other)
+        refused = lock(on_a, "r3", "g", renewToken=token)
+        self.assertEqual((refused["success"], refused["data"]["holder"]), (False, "g"), refused)
+        self.assertEqual(on_a.call({"type": "query_lock", "id": "q", "lockName": "rn"})["data"]["lock"]["token"],
+                         other["data"]["token"])
+
     def test_waiter_on_another_daemon_gets_a_released_or_expired_lock(self):
         a, b = self.hosts(2)
         holder = self.client(a)

@@ -399,6 +399,65 @@ class ExpiryTest(LockTestCase):
         self.assertGreater(short["token"], long_lived["token"])
 
 
+class RenewalTest(LockTestCase):
+    """`renewToken`: a renewal extends only the lease under its token and never takes the lock again."""
+
+    def setUp(self):
+        self.d = self.daemon(test_clock=True)
+
+    def renew(self, c, name, session, token, ident="r", lease=300):
+        return c.call({"type": "lock", "id": ident, "sessionId": session, "lockName": name,
+                       "lockTimeout": lease, "renewToken": token})
+
+    def assert_lease_ended(self, reply, ident, name, token, holder=""):
+        self.assertEqual((reply.get("type"), reply.get("id"), reply.get("success")), ("result", ident, False), reply)
+        data = reply["data"]
+        self.assertEqual(set(data), {"acquired", "lockName", "holder", "reason"} | ({"expiresAt"} if holder else set()),
+                         reply)
+        self.assertEqual((data["acquired"], data["lockName"], data["holder"]), (False, name, holder), reply)
+        self.assertEqual(data["reason"],
+                         f'the lease of lock "{name}" under token {token} has ended: the lock was not taken again', reply)
+
+    def test_a_renewal_extends_the_lease_it_names(self):
+        a = self.conn()
+        held = self.acquire(a, "r", "A", lease=300)
+        self.d.advance(299)
+        renewed = self.assert_acquired(self.renew(a, "r", "A", held["token"]), "r", "r", "A", extended=True)
+        self.assertEqual((renewed["token"], renewed["acquiredAt"]), (held["token"], held["acquiredAt"]), renewed)
+        self.assertEqual(renewed["expiresAt"], held["expiresAt"] - 1 + 300, renewed)
+        self.d.advance(299)
+        self.assertEqual(self.query(a, "r")["token"], held["token"])
+
+    def test_a_renewal_after_the_lease_ended_takes_nothing(self):
+        a, q = self.conn(), self.conn()
+        held = self.acquire(a, "r", "A", lease=300)
+        self.d.advance(300)
+        self.assert_lease_ended(self.renew(a, "r", "A", held["token"]), "r", "r", held["token"])
+        self.assertIsNone(self.query(q, "r"), "a renewal took a free lock")
+        self.assertEqual(self.list_locks(q), [])
+
+    def test_a_renewal_after_an_unlock_in_the_holders_name_takes_nothing(self):
+        a, other = self.conn(), self.conn()
+        held = self.acquire(a, "r", "A", lease=30000)
+        self.release(other, "r", "A")
+        self.assert_lease_ended(self.renew(a, "r", "A", held["token"]), "r", "r", held["token"])
+        self.assertIsNone(self.query(other, "r"))
+
+    def test_a_renewal_names_only_its_own_token(self):
+        a, b = self.conn(), self.conn()
+        first = self.acquire(a, "r", "A", lease=300)
+        self.d.advance(300)
+        again = self.acquire(a, "r", "A", lease=300)  # a plain lock takes it anew
+        self.assertGreater(again["token"], first["token"])
+        reply = self.renew(a, "r", "A", first["token"])
+        self.assert_lease_ended(reply, "r", "r", first["token"], holder="A")
+        self.assertEqual(reply["data"]["expiresAt"], again["expiresAt"], "a refused renewal moved the lease")
+        self.d.advance(300)
+        self.acquire(b, "r", "B")
+        self.assert_lease_ended(self.renew(a, "r", "A", again["token"]), "r", "r", again["token"], holder="B")
+        self.assertEqual(self.query(a, "r")["holder"], "B")
+
+
 class SystemClockTest(LockTestCase):
     """The daemon's own timer on the system clock, which the test clock stands in for elsewhere:
     a lease that ends grants its waiter, and a wait that runs out is refused. Only the order of
@@ -745,6 +804,13 @@ class ValidationTest(LockTestCase):
             ({"releaseOnDisconnect": "true"}, "releaseOnDisconnect"),
             ({"releaseOnDisconnect": 1}, "releaseOnDisconnect"),
             ({"releaseOnDisconnect": None}, "releaseOnDisconnect"),
+            ({"renewToken": 0}, "renewToken"),
+            ({"renewToken": -1}, "renewToken"),
+            ({"renewToken": 1.5}, "renewToken"),
+            ({"renewToken": "17"}, "renewToken"),
+            ({"renewToken": None}, "renewToken"),
+            ({"renewToken": 2 ** 53}, "renewToken"),
+            ({"renewToken": 1, "lockWait": 1}, "renewToken"),
         ]
         for i, (fields, field) in enumerate(cases):
             with self.subTest(fields=repr(fields)[:60]):

@@ -292,9 +292,8 @@ class LockCtlTest(BlackboxTest):
         wait_until(lambda: self.query("L"), message="lock held")
         holder = self.query("L")["holder"]
         self.assertEqual(holder, f"ctl-session/lock-{p.pid}", "one holder per run, under the session")
-        # The other session waits first, so the unlock hands it the lock at once: a renewal of
-        # photonctl's that came between the unlock and a later request would take the lock back
-        # (it did, on a loaded machine).
+        # The other session waits first, so the unlock hands it the lock at once (a renewal never
+        # takes a free lock back: test_a_lock_released_in_its_name_is_lost_and_never_taken_back).
         other = self.client(self.d)
         other.send({"type": "lock", "id": "lock:L", "sessionId": "other-session", "lockName": "L",
                     "lockTimeout": 60000, "lockWait": 60000})
@@ -312,6 +311,23 @@ class LockCtlTest(BlackboxTest):
         self.assertEqual(out.strip(), "finished")
         self.assertIn("lost", err)
         self.assertEqual(self.query("L")["holder"], "other-session", "photonctl left the other holder's lock alone")
+
+    def test_a_lock_released_in_its_name_is_lost_and_never_taken_back(self):
+        # Nobody else wants the lock: the renewal after the unlock finds it free, and takes nothing
+        # (before renewToken it took the lock again under a new token, and photonctl never said).
+        go = self.path("go")
+        p = self.spawn("lock", "t", "F", "--ttl", "600ms", "--", "sh", "-c",
+                       'while [ ! -e "$1" ]; do sleep 0.05; done; echo finished', "sh", go)
+        wait_until(lambda: self.query("F"), message="lock held")
+        held = self.query("F")
+        r = ctl(self.dir, "unlock", "t", "F", "--session", held["holder"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        warned = self.stderr_until(p, "lost")
+        self.assertIsNone(self.query("F"), "a renewal took the released lock back")
+        open(go, "w").close()
+        code, out, err = self.finish(p)
+        self.assertEqual((code, out.strip()), (0, "finished"), warned + err)
+        self.assertIsNone(self.query("F"))
 
     def test_daemon_gone_warns_and_the_command_status_stays(self):
         # The command runs until the test has seen the warning, rather than for a fixed 1.5 s that

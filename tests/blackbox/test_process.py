@@ -5,7 +5,6 @@ import resource
 import signal
 import stat
 import subprocess
-import time
 import unittest
 
 from harness import (PHOTOND, TIMEOUT, BlackboxTest, Client, Daemon, daemon_env, kill_from_pid_file, pid_alive,
@@ -242,18 +241,13 @@ class DetachTest(BlackboxTest):
         wait_until(lambda: not pid_alive(pid), message="detached daemon exited")
 
 
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class DescriptorExhaustionTest(BlackboxTest):
     def test_running_out_of_descriptors_is_survived(self):
         def low_fd_limit():
             resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
 
-        d = self.daemon(preexec_fn=low_fd_limit)
+        d = self.daemon(preexec_fn=low_fd_limit, test_clock=True)
+        d.clock()  # the clock's own connection, made while descriptors are left
 
         def out_of_descriptors():
             return len(os.listdir(f"/proc/{d.pid}/fd")) >= 64
@@ -279,18 +273,30 @@ class DescriptorExhaustionTest(BlackboxTest):
             return "too many open files" in text or "descriptor" in text
 
         wait_until(exhaustion_logged, message="descriptor exhaustion logged")
-        # Exhausted: existing clients keep working and the accept loop does not spin. A spin can
-        # only be seen over a stretch of real time (the accept back-off is a real timer): the
-        # daemon's CPU time over it must stay below half of it, however long it really took.
-        window_start, before = time.monotonic(), cpu_seconds(d.pid)
-        time.sleep(1.0)
-        used, window = cpu_seconds(d.pid) - before, time.monotonic() - window_start
-        self.assertLess(used, window / 2, "accept loop spins while out of descriptors")
-        first.ping("while-exhausted")
+
+        def pauses():
+            return first.status()["counters"]["acceptPauses"]
+
+        # Exhausted: existing clients keep working and the accept loop does not spin: it pauses
+        # for 100 ms of the daemon's clock, and retries only when that much time has passed.
+        wait_until(lambda: pauses() >= 1, message="accepting paused")
+        paused = pauses()
+        for i in range(20):
+            first.ping(f"while-exhausted-{i}")
+        self.assertEqual(pauses(), paused, "accept retried while no time passed: it spins")
+        d.advance(99)
+        self.assertEqual(pauses(), paused, "accept retried before its 100 ms back-off ended")
+        d.advance(1)
+        wait_until(lambda: pauses() == paused + 1, message="one retry, still out of descriptors, one more pause")
+        for i in range(20):
+            first.ping(f"after-retry-{i}")
+        self.assertEqual(pauses(), paused + 1, "more than one retry for one back-off")
         self.assertIsNone(d.proc.poll())
-        # Freed descriptors: the waiting connections are served.
+        # Freed descriptors: once the back-off ends, the waiting connections are served.
         for c in served:
             c.close()
+        wait_until(lambda: len(os.listdir(f"/proc/{d.pid}/fd")) < 32, message="the closed connections' descriptors freed")
+        d.advance(100)
         for c in pending:
             reply = c.read_json()
             self.assertEqual(reply["type"], "pong", reply)

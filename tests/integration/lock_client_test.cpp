@@ -9,8 +9,11 @@
 #include <sys/wait.h>
 
 #include <exception>
+#include <filesystem>
 #include <optional>
+#include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -48,6 +51,47 @@ class Locks : public photon::testing::DaemonFixture {
   Client client_as(const std::string& session, std::chrono::milliseconds timeout = 10s) {
     return Client::connect(kName, {.timeout = timeout, .session_id = session});
   }
+};
+
+// LockGuard's renewals against a daemon on the test clock (photond --test-clock): leases run on
+// the daemon's clock, which only the test moves, so "the lease never ended" is exact however slow
+// the machine. The guard renews on real time (every ttl/3); a renewal shows as the lease's end
+// moving to the daemon's time plus the ttl.
+class GuardOnTestClock : public Locks {
+ protected:
+  void SetUp() override {
+#ifndef PHOTOND_HAS_TEST_CLOCK
+    GTEST_SKIP() << "photond was built without PHOTON_TEST_CLOCK";
+#endif
+    Locks::SetUp();
+  }
+  std::vector<std::string> serve_args(const std::filesystem::path&) override {
+    return {"--test-clock"};
+  }
+
+  // Lets `step` pass on the daemon's clock; returns its wall clock then.
+  std::chrono::system_clock::time_point advance(std::chrono::milliseconds step) {
+    if (!clock_) clock_.emplace(client_as("clock"));
+    const boost::json::value data =
+        clock_->request({{"type", "test_clock"}, {"advanceMs", step.count()}});
+    return std::chrono::system_clock::time_point(
+        std::chrono::milliseconds(data.at("wallMs").to_number<std::int64_t>()));
+  }
+
+  // Moves the daemon's clock by `step` (less than a lease), then waits for the guard's next
+  // renewal: lock `name` then ends `ttl` after the new time.
+  void pass_and_see_renewal(const std::string& name, std::chrono::milliseconds step,
+                            std::chrono::milliseconds ttl) {
+    const auto now = advance(step);
+    Client observer = client_as("observer");
+    EXPECT_TRUE(eventually([&] {
+      const std::optional<photon::LockInfo> lock = observer.query_lock(name);
+      return lock && lock->expires_at == now + ttl;
+    })) << "no renewal of "
+        << name << " after the clock moved";
+  }
+
+  std::optional<Client> clock_;
 };
 
 TEST_F(Locks, AcquireRefuseExtendRelease) {
@@ -211,28 +255,6 @@ TEST_F(Locks, ReleaseOnDisconnectEndsTheLockWithTheConnection) {
   EXPECT_EQ(watcher.query_lock("e")->holder, "unbound");
 }
 
-TEST_F(Locks, GuardRenewsPastItsTtl) {
-  Client other = client_as("other");
-  LockGuard guard = LockGuard::acquire(kName, "g", {.ttl = 300ms});
-  ASSERT_TRUE(guard) << guard.result().reason;
-  EXPECT_GT(guard.token(), 0u);
-  // Held for 1 s, over three leases: every attempt of another session in between is refused.
-  const auto end = Clock::now() + 1s;
-  int attempts = 0;
-  while (Clock::now() < end) {
-    const photon::LockResult attempt = other.acquire_lock("g", {.ttl = 300ms});
-    ASSERT_FALSE(attempt) << "another session got the lock after " << attempts << " attempts";
-    EXPECT_EQ(attempt.holder, guard.result().holder);
-    ++attempts;
-    std::this_thread::sleep_for(20ms);
-  }
-  EXPECT_GT(attempts, 10);
-  const std::optional<photon::LockInfo> lock = other.query_lock("g");
-  ASSERT_TRUE(lock);
-  EXPECT_EQ(lock->token, guard.token()) << "renewals extend the lease, they do not acquire anew";
-  EXPECT_FALSE(guard.lost());
-}
-
 TEST_F(Locks, GuardReleasesOnDestruction) {
   Client other = client_as("other");
   std::uint64_t token = 0;
@@ -289,35 +311,59 @@ TEST_F(Locks, GuardsExcludeEachOtherWithinOneProcess) {
   EXPECT_TRUE(shared.result().extended);
 }
 
-TEST_F(Locks, GuardWaitsForTheLockAndRenewsAfterTheWait) {
+TEST_F(GuardOnTestClock, RenewsPastItsTtl) {
+  Client other = client_as("other");
+  LockGuard guard = LockGuard::acquire(kName, "g", {.ttl = 3s});
+  ASSERT_TRUE(guard) << guard.result().reason;
+  EXPECT_GT(guard.token(), 0u);
+  // 8 s of the daemon's time in moves of 2 s, over two leases of 3 s, each move followed by a
+  // renewal: another session is refused after every one.
+  for (int move = 0; move < 4; ++move) {
+    pass_and_see_renewal("g", 2s, 3s);
+    const photon::LockResult attempt = other.acquire_lock("g");
+    ASSERT_FALSE(attempt) << "another session got the lock after move " << move;
+    EXPECT_EQ(attempt.holder, guard.result().holder);
+  }
+  EXPECT_EQ(other.query_lock("g")->token, guard.token())
+      << "renewals extend the lease, they do not acquire anew";
+  EXPECT_FALSE(guard.lost());
+}
+
+TEST_F(GuardOnTestClock, WaitsForTheLockAndRenewsAfterTheWait) {
   Client a = client_as("a");
   const photon::LockResult held = a.acquire_lock("q");
   ASSERT_TRUE(held);
   std::thread releaser([&a] {
-    std::this_thread::sleep_for(300ms);
+    // Released once the guard waits for it (the wait is on the daemon's clock: it never runs out
+    // by itself).
+    eventually([&a] {
+      const std::optional<photon::LockInfo> lock = a.query_lock("q");
+      return lock && lock->waiters == 1;
+    });
     try {
       a.release_lock("q");
     } catch (const ClientError&) {
     }
   });
-  LockGuard guard = LockGuard::acquire(kName, "q", {.ttl = 600ms, .wait = 10s});
+  LockGuard guard = LockGuard::acquire(kName, "q", {.ttl = 3s, .wait = 10s});
   releaser.join();
   ASSERT_TRUE(guard) << guard.result().reason;
   EXPECT_GT(guard.token(), held.token);
-  std::this_thread::sleep_for(1500ms);  // over two leases
+  pass_and_see_renewal("q", 2s, 3s);
+  pass_and_see_renewal("q", 2s, 3s);  // 4 s: over the first lease
   Client b = client_as("b");
   EXPECT_FALSE(b.acquire_lock("q"));
   EXPECT_FALSE(guard.lost());
   EXPECT_EQ(b.query_lock("q")->token, guard.token());
 }
 
-TEST_F(Locks, GuardMovesKeepTheLease) {
+TEST_F(GuardOnTestClock, MovesKeepTheLease) {
   Client other = client_as("other");
   LockGuard outer;
   EXPECT_FALSE(outer);
   std::uint64_t token = 0;
   {
-    LockGuard inner = LockGuard::acquire(kName, "m", {.ttl = 300ms});
+    LockGuard inner = LockGuard::acquire(kName, "m", {.ttl = 3s});
     ASSERT_TRUE(inner);
     token = inner.token();
     outer = std::move(inner);
@@ -326,7 +372,9 @@ TEST_F(Locks, GuardMovesKeepTheLease) {
   }
   ASSERT_TRUE(outer);
   EXPECT_EQ(outer.token(), token);
-  std::this_thread::sleep_for(800ms);  // still renewed by the moved guard's thread
+  // Still renewed, by the thread the moved guard brought along.
+  pass_and_see_renewal("m", 2s, 3s);
+  pass_and_see_renewal("m", 2s, 3s);
   EXPECT_FALSE(other.acquire_lock("m"));
   EXPECT_FALSE(outer.lost());
   // Assigning another guard releases the lock held before.
@@ -339,7 +387,7 @@ TEST_F(Locks, GuardDetectsALeaseTakenOver) {
   LockGuard guard = LockGuard::acquire(kName, "t", {.ttl = 300ms});
   ASSERT_TRUE(guard);
   // Someone releases the lock in the guard's name and another session takes it: the next renewal
-  // is refused (or, if it came first, acquires anew with a new token, which is lost as well).
+  // is refused, whichever came first (a renewal never takes the free lock).
   EXPECT_TRUE(client_as(guard.result().holder).release_lock("t"));
   Client other = client_as("other");
   ASSERT_TRUE(other.acquire_lock("t", {.ttl = 30s, .wait = 5s}));
@@ -349,6 +397,36 @@ TEST_F(Locks, GuardDetectsALeaseTakenOver) {
   EXPECT_FALSE(released);
   EXPECT_EQ(released.reason, "lock \"t\" is held by other");
   EXPECT_EQ(other.query_lock("t")->holder, "other");
+}
+
+TEST_F(Locks, GuardNeverTakesBackALockReleasedInItsName) {
+  LockGuard guard = LockGuard::acquire(kName, "u", {.ttl = 300ms});
+  ASSERT_TRUE(guard);
+  Client other = client_as("other");
+  EXPECT_TRUE(client_as(guard.result().holder).release_lock("u"));
+  EXPECT_TRUE(eventually([&] { return guard.lost(); }, 5s));
+  // The renewal that found the lease gone took nothing: the lock is free for anyone.
+  EXPECT_FALSE(other.query_lock("u"));
+  EXPECT_TRUE(other.acquire_lock("u"));
+}
+
+TEST_F(Locks, RenewLockExtendsOnlyTheLeaseUnderItsToken) {
+  Client a = client_as("a");
+  const photon::LockResult first = a.acquire_lock("rn", {.ttl = 30s});
+  ASSERT_TRUE(first) << first.reason;
+  const photon::LockResult renewed = a.renew_lock("rn", first.token, {.ttl = 60s});
+  ASSERT_TRUE(renewed) << renewed.reason;
+  EXPECT_TRUE(renewed.extended);
+  EXPECT_EQ(renewed.token, first.token);
+  EXPECT_GT(renewed.expires_at, first.expires_at);
+  ASSERT_TRUE(a.release_lock("rn"));
+  const photon::LockResult ended = a.renew_lock("rn", first.token);
+  EXPECT_FALSE(ended);
+  EXPECT_EQ(ended.holder, "");
+  EXPECT_EQ(ended.reason, "the lease of lock \"rn\" under token " + std::to_string(first.token) +
+                              " has ended: the lock was not taken again");
+  EXPECT_FALSE(a.query_lock("rn"));
+  EXPECT_EQ(error_kind([&] { a.renew_lock("rn", 0); }), ClientError::Kind::kRefused);
 }
 
 TEST_F(Locks, GuardDetectsADaemonThatWentAway) {

@@ -29,6 +29,7 @@ class ScriptedBroker final : public broker::Broker {
     std::chrono::milliseconds lease;
     std::uint64_t above;
     std::optional<std::uint64_t> bind_to;
+    std::uint64_t renew_token;
     std::function<void(SharedLockResult)> done;
   };
   // By the holder; or, on a close, by the connection the lock must still be bound to (holder "").
@@ -43,9 +44,9 @@ class ScriptedBroker final : public broker::Broker {
   void set_listener(broker::BrokerListener*) override {}
   void forward(std::string_view, const boost::json::value&) override {}
   void acquire(const std::string& name, const std::string& holder, std::chrono::milliseconds lease,
-               std::uint64_t above, std::optional<std::uint64_t> bind_to,
+               std::uint64_t above, std::optional<std::uint64_t> bind_to, std::uint64_t renew_token,
                std::function<void(SharedLockResult)> done) override {
-    acquires.push_back({name, holder, lease, above, bind_to, std::move(done)});
+    acquires.push_back({name, holder, lease, above, bind_to, renew_token, std::move(done)});
   }
   void release(const std::string& name, const std::string& holder,
                std::function<void(broker::SharedReleaseResult)> done) override {
@@ -187,6 +188,26 @@ TEST_F(BrokerLockServiceTest, AcquiredAndRefusedReplies) {
   reply = take();
   EXPECT_EQ(reply["success"], false);
   EXPECT_EQ(reply["data"].at("reason"), "lock \"board\" is held by cli-1");
+}
+
+TEST_F(BrokerLockServiceTest, ARefusedRenewalIsALeaseThatEndedAndTakesNothing) {
+  core::LockRequest renewal{"board", "cli-1", 30s, 0ms, false, 1};
+  renewal.renew_token = 17;
+  locks_.acquire(renewal, [this](const core::LockResult& result) {
+    return send(1, daemon::lock_reply("r1", "board", result, 0ms, 17));
+  });
+  ASSERT_EQ(broker_.acquires.size(), 1u);
+  EXPECT_EQ(broker_.acquires.front().renew_token, 17u);
+  broker_.answer(SharedLockOutcome::kRefused, "", 0, 0);  // free: the lease had ended
+  auto reply = take();
+  EXPECT_EQ(reply["success"], false);
+  EXPECT_EQ(reply["data"].at("acquired"), false);
+  EXPECT_EQ(reply["data"].at("holder"), "");
+  EXPECT_FALSE(reply["data"].as_object().contains("expiresAt"));
+  EXPECT_EQ(reply["data"].at("reason"),
+            "the lease of lock \"board\" under token 17 has ended: the lock was not taken again");
+  EXPECT_EQ(locks_.held(), 0u);
+  EXPECT_TRUE(broker_.releases.empty());
 }
 
 TEST_F(BrokerLockServiceTest, UnreachableBrokerIsAnErrorNeverAGrant) {
@@ -515,28 +536,38 @@ class StoreBroker final : public broker::Broker {
   void set_listener(broker::BrokerListener*) override {}
   void forward(std::string_view, const boost::json::value&) override {}
   void acquire(const std::string& name, const std::string& holder, std::chrono::milliseconds lease,
-               std::uint64_t above, std::optional<std::uint64_t> bind_to,
+               std::uint64_t above, std::optional<std::uint64_t> bind_to, std::uint64_t renew_token,
                std::function<void(SharedLockResult)> done) override {
     const std::string bound = bind_to ? binding(*bind_to) : "";
-    store_.answers.push_back([this, name, holder, lease, above, bound, done = std::move(done)] {
-      const EpochMillis now = epoch_millis(store_.clock.system());
-      SharedLockResult result;
-      SharedStore::Entry* entry = store_.find(name);
-      if (entry == nullptr) {
-        store_.fence = std::max(store_.fence, above) + 1;
-        entry = &store_.locks[name];
-        *entry = {holder, store_.fence, now, now + lease.count(), bound};
-        result.outcome = SharedLockOutcome::kAcquired;
-      } else if (entry->holder == holder) {
-        entry->expires = now + lease.count();
-        if (!bound.empty()) entry->bound = bound;
-        result.outcome = SharedLockOutcome::kExtended;
-      } else {
-        result.outcome = SharedLockOutcome::kRefused;
-      }
-      result.lock = {name, entry->holder, entry->acquired, entry->expires, entry->token};
-      done(result);
-    });
+    store_.answers.push_back(
+        [this, name, holder, lease, above, bound, renew_token, done = std::move(done)] {
+          const EpochMillis now = epoch_millis(store_.clock.system());
+          SharedLockResult result;
+          SharedStore::Entry* entry = store_.find(name);
+          // As acquire.lua: a renewal only extends the holder's lock under its token.
+          if (renew_token != 0 &&
+              (entry == nullptr || entry->holder != holder || entry->token != renew_token)) {
+            result.outcome = SharedLockOutcome::kRefused;
+            if (entry != nullptr) {
+              result.lock = {name, entry->holder, entry->acquired, entry->expires, entry->token};
+            }
+            return done(result);
+          }
+          if (entry == nullptr) {
+            store_.fence = std::max(store_.fence, above) + 1;
+            entry = &store_.locks[name];
+            *entry = {holder, store_.fence, now, now + lease.count(), bound};
+            result.outcome = SharedLockOutcome::kAcquired;
+          } else if (entry->holder == holder) {
+            entry->expires = now + lease.count();
+            if (!bound.empty()) entry->bound = bound;
+            result.outcome = SharedLockOutcome::kExtended;
+          } else {
+            result.outcome = SharedLockOutcome::kRefused;
+          }
+          result.lock = {name, entry->holder, entry->acquired, entry->expires, entry->token};
+          done(result);
+        });
   }
   void release(const std::string& name, const std::string& holder,
                std::function<void(broker::SharedReleaseResult)> done) override {
@@ -621,6 +652,24 @@ class SharedBindingTest : public ::testing::Test {
     store_.run();
     return outcome;
   }
+  // A renewal of `holder`'s lease under `token` on `daemon`: "extended", or the refusal's kind.
+  std::string renew(Daemon& daemon, const std::string& holder, std::uint64_t token) {
+    std::string outcome = "unanswered";
+    core::LockRequest renewal{"y", holder, 30s, 0ms, false, 1};
+    renewal.renew_token = token;
+    daemon.locks.acquire(renewal, [&outcome](const core::LockResult& result) {
+      outcome = result.outcome == core::LockOutcome::kExtended     ? "extended"
+                : result.refusal == core::LockRefusal::kLeaseEnded ? "lease ended"
+                                                                   : "other";
+      return true;
+    });
+    store_.run();
+    return outcome;
+  }
+  std::uint64_t token_of_y() {
+    SharedStore::Entry* entry = store_.find("y");
+    return entry == nullptr ? 0 : entry->token;
+  }
   bool unlock(Daemon& daemon, core::ConnectionId connection, const std::string& holder) {
     bool released = false;
     daemon.locks.release(connection, "y", holder, [&released](const core::ReleaseResult& result) {
@@ -648,6 +697,22 @@ class SharedBindingTest : public ::testing::Test {
   Daemon a_{*this, "a"};
   Daemon b_{*this, "b"};
 };
+
+TEST_F(SharedBindingTest, ARenewalOnAnyDaemonExtendsOnlyTheLeaseUnderItsToken) {
+  ASSERT_EQ(lock(a_, 1, "h0", false), "acquired");
+  const std::uint64_t first = token_of_y();
+  EXPECT_EQ(renew(b_, "h0", first), "extended");
+  ASSERT_TRUE(unlock(b_, 2, "h0"));
+  EXPECT_EQ(renew(a_, "h0", first), "lease ended");
+  EXPECT_EQ(holder_of_y(), "");  // not taken again
+  ASSERT_EQ(lock(b_, 2, "h0", false), "acquired");
+  EXPECT_EQ(renew(a_, "h0", first), "lease ended");  // the same holder, a newer token
+  EXPECT_EQ(renew(a_, "h0", token_of_y()), "extended");
+  ASSERT_TRUE(unlock(a_, 1, "h0"));
+  ASSERT_EQ(lock(b_, 2, "h1", false), "acquired");
+  EXPECT_EQ(renew(a_, "h0", first), "lease ended");
+  EXPECT_EQ(holder_of_y(), "h1");
+}
 
 TEST_F(SharedBindingTest, ALockExtendedWithReleaseOnDisconnectFollowsTheLastConnection) {
   // Connection 2 on the same daemon, then on another daemon: one rule.

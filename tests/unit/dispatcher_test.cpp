@@ -18,7 +18,7 @@ using testing::FakePeer;
 class RecordingControl final : public DaemonControl {
  public:
   void request_shutdown() override { ++shutdowns; }
-  TransportCounters transport_counters() const override { return {3, 4}; }
+  TransportCounters transport_counters() const override { return {3, 4, 5}; }
   void wake_at(std::optional<std::chrono::steady_clock::time_point> when) override { wake = when; }
   int shutdowns = 0;
   std::optional<std::chrono::steady_clock::time_point> wake;
@@ -155,7 +155,8 @@ TEST_F(DispatcherTest, StatusReportsUptimeOnTheInjectedClock) {
   EXPECT_EQ(data.at("channelCount"), 1);
   EXPECT_EQ(
       data.at("counters"),
-      parse(R"({"published":1,"delivered":2,"droppedSlowConsumers":3,"connectionsRefused":4})"));
+      parse(
+          R"({"published":1,"delivered":2,"droppedSlowConsumers":3,"connectionsRefused":4,"acceptPauses":5})"));
 }
 
 TEST_F(DispatcherTest, ShutdownRepliesBeforeAskingTheDaemonToStop) {

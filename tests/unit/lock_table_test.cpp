@@ -73,6 +73,43 @@ TEST_F(LockTableTest, ReentrantLockExtendsKeepingToken) {
   EXPECT_FALSE(table_.query("w"));
 }
 
+TEST_F(LockTableTest, ARenewalExtendsOnlyTheLeaseUnderItsToken) {
+  const LockResult first = table_.acquire(request("w", "A", milliseconds(100)), {});
+  LockRequest renewal = request("w", "A", milliseconds(100));
+  renewal.renew_token = first.lock.token;
+  clock_.advance(milliseconds(99));
+  const LockResult renewed = table_.acquire(renewal, {});
+  EXPECT_EQ(renewed.outcome, LockOutcome::kExtended);
+  EXPECT_EQ(renewed.lock.token, first.lock.token);
+
+  // The lease ends: the renewal neither takes the free lock nor gets a new token.
+  clock_.advance(milliseconds(100));
+  ASSERT_FALSE(table_.query("w"));
+  const LockResult too_late = table_.acquire(renewal, {});
+  EXPECT_EQ(too_late.outcome, LockOutcome::kRefused);
+  EXPECT_EQ(too_late.refusal, LockRefusal::kLeaseEnded);
+  EXPECT_EQ(too_late.lock.name, "w");
+  EXPECT_EQ(too_late.lock.holder, "");
+  EXPECT_FALSE(table_.query("w"));
+
+  // The same holder, lock taken again under a newer token: the old token's renewal is refused and
+  // the newer lease is left as it was.
+  const LockResult retaken = table_.acquire(request("w", "A", milliseconds(100)), {});
+  ASSERT_EQ(retaken.outcome, LockOutcome::kAcquired);
+  ASSERT_GT(retaken.lock.token, first.lock.token);
+  const LockResult stale = table_.acquire(renewal, {});
+  EXPECT_EQ(stale.refusal, LockRefusal::kLeaseEnded);
+  EXPECT_EQ(stale.lock.token, retaken.lock.token);
+  EXPECT_EQ(table_.query("w")->expires_at, retaken.lock.expires_at);
+
+  // Another holder's lock: refused as a lease that ended, naming who holds it.
+  ASSERT_EQ(table_.release("w", "A").outcome, ReleaseOutcome::kReleased);
+  ASSERT_EQ(table_.acquire(request("w", "B"), {}).outcome, LockOutcome::kAcquired);
+  const LockResult taken_by_other = table_.acquire(renewal, {});
+  EXPECT_EQ(taken_by_other.refusal, LockRefusal::kLeaseEnded);
+  EXPECT_EQ(taken_by_other.lock.holder, "B");
+}
+
 TEST_F(LockTableTest, OnlyTheHolderReleases) {
   table_.acquire(request("w", "A"), {});
   ReleaseResult refused = table_.release("w", "B");

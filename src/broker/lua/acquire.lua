@@ -13,10 +13,14 @@
 -- The field `bound` names the daemon's connection the lock ends with (releaseOnDisconnect,
 -- release.lua): set by a grant that asks for it, kept by an extension that does not, empty on a
 -- new acquisition that does not.
+-- A renewal (ARGV[11] a token) is only an extension of the holder's lock under that token: a free
+-- lock, or the holder's under another token, is refused (0, with the lock as it is) untouched.
 -- KEYS: lock, fence counter, index. ARGV: holder, lease ms, now ms, daemon, floor, name, max
--- locks, lock key prefix, largest token, binding (empty: none asked). Numbers go to redis.call as numbers: Redis writes them
+-- locks, lock key prefix, largest token, binding (empty: none asked), renewed token (empty: none). Numbers go to redis.call as numbers: Redis writes them
 -- with 17 digits, exactly (Lua's own tostring would round them to 14).
 local h = redis.call('HGET', KEYS[1], 'holder')
+local renewing = ARGV[11] ~= nil and ARGV[11] ~= ''
+if not h and renewing then return {0, '', 0, 0, 0} end
 if not h then
   local limit = tonumber(ARGV[7])
   if redis.call('ZCARD', KEYS[3]) >= limit then
@@ -41,7 +45,7 @@ if not h then
 end
 local t = tonumber(redis.call('HGET', KEYS[1], 'token'))
 local a = tonumber(redis.call('HGET', KEYS[1], 'acquired'))
-if h == ARGV[1] then
+if h == ARGV[1] and not (renewing and t ~= tonumber(ARGV[11])) then
   if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'bound', ARGV[10]) end
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   redis.call('ZADD', KEYS[3], tonumber(ARGV[3]) + tonumber(ARGV[2]), ARGV[6])
