@@ -224,7 +224,8 @@ class Client {
   // (`renewToken`): extended (same token) for options.ttl from now, or refused when the lease has
   // ended, whoever holds the lock now; a renewal never takes a free lock and never waits
   // (options.wait is ignored). With options.release_on_disconnect the lock is also bound to this
-  // connection. Throws ClientError as acquire_lock does.
+  // connection. Throws ClientError as acquire_lock does, and kProtocol when the daemon predates
+  // renewToken (it took the lock anew; that lock is released again).
   LockResult renew_lock(std::string_view name, std::uint64_t token,
                         const LockOptions& options = {});
 

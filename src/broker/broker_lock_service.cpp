@@ -146,7 +146,9 @@ void BrokerLockService::answered(Call call, std::uint64_t waiter_id,
       return;
     case SharedLockOutcome::kRefused: {
       tokens_.observe(result.lock.token);
-      held_here_.erase(call.name);  // another holds it now (or, refusing a renewal, nobody)
+      // Another holder has it now, or nobody (a refused renewal); the same holder under a newer
+      // token (a refused renewal) may still hold it through this daemon.
+      if (result.lock.holder != call.holder) held_here_.erase(call.name);
       if (call.renew_token != 0) {
         // A renewal never waits (the request's rules refuse lockWait with it).
         return finish(call, waiter_id,

@@ -509,7 +509,19 @@ LockResult Client::renew_lock(std::string_view name, std::uint64_t token,
                               {"lockTimeout", options.ttl.count()},
                               {"renewToken", token}};
   if (options.release_on_disconnect) request["releaseOnDisconnect"] = true;
-  return lock_result(exchange(std::move(request), options_.timeout));
+  LockResult result = lock_result(exchange(std::move(request), options_.timeout));
+  if (result.acquired && (!result.extended || result.token != token)) {
+    // A daemon older than renewToken ignores it and takes a free lock anew: give that lock back,
+    // since nobody asked for it, and say why the renewal cannot be trusted.
+    try {
+      release_lock(name);
+    } catch (const ClientError&) {
+      // The lock's lease ends it anyway.
+    }
+    throw ClientError(Kind::kProtocol, "the daemon does not support renewToken (it took lock \"" +
+                                           std::string(name) + "\" anew instead of renewing it)");
+  }
+  return result;
 }
 
 LockRelease Client::release_lock(std::string_view name) {

@@ -28,15 +28,13 @@
 #include <iostream>
 #include <string>
 
+// Inside photon::daemon, so that the helpers' names (and this using-directive) stay out of the
+// global namespace of a unity batch.
+namespace photon::daemon {
 namespace {
-
-using namespace photon;
-using photon::daemon::DaemonOptions;
-using photon::daemon::HostEnvironment;
 
 // How messages name the program: photond, or the embedding program's own name.
 std::string program_name = "photond";
-using photon::daemon::StartupError;
 
 // Flags as typed; converted (and checked) after parsing so errors read like usage errors.
 struct ServeFlags {
@@ -480,8 +478,6 @@ int parse_and_serve(CLI::App& app, int argc, char** argv, ServeFlags& flags,
 }
 
 }  // namespace
-
-namespace photon::daemon {
 
 int photond_main(int argc, char** argv) {
   CLI::App app{

@@ -206,12 +206,20 @@ void LockTable::time_out_waiter(std::uint64_t waiter_id) {
 
 void LockTable::expire_due() {
   const SteadyTime current = clock_.steady();
-  // Leases first: a waiter whose wait ends at the very instant the lease does gets the lock.
-  while (!expiries_.empty() && expiries_.begin()->first <= current) {
-    free_lock(locks_.find(expiries_.begin()->second));
-  }
-  while (!wait_deadlines_.empty() && wait_deadlines_.begin()->first <= current) {
-    time_out_waiter(wait_deadlines_.begin()->second);
+  // In deadline order, as a loop that woke at each deadline would have handled them (a loop that
+  // stalled past several must not grant a waiter whose wait had already ended). At one instant
+  // the lease ends first: a waiter whose wait ends at the very instant the lease does gets the
+  // lock.
+  for (;;) {
+    const bool lease_due = !expiries_.empty() && expiries_.begin()->first <= current;
+    const bool wait_due = !wait_deadlines_.empty() && wait_deadlines_.begin()->first <= current;
+    if (lease_due && (!wait_due || expiries_.begin()->first <= wait_deadlines_.begin()->first)) {
+      free_lock(locks_.find(expiries_.begin()->second));
+    } else if (wait_due) {
+      time_out_waiter(wait_deadlines_.begin()->second);
+    } else {
+      break;
+    }
   }
 }
 

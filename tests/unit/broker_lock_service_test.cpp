@@ -191,6 +191,11 @@ TEST_F(BrokerLockServiceTest, AcquiredAndRefusedReplies) {
 }
 
 TEST_F(BrokerLockServiceTest, ARefusedRenewalIsALeaseThatEndedAndTakesNothing) {
+  // Held through this daemon, then released elsewhere (another daemon of the photon).
+  lock({1, "l1", "board", "cli-1", 30s, 0ms, false});
+  broker_.answer(SharedLockOutcome::kAcquired, "cli-1", now_ms() + 30000, 17);
+  take();
+  ASSERT_EQ(locks_.held(), 1u);
   core::LockRequest renewal{"board", "cli-1", 30s, 0ms, false, 1};
   renewal.renew_token = 17;
   locks_.acquire(renewal, [this](const core::LockResult& result) {
@@ -548,9 +553,10 @@ class StoreBroker final : public broker::Broker {
           if (renew_token != 0 &&
               (entry == nullptr || entry->holder != holder || entry->token != renew_token)) {
             result.outcome = SharedLockOutcome::kRefused;
-            if (entry != nullptr) {
-              result.lock = {name, entry->holder, entry->acquired, entry->expires, entry->token};
-            }
+            // As acquire.lua: the lock as it is now (free: no holder).
+            result.lock = entry == nullptr ? SharedLock{name, "", 0, 0, 0}
+                                           : SharedLock{name, entry->holder, entry->acquired,
+                                                        entry->expires, entry->token};
             return done(result);
           }
           if (entry == nullptr) {

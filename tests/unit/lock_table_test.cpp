@@ -192,6 +192,23 @@ TEST_F(LockTableTest, LeaseEndingAtTheWaitDeadlineGoesToTheWaiter) {
   EXPECT_EQ(b->outcome, LockOutcome::kAcquired);
 }
 
+TEST_F(LockTableTest, ALoopThatStalledPastBothDeadlinesHandlesThemInOrder) {
+  table_.acquire(request("w", "A", milliseconds(100)), {});
+  std::optional<LockResult> early;  // its wait ends at 50 ms, before the lease
+  std::optional<LockResult> late;   // its wait ends at 150 ms, after it
+  ASSERT_EQ(wait_for(request("w", "B", milliseconds(1000), milliseconds(50), 2), early).outcome,
+            LockOutcome::kQueued);
+  ASSERT_EQ(wait_for(request("w", "C", milliseconds(1000), milliseconds(150), 3), late).outcome,
+            LockOutcome::kQueued);
+  clock_.advance(milliseconds(200));  // no expire_due at 50, 100 or 150 ms
+  table_.expire_due();
+  ASSERT_TRUE(early && late);
+  EXPECT_EQ(early->outcome, LockOutcome::kRefused);
+  EXPECT_EQ(early->refusal, LockRefusal::kWaitTimedOut);
+  EXPECT_EQ(late->outcome, LockOutcome::kAcquired);
+  EXPECT_EQ(table_.query("w")->holder, "C");
+}
+
 TEST_F(LockTableTest, DisconnectedWaiterLeavesTheQueueSilently) {
   table_.acquire(request("w", "A"), {});
   std::optional<LockResult> b, c;
