@@ -88,7 +88,9 @@ void BrokerLockService::attempt(Call call, std::uint64_t waiter_id) {
   const milliseconds lease = call.lease;
   const auto bind_to =
       call.release_on_disconnect ? std::optional<std::uint64_t>(call.connection) : std::nullopt;
-  broker_.acquire(name, holder, lease, tokens_.floor(), bind_to, call.renew_token,
+  // Read before the call: its arguments may be evaluated after the lambda has taken `call`.
+  const std::uint64_t renew_token = call.renew_token;
+  broker_.acquire(name, holder, lease, tokens_.floor(), bind_to, renew_token,
                   [alive = std::weak_ptr<BrokerLockService*>(self_), call = std::move(call),
                    waiter_id](SharedLockResult result) mutable {
                     if (auto owner = alive.lock())
