@@ -101,8 +101,8 @@ bool LockGuard::State::renew_once() {
     try {
       // Only the lease under this token is renewed: once it has ended the lock is never taken
       // again behind the owner's back (whoever relied on the old token may have been overrun).
-      const LockResult renewal = client.renew_lock(name, token, options);
-      if (renewal.acquired && renewal.extended && renewal.token == token) {
+      // Granted means extended under this very token (renew_lock checks the reply).
+      if (client.renew_lock(name, token, options).acquired) {
         granted_from = sent;
         return true;
       }
@@ -143,13 +143,13 @@ LockGuard LockGuard::acquire_with(Client client, std::string_view lock_name, Loc
       LockResult renewal = client.renew_lock(lock_name, guard.result_.token, options);
       // Refused: the lease ended before the renewal (the lock is free or someone else's now),
       // and the guard owns nothing.
-      if (!renewal.acquired || renewal.token != guard.result_.token) {
+      if (!renewal.acquired) {
         guard.result_ = std::move(renewal);
-        guard.result_.acquired = false;
         return guard;
       }
     } catch (const ClientError&) {
-      // The daemon went away right after granting the lock: the guard holds it, but as lost.
+      // The daemon went away right after granting the lock, or predates renewToken: the guard
+      // holds it, but as lost.
       vouched = false;
     }
   }
