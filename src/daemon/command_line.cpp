@@ -48,6 +48,8 @@ struct ServeFlags {
   std::size_t max_connections = defaults::kMaxConnections;
   std::size_t max_locks = defaults::kMaxLocks;
   std::size_t max_total_subscriptions = defaults::kMaxTotalSubscriptions;
+  std::size_t replay_messages = defaults::kReplayMessages;
+  std::string replay_bytes = format_bytes(defaults::kReplayBytes);
   std::string output_hard_limit = format_bytes(defaults::kOutputHardBytes);
   std::string output_soft_limit = format_bytes(defaults::kOutputSoftBytes);
   std::string output_soft_seconds = std::to_string(defaults::kOutputSoftTime.count());
@@ -141,6 +143,8 @@ DaemonOptions to_options(const ServeFlags& flags) {
   options.max_subscriptions = flags.max_subscriptions;
   options.max_locks = flags.max_locks;
   options.max_total_subscriptions = flags.max_total_subscriptions;
+  options.replay_messages = flags.replay_messages;
+  options.replay_bytes = bytes(flags.replay_bytes, "--replay-bytes");
   options.prompt_timeout = duration(flags.prompt_timeout, "--prompt-timeout");
   if (options.prompt_timeout.count() == 0) {
     throw StartupError(kExitUsage, "--prompt-timeout: must be more than 0");
@@ -292,6 +296,15 @@ void add_serve_flags(CLI::App& command, ServeFlags& flags, bool embedded) {
                    "Subscriptions of all connections together")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  serve
+      ->add_option("--replay-messages", flags.replay_messages,
+                   "Channel messages kept for subscribers that come back (lastEventId), in all")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  serve
+      ->add_option("--replay-bytes", flags.replay_bytes,
+                   "Bytes of channel messages kept for subscribers that come back, in all")
+      ->capture_default_str();
   serve
       ->add_option("--max-locks", flags.max_locks,
                    "Locks held at once (with --broker: by the whole photon, counted in Redis)")

@@ -160,8 +160,6 @@ class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public
 
   ~Impl() override {
     set_memory_release_scheduler(nullptr);
-    // The UI service goes before the dispatcher; nothing may be recorded into it after.
-    services_.set_message_tap(nullptr);
   }
 
   void flush_jobs() { jobs_->flush(); }
@@ -477,9 +475,8 @@ class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public
     options.streams.max_message_bytes = options_.server_limits.max_line_bytes;
     options.streams.output = options_.server_limits.output;
     options.streams.pause_reading_bytes = options_.server_limits.pause_reading_bytes;
-    ui_ = std::make_unique<ui::UiService>(io_, *this, clock_, std::move(options));
-    services_.set_message_tap([this](std::uint64_t id, std::string_view channel,
-                                     const SharedBytes& line) { ui_->record(id, channel, line); });
+    ui_ = std::make_unique<ui::UiService>(io_, *this, clock_, services_.replay_window(),
+                                          std::move(options));
     ui_http_ = std::make_unique<net::HttpServer>(io_, *ui_, settings.limits);
   }
 
@@ -498,6 +495,8 @@ class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public
     return {.photon_name = options.photon_name,
             .max_subscriptions = options.max_subscriptions,
             .max_total_subscriptions = options.max_total_subscriptions,
+            .replay_messages = options.replay_messages,
+            .replay_bytes = options.replay_bytes,
             .lock_limits = {.max_locks = options.max_locks},
             .prompt_timeout = options.prompt_timeout,
             .missed_after = options.missed_after};

@@ -64,6 +64,9 @@ struct DaemonOptions {
   std::size_t max_subscriptions = defaults::kMaxSubscriptions;
   std::size_t max_locks = defaults::kMaxLocks;
   std::size_t max_total_subscriptions = defaults::kMaxTotalSubscriptions;
+  // The replay window (docs/protocol.md, "Resuming"): messages and bytes kept in all channels.
+  std::size_t replay_messages = defaults::kReplayMessages;
+  std::size_t replay_bytes = defaults::kReplayBytes;
   // The photon's methods; none (`command` is refused) when empty.
   HostFactory make_host;
   // Cron jobs the photon declares (manifest or C++), present from start.

@@ -51,6 +51,9 @@ constexpr std::array kScheduleOptional{Field::kArgs, Field::kTimezone, Field::kC
                                        Field::kOverlap};
 constexpr std::array kJobId{Field::kJobId};
 constexpr std::array kLimitOptional{Field::kLimit};
+constexpr std::array kSubscribeOptional{Field::kLastEventId};
+constexpr std::array kEventsSinceOptional{Field::kLastEventId, Field::kLimit};
+constexpr std::int64_t kDefaultEventsLimit = 1000;
 constexpr std::int64_t kDefaultHistoryLimit = 20;
 constexpr std::int64_t kDefaultLockTimeoutMs = 30'000;
 constexpr std::string_view kDefaultSession = "default";
@@ -94,7 +97,7 @@ const Dispatcher::Route Dispatcher::kRoutes[] = {
     {"ping", &Dispatcher::handle_ping, kNone, kNone},
     {"shutdown", &Dispatcher::handle_shutdown, kNone, kNone},
     {"status", &Dispatcher::handle_status, kNone, kNone},
-    {"subscribe", &Dispatcher::handle_subscribe, kChannelPattern, kNone},
+    {"subscribe", &Dispatcher::handle_subscribe, kChannelPattern, kSubscribeOptional},
     {"unsubscribe", &Dispatcher::handle_unsubscribe, kChannelPattern, kNone},
     {"publish", &Dispatcher::handle_publish, kPublishFields, kNone},
     {"command", &Dispatcher::handle_command, kCommandRequired, kCommandOptional},
@@ -109,6 +112,8 @@ const Dispatcher::Route Dispatcher::kRoutes[] = {
     {"list_methods", &Dispatcher::handle_list_methods, kNone, kNone},
     {"job_history", &Dispatcher::handle_job_history, kJobId, kLimitOptional},
     {"run_job", &Dispatcher::handle_run_job, kJobId, kNone},
+    {"get_events_since", &Dispatcher::handle_get_events_since, kChannelPattern,
+     kEventsSinceOptional},
 };
 
 const Dispatcher::Route* Dispatcher::route_for(std::string_view name) {
@@ -330,6 +335,53 @@ void Dispatcher::handle_subscribe(Session& session, const Request& request) {
   }
   session.peer().send(protocol::result_line(
       request.id, true, boost::json::object{{"subscribed", true}, {"channel", channel}}));
+  // A subscriber coming back: what it missed, written in this same turn, so that nothing
+  // published meanwhile falls between the replay and the live messages, or comes twice.
+  if (request.find("lastEventId") != nullptr) {
+    const core::ReplayedMessages owed = missed_since(request, channel);
+    if (owed.gap) {
+      session.peer().send(protocol::refresh_needed_line(request.id, channel));
+      return;
+    }
+    for (const SharedBytes& line : owed.lines) {
+      session.peer().send(protocol::replayed_line(*line));
+    }
+  }
+}
+
+core::ReplayedMessages Dispatcher::missed_since(const Request& request,
+                                                std::string_view channel) const {
+  const boost::json::value* last = request.find("lastEventId");
+  std::uint64_t after = 0;
+  if (last != nullptr) {
+    const std::optional<std::uint64_t> sequence = services_.sequence_of(last->get_string());
+    // Another epoch's id, a future one, or no event id at all: nothing can show what was missed.
+    if (!sequence) return {.gap = true, .lines = {}};
+    after = *sequence;
+  }
+  const bool pattern = channel.ends_with('*');
+  const std::string_view prefix = pattern ? channel.substr(0, channel.size() - 1) : channel;
+  return services_.replay_window().since(after, [&](std::string_view name) {
+    return pattern ? name.starts_with(prefix) : name == prefix;
+  });
+}
+
+void Dispatcher::handle_get_events_since(Session& session, const Request& request) {
+  const std::string_view channel = request.string_field("channel");
+  const core::ReplayedMessages owed = missed_since(request, channel);
+  const std::int64_t limit = request.integer_field("limit", kDefaultEventsLimit);
+  boost::json::array events;
+  for (const SharedBytes& line : owed.lines) {
+    if (std::cmp_greater_equal(events.size(), limit)) break;
+    // The kept line is the one subscribers got: its fields, without the transport's "ch_" id.
+    boost::json::object kept = boost::json::parse(*line).as_object();
+    events.push_back(boost::json::object{{"eventId", std::move(kept["eventId"])},
+                                         {"channel", std::move(kept["channel"])},
+                                         {"message", std::move(kept["message"])}});
+  }
+  session.peer().send(protocol::result_line(
+      request.id, true,
+      boost::json::object{{"events", std::move(events)}, {"refreshNeeded", owed.gap}}));
 }
 
 void Dispatcher::handle_unsubscribe(Session& session, const Request& request) {
@@ -342,8 +394,9 @@ void Dispatcher::handle_unsubscribe(Session& session, const Request& request) {
 void Dispatcher::handle_publish(Session& session, const Request& request) {
   std::string_view channel = request.string_field("channel");
   const boost::json::value& message = *request.find("message");
-  const std::size_t delivered = services_.publish(channel, &session, message);
-  session.peer().send(protocol::published_line(request.id, channel, delivered));
+  const Services::Published published = services_.publish(channel, &session, message);
+  session.peer().send(protocol::published_line(request.id, channel, published.delivered,
+                                               services_.event_id(published.sequence)));
 }
 
 void Dispatcher::handle_lock(Session& session, const Request& request) {

@@ -118,6 +118,11 @@ class Dispatcher final : public net::PeerHandler, private CallListener {
   void handle_list_jobs(Session& session, const protocol::Request& request);
   void handle_job_history(Session& session, const protocol::Request& request);
   void handle_run_job(Session& session, const protocol::Request& request);
+  void handle_get_events_since(Session& session, const protocol::Request& request);
+  // What the window keeps on `channel` (a channel or pattern) after the request's lastEventId
+  // (all it keeps without one); a gap when it cannot show that nothing was missed.
+  core::ReplayedMessages missed_since(const protocol::Request& request,
+                                      std::string_view channel) const;
   void handle_test_clock(Session& session, const protocol::Request& request);
 
   // CallListener: a command's events, to its caller.

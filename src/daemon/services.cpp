@@ -6,7 +6,24 @@
 #include "protocol/reply.hpp"
 #include "protocol/request.hpp"
 
+#include <charconv>
+#include <random>
+
 namespace photon::daemon {
+namespace {
+
+std::string random_epoch() {
+  std::random_device random;
+  const std::uint64_t bits = (std::uint64_t{random()} << 32 | random()) & 0xffff'ffff'ffffULL;
+  char text[13];
+  const auto end = std::to_chars(text, text + 12, bits, 16).ptr;
+  // Zero-padded to 12 digits, so every epoch has one length.
+  std::string epoch(12 - static_cast<std::size_t>(end - text), '0');
+  epoch.append(text, end);
+  return epoch;
+}
+
+}  // namespace
 
 Services::Services(ServiceOptions options, const Clock& clock, core::TokenAllocator& tokens,
                    core::MethodHost* methods, core::JobPersistence* jobs)
@@ -14,6 +31,8 @@ Services::Services(ServiceOptions options, const Clock& clock, core::TokenAlloca
       clock_(clock),
       methods_(methods),
       channels_(options_.max_total_subscriptions),
+      epoch_(random_epoch()),
+      replay_window_(options_.replay_messages, options_.replay_bytes),
       locks_(std::make_unique<core::LocalLockService>(clock, tokens, options_.lock_limits)),
       scheduler_({.photon_name = options_.photon_name,
                   .max_jobs = options_.max_jobs,
@@ -37,8 +56,8 @@ void Services::set_broker(broker::Broker& broker, core::TokenMark& tokens) {
   locks_ = std::move(shared);
 }
 
-std::size_t Services::publish(std::string_view channel, const core::Subscriber* exclude,
-                              const boost::json::value& message) {
+Services::Published Services::publish(std::string_view channel, const core::Subscriber* exclude,
+                                      const boost::json::value& message) {
   if (broker_ != nullptr) broker_->forward(channel, message);
   return deliver_locally(channel, exclude, message);
 }
@@ -47,23 +66,36 @@ void Services::publish(const std::string& channel, const boost::json::value& mes
   publish(channel, nullptr, message);
 }
 
-std::size_t Services::deliver_locally(std::string_view channel, const core::Subscriber* exclude,
-                                      const boost::json::value& message) {
-  SharedBytes line;
-  std::uint64_t sequence = 0;
-  const auto make_line = [&] {
-    if (!line) {
-      sequence = next_message_sequence_++;
-      line = make_shared_bytes(protocol::channel_message_line(sequence, channel, message));
-    }
-    return line;
-  };
-  const std::size_t delivered = channels_.publish(channel, exclude, make_line);
-  if (message_tap_) {
-    make_line();
-    message_tap_(sequence, channel, line);
+Services::Published Services::deliver_locally(std::string_view channel,
+                                              const core::Subscriber* exclude,
+                                              const boost::json::value& message) {
+  // Built whether or not anyone receives it: a subscriber away now resumes from the window.
+  const std::uint64_t sequence = next_message_sequence_++;
+  const SharedBytes line = make_shared_bytes(
+      protocol::channel_message_line(sequence, channel, event_id(sequence), message));
+  const std::size_t delivered = channels_.publish(channel, exclude, [&] { return line; });
+  replay_window_.record(sequence, channel, line);
+  return {delivered, sequence};
+}
+
+std::string Services::event_id(std::uint64_t sequence) const {
+  std::string id = epoch_;
+  id += '-';
+  id += std::to_string(sequence);
+  return id;
+}
+
+std::optional<std::uint64_t> Services::sequence_of(std::string_view event_id) const {
+  if (event_id.size() <= epoch_.size() + 1 || !event_id.starts_with(epoch_) ||
+      event_id[epoch_.size()] != '-') {
+    return std::nullopt;
   }
-  return delivered;
+  const std::string_view digits = event_id.substr(epoch_.size() + 1);
+  std::uint64_t sequence = 0;
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), sequence);
+  if (error != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
+  if (sequence == 0 || sequence >= next_message_sequence_) return std::nullopt;
+  return sequence;
 }
 
 void Services::remote_message(std::string_view channel, const boost::json::value& message) {

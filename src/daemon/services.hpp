@@ -6,6 +6,7 @@
 #include "broker/broker.hpp"
 #include "broker/broker_lock_service.hpp"
 #include "channels/channel_registry.hpp"
+#include "channels/replay_window.hpp"
 #include "common/clock.hpp"
 #include "common/defaults.hpp"
 #include "common/shared_bytes.hpp"
@@ -29,6 +30,10 @@ struct ServiceOptions {
   std::string photon_name;
   std::size_t max_subscriptions = defaults::kMaxSubscriptions;  // per connection
   std::size_t max_total_subscriptions = defaults::kMaxTotalSubscriptions;
+  // The replay window subscribers resume from (lastEventId, Last-Event-ID): messages and bytes
+  // kept, in all channels together.
+  std::size_t replay_messages = defaults::kReplayMessages;
+  std::size_t replay_bytes = defaults::kReplayBytes;
   core::LockLimits lock_limits;
   // How long a method's prompt waits for its answer before the method gets none.
   std::chrono::milliseconds prompt_timeout = defaults::kPromptTimeout;
@@ -69,18 +74,25 @@ class Services final : private core::JobPublisher, private broker::BrokerListene
   broker::Broker* broker() const { return broker_; }
 
   core::ChannelRegistry& channels() { return channels_; }
+  // Every message published here, received or not, kept for subscribers that come back.
+  const core::ReplayWindow& replay_window() const { return replay_window_; }
+
+  struct Published {
+    std::size_t delivered;  // deliveries here
+    std::uint64_t sequence;  // the N of its "ch_N" id and of its event id
+  };
   // Publishes `message` on `channel`: to the photon's other daemons (with a broker), and to every
-  // matching subscriber here but `exclude` (may be null). Returns the number of deliveries here.
-  std::size_t publish(std::string_view channel, const core::Subscriber* exclude,
-                      const boost::json::value& message);
+  // matching subscriber here but `exclude` (may be null).
+  Published publish(std::string_view channel, const core::Subscriber* exclude,
+                    const boost::json::value& message);
+
+  // The event id of message `sequence`: this daemon's epoch (drawn at start), '-', the sequence.
+  std::string event_id(std::uint64_t sequence) const;
+  // The sequence an event id names, when it is one of this daemon's, already published; nothing
+  // for another epoch's, a future one, or text that is no event id.
+  std::optional<std::uint64_t> sequence_of(std::string_view event_id) const;
   // Where job events, webhook events and their methods' channel emits are published.
   core::JobPublisher& publisher() { return *this; }
-  // Told of every channel message published, after its delivery, with its id (the N of "ch_N")
-  // and its line: the UI keeps recent ones for event streams that reconnect. With a tap, the line
-  // is built even when nobody receives it.
-  using MessageTap =
-      std::function<void(std::uint64_t id, std::string_view channel, const SharedBytes& line)>;
-  void set_message_tap(MessageTap tap) { message_tap_ = std::move(tap); }
 
   core::LockService& locks() { return *locks_; }
   core::Scheduler& scheduler() { return scheduler_; }
@@ -106,10 +118,9 @@ class Services final : private core::JobPublisher, private broker::BrokerListene
   void changed() {
     if (changed_) changed_();
   }
-  // The local half of a publish: the line is built once, only if someone receives it (or the tap
-  // wants it).
-  std::size_t deliver_locally(std::string_view channel, const core::Subscriber* exclude,
-                              const boost::json::value& message);
+  // The local half of a publish: the line is built once, delivered, and kept in the window.
+  Published deliver_locally(std::string_view channel, const core::Subscriber* exclude,
+                            const boost::json::value& message);
 
   ServiceOptions options_;
   const Clock& clock_;
@@ -117,7 +128,9 @@ class Services final : private core::JobPublisher, private broker::BrokerListene
   std::function<void()> changed_;
   core::ChannelRegistry channels_;
   std::uint64_t next_message_sequence_ = 1;
-  MessageTap message_tap_;
+  // 12 hex digits drawn at start: an event id of an earlier run never names one of this run's.
+  std::string epoch_;
+  core::ReplayWindow replay_window_;
   // The local table's service, or with a broker the broker's (shared_locks_ then points at it).
   std::unique_ptr<core::LockService> locks_;
   broker::BrokerLockService* shared_locks_ = nullptr;

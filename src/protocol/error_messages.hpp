@@ -57,6 +57,8 @@ inline constexpr std::string_view kTimezoneNotString =
 inline constexpr std::string_view kCatchUpInvalid = "\"catchUp\" must be \"latest\" or \"skip\"";
 inline constexpr std::string_view kOverlapInvalid = "\"overlap\" must be \"skip\" or \"allow\"";
 inline constexpr std::string_view kLimitInvalid = "\"limit\" must be an integer from 1 to 1000";
+inline constexpr std::string_view kLastEventIdInvalid =
+    "\"lastEventId\" must be a string of at most 256 bytes";
 inline constexpr std::string_view kSessionIdNotString = "\"sessionId\" must be a string";
 inline constexpr std::string_view kSessionIdTooLong = "\"sessionId\" is longer than 256 bytes";
 inline constexpr std::string_view kLineTooLong = "line exceeds % bytes; closing the connection";

@@ -96,24 +96,46 @@ std::string pong_line(std::string_view id) {
 }
 
 std::string channel_message_line(std::uint64_t sequence, std::string_view channel,
-                                 const boost::json::value& message) {
+                                 std::string_view event_id, const boost::json::value& message) {
   std::string out = R"({"type":"channel_message","id":"ch_)";
   out += std::to_string(sequence);
   out += R"(","channel":)";
   append_json_string(out, channel);
+  out += R"(,"eventId":)";
+  append_json_string(out, event_id);
   out += R"(,"message":)";
   append_json_value(out, message);
   out += "}\n";
   return out;
 }
 
-std::string published_line(std::string_view id, std::string_view channel, std::size_t delivered) {
+std::string refresh_needed_line(std::string_view id, std::string_view channel) {
+  std::string out = R"({"type":"refresh_needed","id":)";
+  append_json_string(out, id);
+  out += R"(,"channel":)";
+  append_json_string(out, channel);
+  out += "}\n";
+  return out;
+}
+
+std::string replayed_line(std::string_view line) {
+  // A channel message line ends in "}\n" (channel_message_line).
+  std::string out(line.substr(0, line.size() - 2));
+  out += R"(,"replay":true})";
+  out += '\n';
+  return out;
+}
+
+std::string published_line(std::string_view id, std::string_view channel, std::size_t delivered,
+                           std::string_view event_id) {
   std::string out = R"({"type":"result","id":)";
   append_json_string(out, id);
   out += R"(,"success":true,"data":{"published":true,"channel":)";
   append_json_string(out, channel);
   out += R"(,"delivered":)";
   out += std::to_string(delivered);
+  out += R"(,"eventId":)";
+  append_json_string(out, event_id);
   out += "}}\n";
   return out;
 }

@@ -128,6 +128,13 @@ std::optional<std::string> field_error(const Request& request, Field field, bool
         return std::nullopt;
       }
       return std::string(messages::kClientTypeInvalid);
+    case Field::kLastEventId:
+      value = request.find("lastEventId");
+      if (value == nullptr && !required) return std::nullopt;
+      if (value != nullptr && value->is_string() && value->get_string().size() <= kMaxIdBytes) {
+        return std::nullopt;
+      }
+      return std::string(messages::kLastEventIdInvalid);
     case Field::kJobId:
       value = request.find("jobId");
       if (value == nullptr && !required) return std::nullopt;

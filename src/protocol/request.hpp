@@ -36,6 +36,7 @@ enum class Field : std::uint8_t {
   kCatchUp,   // "latest" or "skip"
   kOverlap,   // "skip" or "allow"
   kLimit,     // integer 1 ≤ n ≤ 1000
+  kLastEventId,  // string ≤ 256 bytes ("lastEventId"; what it names is the window's to judge)
 };
 
 inline constexpr std::size_t kMaxIdBytes = 256;

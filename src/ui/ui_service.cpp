@@ -168,12 +168,12 @@ class UiService::ApiCall final : public net::Peer, public std::enable_shared_fro
 };
 
 UiService::UiService(asio::io_context& io, net::PeerHandler& dispatcher, const Clock& clock,
-                     UiOptions options)
+                     const core::ReplayWindow& replay_window, UiOptions options)
     : io_(io),
       dispatcher_(dispatcher),
       options_(std::move(options)),
       streams_(io, dispatcher, clock, options_.streams, web_stream_protocol()),
-      replay_window_(options_.replay_messages, options_.replay_bytes) {
+      replay_window_(replay_window) {
   policy_.token = options_.token;
   for (const std::string& origin : options_.allowed_origins) {
     policy_.allowed_origins.push_back(ascii_lower(origin));
@@ -304,13 +304,9 @@ net::HttpResponse UiService::open_websocket(const net::HttpRequest& request) {
   return response;
 }
 
-void UiService::record(std::uint64_t id, std::string_view channel, const SharedBytes& line) {
-  replay_window_.record(id, channel, line);
-}
-
 void UiService::replay(net::Peer& peer, const std::vector<std::string>& channels,
                        std::uint64_t last_event_id) const {
-  const ReplayedMessages owed = replay_window_.since(last_event_id, [&](std::string_view channel) {
+  const core::ReplayedMessages owed = replay_window_.since(last_event_id, [&](std::string_view channel) {
     return std::any_of(channels.begin(), channels.end(), [&](std::string_view pattern) {
       return pattern.ends_with('*') ? channel.starts_with(pattern.substr(0, pattern.size() - 1))
                                     : channel == pattern;
@@ -322,7 +318,7 @@ void UiService::replay(net::Peer& peer, const std::vector<std::string>& channels
                   {"lastEventId", last_event_id},
                   {"message", "messages after event " + std::to_string(last_event_id) +
                                   " may have been missed: the daemon keeps the last " +
-                                  std::to_string(options_.replay_messages) +
+                                  std::to_string(replay_window_.max_messages()) +
                                   " (shared among channels) for reconnecting streams"}}) +
               "\n");
   }

@@ -8,7 +8,7 @@
 #include "net/http_server.hpp"
 #include "net/peer.hpp"
 #include "net/web_streams.hpp"
-#include "ui/replay_window.hpp"
+#include "channels/replay_window.hpp"
 #include "ui/ui_access.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -43,10 +43,6 @@ struct UiOptions {
   std::size_t max_event_channels = 64;
   // How long an /api request waits for the dispatcher's answer.
   std::chrono::milliseconds api_timeout{10'000};
-  // Recent channel messages kept for event streams that reconnect (Last-Event-ID): at most this
-  // many, and this many bytes, shared fairly among channels (see ReplayWindow).
-  std::size_t replay_messages = 1024;
-  std::size_t replay_bytes = 4u << 20;
 };
 
 // Invariants: every open web stream is in streams_; requests are refused until set_port() has
@@ -54,15 +50,14 @@ struct UiOptions {
 // Thread rule: the event loop thread only.
 class UiService final : public net::HttpHandler {
  public:
-  // `dispatcher` serves the WebSocket and event-stream peers and the /api requests; it must
-  // outlive the service.
+  // `dispatcher` serves the WebSocket and event-stream peers and the /api requests; event streams
+  // that reconnect (Last-Event-ID) resume from `replay_window`, the daemon's one window for every
+  // transport. Both must outlive the service.
   UiService(boost::asio::io_context& io, net::PeerHandler& dispatcher, const Clock& clock,
-            UiOptions options);
+            const core::ReplayWindow& replay_window, UiOptions options);
   ~UiService() override;
 
   void set_port(std::uint16_t port) { policy_.port = port; }
-  // Keeps a published channel message for replay (see daemon::Services::set_message_tap).
-  void record(std::uint64_t id, std::string_view channel, const SharedBytes& line);
   void handle(net::HttpRequest request, net::HttpRespond respond) override;
 
   std::size_t open_streams() const { return streams_.count(); }
@@ -93,7 +88,7 @@ class UiService final : public net::HttpHandler {
   UiOptions options_;
   net::WebStreams streams_;
   std::unordered_set<std::shared_ptr<ApiCall>> calls_;
-  ReplayWindow replay_window_;
+  const core::ReplayWindow& replay_window_;
   AccessPolicy policy_;  // its port is 0 until set_port()
   std::uint64_t next_stream_request_ = 1;
 };

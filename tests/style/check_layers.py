@@ -26,7 +26,7 @@ ALLOWED = {
     "net": {"common", "words"},
     "broker_api": {"common", "words", "protocol", "channels", "locks", "jobs"},
     "broker": {"common", "words", "protocol", "channels", "locks", "jobs", "broker_api"},
-    "ui": {"common", "words", "protocol", "net"},
+    "ui": {"common", "words", "protocol", "channels", "net"},
     "daemon": {"common", "words", "protocol", "channels", "locks", "method_api", "jobs", "webhooks",
                "methods", "store", "net", "broker_api", "broker", "ui", "public"},
     "embed": {"daemon", "public"},

@@ -1,6 +1,6 @@
 // The event streams' replay window: what a reconnecting stream is owed, and when it is told of a
 // gap.
-#include "ui/replay_window.hpp"
+#include "channels/replay_window.hpp"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-namespace photon::ui {
+namespace photon::core {
 namespace {
 
 SharedBytes line(const std::string& text) { return make_shared_bytes(text); }
@@ -181,4 +181,4 @@ TEST(ReplayWindow, ManyChannelsNeverHideAMissedMessage) {
 }
 
 }  // namespace
-}  // namespace photon::ui
+}  // namespace photon::core

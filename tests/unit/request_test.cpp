@@ -195,24 +195,28 @@ TEST(Reply, LinesAreSingleJsonObjectsEndingInNewline) {
             "{\"type\":\"error\",\"id\":\"unknown\",\"error\":\"bad \\\"x\\\"\"}\n");
   EXPECT_EQ(pong_line("p"), "{\"type\":\"pong\",\"id\":\"p\"}\n");
   EXPECT_EQ(
-      channel_message_line(7, "a\n", boost::json::value{1, 2}),
-      "{\"type\":\"channel_message\",\"id\":\"ch_7\",\"channel\":\"a\\n\",\"message\":[1,2]}\n");
+      channel_message_line(7, "a\n", "e-7", boost::json::value{1, 2}),
+      "{\"type\":\"channel_message\",\"id\":\"ch_7\",\"channel\":\"a\\n\",\"eventId\":\"e-7\","
+      "\"message\":[1,2]}\n");
+  EXPECT_EQ(replayed_line(channel_message_line(7, "a", "e-7", boost::json::value{1})),
+            "{\"type\":\"channel_message\",\"id\":\"ch_7\",\"channel\":\"a\",\"eventId\":\"e-7\","
+            "\"message\":1,\"replay\":true}\n");
   EXPECT_EQ(
-      boost::json::parse(published_line("q", "c", 3)),
+      boost::json::parse(published_line("q", "c", 3, "e-9")),
       boost::json::parse(
-          R"({"type":"result","id":"q","success":true,"data":{"published":true,"channel":"c","delivered":3}})"));
+          R"({"type":"result","id":"q","success":true,"data":{"published":true,"channel":"c","delivered":3,"eventId":"e-9"}})"));
 }
 
 // A line waits in every subscriber's queue, and the queues' limits count its length: its
 // allocation must stay near that length (it was 4 KiB for any message that is not a string).
 TEST(Reply, ChannelMessageLinesAllocateAboutTheirLength) {
   const boost::json::value small = boost::json::parse(R"({"task":7,"column":"Done"})");
-  const std::string line = channel_message_line(1, "board:main", small);
+  const std::string line = channel_message_line(1, "board:main", "e-1", small);
   EXPECT_LT(line.capacity(), 2 * line.size() + 64)
       << line.size() << " bytes in " << line.capacity();
   boost::json::array big;
   for (int i = 0; i < 5000; ++i) big.emplace_back("item");
-  const std::string long_line = channel_message_line(2, "c", big);
+  const std::string long_line = channel_message_line(2, "c", "e-2", big);
   EXPECT_GT(long_line.size(), 5000u * 6);
   EXPECT_LT(long_line.capacity(), 2 * long_line.size() + 64);
   EXPECT_EQ(boost::json::parse(long_line).at("message"), big);

@@ -20,7 +20,7 @@ std::string_view unterminated(const std::string& line) {
 
 TEST(StreamEvents, ChannelMessageIsAnEventWithItsIdWithoutPrefix) {
   const std::string line =
-      protocol::channel_message_line(4711, "board:1", boost::json::object{{"card", 3}});
+      protocol::channel_message_line(4711, "board:1", "e-4711", boost::json::object{{"card", 3}});
   const auto event = stream_event_of(unterminated(line));
   ASSERT_TRUE(event.has_value());
   EXPECT_EQ(event->id, "4711");

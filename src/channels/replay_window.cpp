@@ -1,9 +1,9 @@
-// The replay window of the browser listener's event streams (see replay_window.hpp).
-#include "ui/replay_window.hpp"
+// The replay window every transport resumes from (see replay_window.hpp).
+#include "channels/replay_window.hpp"
 
 #include <algorithm>
 
-namespace photon::ui {
+namespace photon::core {
 
 ReplayWindow::ReplayWindow(std::size_t max_messages, std::size_t max_bytes)
     : max_messages_(max_messages), max_bytes_(max_bytes) {}
@@ -89,4 +89,4 @@ ReplayedMessages ReplayWindow::since(std::uint64_t last_id,
   return replay;
 }
 
-}  // namespace photon::ui
+}  // namespace photon::core

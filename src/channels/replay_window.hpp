@@ -1,6 +1,6 @@
-// The recent channel messages kept for event streams that reconnect with Last-Event-ID: bounded
-// by count and bytes, and shared fairly among channels, so a busy channel cannot push a quiet
-// channel's messages out of the window.
+// The recent channel messages kept for subscribers that come back (a socket client's lastEventId,
+// an event stream's Last-Event-ID): bounded by count and bytes, and shared fairly among channels,
+// so a busy channel cannot push a quiet channel's messages out of the window.
 #pragma once
 
 #include "common/shared_bytes.hpp"
@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-namespace photon::ui {
+namespace photon::core {
 
 // What a reconnecting stream is owed.
 struct ReplayedMessages {
@@ -46,6 +46,7 @@ class ReplayWindow {
                          const std::function<bool(std::string_view channel)>& matches) const;
 
   std::size_t messages() const { return kept_; }
+  std::size_t max_messages() const { return max_messages_; }
   std::size_t bytes() const { return kept_bytes_; }
 
  private:
@@ -91,4 +92,4 @@ class ReplayWindow {
   std::size_t kept_bytes_ = 0;
 };
 
-}  // namespace photon::ui
+}  // namespace photon::core
