@@ -65,7 +65,8 @@ void serialize_channel_message(benchmark::State& state) {
   const boost::json::value message(std::string(128, 'x'));
   std::uint64_t sequence = 0;
   for (auto _ : state) {
-    std::string line = protocol::channel_message_line(++sequence, "bench", "5f0c2a9e41d7-1", message);
+    std::string line =
+        protocol::channel_message_line(++sequence, "bench", "5f0c2a9e41d7-1", message);
     benchmark::DoNotOptimize(line);
   }
 }

@@ -13,8 +13,8 @@ inline constexpr std::size_t kMaxJsonDepth = 64;                    // --max-jso
 inline constexpr std::size_t kMaxConnections = 10'000;              // --max-connections
 inline constexpr std::size_t kMaxSubscriptions = 4096;              // --max-subscriptions
 inline constexpr std::size_t kMaxTotalSubscriptions = 1'000'000;    // --max-total-subscriptions
-inline constexpr std::size_t kReplayMessages = 1024;                   // --replay-messages
-inline constexpr std::size_t kReplayBytes = std::size_t{4} << 20;        // --replay-bytes
+inline constexpr std::size_t kReplayMessages = 1024;                // --replay-messages
+inline constexpr std::size_t kReplayBytes = std::size_t{4} << 20;   // --replay-bytes
 inline constexpr std::size_t kMaxLocks = 10'000;                    // --max-locks
 // Output queued to one connection (Redis's client-output-buffer-limit pubsub 32mb 8mb 60).
 inline constexpr std::size_t kOutputHardBytes = std::size_t{32} << 20;  // --output-hard-limit

@@ -158,9 +158,7 @@ class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public
     }
   }
 
-  ~Impl() override {
-    set_memory_release_scheduler(nullptr);
-  }
+  ~Impl() override { set_memory_release_scheduler(nullptr); }
 
   void flush_jobs() { jobs_->flush(); }
 

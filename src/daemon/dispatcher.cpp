@@ -351,19 +351,19 @@ void Dispatcher::handle_subscribe(Session& session, const Request& request) {
 
 core::ReplayedMessages Dispatcher::missed_since(const Request& request,
                                                 std::string_view channel) const {
-  const boost::json::value* last = request.find("lastEventId");
-  std::uint64_t after = 0;
-  if (last != nullptr) {
-    const std::optional<std::uint64_t> sequence = services_.sequence_of(last->get_string());
-    // Another epoch's id, a future one, or no event id at all: nothing can show what was missed.
-    if (!sequence) return {.gap = true, .lines = {}};
-    after = *sequence;
-  }
   const bool pattern = channel.ends_with('*');
   const std::string_view prefix = pattern ? channel.substr(0, channel.size() - 1) : channel;
-  return services_.replay_window().since(after, [&](std::string_view name) {
+  const auto matches = [&](std::string_view name) {
     return pattern ? name.starts_with(prefix) : name == prefix;
-  });
+  };
+  const boost::json::value* last = request.find("lastEventId");
+  // Without a lastEventId: all that is kept, and nothing to have missed.
+  if (last == nullptr)
+    return {.gap = false, .lines = services_.replay_window().since(0, matches).lines};
+  const std::optional<std::uint64_t> sequence = services_.sequence_of(last->get_string());
+  // Another epoch's id, a future one, or no event id at all: nothing can show what was missed.
+  if (!sequence) return {.gap = true, .lines = services_.replay_window().since(0, matches).lines};
+  return services_.replay_window().since(*sequence, matches);
 }
 
 void Dispatcher::handle_get_events_since(Session& session, const Request& request) {

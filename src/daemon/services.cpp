@@ -31,7 +31,7 @@ Services::Services(ServiceOptions options, const Clock& clock, core::TokenAlloca
       clock_(clock),
       methods_(methods),
       channels_(options_.max_total_subscriptions),
-      epoch_(random_epoch()),
+      epoch_(options_.epoch.empty() ? random_epoch() : options_.epoch),
       replay_window_(options_.replay_messages, options_.replay_bytes),
       locks_(std::make_unique<core::LocalLockService>(clock, tokens, options_.lock_limits)),
       scheduler_({.photon_name = options_.photon_name,

@@ -34,6 +34,8 @@ struct ServiceOptions {
   // kept, in all channels together.
   std::size_t replay_messages = defaults::kReplayMessages;
   std::size_t replay_bytes = defaults::kReplayBytes;
+  // The event ids' epoch: empty to draw one at random (a test's transcript fixes it).
+  std::string epoch;
   core::LockLimits lock_limits;
   // How long a method's prompt waits for its answer before the method gets none.
   std::chrono::milliseconds prompt_timeout = defaults::kPromptTimeout;
@@ -78,7 +80,7 @@ class Services final : private core::JobPublisher, private broker::BrokerListene
   const core::ReplayWindow& replay_window() const { return replay_window_; }
 
   struct Published {
-    std::size_t delivered;  // deliveries here
+    std::size_t delivered;   // deliveries here
     std::uint64_t sequence;  // the N of its "ch_N" id and of its event id
   };
   // Publishes `message` on `channel`: to the photon's other daemons (with a broker), and to every

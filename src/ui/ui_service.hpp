@@ -3,12 +3,12 @@
 // behind the checks that make a loopback HTTP port safe to open (Host, Origin, token).
 #pragma once
 
+#include "channels/replay_window.hpp"
 #include "common/clock.hpp"
 #include "common/shared_bytes.hpp"
 #include "net/http_server.hpp"
 #include "net/peer.hpp"
 #include "net/web_streams.hpp"
-#include "channels/replay_window.hpp"
 #include "ui/ui_access.hpp"
 
 #include <boost/asio/io_context.hpp>

@@ -88,15 +88,19 @@ TEST_F(DispatcherTest, PublishFansOutToOthersOnly) {
   request(2, R"({"type":"subscribe","id":"s","channel":"board:a"})");
   auto reply =
       request(2, R"({"type":"publish","id":"m","channel":"board:a","message":{"event":"x"}})");
-  EXPECT_EQ(reply.at("data"), parse(R"({"published":true,"channel":"board:a","delivered":2})"));
+  // The event id the publisher is told is the one its subscribers receive.
+  const boost::json::value event_id = reply.at("data").at("eventId");
+  ASSERT_TRUE(event_id.is_string());
+  EXPECT_EQ(reply.at("data"),
+            parse(R"({"published":true,"channel":"board:a","delivered":2,"eventId":)" +
+                  boost::json::serialize(event_id) + "}"));
   EXPECT_TRUE(peers_[2].lines.empty());
   for (std::size_t i : {0u, 1u}) {
     auto lines = peers_[i].take();
     ASSERT_EQ(lines.size(), 1u);
-    EXPECT_EQ(
-        parse(lines[0]),
-        parse(
-            R"({"type":"channel_message","id":"ch_1","channel":"board:a","message":{"event":"x"}})"));
+    EXPECT_EQ(parse(lines[0]),
+              parse(R"({"type":"channel_message","id":"ch_1","channel":"board:a","eventId":)" +
+                    boost::json::serialize(event_id) + R"(,"message":{"event":"x"}})"));
   }
 }
 
@@ -258,16 +262,97 @@ TEST_F(DispatcherTest, TenThousandRequestsOfAnySizeOnOneConnection) {
   EXPECT_GT(published, 5000u);
 }
 
+// A subscriber that comes back with the last event id it saw gets, after the subscribe's answer,
+// what it missed on the pattern's channels in publish order, marked as replays; then live ones.
+TEST_F(DispatcherTest, ASubscriberComingBackGetsWhatItMissedThenLiveMessages) {
+  request(0, R"({"type":"subscribe","id":"s","channel":"board:a"})");
+  const std::string seen =
+      request(1, R"({"type":"publish","id":"p","channel":"board:a","message":0})")
+          .at("data")
+          .at("eventId")
+          .as_string()
+          .c_str();
+  peers_[0].take();
+  for (const char* channel : {"board:a", "other", "board:b"}) {
+    request(1, std::string(R"({"type":"publish","id":"p","channel":")") + channel +
+                   R"(","message":1})");
+  }
+  dispatcher_.on_line(
+      peers_[2],
+      R"({"type":"subscribe","id":"r","channel":"board:*","lastEventId":")" + seen + "\"}");
+  std::vector<std::string> replayed = peers_[2].take();
+  ASSERT_EQ(replayed.size(), 3u);
+  EXPECT_EQ(
+      parse(replayed[0]),
+      parse(
+          R"({"type":"result","id":"r","success":true,"data":{"subscribed":true,"channel":"board:*"}})"));
+  replayed.erase(replayed.begin());
+  ASSERT_EQ(replayed.size(), 2u);
+  EXPECT_EQ(parse(replayed[0]).at("channel"), "board:a");
+  EXPECT_EQ(parse(replayed[1]).at("channel"), "board:b");
+  for (const std::string& line : replayed) EXPECT_EQ(parse(line).at("replay"), true);
+  request(1, R"({"type":"publish","id":"p","channel":"board:c","message":2})");
+  std::vector<std::string> live = peers_[2].take();
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_FALSE(parse(live[0]).as_object().contains("replay"));
+}
+
+// An id this daemon cannot vouch for gets refresh_needed (then live messages); a lastEventId that
+// is not a string is refused before anything is subscribed.
+TEST_F(DispatcherTest, AnIdFromElsewhereGetsRefreshNeededAndANonStringIsRefused) {
+  request(1, R"({"type":"publish","id":"p","channel":"c","message":1})");
+  for (const char* id : {"000000000000-1", "nonsense", ""}) {
+    dispatcher_.on_line(
+        peers_[0],
+        std::string(R"({"type":"subscribe","id":"r","channel":"c","lastEventId":")") + id + "\"}");
+    const std::vector<std::string> lines = peers_[0].take();
+    ASSERT_EQ(lines.size(), 2u) << id;
+    EXPECT_EQ(parse(lines[0]).at("type"), "result") << id;
+    EXPECT_EQ(lines[1], R"({"type":"refresh_needed","id":"r","channel":"c"})"
+                        "\n")
+        << id;
+  }
+  EXPECT_EQ(
+      request(2, R"({"type":"subscribe","id":"n","channel":"c","lastEventId":7})"),
+      parse(
+          R"({"type":"error","id":"n","error":"\"lastEventId\" must be a string of at most 256 bytes"})"));
+  request(1, R"({"type":"publish","id":"p","channel":"c","message":2})");
+  EXPECT_TRUE(peers_[2].take().empty());
+}
+
+// get_events_since answers from the same window, oldest first, at most `limit`.
+TEST_F(DispatcherTest, GetEventsSinceReadsTheWindowInPages) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    ids.emplace_back(request(1, R"({"type":"publish","id":"p","channel":"c","message":)" +
+                                    std::to_string(i) + "}")
+                         .at("data")
+                         .at("eventId")
+                         .as_string()
+                         .c_str());
+  }
+  const auto page =
+      request(0, R"({"type":"get_events_since","id":"g","channel":"c","lastEventId":")" + ids[1] +
+                     R"(","limit":2})");
+  EXPECT_EQ(page.at("data"), parse(R"({"events":[{"eventId":")" + ids[2] +
+                                   R"(","channel":"c","message":2},{"eventId":")" + ids[3] +
+                                   R"(","channel":"c","message":3}],"refreshNeeded":false})"));
+  EXPECT_EQ(request(0, R"({"type":"get_events_since","id":"g","channel":"c","lastEventId":"x-1"})")
+                .at("data")
+                .at("refreshNeeded"),
+            true);
+}
+
 // The table is the index of the protocol: every type of the spec and of our extensions, once.
 TEST_F(DispatcherTest, TheTableNamesEveryRequestTypeOnce) {
   const auto types = Dispatcher::request_types();
   const std::set<std::string_view> unique(types.begin(), types.end());
   EXPECT_EQ(unique.size(), types.size());
-  EXPECT_EQ(unique,
-            (std::set<std::string_view>{"ping", "shutdown", "status", "subscribe", "unsubscribe",
-                                        "publish", "command", "prompt_response", "lock", "unlock",
-                                        "list_locks", "schedule", "unschedule", "list_jobs",
-                                        "query_lock", "list_methods", "job_history", "run_job"}));
+  EXPECT_EQ(unique, (std::set<std::string_view>{
+                        "ping", "shutdown", "status", "subscribe", "unsubscribe", "publish",
+                        "command", "prompt_response", "lock", "unlock", "list_locks", "schedule",
+                        "unschedule", "list_jobs", "query_lock", "list_methods", "job_history",
+                        "run_job", "get_events_since"}));
 }
 
 TEST_F(DispatcherTest, AnUnknownTypeIsNamedWithTheRequestsId) {

@@ -124,6 +124,7 @@ class Transcript {
  private:
   static ServiceOptions options() {
     ServiceOptions result{"golden"};
+    result.epoch = "0123456789ab";
     result.max_subscriptions = 12;
     result.prompt_timeout = 20s;
     result.max_commands_per_connection = 4;

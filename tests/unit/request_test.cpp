@@ -198,7 +198,7 @@ TEST(Reply, LinesAreSingleJsonObjectsEndingInNewline) {
       channel_message_line(7, "a\n", "e-7", boost::json::value{1, 2}),
       "{\"type\":\"channel_message\",\"id\":\"ch_7\",\"channel\":\"a\\n\",\"eventId\":\"e-7\","
       "\"message\":[1,2]}\n");
-  EXPECT_EQ(replayed_line(channel_message_line(7, "a", "e-7", boost::json::value{1})),
+  EXPECT_EQ(replayed_line(channel_message_line(7, "a", "e-7", boost::json::value(1))),
             "{\"type\":\"channel_message\",\"id\":\"ch_7\",\"channel\":\"a\",\"eventId\":\"e-7\","
             "\"message\":1,\"replay\":true}\n");
   EXPECT_EQ(
