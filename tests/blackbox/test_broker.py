@@ -123,11 +123,11 @@ class ChannelsAcrossDaemons(BrokerTest):
         first = local.next_message()
         for c in (exact, pattern, everything):
             message = c.next_message()
-            self.assertEqual(set(message), {"type", "id", "channel", "message"})
+            self.assertEqual(set(message), {"type", "id", "channel", "eventId", "message"})
             self.assertEqual((message["type"], message["channel"], message["message"]),
                              ("channel_message", "board:a", {"event": "task-moved", "n": 1}))
             self.assertTrue(message["id"].startswith("ch_"))
-        self.assertEqual(set(first), {"type", "id", "channel", "message"})
+        self.assertEqual(set(first), {"type", "id", "channel", "eventId", "message"})
         # One publisher's messages arrive in order: after its next one, nothing more of the first
         # can come (`nothing` got none, `everything` one copy).
         pub.publish("board:b", "marker")

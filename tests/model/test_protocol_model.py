@@ -323,6 +323,9 @@ class ProtocolMachine(RuleBasedStateMachine):
         for ident, channel, message in sent:
             receivers, delivered = self.model.publish(key, channel)
             reply = conn.wait_reply(ident)
+            # The event id is opaque here (tests/blackbox/test_resume.py checks what it names).
+            event_id = reply.get("data", {}).pop("eventId", None)
+            self.expect_equal(type(event_id), str, f"the eventId of a publish on {channel!r}")
             expected = {"type": "result", "id": ident, "success": True,
                         "data": {"published": True, "channel": channel, "delivered": delivered}}
             self.expect_equal(reply, expected, f"publish on {channel!r} (subscribers: {self.describe_subs()})")
@@ -737,7 +740,7 @@ class ProtocolMachine(RuleBasedStateMachine):
             got = []
             ids = self.w.message_ids[conn.daemon]
             for m in conn.inbox:
-                assert set(m) == {"type", "id", "channel", "message"}, f"bad channel_message {m!r}"
+                assert set(m) == {"type", "id", "channel", "eventId", "message"}, f"bad channel_message {m!r}"
                 assert isinstance(m["id"], str) and m["id"].startswith("ch_") and m["id"][3:].isdigit(), m
                 seq = m["message"].get("seq") if isinstance(m["message"], dict) else None
                 if ids.setdefault(m["id"], (self.ns, seq)) != (self.ns, seq):
