@@ -91,6 +91,8 @@ std::optional<std::uint64_t> Services::sequence_of(std::string_view event_id) co
     return std::nullopt;
   }
   const std::string_view digits = event_id.substr(epoch_.size() + 1);
+  // One spelling per event: "E-07" is not "E-7".
+  if (digits.starts_with('0')) return std::nullopt;
   std::uint64_t sequence = 0;
   const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), sequence);
   if (error != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;

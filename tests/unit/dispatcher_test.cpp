@@ -341,6 +341,14 @@ TEST_F(DispatcherTest, GetEventsSinceReadsTheWindowInPages) {
                 .at("data")
                 .at("refreshNeeded"),
             true);
+  // The same event spelled with a leading zero is not one of this daemon's ids.
+  std::string padded = ids[1];
+  padded.insert(padded.rfind('-') + 1, "0");
+  EXPECT_EQ(request(0, R"({"type":"get_events_since","id":"g","channel":"c","lastEventId":")" +
+                           padded + "\"}")
+                .at("data")
+                .at("refreshNeeded"),
+            true);
 }
 
 // The table is the index of the protocol: every type of the spec and of our extensions, once.
