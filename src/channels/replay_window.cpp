@@ -2,6 +2,7 @@
 #include "channels/replay_window.hpp"
 
 #include <algorithm>
+#include <optional>
 
 namespace photon::core {
 
@@ -14,20 +15,32 @@ void ReplayWindow::index(const std::string& name, const Channel& channel) {
   by_bytes_.emplace(channel.bytes, age, &name);
 }
 
-void ReplayWindow::unindex(const std::string& name, const Channel& channel) {
+ReplayWindow::Keys ReplayWindow::keys(const std::string& name, const Channel& channel) {
   const std::uint64_t age = ~channel.messages.front().id;
-  by_count_.erase({channel.messages.size(), age, &name});
-  by_bytes_.erase({channel.bytes, age, &name});
+  return {{channel.messages.size(), age, &name}, {channel.bytes, age, &name}};
+}
+
+void ReplayWindow::reindex(const Keys& from, const Keys& to) {
+  // Every publish moves a channel in both orders (twice, once the window is full): the set nodes
+  // are moved to their new keys rather than freed and allocated again.
+  const auto move = [](LargestFirst& set, const Entry& old_key, const Entry& new_key) {
+    auto node = set.extract(old_key);
+    node.value() = new_key;
+    set.insert(std::move(node));
+  };
+  move(by_count_, from.count, to.count);
+  move(by_bytes_, from.bytes, to.bytes);
 }
 
 void ReplayWindow::record(std::uint64_t id, std::string_view channel_name, SharedBytes line) {
   auto it = channels_.find(channel_name);
+  std::optional<Keys> was_indexed;
   if (it == channels_.end()) {
     it = channels_.emplace(std::string(channel_name), Channel{}).first;
   } else if (it->second.messages.empty()) {
     forgotten_channels_.erase({it->second.forgotten_up_to, &it->first});
   } else {
-    unindex(it->first, it->second);
+    was_indexed = keys(it->first, it->second);
   }
   Channel& channel = it->second;
   const std::size_t size = cost(channel_name, line);
@@ -35,7 +48,11 @@ void ReplayWindow::record(std::uint64_t id, std::string_view channel_name, Share
   channel.bytes += size;
   kept_ += 1;
   kept_bytes_ += size;
-  index(it->first, channel);
+  if (was_indexed) {
+    reindex(*was_indexed, keys(it->first, channel));
+  } else {
+    index(it->first, channel);
+  }
   while (kept_ > max_messages_) forget_oldest(by_count_);
   while (kept_bytes_ > max_bytes_) forget_oldest(by_bytes_);
 }
@@ -44,7 +61,7 @@ void ReplayWindow::forget_oldest(const LargestFirst& largest_first) {
   const auto it = channels_.find(*std::get<2>(*largest_first.begin()));
   const std::string& name = it->first;
   Channel& channel = it->second;
-  unindex(name, channel);
+  const Keys was = keys(name, channel);
   const Kept& oldest = channel.messages.front();
   const std::size_t size = cost(name, oldest.line);
   channel.forgotten_up_to = oldest.id;
@@ -53,9 +70,11 @@ void ReplayWindow::forget_oldest(const LargestFirst& largest_first) {
   kept_ -= 1;
   kept_bytes_ -= size;
   if (!channel.messages.empty()) {
-    index(name, channel);
+    reindex(was, keys(name, channel));
     return;
   }
+  by_count_.erase(was.count);
+  by_bytes_.erase(was.bytes);
   // Nothing kept: the channel stays known by name (a stream on it learns of its gap), within a
   // bound; beyond it the oldest name goes and any stream reconnecting from before is told of a gap.
   forgotten_channels_.emplace(channel.forgotten_up_to, &name);

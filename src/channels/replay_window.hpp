@@ -75,8 +75,14 @@ class ReplayWindow {
   }
   // The channel first in `largest_first` gives up its oldest message.
   void forget_oldest(const LargestFirst& largest_first);
+  struct Keys {
+    Entry count;
+    Entry bytes;
+  };
+  static Keys keys(const std::string& name, const Channel& channel);
   void index(const std::string& name, const Channel& channel);
-  void unindex(const std::string& name, const Channel& channel);
+  // Moves a channel's two entries from the keys it had to the keys it has now.
+  void reindex(const Keys& from, const Keys& to);
 
   std::size_t max_messages_;
   std::size_t max_bytes_;
