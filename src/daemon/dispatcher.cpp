@@ -373,8 +373,12 @@ void Dispatcher::handle_get_events_since(Session& session, const Request& reques
   boost::json::array events;
   for (const SharedBytes& line : owed.lines) {
     if (std::cmp_greater_equal(events.size(), limit)) break;
-    // The kept line is the one subscribers got: its fields, without the transport's "ch_" id.
-    boost::json::object kept = boost::json::parse(*line).as_object();
+    // The kept line is the one subscribers got: its fields, without the transport's "ch_" id. It
+    // is as deep as any message accepted (up to --max-json-depth's 10000, one more for the line,
+    // or a broker's); the parser does not recurse.
+    boost::json::parse_options any_depth;
+    any_depth.max_depth = 10'001;
+    boost::json::object kept = boost::json::parse(*line, {}, any_depth).as_object();
     events.push_back(boost::json::object{{"eventId", std::move(kept["eventId"])},
                                          {"channel", std::move(kept["channel"])},
                                          {"message", std::move(kept["message"])}});

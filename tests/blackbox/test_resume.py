@@ -306,6 +306,18 @@ class ResumeTest(BlackboxTest):
 
     # ---- get_events_since
 
+    def test_get_events_since_reads_back_a_message_as_deep_as_a_publish_may_be(self):
+        # --max-json-depth is 64 by default; the kept line is one level deeper than the message.
+        self.serve()
+        c = self.conn()
+        deep = 0
+        for _ in range(60):
+            deep = [deep]
+        event_id = self.publish(c, "deep", deep)
+        self.assertEqual(self.events_since(c, "deep"),
+                         {"events": [{"eventId": event_id, "channel": "deep", "message": deep}],
+                          "refreshNeeded": False})
+
     def test_get_events_since_answers_from_the_window_without_subscribing(self):
         self.serve()
         c = self.conn()
