@@ -19,6 +19,14 @@
 
 namespace photon::core {
 
+// Whether a message on `channel` is for `subscription`: the same channel, or a pattern whose part
+// before its trailing '*' begins the channel (the rule the ChannelRegistry's index implements).
+inline bool subscription_matches(std::string_view subscription, std::string_view channel) {
+  return subscription.ends_with('*')
+             ? channel.starts_with(subscription.substr(0, subscription.size() - 1))
+             : channel == subscription;
+}
+
 // What a reconnecting stream is owed.
 struct ReplayedMessages {
   // Some message after the stream's last id on one of its channels is no longer kept (or, for

@@ -351,33 +351,32 @@ void Dispatcher::handle_subscribe(Session& session, const Request& request) {
 
 core::ReplayedMessages Dispatcher::missed_since(const Request& request,
                                                 std::string_view channel) const {
-  const bool pattern = channel.ends_with('*');
-  const std::string_view prefix = pattern ? channel.substr(0, channel.size() - 1) : channel;
   const auto matches = [&](std::string_view name) {
-    return pattern ? name.starts_with(prefix) : name == prefix;
+    return core::subscription_matches(channel, name);
   };
   const boost::json::value* last = request.find("lastEventId");
-  // Without a lastEventId: all that is kept, and nothing to have missed.
-  if (last == nullptr)
-    return {.gap = false, .lines = services_.replay_window().since(0, matches).lines};
-  const std::optional<std::uint64_t> sequence = services_.sequence_of(last->get_string());
-  // Another epoch's id, a future one, or no event id at all: nothing can show what was missed.
-  if (!sequence) return {.gap = true, .lines = services_.replay_window().since(0, matches).lines};
-  return services_.replay_window().since(*sequence, matches);
+  if (last != nullptr) {
+    if (const auto sequence = services_.sequence_of(last->get_string())) {
+      return services_.replay_window().since(*sequence, matches);
+    }
+  }
+  // Without a lastEventId, all that is kept and nothing missed; with another epoch's id, a future
+  // one or no event id at all, all that is kept, and nothing can show what was missed.
+  return {.gap = last != nullptr, .lines = services_.replay_window().since(0, matches).lines};
 }
 
 void Dispatcher::handle_get_events_since(Session& session, const Request& request) {
   const std::string_view channel = request.string_field("channel");
   const core::ReplayedMessages owed = missed_since(request, channel);
   const std::int64_t limit = request.integer_field("limit", kDefaultEventsLimit);
+  // A kept line is as deep as any message accepted (up to --max-json-depth's 10000, one more for
+  // the line, or a broker's); the parser does not recurse.
+  boost::json::parse_options any_depth;
+  any_depth.max_depth = 10'001;
   boost::json::array events;
   for (const SharedBytes& line : owed.lines) {
     if (std::cmp_greater_equal(events.size(), limit)) break;
-    // The kept line is the one subscribers got: its fields, without the transport's "ch_" id. It
-    // is as deep as any message accepted (up to --max-json-depth's 10000, one more for the line,
-    // or a broker's); the parser does not recurse.
-    boost::json::parse_options any_depth;
-    any_depth.max_depth = 10'001;
+    // The kept line is the one subscribers got: its fields, without the transport's "ch_" id.
     boost::json::object kept = boost::json::parse(*line, {}, any_depth).as_object();
     events.push_back(boost::json::object{{"eventId", std::move(kept["eventId"])},
                                          {"channel", std::move(kept["channel"])},
@@ -399,8 +398,8 @@ void Dispatcher::handle_publish(Session& session, const Request& request) {
   std::string_view channel = request.string_field("channel");
   const boost::json::value& message = *request.find("message");
   const Services::Published published = services_.publish(channel, &session, message);
-  session.peer().send(protocol::published_line(request.id, channel, published.delivered,
-                                               services_.event_id(published.sequence)));
+  session.peer().send(
+      protocol::published_line(request.id, channel, published.delivered, published.event_id));
 }
 
 void Dispatcher::handle_lock(Session& session, const Request& request) {

@@ -71,11 +71,12 @@ Services::Published Services::deliver_locally(std::string_view channel,
                                               const boost::json::value& message) {
   // Built whether or not anyone receives it: a subscriber away now resumes from the window.
   const std::uint64_t sequence = next_message_sequence_++;
-  const SharedBytes line = make_shared_bytes(
-      protocol::channel_message_line(sequence, channel, event_id(sequence), message));
+  std::string id = event_id(sequence);
+  const SharedBytes line =
+      make_shared_bytes(protocol::channel_message_line(sequence, channel, id, message));
   const std::size_t delivered = channels_.publish(channel, exclude, [&] { return line; });
   replay_window_.record(sequence, channel, line);
-  return {delivered, sequence};
+  return {delivered, std::move(id)};
 }
 
 std::string Services::event_id(std::uint64_t sequence) const {

@@ -80,16 +80,14 @@ class Services final : private core::JobPublisher, private broker::BrokerListene
   const core::ReplayWindow& replay_window() const { return replay_window_; }
 
   struct Published {
-    std::size_t delivered;   // deliveries here
-    std::uint64_t sequence;  // the N of its "ch_N" id and of its event id
+    std::size_t delivered;  // deliveries here
+    std::string event_id;   // as its subscribers receive it
   };
   // Publishes `message` on `channel`: to the photon's other daemons (with a broker), and to every
   // matching subscriber here but `exclude` (may be null).
   Published publish(std::string_view channel, const core::Subscriber* exclude,
                     const boost::json::value& message);
 
-  // The event id of message `sequence`: this daemon's epoch (drawn at start), '-', the sequence.
-  std::string event_id(std::uint64_t sequence) const;
   // The sequence an event id names, when it is one of this daemon's, already published; nothing
   // for another epoch's, a future one, or text that is no event id.
   std::optional<std::uint64_t> sequence_of(std::string_view event_id) const;
@@ -120,6 +118,8 @@ class Services final : private core::JobPublisher, private broker::BrokerListene
   void changed() {
     if (changed_) changed_();
   }
+  // The event id of message `sequence`: this daemon's epoch (drawn at start), '-', the sequence.
+  std::string event_id(std::uint64_t sequence) const;
   // The local half of a publish: the line is built once, delivered, and kept in the window.
   Published deliver_locally(std::string_view channel, const core::Subscriber* exclude,
                             const boost::json::value& message);

@@ -308,9 +308,8 @@ void UiService::replay(net::Peer& peer, const std::vector<std::string>& channels
                        std::uint64_t last_event_id) const {
   const core::ReplayedMessages owed =
       replay_window_.since(last_event_id, [&](std::string_view channel) {
-        return std::any_of(channels.begin(), channels.end(), [&](std::string_view pattern) {
-          return pattern.ends_with('*') ? channel.starts_with(pattern.substr(0, pattern.size() - 1))
-                                        : channel == pattern;
+        return std::any_of(channels.begin(), channels.end(), [&](std::string_view subscription) {
+          return core::subscription_matches(subscription, channel);
         });
       });
   if (owed.gap) {
