@@ -5,6 +5,7 @@
 #include "broker/redis_broker.hpp"
 
 #include "broker/redis_reply.hpp"
+#include "channels/photon_core_form.hpp"
 
 #include <hiredis/hiredis.h>
 #include <spdlog/spdlog.h>
@@ -22,7 +23,38 @@ constexpr std::chrono::seconds kFirstReminder{60};
 constexpr std::chrono::seconds kLastReminder{3600};
 constexpr std::chrono::milliseconds kFlushStep{5};
 
+// `text` as a PSUBSCRIBE pattern matching itself literally.
+std::string glob_escaped(std::string_view text) {
+  std::string escaped;
+  for (char c : text) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') escaped += '\\';
+    escaped += c;
+  }
+  return escaped;
+}
+
+// The prefix of a photon's pub/sub channels in Redis (see channel_prefix_).
+std::string own_channel_prefix(std::string_view photon_name, unsigned db) {
+  std::string prefix = "photon:";
+  prefix += photon_name;
+  if (db != 0) prefix += "@" + std::to_string(db);
+  prefix += ':';
+  return prefix;
+}
+
 }  // namespace
+
+std::optional<std::string> photon_core_prefix_error(std::string_view prefix,
+                                                    std::string_view photon_name, unsigned db) {
+  if (prefix.empty()) return "the photon-core channel prefix is empty";
+  const std::string own = own_channel_prefix(photon_name, db);
+  if (own.starts_with(prefix) || prefix.starts_with(own)) {
+    return "the photon-core channel prefix \"" + std::string(prefix) +
+           "\" overlaps this photon's own Redis channels (" + own +
+           "...): choose another prefix on both sides";
+  }
+  return std::nullopt;
+}
 
 std::string RedisBroker::random_id() {
   std::random_device device;
@@ -45,13 +77,15 @@ RedisBroker::RedisBroker(boost::asio::io_context& loop, const Clock& clock,
       prefix_("photon:" + options_.photon_name + ":"),
       // Pub/sub ignores the database number: without it in the names, deployments of one photon
       // on databases 0 and 1 of a Redis (production and staging) would hear each other.
-      channel_prefix_(options_.url.db == 0 ? prefix_
-                                           : "photon:" + options_.photon_name + "@" +
-                                                 std::to_string(options_.url.db) + ":"),
+      channel_prefix_(own_channel_prefix(options_.photon_name, options_.url.db)),
       instance_id_(random_id()),
       since_(clock.system()),
+      // The daemons of one photon (and database) share the mark's prefix: what one publishes
+      // on photon-core's channels, the others have from the photon's own channel already.
+      photon_core_mark_prefix_(channel_prefix_.substr(7, channel_prefix_.size() - 8) + "/"),
       renew_timer_(loop),
       flush_timer_(loop) {
+  photon_core_mark_ = photon_core_mark_prefix_ + instance_id_;
   const RedisConnectionOptions connection_options{.url = options_.url};
   commands_ = std::make_unique<RedisConnection>(
       loop, connection_options,
@@ -64,11 +98,21 @@ RedisBroker::RedisBroker(boost::asio::io_context& loop, const Clock& clock,
         on_state("subscriber", state, reason);
       },
       [this] {
-        // One pattern carries everything: channel messages, lock releases, job changes.
+        // One pattern carries everything: channel messages, lock releases, job changes; a second
+        // one photon-core's channels, when they are bridged.
+        std::vector<std::string> patterns{glob_escaped(channel_prefix_) + "*"};
+        if (!options_.photon_core_prefix.empty()) {
+          patterns.push_back(glob_escaped(options_.photon_core_prefix) + "*");
+        }
         subscriber_->psubscribe(
-            channel_prefix_ + "*",
+            patterns,
             [this](std::string_view channel, std::string_view payload) {
-              on_message(channel, payload);
+              if (!options_.photon_core_prefix.empty() &&
+                  channel.starts_with(options_.photon_core_prefix)) {
+                on_photon_core_message(channel.substr(options_.photon_core_prefix.size()), payload);
+              } else {
+                on_message(channel, payload);
+              }
             },
             [this] {
               subscribed_ = true;
@@ -84,6 +128,10 @@ RedisBroker::~RedisBroker() = default;
 
 void RedisBroker::start() {
   spdlog::info("broker: redis at {} (daemon instance {})", options_.url.redacted(), instance_id_);
+  if (!options_.photon_core_prefix.empty()) {
+    spdlog::info("broker: photon-core's channels {}* are shared with this photon's",
+                 options_.photon_core_prefix);
+  }
   commands_->start();
   subscriber_->start();
 }
@@ -135,6 +183,13 @@ boost::json::object RedisBroker::status() const {
                       {"received", received_},
                       {"dropped", dropped_}};
   if (state != LinkState::kReady && !last_error_.empty()) result["lastError"] = last_error_;
+  if (!options_.photon_core_prefix.empty()) {
+    result["photonCore"] = json::object{{"prefix", options_.photon_core_prefix},
+                                        {"forwarded", photon_core_forwarded_},
+                                        {"received", photon_core_received_},
+                                        {"dropped", photon_core_dropped_},
+                                        {"invalid", photon_core_invalid_}};
+  }
   return result;
 }
 
@@ -156,8 +211,10 @@ void RedisBroker::forward(std::string_view channel, const boost::json::value& me
       commands_->pending() >= options_.max_forward_pending ||
       commands_->buffered_bytes() >= options_.max_forward_bytes) {
     ++dropped_;
+    if (!options_.photon_core_prefix.empty()) ++photon_core_dropped_;
     return;
   }
+  if (!options_.photon_core_prefix.empty()) forward_to_photon_core(channel, message);
   // {"o":ORIGIN,"m":MESSAGE}, written by hand: the message is not copied into an envelope object.
   std::string envelope = "{\"o\":\"" + instance_id_ + "\",\"m\":";
   envelope += json::serialize(message);
@@ -198,6 +255,43 @@ void RedisBroker::on_message(std::string_view channel, std::string_view payload)
     const auto space = payload.find(' ');
     if (space == std::string_view::npos || payload.substr(0, space) == instance_id_) return;
     read_job(std::string(payload.substr(space + 1)));
+  }
+}
+
+void RedisBroker::forward_to_photon_core(std::string_view channel,
+                                         const boost::json::value& message) {
+  const core::PhotonCoreSender sender{
+      .source = options_.photon_name,
+      .now_millis = epoch_millis(clock_.system()),
+      .mark = photon_core_mark_,
+  };
+  std::string key = options_.photon_core_prefix;
+  key.append(channel);
+  commands_->command({"PUBLISH", std::move(key), core::photon_core_text(channel, message, sender)},
+                     [this](const redisReply* reply, const std::string&) {
+                       if (reply == nullptr || reply->type == REDIS_REPLY_ERROR) {
+                         ++photon_core_dropped_;
+                       } else {
+                         ++photon_core_forwarded_;
+                       }
+                     });
+}
+
+void RedisBroker::on_photon_core_message(std::string_view channel, std::string_view payload) {
+  boost::system::error_code ec;
+  json::parse_options options;
+  options.max_depth = 10'000;  // as on_message
+  json::value parsed = json::parse(payload, ec, {}, options);
+  if (ec) {
+    ++photon_core_invalid_;
+    return;
+  }
+  // Published by a daemon of this photon: its subscribers here have it from the photon's own
+  // channel (and the publisher's daemon must not deliver its own message back).
+  if (core::has_mark_prefix(parsed, photon_core_mark_prefix_)) return;
+  ++photon_core_received_;
+  if (listener_ != nullptr) {
+    listener_->remote_message(channel, core::photond_message_of(channel, std::move(parsed)));
   }
 }
 

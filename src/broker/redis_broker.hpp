@@ -18,6 +18,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 
 namespace photon::broker {
 
@@ -31,7 +32,15 @@ struct RedisBrokerOptions {
   std::size_t history_per_job = 100;
   // Locks held at once by the whole photon (every daemon's clients), as Redis counts them.
   std::size_t max_locks = 10'000;
+  // photon-core's Redis channels (PREFIX + channel, e.g. photon:channel:board:1), bridged both
+  // ways in photon-core's message form (channels/photon_core_form.hpp); empty: not bridged.
+  std::string photon_core_prefix;
 };
+
+// Why `prefix` cannot be photon-core's channel prefix beside a photon's own names in Redis (one
+// would receive the other's messages), or nothing.
+std::optional<std::string> photon_core_prefix_error(std::string_view prefix,
+                                                    std::string_view photon_name, unsigned db);
 
 // Invariants: `listener_` and `scheduler_`, once set, outlive the broker; every callback handed
 // to a public function is called exactly once (an unreachable Redis answers with an error).
@@ -87,6 +96,10 @@ class RedisBroker final : public Broker, public core::FireClaims, public core::J
  private:
   void on_state(const char* role, LinkState state, const std::string& reason);
   void on_message(std::string_view channel, std::string_view payload);
+  // A message a TypeScript photon (or any photon-core broker) published on photon-core's channel.
+  void on_photon_core_message(std::string_view channel, std::string_view payload);
+  // Publishes `message` on photon-core's channel too (with --photon-core-channels).
+  void forward_to_photon_core(std::string_view channel, const boost::json::value& message);
   // A definition written (nothing: the job removed), now or when Redis is back.
   void write_job(const std::string& id, std::optional<core::JobState> job);
   void send_job_write(const std::string& id, std::optional<core::JobState> job);
@@ -137,6 +150,14 @@ class RedisBroker final : public Broker, public core::FireClaims, public core::J
   std::uint64_t forwarded_ = 0;
   std::uint64_t received_ = 0;
   std::uint64_t dropped_ = 0;
+  // photon-core's channels: this daemon's mark on what it publishes there, the mark's part every
+  // daemon of the photon shares, and what crossed.
+  std::string photon_core_mark_;
+  std::string photon_core_mark_prefix_;
+  std::uint64_t photon_core_forwarded_ = 0;
+  std::uint64_t photon_core_received_ = 0;
+  std::uint64_t photon_core_dropped_ = 0;
+  std::uint64_t photon_core_invalid_ = 0;
   // Job definitions written while Redis was away, by id (nothing: deleted).
   std::map<std::string, std::optional<core::JobState>> pending_jobs_;
   // Record updates made while Redis was away, merged by job id.

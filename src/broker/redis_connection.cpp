@@ -303,14 +303,20 @@ void RedisConnection::on_reply(redisAsyncContext* context, void* reply, void* pr
                            (self->last_error_.empty() ? "" : " (" + self->last_error_ + ")"));
 }
 
-void RedisConnection::psubscribe(const std::string& pattern, Message on_message,
+void RedisConnection::psubscribe(const std::vector<std::string>& patterns, Message on_message,
                                  std::function<void()> subscribed) {
   on_message_ = std::move(on_message);
   on_subscribed_ = std::move(subscribed);
-  if (ac_ == nullptr) return;
-  const char* argv[] = {"PSUBSCRIBE", pattern.c_str()};
-  const std::size_t lengths[] = {10, pattern.size()};
-  redisAsyncCommandArgv(ac_, &RedisConnection::on_pmessage, this, 2, argv, lengths);
+  patterns_ = patterns.size();
+  if (ac_ == nullptr || patterns.empty()) return;
+  std::vector<const char*> argv{"PSUBSCRIBE"};
+  std::vector<std::size_t> lengths{10};
+  for (const std::string& pattern : patterns) {
+    argv.push_back(pattern.c_str());
+    lengths.push_back(pattern.size());
+  }
+  redisAsyncCommandArgv(ac_, &RedisConnection::on_pmessage, this, static_cast<int>(argv.size()),
+                        argv.data(), lengths.data());
 }
 
 void RedisConnection::on_pmessage(redisAsyncContext*, void* reply, void* privdata) {
@@ -319,7 +325,12 @@ void RedisConnection::on_pmessage(redisAsyncContext*, void* reply, void* privdat
   if (self->closing_ || r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements < 3) return;
   const std::string_view kind(r->element[0]->str, r->element[0]->len);
   if (kind == "psubscribe") {
-    if (self->on_subscribed_) self->on_subscribed_();
+    // One confirmation per pattern, each with the count subscribed so far on this connection
+    // (which starts afresh at every reconnect).
+    const redisReply* count = r->element[2];
+    const bool all = count->type == REDIS_REPLY_INTEGER &&
+                     count->integer >= static_cast<long long>(self->patterns_);
+    if (all && self->on_subscribed_) self->on_subscribed_();
     return;
   }
   if (kind != "pmessage" || r->elements < 4) return;

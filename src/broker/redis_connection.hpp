@@ -67,9 +67,10 @@ class RedisConnection {
   // ready or too many commands wait, with an error). Commands are written in call order.
   void command(std::vector<std::string> args, Reply done);
 
-  // Subscribes to `pattern` on this connection (which may then send nothing but subscriptions):
-  // `on_message` gets every message; `subscribed` hears the confirmation.
-  void psubscribe(const std::string& pattern, Message on_message, std::function<void()> subscribed);
+  // Subscribes to `patterns` on this connection (which may then send nothing but subscriptions):
+  // `on_message` gets every message of any of them; `subscribed` hears when all are confirmed.
+  void psubscribe(const std::vector<std::string>& patterns, Message on_message,
+                  std::function<void()> subscribed);
 
   LinkState state() const { return state_; }
   const std::string& last_error() const { return last_error_; }
@@ -128,6 +129,7 @@ class RedisConnection {
   // The subscription handler outlives single replies: hiredis calls it for every message.
   Message on_message_;
   std::function<void()> on_subscribed_;
+  std::size_t patterns_ = 0;  // subscribed to at once: confirmed when Redis counts them all
   // Alive while this object is: resolver and timer handlers check it before touching `this`.
   std::shared_ptr<RedisConnection*> self_ = std::make_shared<RedisConnection*>(this);
 };

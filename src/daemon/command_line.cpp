@@ -2,6 +2,7 @@
 // embed a C++ photon (`PROGRAM [NAME] [flags]`): flags, foreground or detached start.
 #include "daemon/command_line.hpp"
 
+#include "broker/redis_broker.hpp"
 #include "broker/redis_url.hpp"
 #include "common/defaults.hpp"
 #include "common/exit_codes.hpp"
@@ -69,7 +70,15 @@ struct ServeFlags {
   std::string test_clock;  // empty: the system clock; "now" or an RFC 3339 time: a test clock
   std::string broker;  // empty: $PHOTON_CHANNEL_BROKER=redis with $PHOTON_REDIS_URL or $REDIS_URL,
                        // else none
+  // empty: photon-core's channels are not bridged; kPhotonCoreDefault: $PHOTON_REDIS_PREFIX, else
+  // photon-core's own default; anything else: that prefix.
+  std::string photon_core_channels;
+  bool photon_core_http = false;  // serve /channels on the UI listener
 };
+
+constexpr std::string_view kPhotonCoreDefault = "default";
+constexpr std::size_t kMinChannelTokenBytes = 16;
+constexpr std::string_view kPhotonCoreDefaultPrefix = "photon:channel:";
 
 // The Redis broker the flags and the environment ask for, or none (the daemon stands alone).
 std::optional<photon::broker::RedisUrl> broker_url(const ServeFlags& flags) {
@@ -154,6 +163,25 @@ DaemonOptions to_options(const ServeFlags& flags) {
   options.webhook = webhook_settings(flags);
   options.ui = ui_settings(flags);
   options.broker = broker_url(flags);
+  if (!flags.photon_core_channels.empty()) {
+    if (!options.broker) {
+      throw StartupError(kExitUsage,
+                         "--photon-core-channels: needs --broker (photon-core's channels are in "
+                         "Redis)");
+    }
+    std::string prefix = flags.photon_core_channels;
+    if (prefix == kPhotonCoreDefault) {
+      const char* from_environment = std::getenv("PHOTON_REDIS_PREFIX");
+      prefix = from_environment != nullptr && *from_environment != '\0'
+                   ? from_environment
+                   : std::string(kPhotonCoreDefaultPrefix);
+    }
+    if (auto problem =
+            photon::broker::photon_core_prefix_error(prefix, flags.name, options.broker->db)) {
+      throw StartupError(kExitUsage, "--photon-core-channels: " + *problem);
+    }
+    options.photon_core_prefix = std::move(prefix);
+  }
   if (!flags.test_clock.empty()) {
     options.test_clock = true;
     if (flags.test_clock != "now") {
@@ -167,6 +195,7 @@ DaemonOptions to_options(const ServeFlags& flags) {
   }
   // Exec methods' children inherit the daemon's environment: the secrets leave it now.
   ::unsetenv(std::string(photon::core::kWebhookSecretVariable).c_str());
+  if (flags.photon_core_http) ::unsetenv("PHOTON_CHANNEL_AUTH_TOKEN");
   for (auto scheme :
        {photon::core::WebhookScheme::kSecret, photon::core::WebhookScheme::kGitHub,
         photon::core::WebhookScheme::kStripe, photon::core::WebhookScheme::kStandard}) {
@@ -187,7 +216,13 @@ std::string env(const char* name) {
 // The browser listener the flags and the environment ask for, or none.
 std::optional<photon::daemon::UiSettings> ui_settings(const ServeFlags& flags) {
   const std::string port_text = flags.ui_port.empty() ? env("PHOTON_UI_PORT") : flags.ui_port;
-  if (port_text.empty()) return std::nullopt;
+  if (port_text.empty()) {
+    if (flags.photon_core_http) {
+      throw StartupError(kExitUsage,
+                         "--photon-core-http: needs --ui-port (/channels is on the UI listener)");
+    }
+    return std::nullopt;
+  }
   photon::daemon::UiSettings settings;
   unsigned long port = 0;
   const auto [end, error] =
@@ -207,6 +242,18 @@ std::optional<photon::daemon::UiSettings> ui_settings(const ServeFlags& flags) {
     }
   }
   settings.allowed_origins = flags.ui_allowed_origins;
+  if (flags.photon_core_http) {
+    // A secret, so from the environment only (a flag would show it in `ps`), as photon-core's
+    // HttpBroker reads it.
+    settings.channel_token = env("PHOTON_CHANNEL_AUTH_TOKEN");
+    if (settings.channel_token.size() < kMinChannelTokenBytes) {
+      throw StartupError(kExitUsage,
+                         "--photon-core-http: set PHOTON_CHANNEL_AUTH_TOKEN to a token of at "
+                         "least " +
+                             std::to_string(kMinChannelTokenBytes) +
+                             " characters (for example: openssl rand -hex 32)");
+    }
+  }
   return settings;
 }
 
@@ -356,6 +403,9 @@ void add_serve_flags(CLI::App& command, ServeFlags& flags, bool embedded) {
   serve->add_option("--ui-port", flags.ui_port,
                     "Serve the dashboard, /ws, /events and /api on 127.0.0.1:PORT; 0: any free "
                     "port (default: $PHOTON_UI_PORT, else off; docs/ui.md)");
+  serve->add_flag("--photon-core-http", flags.photon_core_http,
+                  "Serve photon-core's HTTP channel broker at /channels on the UI listener, "
+                  "with the token in $PHOTON_CHANNEL_AUTH_TOKEN (docs/scaling.md)");
   serve->add_option("--ui-allow-origin", flags.ui_allowed_origins,
                     "Another origin whose pages may use the UI listener (repeatable), e.g. "
                     "http://localhost:5173");
@@ -369,6 +419,11 @@ void add_serve_flags(CLI::App& command, ServeFlags& flags, bool embedded) {
       "Share channels, locks and jobs with this photon's daemons on other hosts through "
       "Redis: redis://[user:pass@]HOST[:PORT][/DB] or unix:///PATH (default: "
       "$PHOTON_REDIS_URL or $REDIS_URL when PHOTON_CHANNEL_BROKER=redis, else none)");
+  serve->add_flag(
+      "--photon-core-channels{default}", flags.photon_core_channels,
+      "With --broker: also share channels with photon-core's Redis broker (TypeScript photons), "
+      "on PREFIX+CHANNEL: --photon-core-channels=PREFIX, or alone for $PHOTON_REDIS_PREFIX, "
+      "else photon:channel: (docs/scaling.md)");
   serve
       ->add_option("--missed-after", flags.missed_after,
                    "A job's run noticed this late counts as missed (daemon down, machine asleep)")

@@ -470,12 +470,18 @@ class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public
     ui::UiOptions options;
     options.token = ui_token_;
     options.allowed_origins = settings.allowed_origins;
+    options.channel_token = settings.channel_token;
+    if (!settings.channel_token.empty()) add_log_secret(settings.channel_token);
+    options.photon_name = options_.photon_name;
     options.streams.max_message_bytes = options_.server_limits.max_line_bytes;
     options.streams.output = options_.server_limits.output;
     options.streams.pause_reading_bytes = options_.server_limits.pause_reading_bytes;
     ui_ = std::make_unique<ui::UiService>(io_, *this, clock_, services_.replay_window(),
                                           std::move(options));
-    ui_http_ = std::make_unique<net::HttpServer>(io_, *ui_, settings.limits);
+    // Only /channels takes a body (a publish): as large as a request line may be.
+    net::HttpLimits limits = settings.limits;
+    limits.max_body_bytes = options_.server_limits.max_line_bytes;
+    ui_http_ = std::make_unique<net::HttpServer>(io_, *ui_, limits);
   }
 
   std::string ui_url() const {
@@ -525,7 +531,8 @@ class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public
         io_, clock_,
         broker::RedisBrokerOptions{.url = *options_.broker,
                                    .photon_name = options_.photon_name,
-                                   .max_locks = options_.max_locks});
+                                   .max_locks = options_.max_locks,
+                                   .photon_core_prefix = options_.photon_core_prefix});
   }
 
   std::unique_ptr<core::MethodHost> make_host() {

@@ -47,6 +47,9 @@ struct UiSettings {
   // Origins allowed besides the listener's own, e.g. "http://localhost:5173".
   std::vector<std::string> allowed_origins;
   net::HttpLimits limits;
+  // photon-core's HTTP channel broker at /channels takes this Bearer token (from
+  // $PHOTON_CHANNEL_AUTH_TOKEN); empty: /channels is not served.
+  std::string channel_token;
 };
 
 // Makes the photon's method host once the daemon owns its files; may throw StartupError.
@@ -79,6 +82,9 @@ struct DaemonOptions {
   std::chrono::milliseconds prompt_timeout = defaults::kPromptTimeout;
   // Join the photon's daemons on other hosts through this Redis (docs/scaling.md); none: alone.
   std::optional<broker::RedisUrl> broker;
+  // With the broker: photon-core's Redis channels under this prefix are bridged both ways
+  // (docs/scaling.md, "Sharing channels with TypeScript photons"); empty: not bridged.
+  std::string photon_core_prefix;
   // A test build's --test-clock (docs/testing.md): time moves only when `test_clock` requests
   // move it, from the real time or from `test_clock_start` on the wall clock.
   bool test_clock = false;

@@ -326,8 +326,11 @@ class WebSocketStream final : public WebStream {
 // only notices that it went away.
 class EventStream final : public WebStream {
  public:
-  EventStream(WebStreams& owner, tcp::socket socket)
-      : WebStream(owner), socket_(std::move(socket)), keepalive_(owner.io_) {}
+  EventStream(WebStreams& owner, tcp::socket socket, StreamEventOf event_of)
+      : WebStream(owner),
+        socket_(std::move(socket)),
+        keepalive_(owner.io_),
+        event_of_(event_of ? std::move(event_of) : owner.protocol_.event_of) {}
 
   void start(std::string_view extra_headers, const std::function<void(Peer&)>& subscribe) {
     enqueue(std::string(kEventStreamHead).append(extra_headers).append(kEventStreamStart));
@@ -346,13 +349,14 @@ class EventStream final : public WebStream {
  protected:
   void enqueue_line(std::string_view line) override {
     line = without_newline(line);
-    const std::optional<StreamEvent> found = owner_.protocol_.event_of(line);
+    const std::optional<StreamEvent> found = event_of_(line);
     if (!found) return;
+    const std::string_view data = found->data.empty() ? line : std::string_view(found->data);
     std::string event;
-    event.reserve(found->name.size() + found->id.size() + line.size() + 24);
+    event.reserve(found->name.size() + found->id.size() + data.size() + 24);
     if (!found->name.empty()) event.append("event: ").append(found->name).append("\n");
     if (!found->id.empty()) event.append("id: ").append(found->id).append("\n");
-    event.append("data: ").append(line).append("\n\n");
+    event.append("data: ").append(data).append("\n\n");
     enqueue(std::move(event));
     if (found->last) close_after_flush();
   }
@@ -416,6 +420,7 @@ class EventStream final : public WebStream {
 
   tcp::socket socket_;
   asio::steady_timer keepalive_;
+  StreamEventOf event_of_;
   std::string batch_;
 };
 
@@ -438,8 +443,9 @@ void WebStreams::open_websocket(tcp::socket socket, http::request<http::string_b
 }
 
 void WebStreams::open_event_stream(tcp::socket socket, std::string extra_headers,
-                                   const std::function<void(Peer&)>& subscribe) {
-  auto stream = std::make_shared<EventStream>(*this, std::move(socket));
+                                   const std::function<void(Peer&)>& subscribe,
+                                   StreamEventOf event_of) {
+  auto stream = std::make_shared<EventStream>(*this, std::move(socket), std::move(event_of));
   add(stream);
   stream->start(extra_headers, subscribe);
 }

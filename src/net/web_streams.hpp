@@ -46,14 +46,18 @@ struct StreamEvent {
   std::string_view name;  // the `event:` field; empty: none (the browser's "message")
   std::string_view id;    // the `id:` field; empty: none
   bool last = false;      // the stream ends once this event is written
+  std::string data;       // the `data:` field (one line) when not the line itself; empty: the line
 };
+
+// The event for one line (without its newline) the handler sends an event stream, whose `data:`
+// is the line unless the event says otherwise; nothing: the line is not for the client (a reply
+// to a subscribe, say).
+using StreamEventOf = std::function<std::optional<StreamEvent>(std::string_view line)>;
 
 // What the streams carry, known by the layer that speaks it (the UI service), so that this
 // transport knows nothing of the daemon's protocol.
 struct WebStreamProtocol {
-  // The event for one line (without its newline) the handler sends an event stream, whose `data:`
-  // is the line; nothing: the line is not for the client (a reply to a subscribe, say).
-  std::function<std::optional<StreamEvent>(std::string_view line)> event_of;
+  StreamEventOf event_of;
 };
 
 class WebStream;
@@ -78,8 +82,10 @@ class WebStreams {
   // `subscribe` is called with it (the caller sends it the subscribe requests it stands for). Each
   // line the handler sends it becomes the event the protocol's event_of makes of it, or nothing.
   // `extra_headers`: complete header lines ("Name: value\r\n") added to the response's (CORS).
+  // `event_of`, when given, makes this stream's events instead of the protocol's.
   void open_event_stream(boost::asio::ip::tcp::socket socket, std::string extra_headers,
-                         const std::function<void(Peer&)>& subscribe);
+                         const std::function<void(Peer&)>& subscribe,
+                         StreamEventOf event_of = nullptr);
 
   // The clock moved by hand (a test clock): drops the slow streams whose soft-limit time is up.
   void check_output_deadlines();

@@ -118,6 +118,14 @@ inline constexpr std::string_view kMalformedTarget = "malformed request target";
 inline constexpr std::string_view kNoSuchPage = "no such page: %";
 inline constexpr std::string_view kTokenRequired =
     "a valid token is required (photonctl ui NAME shows the URL with it)";
+// /channels, photon-core's HTTP channel broker (docs/scaling.md).
+inline constexpr std::string_view kChannelTokenRequired =
+    "the channel token ($PHOTON_CHANNEL_AUTH_TOKEN) is required: Authorization: Bearer TOKEN";
+inline constexpr std::string_view kBadChannelMessage =
+    "the body must be a JSON object with a string \"channel\" "
+    "({\"channel\",\"event\",\"data\",...}, photon-core's form)";
+inline constexpr std::string_view kOnlyGetOrPost =
+    "/channels takes GET (subscribe) or POST (publish)";
 inline constexpr std::string_view kBadLastEventId = "Last-Event-ID must be an event id (a number)";
 inline constexpr std::string_view kTooManyStreams = "too many open WebSockets and event streams";
 inline constexpr std::string_view kNotAWebSocket = "/ws is a WebSocket: send Upgrade: websocket";

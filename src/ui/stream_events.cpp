@@ -5,12 +5,17 @@
 #include "protocol/error_messages.hpp"
 #include "protocol/reply.hpp"
 
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+
 namespace photon::ui {
 namespace {
 
 constexpr std::string_view kChannelMessagePrefix = R"({"type":"channel_message","id":"ch_)";
 constexpr std::string_view kErrorPrefix = R"({"type":"error",)";
 constexpr std::string_view kGapPrefix = R"({"type":"events_gap",)";
+// The daemon's own lines nest as deep as what a client published (--max-json-depth goes to 10000).
+constexpr std::size_t kMaxLineDepth = 10'001;
 
 }  // namespace
 
@@ -22,6 +27,22 @@ std::optional<net::StreamEvent> stream_event_of(std::string_view line) {
   if (line.starts_with(kGapPrefix)) return net::StreamEvent{.name = "photon-gap"};
   if (line.starts_with(kErrorPrefix)) return net::StreamEvent{.name = "photon-error", .last = true};
   return std::nullopt;
+}
+
+std::optional<net::StreamEvent> photon_core_event_of(std::string_view line,
+                                                     const core::PhotonCoreSender& sender) {
+  if (line.starts_with(kErrorPrefix)) return net::StreamEvent{.name = "photon-error", .last = true};
+  if (!line.starts_with(kChannelMessagePrefix)) return std::nullopt;
+  boost::system::error_code ec;
+  boost::json::parse_options options;
+  options.max_depth = kMaxLineDepth;
+  const boost::json::value parsed = boost::json::parse(line, ec, {}, options);
+  const boost::json::object* object = ec ? nullptr : parsed.if_object();
+  const boost::json::value* channel = object ? object->if_contains("channel") : nullptr;
+  const boost::json::value* message = object ? object->if_contains("message") : nullptr;
+  if (channel == nullptr || !channel->is_string() || message == nullptr) return std::nullopt;
+  return net::StreamEvent{
+      .data = core::photon_core_text(std::string_view(channel->get_string()), *message, sender)};
 }
 
 net::WebStreamProtocol web_stream_protocol() { return {.event_of = stream_event_of}; }

@@ -3,6 +3,7 @@
 // (net/web_streams.hpp) is given these and knows no protocol itself.
 #pragma once
 
+#include "channels/photon_core_form.hpp"
 #include "net/web_streams.hpp"
 
 #include <optional>
@@ -17,6 +18,13 @@ namespace photon::ui {
 // reconnects after `retry`); any other line (a subscribe's reply) is nothing. The event's id
 // points into `line`.
 std::optional<net::StreamEvent> stream_event_of(std::string_view line);
+
+// The event for `line` on a stream of photon-core's HTTP broker (GET /channels): a
+// channel_message is an event of the default type whose data is the message in photon-core's form
+// (channels/photon_core_form.hpp), from `sender`; an error ends the stream as a `photon-error`
+// event; any other line is nothing.
+std::optional<net::StreamEvent> photon_core_event_of(std::string_view line,
+                                                     const core::PhotonCoreSender& sender);
 
 // stream_event_of, and the protocol's error line for a WebSocket's binary message.
 net::WebStreamProtocol web_stream_protocol();

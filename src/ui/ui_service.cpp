@@ -86,7 +86,8 @@ class UiService::ApiCall final : public net::Peer, public std::enable_shared_fro
   ApiCall(UiService& service, net::HttpRespond respond)
       : service_(service), respond_(std::move(respond)), timeout_(service.io_) {}
 
-  void start(std::string_view request_type) {
+  void start(const std::string& line, unsigned error_status) {
+    error_status_ = error_status;
     service_.calls_.insert(shared_from_this());
     service_.dispatcher_.on_open(*this);
     opened_ = true;
@@ -96,8 +97,6 @@ class UiService::ApiCall final : public net::Peer, public std::enable_shared_fro
       self->answer(error_response(504, words::kNoAnswerInTime));
       self->end();
     });
-    const std::string line =
-        json::serialize(json::object{{"type", request_type}, {"id", kApiRequestId}});
     in_dispatch_ = true;
     service_.dispatcher_.on_line(*this, line);
     in_dispatch_ = false;
@@ -139,12 +138,19 @@ class UiService::ApiCall final : public net::Peer, public std::enable_shared_fro
     }
     const json::object& object = reply.as_object();
     const json::value* id = object.if_contains("id");
-    if (!id || !id->is_string() || id->get_string() != kApiRequestId) return;
     const json::value* type = object.if_contains("type");
-    if (type && type->is_string() && type->get_string() == "error") {
+    const bool error = type && type->is_string() && type->get_string() == "error";
+    // A request the dispatcher could not read (too deep, say) is answered with an error whose id
+    // is kUnknownId: it can only be this call's one request.
+    const bool ours = id && id->is_string() &&
+                      (id->get_string() == kApiRequestId ||
+                       (error && id->get_string() == protocol::messages::kUnknownId));
+    if (!ours) return;
+    if (error) {
       const json::value* error = object.if_contains("error");
-      answer(error_response(
-          500, error && error->is_string() ? std::string_view(error->get_string()) : "error"));
+      answer(error_response(error_status_, error && error->is_string()
+                                               ? std::string_view(error->get_string())
+                                               : "error"));
     } else if (const json::value* data = object.if_contains("data")) {
       answer(json_response(200, json::serialize(*data)));
     } else {
@@ -161,6 +167,7 @@ class UiService::ApiCall final : public net::Peer, public std::enable_shared_fro
   UiService& service_;
   net::HttpRespond respond_;
   asio::steady_timer timeout_;
+  unsigned error_status_ = 500;
   bool opened_ = false;
   bool answered_ = false;
   bool ended_ = false;
@@ -171,10 +178,12 @@ UiService::UiService(asio::io_context& io, net::PeerHandler& dispatcher, const C
                      const core::ReplayWindow& replay_window, UiOptions options)
     : io_(io),
       dispatcher_(dispatcher),
+      clock_(clock),
       options_(std::move(options)),
       streams_(io, dispatcher, clock, options_.streams, web_stream_protocol()),
       replay_window_(replay_window) {
   policy_.token = options_.token;
+  channel_policy_.token = options_.channel_token;
   for (const std::string& origin : options_.allowed_origins) {
     policy_.allowed_origins.push_back(ascii_lower(origin));
   }
@@ -208,17 +217,21 @@ void UiService::handle(net::HttpRequest request, net::HttpRespond respond) {
     // The preflight of a fetch with an Authorization header; it carries no token itself.
     net::HttpResponse response;
     response.status = 204;
-    response.headers = {{"Access-Control-Allow-Methods", "GET, HEAD"},
-                        {"Access-Control-Allow-Headers", "Authorization, Last-Event-ID"},
-                        {"Access-Control-Max-Age", "600"}};
+    response.headers = {
+        {"Access-Control-Allow-Methods", "GET, HEAD, POST"},
+        {"Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID"},
+        {"Access-Control-Max-Age", "600"}};
     return respond(std::move(response));
+  }
+  std::optional<UiTarget> target = parse_target(request.target);
+  if (target && target->path == "/channels" && !options_.channel_token.empty()) {
+    return serve_photon_core(request, std::move(target->channels), std::move(respond));
   }
   if (request.method != "GET" && request.method != "HEAD") {
     auto response = error_response(405, words::kOnlyGet);
     response.headers.emplace_back("Allow", "GET, HEAD");
     return respond(std::move(response));
   }
-  std::optional<UiTarget> target = parse_target(request.target);
   if (!target) return respond(error_response(400, words::kMalformedTarget));
 
   if (target->path == "/") {
@@ -250,7 +263,10 @@ void UiService::handle(net::HttpRequest request, net::HttpRespond respond) {
     response.headers.emplace_back("WWW-Authenticate", "Bearer");
     return respond(std::move(response));
   }
-  if (api != kApi.end()) return serve_api(api->second, std::move(respond));
+  if (api != kApi.end()) {
+    return serve_api(json::serialize(json::object{{"type", api->second}, {"id", kApiRequestId}}),
+                     500, std::move(respond));
+  }
   if (target->path == "/ws") return respond(open_websocket(request));
   // A browser's EventSource sends Last-Event-ID when it reconnects; `lastEventId` is for clients
   // that cannot set headers.
@@ -268,8 +284,46 @@ void UiService::handle(net::HttpRequest request, net::HttpRespond respond) {
   respond(open_event_stream(std::move(target->channels), last_event_id, std::move(extra_headers)));
 }
 
-void UiService::serve_api(std::string_view request_type, net::HttpRespond respond) {
-  std::make_shared<ApiCall>(*this, std::move(respond))->start(request_type);
+void UiService::serve_api(std::string line, unsigned error_status, net::HttpRespond respond) {
+  std::make_shared<ApiCall>(*this, std::move(respond))->start(line, error_status);
+}
+
+void UiService::serve_photon_core(const net::HttpRequest& request,
+                                  std::vector<std::string> channels, net::HttpRespond respond) {
+  // Bearer only: photon-core sends its token in the header, and a token in a URL ends up in logs.
+  if (!token_matches(channel_policy_, {}, request.header("authorization"))) {
+    spdlog::info("ui req {}: {} /channels: 401 missing or wrong channel token (from {})",
+                 request.id, request.method, request.remote);
+    auto response = error_response(401, words::kChannelTokenRequired);
+    response.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return respond(std::move(response));
+  }
+  if (request.method == "POST") {
+    // photon-core's message, {"channel","event","data","timestamp","source"}: published as it is
+    // on its channel, through the dispatcher's publish (its checks and limits, the broker).
+    boost::system::error_code ec;
+    json::parse_options options;
+    options.max_depth = kMaxReplyDepth;  // the dispatcher applies --max-json-depth
+    json::value body = json::parse(request.body, ec, {}, options);
+    const json::value* channel =
+        ec || !body.is_object() ? nullptr : body.get_object().if_contains("channel");
+    if (channel == nullptr || !channel->is_string()) {
+      return respond(error_response(400, words::kBadChannelMessage));
+    }
+    json::object publish{{"type", "publish"}, {"id", kApiRequestId}, {"channel", *channel}};
+    publish["message"] = std::move(body);
+    return serve_api(json::serialize(publish), 400, std::move(respond));
+  }
+  if (request.method != "GET" && request.method != "HEAD") {
+    auto response = error_response(405, words::kOnlyGetOrPost);
+    response.headers.emplace_back("Allow", "GET, HEAD, POST");
+    return respond(std::move(response));
+  }
+  respond(open_event_stream(std::move(channels), std::nullopt, {}, [this](std::string_view line) {
+    const core::PhotonCoreSender sender{.source = options_.photon_name,
+                                        .now_millis = epoch_millis(clock_.system())};
+    return photon_core_event_of(line, sender);
+  }));
 }
 
 std::optional<net::HttpResponse> UiService::stream_refusal() const {
@@ -327,7 +381,8 @@ void UiService::replay(net::Peer& peer, const std::vector<std::string>& channels
 
 net::HttpResponse UiService::open_event_stream(std::vector<std::string> channels,
                                                std::optional<std::uint64_t> last_event_id,
-                                               std::string extra_headers) {
+                                               std::string extra_headers,
+                                               net::StreamEventOf event_of) {
   if (channels.empty()) {
     return error_response(400, words::kNoChannels);
   }
@@ -347,21 +402,24 @@ net::HttpResponse UiService::open_event_stream(std::vector<std::string> channels
   net::HttpResponse response;
   const std::uint64_t stream_number = next_stream_request_++;
   response.take_over = [this, channels = std::move(channels), stream_number, last_event_id,
-                        extra_headers = std::move(extra_headers)](asio::ip::tcp::socket socket,
-                                                                  std::string) mutable {
-    streams_.open_event_stream(std::move(socket), std::move(extra_headers), [&](net::Peer& peer) {
-      // Kept messages first, then (subscribed in the same turn, so nothing falls between) the
-      // live ones: no gap, no repeat.
-      if (last_event_id) replay(peer, channels, *last_event_id);
-      std::size_t index = 0;
-      for (const std::string& channel : channels) {
-        const std::string line = json::serialize(json::object{
-            {"type", "subscribe"},
-            {"id", "events-" + std::to_string(stream_number) + "-" + std::to_string(index++)},
-            {"channel", channel}});
-        dispatcher_.on_line(peer, line);
-      }
-    });
+                        extra_headers = std::move(extra_headers), event_of = std::move(event_of)](
+                           asio::ip::tcp::socket socket, std::string) mutable {
+    streams_.open_event_stream(
+        std::move(socket), std::move(extra_headers),
+        [&](net::Peer& peer) {
+          // Kept messages first, then (subscribed in the same turn, so nothing falls between) the
+          // live ones: no gap, no repeat.
+          if (last_event_id) replay(peer, channels, *last_event_id);
+          std::size_t index = 0;
+          for (const std::string& channel : channels) {
+            const std::string line = json::serialize(json::object{
+                {"type", "subscribe"},
+                {"id", "events-" + std::to_string(stream_number) + "-" + std::to_string(index++)},
+                {"channel", channel}});
+            dispatcher_.on_line(peer, line);
+          }
+        },
+        std::move(event_of));
   };
   return response;
 }

@@ -43,6 +43,12 @@ struct UiOptions {
   std::size_t max_event_channels = 64;
   // How long an /api request waits for the dispatcher's answer.
   std::chrono::milliseconds api_timeout{10'000};
+  // photon-core's HTTP channel broker at /channels (POST publishes, GET follows channels as
+  // Server-Sent Events in photon-core's form): the Bearer token it takes, which grants nothing
+  // else; empty: /channels is not served.
+  std::string channel_token;
+  // `source` of the messages /channels streams when they name none.
+  std::string photon_name;
 };
 
 // Invariants: every open web stream is in streams_; requests are refused until set_port() has
@@ -72,24 +78,33 @@ class UiService final : public net::HttpHandler {
  private:
   class ApiCall;
 
-  void serve_api(std::string_view request_type, net::HttpRespond respond);
+  // Sends `line` (a request with id kApiRequestId) to the dispatcher and answers with its reply's
+  // data, or `error_status` with its error.
+  void serve_api(std::string line, unsigned error_status, net::HttpRespond respond);
+  // /channels: photon-core's HTTP channel broker.
+  void serve_photon_core(const net::HttpRequest& request, std::vector<std::string> channels,
+                         net::HttpRespond respond);
   // 503 while shutting down or when the streams are at their limit, else nothing.
   std::optional<net::HttpResponse> stream_refusal() const;
   net::HttpResponse open_websocket(const net::HttpRequest& request);
+  // `event_of`: the stream's events when not /events' own (photon-core's form, say).
   net::HttpResponse open_event_stream(std::vector<std::string> channels,
                                       std::optional<std::uint64_t> last_event_id,
-                                      std::string extra_headers);
+                                      std::string extra_headers,
+                                      net::StreamEventOf event_of = nullptr);
   // Sends `peer` the kept messages after `last_event_id` on `channels`, oldest first.
   void replay(net::Peer& peer, const std::vector<std::string>& channels,
               std::uint64_t last_event_id) const;
 
   boost::asio::io_context& io_;
   net::PeerHandler& dispatcher_;
+  const Clock& clock_;
   UiOptions options_;
   net::WebStreams streams_;
   std::unordered_set<std::shared_ptr<ApiCall>> calls_;
   const core::ReplayWindow& replay_window_;
   AccessPolicy policy_;  // its port is 0 until set_port()
+  AccessPolicy channel_policy_;  // /channels: its token only
   std::uint64_t next_stream_request_ = 1;
 };
 

@@ -37,6 +37,24 @@ TEST(StreamEvents, RefusedSubscribeIsALastPhotonErrorEvent) {
   EXPECT_TRUE(event->last);
 }
 
+TEST(StreamEvents, PhotonCoreStreamsCarryTheMessageInPhotonCoresForm) {
+  const core::PhotonCoreSender sender{.source = "kanban", .now_millis = 99};
+  const std::string line = protocol::channel_message_line(
+      7, "board:1", "e-7", boost::json::object{{"event", "moved"}, {"data", 3}});
+  const auto event = photon_core_event_of(unterminated(line), sender);
+  ASSERT_TRUE(event.has_value());
+  EXPECT_EQ(event->name, "");  // photon-core's HttpBroker takes "message" (and "channel") events
+  EXPECT_EQ(event->id, "");
+  EXPECT_EQ(boost::json::parse(event->data),
+            boost::json::parse(R"({"channel":"board:1","event":"moved","data":3,"timestamp":99,
+                                   "source":"kanban"})"));
+  const auto refusal =
+      photon_core_event_of(unterminated(protocol::error_line("events-0-0", "no")), sender);
+  ASSERT_TRUE(refusal.has_value());
+  EXPECT_TRUE(refusal->last);
+  EXPECT_FALSE(photon_core_event_of(R"({"type":"result","id":"events-0-0"})", sender));
+}
+
 TEST(StreamEvents, GapIsAPhotonGapEvent) {
   const std::string line = boost::json::serialize(boost::json::object{
       {"type", "events_gap"}, {"lastEventId", 12}, {"message", "messages may have been missed"}});
