@@ -49,8 +49,9 @@ struct SharedReleaseResult {
 class BrokerListener {
  public:
   virtual ~BrokerListener() = default;
-  // A message another daemon published (its own subscribers have it already).
-  virtual void remote_message(std::string_view channel, const boost::json::value& message) = 0;
+  // A message another daemon published (its own subscribers have it already), or a photon-core
+  // broker did; false when the daemon refused it (a channel name it does not accept).
+  virtual bool remote_message(std::string_view channel, const boost::json::value& message) = 0;
   // A lock was released somewhere (its waiters here may try again).
   virtual void lock_released(std::string_view name) = 0;
   // Shared state changed under the daemon (a job scheduled elsewhere): time to reschedule.

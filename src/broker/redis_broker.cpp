@@ -22,6 +22,9 @@ namespace {
 constexpr std::chrono::seconds kFirstReminder{60};
 constexpr std::chrono::seconds kLastReminder{3600};
 constexpr std::chrono::milliseconds kFlushStep{5};
+// As deep as any daemon may accept (--max-json-depth goes up to 10000); the parser does not
+// recurse.
+constexpr std::size_t kMaxMessageDepth = 10'000;
 
 // `text` as a PSUBSCRIBE pattern matching itself literally.
 std::string glob_escaped(std::string_view text) {
@@ -33,25 +36,32 @@ std::string glob_escaped(std::string_view text) {
   return escaped;
 }
 
-// The prefix of a photon's pub/sub channels in Redis (see channel_prefix_).
+// A deployment of a photon in Redis: its name, with the database when not 0 ("kanban@1").
+std::string deployment(std::string_view photon_name, unsigned db) {
+  std::string name(photon_name);
+  if (db != 0) name += "@" + std::to_string(db);
+  return name;
+}
+
+// The prefix of a deployment's pub/sub channels in Redis (see channel_prefix_).
 std::string own_channel_prefix(std::string_view photon_name, unsigned db) {
-  std::string prefix = "photon:";
-  prefix += photon_name;
-  if (db != 0) prefix += "@" + std::to_string(db);
-  prefix += ':';
-  return prefix;
+  return "photon:" + deployment(photon_name, db) + ":";
 }
 
 }  // namespace
 
 std::optional<std::string> photon_core_prefix_error(std::string_view prefix,
-                                                    std::string_view photon_name, unsigned db) {
+                                                    std::string_view photon_name) {
   if (prefix.empty()) return "the photon-core channel prefix is empty";
-  const std::string own = own_channel_prefix(photon_name, db);
-  if (own.starts_with(prefix) || prefix.starts_with(own)) {
-    return "the photon-core channel prefix \"" + std::string(prefix) +
-           "\" overlaps this photon's own Redis channels (" + own +
-           "...): choose another prefix on both sides";
+  // The photon's channels in database 0 (photon:NAME:) and in any other (photon:NAME@DB:): pub/sub
+  // ignores databases, so a deployment on one would hear the others' through an overlap.
+  const std::string own = "photon:" + std::string(photon_name);
+  for (const std::string& names : {own + ":", own + "@"}) {
+    if (names.starts_with(prefix) || prefix.starts_with(names)) {
+      return "the photon-core channel prefix \"" + std::string(prefix) +
+             "\" overlaps this photon's own Redis channels (" + own +
+             ":...): choose another prefix on both sides";
+    }
   }
   return std::nullopt;
 }
@@ -82,7 +92,7 @@ RedisBroker::RedisBroker(boost::asio::io_context& loop, const Clock& clock,
       since_(clock.system()),
       // The daemons of one photon (and database) share the mark's prefix: what one publishes
       // on photon-core's channels, the others have from the photon's own channel already.
-      photon_core_mark_prefix_(channel_prefix_.substr(7, channel_prefix_.size() - 8) + "/"),
+      photon_core_mark_prefix_(deployment(options_.photon_name, options_.url.db) + "/"),
       renew_timer_(loop),
       flush_timer_(loop) {
   photon_core_mark_ = photon_core_mark_prefix_ + instance_id_;
@@ -236,10 +246,8 @@ void RedisBroker::on_message(std::string_view channel, std::string_view payload)
   const std::string_view rest = channel.substr(channel_prefix_.size());
   if (rest.starts_with("ch:")) {
     boost::system::error_code ec;
-    // As deep as any daemon may accept (--max-json-depth goes up to 10000); the parser does not
-    // recurse.
     json::parse_options options;
-    options.max_depth = 10'000;
+    options.max_depth = kMaxMessageDepth;
     json::value envelope = json::parse(payload, ec, {}, options);
     if (ec || !envelope.is_object()) return;
     const json::value* origin = envelope.get_object().if_contains("o");
@@ -278,9 +286,13 @@ void RedisBroker::forward_to_photon_core(std::string_view channel,
 }
 
 void RedisBroker::on_photon_core_message(std::string_view channel, std::string_view payload) {
+  if (payload.size() > options_.max_photon_core_bytes) {
+    ++photon_core_invalid_;
+    return;
+  }
   boost::system::error_code ec;
   json::parse_options options;
-  options.max_depth = 10'000;  // as on_message
+  options.max_depth = kMaxMessageDepth;
   json::value parsed = json::parse(payload, ec, {}, options);
   if (ec) {
     ++photon_core_invalid_;
@@ -289,9 +301,15 @@ void RedisBroker::on_photon_core_message(std::string_view channel, std::string_v
   // Published by a daemon of this photon: its subscribers here have it from the photon's own
   // channel (and the publisher's daemon must not deliver its own message back).
   if (core::has_mark_prefix(parsed, photon_core_mark_prefix_)) return;
-  ++photon_core_received_;
-  if (listener_ != nullptr) {
-    listener_->remote_message(channel, core::photond_message_of(channel, std::move(parsed)));
+  // Another photon's daemon: its mark (and instance id) is no business of this photon's clients.
+  if (json::object* object = parsed.if_object()) object->erase("photond");
+  const bool taken =
+      listener_ == nullptr ||
+      listener_->remote_message(channel, core::photond_message_of(channel, std::move(parsed)));
+  if (taken) {
+    ++photon_core_received_;
+  } else {
+    ++photon_core_invalid_;
   }
 }
 

@@ -35,12 +35,15 @@ struct RedisBrokerOptions {
   // photon-core's Redis channels (PREFIX + channel, e.g. photon:channel:board:1), bridged both
   // ways in photon-core's message form (channels/photon_core_form.hpp); empty: not bridged.
   std::string photon_core_prefix;
+  // A photon-core payload longer than this is not delivered (counted as invalid), as a client's
+  // publish over --max-line-bytes is refused.
+  std::size_t max_photon_core_bytes = 1u << 20;
 };
 
-// Why `prefix` cannot be photon-core's channel prefix beside a photon's own names in Redis (one
-// would receive the other's messages), or nothing.
+// Why `prefix` cannot be photon-core's channel prefix beside a photon's names in Redis, in any
+// database (one would receive the other's messages), or nothing.
 std::optional<std::string> photon_core_prefix_error(std::string_view prefix,
-                                                    std::string_view photon_name, unsigned db);
+                                                    std::string_view photon_name);
 
 // Invariants: `listener_` and `scheduler_`, once set, outlive the broker; every callback handed
 // to a public function is called exactly once (an unreachable Redis answers with an error).

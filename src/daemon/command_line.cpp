@@ -78,6 +78,8 @@ struct ServeFlags {
 
 constexpr std::string_view kPhotonCoreDefault = "default";
 constexpr std::size_t kMinChannelTokenBytes = 16;
+// The channel token of photon-core's HTTP broker, under the name photon-core reads it by.
+constexpr const char* kChannelTokenVariable = "PHOTON_CHANNEL_AUTH_TOKEN";
 constexpr std::string_view kPhotonCoreDefaultPrefix = "photon:channel:";
 
 // The Redis broker the flags and the environment ask for, or none (the daemon stands alone).
@@ -176,8 +178,7 @@ DaemonOptions to_options(const ServeFlags& flags) {
                    ? from_environment
                    : std::string(kPhotonCoreDefaultPrefix);
     }
-    if (auto problem =
-            photon::broker::photon_core_prefix_error(prefix, flags.name, options.broker->db)) {
+    if (auto problem = photon::broker::photon_core_prefix_error(prefix, flags.name)) {
       throw StartupError(kExitUsage, "--photon-core-channels: " + *problem);
     }
     options.photon_core_prefix = std::move(prefix);
@@ -195,7 +196,7 @@ DaemonOptions to_options(const ServeFlags& flags) {
   }
   // Exec methods' children inherit the daemon's environment: the secrets leave it now.
   ::unsetenv(std::string(photon::core::kWebhookSecretVariable).c_str());
-  if (flags.photon_core_http) ::unsetenv("PHOTON_CHANNEL_AUTH_TOKEN");
+  if (flags.photon_core_http) ::unsetenv(kChannelTokenVariable);
   for (auto scheme :
        {photon::core::WebhookScheme::kSecret, photon::core::WebhookScheme::kGitHub,
         photon::core::WebhookScheme::kStripe, photon::core::WebhookScheme::kStandard}) {
@@ -245,7 +246,7 @@ std::optional<photon::daemon::UiSettings> ui_settings(const ServeFlags& flags) {
   if (flags.photon_core_http) {
     // A secret, so from the environment only (a flag would show it in `ps`), as photon-core's
     // HttpBroker reads it.
-    settings.channel_token = env("PHOTON_CHANNEL_AUTH_TOKEN");
+    settings.channel_token = env(kChannelTokenVariable);
     if (settings.channel_token.size() < kMinChannelTokenBytes) {
       throw StartupError(kExitUsage,
                          "--photon-core-http: set PHOTON_CHANNEL_AUTH_TOKEN to a token of at "

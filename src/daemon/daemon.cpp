@@ -478,9 +478,10 @@ class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public
     options.streams.pause_reading_bytes = options_.server_limits.pause_reading_bytes;
     ui_ = std::make_unique<ui::UiService>(io_, *this, clock_, services_.replay_window(),
                                           std::move(options));
-    // Only /channels takes a body (a publish): as large as a request line may be.
+    // Only /channels takes a body (a publish): as large as a request line may be, when served.
     net::HttpLimits limits = settings.limits;
-    limits.max_body_bytes = options_.server_limits.max_line_bytes;
+    if (!settings.channel_token.empty())
+      limits.max_body_bytes = options_.server_limits.max_line_bytes;
     ui_http_ = std::make_unique<net::HttpServer>(io_, *ui_, limits);
   }
 
@@ -532,7 +533,8 @@ class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public
         broker::RedisBrokerOptions{.url = *options_.broker,
                                    .photon_name = options_.photon_name,
                                    .max_locks = options_.max_locks,
-                                   .photon_core_prefix = options_.photon_core_prefix});
+                                   .photon_core_prefix = options_.photon_core_prefix,
+                                   .max_photon_core_bytes = options_.server_limits.max_line_bytes});
   }
 
   std::unique_ptr<core::MethodHost> make_host() {

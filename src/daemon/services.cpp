@@ -101,10 +101,11 @@ std::optional<std::uint64_t> Services::sequence_of(std::string_view event_id) co
   return sequence;
 }
 
-void Services::remote_message(std::string_view channel, const boost::json::value& message) {
-  // What another daemon forwards is checked like a client's publish: Redis is shared ground.
-  if (protocol::channel_name_error(channel, false)) return;
+bool Services::remote_message(std::string_view channel, const boost::json::value& message) {
+  // The channel name is checked like a client's: Redis is shared ground.
+  if (protocol::channel_name_error(channel, false)) return false;
   deliver_locally(channel, nullptr, message);
+  return true;
 }
 
 void Services::lock_released(std::string_view name) {

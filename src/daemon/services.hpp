@@ -112,7 +112,7 @@ class Services final : private core::JobPublisher, private broker::BrokerListene
   // JobPublisher: job events and jobs' channel emits, to every subscriber.
   void publish(const std::string& channel, const boost::json::value& message) override;
   // BrokerListener: what the other daemons of the photon did.
-  void remote_message(std::string_view channel, const boost::json::value& message) override;
+  bool remote_message(std::string_view channel, const boost::json::value& message) override;
   void lock_released(std::string_view name) override;
   void shared_state_changed() override;
   void changed() {

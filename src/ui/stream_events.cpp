@@ -19,10 +19,15 @@ constexpr std::size_t kMaxLineDepth = 10'001;
 
 }  // namespace
 
+std::string_view channel_message_number(std::string_view line) {
+  if (!line.starts_with(kChannelMessagePrefix)) return {};
+  const std::string_view digits = line.substr(kChannelMessagePrefix.size());
+  return digits.substr(0, digits.find('"'));
+}
+
 std::optional<net::StreamEvent> stream_event_of(std::string_view line) {
   if (line.starts_with(kChannelMessagePrefix)) {
-    const std::string_view digits = line.substr(kChannelMessagePrefix.size());
-    return net::StreamEvent{.id = digits.substr(0, digits.find('"'))};
+    return net::StreamEvent{.id = channel_message_number(line)};
   }
   if (line.starts_with(kGapPrefix)) return net::StreamEvent{.name = "photon-gap"};
   if (line.starts_with(kErrorPrefix)) return net::StreamEvent{.name = "photon-error", .last = true};

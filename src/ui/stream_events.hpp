@@ -19,6 +19,9 @@ namespace photon::ui {
 // points into `line`.
 std::optional<net::StreamEvent> stream_event_of(std::string_view line);
 
+// The number of the channel_message `line` (its id without "ch_"), or empty for another line.
+std::string_view channel_message_number(std::string_view line);
+
 // The event for `line` on a stream of photon-core's HTTP broker (GET /channels): a
 // channel_message is an event of the default type whose data is the message in photon-core's form
 // (channels/photon_core_form.hpp), from `sender`; an error ends the stream as a `photon-error`

@@ -34,6 +34,7 @@ namespace {
 
 constexpr std::string_view kApiRequestId = "api";
 constexpr std::size_t kMaxReplyDepth = 4096;
+constexpr std::size_t kMaxPublishDepth = 10'001;
 
 // For the page: scripts and styles are inline (the page is one file), everything it loads comes
 // from the daemon itself, and nothing may frame it.
@@ -213,19 +214,26 @@ void UiService::handle(net::HttpRequest request, net::HttpRespond respond) {
       respond(std::move(response));
     };
   }
+  std::optional<UiTarget> target = parse_target(request.target);
+  const bool photon_core = target && target->path == "/channels" && !options_.channel_token.empty();
   if (request.method == "OPTIONS" && cors) {
     // The preflight of a fetch with an Authorization header; it carries no token itself.
     net::HttpResponse response;
     response.status = 204;
     response.headers = {
-        {"Access-Control-Allow-Methods", "GET, HEAD, POST"},
-        {"Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID"},
+        {"Access-Control-Allow-Methods", photon_core ? "GET, HEAD, POST" : "GET, HEAD"},
+        {"Access-Control-Allow-Headers",
+         photon_core ? "Authorization, Content-Type" : "Authorization, Last-Event-ID"},
         {"Access-Control-Max-Age", "600"}};
     return respond(std::move(response));
   }
-  std::optional<UiTarget> target = parse_target(request.target);
-  if (target && target->path == "/channels" && !options_.channel_token.empty()) {
-    return serve_photon_core(request, std::move(target->channels), std::move(respond));
+  // An event stream's answer is written by the stream, not through `respond`: it takes the CORS
+  // headers along.
+  std::string stream_headers;
+  if (cors) stream_headers = "Access-Control-Allow-Origin: " + *cors + "\r\nVary: Origin\r\n";
+  if (photon_core) {
+    return serve_photon_core(request, std::move(target->channels), std::move(stream_headers),
+                             std::move(respond));
   }
   if (request.method != "GET" && request.method != "HEAD") {
     auto response = error_response(405, words::kOnlyGet);
@@ -279,9 +287,7 @@ void UiService::handle(net::HttpRequest request, net::HttpRespond respond) {
       return respond(error_response(400, words::kBadLastEventId));
     }
   }
-  std::string extra_headers;
-  if (cors) extra_headers = "Access-Control-Allow-Origin: " + *cors + "\r\nVary: Origin\r\n";
-  respond(open_event_stream(std::move(target->channels), last_event_id, std::move(extra_headers)));
+  respond(open_event_stream(std::move(target->channels), last_event_id, std::move(stream_headers)));
 }
 
 void UiService::serve_api(std::string line, unsigned error_status, net::HttpRespond respond) {
@@ -289,7 +295,8 @@ void UiService::serve_api(std::string line, unsigned error_status, net::HttpResp
 }
 
 void UiService::serve_photon_core(const net::HttpRequest& request,
-                                  std::vector<std::string> channels, net::HttpRespond respond) {
+                                  std::vector<std::string> channels, std::string stream_headers,
+                                  net::HttpRespond respond) {
   // Bearer only: photon-core sends its token in the header, and a token in a URL ends up in logs.
   if (!token_matches(channel_policy_, {}, request.header("authorization"))) {
     spdlog::info("ui req {}: {} /channels: 401 missing or wrong channel token (from {})",
@@ -303,7 +310,9 @@ void UiService::serve_photon_core(const net::HttpRequest& request,
     // on its channel, through the dispatcher's publish (its checks and limits, the broker).
     boost::system::error_code ec;
     json::parse_options options;
-    options.max_depth = kMaxReplyDepth;  // the dispatcher applies --max-json-depth
+    // Deeper than any request may be (--max-json-depth is at most 10000): the dispatcher refuses
+    // what is too deep, with its own error.
+    options.max_depth = kMaxPublishDepth;
     json::value body = json::parse(request.body, ec, {}, options);
     const json::value* channel =
         ec || !body.is_object() ? nullptr : body.get_object().if_contains("channel");
@@ -319,11 +328,22 @@ void UiService::serve_photon_core(const net::HttpRequest& request,
     response.headers.emplace_back("Allow", "GET, HEAD, POST");
     return respond(std::move(response));
   }
-  respond(open_event_stream(std::move(channels), std::nullopt, {}, [this](std::string_view line) {
-    const core::PhotonCoreSender sender{.source = options_.photon_name,
-                                        .now_millis = epoch_millis(clock_.system())};
-    return photon_core_event_of(line, sender);
-  }));
+  respond(open_event_stream(std::move(channels), std::nullopt, std::move(stream_headers),
+                            [this](std::string_view line) { return photon_core_event(line); }));
+}
+
+std::optional<net::StreamEvent> UiService::photon_core_event(std::string_view line) {
+  // A publish reaches every stream in one turn, one after another: the first builds the text (and
+  // its timestamp), the others take it.
+  const std::string_view number = channel_message_number(line);
+  if (!number.empty() && number == last_photon_core_.number) {
+    return net::StreamEvent{.data = last_photon_core_.text};
+  }
+  const core::PhotonCoreSender sender{.source = options_.photon_name,
+                                      .now_millis = epoch_millis(clock_.system())};
+  std::optional<net::StreamEvent> event = photon_core_event_of(line, sender);
+  if (event && !number.empty()) last_photon_core_ = {std::string(number), event->data};
+  return event;
 }
 
 std::optional<net::HttpResponse> UiService::stream_refusal() const {

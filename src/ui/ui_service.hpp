@@ -81,9 +81,11 @@ class UiService final : public net::HttpHandler {
   // Sends `line` (a request with id kApiRequestId) to the dispatcher and answers with its reply's
   // data, or `error_status` with its error.
   void serve_api(std::string line, unsigned error_status, net::HttpRespond respond);
-  // /channels: photon-core's HTTP channel broker.
+  // /channels: photon-core's HTTP channel broker. `stream_headers`: the CORS lines of a stream.
   void serve_photon_core(const net::HttpRequest& request, std::vector<std::string> channels,
-                         net::HttpRespond respond);
+                         std::string stream_headers, net::HttpRespond respond);
+  // The event of a /channels stream for `line` (photon_core_event_of, built once per message).
+  std::optional<net::StreamEvent> photon_core_event(std::string_view line);
   // 503 while shutting down or when the streams are at their limit, else nothing.
   std::optional<net::HttpResponse> stream_refusal() const;
   net::HttpResponse open_websocket(const net::HttpRequest& request);
@@ -103,8 +105,14 @@ class UiService final : public net::HttpHandler {
   net::WebStreams streams_;
   std::unordered_set<std::shared_ptr<ApiCall>> calls_;
   const core::ReplayWindow& replay_window_;
-  AccessPolicy policy_;  // its port is 0 until set_port()
+  AccessPolicy policy_;          // its port is 0 until set_port()
   AccessPolicy channel_policy_;  // /channels: its token only
+  // The last message a /channels stream was sent, by its number, in photon-core's form.
+  struct PhotonCoreText {
+    std::string number;
+    std::string text;
+  };
+  PhotonCoreText last_photon_core_;
   std::uint64_t next_stream_request_ = 1;
 };
 

@@ -249,14 +249,15 @@ class RedisBrokerInterop(WithRedis):
             got = socket_messages_until(client, "end")
             self.assertEqual([m["message"]["data"] for m in got], list(range(COUNT)))
         self.assertEqual([m["data"] for _, m in ts.messages_until("end")], list(range(COUNT)))
-        # TypeScript's publishes reach every daemon's subscribers once, the photond publisher too.
+        # TypeScript's publishes reach every daemon's subscribers once, the photond publisher too;
+        # its own messages never came back to it (the first it got are TypeScript's).
         for n in range(COUNT):
             ts.publish({"channel": "board:y", "event": "typed", "data": n})
         ts.publish({"channel": "board:y", "event": "end"})
         for client in (publisher, near, far):
             got = socket_messages_until(client, "end")
-            self.assertEqual([m["message"]["data"] for m in got], list(range(COUNT)))
-        # The publisher's own messages never came back to it: the first thing it got was TypeScript's.
+            self.assertEqual([(m["channel"], m["message"]["event"], m["message"]["data"]) for m in got],
+                             [("board:y", "typed", n) for n in range(COUNT)])
         for d in (a, b):
             with d.client() as c:
                 core = c.status()["broker"]["photonCore"]
@@ -265,6 +266,38 @@ class RedisBrokerInterop(WithRedis):
             self.assertEqual(c.status()["broker"]["photonCore"]["forwarded"], COUNT + 1)
         with b.client() as c:
             self.assertEqual(c.status()["broker"]["photonCore"]["forwarded"], 0)
+
+    def test_both_schemes_come_back_after_redis_restarts(self):
+        d = self.host()
+        c = self.client(d)
+        c.subscribe("after:*")
+        self.redis.stop()
+        with d.client() as s:
+            wait_until(lambda: s.status()["broker"]["state"] != "connected", message="broker down")
+        self.redis.start()
+        with d.client() as s:
+            wait_until(lambda: s.status()["broker"]["state"] == "connected", message="broker back")
+        ts = self.ts()
+        ts.subscribe("after:*")
+        ts.publish({"channel": "after:1", "event": "from-ts"})
+        self.assertEqual(c.next_message()["message"]["event"], "from-ts")
+        c.publish("after:1", {"event": "end"})
+        self.assertEqual([m["event"] for _, m in ts.messages_until("end")], ["from-ts"])
+
+    def test_another_photons_mark_is_removed_and_oversized_payloads_are_refused(self):
+        other, d = self.daemon("other", args=["--broker", self.redis.url, "--photon-core-channels"]), \
+            self.host("--max-line-bytes", "4096")
+        with other.client() as s:
+            wait_until(lambda: s.status()["broker"]["state"] == "connected", message="broker connected")
+        c = self.client(d)
+        c.subscribe("shared")
+        self.client(other).publish("shared", {"event": "hello", "data": 1})
+        self.assertEqual(c.next_message()["message"]["event"], "hello")
+        self.redis_cli("PUBLISH", "photon:channel:shared", json.dumps({"event": "big", "data": "x" * 5000}))
+        self.redis_cli("PUBLISH", "photon:channel:shared", '{"event":"end"}')
+        self.assertEqual(socket_messages_until(c, "end"), [])
+        with d.client() as s:
+            self.assertEqual(s.status()["broker"]["photonCore"]["invalid"], 1)
 
     def test_raw_and_invalid_payloads_follow_the_documented_rule(self):
         d = self.host()
@@ -281,7 +314,8 @@ class RedisBrokerInterop(WithRedis):
             {"channel": "raw:1", "event": "message", "data": ["a", 1]},
         ])
         with d.client() as s:
-            self.assertEqual(s.status()["broker"]["photonCore"]["invalid"], 1)
+            core = s.status()["broker"]["photonCore"]
+        self.assertEqual((core["received"], core["invalid"]), (3, 2))  # not JSON; a refused name
 
     def test_a_prefix_of_its_own_on_both_sides(self):
         d = self.host("--photon-core-channels=acme:ch:")
@@ -300,6 +334,9 @@ class RedisBrokerInterop(WithRedis):
         for name, args, words in (
                 (PHOTON, ["--photon-core-channels"], "needs --broker"),
                 (PHOTON, ["--broker", self.redis.url, "--photon-core-channels=photon:"], "overlaps"),
+                # Database 1's deployment would hear database 0's through this one.
+                (PHOTON, ["--broker", self.redis.url + "?db=1", f"--photon-core-channels=photon:{PHOTON}:"],
+                 "overlaps"),
                 # A photon named "channel" has its own channels where photon-core's are.
                 ("channel", ["--broker", self.redis.url, "--photon-core-channels"], "overlaps"),
         ):
@@ -396,9 +433,30 @@ class HttpBrokerInterop(PhotonCoreTest):
         # Not in the query string either: a token in a URL ends up in logs.
         self.assertEqual(self.request("POST", f"/channels?token={CHANNEL_TOKEN}", body, token=None)[0], 401)
         self.assertEqual(self.request("GET", "/api/status", token=CHANNEL_TOKEN)[0], 401)
+        # The listener's Host and Origin checks come first, token or not.
+        self.assertEqual(self.request("POST", "/channels", body, headers={"Host": "evil.example"})[0], 403)
+        self.assertEqual(self.request("GET", "/channels?channel=x",
+                                      headers={"Origin": "http://evil.example"})[0], 403)
         status, answer = self.request("POST", "/channels", body)
         self.assertEqual(status, 200, answer)
         self.assertEqual(json.loads(answer)["delivered"], 0)
+
+    def test_an_allowed_origin_may_publish_and_follow_through_cors(self):
+        self.serve("--ui-allow-origin", "http://localhost:5173")
+        origin = {"Origin": "http://localhost:5173"}
+        status, _ = self.request("OPTIONS", "/channels", token=None, headers=origin)
+        self.assertEqual(status, 204)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT)
+        self.addCleanup(conn.close)
+        conn.request("OPTIONS", "/channels", headers=origin)
+        self.assertIn("POST", conn.getresponse().getheader("Access-Control-Allow-Methods"))
+        for method, path, body in (("POST", "/channels", '{"channel":"c"}'), ("GET", "/channels?channel=c", None)):
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT)
+            self.addCleanup(conn.close)
+            conn.request(method, path, body=body, headers={**origin, "Authorization": "Bearer " + CHANNEL_TOKEN})
+            response = conn.getresponse()
+            self.assertEqual(response.status, 200, method)
+            self.assertEqual(response.getheader("Access-Control-Allow-Origin"), "http://localhost:5173", method)
 
     def test_bad_publishes_get_clear_refusals_and_the_daemon_carries_on(self):
         d = self.serve("--max-json-depth", "8")
@@ -409,10 +467,15 @@ class HttpBrokerInterop(PhotonCoreTest):
                 ('{"channel":5}', 400),
                 ('{"channel":"a*b","event":"x"}', 400),
                 ('{"channel":"deep","data":' + "[" * 20 + "]" * 20 + "}", 400),
+                ('{"channel":"deeper","data":' + "[" * 5000 + "]" * 5000 + "}", 400),
         ):
             code, answer = self.request("POST", "/channels", body)
-            self.assertEqual(code, status, body)
+            self.assertEqual(code, status, body[:40])
             self.assertIn("error", json.loads(answer))
+            if body.startswith('{"channel":"deep'):
+                self.assertIn("nesting is too deep", json.loads(answer)["error"])
+        self.assertEqual(self.request("POST", "/channels", '{"channel":"big","data":"' + "x" * (1 << 20) + '"}')[0],
+                         413)
         self.assertEqual(self.request("PUT", "/channels", "{}")[0], 405)
         self.assertEqual(self.request("GET", "/channels")[0], 400)  # no channel
         c = self.client(d)
