@@ -1,6 +1,8 @@
 // Fuzzes the browser listener's access rules: the input is a Host, an Origin, an Authorization
 // value and a request target, one per line. Whatever they are, a request that passes the checks
-// names a loopback host and the listener's port, and a token match means the token was sent.
+// names a loopback host and the listener's port, a token match means the token was sent, and a
+// Last-Event-ID names an issued event in its one spelling or none.
+#include "channels/event_ids.hpp"
 #include "ui/ui_access.hpp"
 
 #include <cstdint>
@@ -55,8 +57,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::abort();
   }
   if (parsed) {
-    if (auto id = photon::ui::parse_event_id(parsed->last_event_id);
-        id && parsed->last_event_id.empty()) {
+    // A Last-Event-ID names one of the issued events in exactly one spelling, or none.
+    static photon::core::EventIds ids = [] {
+      photon::core::EventIds issued("0123456789ab");
+      for (int i = 0; i < 1000; ++i) issued.issue();
+      return issued;
+    }();
+    if (auto sequence = ids.sequence_of(parsed->last_event_id);
+        sequence &&
+        (*sequence == 0 || *sequence > 1000 || ids.id_of(*sequence) != parsed->last_event_id)) {
       std::abort();
     }
   }

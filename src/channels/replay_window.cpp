@@ -2,12 +2,12 @@
 #include "channels/replay_window.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <optional>
 
 namespace photon::core {
 
-ReplayWindow::ReplayWindow(std::size_t max_messages, std::size_t max_bytes)
-    : max_messages_(max_messages), max_bytes_(max_bytes) {}
+ReplayWindow::ReplayWindow(ReplayLimits limits) : limits_(limits) {}
 
 void ReplayWindow::index(const std::string& name, const Channel& channel) {
   const std::uint64_t age = ~channel.messages.front().id;
@@ -32,7 +32,8 @@ void ReplayWindow::reindex(const Keys& from, const Keys& to) {
   move(by_bytes_, from.bytes, to.bytes);
 }
 
-void ReplayWindow::record(std::uint64_t id, std::string_view channel_name, SharedBytes line) {
+void ReplayWindow::record(std::uint64_t id, std::string_view channel_name, SharedBytes line,
+                          TimePoint now) {
   auto it = channels_.find(channel_name);
   std::optional<Keys> was_indexed;
   if (it == channels_.end()) {
@@ -44,7 +45,7 @@ void ReplayWindow::record(std::uint64_t id, std::string_view channel_name, Share
   }
   Channel& channel = it->second;
   const std::size_t size = cost(channel_name, line);
-  channel.messages.push_back({id, std::move(line)});
+  channel.messages.push_back({id, std::move(line), now});
   channel.bytes += size;
   kept_ += 1;
   kept_bytes_ += size;
@@ -53,12 +54,23 @@ void ReplayWindow::record(std::uint64_t id, std::string_view channel_name, Share
   } else {
     index(it->first, channel);
   }
-  while (kept_ > max_messages_) forget_oldest(by_count_);
-  while (kept_bytes_ > max_bytes_) forget_oldest(by_bytes_);
+  // The channel's own bounds first: what it gives up for them, it has no share in the rest. Its
+  // new message is never expired, so the channel is not emptied by age (nor erased under `it`).
+  while (channel.messages.size() > limits_.channel_messages ||
+         channel.bytes > limits_.channel_bytes || expired(channel.messages.front().at, now)) {
+    const bool last = channel.messages.size() == 1;
+    forget_oldest_of(it);
+    if (last) break;
+  }
+  while (kept_ > limits_.messages) forget_oldest(by_count_);
+  while (kept_bytes_ > limits_.bytes) forget_oldest(by_bytes_);
 }
 
 void ReplayWindow::forget_oldest(const LargestFirst& largest_first) {
-  const auto it = channels_.find(*std::get<2>(*largest_first.begin()));
+  forget_oldest_of(channels_.find(*std::get<2>(*largest_first.begin())));
+}
+
+void ReplayWindow::forget_oldest_of(Channels::iterator it) {
   const std::string& name = it->first;
   Channel& channel = it->second;
   const Keys was = keys(name, channel);
@@ -78,7 +90,7 @@ void ReplayWindow::forget_oldest(const LargestFirst& largest_first) {
   // Nothing kept: the channel stays known by name (a stream on it learns of its gap), within a
   // bound; beyond it the oldest name goes and any stream reconnecting from before is told of a gap.
   forgotten_channels_.emplace(channel.forgotten_up_to, &name);
-  if (forgotten_channels_.size() > max_messages_) {
+  if (forgotten_channels_.size() > limits_.messages) {
     const auto oldest_forgotten = forgotten_channels_.begin();
     forgotten_unknown_up_to_ = std::max(forgotten_unknown_up_to_, oldest_forgotten->first);
     const auto gone = channels_.find(*oldest_forgotten->second);
@@ -88,15 +100,21 @@ void ReplayWindow::forget_oldest(const LargestFirst& largest_first) {
 }
 
 ReplayedMessages ReplayWindow::since(std::uint64_t last_id,
-                                     const std::function<bool(std::string_view)>& matches) const {
+                                     const std::function<bool(std::string_view)>& matches,
+                                     TimePoint now) const {
   ReplayedMessages replay;
   replay.gap = forgotten_unknown_up_to_ > last_id;
   std::vector<const Kept*> owed;
   for (const auto& [name, channel] : channels_) {
     if (!matches(name)) continue;
     if (channel.forgotten_up_to > last_id) replay.gap = true;
+    // Messages past the age bound are kept until their channel publishes again (the count and
+    // byte bounds hold meanwhile), but count as forgotten from the moment they expire.
+    const auto live = std::find_if(channel.messages.begin(), channel.messages.end(),
+                                   [&](const Kept& kept) { return !expired(kept.at, now); });
+    if (live != channel.messages.begin() && std::prev(live)->id > last_id) replay.gap = true;
     const auto first =
-        std::upper_bound(channel.messages.begin(), channel.messages.end(), last_id,
+        std::upper_bound(live, channel.messages.end(), last_id,
                          [](std::uint64_t id, const Kept& kept) { return id < kept.id; });
     for (auto message = first; message != channel.messages.end(); ++message) {
       owed.push_back(&*message);

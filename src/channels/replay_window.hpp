@@ -1,10 +1,12 @@
 // The recent channel messages kept for subscribers that come back (a socket client's lastEventId,
-// an event stream's Last-Event-ID): bounded by count and bytes, and shared fairly among channels,
-// so a busy channel cannot push a quiet channel's messages out of the window.
+// an event stream's Last-Event-ID): bounded by count and bytes in all and per channel, and by age,
+// and shared fairly among channels, so a busy channel cannot push a quiet channel's messages out of
+// the window.
 #pragma once
 
 #include "common/shared_bytes.hpp"
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -35,6 +37,16 @@ struct ReplayedMessages {
   std::vector<SharedBytes> lines;  // oldest first
 };
 
+// What the window keeps at most.
+struct ReplayLimits {
+  std::size_t messages;  // in all channels
+  std::size_t bytes;
+  std::size_t channel_messages;  // in one channel
+  std::size_t channel_bytes;
+  // A message older than this is not replayed (zero: no age bound).
+  std::chrono::milliseconds age{0};
+};
+
 // Invariants: every kept channel has at least one message and one entry in by_count_ and
 // by_bytes_; a channel whose last message went is a "forgotten channel" (kept by name, with the
 // newest id it lost) until more than max_messages of those pile up; kept_ and kept_bytes_ are
@@ -42,25 +54,35 @@ struct ReplayedMessages {
 // Thread rule: one thread (the event loop).
 class ReplayWindow {
  public:
-  ReplayWindow(std::size_t max_messages, std::size_t max_bytes);
+  using TimePoint = std::chrono::steady_clock::time_point;
 
-  // Keeps a message (ids increase from call to call); when over either bound, the channel keeping
-  // the most messages (or bytes; of equals, the one with the oldest message) gives up its oldest
-  // until within them again.
-  void record(std::uint64_t id, std::string_view channel, SharedBytes line);
+  explicit ReplayWindow(ReplayLimits limits);
+  // Bounded in all only, by count and bytes, with no age bound.
+  ReplayWindow(std::size_t max_messages, std::size_t max_bytes)
+      : ReplayWindow(ReplayLimits{max_messages, max_bytes, max_messages, max_bytes}) {}
 
-  // The kept messages with an id above `last_id` on channels `matches` accepts, oldest first.
+  // Keeps a message published at `now` (ids and times increase from call to call). Over its
+  // channel's bounds, or with expired messages, the channel gives up its oldest; over a bound in
+  // all, the channel keeping the most messages (or bytes; of equals, the one with the oldest
+  // message) gives up its oldest, until within them again.
+  void record(std::uint64_t id, std::string_view channel, SharedBytes line, TimePoint now = {});
+
+  // The kept messages with an id above `last_id` on channels `matches` accepts, oldest first, as
+  // of `now` (a message older than the age bound counts as forgotten).
   ReplayedMessages since(std::uint64_t last_id,
-                         const std::function<bool(std::string_view channel)>& matches) const;
+                         const std::function<bool(std::string_view channel)>& matches,
+                         TimePoint now = {}) const;
 
   std::size_t messages() const { return kept_; }
-  std::size_t max_messages() const { return max_messages_; }
+  std::size_t max_messages() const { return limits_.messages; }
   std::size_t bytes() const { return kept_bytes_; }
+  const ReplayLimits& limits() const { return limits_; }
 
  private:
   struct Kept {
     std::uint64_t id;
     SharedBytes line;
+    TimePoint at;
   };
   struct Channel {
     std::deque<Kept> messages;
@@ -78,11 +100,20 @@ class ReplayWindow {
     }
   };
 
+  using Channels = std::unordered_map<std::string, Channel, NameHash, std::equal_to<>>;
+
   static std::size_t cost(std::string_view channel, const SharedBytes& line) {
     return channel.size() + line->size();
   }
   // The channel first in `largest_first` gives up its oldest message.
   void forget_oldest(const LargestFirst& largest_first);
+  // The channel gives up its oldest message (a channel left with none may be erased: `it` is then
+  // invalid).
+  void forget_oldest_of(Channels::iterator it);
+  // Whether a message kept at `at` is past the age bound at `now`.
+  bool expired(TimePoint at, TimePoint now) const {
+    return limits_.age.count() > 0 && now - at > limits_.age;
+  }
   struct Keys {
     Entry count;
     Entry bytes;
@@ -92,9 +123,8 @@ class ReplayWindow {
   // Moves a channel's two entries from the keys it had to the keys it has now.
   void reindex(const Keys& from, const Keys& to);
 
-  std::size_t max_messages_;
-  std::size_t max_bytes_;
-  std::unordered_map<std::string, Channel, NameHash, std::equal_to<>> channels_;
+  ReplayLimits limits_;
+  Channels channels_;
   // Kept channels by messages and by bytes, largest first: the next to give one up.
   LargestFirst by_count_;
   LargestFirst by_bytes_;

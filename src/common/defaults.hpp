@@ -13,9 +13,13 @@ inline constexpr std::size_t kMaxJsonDepth = 64;                    // --max-jso
 inline constexpr std::size_t kMaxConnections = 10'000;              // --max-connections
 inline constexpr std::size_t kMaxSubscriptions = 4096;              // --max-subscriptions
 inline constexpr std::size_t kMaxTotalSubscriptions = 1'000'000;    // --max-total-subscriptions
-inline constexpr std::size_t kReplayMessages = 1024;                // --replay-messages
-inline constexpr std::size_t kReplayBytes = std::size_t{4} << 20;   // --replay-bytes
-inline constexpr std::size_t kMaxLocks = 10'000;                    // --max-locks
+// The replay window: in all channels, then per channel (photon's own: 500 events, 5 minutes).
+inline constexpr std::size_t kReplayMessages = 10'000;              // --replay-messages
+inline constexpr std::size_t kReplayBytes = std::size_t{16} << 20;  // --replay-bytes
+inline constexpr std::size_t kReplayChannelMessages = 500;          // --replay-channel-messages
+inline constexpr std::size_t kReplayChannelBytes = std::size_t{4} << 20;  // --replay-channel-bytes
+inline constexpr std::chrono::minutes kReplayAge{5};                      // --replay-age
+inline constexpr std::size_t kMaxLocks = 10'000;                          // --max-locks
 // Output queued to one connection (Redis's client-output-buffer-limit pubsub 32mb 8mb 60).
 inline constexpr std::size_t kOutputHardBytes = std::size_t{32} << 20;  // --output-hard-limit
 inline constexpr std::size_t kOutputSoftBytes = std::size_t{8} << 20;   // --output-soft-limit

@@ -51,6 +51,9 @@ struct ServeFlags {
   std::size_t max_total_subscriptions = defaults::kMaxTotalSubscriptions;
   std::size_t replay_messages = defaults::kReplayMessages;
   std::string replay_bytes = format_bytes(defaults::kReplayBytes);
+  std::size_t replay_channel_messages = defaults::kReplayChannelMessages;
+  std::string replay_channel_bytes = format_bytes(defaults::kReplayChannelBytes);
+  std::string replay_age = format_duration(defaults::kReplayAge);
   std::string output_hard_limit = format_bytes(defaults::kOutputHardBytes);
   std::string output_soft_limit = format_bytes(defaults::kOutputSoftBytes);
   std::string output_soft_seconds = std::to_string(defaults::kOutputSoftTime.count());
@@ -156,6 +159,9 @@ DaemonOptions to_options(const ServeFlags& flags) {
   options.max_total_subscriptions = flags.max_total_subscriptions;
   options.replay_messages = flags.replay_messages;
   options.replay_bytes = bytes(flags.replay_bytes, "--replay-bytes");
+  options.replay_channel_messages = flags.replay_channel_messages;
+  options.replay_channel_bytes = bytes(flags.replay_channel_bytes, "--replay-channel-bytes");
+  options.replay_age = duration(flags.replay_age, "--replay-age");
   options.prompt_timeout = duration(flags.prompt_timeout, "--prompt-timeout");
   if (options.prompt_timeout.count() == 0) {
     throw StartupError(kExitUsage, "--prompt-timeout: must be more than 0");
@@ -352,6 +358,20 @@ void add_serve_flags(CLI::App& command, ServeFlags& flags, bool embedded) {
   serve
       ->add_option("--replay-bytes", flags.replay_bytes,
                    "Bytes of channel messages kept for subscribers that come back, in all")
+      ->capture_default_str();
+  serve
+      ->add_option("--replay-channel-messages", flags.replay_channel_messages,
+                   "Channel messages kept for subscribers that come back, in one channel")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  serve
+      ->add_option("--replay-channel-bytes", flags.replay_channel_bytes,
+                   "Bytes of channel messages kept for subscribers that come back, in one channel")
+      ->capture_default_str();
+  serve
+      ->add_option("--replay-age", flags.replay_age,
+                   "How long a channel message is kept for subscribers that come back (0: no "
+                   "age bound)")
       ->capture_default_str();
   serve
       ->add_option("--max-locks", flags.max_locks,

@@ -477,7 +477,7 @@ class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public
     options.streams.output = options_.server_limits.output;
     options.streams.pause_reading_bytes = options_.server_limits.pause_reading_bytes;
     ui_ = std::make_unique<ui::UiService>(io_, *this, clock_, services_.replay_window(),
-                                          std::move(options));
+                                          services_.event_ids(), std::move(options));
     // Only /channels takes a body (a publish): as large as a request line may be, when served.
     net::HttpLimits limits = settings.limits;
     if (!settings.channel_token.empty())
@@ -502,6 +502,9 @@ class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public
             .max_total_subscriptions = options.max_total_subscriptions,
             .replay_messages = options.replay_messages,
             .replay_bytes = options.replay_bytes,
+            .replay_channel_messages = options.replay_channel_messages,
+            .replay_channel_bytes = options.replay_channel_bytes,
+            .replay_age = options.replay_age,
             .lock_limits = {.max_locks = options.max_locks},
             .prompt_timeout = options.prompt_timeout,
             .missed_after = options.missed_after};

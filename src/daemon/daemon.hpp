@@ -70,6 +70,10 @@ struct DaemonOptions {
   // The replay window (docs/protocol.md, "Resuming"): messages and bytes kept in all channels.
   std::size_t replay_messages = defaults::kReplayMessages;
   std::size_t replay_bytes = defaults::kReplayBytes;
+  // ... in one channel, and for how long (zero: no age bound).
+  std::size_t replay_channel_messages = defaults::kReplayChannelMessages;
+  std::size_t replay_channel_bytes = defaults::kReplayChannelBytes;
+  std::chrono::milliseconds replay_age = defaults::kReplayAge;
   // The photon's methods; none (`command` is refused) when empty.
   HostFactory make_host;
   // Cron jobs the photon declares (manifest or C++), present from start.

@@ -354,15 +354,16 @@ core::ReplayedMessages Dispatcher::missed_since(const Request& request,
   const auto matches = [&](std::string_view name) {
     return core::subscription_matches(channel, name);
   };
+  const auto now = services_.clock().steady();
   const boost::json::value* last = request.find("lastEventId");
   if (last != nullptr) {
     if (const auto sequence = services_.sequence_of(last->get_string())) {
-      return services_.replay_window().since(*sequence, matches);
+      return services_.replay_window().since(*sequence, matches, now);
     }
   }
   // Without a lastEventId, all that is kept and nothing missed; with another epoch's id, a future
   // one or no event id at all, all that is kept, and nothing can show what was missed.
-  return {.gap = last != nullptr, .lines = services_.replay_window().since(0, matches).lines};
+  return {.gap = last != nullptr, .lines = services_.replay_window().since(0, matches, now).lines};
 }
 
 void Dispatcher::handle_get_events_since(Session& session, const Request& request) {

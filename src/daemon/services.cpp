@@ -6,24 +6,7 @@
 #include "protocol/reply.hpp"
 #include "protocol/request.hpp"
 
-#include <charconv>
-#include <random>
-
 namespace photon::daemon {
-namespace {
-
-std::string random_epoch() {
-  std::random_device random;
-  const std::uint64_t bits = (std::uint64_t{random()} << 32 | random()) & 0xffff'ffff'ffffULL;
-  char text[13];
-  const auto end = std::to_chars(text, text + 12, bits, 16).ptr;
-  // Zero-padded to 12 digits, so every epoch has one length.
-  std::string epoch(12 - static_cast<std::size_t>(end - text), '0');
-  epoch.append(text, end);
-  return epoch;
-}
-
-}  // namespace
 
 Services::Services(ServiceOptions options, const Clock& clock, core::TokenAllocator& tokens,
                    core::MethodHost* methods, core::JobPersistence* jobs)
@@ -31,8 +14,12 @@ Services::Services(ServiceOptions options, const Clock& clock, core::TokenAlloca
       clock_(clock),
       methods_(methods),
       channels_(options_.max_total_subscriptions),
-      epoch_(options_.epoch.empty() ? random_epoch() : options_.epoch),
-      replay_window_(options_.replay_messages, options_.replay_bytes),
+      event_ids_(options_.epoch),
+      replay_window_({.messages = options_.replay_messages,
+                      .bytes = options_.replay_bytes,
+                      .channel_messages = options_.replay_channel_messages,
+                      .channel_bytes = options_.replay_channel_bytes,
+                      .age = options_.replay_age}),
       locks_(std::make_unique<core::LocalLockService>(clock, tokens, options_.lock_limits)),
       scheduler_({.photon_name = options_.photon_name,
                   .max_jobs = options_.max_jobs,
@@ -70,35 +57,13 @@ Services::Published Services::deliver_locally(std::string_view channel,
                                               const core::Subscriber* exclude,
                                               const boost::json::value& message) {
   // Built whether or not anyone receives it: a subscriber away now resumes from the window.
-  const std::uint64_t sequence = next_message_sequence_++;
-  std::string id = event_id(sequence);
+  const std::uint64_t sequence = event_ids_.issue();
+  std::string id = event_ids_.id_of(sequence);
   const SharedBytes line =
       make_shared_bytes(protocol::channel_message_line(sequence, channel, id, message));
   const std::size_t delivered = channels_.publish(channel, exclude, [&] { return line; });
-  replay_window_.record(sequence, channel, line);
+  replay_window_.record(sequence, channel, line, clock_.steady());
   return {delivered, std::move(id)};
-}
-
-std::string Services::event_id(std::uint64_t sequence) const {
-  std::string id = epoch_;
-  id += '-';
-  id += std::to_string(sequence);
-  return id;
-}
-
-std::optional<std::uint64_t> Services::sequence_of(std::string_view event_id) const {
-  if (event_id.size() <= epoch_.size() + 1 || !event_id.starts_with(epoch_) ||
-      event_id[epoch_.size()] != '-') {
-    return std::nullopt;
-  }
-  const std::string_view digits = event_id.substr(epoch_.size() + 1);
-  // One spelling per event: "E-07" is not "E-7".
-  if (digits.starts_with('0')) return std::nullopt;
-  std::uint64_t sequence = 0;
-  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), sequence);
-  if (error != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
-  if (sequence == 0 || sequence >= next_message_sequence_) return std::nullopt;
-  return sequence;
 }
 
 bool Services::remote_message(std::string_view channel, const boost::json::value& message) {

@@ -6,6 +6,7 @@
 #include "broker/broker.hpp"
 #include "broker/broker_lock_service.hpp"
 #include "channels/channel_registry.hpp"
+#include "channels/event_ids.hpp"
 #include "channels/replay_window.hpp"
 #include "common/clock.hpp"
 #include "common/defaults.hpp"
@@ -34,6 +35,10 @@ struct ServiceOptions {
   // kept, in all channels together.
   std::size_t replay_messages = defaults::kReplayMessages;
   std::size_t replay_bytes = defaults::kReplayBytes;
+  // ... in one channel, and for how long (zero: no age bound).
+  std::size_t replay_channel_messages = defaults::kReplayChannelMessages;
+  std::size_t replay_channel_bytes = defaults::kReplayChannelBytes;
+  std::chrono::milliseconds replay_age = defaults::kReplayAge;
   // The event ids' epoch: empty to draw one at random (a test's transcript fixes it).
   std::string epoch;
   core::LockLimits lock_limits;
@@ -90,7 +95,11 @@ class Services final : private core::JobPublisher, private broker::BrokerListene
 
   // The sequence an event id names, when it is one of this daemon's, already published; nothing
   // for another epoch's, a future one, or text that is no event id.
-  std::optional<std::uint64_t> sequence_of(std::string_view event_id) const;
+  std::optional<std::uint64_t> sequence_of(std::string_view event_id) const {
+    return event_ids_.sequence_of(event_id);
+  }
+  // The ids of every message published here.
+  const core::EventIds& event_ids() const { return event_ids_; }
   // Where job events, webhook events and their methods' channel emits are published.
   core::JobPublisher& publisher() { return *this; }
 
@@ -118,8 +127,6 @@ class Services final : private core::JobPublisher, private broker::BrokerListene
   void changed() {
     if (changed_) changed_();
   }
-  // The event id of message `sequence`: this daemon's epoch (drawn at start), '-', the sequence.
-  std::string event_id(std::uint64_t sequence) const;
   // The local half of a publish: the line is built once, delivered, and kept in the window.
   Published deliver_locally(std::string_view channel, const core::Subscriber* exclude,
                             const boost::json::value& message);
@@ -129,9 +136,7 @@ class Services final : private core::JobPublisher, private broker::BrokerListene
   core::MethodHost* methods_;
   std::function<void()> changed_;
   core::ChannelRegistry channels_;
-  std::uint64_t next_message_sequence_ = 1;
-  // 12 hex digits drawn at start: an event id of an earlier run never names one of this run's.
-  std::string epoch_;
+  core::EventIds event_ids_;
   core::ReplayWindow replay_window_;
   // The local table's service, or with a broker the broker's (shared_locks_ then points at it).
   std::unique_ptr<core::LockService> locks_;

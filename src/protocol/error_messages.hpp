@@ -126,7 +126,11 @@ inline constexpr std::string_view kBadChannelMessage =
     "({\"channel\",\"event\",\"data\",...}, photon-core's form)";
 inline constexpr std::string_view kOnlyGetOrPost =
     "/channels takes GET (subscribe) or POST (publish)";
-inline constexpr std::string_view kBadLastEventId = "Last-Event-ID must be an event id (a number)";
+inline constexpr std::string_view kBadLastEventId =
+    "Last-Event-ID must be an event id (at most 256 bytes)";
+inline constexpr std::string_view kEventsMissed =
+    "messages after event % may have been missed: the daemon keeps the last % of a channel, for "
+    "% at most, within its window for all channels (docs/channels.md)";
 inline constexpr std::string_view kTooManyStreams = "too many open WebSockets and event streams";
 inline constexpr std::string_view kNotAWebSocket = "/ws is a WebSocket: send Upgrade: websocket";
 inline constexpr std::string_view kNoChannels =

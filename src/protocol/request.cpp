@@ -131,7 +131,8 @@ std::optional<std::string> field_error(const Request& request, Field field, bool
     case Field::kLastEventId:
       value = request.find("lastEventId");
       if (value == nullptr && !required) return std::nullopt;
-      if (value != nullptr && value->is_string() && value->get_string().size() <= kMaxIdBytes) {
+      if (value != nullptr && value->is_string() &&
+          value->get_string().size() <= kMaxLastEventIdBytes) {
         return std::nullopt;
       }
       return std::string(messages::kLastEventIdInvalid);

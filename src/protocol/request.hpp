@@ -46,6 +46,7 @@ inline constexpr std::size_t kMaxMethodBytes = 256;
 inline constexpr std::size_t kMaxClientTypeBytes = 64;
 inline constexpr std::size_t kMaxJobIdBytes = 256;
 inline constexpr std::size_t kMaxCronBytes = 256;
+inline constexpr std::size_t kMaxLastEventIdBytes = 256;  // lastEventId, Last-Event-ID
 inline constexpr std::size_t kMaxTimezoneBytes = 64;
 inline constexpr std::int64_t kMaxLockTimeoutMs = 7LL * 24 * 3600 * 1000;
 inline constexpr std::int64_t kMaxLockWaitMs = 24LL * 3600 * 1000;

@@ -14,6 +14,7 @@ namespace {
 constexpr std::string_view kChannelMessagePrefix = R"({"type":"channel_message","id":"ch_)";
 constexpr std::string_view kErrorPrefix = R"({"type":"error",)";
 constexpr std::string_view kGapPrefix = R"({"type":"events_gap",)";
+constexpr std::string_view kEventIdMember = R"(","eventId":")";
 // The daemon's own lines nest as deep as what a client published (--max-json-depth goes to 10000).
 constexpr std::size_t kMaxLineDepth = 10'001;
 
@@ -25,9 +26,19 @@ std::string_view channel_message_number(std::string_view line) {
   return digits.substr(0, digits.find('"'));
 }
 
+std::string_view channel_message_event_id(std::string_view line) {
+  if (!line.starts_with(kChannelMessagePrefix)) return {};
+  // After the channel, whose text cannot hold this sequence (a quote in it is escaped), and
+  // before the message, which could.
+  const std::size_t start = line.find(kEventIdMember);
+  if (start == std::string_view::npos) return {};
+  const std::string_view rest = line.substr(start + kEventIdMember.size());
+  return rest.substr(0, rest.find('"'));
+}
+
 std::optional<net::StreamEvent> stream_event_of(std::string_view line) {
   if (line.starts_with(kChannelMessagePrefix)) {
-    return net::StreamEvent{.id = channel_message_number(line)};
+    return net::StreamEvent{.id = channel_message_event_id(line)};
   }
   if (line.starts_with(kGapPrefix)) return net::StreamEvent{.name = "photon-gap"};
   if (line.starts_with(kErrorPrefix)) return net::StreamEvent{.name = "photon-error", .last = true};

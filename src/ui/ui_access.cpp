@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 
 namespace photon::ui {
 namespace {
@@ -101,13 +100,6 @@ std::optional<UiTarget> parse_target(std::string_view target) {
     if (param.key == "lastEventId") result.last_event_id = param.value;
   }
   return result;
-}
-
-std::optional<std::uint64_t> parse_event_id(std::string_view text) {
-  std::uint64_t value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || error != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
 }
 
 }  // namespace photon::ui

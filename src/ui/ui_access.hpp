@@ -51,7 +51,4 @@ struct UiTarget {
 // Nothing when `target` is not an origin-form target ("/path?query").
 std::optional<UiTarget> parse_target(std::string_view target);
 
-// An event id as a client sends it back (decimal digits), or nothing.
-std::optional<std::uint64_t> parse_event_id(std::string_view text);
-
 }  // namespace photon::ui

@@ -3,6 +3,7 @@
 #include "ui/ui_service.hpp"
 
 #include "common/text.hpp"
+#include "common/units.hpp"
 #include "protocol/error_messages.hpp"
 #include "protocol/reply.hpp"
 #include "protocol/request.hpp"
@@ -176,13 +177,15 @@ class UiService::ApiCall final : public net::Peer, public std::enable_shared_fro
 };
 
 UiService::UiService(asio::io_context& io, net::PeerHandler& dispatcher, const Clock& clock,
-                     const core::ReplayWindow& replay_window, UiOptions options)
+                     const core::ReplayWindow& replay_window, const core::EventIds& event_ids,
+                     UiOptions options)
     : io_(io),
       dispatcher_(dispatcher),
       clock_(clock),
       options_(std::move(options)),
       streams_(io, dispatcher, clock, options_.streams, web_stream_protocol()),
-      replay_window_(replay_window) {
+      replay_window_(replay_window),
+      event_ids_(event_ids) {
   policy_.token = options_.token;
   channel_policy_.token = options_.channel_token;
   for (const std::string& origin : options_.allowed_origins) {
@@ -278,14 +281,11 @@ void UiService::handle(net::HttpRequest request, net::HttpRespond respond) {
   if (target->path == "/ws") return respond(open_websocket(request));
   // A browser's EventSource sends Last-Event-ID when it reconnects; `lastEventId` is for clients
   // that cannot set headers.
-  std::string last_text = target->last_event_id;
-  if (auto header = request.header("last-event-id")) last_text = std::string(*header);
-  std::optional<std::uint64_t> last_event_id;
-  if (!last_text.empty()) {
-    last_event_id = parse_event_id(last_text);
-    if (!last_event_id) {
-      return respond(error_response(400, words::kBadLastEventId));
-    }
+  std::optional<std::string> last_event_id;
+  if (!target->last_event_id.empty()) last_event_id = target->last_event_id;
+  if (auto header = request.header("last-event-id")) last_event_id = std::string(*header);
+  if (last_event_id && last_event_id->size() > protocol::kMaxLastEventIdBytes) {
+    return respond(error_response(400, words::kBadLastEventId));
   }
   respond(open_event_stream(std::move(target->channels), last_event_id, std::move(stream_headers)));
 }
@@ -379,28 +379,37 @@ net::HttpResponse UiService::open_websocket(const net::HttpRequest& request) {
 }
 
 void UiService::replay(net::Peer& peer, const std::vector<std::string>& channels,
-                       std::uint64_t last_event_id) const {
-  const core::ReplayedMessages owed =
-      replay_window_.since(last_event_id, [&](std::string_view channel) {
-        return std::any_of(channels.begin(), channels.end(), [&](std::string_view subscription) {
-          return core::subscription_matches(subscription, channel);
-        });
-      });
+                       const std::string& last_event_id) const {
+  // Another run's id (the daemon restarted), another daemon's, or none at all: nothing kept can be
+  // placed after it, so the stream learns of its gap and goes on live.
+  const std::optional<std::uint64_t> sequence = event_ids_.sequence_of(last_event_id);
+  core::ReplayedMessages owed{.gap = true};
+  if (sequence) {
+    owed = replay_window_.since(
+        *sequence,
+        [&](std::string_view channel) {
+          return std::any_of(channels.begin(), channels.end(), [&](std::string_view subscription) {
+            return core::subscription_matches(subscription, channel);
+          });
+        },
+        clock_.steady());
+  }
   if (owed.gap) {
+    const core::ReplayLimits& limits = replay_window_.limits();
     peer.send(json::serialize(json::object{
                   {"type", "events_gap"},
                   {"lastEventId", last_event_id},
-                  {"message", "messages after event " + std::to_string(last_event_id) +
-                                  " may have been missed: the daemon keeps the last " +
-                                  std::to_string(replay_window_.max_messages()) +
-                                  " (shared among channels) for reconnecting streams"}}) +
+                  {"message",
+                   protocol::fill_message(words::kEventsMissed,
+                                          {last_event_id, std::to_string(limits.channel_messages),
+                                           format_duration(limits.age)})}}) +
               "\n");
   }
   for (const SharedBytes& line : owed.lines) peer.send(line);
 }
 
 net::HttpResponse UiService::open_event_stream(std::vector<std::string> channels,
-                                               std::optional<std::uint64_t> last_event_id,
+                                               std::optional<std::string> last_event_id,
                                                std::string extra_headers,
                                                net::StreamEventOf event_of) {
   if (channels.empty()) {

@@ -3,6 +3,7 @@
 // behind the checks that make a loopback HTTP port safe to open (Host, Origin, token).
 #pragma once
 
+#include "channels/event_ids.hpp"
 #include "channels/replay_window.hpp"
 #include "common/clock.hpp"
 #include "common/shared_bytes.hpp"
@@ -60,7 +61,8 @@ class UiService final : public net::HttpHandler {
   // that reconnect (Last-Event-ID) resume from `replay_window`, the daemon's one window for every
   // transport. Both must outlive the service.
   UiService(boost::asio::io_context& io, net::PeerHandler& dispatcher, const Clock& clock,
-            const core::ReplayWindow& replay_window, UiOptions options);
+            const core::ReplayWindow& replay_window, const core::EventIds& event_ids,
+            UiOptions options);
   ~UiService() override;
 
   void set_port(std::uint16_t port) { policy_.port = port; }
@@ -91,12 +93,13 @@ class UiService final : public net::HttpHandler {
   net::HttpResponse open_websocket(const net::HttpRequest& request);
   // `event_of`: the stream's events when not /events' own (photon-core's form, say).
   net::HttpResponse open_event_stream(std::vector<std::string> channels,
-                                      std::optional<std::uint64_t> last_event_id,
+                                      std::optional<std::string> last_event_id,
                                       std::string extra_headers,
                                       net::StreamEventOf event_of = nullptr);
-  // Sends `peer` the kept messages after `last_event_id` on `channels`, oldest first.
+  // Sends `peer` the kept messages after the event `last_event_id` on `channels`, oldest first,
+  // after an events_gap line when some may be missing.
   void replay(net::Peer& peer, const std::vector<std::string>& channels,
-              std::uint64_t last_event_id) const;
+              const std::string& last_event_id) const;
 
   boost::asio::io_context& io_;
   net::PeerHandler& dispatcher_;
@@ -105,6 +108,7 @@ class UiService final : public net::HttpHandler {
   net::WebStreams streams_;
   std::unordered_set<std::shared_ptr<ApiCall>> calls_;
   const core::ReplayWindow& replay_window_;
+  const core::EventIds& event_ids_;
   AccessPolicy policy_;          // its port is 0 until set_port()
   AccessPolicy channel_policy_;  // /channels: its token only
   // The last message a /channels stream was sent, by its number, in photon-core's form.

@@ -284,6 +284,45 @@ class ResumeTest(BlackboxTest):
             self.assert_message(b.next_message(), "board:x", {"seq": seq, "pad": padding}, event_id, replay=True)
         assert_nothing_before_pong(b, what="nothing after the replay")
 
+    def test_a_channel_keeps_its_own_last_messages_by_default(self):
+        # photon's bound: 500 per channel. A channel over it gives up its own oldest; another
+        # channel's stay.
+        self.serve()
+        pub = self.conn()
+        other = self.seen_then_gone("other", {"seq": 0}, pub)
+        kept = self.publish(pub, "other", {"seq": 1})
+        busy = [self.publish(pub, "busy", {"n": n}) for n in range(502)]
+        a = self.conn()
+        self.resume(a, "busy", busy[0], "far")
+        self.assert_refresh(a, "far", "busy")
+        b = self.conn()
+        self.resume(b, "busy", busy[1], "edge")  # the 500 after it are exactly the ones kept
+        replayed = [b.next_message() for _ in range(500)]
+        self.assertEqual([m["message"]["n"] for m in replayed], list(range(2, 502)))
+        assert_nothing_before_pong(b, what="nothing after the replay")
+        c = self.conn()
+        self.resume(c, "other", other, "quiet")
+        self.assert_message(c.next_message(), "other", {"seq": 1}, kept, replay=True)
+
+    def test_messages_older_than_the_age_bound_are_not_replayed(self):
+        d = self.daemon(args=["--replay-age", "5m"], test_clock=True)
+        self.d = d
+        pub = self.conn()
+        last = self.seen_then_gone("board:x", {"seq": 0}, pub)
+        old = self.publish(pub, "board:x", {"seq": 1})
+        d.advance(4 * 60 * 1000)
+        recent = self.publish(pub, "board:x", {"seq": 2})
+        d.advance(60 * 1000 + 1)  # seq 1 is 5 minutes and 1 ms old now; seq 2, 1 minute
+        a = self.conn()
+        self.resume(a, "board:x", last, "old")
+        self.assert_refresh(a, "old", "board:x")
+        b = self.conn()
+        self.resume(b, "board:x", old, "recent")
+        self.assert_message(b.next_message(), "board:x", {"seq": 2}, recent, replay=True)
+        since = self.events_since(pub, "board:x", last)
+        self.assertIs(since["refreshNeeded"], True)
+        self.assertEqual([e["eventId"] for e in since["events"]], [recent])
+
     def test_an_event_id_from_before_a_restart_gets_refresh_needed(self):
         d = self.serve()
         pub = self.conn()
@@ -395,7 +434,8 @@ class ResumeTest(BlackboxTest):
     # ---- the seam between replay and live
 
     def test_resuming_while_a_publisher_goes_on_loses_and_repeats_nothing(self):
-        self.serve()
+        # A window larger than what the publisher gets through while the subscriber is away.
+        self.serve("--replay-channel-messages", "100000", "--replay-messages", "100000")
         sub, pub = self.conn(), self.conn()
         sub.subscribe("board:seam")
         minimum = 300

@@ -438,19 +438,20 @@ class UiTest(BlackboxTest):
         self.assertEqual([e[2]["message"] for e in events], [{"n": 1}, {"n": 3}])
         self.assertEqual([e[1] for e in events], ["message", "message"])
         self.assertEqual([e[2]["channel"] for e in events], ["board:a", "alerts"])
-        ids = [int(e[0]) for e in events]
-        self.assertLess(ids[0], ids[1])
-        self.assertEqual(events[0][0], events[0][2]["id"].removeprefix("ch_"))
+        # The event's id is the message's eventId, as a socket subscriber receives it.
+        self.assertEqual([e[0] for e in events], [e[2]["eventId"] for e in events])
+        epoch, first = events[0][0].split("-")
+        self.assertEqual(events[1][0], f"{epoch}-{int(first) + 2}")  # "other" was published between
 
     def test_a_reconnecting_event_stream_gets_what_it_missed_once(self):
         d = self.serve()
         with d.client() as tool:
-            tool.subscribe("x")  # so that the publishes below have a recipient and an id anyway
+            start = tool.publish("x", "start")["data"]["eventId"]
             for i in range(4):
                 tool.publish("x", {"n": i})
                 tool.publish("y", {"other": i})
         # The browser had seen the message with n = 1; it comes back with its id.
-        first = self.events(f"channel=x&token={self.token}", headers="Last-Event-ID: 0\r\n")
+        first = self.events(f"channel=x&token={self.token}", headers=f"Last-Event-ID: {start}\r\n")
         seen = self.read_events(first, 4)
         self.assertEqual([e[2]["message"]["n"] for e in seen], [0, 1, 2, 3])
         last_seen = seen[1][0]
@@ -462,26 +463,33 @@ class UiTest(BlackboxTest):
         # The same through the query, for clients that cannot set headers.
         query = self.events(f"channel=x&lastEventId={seen[2][0]}&token={self.token}")
         self.assertEqual([e[2]["message"]["n"] for e in self.read_events(query, 2)], [3, 4])
-        response, body = self.get(f"/events?channel=x&lastEventId=abc&token={self.token}")
+        # Another run's id, or none of this daemon's: the stream is told of its gap, then goes live.
+        for foreign in ("abc", "0", "000000000000-1", f"{start.split('-')[0]}-999999"):
+            stream = self.events(f"channel=x&lastEventId={foreign}&token={self.token}")
+            [(_, kind, data)] = self.read_events(stream, 1)
+            self.assertEqual((kind, data["lastEventId"]), ("photon-gap", foreign))
+        response, body = self.get(f"/events?channel=x&lastEventId={'a' * 257}&token={self.token}")
         self.assertEqual(response.status, 400)
 
     def test_a_stream_that_was_away_too_long_is_told_it_missed_messages(self):
-        d = self.serve()
+        d = self.serve("--replay-messages", "1024", "--replay-channel-messages", "2000")
         with d.client() as tool:
+            first = tool.publish("x", -1)["data"]["eventId"]
             for i in range(1100):
                 tool.send({"type": "publish", "id": f"p{i}", "channel": "x", "message": i})
             while tool.read_json()["id"] != "p1099":
                 pass
-        s = self.events(f"channel=x&token={self.token}", headers="Last-Event-ID: 1\r\n")
+        s = self.events(f"channel=x&token={self.token}", headers=f"Last-Event-ID: {first}\r\n")
         events = self.read_events(s, 1025)
         self.assertEqual(events[0][1], "photon-gap")
-        self.assertEqual(events[0][2]["lastEventId"], 1)
+        self.assertEqual(events[0][2]["lastEventId"], first)
         self.assertIn("may have been missed", events[0][2]["message"])
         self.assertEqual([e[2]["message"] for e in events[1:]], list(range(1100 - 1024, 1100)))
 
     def test_a_busy_channel_does_not_push_a_quiet_ones_messages_out_of_the_replay(self):
-        d = self.serve()
+        d = self.serve("--replay-messages", "1024", "--replay-channel-messages", "2000")
         with d.client() as tool:
+            start = tool.publish("start", "start")["data"]["eventId"]
             for i in range(3):
                 tool.publish("quiet", {"n": i})
             for i in range(1100):
@@ -489,7 +497,7 @@ class UiTest(BlackboxTest):
             while tool.read_json()["id"] != "p1099":
                 pass
         # Over the 1024 kept in all, but the busy channel gives up its own oldest first.
-        s = self.events(f"channel=quiet&token={self.token}", headers="Last-Event-ID: 0\r\n")
+        s = self.events(f"channel=quiet&token={self.token}", headers=f"Last-Event-ID: {start}\r\n")
         with d.client() as tool:
             wait_until(lambda: ("quiet", 1) in subscriber_counts(tool.status()), message="the stream subscribed")
             tool.publish("quiet", {"n": 3})
@@ -497,7 +505,7 @@ class UiTest(BlackboxTest):
         self.assertEqual([e[1] for e in events], ["message"] * 4)
         self.assertEqual([e[2]["message"]["n"] for e in events], [0, 1, 2, 3])
         # The busy channel's stream from the start is told of its loss.
-        busy = self.events(f"channel=busy&token={self.token}", headers="Last-Event-ID: 0\r\n")
+        busy = self.events(f"channel=busy&token={self.token}", headers=f"Last-Event-ID: {start}\r\n")
         self.assertEqual(self.read_events(busy, 1)[0][1], "photon-gap")
 
     def test_deeply_nested_messages_keep_their_event_id(self):
@@ -510,7 +518,7 @@ class UiTest(BlackboxTest):
             wait_until(lambda: ("x", 1) in subscriber_counts(tool.status()), message="the stream subscribed")
             tool.publish("x", nested)
         [(event_id, kind, data)] = self.read_events(s, 1)
-        self.assertEqual(event_id, data["id"].removeprefix("ch_"))
+        self.assertEqual(event_id, data["eventId"])
         self.assertEqual(data["message"], nested)
 
     def test_a_refused_subscription_ends_the_event_stream_and_repeats_are_one(self):

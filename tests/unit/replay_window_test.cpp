@@ -42,6 +42,52 @@ TEST(ReplayWindow, OwesWhatCameAfterTheLastIdOnMatchingChannelsOldestFirst) {
   EXPECT_FALSE(window.since(0, exactly("chat")).gap);
 }
 
+TEST(ReplayWindow, AChannelOverItsOwnBoundsGivesUpItsOwnOldest) {
+  ReplayWindow window({.messages = 100, .bytes = 1 << 20, .channel_messages = 3,
+                       .channel_bytes = 1 << 20});
+  window.record(1, "quiet", line("q1"));
+  for (std::uint64_t id = 2; id <= 6; ++id) window.record(id, "busy", line("b" + std::to_string(id)));
+  EXPECT_EQ(texts(window.since(0, exactly("busy"))), (std::vector<std::string>{"b4", "b5", "b6"}));
+  EXPECT_TRUE(window.since(2, exactly("busy")).gap);
+  EXPECT_FALSE(window.since(3, exactly("busy")).gap);
+  EXPECT_EQ(texts(window.since(0, exactly("quiet"))), (std::vector<std::string>{"q1"}));
+  EXPECT_EQ(window.messages(), 4u);
+
+  ReplayWindow by_bytes({.messages = 100, .bytes = 1 << 20, .channel_messages = 100,
+                         .channel_bytes = 10});  // a message costs its channel's name and line
+  by_bytes.record(1, "c", line("1234"));
+  by_bytes.record(2, "c", line("5678"));
+  by_bytes.record(3, "c", line("9abc"));  // 15 bytes with the first: it goes
+  EXPECT_EQ(texts(by_bytes.since(0, exactly("c"))), (std::vector<std::string>{"5678", "9abc"}));
+  EXPECT_TRUE(by_bytes.since(0, exactly("c")).gap);
+  by_bytes.record(4, "c", line("far too long for the channel"));  // not kept at all
+  EXPECT_TRUE(by_bytes.since(3, exactly("c")).gap);
+  EXPECT_EQ(by_bytes.messages(), 0u);
+}
+
+TEST(ReplayWindow, MessagesPastTheAgeBoundCountAsForgotten) {
+  using std::chrono::minutes;
+  const ReplayWindow::TimePoint t0{std::chrono::hours(1)};
+  ReplayWindow window({.messages = 100, .bytes = 1 << 20, .channel_messages = 100,
+                       .channel_bytes = 1 << 20, .age = minutes(5)});
+  window.record(1, "a", line("a1"), t0);
+  window.record(2, "b", line("b2"), t0 + minutes(1));
+  window.record(3, "a", line("a3"), t0 + minutes(4));
+  // At 5 minutes exactly nothing has expired; a moment later a1 has.
+  EXPECT_FALSE(window.since(0, prefix(""), t0 + minutes(5)).gap);
+  const auto later = t0 + minutes(5) + std::chrono::milliseconds(1);
+  const ReplayedMessages replay = window.since(0, prefix(""), later);
+  EXPECT_TRUE(replay.gap);
+  EXPECT_EQ(texts(replay), (std::vector<std::string>{"b2", "a3"}));
+  EXPECT_FALSE(window.since(1, prefix(""), later).gap);  // seen a1: nothing missing
+  EXPECT_FALSE(window.since(0, exactly("b"), later).gap);
+  // A channel's next message takes its expired ones out of the window.
+  window.record(4, "a", line("a4"), t0 + minutes(10));
+  EXPECT_EQ(window.messages(), 2u);  // b2 stays until b publishes again or the window is full
+  EXPECT_EQ(texts(window.since(0, exactly("a"), t0 + minutes(10))),
+            (std::vector<std::string>{"a4"}));
+}
+
 TEST(ReplayWindow, ABusyChannelCannotPushAQuietOneOut) {
   ReplayWindow window(10, 1 << 20);
   window.record(1, "quiet", line("q1"));

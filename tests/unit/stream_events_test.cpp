@@ -18,14 +18,24 @@ std::string_view unterminated(const std::string& line) {
   return std::string_view(line).substr(0, line.size() - 1);
 }
 
-TEST(StreamEvents, ChannelMessageIsAnEventWithItsIdWithoutPrefix) {
-  const std::string line =
-      protocol::channel_message_line(4711, "board:1", "e-4711", boost::json::object{{"card", 3}});
+TEST(StreamEvents, ChannelMessageIsAnEventWithItsEventId) {
+  const std::string line = protocol::channel_message_line(4711, "board:1", "0123456789ab-4711",
+                                                          boost::json::object{{"card", 3}});
   const auto event = stream_event_of(unterminated(line));
   ASSERT_TRUE(event.has_value());
-  EXPECT_EQ(event->id, "4711");
+  EXPECT_EQ(event->id, "0123456789ab-4711");
   EXPECT_EQ(event->name, "");
   EXPECT_FALSE(event->last);
+}
+
+TEST(StreamEvents, TheEventIdIsFoundWhateverTheChannelAndMessageHold) {
+  // A channel or message that spells the member is text inside a string: its quotes are escaped.
+  const std::string tricky = R"(x","eventId":"fake)";
+  const std::string line = protocol::channel_message_line(
+      1, tricky, "0123456789ab-1", boost::json::object{{"eventId", "fake"}, {"s", tricky}});
+  const auto event = stream_event_of(unterminated(line));
+  ASSERT_TRUE(event.has_value());
+  EXPECT_EQ(event->id, "0123456789ab-1");
 }
 
 TEST(StreamEvents, RefusedSubscribeIsALastPhotonErrorEvent) {

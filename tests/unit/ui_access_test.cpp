@@ -8,7 +8,6 @@ namespace {
 
 using photon::ui::AccessPolicy;
 using photon::ui::check_host_and_origin;
-using photon::ui::parse_event_id;
 using photon::ui::parse_target;
 using photon::ui::token_matches;
 
@@ -80,14 +79,6 @@ TEST(UiAccess, TargetsAreDecoded) {
   EXPECT_FALSE(parse_target("http://evil.example/"));
   EXPECT_FALSE(parse_target("*"));
   EXPECT_FALSE(parse_target("/%zz"));
-}
-
-TEST(UiAccess, EventIdsAreDecimalNumbers) {
-  EXPECT_EQ(parse_event_id("0"), 0u);
-  EXPECT_EQ(parse_event_id("18446744073709551615"), UINT64_MAX);
-  for (const char* bad : {"", "-1", "1.5", "ch_4", "18446744073709551616", " 4", "4 "}) {
-    EXPECT_FALSE(parse_event_id(bad)) << bad;
-  }
 }
 
 }  // namespace
