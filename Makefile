@@ -38,9 +38,11 @@ fuzz-build: deps
 
 # The code where threads meet (LockGuard's renewal thread, the embedded method host's pool),
 # built under TSan for `make test`.
+# The TSan tree's lock client tests start the ASan tree's photond (built next, before any test runs):
+# the threads that meet there are the client's.
 tsan-build: deps
-	cmake --preset tsan
-	cmake --build --preset tsan -j $(JOBS) --target photond photon_lock_client_tests photon_method_tests photon_exec_host_tests photon_store_tests photon_http_tests
+	cmake --preset tsan -DPHOTON_TEST_PHOTOND=$(CURDIR)/build/asan/photond
+	cmake --build --preset tsan -j $(JOBS) --target photon_lock_client_tests photon_method_tests photon_exec_host_tests photon_store_tests photon_http_tests
 
 asan: deps fuzz-build tsan-build
 	cmake --preset asan
@@ -103,7 +105,7 @@ stress: asan
 	./scripts/stress-suite build/asan $(RUNS) -j $(JOBS) -L 'unit|integration|blackbox|model|browser'
 
 tsan: deps
-	cmake --preset tsan
+	cmake --preset tsan -DPHOTON_TEST_PHOTOND=
 	cmake --build --preset tsan -j $(JOBS)
 	ctest --preset tsan -j $(JOBS)
 
