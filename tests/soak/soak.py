@@ -967,13 +967,15 @@ def sse(shared, reporter, rng, name, target):
                 reporter.note("event streams told of a gap (photon-gap)")
                 checker.reset()
             elif kind == "message":
-                number = int(ident)
-                if last_id is not None and number <= last_id:
-                    reporter.violation("sse-resume", f"event {number} after {last_id} (repeated)")
+                # The id is the eventId, EPOCH-SEQUENCE: within one daemon's life the sequence grows.
+                number = int(ident.rsplit("-", 1)[1])
+                last_number = int(last_id.rsplit("-", 1)[1]) if last_id is not None else None
+                if last_number is not None and number <= last_number:
+                    reporter.violation("sse-resume", f"event {ident} after {last_id} (repeated)")
                 if "sse" in INJECT and resumed:
                     INJECT.discard("sse")
                     reporter.violation("sse-resume", "self-test: planted repeat after a resume")
-                last_id = number
+                last_id = ident
                 if resumed:
                     reporter.check("sse-resume")
                     resumed = False
