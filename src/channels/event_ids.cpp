@@ -29,9 +29,19 @@ std::string EventIds::id_of(std::uint64_t sequence) const {
   return id;
 }
 
+std::uint64_t EventIds::carry(std::string id) {
+  const std::uint64_t sequence = next_++;
+  carried_up_to_ = sequence;
+  carried_.insert_or_assign(std::move(id), sequence);
+  return sequence;
+}
+
 std::optional<std::uint64_t> EventIds::sequence_of(std::string_view id) const {
   if (id.size() <= epoch_.size() + 1 || !id.starts_with(epoch_) || id[epoch_.size()] != '-') {
-    return std::nullopt;
+    if (carried_.empty()) return std::nullopt;
+    const auto carried = carried_.find(std::string(id));
+    if (carried == carried_.end()) return std::nullopt;
+    return carried->second;
   }
   const std::string_view digits = id.substr(epoch_.size() + 1);
   // One spelling per event: "E-07" is not "E-7".
@@ -39,7 +49,8 @@ std::optional<std::uint64_t> EventIds::sequence_of(std::string_view id) const {
   std::uint64_t sequence = 0;
   const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), sequence);
   if (error != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
-  if (sequence == 0 || sequence >= next_) return std::nullopt;
+  // This run's own ids start after the messages carried from earlier runs.
+  if (sequence <= carried_up_to_ || sequence >= next_) return std::nullopt;
   return sequence;
 }
 

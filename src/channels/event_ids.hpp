@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 namespace photon::core {
 
@@ -22,15 +23,23 @@ class EventIds {
   std::uint64_t issue() { return next_++; }
   // The id of message `sequence`.
   std::string id_of(std::uint64_t sequence) const;
-  // The sequence `id` names, when it is one of this run's, already issued; nothing for another
-  // epoch's, a future one, or text that is no event id.
+  // The sequence `id` names, when it is one of this run's, already issued, or one of an earlier
+  // run's carried over (carry); nothing for another epoch's, a future one, or text that is no id.
   std::optional<std::uint64_t> sequence_of(std::string_view id) const;
+
+  // At start, before any issue() of this run's own: a message of an earlier run kept on disk gets
+  // the next sequence of this run, and its old id names it.
+  std::uint64_t carry(std::string id);
+  // Sequences up to this one are earlier runs' messages (0: none).
+  std::uint64_t carried_up_to() const { return carried_up_to_; }
 
   const std::string& epoch() const { return epoch_; }
 
  private:
   std::string epoch_;
   std::uint64_t next_ = 1;
+  std::unordered_map<std::string, std::uint64_t> carried_;
+  std::uint64_t carried_up_to_ = 0;
 };
 
 }  // namespace photon::core

@@ -29,6 +29,21 @@ inline bool subscription_matches(std::string_view subscription, std::string_view
              : channel == subscription;
 }
 
+// Whether every channel `subscription` (a channel or pattern) can match is matched by one of
+// `patterns`: a channel by a pattern that matches it, a pattern by a pattern it begins with.
+inline bool patterns_cover(const std::vector<std::string>& patterns,
+                           std::string_view subscription) {
+  for (const std::string& pattern : patterns) {
+    if (!subscription.ends_with('*')
+            ? subscription_matches(pattern, subscription)
+            : pattern.ends_with('*') && subscription.starts_with(std::string_view(pattern).substr(
+                                            0, pattern.size() - 1))) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // What a reconnecting stream is owed.
 struct ReplayedMessages {
   // Some message after the stream's last id on one of its channels is no longer kept (or, for

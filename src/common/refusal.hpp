@@ -38,7 +38,10 @@ enum class RefusalCode : std::uint8_t {
   kJobHistoryUnavailable,  // why
   kTooManyJobRuns,         // no values
   kJobStoreUnavailable,    // why
-  kCount,                  // not a code: the number of codes
+  // Persistent channels
+  kPersistBacklogFull,  // channel, limit
+  kPersistFailed,       // channel
+  kCount,               // not a code: the number of codes
 };
 
 // A refusal and the values its sentence needs, in the order the sentence uses them.

@@ -12,6 +12,7 @@
 #include "methods/embedded_host.hpp"
 #include "methods/exec_host.hpp"
 #include "methods/manifest.hpp"
+#include "protocol/request.hpp"
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
@@ -54,6 +55,7 @@ struct ServeFlags {
   std::size_t replay_channel_messages = defaults::kReplayChannelMessages;
   std::string replay_channel_bytes = format_bytes(defaults::kReplayChannelBytes);
   std::string replay_age = format_duration(defaults::kReplayAge);
+  std::vector<std::string> persist;
   std::string output_hard_limit = format_bytes(defaults::kOutputHardBytes);
   std::string output_soft_limit = format_bytes(defaults::kOutputSoftBytes);
   std::string output_soft_seconds = std::to_string(defaults::kOutputSoftTime.count());
@@ -162,6 +164,12 @@ DaemonOptions to_options(const ServeFlags& flags) {
   options.replay_channel_messages = flags.replay_channel_messages;
   options.replay_channel_bytes = bytes(flags.replay_channel_bytes, "--replay-channel-bytes");
   options.replay_age = duration(flags.replay_age, "--replay-age");
+  for (const std::string& pattern : flags.persist) {
+    if (auto problem = photon::protocol::channel_name_error(pattern, true)) {
+      throw StartupError(kExitUsage, "--persist: \"" + pattern + "\": " + *problem);
+    }
+  }
+  options.persist = flags.persist;
   options.prompt_timeout = duration(flags.prompt_timeout, "--prompt-timeout");
   if (options.prompt_timeout.count() == 0) {
     throw StartupError(kExitUsage, "--prompt-timeout: must be more than 0");
@@ -368,6 +376,10 @@ void add_serve_flags(CLI::App& command, ServeFlags& flags, bool embedded) {
       ->add_option("--replay-channel-bytes", flags.replay_channel_bytes,
                    "Bytes of channel messages kept for subscribers that come back, in one channel")
       ->capture_default_str();
+  serve->add_option("--persist", flags.persist,
+                    "Keep this channel's (or pattern's) recent messages in the daemon's database, "
+                    "so subscribers resume across a restart or a crash; repeatable "
+                    "(docs/channels.md)");
   serve
       ->add_option("--replay-age", flags.replay_age,
                    "How long a channel message is kept for subscribers that come back (0: no "

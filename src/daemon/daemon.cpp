@@ -265,8 +265,52 @@ class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public
     return extra;
   }
 
+  // The persistent channels' messages kept by earlier runs, into the window; from now on their
+  // messages are written to the store. Throws StartupError when the store cannot be opened.
+  void restore_channels() {
+    if (options_.persist.empty()) return;
+    store::JobStore* store = jobs_->open_now();
+    if (store == nullptr) {
+      throw StartupError(1, "--persist: " + jobs_->unavailable().value_or("no database"));
+    }
+    std::vector<KeptMessage> kept;
+    std::vector<std::uint64_t> gone;  // no longer persistent, or past the age bound
+    const std::int64_t now = epoch_millis(clock_.system());
+    try {
+      for (store::EventRecord& event : store->load_events()) {
+        const bool fresh =
+            options_.replay_age.count() == 0 || now - event.at_ms <= options_.replay_age.count();
+        if (fresh && services_.persistent(event.channel)) {
+          kept.push_back({.event_id = std::move(event.event_id),
+                          .channel = std::move(event.channel),
+                          .message_json = std::move(event.message_json),
+                          .at_ms = event.at_ms});
+        } else {
+          gone.push_back(event.seq);
+        }
+      }
+      store->delete_events(gone);
+    } catch (const store::StoreError& error) {
+      throw StartupError(1, error.what());
+    }
+    services_.restore(kept);
+    // The writer thread hears of each batch; the publishers waiting for it hear on the loop.
+    store->set_batch_listener([this](std::uint64_t done, bool written) {
+      asio::post(io_, [this, done, written] { services_.writes_done(done, written); });
+    });
+    channel_store_ = std::make_unique<StoredChannels>(*store);
+    services_.set_channel_store(*channel_store_);
+    std::string patterns;
+    for (const std::string& pattern : options_.persist) {
+      patterns += (patterns.empty() ? "" : ", ") + pattern;
+    }
+    spdlog::info("persistent channels {}: {} messages kept from earlier runs", patterns,
+                 kept.size());
+  }
+
   // Jobs as the store kept them, then the photon's own; throws StartupError for a bad declaration.
   void load_jobs() {
+    restore_channels();
     // Shared jobs come from Redis once connected; the local store is not theirs.
     if (broker_) {
       try {
@@ -471,6 +515,7 @@ class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public
     options.token = ui_token_;
     options.allowed_origins = settings.allowed_origins;
     options.channel_token = settings.channel_token;
+    options.persist = options_.persist;
     if (!settings.channel_token.empty()) add_log_secret(settings.channel_token);
     options.photon_name = options_.photon_name;
     options.streams.max_message_bytes = options_.server_limits.max_line_bytes;
@@ -498,6 +543,7 @@ class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public
 
   static ServiceOptions service_options(const DaemonOptions& options) {
     return {.photon_name = options.photon_name,
+            .persist = options.persist,
             .max_subscriptions = options.max_subscriptions,
             .max_total_subscriptions = options.max_total_subscriptions,
             .replay_messages = options.replay_messages,
@@ -648,6 +694,7 @@ class Daemon::Impl final : public DaemonControl, public net::PeerHandler, public
   asio::io_context io_{1};
   // Before the dispatcher, so queued job writes are flushed after the scheduler is gone.
   std::unique_ptr<StoredJobs> jobs_;
+  std::unique_ptr<StoredChannels> channel_store_;  // with --persist
   core::TokenAllocator tokens_;
   // After the loop, which the writer posts to: the writer is joined before the loop goes. Before
   // the dispatcher, whose shared locks use the mark.
@@ -762,7 +809,11 @@ void run_daemon(const DaemonOptions& options, const std::function<void()>& on_re
   } catch (const std::runtime_error& error) {
     throw StartupError(1, error.what());
   }
-  auto jobs = std::make_unique<StoredJobs>(dir, entry(paths.job_db));
+  // The persistent channels' messages are kept on disk within the window's own bounds.
+  auto jobs = std::make_unique<StoredJobs>(
+      dir, entry(paths.job_db),
+      store::JobStoreOptions{.events_per_channel = options.replay_channel_messages,
+                             .events_in_all = std::max<std::size_t>(options.replay_messages, 1)});
   try {
     if (!options.broker) jobs->open_if_present();  // shared jobs live in Redis
   } catch (const store::StoreError& error) {

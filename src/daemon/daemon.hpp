@@ -89,6 +89,9 @@ struct DaemonOptions {
   // With the broker: photon-core's Redis channels under this prefix are bridged both ways
   // (docs/scaling.md, "Sharing channels with TypeScript photons"); empty: not bridged.
   std::string photon_core_prefix;
+  // Persistent channels (--persist): channels or patterns whose messages are kept in the daemon's
+  // database, so that subscribers resume across a restart or a crash (docs/channels.md).
+  std::vector<std::string> persist;
   // A test build's --test-clock (docs/testing.md): time moves only when `test_clock` requests
   // move it, from the real time or from `test_clock_start` on the wall clock.
   bool test_clock = false;

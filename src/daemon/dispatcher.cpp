@@ -357,9 +357,11 @@ core::ReplayedMessages Dispatcher::missed_since(const Request& request,
   const auto now = services_.clock().steady();
   const boost::json::value* last = request.find("lastEventId");
   if (last != nullptr) {
-    if (const auto sequence = services_.sequence_of(last->get_string())) {
-      return services_.replay_window().since(*sequence, matches, now);
-    }
+    const auto sequence = services_.sequence_of(last->get_string());
+    // An earlier run's id vouches only for persistent channels: that run's other messages are gone.
+    const bool vouched = sequence && (*sequence > services_.event_ids().carried_up_to() ||
+                                      core::patterns_cover(services_.persist_patterns(), channel));
+    if (vouched) return services_.replay_window().since(*sequence, matches, now);
   }
   // Without a lastEventId, all that is kept and nothing missed; with another epoch's id, a future
   // one or no event id at all, all that is kept, and nothing can show what was missed.
@@ -398,9 +400,28 @@ void Dispatcher::handle_unsubscribe(Session& session, const Request& request) {
 void Dispatcher::handle_publish(Session& session, const Request& request) {
   std::string_view channel = request.string_field("channel");
   const boost::json::value& message = *request.find("message");
-  const Services::Published published = services_.publish(channel, &session, message);
-  session.peer().send(
-      protocol::published_line(request.id, channel, published.delivered, published.event_id));
+  Services::Published published = services_.publish(channel, &session, message, true);
+  if (published.refused) {
+    session.peer().send(protocol::error_line(request.id, *published.refused));
+    return;
+  }
+  std::string line =
+      protocol::published_line(request.id, channel, published.delivered, published.event_id);
+  if (!published.write) {
+    session.peer().send(std::move(line));
+    return;
+  }
+  // A persistent channel: the publisher hears of its message once it is on disk, so that what was
+  // acknowledged survives a crash (its subscribers have it already).
+  services_.when_written(
+      *published.write, [this, connection = session.id(), id = std::string(request.id),
+                         channel = std::string(channel), line = std::move(line)](bool written) {
+        const auto found = sessions_.find(connection);
+        if (found == sessions_.end()) return;
+        found->second->peer().send(
+            written ? line
+                    : protocol::error_line(id, Refused{RefusalCode::kPersistFailed, {channel}}));
+      });
 }
 
 void Dispatcher::handle_lock(Session& session, const Request& request) {

@@ -6,7 +6,19 @@
 #include "protocol/reply.hpp"
 #include "protocol/request.hpp"
 
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <algorithm>
+
 namespace photon::daemon {
+namespace {
+
+// As deep as any message a daemon accepts (--max-json-depth goes up to 10000); the parser does not
+// recurse.
+constexpr std::size_t kAnyMessageDepth = 10'000;
+
+}  // namespace
 
 Services::Services(ServiceOptions options, const Clock& clock, core::TokenAllocator& tokens,
                    core::MethodHost* methods, core::JobPersistence* jobs)
@@ -44,9 +56,46 @@ void Services::set_broker(broker::Broker& broker, core::TokenMark& tokens) {
 }
 
 Services::Published Services::publish(std::string_view channel, const core::Subscriber* exclude,
-                                      const boost::json::value& message) {
-  if (broker_ != nullptr) broker_->forward(channel, message);
-  return deliver_locally(channel, exclude, message);
+                                      const boost::json::value& message, bool refusable) {
+  Published published = deliver_locally(channel, exclude, message, refusable);
+  if (broker_ != nullptr && !published.refused) broker_->forward(channel, message);
+  return published;
+}
+
+bool Services::persistent(std::string_view channel) const {
+  return std::any_of(
+      options_.persist.begin(), options_.persist.end(),
+      [&](const std::string& pattern) { return core::subscription_matches(pattern, channel); });
+}
+
+void Services::restore(const std::vector<KeptMessage>& messages) {
+  boost::json::parse_options options;
+  options.max_depth = kAnyMessageDepth;
+  const auto now_steady = clock_.steady();
+  const auto now_ms = epoch_millis(clock_.system());
+  for (const KeptMessage& kept : messages) {
+    boost::system::error_code ec;
+    const boost::json::value message = boost::json::parse(kept.message_json, ec, {}, options);
+    if (ec) continue;  // written by this program: damaged, so not this message any more
+    const std::uint64_t sequence = event_ids_.carry(kept.event_id);
+    // A fresh `ch_` id (unique in this run) and the message's own event id.
+    const SharedBytes line = make_shared_bytes(
+        protocol::channel_message_line(sequence, kept.channel, kept.event_id, message));
+    const auto age = std::chrono::milliseconds(std::max<std::int64_t>(now_ms - kept.at_ms, 0));
+    replay_window_.record(sequence, kept.channel, line, now_steady - age);
+  }
+}
+
+void Services::when_written(std::uint64_t write, std::function<void(bool)> then) {
+  awaiting_writes_.emplace_back(write, std::move(then));
+}
+
+void Services::writes_done(std::uint64_t done, bool written) {
+  while (!awaiting_writes_.empty() && awaiting_writes_.front().first <= done) {
+    auto then = std::move(awaiting_writes_.front().second);
+    awaiting_writes_.pop_front();
+    then(written);
+  }
 }
 
 void Services::publish(const std::string& channel, const boost::json::value& message) {
@@ -55,15 +104,27 @@ void Services::publish(const std::string& channel, const boost::json::value& mes
 
 Services::Published Services::deliver_locally(std::string_view channel,
                                               const core::Subscriber* exclude,
-                                              const boost::json::value& message) {
+                                              const boost::json::value& message, bool refusable) {
   // Built whether or not anyone receives it: a subscriber away now resumes from the window.
   const std::uint64_t sequence = event_ids_.issue();
   std::string id = event_ids_.id_of(sequence);
+  std::optional<std::uint64_t> write;
+  if (channel_store_ != nullptr && persistent(channel)) {
+    // Queued for the disk before anyone receives it: a message the store refuses goes nowhere.
+    write = channel_store_->save(id, channel, boost::json::serialize(message),
+                                 epoch_millis(clock_.system()), refusable);
+    if (!write) {
+      return {.event_id = std::move(id),
+              .refused =
+                  Refused{RefusalCode::kPersistBacklogFull,
+                          {std::string(channel), std::to_string(channel_store_->max_waiting())}}};
+    }
+  }
   const SharedBytes line =
       make_shared_bytes(protocol::channel_message_line(sequence, channel, id, message));
   const std::size_t delivered = channels_.publish(channel, exclude, [&] { return line; });
   replay_window_.record(sequence, channel, line, clock_.steady());
-  return {delivered, std::move(id)};
+  return {.delivered = delivered, .event_id = std::move(id), .write = write};
 }
 
 bool Services::remote_message(std::string_view channel, const boost::json::value& message) {

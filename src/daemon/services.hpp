@@ -10,6 +10,7 @@
 #include "channels/replay_window.hpp"
 #include "common/clock.hpp"
 #include "common/defaults.hpp"
+#include "common/refusal.hpp"
 #include "common/shared_bytes.hpp"
 #include "daemon/method_calls.hpp"
 #include "jobs/scheduler.hpp"
@@ -20,15 +21,21 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace photon::daemon {
 
 struct ServiceOptions {
   std::string photon_name;
+  // Persistent channels (--persist): channels or patterns whose messages are also kept on disk, so
+  // that subscribers resume across a restart or a crash.
+  std::vector<std::string> persist;
   std::size_t max_subscriptions = defaults::kMaxSubscriptions;  // per connection
   std::size_t max_total_subscriptions = defaults::kMaxTotalSubscriptions;
   // The replay window subscribers resume from (lastEventId, Last-Event-ID): messages and bytes
@@ -50,6 +57,26 @@ struct ServiceOptions {
   std::size_t max_jobs = 10'000;
   // A job's slot noticed later than this counts as missed (the catch-up policy applies).
   std::chrono::seconds missed_after = defaults::kMissedAfter;
+};
+
+// Where the messages of persistent channels are written (the daemon's SQLite store), off the loop.
+class ChannelStore {
+ public:
+  virtual ~ChannelStore() = default;
+  // Queues a message; its write number (Services::writes_done hears when it is written), or
+  // nothing when `refusable` and max_waiting() messages wait already.
+  virtual std::optional<std::uint64_t> save(std::string event_id, std::string_view channel,
+                                            std::string message_json, std::int64_t at_ms,
+                                            bool refusable) = 0;
+  virtual std::size_t max_waiting() const = 0;
+};
+
+// A message of a persistent channel kept by an earlier run, as restore() takes it.
+struct KeptMessage {
+  std::string event_id;
+  std::string channel;
+  std::string message_json;
+  std::int64_t at_ms = 0;  // published (epoch ms)
 };
 
 // Invariants: locks() is the local table's service until set_broker(), the broker's after;
@@ -85,13 +112,31 @@ class Services final : private core::JobPublisher, private broker::BrokerListene
   const core::ReplayWindow& replay_window() const { return replay_window_; }
 
   struct Published {
-    std::size_t delivered;  // deliveries here
-    std::string event_id;   // as its subscribers receive it
+    std::size_t delivered = 0;  // deliveries here
+    std::string event_id;       // as its subscribers receive it
+    // On a persistent channel: the store's write, which writes_done() reports.
+    std::optional<std::uint64_t> write;
+    // Not published (a persistent channel whose store has too much waiting).
+    std::optional<Refused> refused;
   };
   // Publishes `message` on `channel`: to the photon's other daemons (with a broker), and to every
-  // matching subscriber here but `exclude` (may be null).
+  // matching subscriber here but `exclude` (may be null). `refusable`: a client's publish, which
+  // a persistent channel's full store refuses (other messages are kept whatever waits).
   Published publish(std::string_view channel, const core::Subscriber* exclude,
-                    const boost::json::value& message);
+                    const boost::json::value& message, bool refusable = false);
+
+  // Persistent channels: their store (before any connection opens; must outlive the services),
+  // whether a channel is one, and the patterns.
+  void set_channel_store(ChannelStore& store) { channel_store_ = &store; }
+  bool persistent(std::string_view channel) const;
+  const std::vector<std::string>& persist_patterns() const { return options_.persist; }
+  // At start, before any publish: the persistent channels' messages of earlier runs, oldest first,
+  // into the window under their own ids.
+  void restore(const std::vector<KeptMessage>& messages);
+  // Calls `then` once the store's write `write` is written (true) or has failed (false).
+  void when_written(std::uint64_t write, std::function<void(bool written)> then);
+  // The store wrote (or failed to write) every write up to `done`.
+  void writes_done(std::uint64_t done, bool written);
 
   // The sequence an event id names, when it is one of this daemon's, already published; nothing
   // for another epoch's, a future one, or text that is no event id.
@@ -129,7 +174,7 @@ class Services final : private core::JobPublisher, private broker::BrokerListene
   }
   // The local half of a publish: the line is built once, delivered, and kept in the window.
   Published deliver_locally(std::string_view channel, const core::Subscriber* exclude,
-                            const boost::json::value& message);
+                            const boost::json::value& message, bool refusable = false);
 
   ServiceOptions options_;
   const Clock& clock_;
@@ -138,6 +183,9 @@ class Services final : private core::JobPublisher, private broker::BrokerListene
   core::ChannelRegistry channels_;
   core::EventIds event_ids_;
   core::ReplayWindow replay_window_;
+  ChannelStore* channel_store_ = nullptr;
+  // Callers waiting for the store's writes, in write order.
+  std::deque<std::pair<std::uint64_t, std::function<void(bool)>>> awaiting_writes_;
   // The local table's service, or with a broker the broker's (shared_locks_ then points at it).
   std::unique_ptr<core::LockService> locks_;
   broker::BrokerLockService* shared_locks_ = nullptr;

@@ -17,13 +17,13 @@ void StoredJobs::open_if_present() {
   } catch (const std::system_error& error) {
     throw store::StoreError(error.what());
   }
-  if (present) store_ = store::JobStore::open(dir_, name_);
+  if (present) store_ = store::JobStore::open(dir_, name_, options_);
 }
 
 store::JobStore* StoredJobs::writable() {
   if (store_) return store_.get();
   try {
-    store_ = store::JobStore::open(dir_, name_);
+    store_ = store::JobStore::open(dir_, name_, options_);
     if (!open_error_.empty()) spdlog::info("job database {} opened", name_);
     open_error_.clear();
   } catch (const store::StoreError& error) {

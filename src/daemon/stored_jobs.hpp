@@ -2,6 +2,7 @@
 // jobs and runs and the store's records.
 #pragma once
 
+#include "daemon/services.hpp"
 #include "jobs/scheduler.hpp"
 #include "store/job_store.hpp"
 
@@ -21,7 +22,8 @@ namespace photon::daemon {
 class StoredJobs final : public core::JobPersistence {
  public:
   // The database is entry `name` of `dir`, which must outlive this object.
-  StoredJobs(const PrivateDir& dir, std::string name) : dir_(dir), name_(std::move(name)) {}
+  StoredJobs(const PrivateDir& dir, std::string name, store::JobStoreOptions options = {})
+      : dir_(dir), name_(std::move(name)), options_(options) {}
 
   // Opens the database if the file exists. Throws store::StoreError (a damaged or foreign file).
   void open_if_present();
@@ -45,6 +47,9 @@ class StoredJobs final : public core::JobPersistence {
     if (store_) store_->flush();
   }
 
+  // The store, opened (created) now if need be; null when it cannot be (unavailable() says why).
+  store::JobStore* open_now() { return writable(); }
+
  private:
   // The store, opened now if need be; null when it cannot be opened now (logged once per run of
   // failures, the reason kept for unavailable()).
@@ -52,8 +57,28 @@ class StoredJobs final : public core::JobPersistence {
 
   const PrivateDir& dir_;
   std::string name_;
+  store::JobStoreOptions options_;
   std::unique_ptr<store::JobStore> store_;
   std::string open_error_;  // why the last open failed; empty after a success
+};
+
+// The messages of persistent channels (--persist), kept in the same store as the jobs.
+class StoredChannels final : public ChannelStore {
+ public:
+  explicit StoredChannels(store::JobStore& store) : store_(store) {}
+  std::optional<std::uint64_t> save(std::string event_id, std::string_view channel,
+                                    std::string message_json, std::int64_t at_ms,
+                                    bool refusable) override {
+    return store_.save_event({.event_id = std::move(event_id),
+                              .channel = std::string(channel),
+                              .message_json = std::move(message_json),
+                              .at_ms = at_ms},
+                             refusable);
+  }
+  std::size_t max_waiting() const override { return store_.max_queued_events(); }
+
+ private:
+  store::JobStore& store_;
 };
 
 }  // namespace photon::daemon

@@ -129,8 +129,9 @@ inline constexpr std::string_view kOnlyGetOrPost =
 inline constexpr std::string_view kBadLastEventId =
     "Last-Event-ID must be an event id (at most 256 bytes)";
 inline constexpr std::string_view kEventsMissed =
-    "messages after event % may have been missed: the daemon keeps the last % of a channel, for "
-    "% at most, within its window for all channels (docs/channels.md)";
+    "messages after event % may have been missed: the daemon keeps the last % of a channel%, "
+    "within its window for all channels (docs/channels.md)";
+inline constexpr std::string_view kEventsMissedAge = ", for % at most";
 inline constexpr std::string_view kTooManyStreams = "too many open WebSockets and event streams";
 inline constexpr std::string_view kNotAWebSocket = "/ws is a WebSocket: send Upgrade: websocket";
 inline constexpr std::string_view kNoChannels =
@@ -186,6 +187,9 @@ inline constexpr std::array<std::string_view, static_cast<std::size_t>(RefusalCo
         "job history unavailable: %",
         "too many runs of this job are running",
         "jobs cannot be saved now (%); try again",
+        "channel \"%\" is persistent and % of its messages wait to be written; try again",
+        "channel \"%\" is persistent and the message could not be written (see the daemon's log); "
+        "it may not be kept",
     };
 
 }  // namespace photon::protocol::messages

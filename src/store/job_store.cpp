@@ -26,7 +26,7 @@ constexpr std::int32_t kApplicationId = 0x50484F54;
 // kMigrations[v] takes the schema from version v to v + 1; the file's version is user_version.
 // Job definitions are upserted, never REPLACEd: a REPLACE deletes the row, and the delete would
 // cascade to the job's runs.
-constexpr std::array<const char*, 2> kMigrations = {
+constexpr std::array<const char*, 3> kMigrations = {
     R"sql(
 CREATE TABLE jobs (
   id TEXT PRIMARY KEY NOT NULL,
@@ -66,6 +66,17 @@ ALTER TABLE runs ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN found_at_ms INTEGER;
 UPDATE runs SET interrupted = 1, ended_at_ms = NULL
   WHERE status = 'failed' AND error = 'the daemon stopped while it ran' AND ended_at_ms = started_at_ms;
+)sql",
+    // 3: the messages of persistent channels (--persist), in publish order across runs.
+    R"sql(
+CREATE TABLE events (
+  seq INTEGER PRIMARY KEY,
+  event_id TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  message TEXT NOT NULL,
+  at_ms INTEGER NOT NULL
+);
+CREATE INDEX events_by_channel ON events(channel, seq);
 )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(kMigrations.size());
@@ -107,6 +118,23 @@ constexpr const char* kRaiseLastRunId = R"sql(
 INSERT INTO meta (key, value) VALUES ('last_run_id', ?1)
 ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)
 )sql";
+
+constexpr const char* kInsertEvent =
+    "INSERT INTO events (event_id, channel, message, at_ms) VALUES (?1, ?2, ?3, ?4)";
+
+// Deletes the channel's events older than its newest ?2; then, in all, those older than the
+// newest ?1 (nothing where there are no more).
+constexpr const char* kTrimChannelEvents = R"sql(
+DELETE FROM events WHERE channel = ?1 AND seq <=
+  (SELECT seq FROM events WHERE channel = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)
+)sql";
+constexpr const char* kTrimEvents = R"sql(
+DELETE FROM events WHERE seq <= (SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?1)
+)sql";
+
+constexpr const char* kSelectEvents =
+    "SELECT seq, event_id, channel, message, at_ms FROM events ORDER BY seq";
+constexpr const char* kDeleteEvent = "DELETE FROM events WHERE seq = ?1";
 
 constexpr const char* kSelectJobs = R"sql(
 SELECT id, method, args_json, cron, timezone, catch_up, overlap, created_at_ms, created_by,
@@ -358,6 +386,37 @@ class JobStore::Database {
   void raise_last_run_id(std::uint64_t run_id) {
     Use(raise_last_run_id_.get()).with(to_sql(run_id)).done("cannot record the last run id");
   }
+  void save_event(const EventRecord& event) {
+    Use(insert_event_.get())
+        .with(event.event_id, event.channel, event.message_json, event.at_ms)
+        .done("cannot save a channel message");
+  }
+  void trim_events(const std::string& channel) {
+    Use(trim_channel_events_.get())
+        .with(channel, to_sql_limit(events_per_channel_))
+        .done("cannot trim a channel's messages");
+  }
+  void trim_all_events() {
+    Use(trim_events_.get()).with(to_sql_limit(events_in_all_)).done("cannot trim channel messages");
+  }
+  void delete_event(std::uint64_t seq) {
+    Use(delete_event_.get()).with(to_sql(seq)).done("cannot delete a channel message");
+  }
+
+  std::vector<EventRecord> load_events() {
+    const Statement statement = prepare(connection_.get(), kSelectEvents, 0);
+    Use use(statement.get());
+    std::vector<EventRecord> events;
+    while (use.row("cannot read channel messages")) {
+      EventRecord& event = events.emplace_back();
+      event.seq = from_sql(use.integer(0));
+      event.event_id = use.text(1);
+      event.channel = use.text(2);
+      event.message_json = use.text(3);
+      event.at_ms = use.integer(4);
+    }
+    return events;
+  }
 
   std::vector<JobRecord> load_jobs() {
     const Statement statement = prepare(connection_.get(), kSelectJobs, 0);
@@ -411,13 +470,20 @@ class JobStore::Database {
 
  private:
   Database(Connection connection, const JobStoreOptions& options)
-      : connection_(std::move(connection)), history_per_job_(options.history_per_job) {
+      : connection_(std::move(connection)),
+        history_per_job_(options.history_per_job),
+        events_per_channel_(options.events_per_channel),
+        events_in_all_(options.events_in_all) {
     sqlite3* db = connection_.get();
     upsert_job_ = prepare(db, kUpsertJob, SQLITE_PREPARE_PERSISTENT);
     delete_job_ = prepare(db, kDeleteJob, SQLITE_PREPARE_PERSISTENT);
     upsert_run_ = prepare(db, kUpsertRun, SQLITE_PREPARE_PERSISTENT);
     trim_runs_ = prepare(db, kTrimRuns, SQLITE_PREPARE_PERSISTENT);
     raise_last_run_id_ = prepare(db, kRaiseLastRunId, SQLITE_PREPARE_PERSISTENT);
+    insert_event_ = prepare(db, kInsertEvent, SQLITE_PREPARE_PERSISTENT);
+    trim_channel_events_ = prepare(db, kTrimChannelEvents, SQLITE_PREPARE_PERSISTENT);
+    trim_events_ = prepare(db, kTrimEvents, SQLITE_PREPARE_PERSISTENT);
+    delete_event_ = prepare(db, kDeleteEvent, SQLITE_PREPARE_PERSISTENT);
   }
 
   // Checks that the file is photond's (or empty) before changing anything in it, then sets the
@@ -481,7 +547,13 @@ class JobStore::Database {
   Statement upsert_run_;
   Statement trim_runs_;
   Statement raise_last_run_id_;
+  Statement insert_event_;
+  Statement trim_channel_events_;
+  Statement trim_events_;
+  Statement delete_event_;
   std::size_t history_per_job_;
+  std::size_t events_per_channel_;
+  std::size_t events_in_all_;
   bool durable_ = false;  // the current transaction runs with synchronous = FULL
 };
 
@@ -517,6 +589,7 @@ JobStore::JobStore(std::filesystem::path file, std::unique_ptr<Database> databas
                    std::uint64_t last_run_id, const JobStoreOptions& options)
     : file_(std::move(file)),
       max_queued_writes_(std::max<std::size_t>(options.max_queued_writes, 1)),
+      max_queued_events_(std::max<std::size_t>(options.max_queued_events, 1)),
       database_(std::move(database)),
       stored_last_run_id_(last_run_id),
       last_run_id_(last_run_id),
@@ -611,6 +684,42 @@ void JobStore::save_run(RunRecord run) {
   queue_changed_.notify_one();
 }
 
+std::optional<std::uint64_t> JobStore::save_event(EventRecord event, bool refusable) {
+  std::uint64_t number = 0;
+  {
+    std::lock_guard lock(mutex_);
+    // Refused rather than dropped: the publish is then refused too, and nothing acknowledged is
+    // lost.
+    if (refusable && queued_events_ >= max_queued_events_) return std::nullopt;
+    ++queued_events_;
+    number = ++writes_made_;
+    append(std::move(event));
+  }
+  queue_changed_.notify_one();
+  return number;
+}
+
+std::vector<EventRecord> JobStore::load_events() {
+  flush();
+  return reading(file_, [&] { return database_->load_events(); });
+}
+
+void JobStore::delete_events(const std::vector<std::uint64_t>& seqs) {
+  if (seqs.empty()) return;
+  flush();
+  reading(file_, [&] {
+    database_->begin(false);
+    try {
+      for (const std::uint64_t seq : seqs) database_->delete_event(seq);
+      database_->commit();
+    } catch (...) {
+      database_->rollback();
+      throw;
+    }
+    return 0;
+  });
+}
+
 void JobStore::flush() {
   std::unique_lock lock(mutex_);
   const std::uint64_t target = writes_made_;
@@ -649,32 +758,38 @@ void JobStore::write_loop() {
     Queue batch;
     std::uint64_t batch_end = 0;
     std::uint64_t last_run_id = 0;
+    std::function<void(std::uint64_t, bool)> on_batch;
     {
       std::unique_lock lock(mutex_);
       queue_changed_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and everything is written
       batch.swap(queue_);
+      queued_events_ = 0;
       latest_job_write_.clear();
       latest_run_write_.clear();
       run_writes_.clear();
       overflowing_ = false;
       batch_end = writes_made_;
       last_run_id = last_run_id_;
+      on_batch = on_batch_;
     }
-    write_batch(batch, last_run_id);
+    const bool written = write_batch(batch, last_run_id);
     {
       std::lock_guard lock(mutex_);
       writes_done_ = batch_end;
     }
+    if (on_batch) on_batch(batch_end, written);
     batch_written_.notify_all();
   }
 }
 
-void JobStore::write_batch(const Queue& batch, std::uint64_t last_run_id) {
+bool JobStore::write_batch(const Queue& batch, std::uint64_t last_run_id) {
   const bool changes_jobs = std::any_of(batch.begin(), batch.end(), [](const Queued& queued) {
-    return !std::holds_alternative<RunRecord>(queued.write);
+    return std::holds_alternative<JobRecord>(queued.write) ||
+           std::holds_alternative<JobDeletion>(queued.write);
   });
-  std::set<std::string> runs_added_to;  // jobs whose history to trim
+  std::set<std::string> runs_added_to;    // jobs whose history to trim
+  std::set<std::string> events_added_to;  // channels whose messages to trim
   try {
     database_->begin(changes_jobs);
     for (const Queued& queued : batch) {
@@ -682,6 +797,9 @@ void JobStore::write_batch(const Queue& batch, std::uint64_t last_run_id) {
         database_->save_job(*job);
       } else if (const auto* deletion = std::get_if<JobDeletion>(&queued.write)) {
         database_->delete_job(deletion->id);
+      } else if (const auto* event = std::get_if<EventRecord>(&queued.write)) {
+        database_->save_event(*event);
+        events_added_to.insert(event->channel);
       } else {
         const auto& run = std::get<RunRecord>(queued.write);
         database_->save_run(run);
@@ -689,14 +807,18 @@ void JobStore::write_batch(const Queue& batch, std::uint64_t last_run_id) {
       }
     }
     for (const std::string& job_id : runs_added_to) database_->trim_runs(job_id);
+    for (const std::string& channel : events_added_to) database_->trim_events(channel);
+    if (!events_added_to.empty()) database_->trim_all_events();
     if (last_run_id > stored_last_run_id_) database_->raise_last_run_id(last_run_id);
     database_->commit();
     stored_last_run_id_ = std::max(stored_last_run_id_, last_run_id);
     batches_written_.fetch_add(1, std::memory_order_relaxed);
+    return true;
   } catch (const std::exception& error) {
     database_->rollback();
     write_errors_.fetch_add(batch.size(), std::memory_order_relaxed);
     spdlog::error("job store {}: {} writes lost: {}", file_.string(), batch.size(), error.what());
+    return false;
   }
 }
 

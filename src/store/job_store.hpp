@@ -1,5 +1,6 @@
-// The scheduler's durable state: cron jobs and a bounded history of their runs, in one SQLite file,
-// written by the store's own thread so that the event loop never waits for the disk.
+// The daemon's durable state: cron jobs and a bounded history of their runs, and the recent
+// messages of persistent channels (--persist), in one SQLite file, written by the store's own
+// thread so that the event loop never waits for the disk.
 #pragma once
 
 #include "common/private_dir.hpp"
@@ -11,6 +12,7 @@
 #include <cstdint>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -69,6 +71,17 @@ struct RunRecord {
   bool operator==(const RunRecord&) const = default;
 };
 
+// A message of a persistent channel, as published.
+struct EventRecord {
+  std::uint64_t seq = 0;  // its place in the store (publish order across runs); 0 until saved
+  std::string event_id;   // as its subscribers received it
+  std::string channel;
+  std::string message_json;
+  std::int64_t at_ms = 0;  // when it was published (epoch ms)
+
+  bool operator==(const EventRecord&) const = default;
+};
+
 struct JobStoreOptions {
   // Runs kept per job: saving a run deletes that job's older runs beyond this many.
   std::size_t history_per_job = 100;
@@ -76,6 +89,11 @@ struct JobStoreOptions {
   std::size_t max_queued_writes = 10'000;
   // How long a write waits for another connection's lock on the file before it fails.
   std::chrono::milliseconds busy_timeout{5000};
+  // Channel messages kept: per channel, and in all (older ones are deleted as new ones come).
+  std::size_t events_per_channel = 500;
+  std::size_t events_in_all = 10'000;
+  // Channel messages waiting for the writer; save_event refuses more.
+  std::size_t max_queued_events = 10'000;
 };
 
 // Durability: every write survives a crash of the daemon once its transaction is committed (flush
@@ -131,6 +149,24 @@ class JobStore {
   void save_job(JobRecord job);
   void delete_job(std::string id);
   void save_run(RunRecord run);
+  // A channel message: never coalesced nor dropped, but refused (nothing) when `refusable` and
+  // max_queued_events wait already. Else the write's number: the batch listener's `done` reaches
+  // it once the write is committed (or has failed).
+  std::optional<std::uint64_t> save_event(EventRecord event, bool refusable = true);
+  std::size_t max_queued_events() const { return max_queued_events_; }
+
+  // Called by the writer thread after each batch, with the number of writes made up to its end and
+  // whether they were committed (false: the batch failed and was rolled back). Set it before the
+  // first write.
+  void set_batch_listener(std::function<void(std::uint64_t done, bool committed)> listener) {
+    std::lock_guard lock(mutex_);
+    on_batch_ = std::move(listener);
+  }
+
+  // The kept channel messages, in publish order (synchronous, for start-up, as load_jobs).
+  std::vector<EventRecord> load_events();
+  // Deletes these messages (by seq) at once (synchronous, for start-up).
+  void delete_events(const std::vector<std::uint64_t>& seqs);
 
   // Waits until every write made so far is committed (or has failed, or was dropped).
   void flush();
@@ -150,7 +186,7 @@ class JobStore {
   struct JobDeletion {
     std::string id;
   };
-  using Write = std::variant<JobRecord, JobDeletion, RunRecord>;
+  using Write = std::variant<JobRecord, JobDeletion, RunRecord, EventRecord>;
   struct Queued {
     Write write;
     std::uint64_t order;  // when it was first queued; a replacement keeps the place and the order
@@ -163,10 +199,12 @@ class JobStore {
   Queue::iterator append(Write write);  // with mutex_ held
   void keep_bound();                    // with mutex_ held
   void write_loop();
-  void write_batch(const Queue& batch, std::uint64_t last_run_id);
+  // Whether the batch was committed.
+  bool write_batch(const Queue& batch, std::uint64_t last_run_id);
 
   const std::filesystem::path file_;
   const std::size_t max_queued_writes_;
+  const std::size_t max_queued_events_;
   // Used by the writer thread only, except by the reads, which run after a flush: then the writer
   // is idle until the next write, which only the reading thread can make.
   std::unique_ptr<Database> database_;
@@ -183,7 +221,9 @@ class JobStore {
   std::uint64_t writes_made_ = 0;           // write calls so far
   std::uint64_t writes_done_ = 0;           // of those, the ones the writer has finished
   std::uint64_t last_run_id_ = 0;           // the highest run id saved or loaded
+  std::size_t queued_events_ = 0;           // channel messages in queue_
   bool overflowing_ = false;                // dropped runs since the writer last took the queue
+  std::function<void(std::uint64_t, bool)> on_batch_;
   bool stopping_ = false;
 
   std::atomic<std::uint64_t> write_errors_{0};

@@ -383,8 +383,14 @@ void UiService::replay(net::Peer& peer, const std::vector<std::string>& channels
   // Another run's id (the daemon restarted), another daemon's, or none at all: nothing kept can be
   // placed after it, so the stream learns of its gap and goes on live.
   const std::optional<std::uint64_t> sequence = event_ids_.sequence_of(last_event_id);
+  // An earlier run's id vouches only for persistent channels: that run's other messages are gone.
+  const bool vouched =
+      sequence && (*sequence > event_ids_.carried_up_to() ||
+                   std::all_of(channels.begin(), channels.end(), [&](const std::string& channel) {
+                     return core::patterns_cover(options_.persist, channel);
+                   }));
   core::ReplayedMessages owed{.gap = true};
-  if (sequence) {
+  if (vouched) {
     owed = replay_window_.since(
         *sequence,
         [&](std::string_view channel) {
@@ -399,10 +405,13 @@ void UiService::replay(net::Peer& peer, const std::vector<std::string>& channels
     peer.send(json::serialize(json::object{
                   {"type", "events_gap"},
                   {"lastEventId", last_event_id},
-                  {"message",
-                   protocol::fill_message(words::kEventsMissed,
-                                          {last_event_id, std::to_string(limits.channel_messages),
-                                           format_duration(limits.age)})}}) +
+                  {"message", protocol::fill_message(
+                                  words::kEventsMissed,
+                                  {last_event_id, std::to_string(limits.channel_messages),
+                                   limits.age.count() == 0
+                                       ? std::string()
+                                       : protocol::fill_message(words::kEventsMissedAge,
+                                                                format_duration(limits.age))})}}) +
               "\n");
   }
   for (const SharedBytes& line : owed.lines) peer.send(line);

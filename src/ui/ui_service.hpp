@@ -50,6 +50,8 @@ struct UiOptions {
   std::string channel_token;
   // `source` of the messages /channels streams when they name none.
   std::string photon_name;
+  // The persistent channels (--persist): a stream resumes across a restart on those only.
+  std::vector<std::string> persist;
 };
 
 // Invariants: every open web stream is in streams_; requests are refused until set_port() has

@@ -15,6 +15,8 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -282,7 +284,7 @@ TEST_F(JobStoreTest, FileIsWalModePrivateAndMarkedAsPhotonds) {
   }
   RawDatabase raw(file_);
   EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw.text("PRAGMA user_version"), "2");
+  EXPECT_EQ(raw.text("PRAGMA user_version"), "3");
   EXPECT_EQ(raw.text("PRAGMA application_id"), std::to_string(0x50484F54));
 }
 
@@ -399,6 +401,7 @@ TEST_F(JobStoreTest, VersionOneInterruptedRunsLoseTheirMadeUpEnd) {
   JobStore::open(file_)->save_job(job("a"));
   {
     RawDatabase raw(file_);
+    raw.exec("DROP TABLE events");  // version 3's
     raw.exec("ALTER TABLE runs DROP COLUMN found_at_ms");
     raw.exec("ALTER TABLE runs DROP COLUMN interrupted");
     raw.exec("PRAGMA user_version = 1");
@@ -594,6 +597,51 @@ TEST_F(JobStoreTest, FailedWritesAreCountedAndTheStoreGoesOn) {
   EXPECT_EQ(store->write_errors(), 2u);
   EXPECT_EQ(store->load_jobs(), std::vector<JobRecord>{job("kept")});
   EXPECT_EQ(store->last_run_id(), 1u);  // handed out all the same: never reused
+}
+
+// Persistent channels' messages: kept in publish order across reopenings, trimmed per channel and in
+// all as new ones come, deleted on request, and every write reported to the batch listener.
+TEST_F(JobStoreTest, ChannelMessagesAreKeptInOrderWithinTheirBounds) {
+  const auto event = [](std::string id, std::string channel, std::int64_t at) {
+    return EventRecord{.event_id = std::move(id),
+                       .channel = std::move(channel),
+                       .message_json = R"({"n":1})",
+                       .at_ms = at};
+  };
+  {
+    auto store = JobStore::open(file_, JobStoreOptions{.events_per_channel = 2, .events_in_all = 3});
+    std::mutex mutex;
+    std::uint64_t reported = 0;
+    bool all_written = true;
+    store->set_batch_listener([&](std::uint64_t done, bool written) {
+      std::lock_guard lock(mutex);
+      reported = std::max(reported, done);
+      all_written = all_written && written;
+    });
+    std::optional<std::uint64_t> last;
+    for (int n = 1; n <= 4; ++n) last = store->save_event(event("e-" + std::to_string(n), "a", n));
+    store->save_event(event("e-5", "b", 5));
+    ASSERT_TRUE(last.has_value());
+    store->flush();
+    std::lock_guard lock(mutex);
+    EXPECT_GE(reported, *last);
+    EXPECT_TRUE(all_written);
+  }
+  auto store = JobStore::open(file_, JobStoreOptions{.events_per_channel = 2, .events_in_all = 3});
+  std::vector<EventRecord> kept = store->load_events();
+  std::vector<std::string> ids;
+  for (const EventRecord& record : kept) ids.push_back(record.event_id);
+  // "a" keeps its last 2; all channels, their last 3.
+  EXPECT_EQ(ids, (std::vector<std::string>{"e-3", "e-4", "e-5"}));
+  ASSERT_EQ(kept.size(), 3u);
+  EXPECT_EQ(kept[0].channel, "a");
+  EXPECT_EQ(kept[0].message_json, R"({"n":1})");
+  EXPECT_EQ(kept[0].at_ms, 3);
+  EXPECT_LT(kept[0].seq, kept[1].seq);
+  store->delete_events({kept[0].seq, kept[2].seq});
+  kept = store->load_events();
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept[0].event_id, "e-4");
 }
 
 }  // namespace
