@@ -126,6 +126,7 @@ class Connection:
 
     number: int
     resumed_from: str
+    opened_at: int  # the number of the test's operation that opened it, for the report
     items: List[Received] = dataclasses.field(default_factory=list)
     end: str = "open"  # "aborted" (by the test), "closed by the daemon"
 
@@ -143,6 +144,7 @@ class Findings:
     """What checking one subscriber found: its divergences, and counts for the run's report."""
 
     divergences: List[str] = dataclasses.field(default_factory=list)
+    first_operation: Optional[int] = None  # the operation that opened the first diverging connection
     refreshes: int = 0
     replays: int = 0  # resumes that replayed at least one message
     replayed: int = 0  # messages received as replayed (socket and WebSocket)
@@ -194,7 +196,9 @@ def check_subscriber(history, log, window, baseline_seq):
                            for i, item in enumerate(conn.items[start:index + 2], start))
         findings.divergences.append(
             f"{history.name} ({history.transport}, {history.subscription!r}), connection {conn.number} "
-            f"(resumed from {conn.resumed_from}, {conn.end}), line {index}: {text}\n{quoted}")
+            f"(opened at operation {conn.opened_at}, resumed from {conn.resumed_from}, {conn.end}), "
+            f"line {index}: {text}\n{quoted}")
+        findings.first_operation = conn.opened_at if findings.first_operation is None else findings.first_operation
 
     for conn in history.connections:
         if findings.divergences:

@@ -41,7 +41,9 @@ PUBLISHERS = ["p0", "p1"]
 # Mostly small bursts; a flood now and then, larger than the small window holds of a channel.
 BURSTS = [1, 1, 2, 3, 5, 8, 13, 30, 90]
 STEPS = int(os.environ.get("RESUME_MODEL_STEPS", "2500"))
-OPERATION_LOG_TAIL = 40
+# A report quotes the operations from this many before the diverging connection opened.
+OPERATIONS_BEFORE = 25
+OPERATIONS_AFTER = 15
 
 
 class Subscriber:
@@ -67,7 +69,9 @@ class ResumeRun:
         self.seed = seed
         self.steps = steps
         self.rng = random.Random(seed)
-        self.operations = collections.deque(maxlen=OPERATION_LOG_TAIL)
+        self.operations = []  # every operation, numbered by position, for the report
+        self.markers = 0
+        self.baseline_seq = None
         self.log = PublishLog()
         self.disconnects = 0
         self.mid_replay_cuts = 0
@@ -112,7 +116,7 @@ class ResumeRun:
             connection = EventStreamSubscriber(self.port, self.token, history.subscription, resume_from,
                                                in_query=self.rng.random() < 0.3)
         subscriber.connection = connection
-        history.connections.append(Connection(len(history.connections), resume_from))
+        history.connections.append(Connection(len(history.connections), resume_from, len(self.operations)))
         self.note(f"{subscriber.name}: connect #{len(history.connections) - 1} from {resume_from}")
 
     def take(self, subscriber, items):
@@ -177,7 +181,8 @@ class ResumeRun:
                 seqs = [sequence_of(i.raw["eventId"]) for i in items if i.kind == "message"]
                 return (limit is not None and len(seqs) >= limit) or max(seqs, default=start) >= target
         else:
-            ident = f"m{subscriber.requests}.{len(subscriber.history.connections)}.{self.rng.randrange(10**9)}"
+            self.markers += 1
+            ident = f"marker{self.markers}"
             subscriber.connection.send_marker(ident)
 
             def done(items):
@@ -190,7 +195,7 @@ class ResumeRun:
         done = self.caught_up(subscriber, limit)
         deadline = time.monotonic() + TIMEOUT
         items = self.read(subscriber, lambda c, out: c.read_until(done, deadline, out))
-        self.note(f"{subscriber.name}: caught up{'' if limit is None else f' to at most {limit}'}: {len(items)} read")
+        self.note(f"{subscriber.name}: read {len(items)} until {'caught up' if limit is None else f'{limit} messages or caught up'}")
 
     # ----- the operations
 
@@ -267,10 +272,13 @@ class ResumeRun:
     def verdict(self):
         """Checks every subscriber; returns (divergences, totals)."""
         divergences = []
+        self.first_diverging_operation = None
         totals = collections.Counter()
         for subscriber in self.subscribers:
             findings = check_subscriber(subscriber.history, self.log, self.window, self.baseline_seq)
             divergences += findings.divergences
+            if findings.first_operation is not None and self.first_diverging_operation is None:
+                self.first_diverging_operation = findings.first_operation
             if not findings.divergences:
                 incomplete = check_complete(subscriber.history, self.log, self.baseline_seq)
                 if incomplete:
@@ -287,11 +295,16 @@ class ResumeRun:
         totals["published"] = len(self.log.by_event_id)
         return divergences, totals
 
-    def reproduction(self):
+    def reproduction(self, around=None):
+        """The seed and how to run it again, and the operations around `around` (the last ones
+        when None)."""
+        end = len(self.operations) if around is None else min(len(self.operations), around + OPERATIONS_AFTER)
+        start = max(0, (end if around is None else around) - OPERATIONS_BEFORE)
+        quoted = "\n".join(f"    {i:6d} {self.operations[i]}" for i in range(start, end))
         return (f"seed {self.seed}, {self.steps} steps, window {self.window}\n"
                 f"  again: RESUME_MODEL_SEED={self.seed} RESUME_MODEL_STEPS={self.steps} PHOTOND={PHOTOND} "
                 f"/usr/bin/python3 -m unittest -v test_resume_model.{type(self.test).__name__}  (from tests/model)\n"
-                f"  the last operations:\n    " + "\n    ".join(self.operations))
+                f"  operations {start} to {end - 1} of {len(self.operations)}:\n{quoted}")
 
 
 class ResumeModelTest(unittest.TestCase):
@@ -310,7 +323,7 @@ class ResumeModelTest(unittest.TestCase):
               file=sys.stderr)
         if divergences:
             raise AssertionError(f"{len(divergences)} subscriber(s) diverge from the model:\n"
-                                 + "\n".join(divergences[:5]) + "\n" + run.reproduction())
+                                 + "\n".join(divergences[:5]) + "\n" + run.reproduction(run.first_diverging_operation))
         if self.expect_refreshes:
             # The small window must make refreshes happen, or its checks checked nothing.
             for transport in TRANSPORTS:
