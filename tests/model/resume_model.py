@@ -11,15 +11,23 @@ Rules taken from the documents:
   published after E, oldest first, then the live ones: no gap, no duplicate at the seam
   (docs/protocol.md, "Resuming"). On the socket and the WebSocket: the subscribe's result first,
   the replayed messages marked `"replay":true`, then the live ones, unmarked.
-- Unless the daemon cannot vouch for that: on the socket and the WebSocket it sends
-  `refresh_needed` and then only live messages; on `/events` an `events_gap`, then the messages
-  still kept after E on the stream's channels, then live (docs/ui.md, "/events").
-- The window keeps, of each channel, at least its newest `guaranteed` messages (Window): a refresh
-  or a gap is legitimate only when a matching channel had more than that after E. Anything skipped
-  after a gap on `/events` must be older than a channel's newest `guaranteed`.
+- Unless the daemon cannot vouch for that, that is, a message after E on a matching channel has
+  left the window: on the socket and the WebSocket it then sends `refresh_needed` and only live
+  messages; on `/events` an `events_gap`, then the messages still kept after E on the stream's
+  channels, then live (docs/ui.md, "/events").
+- The window (WindowSimulation) keeps each channel's last `--replay-channel-messages`, and in all
+  `--replay-messages`: when over, "the channel keeping the most messages (or bytes; of equals, the
+  one with the oldest message) gives up its oldest" (docs/ui.md). The model replays that rule over
+  the publish log, so it knows, at each point of the run, the newest message each channel has lost.
+
+The daemon decides at an instant T the test cannot see; the model bounds it between what was
+answered before the connection opened (and what the connection was sent as replayed) and the first
+live message (or what had been sent when the refresh was read), and checks both ways: a refresh
+must be needed at the latest possible T, a resume without one must not be needed at the earliest.
 """
 
 import bisect
+import collections
 import dataclasses
 from typing import Dict, List, Optional, Tuple
 
@@ -59,6 +67,7 @@ class PublishLog:
         self.by_event_id: Dict[str, Message] = {}
         self.by_publisher: Dict[Tuple[str, int], Message] = {}
         self._ordered: Optional[List[Message]] = None
+        self.max_seq = 0  # the newest message answered so far
 
     def add(self, event_id, channel, publisher, n):
         message = Message(event_id, sequence_of(event_id), channel, publisher, n)
@@ -67,8 +76,13 @@ class PublishLog:
                                  f"{self.by_event_id[event_id]} and {message}")
         self.by_event_id[event_id] = message
         self.by_publisher[(publisher, n)] = message
+        self.max_seq = max(self.max_seq, message.seq)
         self._ordered = None
         return message
+
+    def newest_sent(self, sent):
+        """The newest seq among the messages each publisher had sent (`sent`: publisher -> count)."""
+        return max((self.by_publisher[(p, count - 1)].seq for p, count in sent.items() if count), default=0)
 
     def ordered(self):
         if self._ordered is None:
@@ -81,32 +95,53 @@ class PublishLog:
 
 @dataclasses.dataclass(frozen=True)
 class Window:
-    """The replay window's flags, and what they guarantee is kept of each channel.
-
-    Per channel the daemon keeps its last `channel_messages`; in all `messages`, and when over,
-    the channel keeping the most gives up its oldest. A channel losing one then held at least
-    ceil((messages + 1) / k) (k channels holding messages), so it keeps at least
-    floor(messages / k) = `guaranteed` (or all it ever had). Messages are small and the age bound
-    is off, so no other bound takes part."""
+    """The replay window's flags. Messages are small and the age bound is off, so the counts are
+    the only bounds that take part."""
 
     channel_messages: int
     messages: int
-    channels: int  # every channel published on in the run (the window's k at most)
-
-    @property
-    def guaranteed(self):
-        return min(self.channel_messages, self.messages // self.channels)
 
     def args(self):
         return ["--replay-channel-messages", str(self.channel_messages), "--replay-messages", str(self.messages),
                 "--replay-age", "0", "--replay-channel-bytes", "512m", "--replay-bytes", "512m"]
 
 
+class WindowSimulation:
+    """The window's rule replayed over the publish log: after each message, the newest message
+    each channel has lost."""
+
+    def __init__(self, log, window):
+        kept = collections.defaultdict(collections.deque)  # channel -> seqs kept, oldest first
+        total = 0
+        self._at = collections.defaultdict(list)  # channel -> seqs of the messages that made it lose one
+        self._lost = collections.defaultdict(list)  # channel -> the seq it lost then
+
+        def lose(channel, at_seq):
+            self._at[channel].append(at_seq)
+            self._lost[channel].append(kept[channel].popleft())
+
+        for message in log.ordered():
+            kept[message.channel].append(message.seq)
+            total += 1
+            if len(kept[message.channel]) > window.channel_messages:
+                lose(message.channel, message.seq)
+                total -= 1
+            while total > window.messages:
+                busiest = max((c for c in kept if kept[c]), key=lambda c: (len(kept[c]), -kept[c][0]))
+                lose(busiest, message.seq)
+                total -= 1
+
+    def newest_lost(self, channel, at_seq):
+        """The newest seq `channel` had lost once message `at_seq` was published (0: none)."""
+        index = bisect.bisect_right(self._at[channel], at_seq)
+        return self._lost[channel][index - 1] if index else 0
+
+
 @dataclasses.dataclass
 class Received:
     """One line (or event) a connection received, in arrival order."""
 
-    kind: str  # "ack" (the subscribe's result), "message", "refresh" (refresh_needed or events_gap)
+    kind: str  # "ack" (the subscribe's result), "message", "refresh" (refresh_needed or events_gap), "pong"
     raw: dict
     replay: Optional[bool] = None  # socket and WebSocket: the `replay` mark; None on /events
     # For a refresh: how many messages each publisher had sent when it was read (what the daemon
@@ -127,6 +162,7 @@ class Connection:
     number: int
     resumed_from: str
     opened_at: int  # the number of the test's operation that opened it, for the report
+    answered_before: int  # the newest seq answered before it opened: the daemon decided after that
     items: List[Received] = dataclasses.field(default_factory=list)
     end: str = "open"  # "aborted" (by the test), "closed by the daemon"
 
@@ -158,37 +194,29 @@ class _Due:
         self.messages = log.matching(subscription)
         self.seqs = [m.seq for m in self.messages]
         self.channels = sorted({m.channel for m in self.messages})
-        self.on_channel = {c: [m for m in self.messages if m.channel == c] for c in self.channels}
-        self.seqs_on_channel = {c: [m.seq for m in ms] for c, ms in self.on_channel.items()}
 
     def after(self, seq):
-        """The first message after `seq`, or None."""
-        index = bisect.bisect_right(self.seqs, seq)
-        return self.messages[index] if index < len(self.messages) else None
+        """The first message after `seq`."""
+        return self.messages[bisect.bisect_right(self.seqs, seq)]
 
     def between(self, first_seq, last_seq):
-        """How many messages lie strictly between the two seqs."""
-        return bisect.bisect_left(self.seqs, last_seq) - bisect.bisect_right(self.seqs, first_seq)
-
-    def on_channel_between(self, channel, first_seq, last_seq, sent=None):
-        """The messages on `channel` strictly between the two seqs (of those `sent` by then, if given)."""
-        seqs = self.seqs_on_channel[channel]
-        found = self.on_channel[channel][bisect.bisect_right(seqs, first_seq):bisect.bisect_left(seqs, last_seq)]
-        if sent is not None:
-            found = [m for m in found if m.n < sent.get(m.publisher, 0)]
-        return found
+        """The messages strictly between the two seqs."""
+        return self.messages[bisect.bisect_right(self.seqs, first_seq):bisect.bisect_left(self.seqs, last_seq)]
 
 
-def check_subscriber(history, log, window, baseline_seq):
-    """Checks one subscriber's connections against the publish log; returns Findings.
+def check_subscriber(history, log, simulation, baseline_seq):
+    """Checks one subscriber's connections against the publish log and the simulated window; returns Findings.
 
     `baseline_seq` is the SEQ of the id its first connection resumed from: everything matching
     after it is due. Call once every publish is answered."""
     findings = Findings()
     due = _Due(log, history.subscription)
-    guaranteed = window.guaranteed
     last_seq = baseline_seq  # the last message received, across connections
-    endless = float("inf")
+
+    def lost_after(resumed_seq, at_seq):
+        """The matching channels that had lost a message after `resumed_seq` once `at_seq` was published."""
+        return {c: simulation.newest_lost(c, at_seq) for c in due.channels
+                if simulation.newest_lost(c, at_seq) > resumed_seq}
 
     def diverge(conn, index, text):
         start = max(0, index - _CONTEXT_ITEMS)
@@ -198,7 +226,8 @@ def check_subscriber(history, log, window, baseline_seq):
             f"{history.name} ({history.transport}, {history.subscription!r}), connection {conn.number} "
             f"(opened at operation {conn.opened_at}, resumed from {conn.resumed_from}, {conn.end}), "
             f"line {index}: {text}\n{quoted}")
-        findings.first_operation = conn.opened_at if findings.first_operation is None else findings.first_operation
+        if findings.first_operation is None:
+            findings.first_operation = conn.opened_at
 
     for conn in history.connections:
         if findings.divergences:
@@ -207,12 +236,15 @@ def check_subscriber(history, log, window, baseline_seq):
         if resumed_seq != last_seq:
             diverge(conn, 0, f"the test resumed from seq {resumed_seq}, but the last message it received was seq {last_seq}")
             break
-        acked = history.transport == "events"  # a stream has no subscribe result
+        events = history.transport == "events"
+        acked = events  # a stream has no subscribe result
+        decided = False  # whether the daemon's choice (replay or refresh) is known from what came
+        earliest = conn.answered_before  # the daemon decided once this message was published, or later
         seen_live = False
         refresh = None  # the refresh item, once one came on this connection
         mode = "whole"  # after a refresh: "first live" (socket), "per channel" (/events); then "whole" again
         last_on_channel: Dict[str, int] = {}  # /events after a gap: the last seq received on each channel
-        replayed_by_channel: Dict[str, int] = {}
+        replayed = 0
         for index, item in enumerate(conn.items):
             if item.kind == "ack":
                 if acked:
@@ -223,21 +255,29 @@ def check_subscriber(history, log, window, baseline_seq):
             if not acked:
                 diverge(conn, index, "a line before the subscribe's result")
                 break
+            if item.kind == "pong":
+                if not decided and not events:
+                    decided = True  # a refresh would have come with the result, before this
+                    missed = lost_after(resumed_seq, earliest)
+                    if missed:
+                        diverge(conn, index, f"not told to refresh, though {missed} (channel: newest seq lost) had left "
+                                             f"the window before the subscribe")
+                        break
+                continue
             if item.kind == "refresh":
                 findings.refreshes += 1
-                if refresh is not None or any(i.kind == "message" for i in conn.items[:index]):
+                if decided:
                     diverge(conn, index, "refresh_needed or events_gap after messages: it must come first")
                     break
-                refresh = item
-                mode = "per channel" if history.transport == "events" else "first live"
-                # Legitimate only if a matching channel had more than the window guarantees after E,
-                # among what was sent by then (the daemon cannot have published more). On the socket
-                # the first live message bounds it exactly (below).
-                if not any(len(due.on_channel_between(c, resumed_seq, endless, item.sent)) > guaranteed
-                           for c in due.channels):
-                    diverge(conn, index, f"told to refresh, but no matching channel had more than the "
-                                         f"{guaranteed} messages the window guarantees after {conn.resumed_from} "
-                                         f"(publishes sent by then: {item.sent})")
+                decided, refresh = True, item
+                mode = "per channel" if events else "first live"
+                # Needed at the latest instant the daemon can have decided: by then every message it
+                # can have published had been sent. (On the socket the first live message bounds it
+                # exactly, below.)
+                latest = log.newest_sent(item.sent)
+                if not lost_after(resumed_seq, latest):
+                    diverge(conn, index, f"told to refresh, but no matching channel had lost a message after "
+                                         f"{conn.resumed_from} by seq {latest} (the newest published when it was read)")
                     break
                 continue
             findings.received += 1
@@ -262,53 +302,59 @@ def check_subscriber(history, log, window, baseline_seq):
                     break
                 seen_live = seen_live or not item.replay
                 if item.replay:
-                    count = replayed_by_channel.get(published.channel, 0) + 1
-                    replayed_by_channel[published.channel] = count
-                    if count > window.channel_messages or sum(replayed_by_channel.values()) > window.messages:
-                        diverge(conn, index, f"replayed more than the window keeps: {replayed_by_channel}")
-                        break
+                    replayed += 1
+                    earliest = max(earliest, published.seq)  # a replayed message was published before T
+            if not decided:
+                decided = True
+                missed = lost_after(resumed_seq, earliest)
+                if missed:
+                    diverge(conn, index, f"not told to refresh, though {missed} (channel: newest seq lost) had left "
+                                         f"the window before the subscribe")
+                    break
             if mode == "whole":
                 expected = due.after(last_seq)
                 if published.seq != expected.seq:
                     diverge(conn, index, f"expected seq {expected.seq} ({expected.channel} {expected.body}) next, "
-                                         f"got seq {published.seq}: {due.between(last_seq, published.seq)} "
+                                         f"got seq {published.seq}: {len(due.between(last_seq, published.seq))} "
                                          f"matching message(s) missing")
                     break
             elif mode == "first live":
-                # The matching messages before the first live one after refresh_needed are exactly
-                # those published before the daemon decided: the refresh is checked exactly here.
-                if not any(len(due.on_channel_between(c, resumed_seq, published.seq)) > guaranteed
-                           for c in due.channels):
-                    diverge(conn, index, f"told to refresh, but before the first live message (seq {published.seq}) "
-                                         f"no matching channel had more than the {guaranteed} messages the window "
-                                         f"guarantees after {conn.resumed_from}")
+                # The first live message after refresh_needed was published after the daemon
+                # decided: the refresh must have been needed by the message before it.
+                if not lost_after(resumed_seq, published.seq - 1):
+                    diverge(conn, index, f"told to refresh, but no matching channel had lost a message after "
+                                         f"{conn.resumed_from} before the first live message (seq {published.seq})")
                     break
                 mode = "whole"
             else:
-                # /events after a gap: the channels' kept messages merged, then live. Each channel is
-                # whole from its first message; what a channel skipped before that must be older
-                # than its newest `guaranteed` among what was sent when the gap was read.
+                # /events after a gap: each channel's kept messages merged, then live. Each channel is
+                # whole from its first message; what it skipped before must have left the window by
+                # the latest instant of the daemon's decision, and its first must not have by the
+                # earliest.
                 channel = published.channel
+                skipped = [m for m in due.between(last_on_channel.get(channel, resumed_seq), published.seq)
+                           if m.channel == channel]
                 if channel in last_on_channel:
-                    following = due.on_channel_between(channel, last_on_channel[channel], endless)[0]
-                    if following.seq != published.seq:
+                    if skipped:
                         diverge(conn, index, f"after the gap, {channel} went from seq {last_on_channel[channel]} "
-                                             f"to seq {published.seq}, skipping seq {following.seq}")
+                                             f"to seq {published.seq}, skipping seq {skipped[0].seq}")
                         break
                 else:
-                    skipped = due.on_channel_between(channel, resumed_seq, published.seq)
-                    if skipped:
-                        later = len(due.on_channel_between(channel, skipped[-1].seq, endless, refresh.sent))
-                        if later < guaranteed:
-                            diverge(conn, index, f"after the gap, {channel} starts at seq {published.seq}, skipping "
-                                                 f"{len(skipped)} message(s) up to seq {skipped[-1].seq}, with only "
-                                                 f"{later} sent after it: the window guarantees {guaranteed}")
-                            break
+                    latest = log.newest_sent(refresh.sent)
+                    if skipped and skipped[-1].seq > simulation.newest_lost(channel, latest):
+                        diverge(conn, index, f"after the gap, {channel} starts at seq {published.seq}, but seq "
+                                             f"{skipped[-1].seq} was still in the window at seq {latest} (the newest "
+                                             f"published when the gap was read)")
+                        break
+                    if published.seq <= simulation.newest_lost(channel, earliest):
+                        diverge(conn, index, f"after the gap, {channel} starts at seq {published.seq}, which had left "
+                                             f"the window by seq {earliest} (answered before the stream opened)")
+                        break
                 last_on_channel[channel] = published.seq
             last_seq = published.seq
-        if replayed_by_channel:
+        if replayed:
             findings.replays += 1
-            findings.replayed += sum(replayed_by_channel.values())
+            findings.replayed += replayed
     return findings
 
 
