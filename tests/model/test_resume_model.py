@@ -269,8 +269,9 @@ class ResumeRun:
 
     # ----- the verdict
 
-    def verdict(self):
-        """Checks every subscriber; returns (divergences, totals)."""
+    def verdict(self, finished=True):
+        """Checks every subscriber (and, when the run finished, that each has it all); returns
+        (divergences, totals)."""
         divergences = []
         self.first_diverging_operation = None
         totals = collections.Counter()
@@ -280,7 +281,7 @@ class ResumeRun:
             divergences += findings.divergences
             if findings.first_operation is not None and self.first_diverging_operation is None:
                 self.first_diverging_operation = findings.first_operation
-            if not findings.divergences:
+            if finished and not findings.divergences:
                 incomplete = check_complete(subscriber.history, self.log, self.baseline_seq)
                 if incomplete:
                     divergences.append(incomplete)
@@ -295,6 +296,17 @@ class ResumeRun:
         totals["closed by the daemon"] = self.closed_by_daemon
         totals["published"] = len(self.log.by_event_id)
         return divergences, totals
+
+    def divergences_so_far(self):
+        """After a run stopped short: the divergences in what was received until then (every
+        publish answered first, when the daemon still answers), as text."""
+        try:
+            for publisher in self.publishers:
+                publisher.read_replies(wait=True)
+            divergences, _ = self.verdict(finished=False)
+        except Exception as error:  # noqa: BLE001 - the report goes on without it
+            return f"(no model check: {error!r})\n"
+        return "".join(f"{d}\n" for d in divergences[:5])
 
     def reproduction(self, around=None):
         """The seed and how to run it again, and the operations around `around` (the last ones
@@ -318,7 +330,8 @@ class ResumeModelTest(unittest.TestCase):
         try:
             run.run()
         except Exception as error:
-            raise AssertionError(f"{error}\n{run.reproduction()}") from error
+            # A wait that timed out is most often a message that never came: the model says which.
+            raise AssertionError(f"{error}\n{run.divergences_so_far()}{run.reproduction()}") from error
         divergences, totals = run.verdict()
         print(f"\n{type(self).__name__}: seed {seed}, " + ", ".join(f"{k} {v}" for k, v in sorted(totals.items())),
               file=sys.stderr)
