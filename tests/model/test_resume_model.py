@@ -39,8 +39,8 @@ BASELINE_CHANNEL = "setup"  # the run's first message: the id every subscriber's
 SUBSCRIPTIONS = ["board:a", "board:*", "*"]
 TRANSPORTS = ["socket", "websocket", "events"]
 PUBLISHERS = ["p0", "p1"]
-# Mostly small bursts; a flood now and then, larger than the small window holds of a channel.
-BURSTS = [1, 1, 2, 3, 5, 8, 13, 30, 90]
+# Mostly small bursts; a flood now and then, more than the small window keeps of a channel (60).
+BURSTS = [1, 1, 2, 3, 5, 8, 13, 20, 70]
 STEPS = int(os.environ.get("RESUME_MODEL_STEPS", "2500"))
 # A report quotes the operations from this many before the diverging connection opened.
 OPERATIONS_BEFORE = 25
@@ -208,11 +208,11 @@ class ResumeRun:
     def step(self):
         subscriber = self.rng.choice(self.subscribers)
         roll = self.rng.random()
-        if roll < 0.30:
+        if roll < 0.25:
             self.publish()
         elif subscriber.connection is None:
             self.connect(subscriber)
-        elif roll < 0.50:
+        elif roll < 0.47:
             self.read_available(subscriber)
         elif roll < 0.75:
             # Cut off at a random point: maybe after reading what has arrived, maybe not, often
