@@ -41,7 +41,7 @@ TRANSPORTS = ["socket", "websocket", "events"]
 PUBLISHERS = ["p0", "p1"]
 # Mostly small bursts; a flood now and then, more than the small window keeps of a channel (60).
 BURSTS = [1, 1, 2, 3, 5, 8, 13, 20, 70]
-STEPS = int(os.environ.get("RESUME_MODEL_STEPS", "2500"))
+STEPS = int(os.environ.get("RESUME_MODEL_STEPS", "3000"))  # ctest sets the same
 # A report quotes the operations from this many before the diverging connection opened.
 OPERATIONS_BEFORE = 25
 OPERATIONS_AFTER = 15
@@ -54,7 +54,7 @@ class Subscriber:
         self.history = SubscriberHistory(name, transport, subscription)
         self.connection = None
         self.last_event_id = None
-        self.requests = 0
+        self.connections_opened = 0  # numbers its subscribe requests
 
     @property
     def name(self):
@@ -104,15 +104,15 @@ class ResumeRun:
     # ----- subscribers
 
     def connect(self, subscriber):
-        subscriber.requests += 1
+        subscriber.connections_opened += 1
         resume_from = subscriber.last_event_id
         history = subscriber.history
         if history.transport == "socket":
             connection = SocketSubscriber(self.daemon.sock_path, history.subscription, resume_from,
-                                          f"s{subscriber.requests}")
+                                          f"s{subscriber.connections_opened}")
         elif history.transport == "websocket":
             connection = WebSocketSubscriber(self.port, self.token, history.subscription, resume_from,
-                                             f"s{subscriber.requests}")
+                                             f"s{subscriber.connections_opened}")
         else:
             connection = EventStreamSubscriber(self.port, self.token, history.subscription, resume_from,
                                                in_query=self.rng.random() < 0.3)
