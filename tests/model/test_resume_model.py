@@ -20,6 +20,7 @@ import collections
 import json
 import os
 import random
+import shutil
 import sys
 import time
 import unittest
@@ -95,8 +96,10 @@ class ResumeRun:
             if subscriber.connection is not None:
                 subscriber.connection.abort()
         code = self.daemon.stop()
+        output = self.daemon.output()
+        shutil.rmtree(self.daemon.photon_dir, ignore_errors=True)
         if code != 0:
-            raise AssertionError(f"photond exited with {code} on SIGTERM:\n{self.daemon.output()}")
+            raise AssertionError(f"photond exited with {code} on SIGTERM:\n{output}")
 
     def note(self, text):
         self.operations.append(text)
