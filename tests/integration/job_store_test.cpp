@@ -599,8 +599,8 @@ TEST_F(JobStoreTest, FailedWritesAreCountedAndTheStoreGoesOn) {
   EXPECT_EQ(store->last_run_id(), 1u);  // handed out all the same: never reused
 }
 
-// Persistent channels' messages: kept in publish order across reopenings, trimmed per channel and in
-// all as new ones come, deleted on request, and every write reported to the batch listener.
+// Persistent channels' messages: kept in publish order across reopenings, trimmed per channel and
+// in all as new ones come, deleted on request, and every write reported to the batch listener.
 TEST_F(JobStoreTest, ChannelMessagesAreKeptInOrderWithinTheirBounds) {
   const auto event = [](std::string id, std::string channel, std::int64_t at) {
     return EventRecord{.event_id = std::move(id),
@@ -609,7 +609,8 @@ TEST_F(JobStoreTest, ChannelMessagesAreKeptInOrderWithinTheirBounds) {
                        .at_ms = at};
   };
   {
-    auto store = JobStore::open(file_, JobStoreOptions{.events_per_channel = 2, .events_in_all = 3});
+    auto store =
+        JobStore::open(file_, JobStoreOptions{.events_per_channel = 2, .events_in_all = 3});
     std::mutex mutex;
     std::uint64_t reported = 0;
     bool all_written = true;

@@ -43,17 +43,20 @@ TEST(ReplayWindow, OwesWhatCameAfterTheLastIdOnMatchingChannelsOldestFirst) {
 }
 
 TEST(ReplayWindow, AChannelOverItsOwnBoundsGivesUpItsOwnOldest) {
-  ReplayWindow window({.messages = 100, .bytes = 1 << 20, .channel_messages = 3,
-                       .channel_bytes = 1 << 20});
+  ReplayWindow window(
+      {.messages = 100, .bytes = 1 << 20, .channel_messages = 3, .channel_bytes = 1 << 20});
   window.record(1, "quiet", line("q1"));
-  for (std::uint64_t id = 2; id <= 6; ++id) window.record(id, "busy", line("b" + std::to_string(id)));
+  for (std::uint64_t id = 2; id <= 6; ++id)
+    window.record(id, "busy", line("b" + std::to_string(id)));
   EXPECT_EQ(texts(window.since(0, exactly("busy"))), (std::vector<std::string>{"b4", "b5", "b6"}));
   EXPECT_TRUE(window.since(2, exactly("busy")).gap);
   EXPECT_FALSE(window.since(3, exactly("busy")).gap);
   EXPECT_EQ(texts(window.since(0, exactly("quiet"))), (std::vector<std::string>{"q1"}));
   EXPECT_EQ(window.messages(), 4u);
 
-  ReplayWindow by_bytes({.messages = 100, .bytes = 1 << 20, .channel_messages = 100,
+  ReplayWindow by_bytes({.messages = 100,
+                         .bytes = 1 << 20,
+                         .channel_messages = 100,
                          .channel_bytes = 10});  // a message costs its channel's name and line
   by_bytes.record(1, "c", line("1234"));
   by_bytes.record(2, "c", line("5678"));
@@ -68,8 +71,11 @@ TEST(ReplayWindow, AChannelOverItsOwnBoundsGivesUpItsOwnOldest) {
 TEST(ReplayWindow, MessagesPastTheAgeBoundCountAsForgotten) {
   using std::chrono::minutes;
   const ReplayWindow::TimePoint t0{std::chrono::hours(1)};
-  ReplayWindow window({.messages = 100, .bytes = 1 << 20, .channel_messages = 100,
-                       .channel_bytes = 1 << 20, .age = minutes(5)});
+  ReplayWindow window({.messages = 100,
+                       .bytes = 1 << 20,
+                       .channel_messages = 100,
+                       .channel_bytes = 1 << 20,
+                       .age = minutes(5)});
   window.record(1, "a", line("a1"), t0);
   window.record(2, "b", line("b2"), t0 + minutes(1));
   window.record(3, "a", line("a3"), t0 + minutes(4));
