@@ -34,6 +34,13 @@ void ReplayWindow::reindex(const Keys& from, const Keys& to) {
 
 void ReplayWindow::record(std::uint64_t id, std::string_view channel_name, SharedBytes line,
                           TimePoint now) {
+  if (limits_.messages == 0) {
+    // Off (--replay-messages 0): what keeping and then giving up the message would leave, an
+    // empty window that has lost everything up to `id`, without building a channel entry and its
+    // index entries only to tear them down again on every publish.
+    forgotten_unknown_up_to_ = std::max(forgotten_unknown_up_to_, id);
+    return;
+  }
   auto it = channels_.find(channel_name);
   std::optional<Keys> was_indexed;
   if (it == channels_.end()) {
