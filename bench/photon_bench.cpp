@@ -242,6 +242,7 @@ struct FanoutFigures {
   double deliveries_per_s = 0;
   double p50_us = 0;
   double p99_us = 0;
+  double server_cpu_us_per_publish = 0;  // the server's CPU time (all threads) over `published`
   std::uint64_t published = 0;
   std::uint64_t delivered = 0;
 };
@@ -349,6 +350,8 @@ FanoutFigures measure_fanout(const Daemon& daemon, int subscriber_count, std::si
   std::uint64_t acked = 0;
   std::string batch;
   std::int64_t start_ns = 0;
+  const std::int64_t cpu_before_ns = cpu_time_ns(daemon.process.pid());
+  std::int64_t cpu_after_ns = 0;
   try {  // from the first thread on, every exit path must stop the subscribers
     for (auto& subscriber : subscribers)
       subscriber->thread = std::thread([&gate, &s = *subscriber] { read_deliveries(s, gate); });
@@ -381,6 +384,7 @@ FanoutFigures measure_fanout(const Daemon& daemon, int subscriber_count, std::si
     const auto drain_deadline = Clock::now() + kDrainTimeout;
     while (min_received() < sent && Clock::now() < drain_deadline)
       gate.wait_for([&] { return min_received() >= sent; }, 1000us);
+    cpu_after_ns = cpu_time_ns(daemon.process.pid());
   } catch (...) {
     stop_subscribers();
     throw;
@@ -389,6 +393,8 @@ FanoutFigures measure_fanout(const Daemon& daemon, int subscriber_count, std::si
 
   FanoutFigures figures;
   figures.published = sent;
+  figures.server_cpu_us_per_publish =
+      sent == 0 ? std::nan("") : double(cpu_after_ns - cpu_before_ns) / 1000.0 / double(sent);
   std::vector<std::int64_t> latencies;
   std::int64_t last_receipt_ns = start_ns;
   for (auto& subscriber : subscribers) {
@@ -998,9 +1004,13 @@ void run_window(const Options& options) {
             0},
            {"  latency p50 (us)", &FanoutPasses::loaded, &FanoutFigures::p50_us, 1},
            {"  latency p99 (us)", &FanoutPasses::loaded, &FanoutFigures::p99_us, 1},
+           {"  server CPU/publish (us)", &FanoutPasses::loaded,
+            &FanoutFigures::server_cpu_us_per_publish, 2},
            {"deliveries/s, 1 in flight", &FanoutPasses::paced, &FanoutFigures::deliveries_per_s, 0},
            {"  latency p50 (us)", &FanoutPasses::paced, &FanoutFigures::p50_us, 1},
-           {"  latency p99 (us)", &FanoutPasses::paced, &FanoutFigures::p99_us, 1}};
+           {"  latency p99 (us)", &FanoutPasses::paced, &FanoutFigures::p99_us, 1},
+           {"  server CPU/publish (us)", &FanoutPasses::paced,
+            &FanoutFigures::server_cpu_us_per_publish, 2}};
   for (const auto& [metric, pass, field, precision] : rows) {
     const double on = mean(on_first, on_second, field, pass);
     const double off = mean(off_first, off_second, field, pass);
@@ -1011,10 +1021,14 @@ void run_window(const Options& options) {
                 format_ratio(on, against).c_str(), format_ratio(off, against).c_str());
   }
   std::printf(
-      "  (mean of two daemons each, run on, off, off, on; deliveries/s, %s: on %.0f and %.0f,\n"
-      "   off %.0f and %.0f)\n",
+      "  (mean of two daemons each, run on, off, off, on; %s: deliveries/s on %.0f and %.0f,\n"
+      "   off %.0f and %.0f; server CPU/publish (us) on %.2f and %.2f, off %.2f and %.2f.\n"
+      "   server CPU/publish: the server's CPU time, all threads, over the messages published,\n"
+      "   which other work on the machine disturbs less than it does deliveries/s)\n",
       in_flight.c_str(), on_first.loaded.deliveries_per_s, on_second.loaded.deliveries_per_s,
-      off_first.loaded.deliveries_per_s, off_second.loaded.deliveries_per_s);
+      off_first.loaded.deliveries_per_s, off_second.loaded.deliveries_per_s,
+      on_first.loaded.server_cpu_us_per_publish, on_second.loaded.server_cpu_us_per_publish,
+      off_first.loaded.server_cpu_us_per_publish, off_second.loaded.server_cpu_us_per_publish);
 }
 
 // How many messages each channel of the resume workload gets: photond's default per-channel
