@@ -283,6 +283,19 @@ long status_kb(pid_t pid, std::string_view field) {
   throw BenchError("no " + prefix + " in /proc/" + std::to_string(pid) + "/status");
 }
 
+std::int64_t cpu_time_ns(pid_t pid) {
+  std::int64_t total = 0;
+  std::error_code error;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", error)) {
+    std::ifstream schedstat(task.path() / "schedstat");
+    std::int64_t on_cpu_ns = 0;
+    if (schedstat >> on_cpu_ns) total += on_cpu_ns;
+  }
+  if (error) throw BenchError("cannot read /proc/" + std::to_string(pid) + "/task");
+  return total;
+}
+
 std::string file_tail(const std::string& path, std::size_t max_bytes) {
   std::ifstream file(path);
   std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());

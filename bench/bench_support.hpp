@@ -160,6 +160,10 @@ double percentile_us(std::vector<std::int64_t>& samples, double p);
 // A memory figure from /proc/PID/status: VmRSS (all resident pages), or RssAnon (the process's
 // own memory, without the pages of mapped files such as shared libraries).
 long status_kb(pid_t pid, std::string_view field = "VmRSS");
+// CPU time a process has used so far, all its threads together, in ns (the sum of
+// /proc/PID/task/*/schedstat): what a server spends on the work, whatever else runs on the machine.
+// Threads that have already ended are not counted.
+std::int64_t cpu_time_ns(pid_t pid);
 std::string file_tail(const std::string& path, std::size_t max_bytes = 2000);
 std::string find_on_path(const std::string& program);  // empty when not found
 std::string command_output(const std::string& command);

@@ -1,5 +1,6 @@
 // photon_bench: load generator that runs photond next to Redis and a bare Unix-socket echo, and
-// prints round trip, fan-out, lock, memory and start-time figures side by side as ratios.
+// prints round trip, fan-out, replay window, resume, lock, memory and start-time figures side by
+// side as ratios.
 #include "bench_support.hpp"
 
 #include <poll.h>
@@ -26,6 +27,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -37,7 +39,7 @@ using namespace std::chrono_literals;
 constexpr std::string_view kUsage =
     "usage: photon_bench --photond PATH [--redis-server PATH] [--seconds N] [--subscribers 8]\n"
     "                    [--size 128] [--workload "
-    "all|roundtrip|fanout|locks|memory|start|cluster]\n";
+    "all|roundtrip|fanout|window|resume|locks|memory|start|cluster]\n";
 constexpr std::string_view kPhotonPing = "{\"type\":\"ping\",\"id\":\"1\"}\n";
 constexpr std::string_view kRedisPing = "*1\r\n$4\r\nPING\r\n";
 constexpr std::string_view kStampMarker = "ts:";  // payload = "ts:" + 19 digits + padding
@@ -56,6 +58,14 @@ constexpr int kStartRuns = 10;
 constexpr int kWarmupPings = 2000;
 constexpr auto kReadyTimeout = 5s;
 constexpr auto kDrainTimeout = 5s;
+// Resume workload: channels filled to photond's default per-channel window (500 messages, within
+// 4 MiB), one channel alone and kResumeChannels under one pattern (8 x 500 within the 10000 and
+// 16 MiB in all), before clients come back and are replayed what they missed.
+constexpr std::size_t kResumeChannelMessages = 500;
+constexpr std::size_t kResumeChannelBytes = 1536 * 1024;  // keeps --size 64 KiB within the bounds
+constexpr std::size_t kResumeLineOverhead = 256;          // a channel_message line's fields
+constexpr int kResumeChannels = 8;
+constexpr std::size_t kFillBatch = 100;
 
 // Observations worth the reader's attention (a daemon that died, lost messages), printed last.
 std::vector<std::string>& notes() {
@@ -133,8 +143,11 @@ std::unique_ptr<Daemon> spawn_redis(const std::string& redis_path) {
   return daemon;
 }
 
-std::unique_ptr<Daemon> start_daemon(Protocol protocol, const std::string& path) {
-  auto daemon = protocol == Protocol::kPhoton ? spawn_photond(path) : spawn_redis(path);
+// `photond_flags`: more flags of `photond serve` when `protocol` is photond's.
+std::unique_ptr<Daemon> start_daemon(Protocol protocol, const std::string& path,
+                                     const std::vector<std::string>& photond_flags = {}) {
+  auto daemon =
+      protocol == Protocol::kPhoton ? spawn_photond(path, photond_flags) : spawn_redis(path);
   wait_until_ready(*daemon);
   return daemon;
 }
@@ -229,6 +242,7 @@ struct FanoutFigures {
   double deliveries_per_s = 0;
   double p50_us = 0;
   double p99_us = 0;
+  double server_cpu_us_per_publish = 0;  // the server's CPU time (all threads) over `published`
   std::uint64_t published = 0;
   std::uint64_t delivered = 0;
 };
@@ -267,21 +281,32 @@ void read_deliveries(SubscriberConnection& subscriber, CatchUpGate& gate) {
   }
 }
 
-void append_publish(std::string& out, Protocol protocol, std::uint64_t sequence,
-                    std::size_t message_size) {
+// A payload of `message_size` bytes: the send time, then padding.
+void append_payload(std::string& out, std::size_t message_size) {
   char stamp[kMinMessageSize + 1];
   std::snprintf(stamp, sizeof(stamp), "ts:%019lld:", static_cast<long long>(now_ns()));
+  out += stamp;
+  out.append(message_size - kMinMessageSize, 'x');
+}
+
+void append_publish(std::string& out, Protocol protocol, std::uint64_t sequence,
+                    std::size_t message_size, std::string_view channel = "bench") {
   if (protocol == Protocol::kPhoton) {
     out += R"({"type":"publish","id":")";
     out += std::to_string(sequence);
-    out += R"(","channel":"bench","message":")";
+    out += R"(","channel":")";
+    out += channel;
+    out += R"(","message":")";
   } else {
-    out += "*3\r\n$7\r\nPUBLISH\r\n$5\r\nbench\r\n$";
+    out += "*3\r\n$7\r\nPUBLISH\r\n$";
+    out += std::to_string(channel.size());
+    out += "\r\n";
+    out += channel;
+    out += "\r\n$";
     out += std::to_string(message_size);
     out += "\r\n";
   }
-  out += stamp;
-  out.append(message_size - kMinMessageSize, 'x');
+  append_payload(out, message_size);
   out += protocol == Protocol::kPhoton ? "\"}\n" : "\r\n";
 }
 
@@ -325,6 +350,8 @@ FanoutFigures measure_fanout(const Daemon& daemon, int subscriber_count, std::si
   std::uint64_t acked = 0;
   std::string batch;
   std::int64_t start_ns = 0;
+  const std::int64_t cpu_before_ns = cpu_time_ns(daemon.process.pid());
+  std::int64_t cpu_after_ns = 0;
   try {  // from the first thread on, every exit path must stop the subscribers
     for (auto& subscriber : subscribers)
       subscriber->thread = std::thread([&gate, &s = *subscriber] { read_deliveries(s, gate); });
@@ -357,6 +384,7 @@ FanoutFigures measure_fanout(const Daemon& daemon, int subscriber_count, std::si
     const auto drain_deadline = Clock::now() + kDrainTimeout;
     while (min_received() < sent && Clock::now() < drain_deadline)
       gate.wait_for([&] { return min_received() >= sent; }, 1000us);
+    cpu_after_ns = cpu_time_ns(daemon.process.pid());
   } catch (...) {
     stop_subscribers();
     throw;
@@ -365,6 +393,8 @@ FanoutFigures measure_fanout(const Daemon& daemon, int subscriber_count, std::si
 
   FanoutFigures figures;
   figures.published = sent;
+  figures.server_cpu_us_per_publish =
+      sent == 0 ? std::nan("") : double(cpu_after_ns - cpu_before_ns) / 1000.0 / double(sent);
   std::vector<std::int64_t> latencies;
   std::int64_t last_receipt_ns = start_ns;
   for (auto& subscriber : subscribers) {
@@ -386,7 +416,7 @@ FanoutFigures measure_fanout(const Daemon& daemon, int subscriber_count, std::si
 }
 
 // A Redis command as a RESP array of bulk strings.
-std::string resp_command(std::initializer_list<std::string_view> words) {
+std::string resp_command(const std::vector<std::string_view>& words) {
   std::string out = "*" + std::to_string(words.size()) + "\r\n";
   for (std::string_view word : words) {
     out += "$" + std::to_string(word.size()) + "\r\n";
@@ -540,6 +570,181 @@ double measure_start_ms(Protocol protocol, const std::string& path) {
   return percentile_us(samples, 0.5) / 1000.0;
 }
 
+// Where clients come back to: the channels filled, and what a client that saw the message before
+// the fill is owed.
+struct ResumeTarget {
+  std::string request;   // photond: subscribe with lastEventId; Redis: XREAD from that id
+  std::size_t owed = 0;  // messages replayed to each client coming back
+};
+
+// The event id in a publish result (photond) or the id an XADD answered (Redis).
+std::string read_published_id(const Daemon& daemon, LineReader& reader) {
+  const std::string_view line = reader.expect_line();
+  if (daemon.protocol == Protocol::kRedis) {
+    if (!line.starts_with('$')) throw BenchError("XADD failed: " + std::string(line));
+    return std::string(reader.expect_line());
+  }
+  check_publish_reply(daemon.protocol, line);
+  constexpr std::string_view kField = R"("eventId":")";
+  const std::size_t start = line.find(kField);
+  if (start == std::string_view::npos) throw BenchError("no eventId in " + std::string(line));
+  const std::size_t from = start + kField.size();
+  return std::string(line.substr(from, line.find('"', from) - from));
+}
+
+// Publishes one marker message on the first channel (the last one the returning clients saw),
+// then `per_channel` messages on each channel, round robin: what those clients missed. photond
+// keeps them in its replay window; Redis gets them as entries of one stream per channel, with
+// explicit ids 0-1 (the marker), 0-2, ... so that one id orders them across streams as photond's
+// eventIds do.
+ResumeTarget fill_channels(const Daemon& daemon, const std::string& subscription,
+                           const std::vector<std::string>& channels, std::size_t per_channel,
+                           std::size_t message_size) {
+  Fd publisher = connect_to(daemon.socket_path);
+  LineReader replies(publisher.get());
+  const bool photon = daemon.protocol == Protocol::kPhoton;
+  write_all(publisher.get(),
+            photon ? R"({"type":"publish","id":"m","channel":")" + channels.front() +
+                         R"(","message":"marker"})" + "\n"
+                   : resp_command({"XADD", channels.front(), "0-1", "data", "marker"}));
+  const std::string marker_id = read_published_id(daemon, replies);
+  const std::size_t total = per_channel * channels.size();
+  std::string batch;
+  std::string payload;
+  for (std::size_t sent = 0; sent < total;) {
+    batch.clear();
+    const std::size_t batch_end = std::min(total, sent + kFillBatch);
+    for (std::size_t i = sent; i < batch_end; ++i) {
+      const std::string& channel = channels[i % channels.size()];
+      if (photon) {
+        append_publish(batch, daemon.protocol, i, message_size, channel);
+      } else {
+        payload.clear();
+        append_payload(payload, message_size);
+        batch += resp_command({"XADD", channel, "0-" + std::to_string(i + 2), "data", payload});
+      }
+    }
+    write_all(publisher.get(), batch);
+    for (; sent < batch_end; ++sent) read_published_id(daemon, replies);
+  }
+  ResumeTarget target;
+  target.owed = total;
+  if (photon) {
+    target.request = R"({"type":"subscribe","id":"r","channel":")" + subscription +
+                     R"(","lastEventId":")" + marker_id + "\"}\n";
+  } else {
+    std::vector<std::string_view> words{"XREAD", "STREAMS"};
+    words.insert(words.end(), channels.begin(), channels.end());
+    words.insert(words.end(), channels.size(), marker_id);
+    target.request = resp_command(words);
+  }
+  return target;
+}
+
+// Reads one RESP reply, however nested; counts the bulk strings that are bench payloads and
+// notes when the first of them was read.
+void read_resp_reply(LineReader& reader, std::size_t& payloads, std::int64_t& first_ns) {
+  const std::string_view line = reader.expect_line();
+  if (line.starts_with('*')) {
+    const long elements = std::stol(std::string(line.substr(1)));
+    for (long i = 0; i < elements; ++i) read_resp_reply(reader, payloads, first_ns);
+  } else if (line.starts_with('$')) {
+    if (line == "$-1") return;
+    if (reader.expect_line().starts_with(kStampMarker) && payloads++ == 0) first_ns = now_ns();
+  } else if (line.starts_with('-')) {
+    throw BenchError("redis: " + std::string(line));
+  }
+}
+
+struct ResumeSample {
+  std::int64_t first_ns = 0;  // from the request written to the first replayed message read
+  std::int64_t all_ns = 0;    // ... to the last
+};
+
+// One client coming back on a fresh connection: it asks for what it missed and reads all of it.
+ResumeSample resume_once(const Daemon& daemon, const ResumeTarget& target) {
+  Fd fd = connect_to(daemon.socket_path);
+  LineReader reader(fd.get());
+  std::size_t replayed = 0;
+  std::int64_t first_ns = 0;
+  const std::int64_t start_ns = now_ns();
+  write_all(fd.get(), target.request);
+  if (daemon.protocol == Protocol::kPhoton) {
+    while (replayed < target.owed) {
+      const std::string_view line = reader.expect_line();
+      if (line.find(R"("replay":true)") != std::string_view::npos) {
+        if (replayed++ == 0) first_ns = now_ns();
+      } else if (line.find(R"("type":"result")") == std::string_view::npos) {
+        throw BenchError("resume answered: " + std::string(line.substr(0, 200)));
+      }
+    }
+  } else {
+    read_resp_reply(reader, replayed, first_ns);
+  }
+  const std::int64_t end_ns = now_ns();
+  if (replayed != target.owed)
+    throw BenchError(daemon.name + " replayed " + std::to_string(replayed) + " of " +
+                     std::to_string(target.owed) + " messages");
+  return {first_ns - start_ns, end_ns - start_ns};
+}
+
+struct ResumeFigures {
+  double resumes_per_s = 0;
+  double replayed_per_s = 0;
+  double first_p50_us = 0;
+  double first_p99_us = 0;
+  double all_p50_us = 0;
+  double all_p99_us = 0;
+};
+
+constexpr int kResumeWarmups = 10;
+
+// `clients` clients, each on its own thread, come back again and again for `seconds`, each time
+// on a fresh connection. The rates count the whole cycle (connect, replay, close) of all clients.
+ResumeFigures measure_resume(const Daemon& daemon, const ResumeTarget& target, int clients,
+                             double seconds) {
+  std::vector<std::vector<ResumeSample>> samples(static_cast<std::size_t>(clients));
+  std::vector<std::string> errors(static_cast<std::size_t>(clients));
+  std::latch ready(clients + 1);
+  std::vector<std::thread> threads;
+  const auto client = [&](std::size_t index) {
+    bool arrived = false;
+    try {
+      for (int i = 0; i < kResumeWarmups; ++i) resume_once(daemon, target);
+      arrived = true;
+      ready.arrive_and_wait();
+      const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
+      while (Clock::now() < deadline) samples[index].push_back(resume_once(daemon, target));
+    } catch (const std::exception& error) {
+      errors[index] = error.what();
+      if (!arrived) ready.count_down();
+    }
+  };
+  for (int i = 0; i < clients; ++i) threads.emplace_back(client, std::size_t(i));
+  ready.arrive_and_wait();
+  const auto start = Clock::now();
+  for (std::thread& thread : threads) thread.join();
+  const double elapsed_s = double(elapsed_ns(start, Clock::now())) / 1e9;
+
+  std::vector<std::int64_t> first;
+  std::vector<std::int64_t> all;
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    if (!errors[i].empty()) throw BenchError(daemon.name + " resume client: " + errors[i]);
+    for (const ResumeSample& sample : samples[i]) {
+      first.push_back(sample.first_ns);
+      all.push_back(sample.all_ns);
+    }
+  }
+  ResumeFigures figures;
+  figures.resumes_per_s = double(all.size()) / elapsed_s;
+  figures.replayed_per_s = figures.resumes_per_s * double(target.owed);
+  figures.first_p50_us = percentile_us(first, 0.50);
+  figures.first_p99_us = percentile_us(first, 0.99);
+  figures.all_p50_us = percentile_us(all, 0.50);
+  figures.all_p99_us = percentile_us(all, 0.99);
+  return figures;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Report
 
@@ -624,8 +829,8 @@ Options parse_options(int argc, char** argv) {
     throw BenchError("--seconds and --subscribers must be positive");
   if (options.message_size < kMinMessageSize)
     throw BenchError("--size must be at least " + std::to_string(kMinMessageSize));
-  const std::vector<std::string> workloads{"all",    "roundtrip", "fanout", "locks",
-                                           "memory", "start",     "cluster"};
+  const std::vector<std::string> workloads{"all",   "roundtrip", "fanout", "window", "resume",
+                                           "locks", "memory",    "start",  "cluster"};
   if (std::find(workloads.begin(), workloads.end(), options.workload) == workloads.end())
     throw BenchError("unknown workload " + options.workload);
   if (options.redis_path.empty()) options.redis_path = find_on_path("redis-server");
@@ -718,8 +923,9 @@ struct FanoutPasses {
 };
 
 FanoutPasses measure_fanout_passes(Protocol protocol, const std::string& path,
-                                   const Options& options) {
-  auto daemon = start_daemon(protocol, path);
+                                   const Options& options,
+                                   const std::vector<std::string>& photond_flags = {}) {
+  auto daemon = start_daemon(protocol, path, photond_flags);
   FanoutPasses passes;
   passes.loaded = measure_fanout(*daemon, options.subscribers, options.message_size,
                                  options.seconds, kWindow, kMinBatch);
@@ -763,6 +969,143 @@ void run_fanout(const Options& options) {
     print_goal("p99 latency no worse than Redis's, 1 in flight",
                photon.paced.p99_us <= redis->paced.p99_us);
   }
+}
+
+// The window's cost on fan-out: the fan-out workload against photond with its replay window on
+// (the defaults: every publish is recorded) and with it off (--replay-messages 0 keeps nothing),
+// and against Redis. photond runs in the order on, off, off, on, each on a fresh daemon, so that
+// a machine getting busier or quieter during the run weighs on both alike; each figure is the
+// mean of its two daemons.
+void run_window(const Options& options) {
+  const std::vector<std::string> window_off{"--replay-messages", "0"};
+  const std::string& path = options.photond_path;
+  const FanoutPasses on_first = measure_fanout_passes(Protocol::kPhoton, path, options);
+  const FanoutPasses off_first =
+      measure_fanout_passes(Protocol::kPhoton, path, options, window_off);
+  const FanoutPasses off_second =
+      measure_fanout_passes(Protocol::kPhoton, path, options, window_off);
+  const FanoutPasses on_second = measure_fanout_passes(Protocol::kPhoton, path, options);
+  std::optional<FanoutPasses> redis;
+  if (!options.redis_path.empty())
+    redis = measure_fanout_passes(Protocol::kRedis, options.redis_path, options);
+
+  auto mean = [](const FanoutPasses& a, const FanoutPasses& b, double FanoutFigures::*field,
+                 FanoutFigures FanoutPasses::*pass) {
+    return ((a.*pass).*field + (b.*pass).*field) / 2;
+  };
+  std::printf("\nreplay window's cost on fan-out: 1 publisher, %d subscribers, %zu-byte messages\n",
+              options.subscribers, options.message_size);
+  std::printf("  %-26s %12s %12s %12s %9s %9s %9s\n", "", "window on", "window off", "redis",
+              "on/off", "on/redis", "off/redis");
+  const std::string in_flight = std::to_string(kWindow) + " in flight";
+  const std::vector<
+      std::tuple<std::string, FanoutFigures FanoutPasses::*, double FanoutFigures::*, int>>
+      rows{{"deliveries/s, " + in_flight, &FanoutPasses::loaded, &FanoutFigures::deliveries_per_s,
+            0},
+           {"  latency p50 (us)", &FanoutPasses::loaded, &FanoutFigures::p50_us, 1},
+           {"  latency p99 (us)", &FanoutPasses::loaded, &FanoutFigures::p99_us, 1},
+           {"  server CPU/publish (us)", &FanoutPasses::loaded,
+            &FanoutFigures::server_cpu_us_per_publish, 2},
+           {"deliveries/s, 1 in flight", &FanoutPasses::paced, &FanoutFigures::deliveries_per_s, 0},
+           {"  latency p50 (us)", &FanoutPasses::paced, &FanoutFigures::p50_us, 1},
+           {"  latency p99 (us)", &FanoutPasses::paced, &FanoutFigures::p99_us, 1},
+           {"  server CPU/publish (us)", &FanoutPasses::paced,
+            &FanoutFigures::server_cpu_us_per_publish, 2}};
+  for (const auto& [metric, pass, field, precision] : rows) {
+    const double on = mean(on_first, on_second, field, pass);
+    const double off = mean(off_first, off_second, field, pass);
+    const double against = redis ? (*redis).*pass.*field : std::nan("");  // NaN prints "-"
+    std::printf("  %-26s %12s %12s %12s %9s %9s %9s\n", metric.c_str(),
+                format_value(on, precision).c_str(), format_value(off, precision).c_str(),
+                format_value(against, precision).c_str(), format_ratio(on, off).c_str(),
+                format_ratio(on, against).c_str(), format_ratio(off, against).c_str());
+  }
+  std::printf(
+      "  (mean of two daemons each, run on, off, off, on; %s: deliveries/s on %.0f and %.0f,\n"
+      "   off %.0f and %.0f; server CPU/publish (us) on %.2f and %.2f, off %.2f and %.2f.\n"
+      "   server CPU/publish: the server's CPU time, all threads, over the messages published,\n"
+      "   which other work on the machine disturbs less than it does deliveries/s)\n",
+      in_flight.c_str(), on_first.loaded.deliveries_per_s, on_second.loaded.deliveries_per_s,
+      off_first.loaded.deliveries_per_s, off_second.loaded.deliveries_per_s,
+      on_first.loaded.server_cpu_us_per_publish, on_second.loaded.server_cpu_us_per_publish,
+      off_first.loaded.server_cpu_us_per_publish, off_second.loaded.server_cpu_us_per_publish);
+}
+
+// How many messages each channel of the resume workload gets: photond's default per-channel
+// window, or fewer for large messages, so that every one is still kept when clients come back.
+std::size_t resume_channel_messages(std::size_t message_size) {
+  return std::min(
+      kResumeChannelMessages,
+      std::max<std::size_t>(1, kResumeChannelBytes / (message_size + kResumeLineOverhead)));
+}
+
+struct ResumePasses {
+  ResumeFigures one;      // one channel, one client at a time
+  ResumeFigures herd;     // one channel, S clients at once
+  ResumeFigures pattern;  // kResumeChannels channels under one pattern, one client at a time
+};
+
+ResumePasses measure_resume_passes(Protocol protocol, const std::string& path,
+                                   const Options& options) {
+  auto daemon = start_daemon(protocol, path);
+  const std::size_t per_channel = resume_channel_messages(options.message_size);
+  const ResumeTarget one =
+      fill_channels(*daemon, "resume", {"resume"}, per_channel, options.message_size);
+  std::vector<std::string> channels;
+  for (int i = 0; i < kResumeChannels; ++i) channels.push_back("resume:" + std::to_string(i));
+  const ResumeTarget pattern =
+      fill_channels(*daemon, "resume:*", channels, per_channel, options.message_size);
+  ResumePasses passes;
+  passes.one = measure_resume(*daemon, one, 1, options.seconds);
+  passes.herd = measure_resume(*daemon, one, options.subscribers, options.seconds);
+  passes.pattern = measure_resume(*daemon, pattern, 1, options.seconds);
+  return passes;
+}
+
+// Clients coming back with the last event id they saw, owed every message kept since: how fast
+// photond replays from its window, against Redis reading the same messages from streams.
+void run_resume(const Options& options) {
+  const ResumePasses photon =
+      measure_resume_passes(Protocol::kPhoton, options.photond_path, options);
+  std::optional<ResumePasses> redis;
+  if (!options.redis_path.empty())
+    redis = measure_resume_passes(Protocol::kRedis, options.redis_path, options);
+  const std::size_t per_channel = resume_channel_messages(options.message_size);
+  auto table = [&](const std::string& title, ResumeFigures ResumePasses::*pass, std::size_t owed) {
+    auto row = [&](std::string metric, double ResumeFigures::*field, int precision) {
+      return Row{std::move(metric), photon.*pass.*field,
+                 redis ? std::optional<double>((*redis).*pass.*field) : std::nullopt, std::nullopt,
+                 precision};
+    };
+    const std::string all = "  all " + std::to_string(owed);
+    print_table(title,
+                {row("messages replayed/s", &ResumeFigures::replayed_per_s, 0),
+                 row("resumes/s", &ResumeFigures::resumes_per_s, 0),
+                 row("  first message p50 (us)", &ResumeFigures::first_p50_us, 1),
+                 row("  first message p99 (us)", &ResumeFigures::first_p99_us, 1),
+                 row(all + " p50 (us)", &ResumeFigures::all_p50_us, 1),
+                 row(all + " p99 (us)", &ResumeFigures::all_p99_us, 1)},
+                false);
+  };
+  const std::string size = std::to_string(options.message_size) + "-byte messages";
+  table("resume: one client at a time coming back to 1 channel, owed " +
+            std::to_string(per_channel) + " " + size,
+        &ResumePasses::one, per_channel);
+  table("resume: " + std::to_string(options.subscribers) +
+            " clients at once coming back to 1 channel, each owed " + std::to_string(per_channel),
+        &ResumePasses::herd, per_channel);
+  table("resume: one client at a time coming back to resume:* over " +
+            std::to_string(kResumeChannels) + " channels, owed " +
+            std::to_string(per_channel * kResumeChannels),
+        &ResumePasses::pattern, per_channel * kResumeChannels);
+  std::printf(
+      "  (photond: subscribe with lastEventId, then every message since, one line each, while\n"
+      "   subscribed from then on; redis: XREAD STREAMS from the same id over one stream per\n"
+      "   channel holding the same messages, one reply holding them all, nothing subscribed;\n"
+      "   Redis has no pattern over streams, so it is told the %d streams' names, and does not\n"
+      "   merge them in publish order. Each resume on a fresh connection, timed from the "
+      "request.)\n",
+      kResumeChannels);
 }
 
 // Waits until a daemon started with --broker says its broker is connected.
@@ -893,8 +1236,9 @@ int main(int argc, char** argv) {
   print_header(options);
 
   const std::vector<std::pair<std::string, void (*)(const Options&)>> workloads{
-      {"roundtrip", run_roundtrip}, {"fanout", run_fanout}, {"locks", run_locks},
-      {"memory", run_memory},       {"start", run_start},   {"cluster", run_cluster}};
+      {"roundtrip", run_roundtrip}, {"fanout", run_fanout},  {"window", run_window},
+      {"resume", run_resume},       {"locks", run_locks},    {"memory", run_memory},
+      {"start", run_start},         {"cluster", run_cluster}};
   int failures = 0;
   for (const auto& [name, run] : workloads) {
     if (options.workload != "all" && options.workload != name) continue;

@@ -1,12 +1,17 @@
 // photon_micro_bench: Google Benchmark micro-benchmarks of the publish hot path in process:
-// request parsing and validation, channel_message serialization, and channel matching/fan-out.
+// request parsing and validation, channel_message serialization, channel matching/fan-out, and
+// recording each publish in the replay window.
 #include "channels/channel_registry.hpp"
+#include "channels/replay_window.hpp"
+#include "common/defaults.hpp"
 #include "protocol/reply.hpp"
 #include "protocol/request.hpp"
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -109,6 +114,33 @@ void publish_wildcard_among_others(benchmark::State& state) {
   for (auto& subscriber : subscribers) registry.unsubscribe_all(*subscriber);
 }
 BENCHMARK(publish_wildcard_among_others);
+
+// One publish recorded in a replay window with photond's default bounds, once the window is full
+// (each record also gives up the oldest message): on one channel, round robin on state.range(0)
+// channels, or with --replay-messages 0 (state.range(0) == 0, the window off).
+void replay_window_record(benchmark::State& state) {
+  namespace defaults = photon::defaults;
+  const std::int64_t channel_count = state.range(0);
+  photon::core::ReplayWindow window({.messages = channel_count == 0 ? 0 : defaults::kReplayMessages,
+                                     .bytes = defaults::kReplayBytes,
+                                     .channel_messages = defaults::kReplayChannelMessages,
+                                     .channel_bytes = defaults::kReplayChannelBytes,
+                                     .age = defaults::kReplayAge});
+  std::vector<std::string> channels;
+  for (std::int64_t i = 0; i < std::max<std::int64_t>(channel_count, 1); ++i)
+    channels.push_back("bench:" + std::to_string(i));
+  const SharedBytes line = photon::make_shared_bytes(std::string(200, 'x'));
+  const auto now = std::chrono::steady_clock::now();
+  std::uint64_t id = 0;
+  const auto record = [&] {
+    ++id;
+    window.record(id, channels[id % channels.size()], line, now);
+  };
+  for (std::size_t i = 0; i < defaults::kReplayMessages * 2; ++i) record();
+  for (auto _ : state) record();
+  benchmark::DoNotOptimize(window.messages());
+}
+BENCHMARK(replay_window_record)->Arg(0)->Arg(1)->Arg(8)->Arg(64);
 
 }  // namespace
 

@@ -34,6 +34,13 @@ void ReplayWindow::reindex(const Keys& from, const Keys& to) {
 
 void ReplayWindow::record(std::uint64_t id, std::string_view channel_name, SharedBytes line,
                           TimePoint now) {
+  if (limits_.messages == 0) {
+    // Off (--replay-messages 0): what keeping and then giving up the message would leave, an
+    // empty window that has lost everything up to `id`, without building a channel entry and its
+    // index entries only to tear them down again on every publish.
+    forgotten_unknown_up_to_ = std::max(forgotten_unknown_up_to_, id);
+    return;
+  }
   auto it = channels_.find(channel_name);
   std::optional<Keys> was_indexed;
   if (it == channels_.end()) {
@@ -49,19 +56,20 @@ void ReplayWindow::record(std::uint64_t id, std::string_view channel_name, Share
   channel.bytes += size;
   kept_ += 1;
   kept_bytes_ += size;
+  // The channel's own bounds first: what it gives up for them, it has no share in the rest. It is
+  // indexed once, after: a full channel's publish moves its two entries once, not twice. Its new
+  // message is never expired, so only a message over the channel's bounds by itself empties it.
+  const auto over_own_bounds = [&] {
+    return channel.messages.size() > limits_.channel_messages ||
+           channel.bytes > limits_.channel_bytes || expired(channel.messages.front().at, now);
+  };
+  while (channel.messages.size() > 1 && over_own_bounds()) drop_oldest(it->first, channel);
   if (was_indexed) {
     reindex(*was_indexed, keys(it->first, channel));
   } else {
     index(it->first, channel);
   }
-  // The channel's own bounds first: what it gives up for them, it has no share in the rest. Its
-  // new message is never expired, so the channel is not emptied by age (nor erased under `it`).
-  while (channel.messages.size() > limits_.channel_messages ||
-         channel.bytes > limits_.channel_bytes || expired(channel.messages.front().at, now)) {
-    const bool last = channel.messages.size() == 1;
-    forget_oldest_of(it);
-    if (last) break;
-  }
+  if (over_own_bounds()) forget_oldest_of(it);  // the channel keeps nothing (`it` may be invalid)
   while (kept_ > limits_.messages) forget_oldest(by_count_);
   while (kept_bytes_ > limits_.bytes) forget_oldest(by_bytes_);
 }
@@ -70,10 +78,7 @@ void ReplayWindow::forget_oldest(const LargestFirst& largest_first) {
   forget_oldest_of(channels_.find(*std::get<2>(*largest_first.begin())));
 }
 
-void ReplayWindow::forget_oldest_of(Channels::iterator it) {
-  const std::string& name = it->first;
-  Channel& channel = it->second;
-  const Keys was = keys(name, channel);
+void ReplayWindow::drop_oldest(const std::string& name, Channel& channel) {
   const Kept& oldest = channel.messages.front();
   const std::size_t size = cost(name, oldest.line);
   channel.forgotten_up_to = oldest.id;
@@ -81,6 +86,13 @@ void ReplayWindow::forget_oldest_of(Channels::iterator it) {
   channel.messages.pop_front();
   kept_ -= 1;
   kept_bytes_ -= size;
+}
+
+void ReplayWindow::forget_oldest_of(Channels::iterator it) {
+  const std::string& name = it->first;
+  Channel& channel = it->second;
+  const Keys was = keys(name, channel);
+  drop_oldest(name, channel);
   if (!channel.messages.empty()) {
     reindex(was, keys(name, channel));
     return;

@@ -125,6 +125,9 @@ class ReplayWindow {
   // The channel gives up its oldest message (a channel left with none may be erased: `it` is then
   // invalid).
   void forget_oldest_of(Channels::iterator it);
+  // The same, leaving the channel's entries in by_count_ and by_bytes_ under its former keys (the
+  // caller moves them) and a channel left with none to the caller.
+  void drop_oldest(const std::string& name, Channel& channel);
   // Whether a message kept at `at` is past the age bound at `now`.
   bool expired(TimePoint at, TimePoint now) const {
     return limits_.age.count() > 0 && now - at > limits_.age;

@@ -136,6 +136,21 @@ TEST(ReplayWindow, AMessageLargerThanTheWindowIsNotKeptAndLeavesAGap) {
   EXPECT_FALSE(window.since(0, exactly("other")).gap);
 }
 
+// --replay-messages 0: nothing kept, no channel remembered by name, so any stream from before the
+// last publish is told of a gap, whatever its channel.
+TEST(ReplayWindow, AWindowOfNoMessagesKeepsNothingAndOwesEveryoneAGap) {
+  ReplayWindow window(0, 1024);
+  window.record(1, "a", line("a1"));
+  window.record(2, "b", line("b2"));
+  EXPECT_EQ(window.messages(), 0u);
+  EXPECT_EQ(window.bytes(), 0u);
+  const ReplayedMessages replay = window.since(1, prefix(""));
+  EXPECT_TRUE(replay.gap);
+  EXPECT_TRUE(replay.lines.empty());
+  EXPECT_TRUE(window.since(1, exactly("a")).gap);
+  EXPECT_FALSE(window.since(2, prefix("")).gap);
+}
+
 TEST(ReplayWindow, AChannelThatLostEverythingStillReportsItsGapUntilTooManyAreForgotten) {
   ReplayWindow window(2, 1 << 20);
   window.record(1, "gone", line("g1"));
