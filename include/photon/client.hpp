@@ -119,13 +119,16 @@ using RefreshHandler = std::function<void(const std::string& channel)>;
 // initial_backoff up to max_backoff, each one jittered down to half of itself at random, so
 // that many clients do not come back in step. Once connected it subscribes again to every
 // subscription, each with `lastEventId`, and delivers every message it missed exactly once:
-// in publish order on each channel, each marked replay, before the live ones. (Across channels,
-// a later subscription's replays may come after an earlier one's live messages.) Where the daemon
-// cannot replay (refresh_needed), on_refresh_needed is called instead, in the stream's order.
+// in publish order within each subscription, each marked replay, before the live ones. (Across
+// unrelated subscriptions, a later one's replays may come after an earlier one's live messages.)
+// Where the daemon cannot replay (refresh_needed), on_refresh_needed is called instead, in the
+// stream's order.
 //
 // Where the drop is noticed decides what the caller sees:
 // - next() and poll() reconnect and carry on within their timeout; while the daemon is away they
-//   return nothing (or 0) when the timeout passes, and the next call tries on.
+//   return nothing (or 0) when the timeout passes, and the next call tries on. (Once connected,
+//   each request that resumes a subscription waits up to the client's timeout for its reply,
+//   whatever is left of theirs: a resume is not left half done.)
 // - A request waiting for its reply (publish, a lock, call...) throws ClientError(kConnection):
 //   it may or may not have taken effect, and it is never sent again, since most requests are not
 //   idempotent (a publish would be delivered twice). A lock granted to the session stays the
@@ -133,12 +136,18 @@ using RefreshHandler = std::function<void(const std::string& channel)>;
 // - A request made while disconnected first reconnects, waiting at most the client's timeout;
 //   then it throws ClientError (kNotRunning or kConnection, the last attempt's reason).
 // The Client stays usable after each of these. The first connect() is not retried: it throws as
-// without this option.
+// without this option. A subscription the daemon refuses to take back (a subscription limit
+// lowered across a restart) is dropped, and the call that reconnected throws ClientError(kRefused)
+// naming it, after on_reconnect.
+//
+// Thread rule, as for the rest of Client: the callbacks run on the calling thread, inside the
+// Client call that noticed the drop, reconnected, or reached the refresh news; they may use other
+// Clients, never this one. An exception thrown by one propagates out of that call.
 struct ReconnectOptions {
   bool enabled = false;
   // The delay before the second attempt; each failed attempt doubles it. More than 0.
   std::chrono::milliseconds initial_backoff{100};
-  // The longest delay between two attempts. At least initial_backoff.
+  // The longest delay between two attempts. From initial_backoff to 24 h.
   std::chrono::milliseconds max_backoff{5'000};
   // Required when enabled (connect() throws std::invalid_argument without it): a gap must be told.
   RefreshHandler on_refresh_needed;
