@@ -135,6 +135,9 @@ using RefreshHandler = std::function<void(const std::string& channel)>;
 //   session's (unless release_on_disconnect); a method call runs on without its caller.
 // - A request made while disconnected first reconnects, waiting at most the client's timeout;
 //   then it throws ClientError (kNotRunning or kConnection, the last attempt's reason).
+// A connection lost again before its replays are all in counts as a failed attempt (backoff);
+// after three in a row, the subscriptions are resumed without a replay and told refresh_needed
+// (a replay larger than the daemon's --output-hard-limit gets the connection cut every time).
 // The Client stays usable after each of these. The first connect() is not retried: it throws as
 // without this option. A subscription the daemon refuses to take back (a subscription limit
 // lowered across a restart) is dropped, and the call that reconnected throws ClientError(kRefused)
@@ -431,8 +434,10 @@ class Client {
   bool in_order_ = true;
   bool resuming_ = false;  // subscriptions are being made again on a new connection
   std::unordered_set<std::string> received_since_resume_point_;
-  bool in_outage_ = false;  // lost, and not yet resumed: on_disconnect was called
-  unsigned failed_attempts_ = 0;
+  bool in_outage_ = false;               // lost, and not yet resumed: on_disconnect was called
+  unsigned failed_attempts_ = 0;         // attempts (and connections lost catching up) in a row
+  unsigned cuts_while_catching_up_ = 0;  // connections lost before their replays were all in
+  std::chrono::steady_clock::time_point connected_at_{};
   std::chrono::steady_clock::time_point next_attempt_{};
   std::string last_failure_;  // why the last attempt failed
   ClientError::Kind last_failure_kind_ = ClientError::Kind::kConnection;

@@ -31,6 +31,11 @@ using Kind = ClientError::Kind;
 // Channel messages can be large; a reply line longer than this is a protocol error.
 constexpr std::size_t kMaxReplyBytes = 64u << 20;
 
+// Connections lost this many times in a row while catching up (the replays not yet all in) give
+// up the replay: the daemon queues a replay larger than its --output-hard-limit, then cuts the
+// connection, each time it is asked for. Resuming without it, told by refresh_needed, goes on.
+constexpr unsigned kCutsBeforeGivingUpReplay = 3;
+
 // The longest ReconnectOptions::max_backoff: doubling the delay up to it cannot overflow.
 constexpr std::chrono::milliseconds kMaxBackoffLimit = std::chrono::hours(24);
 
@@ -349,7 +354,10 @@ Client Client::connect_socket(const std::filesystem::path& socket, ClientOptions
 }
 
 Client::Client(int fd, std::filesystem::path socket, ClientOptions options)
-    : fd_(fd), socket_(std::move(socket)), options_(std::move(options)) {
+    : fd_(fd),
+      socket_(std::move(socket)),
+      options_(std::move(options)),
+      connected_at_(Clock::now()) {
   session_id_ = options_.session_id.empty() ? default_session_id() : options_.session_id;
   if (options_.reconnect.enabled) jitter_.seed(std::random_device()());
 }
@@ -375,6 +383,8 @@ Client& Client::operator=(Client&& other) noexcept {
   received_since_resume_point_ = std::move(other.received_since_resume_point_);
   in_outage_ = other.in_outage_;
   failed_attempts_ = other.failed_attempts_;
+  cuts_while_catching_up_ = other.cuts_while_catching_up_;
+  connected_at_ = other.connected_at_;
   next_attempt_ = other.next_attempt_;
   last_failure_ = std::move(other.last_failure_);
   last_failure_kind_ = other.last_failure_kind_;
@@ -479,14 +489,29 @@ void Client::lose_connection(const ClientError& cause) {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   input_.clear();
-  in_order_ = false;
   if (!in_outage_) {
     in_outage_ = true;
-    failed_attempts_ = 0;
-    next_attempt_ = Clock::now();  // the first attempt at once: most drops are not restarts
+    // A connection that reached live messages, or lasted, was a success: the first attempt goes
+    // at once (most drops are not restarts). One lost while still catching up counts as a failed
+    // attempt, so that a daemon that cuts every resume is not hammered.
+    const auto now = Clock::now();
+    if (in_order_ || now - connected_at_ >= options_.reconnect.max_backoff) {
+      failed_attempts_ = 0;
+      cuts_while_catching_up_ = 0;
+      next_attempt_ = now;
+    } else {
+      ++failed_attempts_;
+      next_attempt_ = now + backoff_delay(options_.reconnect, failed_attempts_, jitter_);
+      if (++cuts_while_catching_up_ >= kCutsBeforeGivingUpReplay) {
+        resume_point_.clear();
+        received_since_resume_point_.clear();
+        cuts_while_catching_up_ = 0;
+      }
+    }
     last_failure_.clear();
     if (options_.reconnect.on_disconnect) options_.reconnect.on_disconnect(cause);
   }
+  in_order_ = false;
   throw cause;
 }
 
@@ -515,7 +540,7 @@ bool Client::reconnect_if_needed(Clock::time_point deadline) {
       continue;
     }
     in_outage_ = false;
-    failed_attempts_ = 0;
+    connected_at_ = Clock::now();
     if (options_.reconnect.on_reconnect) options_.reconnect.on_reconnect();
     if (!refusals.empty()) {
       std::string text = "after reconnecting, the daemon refused to resume ";

@@ -282,6 +282,50 @@ TEST_F(ResumeClient, ARequestCutOffByTheDropThrowsAndTheClientComesBack) {
   EXPECT_TRUE(waiter.acquire_lock("l")) << "the new daemon has no lock l";
 }
 
+// A replay larger than --output-hard-limit is cut off every time it is asked for.
+class ResumeClientSmallOutput : public photon::testing::DaemonFixture {
+ protected:
+  std::vector<std::string> serve_args(const std::filesystem::path&) override {
+    return {"--output-hard-limit", "65536", "--output-soft-limit", "65536",
+            "--replay-bytes",      "64m"};
+  }
+};
+
+TEST_F(ResumeClientSmallOutput, AReplayThatGetsCutEveryTimeIsGivenUpForRefreshNeeded) {
+  Outages outages;
+  Client subscriber = Client::connect(kName, reconnecting(outages));
+  subscriber.subscribe("c");
+  Client publisher = Client::connect(kName);
+  publisher.publish("c", {{"n", 0}});
+  auto first = subscriber.next(5s);
+  ASSERT_TRUE(first);
+  // Far more than 64 KiB while the subscriber reads nothing: it is cut off, and its replay would
+  // be as large.
+  const std::string pad(1024, 'p');
+  for (int n = 1; n <= 400; ++n) publisher.publish("c", {{"n", n}, {"pad", pad}});
+
+  std::vector<int> seen;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (outages.refreshes.empty() && std::chrono::steady_clock::now() < deadline) {
+    if (auto message = subscriber.next(100ms)) {
+      seen.push_back(message->message.at("n").to_number<int>());
+    }
+  }
+  ASSERT_EQ(outages.refreshes, std::vector<std::string>{"c"});
+  EXPECT_GE(outages.disconnects, 3);
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()) &&
+              std::adjacent_find(seen.begin(), seen.end()) == seen.end())
+      << "a message came twice or out of order";
+  // Live messages follow the refresh.
+  publisher.publish("c", {{"n", 401}});
+  std::optional<ChannelMessage> live;
+  while (!live || live->message.at("n") != 401) {
+    live = subscriber.next(5s);
+    ASSERT_TRUE(live);
+  }
+  EXPECT_FALSE(live->replay);
+}
+
 TEST(ReconnectOptions, BadOptionsAreRefusedBeforeConnecting) {
   auto refused_with = [](ClientOptions options) {
     try {
