@@ -1,6 +1,6 @@
 // libphoton's client API: a synchronous connection to a photon's daemon for pings, pub/sub, locks,
-// method calls and status. One Client is one Unix-socket connection; it is not thread-safe (use
-// one per thread).
+// method calls and status. One Client is one Unix-socket connection at a time (a new one after a
+// reconnect, when asked for); it is not thread-safe (use one per thread).
 #pragma once
 
 #include <boost/json/object.hpp>
@@ -13,19 +13,29 @@
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
 namespace photon {
 
-// One message pushed by the daemon to a subscriber.
+// One message pushed by the daemon to a subscriber. (event_id and replay came after 0.1.0, at
+// the end so that aggregate initialization in order still compiles; they changed the ABI.)
 struct ChannelMessage {
   std::string id;       // unique within the daemon's life ("ch_42")
   std::string channel;  // the channel it was published on (not the pattern that matched)
   boost::json::value message;
+  // The message's `eventId`: unique, and the position a subscription resumes from after a
+  // reconnect. Opaque: compare it for equality only. Empty when the daemon sent none (older than
+  // resuming).
+  std::string event_id;
+  // Sent again because this client missed it while its connection was down (`"replay":true`):
+  // published before the messages that arrived live around it, and never delivered before.
+  bool replay = false;
 };
 
 // Every failure of a Client call. kind() tells what happened; what() says it in words.
@@ -94,11 +104,69 @@ struct LockInfo {
   std::size_t waiters = 0;  // lock requests queued for it
 };
 
+// Told that subscription `channel` (a channel or a pattern, as subscribed) may have missed
+// messages while the connection was down: the daemon restarted, its replay window no longer held
+// them, or nothing had arrived on the connection since the subscription was made, so there was no
+// position to resume from. Reload what the messages describe from its source; live messages
+// follow. Runs on the thread inside the Client call that reached it (next() or poll()).
+using RefreshHandler = std::function<void(const std::string& channel)>;
+
+// Reconnecting on its own after the connection drops (docs/channels.md, "Resuming after a
+// disconnect"). Off unless `enabled`.
+//
+// When the daemon closes the connection, or the socket fails, the Client connects again to the
+// same socket, with the same checks as connect(): at once, then after a delay that doubles from
+// initial_backoff up to max_backoff, each one jittered down to half of itself at random, so
+// that many clients do not come back in step. Once connected it subscribes again to every
+// subscription, each with `lastEventId`, and delivers every message it missed exactly once:
+// in publish order within each subscription, each marked replay, before the live ones. (Across
+// unrelated subscriptions, a later one's replays may come after an earlier one's live messages.)
+// Where the daemon cannot replay (refresh_needed), on_refresh_needed is called instead, in the
+// stream's order.
+//
+// Where the drop is noticed decides what the caller sees:
+// - next() and poll() reconnect and carry on within their timeout; while the daemon is away they
+//   return nothing (or 0) when the timeout passes, and the next call tries on. (Once connected,
+//   each request that resumes a subscription waits up to the client's timeout for its reply,
+//   whatever is left of theirs: a resume is not left half done.)
+// - A request waiting for its reply (publish, a lock, call...) throws ClientError(kConnection):
+//   it may or may not have taken effect, and it is never sent again, since most requests are not
+//   idempotent (a publish would be delivered twice). A lock granted to the session stays the
+//   session's (unless release_on_disconnect); a method call runs on without its caller.
+// - A request made while disconnected first reconnects, waiting at most the client's timeout;
+//   then it throws ClientError (kNotRunning or kConnection, the last attempt's reason).
+// A connection lost again before its replays are all in counts as a failed attempt (backoff);
+// after three in a row, the subscriptions are resumed without a replay and told refresh_needed
+// (a replay larger than the daemon's --output-hard-limit gets the connection cut every time).
+// The Client stays usable after each of these. The first connect() is not retried: it throws as
+// without this option. A subscription the daemon refuses to take back (a subscription limit
+// lowered across a restart) is dropped, and the call that reconnected throws ClientError(kRefused)
+// naming it, after on_reconnect.
+//
+// Thread rule, as for the rest of Client: the callbacks run on the calling thread, inside the
+// Client call that noticed the drop, reconnected, or reached the refresh news; they may use other
+// Clients, never this one. An exception thrown by one propagates out of that call.
+struct ReconnectOptions {
+  bool enabled = false;
+  // The delay before the second attempt; each failed attempt doubles it. More than 0.
+  std::chrono::milliseconds initial_backoff{100};
+  // The longest delay between two attempts. From initial_backoff to 24 h.
+  std::chrono::milliseconds max_backoff{5'000};
+  // Required when enabled (connect() throws std::invalid_argument without it): a gap must be told.
+  RefreshHandler on_refresh_needed;
+  // Called once per outage, when the connection is found lost, with why; may be empty.
+  std::function<void(const ClientError& cause)> on_disconnect;
+  // Called once per outage, when connected again and every subscription is resumed; may be empty.
+  std::function<void()> on_reconnect;
+};
+
 struct ClientOptions {
   // How long a request waits for its reply.
   std::chrono::milliseconds timeout{10'000};
   // Sent as `sessionId`; empty means default_session_id().
   std::string session_id;
+  // Reconnecting after a drop and resuming the subscriptions; off by default.
+  ReconnectOptions reconnect;
 };
 
 // One choice of a select prompt. A plain string option has value == label.
@@ -171,7 +239,7 @@ class Client {
   // ..."). The socket is reached through the checked directory's descriptor
   // (/proc/self/fd/N/NAME.sock), so its path is not resolved again after the check.
   // Throws ClientError(kNotRunning) when nothing listens there, std::invalid_argument for a bad
-  // name.
+  // name or bad options.reconnect (enabled without on_refresh_needed, a backoff out of range).
   static Client connect(std::string_view photon_name, ClientOptions options = {});
   static Client connect_socket(const std::filesystem::path& socket, ClientOptions options = {});
 
@@ -188,16 +256,22 @@ class Client {
   std::size_t publish(std::string_view channel, const boost::json::value& message);
 
   // Subscribes this connection to `channel` (a trailing '*' subscribes to a prefix). Messages
-  // arrive through next(), or, when a handler is given, through poll() calling it.
+  // arrive through next(), or, when a handler is given, through poll() calling it. Subscribing
+  // again to the same channel keeps one subscription; a handler given then replaces its handler.
   void subscribe(std::string_view channel, MessageHandler handler = {});
+  // Ends the subscription named exactly as subscribed. While disconnected (with reconnect), it is
+  // only forgotten: the daemon ended it with the connection.
   void unsubscribe(std::string_view channel);
 
   // The next channel message without a handler, waiting at most `timeout`; nothing on timeout.
-  // Messages already received while waiting for replies are returned first.
+  // Messages already received while waiting for replies are returned first. With reconnect, a
+  // lost connection is reconnected within `timeout` (see ReconnectOptions), and refresh_needed
+  // news is handed to on_refresh_needed on the way.
   std::optional<ChannelMessage> next(std::chrono::milliseconds timeout);
 
   // Waits up to `timeout` for messages and calls the handler of each one's subscription; messages
   // of subscriptions without a handler are kept for next(). Returns the number of handlers called.
+  // Reconnects as next() does.
   std::size_t poll(std::chrono::milliseconds timeout);
 
   // The daemon's `status` data (pid, version, uptimeMs, connections, channels, counters).
@@ -254,7 +328,8 @@ class Client {
   // away (the method's outcome is then unknown); kProtocol.
   // An exception thrown by a handler propagates out of call() (a prompt is declined first, so the
   // method is not left waiting); the method runs on and its result is skipped, as after a timeout.
-  // After any of these the Client stays usable, except after kConnection and kProtocol.
+  // After any of these the Client stays usable, except after kConnection (unless it reconnects:
+  // ReconnectOptions) and kProtocol.
   // Prompts that arrive after their call was abandoned are declined when read.
   boost::json::value call(std::string_view method, const boost::json::object& args = {},
                           CallOptions options = {});
@@ -276,7 +351,22 @@ class Client {
   void set_timeout(std::chrono::milliseconds timeout) { options_.timeout = timeout; }
 
  private:
-  Client(int fd, ClientOptions options);
+  // One subscription of this client, as the daemon was asked for it.
+  struct Subscription {
+    std::string channel;     // a channel or a pattern
+    MessageHandler handler;  // empty: its messages go to next()
+    // When it was made, on the client's own count (see resume_point_made_): a resume point
+    // covers the subscriptions made before it.
+    std::uint64_t made = 0;
+  };
+  // What the daemon pushed outside any reply, in arrival order: a channel message, or, with
+  // refresh_needed, the news that subscription message.channel could not be resumed.
+  struct Pushed {
+    ChannelMessage message;
+    bool refresh_needed = false;
+  };
+
+  Client(int fd, std::filesystem::path socket, ClientOptions options);
   // Reads one line, waiting at most until `deadline`; nothing on timeout.
   std::optional<std::string> read_line(std::chrono::steady_clock::time_point deadline);
   void write_line(const std::string& line);
@@ -302,17 +392,56 @@ class Client {
   std::optional<ChannelMessage> dispatch_queued(std::size_t& handled);
   // Reads one line outside any request (a channel message) and queues it; false on timeout.
   bool read_pushed_line(std::chrono::steady_clock::time_point deadline);
-  // Queues a channel_message line; false when `reply` is not one.
-  bool take_channel_message(const boost::json::object& reply);
+  // Queues a channel_message or refresh_needed line; false when `line` is neither. A message
+  // already received since the resume point (a replay overlapping another) is dropped.
+  bool take_pushed_line(const boost::json::object& line);
+  // Notes a received message's event id; false when it was received before (drop it).
+  bool note_received(const std::string& event_id, bool replay);
+  // Makes `event_id` the resume point of every subscription made so far.
+  void move_resume_point(const std::string& event_id);
   const MessageHandler* handler_for(std::string_view channel) const;
 
+  // Reconnection (ClientOptions::reconnect). The connection is gone when fd_ < 0.
+  // Closes the connection and, with reconnect, starts an outage (on_disconnect); throws `cause`.
+  [[noreturn]] void lose_connection(const ClientError& cause);
+  // Connects again when disconnected, trying until `deadline`; false when the deadline came
+  // first. Throws what resuming throws (ClientError(kRefused) for a subscription not taken back).
+  bool reconnect_if_needed(std::chrono::steady_clock::time_point deadline);
+  // Subscribes again to every subscription on the new connection (lastEventId: the resume
+  // point); returns the sentences of the daemon's refusals, whose subscriptions are dropped.
+  std::vector<std::string> resume_subscriptions();
+  // Like reconnect_if_needed, with the client's timeout; throws when still disconnected.
+  void ensure_connected();
+
   int fd_ = -1;
+  std::filesystem::path socket_;
   ClientOptions options_;
   std::string session_id_;
   std::string input_;
-  std::deque<ChannelMessage> unclaimed_;
-  std::vector<std::pair<std::string, MessageHandler>> handlers_;
+  std::deque<Pushed> unclaimed_;
+  std::vector<Subscription> subscriptions_;
   std::uint64_t next_request_ = 1;
+
+  // Resuming. Invariant while in_order_: the connection has delivered every message of every
+  // subscription made before resume_point_made_ up to resume_point_, and none after it, because a
+  // connection receives its live messages in publish order. After a reconnect, replays break
+  // that order until the first live message after every subscription was resumed; until then
+  // the resume point stays, and the ids received since it are kept to drop a second copy (a
+  // replay of a message that an overlapping subscription delivered already).
+  std::string resume_point_;  // an event id; empty: nothing to resume from
+  std::uint64_t resume_point_made_ = 0;
+  std::uint64_t made_count_ = 0;  // counts subscriptions made and resume point moves
+  bool in_order_ = true;
+  bool resuming_ = false;  // subscriptions are being made again on a new connection
+  std::unordered_set<std::string> received_since_resume_point_;
+  bool in_outage_ = false;               // lost, and not yet resumed: on_disconnect was called
+  unsigned failed_attempts_ = 0;         // attempts (and connections lost catching up) in a row
+  unsigned cuts_while_catching_up_ = 0;  // connections lost before their replays were all in
+  std::chrono::steady_clock::time_point connected_at_{};
+  std::chrono::steady_clock::time_point next_attempt_{};
+  std::string last_failure_;  // why the last attempt failed
+  ClientError::Kind last_failure_kind_ = ClientError::Kind::kConnection;
+  std::minstd_rand jitter_;
 };
 
 }  // namespace photon

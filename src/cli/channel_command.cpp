@@ -82,9 +82,29 @@ int cmd_pub(const Globals& globals, const std::string& name, const std::string& 
   return kExitOk;
 }
 
+// With `reconnect`, a lost connection is made again and every channel resumed from the last
+// message received (ReconnectOptions), so each message is printed once; stderr says when the
+// connection is lost, when it is back, and when a channel may have missed messages.
 int cmd_sub(const std::string& name, const std::vector<std::string>& channels,
-            std::optional<std::size_t> count, const std::optional<std::string>& timeout_text) {
-  photon::Client client = connect(name);
+            std::optional<std::size_t> count, const std::optional<std::string>& timeout_text,
+            bool reconnect) {
+  ClientOptions options;
+  if (reconnect) {
+    options.reconnect.enabled = true;
+    options.reconnect.on_disconnect = [&name](const ClientError& cause) {
+      std::cerr << "photonctl: lost the connection to " << name << " (" << cause.what()
+                << "); reconnecting\n";
+    };
+    options.reconnect.on_reconnect = [&name] {
+      std::cerr << "photonctl: reconnected to " << name << "; subscriptions resumed\n";
+    };
+    options.reconnect.on_refresh_needed = [](const std::string& channel) {
+      std::cerr << "photonctl: refresh needed on " << channel
+                << ": messages published while disconnected may be missing (the daemon "
+                   "restarted or no longer keeps them)\n";
+    };
+  }
+  photon::Client client = connect(name, std::move(options));
   for (const auto& channel : channels) client.subscribe(channel);
   using Clock = std::chrono::steady_clock;
   const auto timeout =
@@ -144,10 +164,12 @@ void add_sub_command(CommandLine& cli) {
     std::vector<std::string> channels;
     std::optional<std::size_t> count;
     std::optional<std::string> timeout;
+    bool reconnect = false;
   };
   auto options = std::make_shared<Options>();
   auto* sub = cli.add("sub", "Print each message on CHANNEL... as one JSON line", [&cli, options] {
-    return cmd_sub(cli.name(), options->channels, options->count, options->timeout);
+    return cmd_sub(cli.name(), options->channels, options->count, options->timeout,
+                   options->reconnect);
   });
   sub->add_option("name", cli.name(), "Photon name")->required();
   sub->add_option("channels", options->channels, "Channels; a trailing * matches a prefix")
@@ -156,6 +178,14 @@ void add_sub_command(CommandLine& cli) {
                   "Exit after this many messages (exit 1 if --timeout comes first)")
       ->check(CLI::PositiveNumber);
   sub->add_option("--timeout", options->timeout, "Stop after this long (e.g. 5s)");
+  sub->add_flag("--reconnect", options->reconnect,
+                "Stay up when the connection drops (the daemon restarts): reconnect with backoff "
+                "and resume each channel where it stopped, printing every message once");
+  sub->footer(
+      "With --reconnect, stderr says when the connection is lost and when it is back (once per\n"
+      "outage), and \"refresh needed on CHANNEL\" when messages may have been missed: the daemon\n"
+      "restarted, or kept fewer than were published while away (--replay-messages). The daemon\n"
+      "must be running when photonctl starts.");
 }
 
 }  // namespace photon::cli

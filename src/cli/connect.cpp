@@ -4,15 +4,17 @@
 #include "cli/command_line.hpp"
 #include "common/paths.hpp"
 
+#include <utility>
+
 namespace photon::cli {
 
 void check_name(const std::string& name) {
   if (auto error = photon_name_error(name)) throw UsageError(*error);
 }
 
-Client connect(const std::string& name) {
+Client connect(const std::string& name, ClientOptions options) {
   check_name(name);
-  return Client::connect(name);
+  return Client::connect(name, std::move(options));
 }
 
 }  // namespace photon::cli

@@ -1,5 +1,6 @@
 // The synchronous client: one blocking Unix-socket connection, replies matched by id, channel
-// messages that arrive meanwhile kept in order, a method call's emits and prompts handled inline.
+// messages that arrive meanwhile kept in order, a method call's emits and prompts handled inline,
+// and, when asked for, a new connection after a drop with every subscription resumed.
 #include "photon/client.hpp"
 
 #include "common/paths.hpp"
@@ -19,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <thread>
 
 namespace photon {
 namespace {
@@ -28,6 +30,62 @@ using Kind = ClientError::Kind;
 
 // Channel messages can be large; a reply line longer than this is a protocol error.
 constexpr std::size_t kMaxReplyBytes = 64u << 20;
+
+// Connections lost this many times in a row while catching up (the replays not yet all in) give
+// up the replay: the daemon queues a replay larger than its --output-hard-limit, then cuts the
+// connection, each time it is asked for. Resuming without it, told by refresh_needed, goes on.
+constexpr unsigned kCutsBeforeGivingUpReplay = 3;
+
+// The longest ReconnectOptions::max_backoff: doubling the delay up to it cannot overflow.
+constexpr std::chrono::milliseconds kMaxBackoffLimit = std::chrono::hours(24);
+
+// Appended to the reason a request was cut off by a lost connection, when the client reconnects.
+constexpr std::string_view kLostRequestOutcome =
+    " before the reply came: the request may or may not have taken effect (the client reconnects "
+    "on its next call)";
+
+void check_reconnect_options(const ReconnectOptions& reconnect) {
+  if (!reconnect.enabled) return;
+  if (!reconnect.on_refresh_needed) {
+    throw std::invalid_argument(
+        "ClientOptions::reconnect.on_refresh_needed is required when reconnect is enabled: a "
+        "subscription that cannot be resumed without a gap must be told");
+  }
+  if (reconnect.initial_backoff.count() <= 0) {
+    throw std::invalid_argument("ClientOptions::reconnect.initial_backoff must be more than 0 ms");
+  }
+  if (reconnect.max_backoff < reconnect.initial_backoff ||
+      reconnect.max_backoff > kMaxBackoffLimit) {
+    throw std::invalid_argument(
+        "ClientOptions::reconnect.max_backoff must be from initial_backoff to 24 h");
+  }
+}
+
+// The delay after `failures` failed attempts in a row (1 or more): initial_backoff doubled per
+// failure up to max_backoff, then a random part of its upper half, so that the clients of a
+// restarted daemon spread out instead of coming back in step.
+std::chrono::milliseconds backoff_delay(const ReconnectOptions& reconnect, unsigned failures,
+                                        std::minstd_rand& random) {
+  std::chrono::milliseconds delay = reconnect.initial_backoff;
+  for (unsigned doubled = 1; doubled < failures && delay < reconnect.max_backoff; ++doubled) {
+    delay *= 2;
+  }
+  delay = std::min(delay, reconnect.max_backoff);
+  std::uniform_int_distribution<std::chrono::milliseconds::rep> pick(delay.count() / 2,
+                                                                     delay.count());
+  return std::chrono::milliseconds(pick(random));
+}
+
+// Patterns before exact channels, the widest pattern first. Two subscriptions overlap only when
+// one covers the other (a pattern covers the longer patterns and channels it is a prefix of), so
+// in this order the covering one is resumed first, and the covered one's replay brings only
+// second copies, which are dropped: each subscription's messages stay in publish order.
+bool resumes_before(std::string_view a, std::string_view b) {
+  const bool a_pattern = !a.empty() && a.back() == '*';
+  const bool b_pattern = !b.empty() && b.back() == '*';
+  if (a_pattern != b_pattern) return a_pattern;
+  return a_pattern && a.size() < b.size();
+}
 
 bool channel_matches(std::string_view subscription, std::string_view channel) {
   if (!subscription.empty() && subscription.back() == '*') {
@@ -226,7 +284,11 @@ Client Client::connect(std::string_view photon_name, ClientOptions options) {
   return connect_socket(socket_path_for(photon_name), std::move(options));
 }
 
-Client Client::connect_socket(const std::filesystem::path& socket, ClientOptions options) {
+namespace {
+
+// A connected socket to the daemon listening at `socket`, after the checks Client::connect_socket
+// states. Throws ClientError.
+int open_connection(const std::filesystem::path& socket) {
   const std::string path = socket.string();
   const uid_t euid = ::geteuid();
   auto not_running = [&] {
@@ -280,11 +342,24 @@ Client Client::connect_socket(const std::filesystem::path& socket, ClientOptions
     ::close(fd);
     throw ClientError(Kind::kConnection, "refusing to connect: " + *distrust);
   }
-  return Client(fd, std::move(options));
+  return fd;
 }
 
-Client::Client(int fd, ClientOptions options) : fd_(fd), options_(std::move(options)) {
+}  // namespace
+
+Client Client::connect_socket(const std::filesystem::path& socket, ClientOptions options) {
+  check_reconnect_options(options.reconnect);
+  const int fd = open_connection(socket);
+  return Client(fd, socket, std::move(options));
+}
+
+Client::Client(int fd, std::filesystem::path socket, ClientOptions options)
+    : fd_(fd),
+      socket_(std::move(socket)),
+      options_(std::move(options)),
+      connected_at_(Clock::now()) {
   session_id_ = options_.session_id.empty() ? default_session_id() : options_.session_id;
+  if (options_.reconnect.enabled) jitter_.seed(std::random_device()());
 }
 
 Client::Client(Client&& other) noexcept { *this = std::move(other); }
@@ -293,12 +368,27 @@ Client& Client::operator=(Client&& other) noexcept {
   if (this == &other) return *this;
   if (fd_ >= 0) ::close(fd_);
   fd_ = std::exchange(other.fd_, -1);
+  socket_ = std::move(other.socket_);
   options_ = std::move(other.options_);
   session_id_ = std::move(other.session_id_);
   input_ = std::move(other.input_);
   unclaimed_ = std::move(other.unclaimed_);
-  handlers_ = std::move(other.handlers_);
+  subscriptions_ = std::move(other.subscriptions_);
   next_request_ = other.next_request_;
+  resume_point_ = std::move(other.resume_point_);
+  resume_point_made_ = other.resume_point_made_;
+  made_count_ = other.made_count_;
+  in_order_ = other.in_order_;
+  resuming_ = other.resuming_;
+  received_since_resume_point_ = std::move(other.received_since_resume_point_);
+  in_outage_ = other.in_outage_;
+  failed_attempts_ = other.failed_attempts_;
+  cuts_while_catching_up_ = other.cuts_while_catching_up_;
+  connected_at_ = other.connected_at_;
+  next_attempt_ = other.next_attempt_;
+  last_failure_ = std::move(other.last_failure_);
+  last_failure_kind_ = other.last_failure_kind_;
+  jitter_ = other.jitter_;
   return *this;
 }
 
@@ -312,7 +402,8 @@ void Client::write_line(const std::string& line) {
     const ssize_t count = ::send(fd_, line.data() + done, line.size() - done, MSG_NOSIGNAL);
     if (count < 0) {
       if (errno == EINTR) continue;
-      throw ClientError(Kind::kConnection, std::string("write: ") + std::strerror(errno));
+      lose_connection(
+          ClientError(Kind::kConnection, std::string("write: ") + std::strerror(errno)));
     }
     done += static_cast<std::size_t>(count);
   }
@@ -335,35 +426,189 @@ std::optional<std::string> Client::read_line(Clock::time_point deadline) {
     const int ready =
         ::poll(&waiting, 1, static_cast<int>(std::min<long long>(left.count() + 1, 1 << 30)));
     if (ready < 0 && errno != EINTR) {
-      throw ClientError(Kind::kConnection, std::string("poll: ") + std::strerror(errno));
+      lose_connection(ClientError(Kind::kConnection, std::string("poll: ") + std::strerror(errno)));
     }
     if (ready <= 0) continue;
     char buffer[64 * 1024];
     const ssize_t count = ::recv(fd_, buffer, sizeof buffer, 0);
     if (count < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
-      throw ClientError(Kind::kConnection, std::string("read: ") + std::strerror(errno));
+      lose_connection(ClientError(Kind::kConnection, std::string("read: ") + std::strerror(errno)));
     }
-    if (count == 0) throw ClientError(Kind::kConnection, "the daemon closed the connection");
+    if (count == 0) {
+      lose_connection(ClientError(Kind::kConnection, "the daemon closed the connection"));
+    }
     input_.append(buffer, static_cast<std::size_t>(count));
   }
 }
 
-bool Client::take_channel_message(const boost::json::object& reply) {
-  const boost::json::value* type = reply.if_contains("type");
-  if (type == nullptr || !type->is_string() || type->get_string() != "channel_message")
-    return false;
+bool Client::take_pushed_line(const boost::json::object& line) {
+  const std::string_view type = type_of(line);
+  if (type == "refresh_needed") {
+    Pushed refresh;
+    refresh.message.channel = string_field(line, "channel");
+    refresh.refresh_needed = true;
+    unclaimed_.push_back(std::move(refresh));
+    return true;
+  }
+  if (type != "channel_message") return false;
   ChannelMessage message;
-  if (const auto* id = reply.if_contains("id"); id != nullptr && id->is_string()) {
-    message.id = std::string(id->get_string());
+  message.id = string_field(line, "id");
+  message.channel = string_field(line, "channel");
+  if (const auto* body = line.if_contains("message")) message.message = *body;
+  message.event_id = string_field(line, "eventId");
+  message.replay = bool_field(line, "replay");
+  if (note_received(message.event_id, message.replay)) {
+    unclaimed_.push_back(Pushed{.message = std::move(message)});
   }
-  if (const auto* channel = reply.if_contains("channel");
-      channel != nullptr && channel->is_string()) {
-    message.channel = std::string(channel->get_string());
-  }
-  if (const auto* body = reply.if_contains("message")) message.message = *body;
-  unclaimed_.push_back(std::move(message));
   return true;
+}
+
+bool Client::note_received(const std::string& event_id, bool replay) {
+  if (event_id.empty()) return true;  // a daemon without event ids: nothing to resume from
+  if (!in_order_) {
+    if (!received_since_resume_point_.insert(event_id).second) return false;
+    // Replays may still come until every subscription is resumed and a live message follows.
+    if (resuming_ || replay) return true;
+    in_order_ = true;
+    received_since_resume_point_.clear();
+  } else if (replay) {
+    return true;  // replayed on request(): older than what the connection has seen live
+  }
+  move_resume_point(event_id);
+  return true;
+}
+
+void Client::move_resume_point(const std::string& event_id) {
+  resume_point_ = event_id;
+  resume_point_made_ = ++made_count_;
+}
+
+void Client::lose_connection(const ClientError& cause) {
+  if (!options_.reconnect.enabled) throw cause;
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  input_.clear();
+  if (!in_outage_) {
+    in_outage_ = true;
+    // A connection that reached live messages, or lasted, was a success: the first attempt goes
+    // at once (most drops are not restarts). One lost while still catching up counts as a failed
+    // attempt, so that a daemon that cuts every resume is not hammered.
+    const auto now = Clock::now();
+    if (in_order_ || now - connected_at_ >= options_.reconnect.max_backoff) {
+      failed_attempts_ = 0;
+      cuts_while_catching_up_ = 0;
+      next_attempt_ = now;
+    } else {
+      ++failed_attempts_;
+      next_attempt_ = now + backoff_delay(options_.reconnect, failed_attempts_, jitter_);
+      if (++cuts_while_catching_up_ >= kCutsBeforeGivingUpReplay) {
+        resume_point_.clear();
+        received_since_resume_point_.clear();
+        cuts_while_catching_up_ = 0;
+      }
+    }
+    last_failure_.clear();
+    if (options_.reconnect.on_disconnect) options_.reconnect.on_disconnect(cause);
+  }
+  in_order_ = false;
+  throw cause;
+}
+
+bool Client::reconnect_if_needed(Clock::time_point deadline) {
+  while (fd_ < 0) {
+    if (!options_.reconnect.enabled) {
+      throw ClientError(Kind::kConnection, "the client has no connection (it was moved from)");
+    }
+    const auto wake = std::min(next_attempt_, deadline);
+    if (Clock::now() < wake) std::this_thread::sleep_until(wake);
+    if (Clock::now() < next_attempt_) return false;
+    std::vector<std::string> refusals;
+    try {
+      fd_ = open_connection(socket_);
+      refusals = resume_subscriptions();
+    } catch (const ClientError& error) {
+      if (fd_ >= 0) ::close(fd_);
+      fd_ = -1;
+      input_.clear();
+      last_failure_ = error.what();
+      last_failure_kind_ = error.kind();
+      ++failed_attempts_;
+      next_attempt_ = Clock::now() + backoff_delay(options_.reconnect, failed_attempts_, jitter_);
+      // A daemon that answers with garbage is not fixed by trying again at once: say so.
+      if (error.kind() == Kind::kProtocol) throw;
+      continue;
+    }
+    in_outage_ = false;
+    connected_at_ = Clock::now();
+    if (options_.reconnect.on_reconnect) options_.reconnect.on_reconnect();
+    if (!refusals.empty()) {
+      std::string text = "after reconnecting, the daemon refused to resume ";
+      for (std::size_t i = 0; i < refusals.size(); ++i) text += (i ? "; " : "") + refusals[i];
+      throw ClientError(Kind::kRefused, text);
+    }
+  }
+  return true;
+}
+
+std::vector<std::string> Client::resume_subscriptions() {
+  resuming_ = true;
+  struct Resumed {
+    bool& resuming;
+    ~Resumed() { resuming = false; }
+  } resumed{resuming_};
+  // A daemon that refuses the connection itself (--max-connections) says so in its first line: a
+  // ping finds out before any subscription is sent, and the attempt counts as failed.
+  await_reply(send_request({{"type", "ping"}}), deadline_after(options_.timeout));
+
+  std::vector<std::size_t> order(subscriptions_.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return resumes_before(subscriptions_[a].channel, subscriptions_[b].channel);
+  });
+  std::vector<std::string> refusals;
+  std::vector<bool> dropped(subscriptions_.size(), false);
+  for (const std::size_t index : order) {
+    const Subscription& subscription = subscriptions_[index];
+    boost::json::object request{{"type", "subscribe"}, {"channel", subscription.channel}};
+    const bool resumable = !resume_point_.empty() && subscription.made < resume_point_made_;
+    if (resumable) request["lastEventId"] = resume_point_;
+    std::string refusal;
+    try {
+      const boost::json::object reply =
+          await_reply(send_request(std::move(request)), deadline_after(options_.timeout));
+      if (refused(reply)) refusal = refusal_reason(reply, "the daemon refused the subscription");
+    } catch (const ClientError& error) {
+      if (error.kind() != Kind::kRefused) throw;
+      refusal = error.what();
+    }
+    if (!refusal.empty()) {
+      refusals.push_back("\"" + subscription.channel + "\" (" + refusal + ")");
+      dropped[index] = true;
+    } else if (!resumable) {
+      // Nothing arrived on the connection after this subscription was made, so no event id says
+      // where it stood: what was published while the connection was down may be missed.
+      Pushed refresh;
+      refresh.message.channel = subscription.channel;
+      refresh.refresh_needed = true;
+      unclaimed_.push_back(std::move(refresh));
+    }
+  }
+  std::size_t index = 0;
+  std::erase_if(subscriptions_, [&](const Subscription&) { return dropped[index++]; });
+  return refusals;
+}
+
+void Client::ensure_connected() {
+  if (fd_ >= 0) return;
+  if (reconnect_if_needed(deadline_after(options_.timeout))) return;
+  if (last_failure_.empty()) {
+    throw ClientError(Kind::kConnection,
+                      "the connection to the daemon was lost; the client is reconnecting");
+  }
+  throw ClientError(
+      last_failure_kind_,
+      "still reconnecting to the daemon after the client's timeout: " + last_failure_);
 }
 
 std::string Client::send_request(boost::json::object request) {
@@ -376,8 +621,14 @@ std::string Client::send_request(boost::json::object request) {
 
 boost::json::object Client::exchange(boost::json::object request,
                                      std::chrono::milliseconds timeout) {
-  const std::string id = send_request(std::move(request));
-  return await_reply(id, deadline_after(timeout));
+  ensure_connected();
+  try {
+    const std::string id = send_request(std::move(request));
+    return await_reply(id, deadline_after(timeout));
+  } catch (const ClientError& error) {
+    if (error.kind() != Kind::kConnection || fd_ >= 0) throw;
+    throw ClientError(Kind::kConnection, error.what() + std::string(kLostRequestOutcome));
+  }
 }
 
 boost::json::object Client::await_reply(const std::string& id, Clock::time_point deadline,
@@ -391,7 +642,7 @@ boost::json::object Client::await_reply(const std::string& id, Clock::time_point
       throw ClientError(Kind::kProtocol, "the daemon sent a line that is not a JSON object");
     }
     boost::json::object& reply = parsed.get_object();
-    if (take_channel_message(reply)) continue;
+    if (take_pushed_line(reply)) continue;
     const boost::json::value* reply_id = reply.if_contains("id");
     if (reply_id == nullptr || !reply_id->is_string() || reply_id->get_string() != id) {
       // An error for id "unknown" concerns the connection itself (refused at connect, a line
@@ -447,6 +698,15 @@ void Client::ping() { request({{"type", "ping"}}); }
 std::size_t Client::publish(std::string_view channel, const boost::json::value& message) {
   boost::json::value data =
       request({{"type", "publish"}, {"channel", channel}, {"message", message}});
+  const std::string event_id = string_field(data.as_object(), "eventId");
+  if (!event_id.empty()) {
+    // The reply comes after every message queued to this connection before the publish, and
+    // after every replay (all subscriptions were resumed before this request was sent): its id
+    // is a resume point for every subscription.
+    in_order_ = true;
+    received_since_resume_point_.clear();
+    move_resume_point(event_id);
+  }
   if (const auto* delivered = data.as_object().if_contains("delivered");
       delivered != nullptr && delivered->is_number()) {
     return delivered->to_number<std::size_t>();
@@ -456,12 +716,24 @@ std::size_t Client::publish(std::string_view channel, const boost::json::value& 
 
 void Client::subscribe(std::string_view channel, MessageHandler handler) {
   request({{"type", "subscribe"}, {"channel", channel}});
-  if (handler) handlers_.emplace_back(std::string(channel), std::move(handler));
+  const auto existing = std::find_if(
+      subscriptions_.begin(), subscriptions_.end(),
+      [&](const Subscription& subscription) { return subscription.channel == channel; });
+  if (existing == subscriptions_.end()) {
+    subscriptions_.push_back(
+        {.channel = std::string(channel), .handler = std::move(handler), .made = ++made_count_});
+  } else if (handler) {
+    existing->handler = std::move(handler);
+  }
 }
 
 void Client::unsubscribe(std::string_view channel) {
-  request({{"type", "unsubscribe"}, {"channel", channel}});
-  std::erase_if(handlers_, [&](const auto& entry) { return entry.first == channel; });
+  // Disconnected, the subscription ended with the connection: forgetting it is all there is.
+  if (fd_ >= 0 || !options_.reconnect.enabled) {
+    request({{"type", "unsubscribe"}, {"channel", channel}});
+  }
+  std::erase_if(subscriptions_,
+                [&](const Subscription& subscription) { return subscription.channel == channel; });
 }
 
 namespace {
@@ -563,7 +835,14 @@ boost::json::value Client::call(std::string_view method, const boost::json::obje
                                 CallOptions options) {
   boost::json::object request{{"type", "command"}, {"method", method}, {"args", args}};
   if (!options.client_type.empty()) request["clientType"] = options.client_type;
-  const std::string id = send_request(std::move(request));
+  ensure_connected();
+  std::string id;
+  try {
+    id = send_request(std::move(request));
+  } catch (const ClientError& error) {
+    if (error.kind() != Kind::kConnection || fd_ >= 0) throw;
+    throw ClientError(Kind::kConnection, error.what() + std::string(kLostRequestOutcome));
+  }
 
   // Handler time is the caller's, not the daemon's: it moves the deadline.
   auto interim = [&](boost::json::object& line, Clock::time_point& deadline) {
@@ -600,6 +879,9 @@ boost::json::value Client::call(std::string_view method, const boost::json::obje
   try {
     reply = await_reply(id, deadline, interim);
   } catch (const ClientError& error) {
+    if (error.kind() == Kind::kConnection && fd_ < 0) {
+      throw ClientError(Kind::kConnection, error.what() + std::string(kLostRequestOutcome));
+    }
     if (error.kind() != Kind::kTimeout) throw;
     throw ClientError(Kind::kTimeout, "no result from method \"" + std::string(method) +
                                           "\" within " + std::to_string(options.timeout.count()) +
@@ -631,8 +913,10 @@ boost::json::object Client::status() { return request({{"type", "status"}}).as_o
 void Client::shutdown() { request({{"type", "shutdown"}}); }
 
 const MessageHandler* Client::handler_for(std::string_view channel) const {
-  for (const auto& [subscription, handler] : handlers_) {
-    if (channel_matches(subscription, channel)) return &handler;
+  for (const Subscription& subscription : subscriptions_) {
+    if (subscription.handler && channel_matches(subscription.channel, channel)) {
+      return &subscription.handler;
+    }
   }
   return nullptr;
 }
@@ -645,17 +929,24 @@ bool Client::read_pushed_line(Clock::time_point deadline) {
   if (ec || !parsed.is_object()) {
     throw ClientError(Kind::kProtocol, "the daemon sent a line that is not a JSON object");
   }
-  if (!take_channel_message(parsed.get_object())) decline_stray_prompt(parsed.get_object());
+  if (!take_pushed_line(parsed.get_object())) decline_stray_prompt(parsed.get_object());
   return true;
 }
 
 std::optional<ChannelMessage> Client::dispatch_queued(std::size_t& handled) {
   while (!unclaimed_.empty()) {
-    ChannelMessage message = std::move(unclaimed_.front());
+    Pushed pushed = std::move(unclaimed_.front());
     unclaimed_.pop_front();
-    const MessageHandler* handler = handler_for(message.channel);
-    if (handler == nullptr) return message;
-    (*handler)(message);
+    if (pushed.refresh_needed) {
+      // Without reconnect only a request() of the caller's own asks for a resume.
+      if (options_.reconnect.on_refresh_needed) {
+        options_.reconnect.on_refresh_needed(pushed.message.channel);
+      }
+      continue;
+    }
+    const MessageHandler* handler = handler_for(pushed.message.channel);
+    if (handler == nullptr) return std::move(pushed.message);
+    (*handler)(pushed.message);
     ++handled;
   }
   return std::nullopt;
@@ -666,23 +957,42 @@ std::optional<ChannelMessage> Client::next(std::chrono::milliseconds timeout) {
   std::size_t handled = 0;
   for (;;) {
     if (auto message = dispatch_queued(handled)) return message;
-    if (!read_pushed_line(deadline)) return std::nullopt;
+    if (fd_ < 0) {
+      if (!reconnect_if_needed(deadline)) return std::nullopt;
+      continue;  // resuming may have queued messages and refresh news
+    }
+    try {
+      if (!read_pushed_line(deadline)) return std::nullopt;
+    } catch (const ClientError& error) {
+      if (error.kind() != Kind::kConnection || fd_ >= 0) throw;
+    }
   }
 }
 
 std::size_t Client::poll(std::chrono::milliseconds timeout) {
   const auto deadline = deadline_after(timeout);
   std::size_t handled = 0;
-  std::deque<ChannelMessage> kept;
+  std::deque<Pushed> kept;
   // Messages without a handler stay queued for next(), in order, also when reading fails.
   auto keep_unhandled = [&] {
-    for (auto& message : unclaimed_) kept.push_back(std::move(message));
+    for (auto& pushed : unclaimed_) kept.push_back(std::move(pushed));
     unclaimed_ = std::move(kept);
   };
   try {
-    do {
-      while (auto message = dispatch_queued(handled)) kept.push_back(std::move(*message));
-    } while (read_pushed_line(deadline));
+    for (;;) {
+      while (auto message = dispatch_queued(handled)) {
+        kept.push_back(Pushed{.message = std::move(*message)});
+      }
+      if (fd_ < 0) {
+        if (!reconnect_if_needed(deadline)) break;
+        continue;
+      }
+      try {
+        if (!read_pushed_line(deadline)) break;
+      } catch (const ClientError& error) {
+        if (error.kind() != Kind::kConnection || fd_ >= 0) throw;
+      }
+    }
   } catch (...) {
     keep_unhandled();
     throw;

@@ -1,8 +1,11 @@
 # Resuming a subscription (docs/protocol.md): eventId on publish and channel_message, lastEventId on subscribe, refresh_needed, get_events_since.
+import json
+import os
+import signal
 import threading
 import unittest
 
-from harness import TIMEOUT, BlackboxTest, assert_nothing_before_pong, wait_until
+from harness import TIMEOUT, BlackboxTest, assert_nothing_before_pong, subscriber_counts, wait_until
 
 FOREIGN = "000000000000-1"
 
@@ -506,6 +509,86 @@ class ResumeTest(BlackboxTest):
         for m in got[count:]:
             self.assertNotIn("replay", m)
         assert_nothing_before_pong(again, what="nothing after the last message")
+
+
+class PhotonctlSubReconnectTest(BlackboxTest):
+    """`photonctl sub --reconnect`: the library's reconnection (ReconnectOptions) seen from outside."""
+
+    def subscribed(self, watcher, channel, count=1):
+        return (channel, count) in subscriber_counts(watcher.status())
+
+    def test_a_subscriber_cut_off_mid_flood_prints_every_message_once(self):
+        # Cut off when its queue stays over 64 KiB for a second; every message stays in the window.
+        d = self.daemon(args=["--output-soft-limit", "65536", "--output-soft-seconds", "1",
+                              "--replay-messages", "100000", "--replay-bytes", "64m"])
+        pub = self.client(d)
+        flood, total = 600, 650
+        sub = self.spawn_photonctl(d.photon_dir, "sub", d.name, "flood", "--reconnect",
+                                   "--count", str(total), "--timeout", "120s")
+        # Read as it prints: a full pipe would stall it, and the daemon would cut it off again.
+        lines = []
+        reader = threading.Thread(target=lambda: lines.extend(sub.stdout), daemon=True)
+        reader.start()
+        wait_until(lambda: self.subscribed(pub, "flood"), message="photonctl subscribed")
+        # Stopped, it reads nothing: the daemon's queue for it grows until it is cut off.
+        os.kill(sub.pid, signal.SIGSTOP)
+        self.addCleanup(lambda: sub.poll() is None and os.kill(sub.pid, signal.SIGCONT))
+        pad = "p" * 1024
+        for n in range(flood):
+            pub.publish("flood", {"n": n, "pad": pad}, ident=f"p{n}")
+        wait_until(lambda: pub.status()["counters"]["droppedSlowConsumers"] == 1,
+                   message="photonctl cut off as a slow consumer")
+        wait_until(lambda: not self.subscribed(pub, "flood"), message="its subscription gone")
+        os.kill(sub.pid, signal.SIGCONT)
+        wait_until(lambda: self.subscribed(pub, "flood"), message="photonctl subscribed again")
+        for n in range(flood, total):
+            pub.publish("flood", {"n": n, "pad": pad}, ident=f"p{n}")
+        reader.join(TIMEOUT * 3)
+        self.assertFalse(reader.is_alive(), "photonctl did not finish")
+        err = sub.stderr.read()
+        self.assertEqual(sub.wait(TIMEOUT), 0, err)
+        printed = [json.loads(line) for line in lines]
+        self.assertEqual([m["message"]["n"] for m in printed], list(range(total)), "each once, in order")
+        self.assertEqual({m["channel"] for m in printed}, {"flood"})
+        self.assertEqual(err.count("photonctl: lost the connection to t"), 1, err)
+        self.assertEqual(err.count("photonctl: reconnected to t"), 1, err)
+        self.assertNotIn("refresh needed", err)
+
+    def test_a_daemon_restart_is_survived_and_reported_as_refresh_needed(self):
+        d = self.daemon()
+        pub = self.client(d)
+        sub = self.spawn_photonctl(d.photon_dir, "sub", d.name, "board:*", "--reconnect",
+                                   "--count", "2", "--timeout", "60s")
+        wait_until(lambda: self.subscribed(pub, "board:*"), message="photonctl subscribed")
+        pub.publish("board:x", {"run": 1})
+        first = sub.stdout.readline()
+        self.assertEqual(json.loads(first)["message"], {"run": 1}, first)
+        pub.close()
+        self.assertEqual(d.stop(), 0)
+        d.start()
+        pub = self.client(d)
+        wait_until(lambda: self.subscribed(pub, "board:*"), message="photonctl subscribed again")
+        pub.publish("board:y", {"run": 2})
+        out, err = sub.communicate(timeout=TIMEOUT * 2)
+        self.assertEqual(sub.returncode, 0, err)
+        printed = [json.loads(line) for line in out.splitlines()]
+        self.assertEqual([(m["channel"], m["message"]) for m in printed], [("board:y", {"run": 2})])
+        # The new daemon cannot replay from the old one's event id: photonctl says so, once.
+        self.assertEqual(err.count("photonctl: refresh needed on board:*"), 1, err)
+        self.assertEqual(err.count("photonctl: lost the connection to t"), 1, err)
+        self.assertEqual(err.count("photonctl: reconnected to t"), 1, err)
+
+    def test_without_reconnect_a_cut_ends_sub_as_before(self):
+        d = self.daemon()
+        pub = self.client(d)
+        sub = self.spawn_photonctl(d.photon_dir, "sub", d.name, "c", "--timeout", "60s")
+        wait_until(lambda: self.subscribed(pub, "c"), message="photonctl subscribed")
+        pub.close()
+        self.assertEqual(d.stop(), 0)
+        out, err = sub.communicate(timeout=TIMEOUT)
+        self.assertNotEqual(sub.returncode, 0, err)
+        self.assertEqual(out, "")
+        self.assertNotIn("reconnect", err)
 
 
 if __name__ == "__main__":

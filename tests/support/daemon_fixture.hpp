@@ -24,11 +24,16 @@ class DaemonFixture : public ::testing::Test {
   static constexpr const char* kName = "clienttest";
 
   void SetUp() override {
-    using namespace std::chrono_literals;
     char dir_template[] = "/tmp/photon-client-XXXXXX";
     ASSERT_NE(::mkdtemp(dir_template), nullptr);
     dir_ = dir_template;
     ::setenv("PHOTON_DIR", dir_.c_str(), 1);
+    start_daemon();
+  }
+
+  // Starts photond in dir_ and waits until it answers a ping (a test may restart it: a new epoch).
+  void start_daemon() {
+    using namespace std::chrono_literals;
     std::vector<std::string> args{PHOTOND_PATH, "serve", kName, "--log-level", "warn"};
     for (std::string& arg : serve_args(dir_)) args.push_back(std::move(arg));
     std::vector<char*> argv;
@@ -52,6 +57,17 @@ class DaemonFixture : public ::testing::Test {
     FAIL() << "photond did not answer within 20 s";
   }
 
+  // SIGTERM, and waits for a clean exit (it removes its socket before exiting).
+  void stop_daemon() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGCONT);  // in case a test stopped it
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+
   // More arguments for `photond serve` (a fixture may write files into `dir`, the PHOTON_DIR,
   // first: a manifest, its scripts).
   virtual std::vector<std::string> serve_args(const std::filesystem::path& dir) {
@@ -60,13 +76,7 @@ class DaemonFixture : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGCONT);  // in case a test stopped it
-      ::kill(pid_, SIGTERM);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    }
+    stop_daemon();
     std::filesystem::remove_all(dir_);
   }
 
