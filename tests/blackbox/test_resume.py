@@ -520,7 +520,8 @@ class PhotonctlSubReconnectTest(BlackboxTest):
     def test_a_subscriber_cut_off_mid_flood_prints_every_message_once(self):
         # Cut off when its queue stays over 64 KiB for a second; every message stays in the window.
         d = self.daemon(args=["--output-soft-limit", "65536", "--output-soft-seconds", "1",
-                              "--replay-messages", "100000", "--replay-bytes", "64m"])
+                              "--replay-messages", "100000", "--replay-bytes", "64m",
+                              "--replay-channel-messages", "100000", "--replay-channel-bytes", "64m"])
         pub = self.client(d)
         flood, total = 600, 650
         sub = self.spawn_photonctl(d.photon_dir, "sub", d.name, "flood", "--reconnect",

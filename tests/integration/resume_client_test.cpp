@@ -60,8 +60,9 @@ std::uint64_t dropped_slow_consumers(Client& client) {
 class ResumeClient : public photon::testing::DaemonFixture {
  protected:
   std::vector<std::string> serve_args(const std::filesystem::path&) override {
-    return {"--output-soft-limit", "65536",  "--output-soft-seconds", "1",
-            "--replay-messages",   "100000", "--replay-bytes",        "64m"};
+    return {"--output-soft-limit",       "65536",  "--output-soft-seconds",  "1",
+            "--replay-messages",         "100000", "--replay-bytes",         "64m",
+            "--replay-channel-messages", "100000", "--replay-channel-bytes", "64m"};
   }
 
   // SIGKILL: the daemon leaves its socket behind and answers nothing until started again.
@@ -286,8 +287,9 @@ TEST_F(ResumeClient, ARequestCutOffByTheDropThrowsAndTheClientComesBack) {
 class ResumeClientSmallOutput : public photon::testing::DaemonFixture {
  protected:
   std::vector<std::string> serve_args(const std::filesystem::path&) override {
-    return {"--output-hard-limit", "65536", "--output-soft-limit", "65536",
-            "--replay-bytes",      "64m"};
+    return {"--output-hard-limit",    "65536", "--output-soft-limit",       "65536",
+            "--replay-bytes",         "64m",   "--replay-channel-messages", "100000",
+            "--replay-channel-bytes", "64m"};
   }
 };
 
