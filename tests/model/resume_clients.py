@@ -55,6 +55,17 @@ class _Subscriber:
     def _arrived(self):
         return _readable(self._socket())
 
+    def _receive(self, what):
+        """Appends what arrived on the socket to self.buf; Closed when the daemon closed it."""
+        try:
+            chunk = self.sock.recv(1 << 16)
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            self.closed = True
+            raise Closed(f"{what} {self.subscription!r} closed by the daemon")
+        self.buf += chunk
+
 
 class _LineSubscriber(_Subscriber):
     """Socket and WebSocket: the protocol's lines; the subscribe's result first."""
@@ -105,14 +116,7 @@ class SocketSubscriber(_LineSubscriber):
         self.sock.sendall(json.dumps(obj, separators=(",", ":")).encode() + b"\n")
 
     def _read_unit(self):
-        try:
-            chunk = self.sock.recv(1 << 16)
-        except ConnectionResetError:
-            chunk = b""
-        if not chunk:
-            self.closed = True
-            raise Closed(f"socket {self.subscription!r} closed by the daemon")
-        self.buf += chunk
+        self._receive("socket")
         items = []
         while (index := self.buf.find(b"\n")) >= 0:
             line = bytes(self.buf[:index])
@@ -184,14 +188,7 @@ class EventStreamSubscriber(_Subscriber):
         return self.sock
 
     def _read_unit(self):
-        try:
-            chunk = self.sock.recv(1 << 16)
-        except ConnectionResetError:
-            chunk = b""
-        if not chunk:
-            self.closed = True
-            raise Closed(f"/events {self.subscription!r} closed by the daemon")
-        self.buf += chunk
+        self._receive("/events")
         if not self.headers_done:
             end = self.buf.find(b"\r\n\r\n")
             if end < 0:
