@@ -62,6 +62,13 @@ struct ReplayLimits {
   std::chrono::milliseconds age{0};
 };
 
+// The bytes `replay` would queue to its client.
+inline std::size_t replay_bytes(const ReplayedMessages& replay) {
+  std::size_t bytes = 0;
+  for (const SharedBytes& line : replay.lines) bytes += line->size();
+  return bytes;
+}
+
 // Invariants: every kept channel has at least one message and one entry in by_count_ and
 // by_bytes_; a channel whose last message went is a "forgotten channel" (kept by name, with the
 // newest id it lost) until more than max_messages of those pile up; kept_ and kept_bytes_ are

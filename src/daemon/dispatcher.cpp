@@ -339,7 +339,7 @@ void Dispatcher::handle_subscribe(Session& session, const Request& request) {
   // published meanwhile falls between the replay and the live messages, or comes twice.
   if (request.find("lastEventId") != nullptr) {
     const core::ReplayedMessages owed = missed_since(request, channel);
-    if (owed.gap) {
+    if (owed.gap || core::replay_bytes(owed) > options_.max_replay_bytes) {
       session.peer().send(protocol::refresh_needed_line(request.id, channel));
       return;
     }

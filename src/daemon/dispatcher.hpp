@@ -54,6 +54,9 @@ class DaemonControl {
 
 struct DispatcherOptions {
   std::size_t max_json_depth = defaults::kMaxJsonDepth;
+  // A resuming subscriber owed more than this is told refresh_needed instead: queued at once, the
+  // replay would get its connection cut as a slow consumer, and every retry again.
+  std::size_t max_replay_bytes = defaults::kOutputHardBytes / 2;
 };
 
 // Parses each line, finds its row of the table, validates the fields the row names and calls the

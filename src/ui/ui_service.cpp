@@ -400,6 +400,9 @@ void UiService::replay(net::Peer& peer, const std::vector<std::string>& channels
         },
         clock_.steady());
   }
+  // Queued at once, a replay over half the output bound would get the stream cut as a slow
+  // consumer, and every reconnection again: it is told of the gap instead.
+  if (core::replay_bytes(owed) > options_.streams.output.hard_bytes / 2) owed = {.gap = true};
   if (owed.gap) {
     const core::ReplayLimits& limits = replay_window_.limits();
     peer.send(json::serialize(json::object{

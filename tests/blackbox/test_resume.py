@@ -307,6 +307,23 @@ class ResumeTest(BlackboxTest):
         self.resume(c, "other", other, "quiet")
         self.assert_message(c.next_message(), "other", {"seq": 1}, kept, replay=True)
 
+    def test_a_replay_too_large_for_the_output_bound_is_refresh_needed_not_a_cut(self):
+        # Queued at once, 100 KiB would pass the 64 KiB bound and get the connection cut.
+        self.serve("--output-hard-limit", "65536", "--output-soft-limit", "32768")
+        pub = self.conn()
+        last = self.seen_then_gone("board:x", {"seq": 0}, pub)
+        pad = "p" * 1024
+        ids = [self.publish(pub, "board:x", {"seq": seq, "pad": pad}) for seq in range(1, 101)]
+        a = self.conn()
+        self.resume(a, "board:x", last, "far")
+        self.assert_refresh(a, "far", "board:x")
+        live = self.publish(pub, "board:x", {"seq": 101}, delivered=1)
+        self.assert_message(a.next_message(), "board:x", {"seq": 101}, live)  # still connected
+        b = self.conn()
+        self.resume(b, "board:x", ids[-3], "near")  # 2 KiB owed: replayed
+        for seq, event_id in zip((99, 100), ids[-2:]):
+            self.assert_message(b.next_message(), "board:x", {"seq": seq, "pad": pad}, event_id, replay=True)
+
     def test_messages_older_than_the_age_bound_are_not_replayed(self):
         d = self.daemon(args=["--replay-age", "5m"], test_clock=True)
         self.d = d
