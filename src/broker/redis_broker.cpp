@@ -6,6 +6,7 @@
 
 #include "broker/redis_reply.hpp"
 #include "channels/photon_core_form.hpp"
+#include "common/defaults.hpp"
 
 #include <hiredis/hiredis.h>
 #include <spdlog/spdlog.h>
@@ -22,9 +23,6 @@ namespace {
 constexpr std::chrono::seconds kFirstReminder{60};
 constexpr std::chrono::seconds kLastReminder{3600};
 constexpr std::chrono::milliseconds kFlushStep{5};
-// As deep as any daemon may accept (--max-json-depth goes up to 10000); the parser does not
-// recurse.
-constexpr std::size_t kMaxMessageDepth = 10'000;
 
 // `text` as a PSUBSCRIBE pattern matching itself literally.
 std::string glob_escaped(std::string_view text) {
@@ -247,7 +245,7 @@ void RedisBroker::on_message(std::string_view channel, std::string_view payload)
   if (rest.starts_with("ch:")) {
     boost::system::error_code ec;
     json::parse_options options;
-    options.max_depth = kMaxMessageDepth;
+    options.max_depth = defaults::kMaxJsonDepthLimit;  // the parser does not recurse
     json::value envelope = json::parse(payload, ec, {}, options);
     if (ec || !envelope.is_object()) return;
     const json::value* origin = envelope.get_object().if_contains("o");
@@ -292,7 +290,7 @@ void RedisBroker::on_photon_core_message(std::string_view channel, std::string_v
   }
   boost::system::error_code ec;
   json::parse_options options;
-  options.max_depth = kMaxMessageDepth;
+  options.max_depth = defaults::kMaxJsonDepthLimit;  // the parser does not recurse
   json::value parsed = json::parse(payload, ec, {}, options);
   if (ec) {
     ++photon_core_invalid_;

@@ -10,9 +10,12 @@ namespace photon::defaults {
 // Requests (docs/protocol.md, "Limits and slow consumers").
 inline constexpr std::size_t kMaxLineBytes = std::size_t{1} << 20;  // --max-line-bytes
 inline constexpr std::size_t kMaxJsonDepth = 64;                    // --max-json-depth
-inline constexpr std::size_t kMaxConnections = 10'000;              // --max-connections
-inline constexpr std::size_t kMaxSubscriptions = 4096;              // --max-subscriptions
-inline constexpr std::size_t kMaxTotalSubscriptions = 1'000'000;    // --max-total-subscriptions
+// The largest --max-json-depth: a message any daemon may have accepted nests this deep at most, and
+// a line carrying it one more.
+inline constexpr std::size_t kMaxJsonDepthLimit = 10'000;
+inline constexpr std::size_t kMaxConnections = 10'000;            // --max-connections
+inline constexpr std::size_t kMaxSubscriptions = 4096;            // --max-subscriptions
+inline constexpr std::size_t kMaxTotalSubscriptions = 1'000'000;  // --max-total-subscriptions
 // The replay window: in all channels, then per channel (photon's own: 500 events, 5 minutes).
 inline constexpr std::size_t kReplayMessages = 10'000;              // --replay-messages
 inline constexpr std::size_t kReplayBytes = std::size_t{16} << 20;  // --replay-bytes

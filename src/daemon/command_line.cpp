@@ -346,7 +346,7 @@ void add_serve_flags(CLI::App& command, ServeFlags& flags, bool embedded) {
       ->capture_default_str();
   serve->add_option("--max-json-depth", flags.max_json_depth, "Deepest JSON nesting accepted")
       ->capture_default_str()
-      ->check(CLI::Range(1, 10000));
+      ->check(CLI::Range(std::size_t{1}, defaults::kMaxJsonDepthLimit));
   serve->add_option("--max-subscriptions", flags.max_subscriptions, "Subscriptions per connection")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

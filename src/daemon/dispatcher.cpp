@@ -2,6 +2,7 @@
 // stay thin: they read validated fields, ask a service, and queue one reply.
 #include "daemon/dispatcher.hpp"
 
+#include "common/defaults.hpp"
 #include "daemon/lock_replies.hpp"
 #include "protocol/error_messages.hpp"
 #include "protocol/reply.hpp"
@@ -375,7 +376,7 @@ void Dispatcher::handle_get_events_since(Session& session, const Request& reques
   // A kept line is as deep as any message accepted (up to --max-json-depth's 10000, one more for
   // the line, or a broker's); the parser does not recurse.
   boost::json::parse_options any_depth;
-  any_depth.max_depth = 10'001;
+  any_depth.max_depth = defaults::kMaxJsonDepthLimit + 1;
   boost::json::array events;
   for (const SharedBytes& line : owed.lines) {
     if (std::cmp_greater_equal(events.size(), limit)) break;

@@ -2,6 +2,7 @@
 // broker's presence, and the deadline they share.
 #include "daemon/services.hpp"
 
+#include "common/defaults.hpp"
 #include "locks/local_lock_service.hpp"
 #include "protocol/reply.hpp"
 #include "protocol/request.hpp"
@@ -12,13 +13,6 @@
 #include <algorithm>
 
 namespace photon::daemon {
-namespace {
-
-// As deep as any message a daemon accepts (--max-json-depth goes up to 10000); the parser does not
-// recurse.
-constexpr std::size_t kAnyMessageDepth = 10'000;
-
-}  // namespace
 
 Services::Services(ServiceOptions options, const Clock& clock, core::TokenAllocator& tokens,
                    core::MethodHost* methods, core::JobPersistence* jobs)
@@ -70,7 +64,7 @@ bool Services::persistent(std::string_view channel) const {
 
 void Services::restore(const std::vector<KeptMessage>& messages) {
   boost::json::parse_options options;
-  options.max_depth = kAnyMessageDepth;
+  options.max_depth = defaults::kMaxJsonDepthLimit;  // the parser does not recurse
   const auto now_steady = clock_.steady();
   const auto now_ms = epoch_millis(clock_.system());
   for (const KeptMessage& kept : messages) {

@@ -2,6 +2,7 @@
 // member, and a channel message's id the second.
 #include "ui/stream_events.hpp"
 
+#include "common/defaults.hpp"
 #include "protocol/error_messages.hpp"
 #include "protocol/reply.hpp"
 
@@ -15,8 +16,6 @@ constexpr std::string_view kChannelMessagePrefix = R"({"type":"channel_message",
 constexpr std::string_view kErrorPrefix = R"({"type":"error",)";
 constexpr std::string_view kGapPrefix = R"({"type":"events_gap",)";
 constexpr std::string_view kEventIdMember = R"(","eventId":")";
-// The daemon's own lines nest as deep as what a client published (--max-json-depth goes to 10000).
-constexpr std::size_t kMaxLineDepth = 10'001;
 
 }  // namespace
 
@@ -51,7 +50,7 @@ std::optional<net::StreamEvent> photon_core_event_of(std::string_view line,
   if (!line.starts_with(kChannelMessagePrefix)) return std::nullopt;
   boost::system::error_code ec;
   boost::json::parse_options options;
-  options.max_depth = kMaxLineDepth;
+  options.max_depth = defaults::kMaxJsonDepthLimit + 1;  // a line around the deepest message
   const boost::json::value parsed = boost::json::parse(line, ec, {}, options);
   const boost::json::object* object = ec ? nullptr : parsed.if_object();
   const boost::json::value* channel = object ? object->if_contains("channel") : nullptr;

@@ -2,6 +2,7 @@
 // dispatcher's own table as an in-process client, so they answer exactly what the socket does.
 #include "ui/ui_service.hpp"
 
+#include "common/defaults.hpp"
 #include "common/text.hpp"
 #include "common/units.hpp"
 #include "protocol/error_messages.hpp"
@@ -35,7 +36,6 @@ namespace {
 
 constexpr std::string_view kApiRequestId = "api";
 constexpr std::size_t kMaxReplyDepth = 4096;
-constexpr std::size_t kMaxPublishDepth = 10'001;
 
 // For the page: scripts and styles are inline (the page is one file), everything it loads comes
 // from the daemon itself, and nothing may frame it.
@@ -312,7 +312,7 @@ void UiService::serve_photon_core(const net::HttpRequest& request,
     json::parse_options options;
     // Deeper than any request may be (--max-json-depth is at most 10000): the dispatcher refuses
     // what is too deep, with its own error.
-    options.max_depth = kMaxPublishDepth;
+    options.max_depth = defaults::kMaxJsonDepthLimit + 1;
     json::value body = json::parse(request.body, ec, {}, options);
     const json::value* channel =
         ec || !body.is_object() ? nullptr : body.get_object().if_contains("channel");
